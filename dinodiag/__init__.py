@@ -1,0 +1,49 @@
+"""dinodiag: see, measure and check the data pipeline of DINOv2 training.
+
+Library entry points (the app, the CLI and the tests call the same functions)::
+
+    import dinodiag
+    cfg = dinodiag.load_config("dinov2")          # a preset, a YAML/JSON file or a DINOv2 config
+    pipe = dinodiag.build_pipeline(cfg)           # the instrumented multi-crop transform
+    sample = pipe(image, seed=0)                  # views + a record of every sampled parameter
+"""
+
+from dinodiag.augment import (
+    MultiCropPipeline,
+    MultiCropSample,
+    ViewRecord,
+    build_pipeline,
+    collate_views,
+)
+from dinodiag.config import PipelineConfig, ViewAugment, load_config_file, save_config
+from dinodiag.errors import (
+    ConfigError,
+    DataError,
+    DinodiagError,
+    PipelineSpecError,
+    TrainingError,
+)
+from dinodiag.presets import PRESETS, get_preset, load_config, preset_names
+
+__all__ = [
+    "PRESETS",
+    "ConfigError",
+    "DataError",
+    "DinodiagError",
+    "MultiCropPipeline",
+    "MultiCropSample",
+    "PipelineConfig",
+    "PipelineSpecError",
+    "TrainingError",
+    "ViewAugment",
+    "ViewRecord",
+    "build_pipeline",
+    "collate_views",
+    "get_preset",
+    "load_config",
+    "load_config_file",
+    "preset_names",
+    "save_config",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,5 @@
+import sys
+
+from dinodiag.cli import main
+
+sys.exit(main())

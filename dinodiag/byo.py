@@ -1,0 +1,394 @@
+"""Bring your own pipeline: measure a user's augmentation code instead of assuming it.
+
+A spec names a factory: ``path/to/file.py:factory`` or ``package.module:factory``.
+The factory is called with keyword arguments (JSON) and returns the transform.
+:class:`ForeignPipeline` calls it on a PIL image, normalises what comes back into
+:class:`~dinodiag.augment.MultiCropSample` groups, and records the parameters
+that every torchvision ``RandomResizedCrop`` (transforms v1 and v2) inside it
+actually sampled, with that transform's configured size and scale.
+
+Accepted outputs: a dict with ``global_crops`` / ``local_crops`` (DINOv2), a
+list / tuple of views (lightly, the seed's ``build_two_view_augment``), a single
+tensor. PIL views are converted with ``ToTensor`` and flagged in ``notes``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import difflib
+import hashlib
+import importlib
+import importlib.util
+import json
+import random
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from dinodiag.augment import MultiCropSample, ViewRecord
+from dinodiag.errors import PipelineSpecError
+
+_RECORDS: contextvars.ContextVar[list[dict[str, Any]] | None] = contextvars.ContextVar(
+    "dinodiag_rrc_records", default=None
+)
+_CURRENT_V1: contextvars.ContextVar[Any] = contextvars.ContextVar("dinodiag_rrc_v1", default=None)
+
+
+def _pair(size: Any) -> tuple[int, int]:
+    if isinstance(size, int):
+        return (size, size)
+    size = list(size)
+    return (int(size[0]), int(size[0] if len(size) == 1 else size[1]))
+
+
+def _fallback_box(width: int, height: int, ratio: tuple[float, float]) -> tuple[int, int, int, int]:
+    in_ratio = width / height
+    if in_ratio < min(ratio):
+        w, h = width, int(round(width / min(ratio)))
+    elif in_ratio > max(ratio):
+        h, w = height, int(round(height * max(ratio)))
+    else:
+        w, h = width, height
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
+def _log(transform: Any, version: str, width: int, height: int, top: int, left: int, h: int, w: int) -> None:
+    records = _RECORDS.get()
+    if records is None:
+        return
+    ratio = tuple(float(r) for r in transform.ratio)
+    records.append(
+        {
+            "recorded_by": f"RandomResizedCrop({version})",
+            "source_size": (int(width), int(height)),
+            "box": (float(left), float(top), float(w), float(h)),
+            "fallback": (int(top), int(left), int(h), int(w)) == _fallback_box(width, height, ratio),
+            "configured_size": _pair(transform.size),
+            "configured_scale": tuple(float(s) for s in transform.scale),
+            "configured_ratio": ratio,
+        }
+    )
+
+
+@contextlib.contextmanager
+def record_random_resized_crops() -> Iterator[list[dict[str, Any]]]:
+    """Within the block, every torchvision RandomResizedCrop call appends what it sampled.
+
+    Patches the classes (v1 ``forward``/``get_params``, v2 ``make_params``) for the
+    duration only; calls outside a recording block are unaffected.
+    """
+    import torchvision.transforms as T
+    from torchvision.transforms import functional as F1
+
+    patched: list[tuple[Any, str, Any]] = []
+
+    def patch(owner: Any, name: str, new: Any) -> None:
+        patched.append((owner, name, owner.__dict__[name]))
+        setattr(owner, name, new)
+
+    v1 = T.RandomResizedCrop
+    orig_forward = v1.forward
+    orig_get_params = v1.__dict__["get_params"].__func__
+
+    def forward(self: Any, img: Any) -> Any:
+        token = _CURRENT_V1.set(self)
+        try:
+            return orig_forward(self, img)
+        finally:
+            _CURRENT_V1.reset(token)
+
+    def get_params(img: Any, scale: Any, ratio: Any) -> tuple[int, int, int, int]:
+        top, left, h, w = orig_get_params(img, scale, ratio)
+        owner = _CURRENT_V1.get()
+        if owner is not None:
+            _, height, width = F1.get_dimensions(img)
+            _log(owner, "v1", width, height, top, left, h, w)
+        return top, left, h, w
+
+    patch(v1, "forward", forward)
+    patch(v1, "get_params", staticmethod(get_params))
+    try:
+        from torchvision.transforms import v2
+        from torchvision.transforms.v2._utils import query_size
+
+        v2_cls = v2.RandomResizedCrop
+        name = "make_params" if "make_params" in v2_cls.__dict__ else "_get_params"
+        orig_make = v2_cls.__dict__[name]
+
+        def make_params(self: Any, flat_inputs: list[Any]) -> dict[str, Any]:
+            params = orig_make(self, flat_inputs)
+            height, width = query_size(flat_inputs)
+            _log(self, "v2", width, height, params["top"], params["left"], params["height"], params["width"])
+            return params
+
+        patch(v2_cls, name, make_params)
+    except (ImportError, KeyError):  # pragma: no cover - very old torchvision without v2
+        pass
+
+    records: list[dict[str, Any]] = []
+    token = _RECORDS.set(records)
+    try:
+        yield records
+    finally:
+        _RECORDS.reset(token)
+        for owner, attr, original in reversed(patched):
+            setattr(owner, attr, original)
+
+
+# --------------------------------------------------------------------------- spec loading
+
+
+def _load_module(spec: str, target: str) -> Any:
+    if target.endswith(".py") or "/" in target or "\\" in target:
+        path = Path(target).expanduser()
+        if not path.is_file():
+            raise PipelineSpecError(f"pipeline spec {spec!r}: file {str(path)!r} does not exist.")
+        digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
+        module_name = f"dinodiag_user_{path.stem}_{digest}"
+        module_spec = importlib.util.spec_from_file_location(module_name, path)
+        if module_spec is None or module_spec.loader is None:
+            raise PipelineSpecError(f"pipeline spec {spec!r}: {str(path)!r} cannot be imported as Python.")
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[module_name] = module
+        # The user's file may import siblings next to it.
+        sys.path.insert(0, str(path.parent.resolve()))
+        try:
+            module_spec.loader.exec_module(module)
+        except Exception as exc:
+            sys.modules.pop(module_name, None)
+            raise PipelineSpecError(
+                f"pipeline spec {spec!r}: importing {str(path)!r} raised {_describe(exc)}"
+            ) from exc
+        finally:
+            sys.path.remove(str(path.parent.resolve()))
+        return module
+    try:
+        return importlib.import_module(target)
+    except Exception as exc:
+        raise PipelineSpecError(f"pipeline spec {spec!r}: importing module {target!r} raised {_describe(exc)}") from exc
+
+
+def _describe(exc: BaseException) -> str:
+    """``TypeError: message (file.py, line 12)``: the exception and where in the user's code."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {Path(frames[-1].filename).name}, line {frames[-1].lineno})" if frames else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def parse_kwargs(kwargs: str | dict[str, Any] | None, spec: str = "") -> dict[str, Any]:
+    """Keyword arguments for the factory from a JSON object string or a dict."""
+    if kwargs is None or kwargs == "":
+        return {}
+    if isinstance(kwargs, dict):
+        return kwargs
+    try:
+        value = json.loads(kwargs)
+    except json.JSONDecodeError as exc:
+        raise PipelineSpecError(
+            f"pipeline kwargs for {spec!r} are not valid JSON ({exc.msg} at column {exc.colno}): "
+            f'{kwargs!r}; write a JSON object such as {{"img_size": 96}}.'
+        ) from None
+    if not isinstance(value, dict):
+        raise PipelineSpecError(f"pipeline kwargs for {spec!r} must be a JSON object, got {kwargs!r}.")
+    return value
+
+
+def load_factory(spec: str) -> Callable[..., Any]:
+    """The callable named by ``FILE.py:NAME`` or ``package.module:NAME``."""
+    target, sep, name = spec.rpartition(":")
+    if not sep or not target or not name or (len(target) == 1 and target.isalpha()):
+        raise PipelineSpecError(
+            f"pipeline spec {spec!r} must look like path/to/file.py:factory or package.module:factory."
+        )
+    module = _load_module(spec, target)
+    obj: Any = module
+    for part in name.split("."):
+        if not hasattr(obj, part):
+            names = [n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))]
+            close = difflib.get_close_matches(part, names, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else f" Callables there: {', '.join(names[:12]) or 'none'}."
+            raise PipelineSpecError(f"pipeline spec {spec!r}: {target!r} has no attribute {part!r}.{hint}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise PipelineSpecError(f"pipeline spec {spec!r}: {name!r} is a {type(obj).__name__}, not a callable factory.")
+    return obj
+
+
+# --------------------------------------------------------------------------- the wrapper
+
+
+class ForeignPipeline:
+    """A user's transform behind the :class:`~dinodiag.augment.MultiCropPipeline` call signature.
+
+    ``n_global`` says how many leading views of a list output are global crops;
+    by default the leading views with the size of the first one, at most 2 (the
+    DINO convention), and a note says so.
+    """
+
+    def __init__(self, transform: Callable[[Any], Any], spec: str = "<transform>", n_global: int | None = None):
+        if not callable(transform):
+            raise PipelineSpecError(
+                f"pipeline spec {spec!r}: the factory returned a {type(transform).__name__}, not a callable transform."
+            )
+        self.transform = transform
+        self.spec = spec
+        self.n_global = n_global
+        self.config = None  # a foreign pipeline has no dinodiag config: checks use measurements
+
+    def __repr__(self) -> str:
+        return f"ForeignPipeline({self.spec!r})"
+
+    def __call__(self, image: Image.Image, seed: int | None = None) -> MultiCropSample:
+        with _seeded(seed), record_random_resized_crops() as crops:
+            try:
+                output = self.transform(image)
+            except Exception as exc:
+                raise PipelineSpecError(
+                    f"pipeline {self.spec!r} raised {_describe(exc)} when called on a "
+                    f"{image.size[0]}x{image.size[1]} {image.mode} PIL image."
+                ) from exc
+        notes: list[str] = []
+        globals_, locals_ = self._groups(output, notes)
+        records = _assign_records(crops, globals_, locals_, image.size)
+        if not crops:
+            notes.append("no torchvision RandomResizedCrop ran inside this pipeline: crop scales were not measured")
+        return MultiCropSample(globals_, locals_, records, image.size, notes)
+
+    def _groups(self, output: Any, notes: list[str]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        if isinstance(output, dict):
+            if "global_crops" not in output:
+                raise PipelineSpecError(
+                    f"pipeline {self.spec!r} returned a dict without 'global_crops' (keys: {sorted(output)}); "
+                    "return {'global_crops': [...], 'local_crops': [...]} or a list of views."
+                )
+            globals_ = self._tensors(output["global_crops"], "global_crops", notes)
+            locals_ = self._tensors(output.get("local_crops", []), "local_crops", notes)
+            return globals_, locals_
+        if isinstance(output, (list, tuple)):
+            views = self._tensors(output, "views", notes)
+            if self.n_global is not None:
+                n_global = self.n_global
+            else:
+                first = tuple(views[0].shape) if views else None
+                n_global = 0
+                while n_global < min(2, len(views)) and tuple(views[n_global].shape) == first:
+                    n_global += 1
+                if len(views) > n_global:
+                    notes.append(f"list output: took the first {n_global} views as global crops")
+            return views[:n_global], views[n_global:]
+        return self._tensors([output], "output", notes), []
+
+    def _tensors(self, views: Any, what: str, notes: list[str]) -> list[torch.Tensor]:
+        if isinstance(views, (torch.Tensor, Image.Image)):
+            views = [views]
+        if not isinstance(views, (list, tuple)):
+            raise PipelineSpecError(
+                f"pipeline {self.spec!r} returned {what} of type {type(views).__name__}; "
+                "expected a list of tensors or PIL images."
+            )
+        out: list[torch.Tensor] = []
+        for i, view in enumerate(views):
+            if isinstance(view, Image.Image):
+                if not any("PIL images" in n for n in notes):
+                    notes.append(
+                        "the pipeline returns PIL images, not tensors: dinodiag converted them with "
+                        "ToTensor (values in [0, 1]); add ToTensor + Normalize to your pipeline"
+                    )
+                array = np.array(view.convert("RGB"), dtype=np.float32) / 255.0
+                out.append(torch.from_numpy(array).permute(2, 0, 1))
+            elif isinstance(view, torch.Tensor):
+                out.append(view.detach().cpu())
+            elif isinstance(view, np.ndarray):
+                out.append(torch.from_numpy(np.asarray(view)))
+                notes.append(f"{what}[{i}] is a numpy array; DINO training expects torch tensors")
+            else:
+                raise PipelineSpecError(
+                    f"pipeline {self.spec!r} returned {what}[{i}] of type {type(view).__name__}; "
+                    "expected a torch tensor or a PIL image."
+                )
+        return out
+
+
+def _assign_records(
+    crops: list[dict[str, Any]],
+    globals_: list[torch.Tensor],
+    locals_: list[torch.Tensor],
+    source_size: tuple[int, int],
+) -> list[ViewRecord]:
+    """Turn recorded crops into ViewRecords, matched to views in output order."""
+    width, height = source_size
+    n_views = len(globals_) + len(locals_)
+    global_size = tuple(globals_[0].shape[-2:]) if globals_ else None
+    records: list[ViewRecord] = []
+    counters = {"global": 0, "local": 0}
+    for position, crop in enumerate(crops):
+        if len(crops) == n_views:
+            group = "global" if position < len(globals_) else "local"
+        else:
+            group = "global" if crop["configured_size"] == global_size else "local"
+        views = globals_ if group == "global" else locals_
+        index = counters[group]
+        counters[group] += 1
+        left, top, w, h = crop["box"]
+        src_w, src_h = crop["source_size"]
+        out_size = tuple(views[index].shape[-2:]) if index < len(views) else crop["configured_size"]
+        records.append(
+            ViewRecord(
+                group=group,
+                index=index,
+                source_size=(src_w, src_h),
+                out_size=(int(out_size[0]), int(out_size[1])),
+                box=crop["box"],
+                scale=(w * h) / (src_w * src_h),
+                ratio=w / h,
+                fallback=crop["fallback"],
+                configured_size=crop["configured_size"],
+                configured_scale=crop["configured_scale"],
+                configured_ratio=crop["configured_ratio"],
+                recorded_by=crop["recorded_by"],
+            )
+        )
+        if (src_w, src_h) != (width, height):
+            records[-1].recorded_by += " (on a resized input)"
+    return records
+
+
+@contextlib.contextmanager
+def _seeded(seed: int | None) -> Iterator[None]:
+    """Seed torch, random and numpy for one call, restoring the caller's generators after."""
+    if seed is None:
+        yield
+        return
+    py_state, np_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        random.seed(seed)
+        np.random.seed(seed % (2**32))
+        try:
+            yield
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)
+
+
+def load_pipeline_spec(
+    spec: str, kwargs: str | dict[str, Any] | None = None, n_global: int | None = None
+) -> ForeignPipeline:
+    """Import ``spec``, call the factory with ``kwargs`` and wrap the transform it returns."""
+    factory = load_factory(spec)
+    arguments = parse_kwargs(kwargs, spec)
+    try:
+        transform = factory(**arguments)
+    except Exception as exc:
+        shown = ", ".join(f"{k}={v!r}" for k, v in arguments.items())
+        raise PipelineSpecError(
+            f"pipeline spec {spec!r}: calling the factory({shown}) raised {_describe(exc)}"
+        ) from exc
+    return ForeignPipeline(transform, spec=spec, n_global=n_global)

@@ -1,0 +1,173 @@
+"""Command line: ``python -m dinodiag {check,stats,presets,train}``.
+
+Examples::
+
+    python -m dinodiag presets
+    python -m dinodiag check --preset seed-broken                 # vs DINOv2, on sample_images/
+    python -m dinodiag check --config my_dinov2_train.yaml --expect dinov2 --json report.json
+    python -m dinodiag check --pipeline examples/seed_pipeline.py:build_two_view_augment \\
+        --pipeline-kwargs '{"img_size": 96}' --data /path/to/images
+    python -m dinodiag stats --preset seed-fixed --samples 500 --csv samples.csv
+    python -m dinodiag train --preset cpu-demo --run-dir runs/demo
+
+Exit codes: 0 nothing failed, 1 a check failed, 2 usage or input error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from dinodiag.errors import DinodiagError
+
+EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
+
+
+def add_pipeline_args(parser: argparse.ArgumentParser) -> None:
+    """The options that choose the pipeline to look at (shared by check and stats)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--preset", help="a pipeline preset (see `python -m dinodiag presets`); default dinov2")
+    group.add_argument("--config", help="a dinodiag YAML/JSON config or a DINOv2 training config file")
+    group.add_argument("--pipeline", metavar="SPEC",
+                       help="your own pipeline: path/to/file.py:factory or package.module:factory")  # fmt: skip
+    parser.add_argument("--pipeline-kwargs", metavar="JSON", default=None,
+                        help="keyword arguments for the --pipeline factory, as a JSON object")  # fmt: skip
+    parser.add_argument("--data", default="sample",
+                        help="dataset: 'sample' (embedded images, default), a folder, cifar10:ROOT, "
+                             "cifar100:ROOT, stl10:ROOT or generated[:size=64,n=1000]")  # fmt: skip
+    parser.add_argument("--samples", type=int, default=None, help="number of images to run through the pipeline")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the image order and the augmentations")
+
+
+def resolve_pipeline(args: argparse.Namespace) -> tuple[Any, Any, str]:
+    """``(pipeline, config or None, description)`` from --preset / --config / --pipeline."""
+    from dinodiag.augment import build_pipeline
+    from dinodiag.byo import load_pipeline_spec
+    from dinodiag.presets import load_config
+
+    if args.pipeline:
+        return load_pipeline_spec(args.pipeline, args.pipeline_kwargs), None, args.pipeline
+    if args.pipeline_kwargs:
+        raise DinodiagError("--pipeline-kwargs only applies with --pipeline SPEC.")
+    source = args.config or args.preset or "dinov2"
+    config = load_config(source)
+    return build_pipeline(config), config, source
+
+
+def _positive(name: str, value: int | None, default: int) -> int:
+    value = default if value is None else value
+    if value < 1:
+        raise DinodiagError(f"{name} = {value} is invalid: give an integer >= 1.")
+    return value
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from dinodiag.checks import run_checks
+    from dinodiag.data import open_dataset
+    from dinodiag.presets import get_preset, load_config
+
+    samples = _positive("--samples", args.samples, 16)
+    pipeline, config, name = resolve_pipeline(args)
+    expect = load_config(args.expect)
+    expect_name = get_preset(args.expect).name if Path(args.expect).suffix == "" else expect.name
+    dataset = open_dataset(args.data)
+    report = run_checks(pipeline, dataset, expect=expect, expect_name=expect_name, config=config,
+                        samples=samples, seed=args.seed, pipeline_name=name, data_name=dataset.name)  # fmt: skip
+    print(report.to_table())
+    if dataset.problems:
+        print(f"\n{len(dataset.problems)} unusable file(s) in the dataset, e.g. {dataset.problems[0].path}: "
+              f"{dataset.problems[0].reason}")  # fmt: skip
+    if args.json:
+        Path(args.json).write_text(report.to_json() + "\n", encoding="utf-8")
+        print(f"report written to {args.json}")
+    if args.markdown:
+        Path(args.markdown).write_text(report.to_markdown(), encoding="utf-8")
+        print(f"report written to {args.markdown}")
+    return EXIT_FAILED if report.verdict == "fail" else EXIT_OK
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from dinodiag.data import open_dataset
+    from dinodiag.stats import rates, sample_views, summarize
+
+    samples = _positive("--samples", args.samples, 200)
+    pipeline, config, name = resolve_pipeline(args)
+    dataset = open_dataset(args.data)
+    frame = sample_views(pipeline, dataset, samples, seed=args.seed)
+    with pd.option_context("display.width", 120, "display.max_columns", 20, "display.float_format", "{:.3f}".format):
+        print(f"pipeline: {name}\ndata:     {dataset.name} ({samples} samples, seed {args.seed})\n")
+        print("Crop measures (area scale, aspect ratio, upsampling, global-pair IoU, local coverage):")
+        print(summarize(frame, config).to_string(index=False))
+        table = rates(frame, config)
+        if not table.empty:
+            print("\nApplication rates, measured vs configured:")
+            print(table.to_string(index=False))
+    if args.csv:
+        frame.to_csv(args.csv, index=False)
+        print(f"\n{len(frame)} rows written to {args.csv}")
+    return EXIT_OK
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    from dinodiag.presets import PRESETS
+
+    for preset in PRESETS.values():
+        c = preset.config
+        print(f"{preset.name:13} {preset.description}")
+        print(f"{'':13} {c.global_crops_number} x {c.global_crops_size}px {c.global_crops_scale} + "
+              f"{c.local_crops_number} x {c.local_crops_size}px {c.local_crops_scale}, patch {c.patch_size}")  # fmt: skip
+        print(f"{'':13} source: {preset.source}\n")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m dinodiag", description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)  # fmt: skip
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    check = sub.add_parser("check", help="run every pipeline check and print a table")
+    add_pipeline_args(check)
+    check.add_argument("--expect", default="dinov2", help="reference preset or config file (default dinov2)")
+    check.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    check.add_argument("--markdown", metavar="FILE", help="also write the report as Markdown")
+    check.set_defaults(func=cmd_check)
+
+    stats = sub.add_parser("stats", help="sample the pipeline and summarise what it drew")
+    add_pipeline_args(stats)
+    stats.add_argument("--csv", metavar="FILE", help="write one row per sampled view as CSV")
+    stats.set_defaults(func=cmd_stats)
+
+    presets = sub.add_parser("presets", help="list the pipeline presets")
+    presets.set_defaults(func=cmd_presets)
+
+    try:
+        from dinodiag.train.cli import add_train_parser
+    except ImportError:  # the training engine is optional at import time
+        add_train_parser = None
+    if add_train_parser is not None:
+        add_train_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except DinodiagError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,356 @@
+"""The multi-crop pipeline configuration: one frozen object feeds every view.
+
+Field names follow DINOv2's ``crops:`` section where one exists
+(``global_crops_scale``, ``local_crops_number`` ...), so a config read from a
+DINOv2 training YAML and one written by hand use the same words.
+
+Validation lives in one place (:func:`validate`); every error names the field,
+the value and the allowed range. :func:`config_from_dict` turns plain data
+(YAML / JSON) into a config and refuses unknown keys with a "did you mean".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dinodiag.errors import ConfigError
+
+INTERPOLATIONS = ("bicubic", "bilinear", "nearest", "lanczos", "box", "hamming")
+
+
+@dataclass(frozen=True)
+class ViewAugment:
+    """Flip and photometric recipe of one kind of view (first global, other globals, locals).
+
+    Defaults are the DINO / DINOv2 per-view recipe (REFERENCE.md): the probabilities
+    that differ between view kinds are blur and solarize, set per preset.
+    """
+
+    flip_p: float = 0.5  # horizontal flip probability; 0 for data where left/right matters
+    jitter_p: float = 0.8  # probability of applying colour jitter at all
+    brightness: float = 0.4  # factor drawn in [max(0, 1-b), 1+b]; lower it for low-contrast data
+    contrast: float = 0.4  # factor drawn in [max(0, 1-c), 1+c]
+    saturation: float = 0.2  # factor drawn in [max(0, 1-s), 1+s]
+    hue: float = 0.1  # shift drawn in [-h, h], h <= 0.5 (fraction of the hue circle)
+    grayscale_p: float = 0.2  # probability of converting to 3-channel grayscale
+    blur_p: float = 0.5  # Gaussian blur probability (1.0 / 0.1 / 0.5 for global1 / global2 / local)
+    blur_sigma: tuple[float, float] = (0.1, 2.0)  # sigma drawn uniformly in this range (pixels)
+    solarize_p: float = 0.0  # solarize probability (0.2 on the second global view in DINO/DINOv2)
+    solarize_threshold: int = 128  # pixels >= threshold are inverted (0..256)
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Everything the multi-crop augmentation of DINO / DINOv2 needs.
+
+    Global crops are seen by teacher and student; local crops by the student
+    only. Sizes are output sizes in pixels (square crops).
+    """
+
+    name: str = "custom"  # a label shown in reports; does not change behaviour
+    global_crops_number: int = 2  # DINO/DINOv2 use 2: the teacher compares the two global views
+    global_crops_size: int = 224  # output side of global crops; 224 on ImageNet-size images
+    global_crops_scale: tuple[float, float] = (0.32, 1.0)  # area fraction range of the source kept
+    local_crops_number: int = 8  # 6-10 typical; fewer saves compute (each costs ~1/5 of a global)
+    local_crops_size: int = 96  # must stay well below the global size (multi-crop asymmetry)
+    local_crops_scale: tuple[float, float] = (0.05, 0.32)  # upper bound usually = global lower bound
+    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)  # aspect-ratio range (w/h), log-uniform
+    interpolation: str = "bicubic"  # resize filter of RandomResizedCrop
+    global1: ViewAugment = field(default_factory=lambda: ViewAugment(blur_p=1.0, solarize_p=0.0))
+    global2: ViewAugment = field(default_factory=lambda: ViewAugment(blur_p=0.1, solarize_p=0.2))
+    local: ViewAugment = field(default_factory=lambda: ViewAugment(blur_p=0.5, solarize_p=0.0))
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)  # ImageNet normalisation mean
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)  # ImageNet normalisation std
+    patch_size: int = 16  # ViT patch size; crop sizes should be multiples of it (14 -> 98 px locals)
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    @property
+    def num_views(self) -> int:
+        return self.global_crops_number + self.local_crops_number
+
+    def augment_for(self, group: str, index: int) -> ViewAugment:
+        """The photometric recipe of view ``index`` of ``group`` ("global" / "local")."""
+        if group == "local":
+            return self.local
+        return self.global1 if index == 0 else self.global2
+
+    def replace(self, **changes: Any) -> PipelineConfig:
+        """A copy with ``changes`` applied (validated). Nested keys: ``global1={'blur_p': 0.5}``."""
+        data = to_dict(self)
+        for key, value in changes.items():
+            if key in _AUGMENT_FIELDS and isinstance(value, dict):
+                data[key] = {**data[key], **value}
+            else:
+                data[key] = value
+        return config_from_dict(data)
+
+
+_AUGMENT_FIELDS = ("global1", "global2", "local")
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _fail(field_name: str, value: Any, allowed: str) -> ConfigError:
+    return ConfigError(f"{field_name} = {value!r} is invalid: allowed {allowed}.")
+
+
+def _check_prob(name: str, value: float) -> None:
+    if not (0.0 <= value <= 1.0):
+        raise _fail(name, value, "a probability in [0, 1]")
+
+
+def _check_range(name: str, value: tuple[float, float], lo: float, hi: float, what: str) -> None:
+    a, b = value
+    if not (lo < a <= hi and lo < b <= hi):
+        raise _fail(name, value, f"{what}: both values in ({lo:g}, {hi:g}]")
+    if a > b:
+        raise _fail(name, value, f"min <= max (got min {a:g} > max {b:g}); swap the two values")
+
+
+def _validate_augment(prefix: str, aug: ViewAugment) -> None:
+    for name in ("flip_p", "jitter_p", "grayscale_p", "blur_p", "solarize_p"):
+        _check_prob(f"{prefix}.{name}", getattr(aug, name))
+    for name in ("brightness", "contrast", "saturation"):
+        value = getattr(aug, name)
+        if not (0.0 <= value <= 10.0):
+            raise _fail(f"{prefix}.{name}", value, "a jitter strength in [0, 10] (0.4 is the recipe)")
+    if not (0.0 <= aug.hue <= 0.5):
+        raise _fail(f"{prefix}.hue", aug.hue, "a hue shift in [0, 0.5]")
+    lo, hi = aug.blur_sigma
+    if not (0 < lo <= hi <= 100):
+        raise _fail(f"{prefix}.blur_sigma", aug.blur_sigma, "0 < min <= max <= 100 pixels")
+    if not (0 <= aug.solarize_threshold <= 256):
+        raise _fail(f"{prefix}.solarize_threshold", aug.solarize_threshold, "an integer in [0, 256]")
+
+
+def validate(cfg: PipelineConfig) -> None:
+    """Raise :class:`ConfigError` naming the first field whose value is impossible."""
+    if cfg.global_crops_number < 1 or cfg.global_crops_number > 16:
+        raise _fail("global_crops_number", cfg.global_crops_number, "an integer in [1, 16] (2 is the recipe)")
+    if cfg.local_crops_number < 0 or cfg.local_crops_number > 64:
+        raise _fail("local_crops_number", cfg.local_crops_number, "an integer in [0, 64] (6-10 typical)")
+    for name in ("global_crops_size", "local_crops_size", "patch_size"):
+        value = getattr(cfg, name)
+        if value < 1 or value > 4096:
+            raise _fail(name, value, "an integer in [1, 4096]")
+    _check_range("global_crops_scale", cfg.global_crops_scale, 0.0, 1.0, "area fractions")
+    _check_range("local_crops_scale", cfg.local_crops_scale, 0.0, 1.0, "area fractions")
+    lo, hi = cfg.crop_ratio
+    if not (0 < lo <= hi <= 100):
+        raise _fail("crop_ratio", cfg.crop_ratio, "0 < min <= max <= 100 (width / height)")
+    if cfg.interpolation not in INTERPOLATIONS:
+        raise _fail("interpolation", cfg.interpolation, f"one of {', '.join(INTERPOLATIONS)}")
+    for name in _AUGMENT_FIELDS:
+        _validate_augment(name, getattr(cfg, name))
+    for name in ("mean", "std"):
+        value = getattr(cfg, name)
+        if len(value) != 3:
+            raise _fail(name, value, "three numbers, one per RGB channel")
+    if any(s <= 0 for s in cfg.std):
+        raise _fail("std", cfg.std, "three positive numbers")
+
+
+# --------------------------------------------------------------------------- dict <-> config
+
+
+def to_dict(cfg: PipelineConfig) -> dict[str, Any]:
+    """Plain data (lists, not tuples) that :func:`config_from_dict` reads back."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, tuple):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
+    return plain(dataclasses.asdict(cfg))
+
+
+def _suggest(key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r}?" if close else f" Known keys: {', '.join(known)}."
+
+
+def _coerce(where: str, value: Any, target: Any) -> Any:
+    """Convert YAML/JSON data to the type of the dataclass field, or raise naming the field."""
+    if target is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where} = {value!r} has the wrong type: expected true or false.")
+    if target is int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+            raise ConfigError(f"{where} = {value!r} has the wrong type: expected an integer.")
+        return int(value)
+    if target is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(f"{where} = {value!r} has the wrong type: expected a finite number.")
+        return float(value)
+    if target is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} = {value!r} has the wrong type: expected a string.")
+        return value
+    raise AssertionError(target)
+
+
+def _field_kind(f: dataclasses.Field) -> tuple[str, Any]:
+    hint = str(f.type)
+    if hint.startswith("tuple[float, float, float]"):
+        return "tuple", (float, 3)
+    if hint.startswith("tuple[float, float]"):
+        return "tuple", (float, 2)
+    if hint == "ViewAugment":
+        return "augment", None
+    return "scalar", {"int": int, "float": float, "str": str, "bool": bool}[hint]
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or 'config'} must be a mapping of keys to values, got {data!r}.")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{where}.{key}" if where else str(key)
+        if key not in fields:
+            raise ConfigError(f"unknown key {path!r}.{_suggest(str(key), list(fields))}")
+        kind, spec = _field_kind(fields[key])
+        if kind == "augment":
+            kwargs[key] = _build(ViewAugment, value, path)
+        elif kind == "tuple":
+            item_type, length = spec
+            if not isinstance(value, (list, tuple)) or len(value) != length:
+                raise ConfigError(
+                    f"{path} = {value!r} has the wrong type: expected a list of {length} numbers."
+                )
+            kwargs[key] = tuple(_coerce(f"{path}[{i}]", v, item_type) for i, v in enumerate(value))
+        else:
+            kwargs[key] = _coerce(path, value, spec)
+    if cls is PipelineConfig:
+        defaults = PipelineConfig.__dataclass_fields__
+        for name in _AUGMENT_FIELDS:
+            kwargs.setdefault(name, defaults[name].default_factory())
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:
+        if where:
+            raise ConfigError(f"{where}.{exc}") from None
+        raise
+
+
+def config_from_dict(data: Any) -> PipelineConfig:
+    """A validated config from plain data; missing keys take the DINOv2 defaults."""
+    return _build(PipelineConfig, data, "")
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _read_mapping(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist; give a preset name or a path.")
+    text = path.read_text(encoding="utf-8", errors="replace")
+    return parse_config_text(text, source=str(path))
+
+
+def parse_config_text(text: str, source: str = "<text>") -> dict[str, Any]:
+    """Parse YAML or JSON text (JSON is YAML) into a mapping, with the line of a syntax error."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{source}: not valid YAML/JSON{where}: {problem}.") from None
+    if data is None:
+        raise ConfigError(f"{source}: the file is empty; write a mapping of config keys.")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of config keys at the top, got {type(data).__name__}.")
+    return data
+
+
+def is_dinov2_config(data: dict[str, Any]) -> bool:
+    """A DINOv2 training config has a ``crops:`` section (and usually ``student:``)."""
+    return isinstance(data.get("crops"), dict)
+
+
+DINOV2_CROP_KEYS = (
+    "global_crops_scale",
+    "local_crops_number",
+    "local_crops_scale",
+    "global_crops_size",
+    "local_crops_size",
+)
+
+
+def config_from_dinov2(data: dict[str, Any], source: str = "<dinov2 config>") -> PipelineConfig:
+    """Read the ``crops:`` section and ``student.patch_size`` of a DINOv2 training config.
+
+    Keys of the ``crops:`` section that are not crop geometry (DINOv2 has none
+    other than these today) are refused with a suggestion, like any config key.
+    Everything else in the file (optim, train, ...) is ignored: it does not
+    describe the data pipeline.
+    """
+    crops = data.get("crops") or {}
+    values: dict[str, Any] = {"name": Path(source).stem if source else "dinov2-file"}
+    for key, value in crops.items():
+        if key not in DINOV2_CROP_KEYS:
+            raise ConfigError(
+                f"{source}: unknown key 'crops.{key}'.{_suggest(str(key), list(DINOV2_CROP_KEYS))}"
+            )
+        values[key] = value
+    student = data.get("student") or {}
+    if isinstance(student, dict) and "patch_size" in student:
+        values["patch_size"] = student["patch_size"]
+    try:
+        return config_from_dict(values)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def load_config_file(path: str | Path) -> PipelineConfig:
+    """A config from a dinodiag YAML/JSON file or a DINOv2 training config file."""
+    path = Path(path)
+    data = _read_mapping(path)
+    if is_dinov2_config(data):
+        return config_from_dinov2(data, source=str(path))
+    try:
+        return config_from_dict(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def save_config(cfg: PipelineConfig, path: str | Path) -> Path:
+    """Write ``cfg`` as JSON (``.json``) or YAML (anything else); :func:`load_config` reads it back."""
+    path = Path(path)
+    data = to_dict(cfg)
+    if path.suffix.lower() == ".json":
+        path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    else:
+        path.write_text(dump_yaml(cfg), encoding="utf-8")
+    return path
+
+
+def dump_yaml(cfg: PipelineConfig) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+
+
+def flatten(cfg: PipelineConfig) -> dict[str, Any]:
+    """``{"global_crops_size": 224, "global1.blur_p": 1.0, ...}``: for diffs and tables."""
+    flat: dict[str, Any] = {}
+    for key, value in to_dict(cfg).items():
+        if isinstance(value, dict):
+            for sub, sub_value in value.items():
+                flat[f"{key}.{sub}"] = tuple(sub_value) if isinstance(sub_value, list) else sub_value
+        else:
+            flat[key] = tuple(value) if isinstance(value, list) else value
+    return flat

@@ -1,0 +1,121 @@
+"""Check results and the report they make: table, JSON and Markdown forms."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+STATUSES = ("fail", "warn", "pass", "skip")  # worst first: the order reports are sorted in
+
+
+@dataclass
+class CheckResult:
+    id: str  # stable id, e.g. "view_count"
+    title: str  # short human name
+    status: str  # "pass" | "warn" | "fail" | "skip"
+    measured: Any  # what the pipeline produced / sampled (JSON-friendly)
+    expected: Any  # what the reference expects
+    message: str  # a sentence a person can act on
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status {self.status!r} is not one of {STATUSES}")
+
+
+@dataclass
+class CheckReport:
+    results: list[CheckResult]
+    pipeline: str  # what was checked (preset name, file, spec)
+    expected: str  # the reference it was checked against
+    data: str  # the dataset the samples came from
+    samples: int
+    seed: int
+    notes: list[str] = field(default_factory=list)  # e.g. BYO output conversions
+
+    @property
+    def verdict(self) -> str:
+        statuses = {r.status for r in self.results}
+        for status in ("fail", "warn"):
+            if status in statuses:
+                return status
+        return "pass"
+
+    def counts(self) -> dict[str, int]:
+        return {s: sum(r.status == s for r in self.results) for s in STATUSES}
+
+    def by_id(self, check_id: str) -> CheckResult:
+        for result in self.results:
+            if result.id == check_id:
+                return result
+        raise KeyError(check_id)
+
+    def sorted(self) -> list[CheckResult]:
+        """Failing checks first, then warnings, passes and skips (stable within a status)."""
+        return sorted(self.results, key=lambda r: STATUSES.index(r.status))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "counts": self.counts(),
+            "pipeline": self.pipeline,
+            "expected": self.expected,
+            "data": self.data,
+            "samples": self.samples,
+            "seed": self.seed,
+            "notes": list(self.notes),
+            "checks": [asdict(r) for r in self.sorted()],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, default=str)
+
+    def to_markdown(self) -> str:
+        lines = [
+            f"# dinodiag check: {self.verdict.upper()}",
+            "",
+            f"- pipeline: `{self.pipeline}`",
+            f"- expected: `{self.expected}`",
+            f"- data: `{self.data}` ({self.samples} samples, seed {self.seed})",
+            "",
+            "| status | check | measured | expected | what to do |",
+            "|---|---|---|---|---|",
+        ]
+        for r in self.sorted():
+            cells = [r.status.upper(), f"`{r.id}`", _cell(r.measured), _cell(r.expected), _cell(r.message)]
+            lines.append("| " + " | ".join(cells) + " |")
+        if self.notes:
+            lines += ["", "Notes:", *[f"- {n}" for n in self.notes]]
+        return "\n".join(lines) + "\n"
+
+    def to_table(self, width: int = 100) -> str:
+        """A plain-text table for the terminal: one block per check, failing first."""
+        counts = self.counts()
+        lines = [
+            f"pipeline: {self.pipeline}",
+            f"expected: {self.expected}",
+            f"data:     {self.data} ({self.samples} samples, seed {self.seed})",
+            "",
+        ]
+        for r in self.sorted():
+            lines.append(f"[{r.status.upper():4}] {r.id:22} measured: {_short(r.measured, width - 40)}")
+            lines.append(f"       {'':22} expected: {_short(r.expected, width - 40)}")
+            if r.status != "pass":
+                lines.append(f"       {'':22} {r.message}")
+        for note in self.notes:
+            lines.append(f"note: {note}")
+        lines += [
+            "",
+            f"verdict: {self.verdict.upper()}  "
+            + ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s]),
+        ]
+        return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _short(value: Any, width: int) -> str:
+    text = str(value)
+    return text if len(text) <= width else text[: width - 3] + "..."

@@ -1,0 +1,230 @@
+"""Sampled statistics: what the pipeline actually drew, over many images.
+
+:func:`sample_views` runs a pipeline (built or brought) over N images of a
+dataset and returns one row per view with the recorded parameters and derived
+measures; :func:`summarize` and :func:`rates` condense it against the config.
+
+Derived measures:
+
+- ``upsampling``: output side / crop side in source pixels (geometric mean of
+  the two axes); > 1 means the crop was blown up.
+- ``global_iou``: IoU of the first two global crops of the sample (on both rows).
+- ``local_coverage``: fraction of a local crop's area that lies inside at least
+  one global crop of the same sample (the local-to-global correspondence the
+  DINO loss relies on).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from dinodiag.augment import MultiCropSample, ViewRecord
+from dinodiag.config import PipelineConfig
+
+Box = tuple[float, float, float, float]  # (left, top, width, height)
+
+
+class Pipeline(Protocol):
+    def __call__(self, image: Image.Image, seed: int | None = None) -> MultiCropSample: ...
+
+
+class Dataset(Protocol):
+    def __len__(self) -> int: ...
+    def __getitem__(self, index: int) -> tuple[Image.Image, int]: ...
+
+
+def intersection(a: Box, b: Box) -> Box | None:
+    left, top = max(a[0], b[0]), max(a[1], b[1])
+    right, bottom = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
+    if right <= left or bottom <= top:
+        return None
+    return (left, top, right - left, bottom - top)
+
+
+def area(box: Box | None) -> float:
+    return 0.0 if box is None else box[2] * box[3]
+
+
+def iou(a: Box, b: Box) -> float:
+    inter = area(intersection(a, b))
+    union = area(a) + area(b) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def coverage(box: Box, others: list[Box]) -> float:
+    """Fraction of ``box`` inside the union of ``others`` (exact inclusion-exclusion up to 4)."""
+    if not others or area(box) == 0:
+        return 0.0
+    if len(others) > 4:
+        return max(area(intersection(box, o)) for o in others) / area(box)
+    covered = 0.0
+    for k in range(1, len(others) + 1):
+        for combo in itertools.combinations(others, k):
+            region: Box | None = box
+            for other in combo:
+                region = intersection(region, other) if region is not None else None
+            covered += (-1) ** (k + 1) * area(region)
+    return covered / area(box)
+
+
+def view_kind(record: ViewRecord) -> str:
+    """``global1`` (first global view), ``global2`` (the other globals) or ``local``."""
+    if record.group == "local":
+        return "local"
+    return "global1" if record.index == 0 else "global2"
+
+
+def sample_rows(sample: MultiCropSample, sample_id: int, image_index: int, image: str) -> list[dict[str, Any]]:
+    """The rows of one sample (one per record) with the derived measures filled in."""
+    globals_ = [r.box for r in sample.records if r.group == "global" and r.box is not None]
+    pair_iou = iou(globals_[0], globals_[1]) if len(globals_) >= 2 else math.nan
+    rows = []
+    for rec in sample.records:
+        row = rec.to_dict()
+        box = row.pop("box")
+        source_w, source_h = row.pop("source_size")
+        out = row.pop("out_size") or (math.nan, math.nan)
+        configured_scale = row.pop("configured_scale") or (math.nan, math.nan)
+        row.pop("configured_ratio", None)
+        row.pop("configured_size", None)
+        order = row.pop("jitter_order")
+        row.update(
+            sample=sample_id,
+            image_index=image_index,
+            image=image,
+            kind=view_kind(rec),
+            source_w=source_w,
+            source_h=source_h,
+            out_h=out[0],
+            out_w=out[1],
+            box_left=box[0] if box else math.nan,
+            box_top=box[1] if box else math.nan,
+            box_w=box[2] if box else math.nan,
+            box_h=box[3] if box else math.nan,
+            configured_scale_min=configured_scale[0],
+            configured_scale_max=configured_scale[1],
+            jitter_order=",".join(order) if order else None,
+            upsampling=math.sqrt((out[0] / box[3]) * (out[1] / box[2])) if box else math.nan,
+            global_iou=pair_iou if rec.group == "global" else math.nan,
+            local_coverage=coverage(box, globals_) if rec.group == "local" and box else math.nan,
+        )
+        rows.append(row)
+    return rows
+
+
+COLUMNS = [
+    "sample", "image_index", "image", "group", "index", "kind", "source_w", "source_h", "out_h",
+    "out_w", "box_left", "box_top", "box_w", "box_h", "scale", "ratio", "fallback",
+    "configured_scale_min", "configured_scale_max", "flip", "jitter", "brightness", "contrast",
+    "saturation", "hue", "jitter_order", "grayscale", "blur", "blur_sigma", "solarize", "upsampling",
+    "global_iou", "local_coverage", "recorded_by",
+]  # fmt: skip
+
+
+def sample_views(
+    pipeline: Pipeline,
+    dataset: Dataset,
+    n_samples: int,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+    describe: Callable[[int], str] | None = None,
+) -> pd.DataFrame:
+    """Run ``pipeline`` on ``n_samples`` images (cycling through ``dataset`` in a seeded order).
+
+    Sample ``i`` uses pipeline seed ``seed * 1_000_003 + i`` so two configs compared on
+    the same ``seed`` see the same images. Returns one row per recorded view.
+    """
+    if len(dataset) == 0:
+        raise ValueError("the dataset is empty: nothing to sample")
+    if n_samples < 1:
+        raise ValueError(f"n_samples = {n_samples} is invalid: allowed an integer >= 1")
+    order = np.random.default_rng(seed).permutation(len(dataset))
+    describe = describe or getattr(dataset, "describe", None) or str
+    rows: list[dict[str, Any]] = []
+    for i in range(n_samples):
+        index = int(order[i % len(order)])
+        image, _ = dataset[index]
+        sample = pipeline(image, seed=seed * 1_000_003 + i)
+        rows.extend(sample_rows(sample, i, index, describe(index)))
+        if progress is not None:
+            progress(i + 1, n_samples)
+    frame = pd.DataFrame(rows)
+    return frame.reindex(columns=[c for c in COLUMNS if c in frame.columns or not rows])
+
+
+MEASURES = ("scale", "ratio", "upsampling", "global_iou", "local_coverage")
+
+
+def _configured(config: PipelineConfig | None, group: str, measure: str) -> str:
+    if config is None:
+        return ""
+    if measure == "scale":
+        lo, hi = config.global_crops_scale if group == "global" else config.local_crops_scale
+        return f"{lo:g}-{hi:g}"
+    if measure == "ratio":
+        return f"{config.crop_ratio[0]:.3g}-{config.crop_ratio[1]:.3g}"
+    return ""
+
+
+def summarize(frame: pd.DataFrame, config: PipelineConfig | None = None) -> pd.DataFrame:
+    """Per view group and measure: configured range, n, min / p05 / median / p95 / max."""
+    rows = []
+    for group in ("global", "local"):
+        part = frame[frame["group"] == group] if len(frame) else frame
+        for measure in MEASURES:
+            values = pd.to_numeric(part[measure], errors="coerce").dropna() if len(part) else pd.Series([])
+            if values.empty:
+                continue
+            rows.append(
+                {
+                    "group": group,
+                    "measure": measure,
+                    "configured": _configured(config, group, measure),
+                    "n": int(values.size),
+                    "min": float(values.min()),
+                    "p05": float(values.quantile(0.05)),
+                    "median": float(values.median()),
+                    "p95": float(values.quantile(0.95)),
+                    "max": float(values.max()),
+                }
+            )
+    return pd.DataFrame(rows, columns=["group", "measure", "configured", "n", "min", "p05", "median", "p95", "max"])
+
+
+OPERATIONS = (("fallback", None), ("flip", "flip_p"), ("jitter", "jitter_p"), ("grayscale", "grayscale_p"),
+              ("blur", "blur_p"), ("solarize", "solarize_p"))  # fmt: skip
+
+
+def rates(frame: pd.DataFrame, config: PipelineConfig | None = None) -> pd.DataFrame:
+    """Measured application rate of each operation per view kind, against its configured probability."""
+    rows = []
+    kinds = ("global1", "global2", "local")
+    for kind in kinds:
+        part = frame[frame["kind"] == kind] if len(frame) else frame
+        if part.empty:
+            continue
+        for op, prob_field in OPERATIONS:
+            values = part[op].dropna() if op in part else pd.Series([], dtype=object)
+            if values.empty:
+                continue
+            configured = math.nan
+            if config is not None and prob_field is not None:
+                group, index = ("local", 0) if kind == "local" else ("global", 0 if kind == "global1" else 1)
+                configured = getattr(config.augment_for(group, index), prob_field)
+            rows.append(
+                {
+                    "kind": kind,
+                    "operation": op,
+                    "n": int(values.size),
+                    "measured": float(values.astype(bool).mean()),
+                    "configured": configured,
+                }
+            )
+    return pd.DataFrame(rows, columns=["kind", "operation", "n", "measured", "configured"])
