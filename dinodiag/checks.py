@@ -216,7 +216,7 @@ def check_distinct_views(ev: Evidence) -> CheckResult:
 
 def check_determinism(ev: Evidence) -> CheckResult:
     first, again = ev.samples[0].views, ev.repeat.views
-    same = len(first) == len(again) and all(a.shape == b.shape and torch.equal(a, b) for a, b in zip(first, again))
+    same = len(first) == len(again) and all(a.shape == b.shape and torch.equal(a, b) for a, b in zip(first, again, strict=False))
     if same:
         return _result("determinism", "seeded reproducibility", "pass", "identical", "identical",
                        "The same seed gives the same views.")
@@ -231,7 +231,7 @@ def check_determinism(ev: Evidence) -> CheckResult:
 def _matching_reference(field_name: str, value: tuple[float, float]) -> str | None:
     for name in REFERENCE_PRESETS:
         ref = getattr(PRESETS[name].config, field_name)
-        if all(abs(a - b) <= SCALE_TOLERANCE for a, b in zip(value, ref)):
+        if all(abs(a - b) <= SCALE_TOLERANCE for a, b in zip(value, ref, strict=False)):
             return name
     return None
 
@@ -254,7 +254,7 @@ def _scale_check(ev: Evidence, group: str) -> CheckResult:
     fallback = [r for r in rows if r.get("fallback")]
     measured = (f"configured {' / '.join(_fmt_range(c) for c in configured_set)}, sampled "
                 f"{sampled[0]:.3f}-{sampled[1]:.3f} over {len(scales)} crops")  # fmt: skip
-    honoured = [s for s, r in zip(scales, rows) if not r.get("fallback")]
+    honoured = [s for s, r in zip(scales, rows, strict=False) if not r.get("fallback")]
     lo_c, hi_c = min(c[0] for c in configured_set), max(c[1] for c in configured_set)
     if honoured and (min(honoured) < lo_c - 1e-6 or max(honoured) > hi_c + 1e-6):
         return _result(check_id, title, "fail", measured, expected,
@@ -262,7 +262,7 @@ def _scale_check(ev: Evidence, group: str) -> CheckResult:
                        "pipeline does not crop the way its configuration says.")
     what = ("global crops (teacher + student) should keep most of the image" if group == "global"
             else "local crops (student only) should show a small part of the image")  # fmt: skip
-    if configured is not None and all(abs(a - b) <= SCALE_TOLERANCE for a, b in zip(configured, expected_range)):
+    if configured is not None and all(abs(a - b) <= SCALE_TOLERANCE for a, b in zip(configured, expected_range, strict=False)):
         status, message = "pass", f"{group.capitalize()} crops are sampled in {_fmt_range(configured)}, as expected."
         if len(fallback) > 0.2 * len(rows):
             status = "warn"

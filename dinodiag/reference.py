@@ -22,7 +22,7 @@ GEOMETRY_FIELDS = (*RECIPE_FIELDS, "global_crops_size", "local_crops_size")
 
 def _equal(a: Any, b: Any) -> bool:
     if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
-        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=False))
     if isinstance(a, float) or isinstance(b, float):
         return abs(float(a) - float(b)) <= 1e-3
     return a == b
