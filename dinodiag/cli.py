@@ -37,6 +37,9 @@ def add_pipeline_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default="sample",
                         help="dataset: 'sample' (embedded images, default), a folder, cifar10:ROOT, "
                              "cifar100:ROOT, stl10:ROOT or generated[:size=64,n=1000]")  # fmt: skip
+    parser.add_argument("--split", default=None,
+                        help="dataset split to sample: train / val / all (default: all of a folder, "
+                             "train otherwise)")  # fmt: skip
     parser.add_argument("--samples", type=int, default=None, help="number of images to run through the pipeline")
     parser.add_argument("--seed", type=int, default=0, help="seed of the image order and the augmentations")
 
@@ -63,16 +66,21 @@ def _positive(name: str, value: int | None, default: int) -> int:
     return value
 
 
+def open_inspection_dataset(args: argparse.Namespace) -> Any:
+    from dinodiag.data import inspection_split, open_dataset
+
+    return open_dataset(args.data, split=args.split or inspection_split(args.data))
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from dinodiag.checks import run_checks
-    from dinodiag.data import open_dataset
     from dinodiag.presets import get_preset, load_config
 
     samples = _positive("--samples", args.samples, 16)
     pipeline, config, name = resolve_pipeline(args)
     expect = load_config(args.expect)
     expect_name = get_preset(args.expect).name if Path(args.expect).suffix == "" else expect.name
-    dataset = open_dataset(args.data)
+    dataset = open_inspection_dataset(args)
     report = run_checks(pipeline, dataset, expect=expect, expect_name=expect_name, config=config,
                         samples=samples, seed=args.seed, pipeline_name=name, data_name=dataset.name)  # fmt: skip
     print(report.to_table())
@@ -91,12 +99,11 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_stats(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from dinodiag.data import open_dataset
     from dinodiag.stats import rates, sample_views, summarize
 
     samples = _positive("--samples", args.samples, 200)
     pipeline, config, name = resolve_pipeline(args)
-    dataset = open_dataset(args.data)
+    dataset = open_inspection_dataset(args)
     frame = sample_views(pipeline, dataset, samples, seed=args.seed)
     with pd.option_context("display.width", 120, "display.max_columns", 20, "display.float_format", "{:.3f}".format):
         print(f"pipeline: {name}\ndata:     {dataset.name} ({samples} samples, seed {args.seed})\n")

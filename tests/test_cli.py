@@ -89,3 +89,13 @@ def test_module_entry_point() -> None:
     result = subprocess.run([sys.executable, "-m", "dinodiag", "check", "--preset", "seed-broken", "--samples", "2"],
                             capture_output=True, text=True, timeout=120)  # fmt: skip
     assert result.returncode == 1 and "verdict: FAIL" in result.stdout
+
+
+def test_inspection_sees_every_image_of_a_folder(capsys) -> None:
+    from dinodiag.data import inspection_split
+
+    assert inspection_split("sample") == "all" and inspection_split("generated:size=32") == "train"
+    assert inspection_split("cifar10:/data") == "train"
+    assert main(["check", "--preset", "dinov2", "--samples", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "sample_images (all)" in out and "/20 images have a short side" in out
