@@ -178,13 +178,13 @@ def check_normalization(ev: Evidence) -> CheckResult:
     mean = [round(float(m), 2) for m in pixels.mean(dim=1)]
     std = [round(float(s), 2) for s in pixels.std(dim=1)]
     measured = f"mean {mean}, std {std}"
-    off = [i for i in range(3) if abs(mean[i]) > 0.75 or not (0.5 <= std[i] <= 2.0)]
+    off = [i for i in range(3) if abs(mean[i]) > 1.5 or not (0.4 <= std[i] <= 2.5)]
     if off:
-        return _result("normalization", "per-channel mean/std", "warn", measured, "mean within +-0.75, std 0.5-2",
+        return _result("normalization", "per-channel mean/std", "warn", measured, "mean within +-1.5, std 0.4-2.5",
                        f"Channel(s) {off} are far from mean 0 / std 1 over these images: check that Normalize uses "
                        "the mean/std your model was trained with (ImageNet: 0.485/0.456/0.406, 0.229/0.224/0.225) "
                        "and that they are in [0, 1] units.")  # fmt: skip
-    return _result("normalization", "per-channel mean/std", "pass", measured, "mean within +-0.75, std 0.5-2",
+    return _result("normalization", "per-channel mean/std", "pass", measured, "mean within +-1.5, std 0.4-2.5",
                    "Per-channel statistics look normalised.")
 
 

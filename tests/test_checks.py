@@ -245,3 +245,16 @@ def test_bad_arguments(small_dataset) -> None:
         check(build_pipeline(SMALL), small_dataset, samples=0)
     with pytest.raises(ValueError, match="empty"):
         check(build_pipeline(SMALL), ListDataset([]))
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda v: v * 0.229 + 0.485,  # normalisation missing (values in [0, 1])
+        lambda v: (v - 0.45) / 0.225,  # normalised twice
+        lambda v: v * 0.229,  # mean subtracted, std not divided
+    ],
+)
+def test_normalization_catches_common_mistakes(small_dataset, fn) -> None:
+    report = check(Mutated(SMALL, _map(fn)), small_dataset, expect=SMALL)
+    assert status(report, "normalization") == "warn"
