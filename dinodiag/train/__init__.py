@@ -1,0 +1,70 @@
+"""Model, losses, schedules, k-NN evaluation and diagnostics for short DINOv2 training runs.
+
+Modules (one idea each): ``vit`` / ``resnet`` (backbones), ``head`` (DINO head), ``network``
+(backbone + heads, configs), ``ema`` (teacher), ``dino_loss``, ``ibot_loss``, ``koleo_loss``,
+``masking`` (iBOT block masks), ``schedules``, ``optim`` (AdamW groups, clipping), ``knn``,
+``diagnostics`` (collapse signals and alerts), ``distributed`` (no-op without a process group).
+The training loop, run directory and CLI build on these.
+"""
+
+from dinodiag.train.diagnostics import compute_diagnostics, detect_alerts
+from dinodiag.train.dino_loss import DINOLoss, cross_view_cross_entropy, other_view, sinkhorn_knopp
+from dinodiag.train.ema import ema_update, make_teacher, param_distance
+from dinodiag.train.head import DINOHead
+from dinodiag.train.ibot_loss import IBOTPatchLoss, masked_patch_weights
+from dinodiag.train.knn import eval_transform, extract_features, knn_classify
+from dinodiag.train.koleo_loss import KoLeoLoss
+from dinodiag.train.masking import block_mask, generate_ibot_masks
+from dinodiag.train.network import (
+    ARCHITECTURES,
+    BackboneConfig,
+    DinoNetwork,
+    HeadConfig,
+    build_backbone,
+    build_head,
+    build_network,
+)
+from dinodiag.train.optim import apply_schedule, build_adamw, clip_gradients, param_groups
+from dinodiag.train.resnet import ResNetBackbone
+from dinodiag.train.schedules import ScheduleConfig, Schedules, cosine_schedule, scaled_lr
+from dinodiag.train.vit import VisionTransformer, build_vit, cls_attention_maps
+
+__all__ = [
+    "ARCHITECTURES",
+    "BackboneConfig",
+    "DINOHead",
+    "DINOLoss",
+    "DinoNetwork",
+    "HeadConfig",
+    "IBOTPatchLoss",
+    "KoLeoLoss",
+    "ResNetBackbone",
+    "ScheduleConfig",
+    "Schedules",
+    "VisionTransformer",
+    "apply_schedule",
+    "block_mask",
+    "build_adamw",
+    "build_backbone",
+    "build_head",
+    "build_network",
+    "build_vit",
+    "clip_gradients",
+    "cls_attention_maps",
+    "compute_diagnostics",
+    "cosine_schedule",
+    "cross_view_cross_entropy",
+    "detect_alerts",
+    "ema_update",
+    "eval_transform",
+    "extract_features",
+    "generate_ibot_masks",
+    "knn_classify",
+    "make_teacher",
+    "masked_patch_weights",
+    "other_view",
+    "param_distance",
+    "param_groups",
+    "scaled_lr",
+    "sinkhorn_knopp",
+]

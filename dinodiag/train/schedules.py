@@ -1,0 +1,169 @@
+"""Per-iteration schedules (DINOv2 recipe): pure functions returning numpy arrays.
+
+Every schedule is an array with one value per iteration; :func:`value_at` (and
+:meth:`Schedules.at`) clamp an iteration past the end to the last value, so a run that goes
+on longer than planned (or is resumed with more steps) keeps the final values.
+
+Recipe defaults (REFERENCE.md): lr = 0.004 * sqrt(batch / 1024), linear warm-up 10 epochs then
+cosine to 1e-6; weight decay cosine 0.04 -> 0.4; teacher momentum cosine 0.992 -> 1; teacher
+temperature linear 0.04 -> 0.07 over 30 epochs then constant; last layer frozen 1 epoch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from dinodiag.errors import ConfigError
+
+#: Batch size at which ``base_lr`` is defined (DINOv2 scales by sqrt(batch / 1024)).
+REFERENCE_BATCH = 1024
+
+
+def scaled_lr(base_lr: float, batch_size: int, reference_batch: int = REFERENCE_BATCH) -> float:
+    """Square-root lr scaling: ``base_lr * sqrt(batch_size / reference_batch)``."""
+    if batch_size < 1:
+        raise ConfigError(f"batch size must be >= 1 to scale the lr, got {batch_size}.")
+    return base_lr * math.sqrt(batch_size / reference_batch)
+
+
+def cosine_schedule(
+    start: float,
+    end: float,
+    total_iters: int,
+    warmup_iters: int = 0,
+    warmup_start: float = 0.0,
+) -> np.ndarray:
+    """Linear warm-up ``warmup_start -> start`` over ``warmup_iters``, then cosine ``start -> end``.
+
+    Returns (total_iters,) float64. Warm-up step ``i`` has
+    ``warmup_start + (start - warmup_start) * (i + 1) / warmup_iters`` (so step 0 already
+    updates the model, and the warm-up ends at ``start``); the cosine part starts at ``start``
+    and reaches ``end`` exactly at the last iteration. The warm-up is clipped to ``total_iters``.
+    """
+    if total_iters < 1:
+        raise ConfigError(f"a schedule needs total_iters >= 1, got {total_iters}.")
+    warmup_iters = max(0, min(warmup_iters, total_iters))
+    warmup = np.linspace(warmup_start, start, warmup_iters + 1)[1:]
+    n = total_iters - warmup_iters
+    if n == 0:
+        return warmup
+    if n == 1:
+        return np.concatenate([warmup, [start]])
+    steps = np.arange(n) / (n - 1)
+    cosine = end + 0.5 * (start - end) * (1.0 + np.cos(math.pi * steps))
+    return np.concatenate([warmup, cosine])
+
+
+def linear_warmup_constant(
+    start: float, end: float, warmup_iters: int, total_iters: int
+) -> np.ndarray:
+    """Linear ``start -> end`` over ``warmup_iters`` (``end`` reached at that iteration), then flat."""
+    if total_iters < 1:
+        raise ConfigError(f"a schedule needs total_iters >= 1, got {total_iters}.")
+    warmup_iters = max(0, warmup_iters)
+    values = np.full(total_iters, end, dtype=np.float64)
+    n = min(warmup_iters, total_iters)
+    values[:n] = np.linspace(start, end, warmup_iters, endpoint=False)[:n]
+    return values
+
+
+def value_at(schedule: np.ndarray, it: int) -> float:
+    """``schedule[it]``, clamped to the last value past the end."""
+    if it < 0:
+        raise ConfigError(f"iteration must be >= 0, got {it}.")
+    return float(schedule[min(it, len(schedule) - 1)])
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """Optimisation schedule knobs (epochs are converted to iterations with iters_per_epoch)."""
+
+    base_lr: float = 0.004  # lr at batch 1024; lower it if the loss goes NaN, raise if flat
+    lr_scaling: str = "sqrt"  # "sqrt": base_lr * sqrt(batch/1024); "none": use base_lr as is
+    min_lr: float = 1e-6  # final lr of the cosine decay
+    warmup_epochs: float = 10.0  # linear lr warm-up from 0; shorten it for very short runs
+    weight_decay_start: float = 0.04  # cosine weight decay start
+    weight_decay_end: float = 0.4  # cosine weight decay end
+    momentum_start: float = 0.992  # teacher EMA momentum at the start (lower = faster teacher)
+    momentum_end: float = 1.0  # teacher EMA momentum at the end (teacher frozen at the end)
+    teacher_temp_start: float = 0.04  # teacher temperature at step 0 (lower = sharper targets)
+    teacher_temp_end: float = 0.07  # after warm-up; try lower if the loss stays at ln K
+    teacher_temp_warmup_epochs: float = 30.0  # linear teacher-temperature warm-up length
+    freeze_last_layer_epochs: float = 1.0  # prototypes get no update during these epochs
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` naming the first invalid field."""
+        checks = [
+            ("base_lr", self.base_lr > 0, "> 0"),
+            ("lr_scaling", self.lr_scaling in ("sqrt", "none"), "'sqrt' or 'none'"),
+            ("min_lr", self.min_lr >= 0, ">= 0"),
+            ("warmup_epochs", self.warmup_epochs >= 0, ">= 0"),
+            ("weight_decay_start", self.weight_decay_start >= 0, ">= 0"),
+            ("weight_decay_end", self.weight_decay_end >= 0, ">= 0"),
+            ("momentum_start", 0 <= self.momentum_start <= 1, "in [0, 1]"),
+            ("momentum_end", 0 <= self.momentum_end <= 1, "in [0, 1]"),
+            ("teacher_temp_start", self.teacher_temp_start > 0, "> 0"),
+            ("teacher_temp_end", self.teacher_temp_end > 0, "> 0"),
+            ("teacher_temp_warmup_epochs", self.teacher_temp_warmup_epochs >= 0, ">= 0"),
+            ("freeze_last_layer_epochs", self.freeze_last_layer_epochs >= 0, ">= 0"),
+        ]
+        for name, ok, allowed in checks:
+            if not ok:
+                raise ConfigError(
+                    f"schedule field {name!r} = {getattr(self, name)!r} is invalid: must be {allowed}."
+                )
+
+
+class Schedules:
+    """All per-iteration schedules of a run.
+
+    Args:
+        total_iters: planned number of optimisation steps.
+        iters_per_epoch: steps per epoch (converts the ``*_epochs`` fields).
+        config: the schedule knobs.
+        batch_size: global batch size (all processes), for the lr scaling.
+
+    ``at(it)`` returns ``{"lr", "wd", "momentum", "teacher_temp", "freeze_last_layer"}``.
+    """
+
+    def __init__(
+        self, total_iters: int, iters_per_epoch: int, config: ScheduleConfig, batch_size: int
+    ) -> None:
+        config.validate()
+        if iters_per_epoch < 1:
+            raise ConfigError(f"iters_per_epoch must be >= 1, got {iters_per_epoch}.")
+        self.config = config
+        self.total_iters = total_iters
+        self.iters_per_epoch = iters_per_epoch
+        peak = (
+            scaled_lr(config.base_lr, batch_size) if config.lr_scaling == "sqrt" else config.base_lr
+        )
+        self.peak_lr = peak
+        self.lr = cosine_schedule(
+            peak, config.min_lr, total_iters, self._iters(config.warmup_epochs)
+        )
+        self.wd = cosine_schedule(config.weight_decay_start, config.weight_decay_end, total_iters)
+        self.momentum = cosine_schedule(config.momentum_start, config.momentum_end, total_iters)
+        self.teacher_temp = linear_warmup_constant(
+            config.teacher_temp_start,
+            config.teacher_temp_end,
+            self._iters(config.teacher_temp_warmup_epochs),
+            total_iters,
+        )
+        self.freeze_last_layer_iters = self._iters(config.freeze_last_layer_epochs)
+
+    def _iters(self, epochs: float) -> int:
+        return int(round(epochs * self.iters_per_epoch))
+
+    def at(self, it: int) -> dict[str, float | bool]:
+        """Values at iteration ``it`` (clamped past the end)."""
+        return {
+            "lr": value_at(self.lr, it),
+            "wd": value_at(self.wd, it),
+            "momentum": value_at(self.momentum, it),
+            "teacher_temp": value_at(self.teacher_temp, it),
+            "freeze_last_layer": it < self.freeze_last_layer_iters,
+        }
