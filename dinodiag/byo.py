@@ -59,7 +59,9 @@ def _fallback_box(width: int, height: int, ratio: tuple[float, float]) -> tuple[
     return (height - h) // 2, (width - w) // 2, h, w
 
 
-def _log(transform: Any, version: str, width: int, height: int, top: int, left: int, h: int, w: int) -> None:
+def _log(
+    transform: Any, version: str, width: int, height: int, top: int, left: int, h: int, w: int
+) -> None:
     records = _RECORDS.get()
     if records is None:
         return
@@ -69,7 +71,8 @@ def _log(transform: Any, version: str, width: int, height: int, top: int, left: 
             "recorded_by": f"RandomResizedCrop({version})",
             "source_size": (int(width), int(height)),
             "box": (float(left), float(top), float(w), float(h)),
-            "fallback": (int(top), int(left), int(h), int(w)) == _fallback_box(width, height, ratio),
+            "fallback": (int(top), int(left), int(h), int(w))
+            == _fallback_box(width, height, ratio),
             "configured_size": _pair(transform.size),
             "configured_scale": tuple(float(s) for s in transform.scale),
             "configured_ratio": ratio,
@@ -125,7 +128,16 @@ def record_random_resized_crops() -> Iterator[list[dict[str, Any]]]:
         def make_params(self: Any, flat_inputs: list[Any]) -> dict[str, Any]:
             params = orig_make(self, flat_inputs)
             height, width = query_size(flat_inputs)
-            _log(self, "v2", width, height, params["top"], params["left"], params["height"], params["width"])
+            _log(
+                self,
+                "v2",
+                width,
+                height,
+                params["top"],
+                params["left"],
+                params["height"],
+                params["width"],
+            )
             return params
 
         patch(v2_cls, name, make_params)
@@ -154,7 +166,9 @@ def _load_module(spec: str, target: str) -> Any:
         module_name = f"dinodiag_user_{path.stem}_{digest}"
         module_spec = importlib.util.spec_from_file_location(module_name, path)
         if module_spec is None or module_spec.loader is None:
-            raise PipelineSpecError(f"pipeline spec {spec!r}: {str(path)!r} cannot be imported as Python.")
+            raise PipelineSpecError(
+                f"pipeline spec {spec!r}: {str(path)!r} cannot be imported as Python."
+            )
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[module_name] = module
         # The user's file may import siblings next to it.
@@ -172,7 +186,9 @@ def _load_module(spec: str, target: str) -> Any:
     try:
         return importlib.import_module(target)
     except Exception as exc:
-        raise PipelineSpecError(f"pipeline spec {spec!r}: importing module {target!r} raised {_describe(exc)}") from exc
+        raise PipelineSpecError(
+            f"pipeline spec {spec!r}: importing module {target!r} raised {_describe(exc)}"
+        ) from exc
 
 
 def _describe(exc: BaseException) -> str:
@@ -196,7 +212,9 @@ def parse_kwargs(kwargs: str | dict[str, Any] | None, spec: str = "") -> dict[st
             f'{kwargs!r}; write a JSON object such as {{"img_size": 96}}.'
         ) from None
     if not isinstance(value, dict):
-        raise PipelineSpecError(f"pipeline kwargs for {spec!r} must be a JSON object, got {kwargs!r}.")
+        raise PipelineSpecError(
+            f"pipeline kwargs for {spec!r} must be a JSON object, got {kwargs!r}."
+        )
     return value
 
 
@@ -211,13 +229,23 @@ def load_factory(spec: str) -> Callable[..., Any]:
     obj: Any = module
     for part in name.split("."):
         if not hasattr(obj, part):
-            names = [n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))]
+            names = [
+                n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))
+            ]
             close = difflib.get_close_matches(part, names, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else f" Callables there: {', '.join(names[:12]) or 'none'}."
-            raise PipelineSpecError(f"pipeline spec {spec!r}: {target!r} has no attribute {part!r}.{hint}")
+            hint = (
+                f" Did you mean {close[0]!r}?"
+                if close
+                else f" Callables there: {', '.join(names[:12]) or 'none'}."
+            )
+            raise PipelineSpecError(
+                f"pipeline spec {spec!r}: {target!r} has no attribute {part!r}.{hint}"
+            )
         obj = getattr(obj, part)
     if not callable(obj):
-        raise PipelineSpecError(f"pipeline spec {spec!r}: {name!r} is a {type(obj).__name__}, not a callable factory.")
+        raise PipelineSpecError(
+            f"pipeline spec {spec!r}: {name!r} is a {type(obj).__name__}, not a callable factory."
+        )
     return obj
 
 
@@ -232,7 +260,12 @@ class ForeignPipeline:
     DINO convention), and a note says so.
     """
 
-    def __init__(self, transform: Callable[[Any], Any], spec: str = "<transform>", n_global: int | None = None):
+    def __init__(
+        self,
+        transform: Callable[[Any], Any],
+        spec: str = "<transform>",
+        n_global: int | None = None,
+    ):
         if not callable(transform):
             raise PipelineSpecError(
                 f"pipeline spec {spec!r}: the factory returned a {type(transform).__name__}, not a callable transform."
@@ -258,10 +291,14 @@ class ForeignPipeline:
         globals_, locals_ = self._groups(output, notes)
         records = _assign_records(crops, globals_, locals_, image.size)
         if not crops:
-            notes.append("no torchvision RandomResizedCrop ran inside this pipeline: crop scales were not measured")
+            notes.append(
+                "no torchvision RandomResizedCrop ran inside this pipeline: crop scales were not measured"
+            )
         return MultiCropSample(globals_, locals_, records, image.size, notes)
 
-    def _groups(self, output: Any, notes: list[str]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    def _groups(
+        self, output: Any, notes: list[str]
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         if isinstance(output, dict):
             if "global_crops" not in output:
                 raise PipelineSpecError(

@@ -28,8 +28,12 @@ EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
 def add_pipeline_args(parser: argparse.ArgumentParser) -> None:
     """The options that choose the pipeline to look at (shared by check and stats)."""
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--preset", help="a pipeline preset (see `python -m dinodiag presets`); default dinov2")
-    group.add_argument("--config", help="a dinodiag YAML/JSON config or a DINOv2 training config file")
+    group.add_argument(
+        "--preset", help="a pipeline preset (see `python -m dinodiag presets`); default dinov2"
+    )
+    group.add_argument(
+        "--config", help="a dinodiag YAML/JSON config or a DINOv2 training config file"
+    )
     group.add_argument("--pipeline", metavar="SPEC",
                        help="your own pipeline: path/to/file.py:factory or package.module:factory")  # fmt: skip
     parser.add_argument("--pipeline-kwargs", metavar="JSON", default=None,
@@ -40,8 +44,12 @@ def add_pipeline_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default=None,
                         help="dataset split to sample: train / val / all (default: all of a folder, "
                              "train otherwise)")  # fmt: skip
-    parser.add_argument("--samples", type=int, default=None, help="number of images to run through the pipeline")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the image order and the augmentations")
+    parser.add_argument(
+        "--samples", type=int, default=None, help="number of images to run through the pipeline"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the image order and the augmentations"
+    )
 
 
 def resolve_pipeline(args: argparse.Namespace) -> tuple[Any, Any, str]:
@@ -105,9 +113,13 @@ def cmd_stats(args: argparse.Namespace) -> int:
     pipeline, config, name = resolve_pipeline(args)
     dataset = open_inspection_dataset(args)
     frame = sample_views(pipeline, dataset, samples, seed=args.seed)
-    with pd.option_context("display.width", 120, "display.max_columns", 20, "display.float_format", "{:.3f}".format):
+    with pd.option_context(
+        "display.width", 120, "display.max_columns", 20, "display.float_format", "{:.3f}".format
+    ):
         print(f"pipeline: {name}\ndata:     {dataset.name} ({samples} samples, seed {args.seed})\n")
-        print("Crop measures (area scale, aspect ratio, upsampling, global-pair IoU, local coverage):")
+        print(
+            "Crop measures (area scale, aspect ratio, upsampling, global-pair IoU, local coverage):"
+        )
         print(summarize(frame, config).to_string(index=False))
         table = rates(frame, config)
         if not table.empty:
@@ -138,7 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="run every pipeline check and print a table")
     add_pipeline_args(check)
-    check.add_argument("--expect", default="dinov2", help="reference preset or config file (default dinov2)")
+    check.add_argument(
+        "--expect", default="dinov2", help="reference preset or config file (default dinov2)"
+    )
     check.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     check.add_argument("--markdown", metavar="FILE", help="also write the report as Markdown")
     check.set_defaults(func=cmd_check)

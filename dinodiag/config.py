@@ -61,7 +61,10 @@ class PipelineConfig:
     global_crops_scale: tuple[float, float] = (0.32, 1.0)  # area fraction range of the source kept
     local_crops_number: int = 8  # 6-10 typical; fewer saves compute (each costs ~1/5 of a global)
     local_crops_size: int = 96  # must stay well below the global size (multi-crop asymmetry)
-    local_crops_scale: tuple[float, float] = (0.05, 0.32)  # upper bound usually = global lower bound
+    local_crops_scale: tuple[float, float] = (
+        0.05,
+        0.32,
+    )  # upper bound usually = global lower bound
     crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)  # aspect-ratio range (w/h), log-uniform
     interpolation: str = "bicubic"  # resize filter of RandomResizedCrop
     global1: ViewAugment = field(default_factory=lambda: ViewAugment(blur_p=1.0, solarize_p=0.0))
@@ -69,7 +72,9 @@ class PipelineConfig:
     local: ViewAugment = field(default_factory=lambda: ViewAugment(blur_p=0.5, solarize_p=0.0))
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)  # ImageNet normalisation mean
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)  # ImageNet normalisation std
-    patch_size: int = 16  # ViT patch size; crop sizes should be multiples of it (14 -> 98 px locals)
+    patch_size: int = (
+        16  # ViT patch size; crop sizes should be multiples of it (14 -> 98 px locals)
+    )
 
     def __post_init__(self) -> None:
         validate(self)
@@ -124,22 +129,32 @@ def _validate_augment(prefix: str, aug: ViewAugment) -> None:
     for name in ("brightness", "contrast", "saturation"):
         value = getattr(aug, name)
         if not (0.0 <= value <= 10.0):
-            raise _fail(f"{prefix}.{name}", value, "a jitter strength in [0, 10] (0.4 is the recipe)")
+            raise _fail(
+                f"{prefix}.{name}", value, "a jitter strength in [0, 10] (0.4 is the recipe)"
+            )
     if not (0.0 <= aug.hue <= 0.5):
         raise _fail(f"{prefix}.hue", aug.hue, "a hue shift in [0, 0.5]")
     lo, hi = aug.blur_sigma
     if not (0 < lo <= hi <= 100):
         raise _fail(f"{prefix}.blur_sigma", aug.blur_sigma, "0 < min <= max <= 100 pixels")
     if not (0 <= aug.solarize_threshold <= 256):
-        raise _fail(f"{prefix}.solarize_threshold", aug.solarize_threshold, "an integer in [0, 256]")
+        raise _fail(
+            f"{prefix}.solarize_threshold", aug.solarize_threshold, "an integer in [0, 256]"
+        )
 
 
 def validate(cfg: PipelineConfig) -> None:
     """Raise :class:`ConfigError` naming the first field whose value is impossible."""
     if cfg.global_crops_number < 1 or cfg.global_crops_number > 16:
-        raise _fail("global_crops_number", cfg.global_crops_number, "an integer in [1, 16] (2 is the recipe)")
+        raise _fail(
+            "global_crops_number",
+            cfg.global_crops_number,
+            "an integer in [1, 16] (2 is the recipe)",
+        )
     if cfg.local_crops_number < 0 or cfg.local_crops_number > 64:
-        raise _fail("local_crops_number", cfg.local_crops_number, "an integer in [0, 64] (6-10 typical)")
+        raise _fail(
+            "local_crops_number", cfg.local_crops_number, "an integer in [0, 64] (6-10 typical)"
+        )
     for name in ("global_crops_size", "local_crops_size", "patch_size"):
         value = getattr(cfg, name)
         if value < 1 or value > 4096:
@@ -193,7 +208,11 @@ def _coerce(where: str, value: Any, target: Any) -> Any:
             raise ConfigError(f"{where} = {value!r} has the wrong type: expected an integer.")
         return int(value)
     if target is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+        ):
             raise ConfigError(f"{where} = {value!r} has the wrong type: expected a finite number.")
         return float(value)
     if target is str:
@@ -257,7 +276,9 @@ def config_from_dict(data: Any) -> PipelineConfig:
 
 def _read_mapping(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise ConfigError(f"config file {str(path)!r} does not exist; give a preset name or a path.")
+        raise ConfigError(
+            f"config file {str(path)!r} does not exist; give a preset name or a path."
+        )
     text = path.read_text(encoding="utf-8", errors="replace")
     return parse_config_text(text, source=str(path))
 
@@ -274,7 +295,9 @@ def parse_config_text(text: str, source: str = "<text>") -> dict[str, Any]:
     if data is None:
         raise ConfigError(f"{source}: the file is empty; write a mapping of config keys.")
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: expected a mapping of config keys at the top, got {type(data).__name__}.")
+        raise ConfigError(
+            f"{source}: expected a mapping of config keys at the top, got {type(data).__name__}."
+        )
     return data
 
 
@@ -350,7 +373,9 @@ def flatten(cfg: PipelineConfig) -> dict[str, Any]:
     for key, value in to_dict(cfg).items():
         if isinstance(value, dict):
             for sub, sub_value in value.items():
-                flat[f"{key}.{sub}"] = tuple(sub_value) if isinstance(sub_value, list) else sub_value
+                flat[f"{key}.{sub}"] = (
+                    tuple(sub_value) if isinstance(sub_value, list) else sub_value
+                )
         else:
             flat[key] = tuple(value) if isinstance(value, list) else value
     return flat

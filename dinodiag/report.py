@@ -82,7 +82,13 @@ class CheckReport:
             "|---|---|---|---|---|",
         ]
         for r in self.sorted():
-            cells = [r.status.upper(), f"`{r.id}`", _cell(r.measured), _cell(r.expected), _cell(r.message)]
+            cells = [
+                r.status.upper(),
+                f"`{r.id}`",
+                _cell(r.measured),
+                _cell(r.expected),
+                _cell(r.message),
+            ]
             lines.append("| " + " | ".join(cells) + " |")
         if self.notes:
             lines += ["", "Notes:", *[f"- {n}" for n in self.notes]]
@@ -98,7 +104,9 @@ class CheckReport:
             "",
         ]
         for r in self.sorted():
-            lines.append(f"[{r.status.upper():4}] {r.id:22} measured: {_short(r.measured, width - 40)}")
+            lines.append(
+                f"[{r.status.upper():4}] {r.id:22} measured: {_short(r.measured, width - 40)}"
+            )
             lines.append(f"       {'':22} expected: {_short(r.expected, width - 40)}")
             if r.status != "pass":
                 lines.append(f"       {'':22} {r.message}")

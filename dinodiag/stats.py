@@ -81,7 +81,9 @@ def view_kind(record: ViewRecord) -> str:
     return "global1" if record.index == 0 else "global2"
 
 
-def sample_rows(sample: MultiCropSample, sample_id: int, image_index: int, image: str) -> list[dict[str, Any]]:
+def sample_rows(
+    sample: MultiCropSample, sample_id: int, image_index: int, image: str
+) -> list[dict[str, Any]]:
     """The rows of one sample (one per record) with the derived measures filled in."""
     globals_ = [r.box for r in sample.records if r.group == "global" and r.box is not None]
     pair_iou = iou(globals_[0], globals_[1]) if len(globals_) >= 2 else math.nan
@@ -179,7 +181,11 @@ def summarize(frame: pd.DataFrame, config: PipelineConfig | None = None) -> pd.D
     for group in ("global", "local"):
         part = frame[frame["group"] == group] if len(frame) else frame
         for measure in MEASURES:
-            values = pd.to_numeric(part[measure], errors="coerce").dropna() if len(part) else pd.Series([])
+            values = (
+                pd.to_numeric(part[measure], errors="coerce").dropna()
+                if len(part)
+                else pd.Series([])
+            )
             if values.empty:
                 continue
             rows.append(
@@ -195,7 +201,9 @@ def summarize(frame: pd.DataFrame, config: PipelineConfig | None = None) -> pd.D
                     "max": float(values.max()),
                 }
             )
-    return pd.DataFrame(rows, columns=["group", "measure", "configured", "n", "min", "p05", "median", "p95", "max"])
+    return pd.DataFrame(
+        rows, columns=["group", "measure", "configured", "n", "min", "p05", "median", "p95", "max"]
+    )
 
 
 OPERATIONS = (("fallback", None), ("flip", "flip_p"), ("jitter", "jitter_p"), ("grayscale", "grayscale_p"),
@@ -216,7 +224,9 @@ def rates(frame: pd.DataFrame, config: PipelineConfig | None = None) -> pd.DataF
                 continue
             configured = math.nan
             if config is not None and prob_field is not None:
-                group, index = ("local", 0) if kind == "local" else ("global", 0 if kind == "global1" else 1)
+                group, index = (
+                    ("local", 0) if kind == "local" else ("global", 0 if kind == "global1" else 1)
+                )
                 configured = getattr(config.augment_for(group, index), prob_field)
             rows.append(
                 {

@@ -11,7 +11,9 @@ def make_image(width: int = 200, height: int = 150, seed: int = 0) -> Image.Imag
     """A structured RGB image: gradients plus a few coloured rectangles (not flat, not noise)."""
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:height, 0:width]
-    array = np.stack([x * 255 / max(1, width - 1), y * 255 / max(1, height - 1), (x + y) % 64 * 4], axis=-1)
+    array = np.stack(
+        [x * 255 / max(1, width - 1), y * 255 / max(1, height - 1), (x + y) % 64 * 4], axis=-1
+    )
     for _ in range(4):
         x0, y0 = rng.integers(0, max(1, width - 10)), rng.integers(0, max(1, height - 10))
         array[y0 : y0 + height // 4, x0 : x0 + width // 4] = rng.integers(0, 256, size=3)

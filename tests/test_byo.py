@@ -23,11 +23,15 @@ def test_seed_two_view_pipeline_is_measured(image: Image.Image) -> None:
     assert [r.recorded_by for r in sample.records] == ["RandomResizedCrop(v1)"] * 2
     for rec in sample.records:
         assert rec.configured_scale == (0.2, 1.0) and rec.configured_size == (96, 96)
-        assert 0.19 <= rec.scale <= 1.0 and rec.source_size == image.size and rec.out_size == (96, 96)
+        assert (
+            0.19 <= rec.scale <= 1.0 and rec.source_size == image.size and rec.out_size == (96, 96)
+        )
 
 
 def test_dict_output_and_group_assignment(image: Image.Image) -> None:
-    pipe = load_pipeline_spec("examples/seed_pipeline.py:build_multicrop_augment", {"num_local_crops": 3})
+    pipe = load_pipeline_spec(
+        "examples/seed_pipeline.py:build_multicrop_augment", {"num_local_crops": 3}
+    )
     sample = pipe(image, seed=1)
     assert (len(sample.global_crops), len(sample.local_crops)) == (2, 3)
     assert [r.group for r in sample.records] == ["global", "global", "local", "local", "local"]
@@ -49,7 +53,12 @@ def test_seeded_calls_are_reproducible_and_restore_global_rng(image: Image.Image
 
 def test_v2_records_and_fallback() -> None:
     crop = v2.RandomResizedCrop(16, scale=(0.5, 1.0))
-    pipe = ForeignPipeline(lambda im: [v2.functional.to_dtype(v2.functional.pil_to_tensor(crop(im)), torch.float32, scale=True)], "v2")
+    pipe = ForeignPipeline(
+        lambda im: [
+            v2.functional.to_dtype(v2.functional.pil_to_tensor(crop(im)), torch.float32, scale=True)
+        ],
+        "v2",
+    )
     sample = pipe(Image.new("RGB", (3000, 10)), seed=0)
     assert sample.records[0].recorded_by == "RandomResizedCrop(v2)"
     assert sample.records[0].fallback is True
@@ -61,11 +70,16 @@ def test_recording_is_scoped(image: Image.Image) -> None:
         crop(image)
     crop(image)  # outside: not recorded, and the class is restored
     assert len(records) == 1
-    assert T.RandomResizedCrop.forward.__name__ == "forward" and "get_params" in T.RandomResizedCrop.__dict__
+    assert (
+        T.RandomResizedCrop.forward.__name__ == "forward"
+        and "get_params" in T.RandomResizedCrop.__dict__
+    )
 
 
 def test_pil_outputs_are_flagged(image: Image.Image) -> None:
-    pipe = ForeignPipeline(lambda im: [T.RandomResizedCrop(16)(im), T.RandomResizedCrop(16)(im)], "pil")
+    pipe = ForeignPipeline(
+        lambda im: [T.RandomResizedCrop(16)(im), T.RandomResizedCrop(16)(im)], "pil"
+    )
     sample = pipe(image, seed=0)
     assert sample.global_crops[0].shape == (3, 16, 16)
     assert any("PIL images" in note for note in sample.notes)
@@ -89,7 +103,8 @@ def test_list_output_takes_leading_same_size_views_as_globals(image: Image.Image
 @pytest.fixture
 def user_file(tmp_path):
     path = tmp_path / "mine.py"
-    path.write_text(textwrap.dedent("""
+    path.write_text(
+        textwrap.dedent("""
         import torch
         def good(size=8):
             return lambda im: [torch.zeros(3, size, size), torch.ones(3, size, size)]
@@ -104,7 +119,8 @@ def user_file(tmp_path):
         def returns_bad_dict():
             return lambda im: {"views": []}
         NOT_CALLABLE = 3
-    """))
+    """)
+    )
     return path
 
 
@@ -115,11 +131,19 @@ def test_spec_errors_name_the_spec_and_the_cause(user_file, image: Image.Image) 
         ("nofile.py:f", None, r"file 'nofile.py' does not exist"),
         (f"{user_file}:goood", None, r"has no attribute 'goood'. Did you mean 'good'"),
         (f"{user_file}:NOT_CALLABLE", None, r"'NOT_CALLABLE' is a int, not a callable"),
-        (f"{user_file}:factory_raises", '{"a": 1}', r"calling the factory\(a=1\) raised RuntimeError: no GPU here"),
+        (
+            f"{user_file}:factory_raises",
+            '{"a": 1}',
+            r"calling the factory\(a=1\) raised RuntimeError: no GPU here",
+        ),
         (f"{user_file}:good", '{"size": ', r"not valid JSON"),
         (f"{user_file}:good", "[1, 2]", r"must be a JSON object"),
         (f"{user_file}:good", '{"colour": 1}', r"raised TypeError"),
-        ("no_such_module_xyz:f", None, r"importing module 'no_such_module_xyz' raised ModuleNotFoundError"),
+        (
+            "no_such_module_xyz:f",
+            None,
+            r"importing module 'no_such_module_xyz' raised ModuleNotFoundError",
+        ),
         ("just_a_name", None, r"must look like path/to/file.py:factory"),
     ]
     for spec_text, kwargs, pattern in cases:
@@ -128,9 +152,14 @@ def test_spec_errors_name_the_spec_and_the_cause(user_file, image: Image.Image) 
 
 
 def test_errors_when_called(user_file, image: Image.Image) -> None:
-    with pytest.raises(PipelineSpecError, match=r"raised ValueError: bad image \(at mine.py, line \d+\) when called on a 200x150 RGB"):
+    with pytest.raises(
+        PipelineSpecError,
+        match=r"raised ValueError: bad image \(at mine.py, line \d+\) when called on a 200x150 RGB",
+    ):
         load_pipeline_spec(f"{user_file}:transform_raises")(image)
-    with pytest.raises(PipelineSpecError, match=r"returned output\[0\] of type int; expected a torch tensor"):
+    with pytest.raises(
+        PipelineSpecError, match=r"returned output\[0\] of type int; expected a torch tensor"
+    ):
         load_pipeline_spec(f"{user_file}:returns_number")(image)
     with pytest.raises(PipelineSpecError, match=r"dict without 'global_crops'"):
         load_pipeline_spec(f"{user_file}:returns_bad_dict")(image)
@@ -139,7 +168,10 @@ def test_errors_when_called(user_file, image: Image.Image) -> None:
 def test_import_error_in_user_file(tmp_path) -> None:
     path = tmp_path / "broken.py"
     path.write_text("import numpy\nraise ImportError('missing dependency foo')\n")
-    with pytest.raises(PipelineSpecError, match=r"importing .*broken.py' raised ImportError: missing dependency foo \(at broken.py, line 2\)"):
+    with pytest.raises(
+        PipelineSpecError,
+        match=r"importing .*broken.py' raised ImportError: missing dependency foo \(at broken.py, line 2\)",
+    ):
         load_pipeline_spec(f"{path}:f")
 
 

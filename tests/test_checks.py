@@ -61,7 +61,9 @@ def test_dinov2_passes_everything(dinov2_report) -> None:
 
 
 def test_seed_broken_fails_view_count_and_global_scale(small_dataset) -> None:
-    report = check(build_pipeline(PRESETS["seed-broken"].config), small_dataset, expect_name="dinov2")
+    report = check(
+        build_pipeline(PRESETS["seed-broken"].config), small_dataset, expect_name="dinov2"
+    )
     assert status(report, "view_count") == "fail"
     assert "multi-crop is missing: add 8 local crops of 96 px" in report.by_id("view_count").message
     assert status(report, "global_scale") == "fail"
@@ -73,7 +75,9 @@ def test_seed_broken_fails_view_count_and_global_scale(small_dataset) -> None:
 
 
 def test_seed_fixed_is_flagged_for_size_upsampling_and_reference(small_dataset) -> None:
-    report = check(build_pipeline(PRESETS["seed-fixed"].config), small_dataset, expect_name="dinov2")
+    report = check(
+        build_pipeline(PRESETS["seed-fixed"].config), small_dataset, expect_name="dinov2"
+    )
     assert status(report, "local_vs_global_size") == "warn"
     assert status(report, "upsampling") == "warn"
     assert "1." in report.by_id("upsampling").measured  # relative density > 1.25x
@@ -85,7 +89,10 @@ def test_seed_fixed_is_flagged_for_size_upsampling_and_reference(small_dataset) 
 
 def test_dino_v1_scales_warn_with_the_preset_name(small_dataset) -> None:
     report = check(build_pipeline(PRESETS["dino"].config), small_dataset)
-    assert status(report, "global_scale") == "warn" and "dino preset's range" in report.by_id("global_scale").message
+    assert (
+        status(report, "global_scale") == "warn"
+        and "dino preset's range" in report.by_id("global_scale").message
+    )
     assert status(report, "local_scale") == "warn"
     assert report.verdict == "warn"
 
@@ -106,7 +113,10 @@ def test_sampled_scale_outside_configured_range_fails(small_dataset) -> None:
             return sample
 
     report = check(Lying(SMALL, lambda s: s), small_dataset, expect=SMALL)
-    assert status(report, "global_scale") == "fail" and "does not crop the way" in report.by_id("global_scale").message
+    assert (
+        status(report, "global_scale") == "fail"
+        and "does not crop the way" in report.by_id("global_scale").message
+    )
 
 
 def test_local_larger_than_global_fails(small_dataset) -> None:
@@ -124,12 +134,18 @@ def test_local_larger_than_global_fails(small_dataset) -> None:
         (lambda v: v[:1], "channels", "one channel"),
         (lambda v: torch.where(torch.rand_like(v) < 0.01, torch.nan, v), "finite", "NaN or Inf"),
         (lambda v: (v - v.min()) / (v.max() - v.min()), "value_range", "missing Normalize"),
-        (lambda v: ((v - v.min()) / (v.max() - v.min()) * 255).round(), "value_range", "raw pixels"),
+        (
+            lambda v: ((v - v.min()) / (v.max() - v.min()) * 255).round(),
+            "value_range",
+            "raw pixels",
+        ),
         (lambda v: v * 100, "value_range", "far too large"),
         (lambda v: v * 4, "normalization", "far from mean 0 / std 1"),
     ],
 )
-def test_tensor_checks_fail_on_broken_outputs(small_dataset, fn, check_id: str, pattern: str) -> None:
+def test_tensor_checks_fail_on_broken_outputs(
+    small_dataset, fn, check_id: str, pattern: str
+) -> None:
     report = check(Mutated(SMALL, _map(fn)), small_dataset, expect=SMALL)
     result = report.by_id(check_id)
     assert result.status in ("fail", "warn") and result.status != "pass"
@@ -164,12 +180,17 @@ def test_varying_local_sizes_fail_collate_and_sizes(small_dataset) -> None:
     def varying(sample: MultiCropSample) -> MultiCropSample:
         state["n"] += 1
         size = 16 if state["n"] % 2 else 8
-        sample.local_crops = [torch.nn.functional.interpolate(v[None], size=size)[0] for v in sample.local_crops]
+        sample.local_crops = [
+            torch.nn.functional.interpolate(v[None], size=size)[0] for v in sample.local_crops
+        ]
         return sample
 
     report = check(Mutated(SMALL, varying), small_dataset, expect=SMALL)
     assert status(report, "collate") == "fail"
-    assert status(report, "view_sizes") == "fail" and "several sizes" in report.by_id("view_sizes").message
+    assert (
+        status(report, "view_sizes") == "fail"
+        and "several sizes" in report.by_id("view_sizes").message
+    )
 
 
 def test_inconsistent_view_counts_fail(small_dataset) -> None:
@@ -182,13 +203,19 @@ def test_inconsistent_view_counts_fail(small_dataset) -> None:
         return sample
 
     report = check(Mutated(SMALL, dropping), small_dataset, expect=SMALL)
-    assert status(report, "view_count") == "fail" and "changes from image to image" in report.by_id("view_count").message
+    assert (
+        status(report, "view_count") == "fail"
+        and "changes from image to image" in report.by_id("view_count").message
+    )
 
 
 def test_patch_multiple_warns() -> None:
     dataset = ListDataset([make_image(300, 260)])
     report = check(build_pipeline(DINOV2.replace(patch_size=14)), dataset, samples=2)
-    assert status(report, "patch_multiple") == "warn" and "[96]" in report.by_id("patch_multiple").message
+    assert (
+        status(report, "patch_multiple") == "warn"
+        and "[96]" in report.by_id("patch_multiple").message
+    )
 
 
 def test_small_source_images_warn() -> None:
@@ -203,7 +230,9 @@ def test_small_source_images_warn() -> None:
 def test_absolute_upsampling_warns_on_tiny_sources() -> None:
     dataset = ListDataset([make_image(40, 40, seed=i) for i in range(3)])
     report = check(build_pipeline(DINOV2), dataset, samples=2)
-    assert status(report, "upsampling") == "warn" and "blown up" in report.by_id("upsampling").message
+    assert (
+        status(report, "upsampling") == "warn" and "blown up" in report.by_id("upsampling").message
+    )
 
 
 def test_brought_pipeline_uses_measurements(small_dataset) -> None:
@@ -212,8 +241,14 @@ def test_brought_pipeline_uses_measurements(small_dataset) -> None:
     assert report.by_id("view_count").status == "fail"
     assert report.by_id("global_scale").status == "fail"
     assert "(0.2, 1)" in report.by_id("global_scale").measured
-    assert report.by_id("reference_diff").measured["differences"]["global_crops_size"] == "96 (expected 224)"
-    fixed = check(load_pipeline_spec("examples/seed_pipeline.py:build_multicrop_augment", {"img_size": 96}), small_dataset)
+    assert (
+        report.by_id("reference_diff").measured["differences"]["global_crops_size"]
+        == "96 (expected 224)"
+    )
+    fixed = check(
+        load_pipeline_spec("examples/seed_pipeline.py:build_multicrop_augment", {"img_size": 96}),
+        small_dataset,
+    )
     assert fixed.by_id("reference_diff").measured["matches"] == ["dino"]
     assert fixed.by_id("local_vs_global_size").status == "warn"
 
@@ -222,7 +257,9 @@ def test_brought_pipeline_without_crops_skips_scale_checks(small_dataset) -> Non
     from dinodiag.byo import ForeignPipeline
 
     def resize_only(im):
-        t = torch.from_numpy(np.array(im.resize((224, 224)), dtype=np.float32) / 255).permute(2, 0, 1)
+        t = torch.from_numpy(np.array(im.resize((224, 224)), dtype=np.float32) / 255).permute(
+            2, 0, 1
+        )
         return [(t - 0.45) / 0.225, (t.flip(-1) - 0.45) / 0.225]
 
     report = check(ForeignPipeline(resize_only, "resize"), small_dataset)

@@ -22,7 +22,19 @@ def test_presets_lists_every_preset(capsys) -> None:
 def test_check_seed_broken_exits_1_and_writes_json(tmp_path, capsys) -> None:
     report = tmp_path / "r.json"
     markdown = tmp_path / "r.md"
-    code = main(["check", "--preset", "seed-broken", "--samples", "4", "--json", str(report), "--markdown", str(markdown)])
+    code = main(
+        [
+            "check",
+            "--preset",
+            "seed-broken",
+            "--samples",
+            "4",
+            "--json",
+            str(report),
+            "--markdown",
+            str(markdown),
+        ]
+    )
     assert code == 1
     out = capsys.readouterr().out
     assert "[FAIL] view_count" in out and "verdict: FAIL" in out
@@ -40,7 +52,9 @@ def test_check_dinov2_exits_0(capsys) -> None:
 
 def test_check_config_file_and_expect_file(tmp_path, capsys) -> None:
     cfg = tmp_path / "train.yaml"
-    cfg.write_text("crops:\n  global_crops_scale: [0.32, 1.0]\n  local_crops_number: 8\nstudent:\n  patch_size: 16\n")
+    cfg.write_text(
+        "crops:\n  global_crops_scale: [0.32, 1.0]\n  local_crops_number: 8\nstudent:\n  patch_size: 16\n"
+    )
     assert main(["check", "--config", str(cfg), "--expect", str(cfg), "--samples", "2"]) == 0
     assert "expected: train" in capsys.readouterr().out
 

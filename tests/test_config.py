@@ -52,7 +52,9 @@ def test_defaults_are_the_dinov2_recipe() -> None:
         ({"global2": ViewAugment(blur_sigma=(2.0, 0.1))}, "global2.blur_sigma", "min <= max"),
     ],
 )
-def test_impossible_values_name_field_value_and_range(changes: dict, field: str, allowed: str) -> None:
+def test_impossible_values_name_field_value_and_range(
+    changes: dict, field: str, allowed: str
+) -> None:
     with pytest.raises(ConfigError) as info:
         PipelineConfig(**changes)
     message = str(info.value)
@@ -61,26 +63,38 @@ def test_impossible_values_name_field_value_and_range(changes: dict, field: str,
 
 
 def test_unknown_key_gets_did_you_mean() -> None:
-    with pytest.raises(ConfigError, match=r"unknown key 'global_crop_scale'.*Did you mean 'global_crops_scale'"):
+    with pytest.raises(
+        ConfigError, match=r"unknown key 'global_crop_scale'.*Did you mean 'global_crops_scale'"
+    ):
         config_from_dict({"global_crop_scale": [0.3, 1.0]})
 
 
 def test_unknown_nested_key_gets_did_you_mean() -> None:
-    with pytest.raises(ConfigError, match=r"unknown key 'global1.blur_prob'.*Did you mean 'blur_p'"):
+    with pytest.raises(
+        ConfigError, match=r"unknown key 'global1.blur_prob'.*Did you mean 'blur_p'"
+    ):
         config_from_dict({"global1": {"blur_prob": 0.5}})
 
 
 def test_unrelated_unknown_key_lists_known_keys() -> None:
-    with pytest.raises(ConfigError, match=r"unknown key 'zzz'.*Known keys: name, global_crops_number"):
+    with pytest.raises(
+        ConfigError, match=r"unknown key 'zzz'.*Known keys: name, global_crops_number"
+    ):
         config_from_dict({"zzz": 1})
 
 
 @pytest.mark.parametrize(
     ("data", "pattern"),
     [
-        ({"local_crops_number": "eight"}, r"local_crops_number = 'eight' has the wrong type: expected an integer"),
+        (
+            {"local_crops_number": "eight"},
+            r"local_crops_number = 'eight' has the wrong type: expected an integer",
+        ),
         ({"local_crops_number": 2.5}, r"expected an integer"),
-        ({"global_crops_scale": 0.4}, r"global_crops_scale = 0.4 has the wrong type: expected a list of 2"),
+        (
+            {"global_crops_scale": 0.4},
+            r"global_crops_scale = 0.4 has the wrong type: expected a list of 2",
+        ),
         ({"global_crops_scale": [0.4, "x"]}, r"global_crops_scale\[1\] = 'x'"),
         ({"global1": {"flip_p": True}}, r"global1.flip_p = True has the wrong type"),
         ({"global1": 3}, r"global1 must be a mapping"),
@@ -153,14 +167,19 @@ def test_reads_a_dinov2_training_config(tmp_path) -> None:
 def test_dinov2_config_with_unknown_crop_key(tmp_path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("crops:\n  local_crop_number: 8\n")
-    with pytest.raises(ConfigError, match=r"bad.yaml: unknown key 'crops.local_crop_number'.*Did you mean 'local_crops_number'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"bad.yaml: unknown key 'crops.local_crop_number'.*Did you mean 'local_crops_number'",
+    ):
         load_config(path)
 
 
 def test_dinov2_config_with_impossible_value(tmp_path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("crops:\n  global_crops_scale: [1.0, 0.32]\n")
-    with pytest.raises(ConfigError, match=r"bad.yaml: global_crops_scale = \(1.0, 0.32\) is invalid"):
+    with pytest.raises(
+        ConfigError, match=r"bad.yaml: global_crops_scale = \(1.0, 0.32\) is invalid"
+    ):
         load_config(path)
 
 

@@ -20,13 +20,17 @@ def test_geometry_helpers() -> None:
     # Local box half inside each of two overlapping globals: the union covers all of it.
     assert coverage((4, 0, 2, 2), [(0, 0, 5, 5), (5, 0, 5, 5)]) == pytest.approx(1.0)
     assert coverage((4, 0, 2, 2), [(0, 0, 5, 5)]) == pytest.approx(0.5)
-    assert coverage((0, 0, 2, 2), [(0, 0, 2, 2), (0, 0, 2, 2)]) == pytest.approx(1.0)  # no double count
+    assert coverage((0, 0, 2, 2), [(0, 0, 2, 2), (0, 0, 2, 2)]) == pytest.approx(
+        1.0
+    )  # no double count
     assert coverage((0, 0, 2, 2), []) == 0.0
 
 
 def test_sample_views_rows_and_measures(small_dataset) -> None:
     progress = []
-    frame = sample_views(build_pipeline(SMALL), small_dataset, 10, seed=1, progress=lambda d, t: progress.append(d))
+    frame = sample_views(
+        build_pipeline(SMALL), small_dataset, 10, seed=1, progress=lambda d, t: progress.append(d)
+    )
     assert list(frame.columns) == COLUMNS
     assert len(frame) == 10 * SMALL.num_views and progress[-1] == 10
     globals_ = frame[frame.group == "global"]
@@ -37,12 +41,17 @@ def test_sample_views_rows_and_measures(small_dataset) -> None:
     row = frame.iloc[0]
     assert row.upsampling == pytest.approx(math.sqrt(row.out_h / row.box_h * row.out_w / row.box_w))
     assert globals_.global_iou.between(0, 1).all() and locals_.global_iou.isna().all()
-    assert locals_.local_coverage.between(0, 1 + 1e-9).all() and globals_.local_coverage.isna().all()
+    assert (
+        locals_.local_coverage.between(0, 1 + 1e-9).all() and globals_.local_coverage.isna().all()
+    )
     # The same seed gives the same draws; sample i uses the same image for any config.
     again = sample_views(build_pipeline(SMALL), small_dataset, 10, seed=1)
     assert again.scale.tolist() == frame.scale.tolist()
     other = sample_views(build_pipeline(PRESETS["seed-broken"].config), small_dataset, 10, seed=1)
-    assert other.groupby("sample").image_index.first().tolist() == frame.groupby("sample").image_index.first().tolist()
+    assert (
+        other.groupby("sample").image_index.first().tolist()
+        == frame.groupby("sample").image_index.first().tolist()
+    )
 
 
 def test_summary_and_rates_against_config(small_dataset) -> None:
@@ -50,7 +59,11 @@ def test_summary_and_rates_against_config(small_dataset) -> None:
     frame = sample_views(build_pipeline(cfg), small_dataset, 60, seed=0)
     summary = summarize(frame, cfg)
     scale = summary[(summary.group == "global") & (summary.measure == "scale")].iloc[0]
-    assert scale.configured == "0.32-1" and scale.n == 120 and 0.31 <= scale["min"] <= scale["median"] <= scale["max"] <= 1
+    assert (
+        scale.configured == "0.32-1"
+        and scale.n == 120
+        and 0.31 <= scale["min"] <= scale["median"] <= scale["max"] <= 1
+    )
     assert set(summary.measure) == {"scale", "ratio", "upsampling", "global_iou", "local_coverage"}
     table = rates(frame, cfg)
     blur = table[(table.operation == "blur")].set_index("kind")
