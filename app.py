@@ -1,0 +1,161 @@
+"""dinodiag dashboard. Run: ``streamlit run app.py`` (or ``make run``).
+
+Routes the pages with ``st.navigation`` and owns the shared sidebar (dataset,
+pipeline, reference, seed), whose widgets keep their values on every page. The
+sidebar's choices are resolved by ``dinodiag.appstate`` into a context that the
+pages read (``pages/_shared.py``); pages only lay out widgets and call dinodiag.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from dinodiag import appstate
+from dinodiag.config import dump_yaml
+from dinodiag.data import IMAGE_EXTENSIONS
+from dinodiag.errors import DinodiagError
+from dinodiag.presets import PRESETS
+from pages import _shared as ui
+
+HERE = Path(__file__).resolve().parent
+
+st.set_page_config(page_title="dinodiag", page_icon=":material/biotech:", layout="wide")
+
+
+def navigation() -> Any:
+    pages = [
+        st.Page(HERE / "pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page(HERE / "pages/inspector.py", title="Crop inspector", icon=":material/crop:"),
+        st.Page(
+            HERE / "pages/statistics.py", title="Sampled statistics", icon=":material/bar_chart:"
+        ),
+        st.Page(HERE / "pages/validation.py", title="Validation", icon=":material/fact_check:"),
+    ]
+    if (HERE / "pages/training.py").exists():
+        pages.append(
+            st.Page(HERE / "pages/training.py", title="Training", icon=":material/model_training:")
+        )
+    return st.navigation(pages)
+
+
+def dataset_sidebar() -> tuple[Any, str, str | None]:
+    """(dataset, cache key, error message) from the dataset widgets."""
+    sb = st.sidebar
+    sb.subheader("1 · Images", help="The images the pipeline is applied to.")
+    sources = list(appstate.DATASET_SOURCES)
+    source = sb.selectbox(
+        "Dataset", sources, format_func=appstate.DATASET_SOURCES.get, key="ds_source"
+    )
+    try:
+        if source == "upload":
+            files = sb.file_uploader(
+                "Images (JPEG, PNG, ...)", type=[e.lstrip(".") for e in IMAGE_EXTENSIONS],
+                accept_multiple_files=True, key="ds_upload",
+            )  # fmt: skip
+            pairs = [(f.name, f.getvalue()) for f in files or []]
+            key = f"upload:{appstate.upload_key(pairs)}"
+            dataset = ui.cached_uploads(key, pairs)
+        else:
+            path, count, size = "", 200, 96
+            if source in ("folder", "cifar10", "cifar100", "stl10"):
+                label = "Folder path" if source == "folder" else "Dataset root"
+                path = sb.text_input(label, key="ds_path", placeholder="/data/my_images")
+            if source == "generated":
+                count = sb.number_input("Images", 10, 5000, 200, step=50, key="ds_gen_n")
+                size = sb.number_input("Side (px)", 16, 512, 96, step=16, key="ds_gen_size")
+            key = appstate.dataset_spec(source, path, count, size)
+            dataset = ui.cached_dataset(key)
+    except DinodiagError as exc:
+        sb.error(str(exc), icon=":material/error:")
+        return None, "", str(exc)
+    sb.caption(appstate.describe_dataset(dataset))
+    return dataset, key, None
+
+
+def pipeline_sidebar() -> tuple[appstate.PipelineChoice, Any, Any, str, str | None]:
+    """(choice, config or None, pipeline, cache key, error) from the pipeline widgets."""
+    sb = st.sidebar
+    sb.subheader("2 · Pipeline", help="The augmentation under test.")
+    sources = list(appstate.PIPELINE_SOURCES)
+    source = sb.radio("Source", sources, format_func=appstate.PIPELINE_SOURCES.get, key="pl_source")
+    choice = appstate.PipelineChoice(source=source)
+    if source == "preset":
+        name = sb.selectbox("Preset", list(PRESETS), key="pl_preset")
+        sb.caption(PRESETS[name].description)
+        choice = appstate.PipelineChoice(source=source, preset=name)
+    elif source == "config":
+        upload = sb.file_uploader("Config file", type=["yaml", "yml", "json"], key="pl_upload")
+        text = sb.text_area("…or paste YAML / JSON", key="pl_text", height=140,
+                            placeholder="global_crops_scale: [0.4, 1.0]\nlocal_crops_number: 8")  # fmt: skip
+        name = "pasted config"
+        if upload is not None:
+            text, name = upload.getvalue().decode("utf-8", errors="replace"), upload.name
+        choice = appstate.PipelineChoice(source=source, config_text=text, config_name=name)
+    else:
+        spec = sb.text_input("Spec", key="pl_spec", placeholder="my_augment.py:build_transform",
+                             help="A factory in a .py file or module; it returns the transform.")  # fmt: skip
+        kwargs = sb.text_area(
+            "Factory arguments (JSON)", key="pl_kwargs", placeholder='{"img_size": 96}'
+        )
+        choice = appstate.PipelineChoice(source=source, spec=spec, spec_kwargs=kwargs)
+        if not spec.strip():
+            message = "type a spec such as my_augment.py:build_transform (a factory returning the transform)."
+            sb.info(message, icon=":material/info:")
+            return choice, None, None, "", message
+    try:
+        config = None
+        if source != "byo":
+            config = edited_config(choice)
+        pipeline, key = ui.pipeline_from(config, choice)
+    except DinodiagError as exc:
+        sb.error(str(exc), icon=":material/error:")
+        return choice, None, None, "", str(exc)
+    return choice, config, pipeline, key, None
+
+
+def edited_config(choice: appstate.PipelineChoice) -> Any:
+    """The base config with the edits made in the field widgets (errors propagate)."""
+    base = appstate.base_config(choice)
+    nonce = st.session_state.setdefault("edit_nonce", 0)
+    prefix = f"edit:{appstate.short_hash(appstate.config_key(base))}:{nonce}"
+    with st.sidebar.expander("Edit any field", icon=":material/tune:"):
+        values = ui.field_widgets(base, prefix)
+    edits = appstate.changed_values(base, values)
+    config = appstate.apply_edits(base, edits)
+    if edits:
+        st.sidebar.caption("Edited: " + ", ".join(f"`{k}`" for k in edits))
+        if st.sidebar.button("Reset edits", key="edit_reset", icon=":material/undo:"):
+            st.session_state["edit_nonce"] = nonce + 1
+            st.rerun()
+    st.sidebar.download_button(
+        "Download config (YAML)", dump_yaml(config), file_name=f"{config.name}.yaml",
+        mime="text/yaml", icon=":material/download:", key="edit_download",
+    )  # fmt: skip
+    return config
+
+
+def reference_sidebar() -> tuple[str, int]:
+    sb = st.sidebar
+    sb.subheader("3 · Reference and seed")
+    names = appstate.reference_names()
+    reference = sb.selectbox(
+        "Compare against", names, index=names.index("dinov2"), key="reference",
+        help="The recipe the checks expect and the statistics outline.",
+    )  # fmt: skip
+    seed = sb.number_input("Seed", min_value=0, value=0, step=1, key="seed",
+                           help="Same seed, same images and same crops.")  # fmt: skip
+    return reference, int(seed)
+
+
+page = navigation()
+dataset, dataset_key, dataset_error = dataset_sidebar()
+choice, config, pipeline, pipeline_key, pipeline_error = pipeline_sidebar()
+reference, seed = reference_sidebar()
+st.session_state[ui.CONTEXT_KEY] = ui.Context(
+    dataset, dataset_key, dataset_error, choice, config, pipeline, pipeline_key, pipeline_error,
+    reference, seed,
+)  # fmt: skip
+page.run()

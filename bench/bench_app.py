@@ -1,0 +1,153 @@
+"""How fast the dashboard answers: inspector after Resample, statistics for 500 samples.
+
+Run from the repository root::
+
+    .venv/bin/python bench/bench_app.py                 # defaults: 5 resamples, 500 samples, 2 repeats
+    .venv/bin/python bench/bench_app.py --samples 200 --repeats 1
+
+Two views of each number:
+
+- ``page``: a full script rerun of the page under ``streamlit.testing`` AppTest
+  (``app.py`` with the default sidebar: sample images, dinov2 preset), after a click on
+  Resample (inspector) or a change of seed (statistics, so nothing is cached);
+- ``library``: the dinodiag calls the page makes (sample + draw; sample_views +
+  summarize + rates + figures), without Streamlit.
+
+Targets (issue): inspector < 1 s after a resample; statistics < 5 s for 500 samples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def served_like_a_server() -> None:
+    """AppTest starts every run in Streamlit's legacy pages/ mode; a real server does so once."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    PagesManager.__init__ = init  # type: ignore[method-assign]
+
+
+def timed(function) -> float:  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def bench_library(samples: int, resamples: int, repeats: int) -> dict[str, list[float]]:
+    import dinodiag
+    from dinodiag import charts, stats, viz
+    from dinodiag.data import open_dataset
+
+    cfg = dinodiag.load_config("dinov2")
+    dataset = open_dataset("sample", split="all")
+    pipeline = dinodiag.build_pipeline(cfg)
+
+    def inspector(seed: int) -> None:
+        image, _ = dataset[0]
+        sample = pipeline(image, seed=seed)
+        viz.draw_crop_boxes(image, sample.records)
+        for view in sample.views:
+            viz.png_bytes(viz.with_margin(viz.to_display_image(view, cfg.mean, cfg.std)))
+
+    def statistics_page(seed: int) -> None:
+        frame = stats.sample_views(pipeline, dataset, samples, seed=seed)
+        stats.summarize(frame, cfg)
+        stats.rates(frame, cfg)
+        ranges = charts.config_ranges(cfg)
+        viz.png_bytes(charts.stats_figure({"dinov2": frame}, {"dinov2": ranges}, ranges), dpi=90)
+        viz.png_bytes(charts.image_size_figure(dataset.image_sizes(), 224, 96), dpi=80)
+
+    inspector(-1)  # warm-up: imports, fonts
+    sample_only = [
+        timed(lambda s=s: stats.sample_views(pipeline, dataset, samples, seed=100 + s))
+        for s in range(repeats)
+    ]
+    return {
+        "inspector library (draw + pictures)": [
+            timed(lambda s=s: inspector(s)) for s in range(resamples)
+        ],
+        f"statistics library ({samples} samples, all calls)": [
+            timed(lambda s=s: statistics_page(s)) for s in range(repeats)
+        ],
+        f"  of which sample_views({samples})": sample_only,
+    }
+
+
+def bench_pages(samples: int, resamples: int, repeats: int) -> dict[str, list[float]]:
+    from streamlit.testing.v1 import AppTest
+
+    served_like_a_server()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
+    at.run()
+    at.switch_page("pages/inspector.py").run()
+    inspector = []
+    for _ in range(resamples):
+        inspector.append(timed(lambda: at.button(key="insp_resample").click().run()))
+        assert not at.exception, at.exception
+    at.session_state["stats_n"] = samples
+    at.switch_page("pages/statistics.py").run()  # warm-up (also the first seed)
+    stats_times = []
+    for repeat in range(repeats):
+        at.number_input(key="seed").set_value(1000 + repeat)
+        stats_times.append(timed(at.run))
+        assert not at.exception, at.exception
+        assert at.dataframe[0].value["n"].sum() > 0
+    return {
+        "inspector page rerun after Resample": inspector,
+        f"statistics page rerun, {samples} samples, cold cache": stats_times,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--samples", type=int, default=500, help="statistics sample count (default 500)"
+    )
+    parser.add_argument(
+        "--resamples", type=int, default=5, help="inspector resamples timed (default 5)"
+    )
+    parser.add_argument("--repeats", type=int, default=2, help="statistics runs timed (default 2)")
+    parser.add_argument(
+        "--torch-threads", type=int, default=None, help="torch.set_num_threads (default: torch's)"
+    )
+    args = parser.parse_args()
+    import torch
+
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
+
+    load = os.getloadavg()[0]
+    print(
+        f"torch threads {torch.get_num_threads()}, CPUs {os.cpu_count()}, load average (1 min) {load:.1f}"
+    )
+    results = {
+        **bench_library(args.samples, args.resamples, args.repeats),
+        **bench_pages(args.samples, args.resamples, args.repeats),
+    }
+    width = max(len(name) for name in results)
+    for name, times in results.items():
+        print(
+            f"{name:<{width}}  median {statistics.median(times):6.3f} s  (min {min(times):.3f}, n={len(times)})"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

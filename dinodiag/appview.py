@@ -1,0 +1,105 @@
+"""What the pages show as text: status badges, the check table, headline numbers.
+
+Plain functions of dinodiag results (a ``CheckReport``, a ``sample_views``
+DataFrame) that return Markdown or numbers; the Streamlit pages display them.
+Nothing imports Streamlit. Badges use Streamlit's Markdown directive syntax
+(``:red-badge[FAIL]``), which is plain text here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+
+def short_source(text: str, root: Path | None = None) -> str:
+    """An item description with ``root`` (default: the current folder) stripped from its path."""
+    path = Path(text)
+    if not path.is_absolute():
+        return text
+    try:
+        return str(path.relative_to((root or Path.cwd()).resolve()))
+    except ValueError:
+        return text
+
+
+# ------------------------------------------------------------------------------ reports
+
+STATUS_BADGES = {
+    "pass": ":green-badge[PASS]",
+    "warn": ":orange-badge[WARN]",
+    "fail": ":red-badge[FAIL]",
+    "skip": ":gray-badge[SKIP]",
+}
+
+
+def status_badge(status: str) -> str:
+    """Streamlit markdown badge of a check status or verdict (``:red-badge[FAIL]``)."""
+    return STATUS_BADGES.get(status, f":gray-badge[{status.upper()}]")
+
+
+def short_value(value: Any, width: int = 90) -> str:
+    """A measured / expected value as short text for a table cell."""
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        text = f"{value:.3g}"
+    elif isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) for v in value):
+        text = "(" + ", ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in value) + ")"
+    elif isinstance(value, (dict, list, tuple)):
+        text = json.dumps(value, default=str)
+    else:
+        text = str(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def report_markdown_table(report: Any) -> str:
+    """The check results (failing first) as a Markdown table with status badges."""
+    lines = ["| status | check | measured | expected | what it means |", "|---|---|---|---|---|"]
+    for result in report.sorted():
+        lines.append(
+            f"| {status_badge(result.status)} | **{_cell(result.title)}** · `{result.id}` "
+            f"| {_cell(short_value(result.measured))} | {_cell(short_value(result.expected))} "
+            f"| {_cell(result.message)} |"
+        )
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------ statistics
+
+
+def headline_numbers(frame: Any) -> dict[str, float]:
+    """The numbers the statistics page puts in metrics (NaN when not measurable).
+
+    ``frame`` is a ``dinodiag.stats.sample_views`` DataFrame (one row per view).
+    """
+
+    def median(group: str, column: str) -> float:
+        part = frame[frame["group"] == group][column] if len(frame) else []
+        values = [float(v) for v in part if v is not None and not math.isnan(float(v))]
+        return float(sorted(values)[len(values) // 2]) if values else math.nan
+
+    fallback = frame["fallback"].dropna().astype(bool) if len(frame) else []
+    return {
+        "samples": float(frame["sample"].nunique()) if len(frame) else 0.0,
+        "views": float(len(frame)),
+        "fallback_rate": float(fallback.mean()) if len(fallback) else math.nan,
+        "global_scale": median("global", "scale"),
+        "local_scale": median("local", "scale"),
+        "local_upsampling": median("local", "upsampling"),
+        "global_iou": median("global", "global_iou"),
+        "local_coverage": median("local", "local_coverage"),
+    }
+
+
+def share_smaller(sizes: list[tuple[int, int]], side: int) -> float:
+    """Fraction of images whose shorter side is below ``side`` px (their crops are upsampled)."""
+    if not sizes:
+        return float("nan")
+    return sum(min(w, h) < side for w, h in sizes) / len(sizes)

@@ -1,0 +1,231 @@
+"""Streamlit glue shared by ``app.py`` and the pages: the sidebar context, caches, errors.
+
+Not a page (``st.navigation`` lists the pages explicitly). Logic lives in
+``dinodiag`` (``appstate``, ``viz``, ``charts``, ``stats``, ``checks``); this module
+only caches its results and shows its errors.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+from PIL import Image
+
+import dinodiag
+from dinodiag import appstate
+from dinodiag.augment import MultiCropSample
+from dinodiag.byo import load_pipeline_spec, parse_kwargs
+from dinodiag.config import PipelineConfig
+from dinodiag.data import open_dataset
+from dinodiag.stats import sample_views
+
+CONTEXT_KEY = "dinodiag_context"  # session_state: the Context the sidebar resolved this run
+REPORT_KEY = "dinodiag_last_report"  # session_state: the last validation CheckReport
+
+
+@dataclass
+class Context:
+    """What the sidebar resolved: each part is either usable or carries its error message."""
+
+    dataset: Any  # an ImageDataset, or None when dataset_error is set
+    dataset_key: str  # cache key of the dataset ("sample", "upload:<sha>", ...)
+    dataset_error: str | None
+    choice: appstate.PipelineChoice
+    config: PipelineConfig | None  # None for a brought pipeline or on error
+    pipeline: Any  # a callable pipeline (built or brought), None on error
+    pipeline_key: str  # cache key of the pipeline (config JSON or spec + kwargs + mtime)
+    pipeline_error: str | None
+    reference: str  # reference preset name
+    seed: int
+
+    @property
+    def reference_config(self) -> PipelineConfig:
+        return dinodiag.get_preset(self.reference).config
+
+    @property
+    def pipeline_label(self) -> str:
+        if self.config is not None:
+            return self.config.name
+        return self.choice.spec or "pipeline"
+
+    @property
+    def pipeline_line(self) -> str:
+        if self.config is not None:
+            return appstate.describe_config(self.config)
+        if self.pipeline is not None:
+            return (
+                f"your code: `{self.choice.spec}` (crops measured from its RandomResizedCrop calls)"
+            )
+        return "not usable yet (see the sidebar)"
+
+
+def ensure_routed() -> None:
+    """Make sure this run went through ``app.py`` (the router that draws the sidebar).
+
+    Streamlit still discovers a ``pages/`` folder the old way until the first
+    ``st.navigation`` call of the process: the very first run after the server
+    starts (and every ``AppTest`` run) executes a requested page file on its own,
+    without ``app.py``. Then the legacy flag is still set; clear it and rerun, so
+    the same page is served through the router with the sidebar.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+def context() -> Context:
+    """The context ``app.py`` stored for this run (pages call this first)."""
+    ensure_routed()
+    return st.session_state[CONTEXT_KEY]
+
+
+def require(need_dataset: bool = True, need_pipeline: bool = True) -> Context:
+    """The context, or an error box and ``st.stop()`` when a needed part is unusable."""
+    ctx = context()
+    problems = []
+    if need_dataset and ctx.dataset_error:
+        problems.append(f"**Dataset:** {ctx.dataset_error}")
+    if need_pipeline and ctx.pipeline_error:
+        problems.append(f"**Pipeline:** {ctx.pipeline_error}")
+    if problems:
+        st.error("\n\n".join(problems) + "\n\nFix it in the sidebar.", icon=":material/error:")
+        st.stop()
+    return ctx
+
+
+def show_error(error: BaseException) -> None:
+    """A user error (bad input, the user's own pipeline failing) as a message, never a traceback."""
+    st.error(str(error), icon=":material/error:")
+
+
+# ------------------------------------------------------------------------------ resources
+
+
+@st.cache_resource(show_spinner="Opening the dataset…", max_entries=8)
+def cached_dataset(spec: str) -> Any:
+    return open_dataset(spec, split=appstate.dataset_split(spec))
+
+
+@st.cache_resource(show_spinner="Reading the uploaded images…", max_entries=4)
+def cached_uploads(key: str, _files: list[tuple[str, bytes]]) -> appstate.UploadedImages:
+    return appstate.UploadedImages(_files)
+
+
+@st.cache_resource(show_spinner="Importing your pipeline…", max_entries=8)
+def cached_foreign_pipeline(spec: str, kwargs_json: str, stamp: float) -> Any:
+    return load_pipeline_spec(spec, kwargs_json)
+
+
+def spec_stamp(spec: str) -> float:
+    """Modification time of the spec's file (so an edited file is re-imported), 0 if unknown."""
+    path = spec.rsplit(":", 1)[0]
+    try:
+        return os.path.getmtime(path) if path.endswith(".py") else 0.0
+    except OSError:
+        return 0.0
+
+
+def pipeline_from(
+    ctx_config: PipelineConfig | None, choice: appstate.PipelineChoice
+) -> tuple[Any, str]:
+    """(pipeline, cache key) for a config or a bring-your-own choice. Raises DinodiagError."""
+    if ctx_config is not None:
+        return dinodiag.build_pipeline(ctx_config), appstate.config_key(ctx_config)
+    kwargs = parse_kwargs(choice.spec_kwargs, choice.spec)
+    stamp = spec_stamp(choice.spec)
+    pipeline = cached_foreign_pipeline(choice.spec.strip(), choice.spec_kwargs, stamp)
+    return pipeline, f"byo:{choice.spec}:{sorted(kwargs.items())}:{stamp}"
+
+
+# ------------------------------------------------------------------------------ computations
+
+
+@st.cache_data(show_spinner=False, max_entries=16)  # a dinov2 sample holds ~2 MB of views
+def draw_views(
+    pipeline_key: str, dataset_key: str, index: int, seed: int, _pipeline: Any, _dataset: Any
+) -> tuple[Image.Image, MultiCropSample, str]:
+    """(source image, sample, where the image comes from) for one image and seed."""
+    image, _ = _dataset[index]
+    return image, _pipeline(image, seed=seed), _dataset.describe(index)
+
+
+@st.cache_resource
+def frame_store() -> appstate.LRUStore:
+    """Sampled frames shared by all sessions (not st.cache_data: sampling shows a progress bar)."""
+    return appstate.LRUStore(capacity=16)
+
+
+def sampled_frame(
+    pipeline_key: str,
+    dataset_key: str,
+    n_samples: int,
+    seed: int,
+    pipeline: Any,
+    dataset: Any,
+    progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """``dinodiag.stats.sample_views`` on the context's data, cached by keys."""
+    key = (pipeline_key, dataset_key, n_samples, seed)
+    frame = frame_store().get(key)
+    if frame is None:
+        frame = sample_views(pipeline, dataset, n_samples, seed=seed, progress=progress)
+        frame_store().put(key, frame)
+    return frame
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def image_sizes(dataset_key: str, _dataset: Any, limit: int = 500) -> list[tuple[int, int]]:
+    return list(_dataset.image_sizes(limit=limit))
+
+
+# ------------------------------------------------------------------------------ widgets
+
+
+def field_widgets(cfg: PipelineConfig, prefix: str) -> dict[str, Any]:
+    """One widget per config field, grouped in expanders; returns flat key -> widget value.
+
+    No min / max on purpose: the config validates, and an impossible value shows
+    the config's own message (field, value, allowed range).
+    """
+    values: dict[str, Any] = {}
+    fields = appstate.editable_fields(cfg)
+    for section, title in appstate.SECTIONS.items():
+        with st.expander(title, expanded=False):
+            for f in (f for f in fields if f.section == section):
+                key = f"{prefix}:{f.key}"
+                if f.kind == "int":
+                    values[f.key] = st.number_input(
+                        f.label, value=f.value, step=1, help=f.help, key=key
+                    )
+                elif f.kind == "float":
+                    values[f.key] = st.number_input(
+                        f.label, value=f.value, step=0.05, format="%.3f", help=f.help, key=key
+                    )
+                elif f.kind in ("pair", "triple"):
+                    st.caption(f.label, help=f.help)
+                    cols = st.columns(len(f.value))
+                    values[f.key] = tuple(
+                        col.number_input(
+                            f"{f.label}[{i}]",
+                            value=float(v),
+                            step=0.05,
+                            format="%.3f",
+                            key=f"{key}:{i}",
+                            label_visibility="collapsed",
+                        )  # fmt: skip
+                        for i, (col, v) in enumerate(zip(cols, f.value, strict=True))
+                    )
+                elif f.kind == "choice":
+                    values[f.key] = st.selectbox(
+                        f.label, f.options, index=f.options.index(f.value), help=f.help, key=key
+                    )
+                else:
+                    values[f.key] = st.text_input(f.label, value=str(f.value), help=f.help, key=key)
+    return values
