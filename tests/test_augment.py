@@ -21,10 +21,16 @@ def test_every_preset_produces_its_views(name: str, image: Image.Image) -> None:
     sample = build_pipeline(cfg)(image, seed=1)
     assert len(sample.global_crops) == cfg.global_crops_number
     assert len(sample.local_crops) == cfg.local_crops_number
-    assert all(v.shape == (3, cfg.global_crops_size, cfg.global_crops_size) for v in sample.global_crops)
-    assert all(v.shape == (3, cfg.local_crops_size, cfg.local_crops_size) for v in sample.local_crops)
+    assert all(
+        v.shape == (3, cfg.global_crops_size, cfg.global_crops_size) for v in sample.global_crops
+    )
+    assert all(
+        v.shape == (3, cfg.local_crops_size, cfg.local_crops_size) for v in sample.local_crops
+    )
     assert len(sample.records) == cfg.num_views
-    assert [r.group for r in sample.records] == ["global"] * cfg.global_crops_number + ["local"] * cfg.local_crops_number
+    assert [r.group for r in sample.records] == ["global"] * cfg.global_crops_number + [
+        "local"
+    ] * cfg.local_crops_number
     assert all(v.dtype == torch.float32 and torch.isfinite(v).all() for v in sample.views)
 
 
@@ -57,10 +63,17 @@ def test_records_describe_the_views(image: Image.Image) -> None:
     for view, rec in zip(sample.views, sample.records, strict=False):
         left, top, w, h = rec.box
         size = rec.out_size[0]
-        expected = image.resize((size, size), Image.Resampling.BICUBIC, box=(left, top, left + w, top + h))
+        expected = image.resize(
+            (size, size), Image.Resampling.BICUBIC, box=(left, top, left + w, top + h)
+        )
         if rec.flip:
             expected = expected.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        assert torch.allclose(view, pipe._to_tensor(expected))
+        # The fast resize matches PIL's crop-then-resize to within one grey level on all
+        # but a few edge pixels (bench/ and tests/test_fast_pipeline.py measure it).
+        one_level = 1.0 / (255 * min(cfg.std)) + 1e-4
+        difference = (view - pipe._to_tensor(expected)).abs()
+        assert (difference > one_level).float().mean() < 0.01
+        assert difference.mean() < 0.01
         assert rec.scale == pytest.approx(w * h / (image.width * image.height))
         assert rec.ratio == pytest.approx(w / h)
         lo, hi = rec.configured_scale
@@ -89,7 +102,9 @@ def test_sampled_rates_follow_the_config(image: Image.Image) -> None:
     records = [r for i in range(300) for r in pipe(small).records]
     by_kind: dict[str, list] = {"global1": [], "global2": [], "local": []}
     for r in records:
-        by_kind["local" if r.group == "local" else ("global1" if r.index == 0 else "global2")].append(r)
+        by_kind[
+            "local" if r.group == "local" else ("global1" if r.index == 0 else "global2")
+        ].append(r)
     for kind, op, expected in [
         ("global1", "blur", 1.0), ("global2", "blur", 0.1), ("local", "blur", 0.5),
         ("global2", "solarize", 0.2), ("global1", "solarize", 0.0), ("local", "jitter", 0.8),
@@ -97,10 +112,20 @@ def test_sampled_rates_follow_the_config(image: Image.Image) -> None:
     ]:  # fmt: skip
         rate = np.mean([getattr(r, op) for r in by_kind[kind]])
         n = len(by_kind[kind])
-        assert abs(rate - expected) <= 4 * math.sqrt(expected * (1 - expected) / n) + 1e-9, (kind, op, rate)
+        assert abs(rate - expected) <= 4 * math.sqrt(expected * (1 - expected) / n) + 1e-9, (
+            kind,
+            op,
+            rate,
+        )
     jittered = [r for r in by_kind["local"] if r.jitter]
-    assert all(0.6 <= r.brightness <= 1.4 and 0.8 <= r.saturation <= 1.2 and -0.1 <= r.hue <= 0.1 for r in jittered)
-    assert all(sorted(r.jitter_order) == sorted(("brightness", "contrast", "saturation", "hue")) for r in jittered)
+    assert all(
+        0.6 <= r.brightness <= 1.4 and 0.8 <= r.saturation <= 1.2 and -0.1 <= r.hue <= 0.1
+        for r in jittered
+    )
+    assert all(
+        sorted(r.jitter_order) == sorted(("brightness", "contrast", "saturation", "hue"))
+        for r in jittered
+    )
     sigmas = [r.blur_sigma for r in by_kind["global1"]]
     assert min(sigmas) >= 0.1 and max(sigmas) <= 2.0 and np.std(sigmas) > 0.3
 
@@ -127,7 +152,9 @@ def test_fallback_on_extreme_aspect_ratio() -> None:
 
 
 def test_tiny_images_work() -> None:
-    sample = build_pipeline(PRESETS["dinov2"].config)(Image.new("RGB", (1, 1), (10, 20, 30)), seed=0)
+    sample = build_pipeline(PRESETS["dinov2"].config)(
+        Image.new("RGB", (1, 1), (10, 20, 30)), seed=0
+    )
     assert sample.global_crops[0].shape == (3, 224, 224)
     assert sample.records[0].box == (0.0, 0.0, 1.0, 1.0)
 
