@@ -18,6 +18,19 @@ def _matching_reference(field_name: str, value: tuple[float, float]) -> str | No
     return None
 
 
+def _outside(row: dict, lo: float, hi: float) -> bool:
+    """Whether a crop's scale is outside ``[lo, hi]`` by more than whole-pixel rounding explains.
+
+    RandomResizedCrop rounds the box sides to pixels: each side may move by half a
+    pixel, so the area fraction may move by about (w + h) / 2 / (W * H).
+    """
+    scale = row.get("scale")
+    if scale is None or math.isnan(scale):
+        return False
+    slack = (0.5 * (row["box_w"] + row["box_h"]) + 0.25) / (row["source_w"] * row["source_h"])
+    return scale < lo - slack - 1e-9 or scale > hi + slack + 1e-9
+
+
 def _scale_check(ev: Evidence, group: str) -> CheckResult:
     check_id, field_name = f"{group}_scale", f"{group}_crops_scale"
     title = f"{group} crop scale"
@@ -36,9 +49,9 @@ def _scale_check(ev: Evidence, group: str) -> CheckResult:
     fallback = [r for r in rows if r.get("fallback")]
     measured = (f"configured {' / '.join(fmt_range(c) for c in configured_set)}, sampled "
                 f"{sampled[0]:.3f}-{sampled[1]:.3f} over {len(scales)} crops")  # fmt: skip
-    honoured = [s for s, r in zip(scales, rows, strict=False) if not r.get("fallback")]
     lo_c, hi_c = min(c[0] for c in configured_set), max(c[1] for c in configured_set)
-    if honoured and (min(honoured) < lo_c - 1e-6 or max(honoured) > hi_c + 1e-6):
+    outside = [r for r in rows if not r.get("fallback") and _outside(r, lo_c, hi_c)]
+    if outside:
         return make_result(
             check_id,
             title,
