@@ -176,12 +176,23 @@ class MultiCropPipeline:
     call is reproducible; without, the pipeline's own generator advances
     (itself seeded by ``seed`` at construction when given).
     ``record=False`` skips building records (the training loop's fast path);
-    the random draws are identical either way.
+    ``render=False`` skips the pixels and returns records only (the statistics'
+    fast path: no views in the sample). The random draws are identical either way.
     """
 
-    def __init__(self, config: PipelineConfig, *, seed: int | None = None, record: bool = True):
+    def __init__(
+        self,
+        config: PipelineConfig,
+        *,
+        seed: int | None = None,
+        record: bool = True,
+        render: bool = True,
+    ):
+        if not (record or render):
+            raise ValueError("a pipeline with record=False and render=False would produce nothing")
         self.config = config
         self.record = record
+        self.render = render
         self._rng = random.Random(seed)
         self._resample = _RESAMPLE[config.interpolation]
         self._torch_mode = _TORCH_MODES.get(config.interpolation)
@@ -204,7 +215,11 @@ class MultiCropPipeline:
         if image.mode != "RGB":
             image = image.convert("RGB")
         # (1, 3, H, W) uint8 in channels-last memory: torch's fast uint8 resize layout.
-        source = torch.from_numpy(np.array(image)).unsqueeze(0).permute(0, 3, 1, 2)
+        source = (
+            torch.from_numpy(np.array(image)).unsqueeze(0).permute(0, 3, 1, 2)
+            if self.render
+            else None
+        )
         cfg = self.config
         globals_: list[torch.Tensor] = []
         locals_: list[torch.Tensor] = []
@@ -222,7 +237,8 @@ class MultiCropPipeline:
         for group, count, size, scale, out in groups:
             for index in range(count):
                 tensor, rec = self._view(image, source, rng, group, index, size, scale)
-                out.append(tensor)
+                if tensor is not None:
+                    out.append(tensor)
                 if rec is not None:
                     records.append(rec)
         return MultiCropSample(globals_, locals_, records, image.size)
@@ -230,13 +246,13 @@ class MultiCropPipeline:
     def _view(
         self,
         image: Image.Image,
-        source: torch.Tensor,
+        source: torch.Tensor | None,
         rng: random.Random,
         group: str,
         index: int,
         size: int,
         scale: tuple[float, float],
-    ) -> tuple[torch.Tensor, ViewRecord | None]:
+    ) -> tuple[torch.Tensor | None, ViewRecord | None]:
         cfg = self.config
         aug: ViewAugment = cfg.augment_for(group, index)
         width, height = image.size
@@ -261,18 +277,22 @@ class MultiCropPipeline:
         sigma = rng.uniform(*aug.blur_sigma) if blur else None
         solarize = rng.random() < aug.solarize_p
 
-        planes = self._crop_resize(image, source, (left, top, w, h), size)  # (3, S, S)
-        for op in order or ():
-            if getattr(aug, op) > 0:  # a zero strength turns the operation off, as in ColorJitter
-                planes = _JITTER_FUNCTIONS[op](planes, factors[op])
-        if grayscale:
-            planes = pil_ops.to_grayscale(planes)
-        if sigma is not None:
-            planes = pil_ops.gaussian_blur(planes, sigma)
-        if solarize:
-            planes = pil_ops.solarize(planes, aug.solarize_threshold)
-        # Every operation above commutes with a horizontal flip: flip while normalising.
-        tensor = self._normalise(planes[:, :, ::-1] if flip else planes)
+        tensor = None
+        if self.render:
+            planes = self._crop_resize(image, source, (left, top, w, h), size)  # (3, S, S)
+            for op in order or ():
+                if (
+                    getattr(aug, op) > 0
+                ):  # a zero strength turns the operation off, as in ColorJitter
+                    planes = _JITTER_FUNCTIONS[op](planes, factors[op])
+            if grayscale:
+                planes = pil_ops.to_grayscale(planes)
+            if sigma is not None:
+                planes = pil_ops.gaussian_blur(planes, sigma)
+            if solarize:
+                planes = pil_ops.solarize(planes, aug.solarize_threshold)
+            # Every operation above commutes with a horizontal flip: flip while normalising.
+            tensor = self._normalise(planes[:, :, ::-1] if flip else planes)
         if not self.record:
             return tensor, None
         record = ViewRecord(
@@ -344,10 +364,10 @@ class MultiCropPipeline:
 
 
 def build_pipeline(
-    config: PipelineConfig, *, seed: int | None = None, record: bool = True
+    config: PipelineConfig, *, seed: int | None = None, record: bool = True, render: bool = True
 ) -> MultiCropPipeline:
     """The multi-crop transform described by ``config`` (see :class:`MultiCropPipeline`)."""
-    return MultiCropPipeline(config, seed=seed, record=record)
+    return MultiCropPipeline(config, seed=seed, record=record, render=render)
 
 
 def collate_views(samples: list[MultiCropSample]) -> dict[str, torch.Tensor]:

@@ -77,3 +77,24 @@ def test_summary_and_rates_against_config(small_dataset) -> None:
 def test_bad_arguments(small_dataset) -> None:
     with pytest.raises(ValueError, match="n_samples = 0"):
         sample_views(build_pipeline(SMALL), small_dataset, 0)
+
+
+def test_records_only_sampling_draws_what_the_full_pipeline_draws(small_dataset) -> None:
+    from dinodiag.augment import MultiCropSample
+
+    cfg = PRESETS["dinov2"].config
+    rendered = build_pipeline(cfg)
+    records_only = build_pipeline(cfg, render=False)
+    image, _ = small_dataset[0]
+    full, fast = rendered(image, seed=4), records_only(image, seed=4)
+    assert isinstance(fast, MultiCropSample) and fast.views == []
+    assert [r.to_dict() for r in fast.records] == [r.to_dict() for r in full.records]
+    with pytest.raises(ValueError, match="would produce nothing"):
+        build_pipeline(cfg, record=False, render=False)
+
+
+def test_sample_views_is_fast_for_500_samples(small_dataset) -> None:
+    """The statistics path skips pixels: 500 DINOv2 samples are a records-only loop."""
+    frame = sample_views(build_pipeline(PRESETS["dinov2"].config), small_dataset, 500, seed=0)
+    assert len(frame) == 500 * 10
+    assert frame.scale.notna().all()
