@@ -1,0 +1,182 @@
+"""``python -m dinodiag train``: run a short DINOv2 training and write a run directory.
+
+Examples::
+
+    python -m dinodiag train --preset cpu-demo --run-dir runs/demo          # ~4.5 min on 2 cores
+    python -m dinodiag train --preset small-images --data cifar10:~/data --run-dir runs/c10
+    python -m dinodiag train --preset gpu --data /path/to/imagenette/train --batch-size 128
+    python -m dinodiag train --run-dir runs/demo --resume --max-steps 3000  # continue a run
+    torchrun --nproc_per_node 2 -m dinodiag train --preset tiny-test --run-dir runs/ddp
+
+Stop a run cleanly with Ctrl-C, ``kill -TERM <pid>`` or by creating a ``STOP`` file in its run
+directory: it writes a checkpoint and ends "stopped"; ``--resume`` continues it.
+Exit codes: 0 finished or stopped, 1 the run failed, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from dinodiag.errors import ConfigError
+from dinodiag.train.config import TrainConfig
+from dinodiag.train.presets import TRAIN_PRESETS, get_train_preset
+
+EXIT_OK, EXIT_FAILED = 0, 1
+
+# (flag, config field, type, help with tuning advice). Every default is None: only the flags
+# given on the command line change the preset (or, with --resume, the run's own config).
+_OVERRIDES: list[tuple[str, str, Any, str]] = [
+    # -- length of the run
+    ("--epochs", "run.epochs", float, "passes over the data; the schedules are laid out over them"),
+    ("--max-steps", "run.max_steps", int, "cap on optimisation steps (the schedules fit the cap)"),
+    ("--max-seconds", "run.max_seconds", float,
+     "stop cleanly (final k-NN + checkpoint) before this many seconds"),
+    ("--eval-every", "run.eval_every", int,
+     "k-NN every N steps, plus step 0 (random init) and the end; 0 turns k-NN off"),
+    ("--log-every", "run.log_every", int, "a metrics row with the diagnostics every N steps"),
+    ("--checkpoint-every", "run.checkpoint_every", int,
+     "checkpoint every N steps (always at the end); 0 = only at the end"),
+    # -- data
+    ("--data", "data.data", str,
+     "dataset: a folder (class sub-folders give labels), sample, cifar10:ROOT, stl10:ROOT, "
+     "generated:n=2000,size=32,classes=10"),
+    ("--pipeline", "data.pipeline", str,
+     "augmentation preset (dinov2, dino, small-images ...) or YAML/JSON/DINOv2 config file"),
+    ("--local-crops", "data.local_crops", int,
+     "local crops per image (DINOv2: 8); fewer is faster, 0 removes multi-crop"),
+    ("--global-size", "data.global_crops_size", int, "global crop side in px (224; 32 for CIFAR)"),
+    ("--local-size", "data.local_crops_size", int, "local crop side in px (96; 16 for CIFAR)"),
+    ("--batch-size", "data.batch_size", int,
+     "images per process and step; below ~64 centering starves and k-NN can get worse"),
+    ("--workers", "data.workers", int,
+     "data loader processes (default: 1 on a 2-core machine, more with more cores)"),
+    ("--eval-split", "data.eval_split", str, "held-out labelled split for k-NN (val)"),
+    ("--knn-k", "data.knn_k", int, "k-NN neighbours (20 is the DINO headline)"),
+    # -- model
+    ("--arch", "model.arch", str, "vit_tiny | vit_small | vit_base | resnet18 (no iBOT)"),
+    ("--patch-size", "model.patch_size", int, "ViT patch side: 16 at 224 px, 4 at 32 px"),
+    ("--embed-dim", "model.embed_dim", int, "custom ViT width (e.g. 96 on a CPU)"),
+    ("--num-heads", "model.num_heads", int, "custom ViT heads (must divide the width)"),
+    ("--depth", "model.depth", int, "ViT blocks (12); 2-4 is enough for a CPU demo"),
+    ("--drop-path", "model.drop_path_rate", float, "stochastic depth: 0.1 ViT-S, 0 for tiny models"),
+    ("--num-prototypes", "model.num_prototypes", int,
+     "K: 65536 in DINOv2; 1024-8192 converge faster on small data (check 'prototypes used')"),
+    # -- optimisation
+    ("--lr", "optim.base_lr", float,
+     "base lr at batch 1024, scaled by sqrt(batch / 1024): lower it on NaN, raise it if the loss "
+     "is flat"),
+    ("--lr-scaling", "optim.lr_scaling", str, "sqrt (default) or none: use --lr as the peak lr"),
+    ("--warmup-epochs", "optim.warmup_epochs", float, "lr warm-up; ~5-10%% of a short run"),
+    ("--momentum", "optim.momentum_start", float,
+     "teacher EMA momentum at the start (cosine to 1): 0.99 or lower for runs under 1k steps"),
+    ("--teacher-temp", "optim.teacher_temp_end", float,
+     "teacher temperature after warm-up (0.07); lower it if the loss stays at ln K"),
+    ("--teacher-temp-warmup-epochs", "optim.teacher_temp_warmup_epochs", float,
+     "teacher temperature warm-up from 0.04 (30 epochs in DINOv2)"),
+    ("--koleo-weight", "optim.koleo_weight", float, "KoLeo weight (0.1); 0 turns it off"),
+    ("--ibot-weight", "optim.ibot_weight", float, "iBOT masked-patch loss weight (1.0); 0 = off"),
+    ("--centering", "optim.centering", str, "center (EMA) or sinkhorn (try it for small batches)"),
+    ("--clip-grad", "optim.clip_grad", float, "gradient-norm clip (3.0); 0 = off, not advised"),
+    # -- where it runs
+    ("--seed", "run.seed", int, "seed of the weights, the data order and the augmentations"),
+    ("--device", "run.device", str, "auto (CUDA when available), cpu, cuda or cuda:N"),
+    ("--precision", "run.precision", str, "auto (bf16 on CUDA, fp32 on CPU), bf16 or fp32"),
+    ("--threads", "run.threads", int, "torch CPU threads (default: all cores)"),
+]  # fmt: skip
+
+
+def _dest(field: str) -> str:
+    return "override__" + field.replace(".", "__")
+
+
+def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``train`` command to the lead CLI's subparsers."""
+    presets = "; ".join(f"{p.name}: {p.description}" for p in TRAIN_PRESETS.values())
+    parser = subparsers.add_parser(
+        "train",
+        help="run a short DINOv2 training (k-NN and collapse diagnostics in a run directory)",
+        description=__doc__.split("\n")[0],
+        epilog=__doc__.split("\n", 2)[2],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--preset", default=None,
+                        help=f"training preset (default cpu-demo). {presets}")  # fmt: skip
+    parser.add_argument("--run-dir", default=None,
+                        help="the run directory (default runs/<date-time>-<preset>)")  # fmt: skip
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --run-dir from its checkpoint, same step count "
+                             "(its config.json is used; flags given here change it)")  # fmt: skip
+    parser.add_argument("--compile", action="store_const", const=True, default=None,
+                        dest=_dest("run.compile"),
+                        help="torch.compile the networks (faster on GPU after a slow start)")  # fmt: skip
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                        help="any other config field, e.g. --set optim.min_lr=1e-5 (repeatable)")  # fmt: skip
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the resolved config as JSON and exit")  # fmt: skip
+    for flag, field, kind, help_text in _OVERRIDES:
+        metavar = flag.lstrip("-").upper().replace("-", "_")
+        parser.add_argument(flag, type=kind, default=None, dest=_dest(field), metavar=metavar,
+                            help=help_text)  # fmt: skip
+    parser.set_defaults(func=cmd_train)
+    return parser
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """``{"section.field": value}`` for every flag given (and every ``--set``)."""
+    overrides: dict[str, Any] = {}
+    for key, value in vars(args).items():
+        if key.startswith("override__") and value is not None:
+            overrides[key.removeprefix("override__").replace("__", ".")] = value
+    for item in args.set:
+        key, equals, value = item.partition("=")
+        if not equals or not key.strip():
+            raise ConfigError(f"--set {item!r} must look like section.field=value.")
+        overrides[key.strip()] = value.strip()
+    return overrides
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The preset (or, with --resume, the run's config.json) with the flags applied."""
+    from dinodiag.train.rundir import read_config
+
+    base = get_train_preset(args.preset or "cpu-demo").config
+    if args.resume and args.run_dir:
+        saved = read_config(args.run_dir)
+        if saved is not None:
+            base = TrainConfig.from_dict(
+                {k: v for k, v in saved.items() if k in ("name", "model", "optim", "data", "run")}
+            )
+    return base.with_overrides(overrides_from_args(args))
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from dinodiag.train.engine import run_training
+    from dinodiag.train.rundir import dumps, new_run_id
+
+    config = config_from_args(args)
+    if args.print_config:
+        from dinodiag.config import to_dict
+        from dinodiag.train.config import resolve_pipeline
+
+        print(dumps({**config.to_dict(), "pipeline": to_dict(resolve_pipeline(config))}, indent=2))
+        return EXIT_OK
+    if args.resume and not args.run_dir:
+        raise ConfigError("--resume needs --run-dir: the run directory to continue.")
+    run_dir = Path(args.run_dir or Path("runs") / new_run_id(config.name))
+    main = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 talks
+    if main:
+        print(f"run directory: {run_dir}", flush=True)
+    result = run_training(config, run_dir, resume=args.resume,
+                          progress=lambda line: print(line, flush=True))  # fmt: skip
+    if not main:
+        return EXIT_FAILED if result.state == "failed" else EXIT_OK
+    summary = f"{result.state}: {result.message}"
+    if result.knn_top1 is not None and result.knn_top1_start is not None:
+        gain = result.knn_top1 - result.knn_top1_start
+        summary += (f" | k-NN top-1 {result.knn_top1_start:.1f}% at step 0 -> "
+                    f"{result.knn_top1:.1f}% ({gain:+.1f} points)")  # fmt: skip
+    print(summary, flush=True)
+    return EXIT_FAILED if result.state == "failed" else EXIT_OK

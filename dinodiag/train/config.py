@@ -1,0 +1,365 @@
+"""Training configuration: four frozen dataclasses (model, optimisation, data, run) in one.
+
+Every field carries a comment saying what it does and what to try. The augmentation itself is
+not repeated here: ``data.pipeline`` names a pipeline preset or config file (see
+:mod:`dinodiag.presets`) and a few crop overrides adjust it; :func:`resolve_pipeline` returns
+the :class:`~dinodiag.config.PipelineConfig` a run really uses (it is written to
+``config.json`` next to this config).
+
+    cfg = get_train_preset("cpu-demo").config          # dinodiag.train.presets
+    cfg = cfg.with_overrides({"optim.base_lr": 1e-3, "data.batch_size": 32})
+    cfg.to_dict()                                       # plain data for config.json
+    TrainConfig.from_dict(data)                         # and back (unknown keys refused)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+from dinodiag.config import PipelineConfig
+from dinodiag.errors import ConfigError
+
+ARCHS = ("vit_tiny", "vit_small", "vit_base", "resnet18")
+DEVICES_HELP = "auto (CUDA when available, else CPU), cpu, cuda or cuda:N"
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+def _require(section: str, name: str, ok: bool, value: Any, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"{section}.{name} = {value!r} is invalid: allowed {allowed}.")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Backbone and projection heads."""
+
+    arch: str = "vit_small"  # vit_tiny | vit_small | vit_base | resnet18; tiny on a CPU
+    patch_size: int = 16  # ViT patch side; 16 for 224 px, 4 for 32 px crops (crops must divide)
+    embed_dim: int | None = None  # override the ViT width (e.g. 96 for a CPU demo); None = arch
+    num_heads: int | None = None  # override the ViT heads (embed_dim must divide); None = arch
+    depth: int | None = None  # ViT blocks (None = 12); 2-4 trains fast on a CPU
+    drop_path_rate: float = 0.1  # stochastic depth; 0.1 for ViT-S, 0.3 large; 0 for tiny models
+    layerscale_init: float | None = None  # e.g. 1e-5 (DINOv2 large models); None disables
+    num_prototypes: int = 65536  # K; 1024-8192 converge faster on small data (watch 'used')
+    head_hidden_dim: int = 2048  # DINO head MLP width; 256-512 is enough for tiny models
+    head_bottleneck_dim: int = 256  # width before the prototypes
+    head_layers: int = 3  # MLP layers of the head
+    norm_last_layer: bool = True  # fixed prototype norms: more stable; False can learn faster
+    ibot_separate_head: bool = False  # own head for iBOT patches (DINOv2 default: shared)
+
+    def __post_init__(self) -> None:
+        s = "model"
+        _require(s, "arch", self.arch in ARCHS, self.arch, f"one of {', '.join(ARCHS)}")
+        _require(s, "patch_size", self.patch_size >= 1, self.patch_size, "an integer >= 1")
+        for name in ("embed_dim", "num_heads", "depth"):
+            value = getattr(self, name)
+            _require(s, name, value is None or value >= 1, value, "an integer >= 1 or null")
+        if self.embed_dim is not None and self.embed_dim % (self.num_heads or 1):
+            raise ConfigError(
+                f"model.embed_dim = {self.embed_dim} is not divisible by model.num_heads = "
+                f"{self.num_heads}: pick a width that is a multiple of the head count."
+            )
+        _require(s, "drop_path_rate", 0 <= self.drop_path_rate < 1, self.drop_path_rate, "[0, 1)")
+        _require(s, "num_prototypes", self.num_prototypes >= 2, self.num_prototypes, ">= 2")
+        for name in ("head_hidden_dim", "head_bottleneck_dim", "head_layers"):
+            value = getattr(self, name)
+            _require(s, name, value >= 1, value, "an integer >= 1")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Losses, optimiser and per-iteration schedules (DINOv2 recipe by default)."""
+
+    base_lr: float = 0.004  # lr at batch 1024; lower it if the loss goes NaN, raise if flat
+    lr_scaling: str = "sqrt"  # "sqrt": base_lr * sqrt(global batch / 1024); "none": base_lr as is
+    min_lr: float = 1e-6  # end of the cosine decay
+    warmup_epochs: float = 10.0  # linear lr warm-up; ~5-10% of the run for short runs
+    weight_decay_start: float = 0.04  # cosine schedule start (none on biases / norms / tokens)
+    weight_decay_end: float = 0.4  # cosine schedule end
+    momentum_start: float = 0.992  # teacher EMA momentum; 0.99 or lower for runs of < 1k steps
+    momentum_end: float = 1.0  # teacher momentum at the end (cosine to it)
+    teacher_temp_start: float = 0.04  # sharper teacher targets at the start
+    teacher_temp_end: float = 0.07  # after the warm-up; lower it if the loss stays at ln K
+    teacher_temp_warmup_epochs: float = 30.0  # linear warm-up of the teacher temperature
+    student_temp: float = 0.1  # student softmax temperature (rarely changed)
+    freeze_last_layer_epochs: float = 1.0  # prototypes frozen this long; shorten for short runs
+    clip_grad: float = 3.0  # gradient-norm clip (0 = off); keep it on, NaNs come without it
+    beta1: float = 0.9  # AdamW beta1
+    beta2: float = 0.999  # AdamW beta2
+    center_momentum: float = 0.9  # EMA of the teacher centre; higher = slower centering
+    centering: str = "center"  # "center" or "sinkhorn" (try it when small batches collapse)
+    dino_weight: float = 1.0  # weight of the DINO CLS loss
+    ibot_weight: float = 1.0  # weight of the iBOT masked-patch loss (0 = off; ResNet has none)
+    koleo_weight: float = 0.1  # weight of KoLeo (0 = off); needs a batch of >= 2 per process
+    mask_probability: float = 0.5  # fraction of global crops that get an iBOT mask
+    mask_ratio: tuple[float, float] = (0.1, 0.5)  # masked fraction of a masked crop, uniform
+
+    def __post_init__(self) -> None:
+        s = "optim"
+        _require(s, "base_lr", self.base_lr > 0, self.base_lr, "a number > 0")
+        _require(s, "lr_scaling", self.lr_scaling in ("sqrt", "none"), self.lr_scaling, "sqrt|none")
+        _require(s, "centering", self.centering in ("center", "sinkhorn"), self.centering,
+                 "center | sinkhorn")  # fmt: skip
+        for name in ("min_lr", "warmup_epochs", "weight_decay_start", "weight_decay_end",
+                     "teacher_temp_warmup_epochs", "freeze_last_layer_epochs", "clip_grad",
+                     "dino_weight", "ibot_weight", "koleo_weight"):  # fmt: skip
+            value = getattr(self, name)
+            _require(s, name, value >= 0, value, "a number >= 0")
+        for name in ("momentum_start", "momentum_end", "mask_probability", "beta1", "beta2"):
+            value = getattr(self, name)
+            _require(s, name, 0 <= value <= 1, value, "a number in [0, 1]")
+        for name in ("teacher_temp_start", "teacher_temp_end", "student_temp"):
+            value = getattr(self, name)
+            _require(s, name, value > 0, value, "a temperature > 0")
+        lo, hi = self.mask_ratio
+        _require(s, "mask_ratio", 0 <= lo <= hi <= 1, self.mask_ratio, "0 <= min <= max <= 1")
+        _require(
+            s, "center_momentum", 0 <= self.center_momentum < 1, self.center_momentum, "[0, 1)"
+        )
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Dataset, augmentation pipeline, loader and k-NN evaluation data."""
+
+    data: str = "generated"  # dataset spec: a folder, sample, generated:..., cifar10:ROOT ...
+    pipeline: str = "dinov2"  # pipeline preset or YAML/JSON/DINOv2 config file (the crops)
+    local_crops: int | None = (
+        None  # override the pipeline's local crop count (0-10; fewer = faster)
+    )
+    global_crops_size: int | None = None  # override the global crop side (px)
+    local_crops_size: int | None = None  # override the local crop side (px)
+    train_split: str = "train"  # split the model trains on
+    eval_split: str = "val"  # held-out labelled split the k-NN classifies
+    batch_size: int = 64  # images per process and step; DINO needs >= 64 for centering to work
+    workers: int | None = None  # loader processes; None = auto (1 on a 2-core machine)
+    knn_k: int = 20  # neighbours that vote (20 is the headline number of DINO)
+    knn_temperature: float = 0.07  # vote weight exp(similarity / T)
+    knn_train_max: int = 5000  # memory-bank images (a random subset of the train split)
+    knn_test_max: int = 1000  # test images (a random subset of the eval split)
+
+    def __post_init__(self) -> None:
+        s = "data"
+        _require(s, "data", bool(self.data.strip()), self.data, "a dataset spec")
+        _require(s, "pipeline", bool(self.pipeline.strip()), self.pipeline, "a preset or file")
+        for name in ("local_crops", "workers"):
+            value = getattr(self, name)
+            _require(s, name, value is None or value >= 0, value, "an integer >= 0 or null")
+        for name in ("global_crops_size", "local_crops_size"):
+            value = getattr(self, name)
+            _require(s, name, value is None or value >= 1, value, "an integer >= 1 or null")
+        for name in ("batch_size", "knn_k", "knn_train_max", "knn_test_max"):
+            value = getattr(self, name)
+            _require(s, name, value >= 1, value, "an integer >= 1")
+        _require(s, "knn_temperature", self.knn_temperature > 0, self.knn_temperature, "> 0")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Length of the run, logging, evaluation, device and seed."""
+
+    epochs: float = 100.0  # passes over the train split (the schedules are laid out over them)
+    max_steps: int | None = None  # cap the run at this many steps (schedules then fit it)
+    max_seconds: float | None = None  # stop cleanly (eval + checkpoint) before this many seconds
+    fit_to_time: bool = False  # with max_seconds: shorten the schedules to the steps that fit
+    eval_every: int = 500  # k-NN every N steps (also at step 0 and at the end); 0 = no k-NN
+    log_every: int = 10  # a metrics row (losses + diagnostics) every N steps
+    checkpoint_every: int = 1000  # checkpoint every N steps (and at the end); 0 = only at the end
+    seed: int = 0  # seeds the model init, the data order and every augmentation
+    device: str = "auto"  # auto (CUDA when available, else CPU), cpu, cuda or cuda:N
+    precision: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU), bf16 or fp32
+    compile: bool = False  # torch.compile the networks (faster on GPU after a slow first step)
+    threads: int | None = None  # torch CPU threads; None = torch's default (all cores)
+
+    def __post_init__(self) -> None:
+        s = "run"
+        _require(s, "epochs", self.epochs > 0, self.epochs, "a number > 0")
+        _require(s, "max_steps", self.max_steps is None or self.max_steps >= 1, self.max_steps,
+                 "an integer >= 1 or null")  # fmt: skip
+        _require(s, "max_seconds", self.max_seconds is None or self.max_seconds > 0,
+                 self.max_seconds, "a number > 0 or null")  # fmt: skip
+        for name in ("eval_every", "checkpoint_every", "seed"):
+            value = getattr(self, name)
+            _require(s, name, value >= 0, value, "an integer >= 0")
+        _require(s, "log_every", self.log_every >= 1, self.log_every, "an integer >= 1")
+        _require(s, "precision", self.precision in PRECISIONS, self.precision, "auto|bf16|fp32")
+        device = self.device.strip().lower()
+        ok = device in ("auto", "cpu", "cuda") or (
+            device.startswith("cuda:") and device[5:].isdigit()
+        )
+        _require(s, "device", ok, self.device, DEVICES_HELP)
+        _require(s, "threads", self.threads is None or self.threads >= 1, self.threads, ">= 1")
+
+
+SECTIONS: dict[str, type] = {
+    "model": ModelConfig,
+    "optim": OptimConfig,
+    "data": DataConfig,
+    "run": RunConfig,
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run needs besides the run directory."""
+
+    name: str = "custom"  # the preset it came from (a label in run lists)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (lists for tuples) that :meth:`from_dict` reads back."""
+        out: dict[str, Any] = {"name": self.name}
+        for section in SECTIONS:
+            out[section] = {
+                key: list(value) if isinstance(value, tuple) else value
+                for key, value in dataclasses.asdict(getattr(self, section)).items()
+            }
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Any) -> TrainConfig:
+        """A validated config from plain data; missing keys keep their defaults."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"a training config must be a mapping, got {type(data).__name__}.")
+        known = ["name", *SECTIONS]
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            if key not in known:
+                raise ConfigError(f"unknown training config section {key!r}.{_suggest(key, known)}")
+            if key == "name":
+                kwargs["name"] = str(value)
+            else:
+                kwargs[key] = _build_section(key, value)
+        return cls(**kwargs)
+
+    def with_overrides(self, overrides: dict[str, Any]) -> TrainConfig:
+        """A copy with ``{"section.field": value}`` changes applied (validated)."""
+        data = self.to_dict()
+        for dotted, value in overrides.items():
+            section, _, key = dotted.partition(".")
+            if section == "name" and not key:
+                data["name"] = value
+                continue
+            if section not in SECTIONS or not key:
+                raise ConfigError(
+                    f"override {dotted!r} must be section.field with section one of "
+                    f"{', '.join(SECTIONS)} (e.g. optim.base_lr).{_suggest(section, list(SECTIONS))}"
+                )
+            names = [f.name for f in dataclasses.fields(SECTIONS[section])]
+            if key not in names:
+                raise ConfigError(f"unknown field {dotted!r}.{_suggest(key, names)}")
+            data[section][key] = value
+        return TrainConfig.from_dict(data)
+
+
+def _suggest(key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r}?" if close else f" Known: {', '.join(known)}."
+
+
+def _build_section(section: str, data: Any) -> Any:
+    cls = SECTIONS[section]
+    if not isinstance(data, dict):
+        raise ConfigError(f"training config section {section!r} must be a mapping, got {data!r}.")
+    hints = typing.get_type_hints(cls)
+    names = list(hints)
+    kwargs = {}
+    for key, value in data.items():
+        if key not in hints:
+            raise ConfigError(f"unknown field '{section}.{key}'.{_suggest(str(key), names)}")
+        kwargs[key] = coerce(f"{section}.{key}", value, hints[key])
+    return cls(**kwargs)
+
+
+def coerce(where: str, value: Any, hint: Any) -> Any:
+    """Convert plain data (JSON / YAML / command-line text) to the field type ``hint``."""
+    args = typing.get_args(hint)
+    if type(None) in args:  # Optional[X]
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null")):
+            return None
+        inner = next(a for a in args if a is not type(None))
+        return coerce(where, value, inner)
+    if typing.get_origin(hint) is tuple:
+        if isinstance(value, str):
+            value = [v for v in value.replace("(", "").replace(")", "").split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise ConfigError(f"{where} = {value!r}: expected {len(args)} numbers, e.g. 0.1,0.5.")
+        return tuple(
+            coerce(f"{where}[{i}]", v, a) for i, (v, a) in enumerate(zip(value, args, strict=True))
+        )
+    if hint is bool:
+        if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on"):
+            return True
+        if isinstance(value, str) and value.strip().lower() in ("false", "0", "no", "off"):
+            return False
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where} = {value!r}: expected true or false.")
+    if hint in (int, float):
+        try:
+            number = float(value) if isinstance(value, str) else value
+        except ValueError:
+            number = None
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
+            raise ConfigError(f"{where} = {value!r}: expected a number.")
+        if not math.isfinite(number):
+            raise ConfigError(f"{where} = {value!r}: expected a finite number.")
+        if hint is int:
+            if number != int(number):
+                raise ConfigError(f"{where} = {value!r}: expected an integer.")
+            return int(number)
+        return float(number)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} = {value!r}: expected a string.")
+        return value
+    raise ConfigError(f"{where}: unsupported field type {hint!r}.")  # pragma: no cover
+
+
+def resolve_pipeline(config: TrainConfig) -> PipelineConfig:
+    """The augmentation a run uses: ``data.pipeline`` with the crop overrides and patch size.
+
+    Raises :class:`ConfigError` when a ViT crop size is not a multiple of the patch size.
+    """
+    from dinodiag.presets import load_config
+
+    pipeline = load_config(config.data.pipeline)
+    changes: dict[str, Any] = {"patch_size": config.model.patch_size}
+    if config.data.local_crops is not None:
+        changes["local_crops_number"] = config.data.local_crops
+    if config.data.global_crops_size is not None:
+        changes["global_crops_size"] = config.data.global_crops_size
+    if config.data.local_crops_size is not None:
+        changes["local_crops_size"] = config.data.local_crops_size
+    pipeline = pipeline.replace(**changes)
+    check_crops(pipeline, config.model)
+    return pipeline
+
+
+def check_crops(pipeline: PipelineConfig, model: ModelConfig) -> None:
+    """Crop sizes must be multiples of the ViT patch size; 2+ views are needed for DINO."""
+    if model.arch.startswith("vit"):
+        p = model.patch_size
+        for name in ("global_crops_size", "local_crops_size"):
+            size = getattr(pipeline, name)
+            if name == "local_crops_size" and pipeline.local_crops_number == 0:
+                continue
+            if size % p:
+                raise ConfigError(
+                    f"pipeline {name} = {size} px is not a multiple of the ViT patch size {p}: "
+                    f"use {max(p, size // p * p)} or {size // p * p + p} px (--global-size / "
+                    "--local-size), or change --patch-size."
+                )
+    if pipeline.global_crops_number + pipeline.local_crops_number < 2:
+        raise ConfigError(
+            "the pipeline makes a single view: DINO compares different views of an image, so "
+            "use 2 global crops (the recipe) or add local crops."
+        )

@@ -1,0 +1,218 @@
+"""Dataset -> multi-crop DataLoader for training (view-major batches with iBOT masks).
+
+Every image of every epoch gets its own augmentation seed, ``mix_seed(run seed, epoch, index)``,
+so a run is reproducible, every worker draws different crops, and a resumed run sees exactly
+the batches the interrupted one would have seen. The epoch travels with each index
+(``(epoch, index)`` pairs from :class:`EpochBatchSampler`), so persistent workers work.
+
+A batch is a dict (tensors view-major: row ``v * B + i`` is view ``v`` of image ``i``)::
+
+    {"global_crops": (G * B, 3, H, W), "local_crops": (L * B, 3, h, w) or (0,),
+     "masks": (G * B, N) bool or None, "indices": (B,) long}
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+
+from dinodiag.augment import build_pipeline, collate_views
+from dinodiag.config import PipelineConfig
+from dinodiag.errors import TrainingError
+from dinodiag.train.config import TrainConfig
+from dinodiag.train.masking import generate_ibot_masks
+
+_MASK64 = (1 << 64) - 1
+
+
+def mix_seed(*values: int) -> int:
+    """A 63-bit seed from integers (splitmix64 steps): stable across processes and runs."""
+    state = 0x9E3779B97F4A7C15
+    for value in values:
+        state = (state ^ (int(value) & _MASK64)) & _MASK64
+        state = (state + 0x9E3779B97F4A7C15) & _MASK64
+        z = state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+        state = z ^ (z >> 31)
+    return state >> 1
+
+
+class MultiCropDataset(Dataset):
+    """``ds[(epoch, index)] -> (MultiCropSample, (epoch, index))``: the image of ``index``
+    through the multi-crop pipeline seeded with ``mix_seed(seed, epoch, index)``."""
+
+    def __init__(self, dataset: Any, pipeline: PipelineConfig, seed: int) -> None:
+        self.dataset = dataset
+        self.pipeline = build_pipeline(pipeline, record=False)
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]) -> tuple[Any, tuple[int, int]]:
+        epoch, index = key
+        image, _label = self.dataset[index]
+        return self.pipeline(image, seed=mix_seed(self.seed, epoch, index)), (epoch, index)
+
+
+class EpochBatchSampler(Sampler):
+    """Batches of ``(epoch, index)`` from a :class:`DistributedSampler` (one replica when not
+    distributed), dropping the last incomplete batch; ``skip`` batches are left out of the
+    first epoch iterated (to resume mid-epoch)."""
+
+    def __init__(self, sampler: DistributedSampler, batch_size: int) -> None:
+        self.sampler = sampler
+        self.batch_size = batch_size
+        self.epoch = 0
+        self.skip = 0
+
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        self.epoch, self.skip = epoch, skip
+
+    def __len__(self) -> int:
+        return len(self.sampler) // self.batch_size
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        self.sampler.set_epoch(self.epoch)
+        indices = list(self.sampler)
+        for b in range(self.skip, len(indices) // self.batch_size):
+            chunk = indices[b * self.batch_size : (b + 1) * self.batch_size]
+            yield [(self.epoch, int(i)) for i in chunk]
+
+
+@dataclass(frozen=True)
+class MaskSpec:
+    """iBOT masking of the global crops (None in the collate = no masks)."""
+
+    grid: tuple[int, int]  # patch grid of a global crop (size // patch, size // patch)
+    probability: float  # fraction of global crops that get a mask
+    ratio: tuple[float, float]  # masked fraction range of a masked crop
+
+
+class MultiCropCollate:
+    """Stacks samples view-major (``collate_views``) and draws the iBOT masks of the batch,
+    seeded by ``(seed, epoch, first index)`` so they are reproducible in any worker."""
+
+    def __init__(self, mask: MaskSpec | None, seed: int) -> None:
+        self.mask = mask
+        self.seed = seed
+
+    def __call__(self, items: list[tuple[Any, tuple[int, int]]]) -> dict[str, Any]:
+        samples = [sample for sample, _ in items]
+        batch: dict[str, Any] = dict(collate_views(samples))
+        batch["indices"] = torch.tensor([key[1] for _, key in items], dtype=torch.long)
+        batch["masks"] = None
+        if self.mask is not None:
+            epoch, first = items[0][1]
+            generator = torch.Generator().manual_seed(mix_seed(self.seed, epoch, first, 1))
+            batch["masks"] = generate_ibot_masks(
+                batch["global_crops"].shape[0],
+                self.mask.grid,
+                mask_probability=self.mask.probability,
+                ratio_range=self.mask.ratio,
+                generator=generator,
+            )
+        return batch
+
+
+def default_workers(world_size: int = 1, on_gpu: bool = False) -> int:
+    """Loader processes per training process: 1 on a 2-core machine (the main process needs
+    the cores for the model), more on bigger machines and for GPU training."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    per_process = max(1, (cores or 1) // max(1, world_size))
+    if on_gpu:
+        return max(1, min(8, per_process - 1))
+    return 1 if per_process <= 4 else min(4, per_process // 4)
+
+
+def check_dataset_size(n_images: int, batch_size: int, world_size: int, name: str) -> int:
+    """Steps per epoch; raises :class:`TrainingError` when one batch cannot be filled."""
+    per_process = n_images // max(1, world_size)
+    steps = per_process // batch_size
+    if steps < 1:
+        raise TrainingError(
+            f"dataset {name} has {n_images} images, too few for a batch of {batch_size} per "
+            f"process x {world_size} process(es): lower --batch-size to at most "
+            f"{max(1, per_process)} or use a larger dataset."
+        )
+    return steps
+
+
+def build_train_loader(
+    dataset: Any,
+    pipeline: PipelineConfig,
+    *,
+    batch_size: int,
+    seed: int,
+    mask: MaskSpec | None,
+    workers: int,
+    world_size: int = 1,
+    rank: int = 0,
+    pin_memory: bool = False,
+) -> tuple[DataLoader, EpochBatchSampler]:
+    """The training DataLoader and its batch sampler (call ``sampler.set_epoch`` per epoch).
+
+    Raises :class:`TrainingError` when the dataset cannot fill one batch per process.
+    """
+    name = getattr(dataset, "name", type(dataset).__name__)
+    check_dataset_size(len(dataset), batch_size, world_size, name)
+    index_sampler = DistributedSampler(
+        range(len(dataset)),  # only its length is used
+        num_replicas=world_size,
+        rank=rank,
+        shuffle=True,
+        seed=seed,
+        drop_last=True,
+    )
+    batch_sampler = EpochBatchSampler(index_sampler, batch_size)
+    loader = DataLoader(
+        MultiCropDataset(dataset, pipeline, seed),
+        batch_sampler=batch_sampler,
+        collate_fn=MultiCropCollate(mask, seed),
+        num_workers=workers,
+        pin_memory=pin_memory,
+        persistent_workers=workers > 0,
+        prefetch_factor=4 if workers > 0 else None,
+    )
+    return loader, batch_sampler
+
+
+def batches(
+    loader: DataLoader, sampler: EpochBatchSampler, start_step: int, steps_per_epoch: int
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Endless ``(epoch, batch)`` from step ``start_step`` on (mid-epoch resumes skip the
+    batches already seen)."""
+    epoch, skip = divmod(start_step, steps_per_epoch)
+    while True:
+        sampler.set_epoch(epoch, skip)
+        for batch in loader:
+            yield epoch, batch
+        epoch, skip = epoch + 1, 0
+
+
+def build_run_loader(
+    config: TrainConfig, pipeline: PipelineConfig, world_size: int, rank: int, on_gpu: bool
+) -> tuple[DataLoader, EpochBatchSampler, Any, int]:
+    """Open the training split and build its loader as a run's config says; returns
+    ``(loader, sampler, dataset, workers)``."""
+    from dinodiag.data import open_dataset
+    from dinodiag.train.builders import ibot_enabled
+
+    data = config.data
+    dataset = open_dataset(data.data, split=data.train_split)
+    workers = data.workers if data.workers is not None else default_workers(world_size, on_gpu)
+    grid = pipeline.global_crops_size // config.model.patch_size
+    mask = None
+    if ibot_enabled(config):
+        mask = MaskSpec((grid, grid), config.optim.mask_probability, config.optim.mask_ratio)
+    loader, sampler = build_train_loader(
+        dataset, pipeline, batch_size=data.batch_size, seed=config.run.seed, mask=mask,
+        workers=workers, world_size=world_size, rank=rank, pin_memory=on_gpu,
+    )  # fmt: skip
+    return loader, sampler, dataset, workers

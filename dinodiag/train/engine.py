@@ -1,0 +1,381 @@
+"""The training run, set up in named stages like DINO's ``main_dino``: run directory, data,
+networks, losses, optimizer, schedules, resume, train.
+
+    from dinodiag.train import engine, presets
+    result = engine.run_training(presets.get_train_preset("cpu-demo").config, "runs/demo")
+    result.state, result.step, result.knn_top1
+
+Only rank 0 writes the run directory (see :mod:`dinodiag.train.rundir` for the contract). A
+run ends "finished" (all steps, or the time limit), "stopped" (STOP file, SIGTERM / SIGINT:
+checkpoint first) or "failed" (NaN / Inf, out of memory, bad input, a crash) with the reason.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from dinodiag.config import config_from_dict, to_dict
+from dinodiag.errors import DinodiagError, TrainingError
+from dinodiag.train import checkpoint as ckpt
+from dinodiag.train import distributed
+from dinodiag.train.builders import build_losses, build_networks, build_optimizer, schedule_config
+from dinodiag.train.config import TrainConfig, resolve_pipeline
+from dinodiag.train.data import batches, build_run_loader
+from dinodiag.train.diagnostics import detect_alerts
+from dinodiag.train.evaluation import build_evaluator
+from dinodiag.train.progress import format_progress
+from dinodiag.train.rundir import STATUS_FILE, STOP_FILE, RunWriter, read_config
+from dinodiag.train.runtime import StopControl, peak_memory_mb, setup_runtime, teardown_runtime
+from dinodiag.train.schedules import Schedules
+from dinodiag.train.step import NonFiniteLossError, StepModules, train_step
+
+
+@dataclass
+class RunResult:
+    state: str  # finished | stopped | failed
+    step: int  # optimisation steps done
+    total_steps: int  # planned steps
+    message: str  # why it ended
+    run_dir: Path
+    knn_top1: float | None = None  # last k-NN top-1 (%)
+    knn_top1_start: float | None = None  # k-NN top-1 at step 0 (random init)
+
+
+class _Run:
+    """State shared by the stages of one run."""
+
+    def __init__(self, config: TrainConfig, run_dir: Path, resume: bool,
+                 progress: Callable[[str], None] | None, on_step: Callable[[int], None] | None):  # fmt: skip
+        self.config, self.run_dir, self.resume = config, run_dir, resume
+        self.progress, self.on_step = progress, on_step
+        self.step, self.total_steps, self.steps_per_epoch = 0, 0, 1
+        self.knn: dict[str, float | None] = {"knn_top1": None, "knn_top1_start": None}
+        self.last_eval_step: int | None = None
+        self.active_alerts: set[str] = set()
+        self.step_seconds: float | None = None  # moving average of one step's wall time
+        self.train_start = 0.0  # run time (s) when training started (timed schedules)
+        self.state: dict[str, Any] | None = None  # the checkpoint being resumed
+        self.opened = False  # the run directory is ours to write (status on failure)
+        self.stop: StopControl | None = None
+
+    # ------------------------------------------------------------------ stages
+    def stage_runtime(self) -> None:
+        self.rt = setup_runtime(self.config.run)
+        self.writer = RunWriter(self.run_dir, enabled=self.rt.is_main)
+
+    def stage_run_dir(self) -> None:
+        """Refuse to overwrite a run; on resume read the checkpoint and drop later rows."""
+        has_run = (self.run_dir / STATUS_FILE).exists() or ckpt.checkpoint_path(
+            self.run_dir
+        ).exists()
+        if has_run and not self.resume:
+            raise TrainingError(
+                f"{self.run_dir} already holds a run: continue it with --resume, or give a new "
+                "--run-dir (or delete the old one)."
+            )
+        if self.resume:
+            self.state = ckpt.load_checkpoint(self.run_dir)
+            self.step = self.state["step"]
+            self.writer.set_time_offset(self.state["elapsed"])
+        distributed.barrier()
+        dropped = 0
+        if self.rt.is_main:
+            (self.run_dir / STOP_FILE).unlink(missing_ok=True)  # a request of an earlier session
+            dropped = self.writer.drop_metrics_after(self.step) if self.resume else 0
+        self.writer.open()
+        self.opened = True
+        self.stop = StopControl(self.run_dir, self.rt)
+        self.writer.status("running", self.step, "setting up", started=time.time(),
+                           device=self.rt.describe(), world_size=self.rt.world_size,
+                           preset=self.config.name, **self.knn)  # fmt: skip
+        if self.resume:
+            self.event("resumed", f"resumed from the checkpoint at step {self.step}" + (
+                f"; {dropped} metric rows logged after it were dropped" if dropped else ""))  # fmt: skip
+
+    def stage_data(self) -> None:
+        cfg, rt = self.config, self.rt
+        saved = (read_config(self.run_dir) or {}).get("pipeline") if self.resume else None
+        self.pipeline = config_from_dict(saved) if saved else resolve_pipeline(cfg)
+        if cfg.optim.koleo_weight > 0 and cfg.data.batch_size < 2:
+            raise TrainingError(
+                f"KoLeo needs a batch of at least 2 images per process (--batch-size is "
+                f"{cfg.data.batch_size}): at 1 it is inf, then NaN. Raise --batch-size or set "
+                "--koleo-weight 0."
+            )
+        self.loader, self.sampler, self.train_set, workers = build_run_loader(
+            cfg, self.pipeline, rt.world_size, rt.rank, rt.device.type == "cuda"
+        )
+        self.steps_per_epoch = len(self.sampler)
+        self.total_steps = max(1, round(cfg.run.epochs * self.steps_per_epoch))
+        if cfg.run.max_steps is not None:
+            self.total_steps = min(self.total_steps, cfg.run.max_steps)
+        self.planned_steps = self.total_steps  # the schedules' length
+        self.evaluator = None
+        if rt.is_main and cfg.run.eval_every > 0:
+            self.evaluator, reason = build_evaluator(
+                self.train_set, cfg.data, self.pipeline, seed=cfg.run.seed, device=rt.device,
+                autocast_dtype=rt.autocast_dtype, workers=min(workers, 4))  # fmt: skip
+            if self.evaluator is None:
+                self.event("knn_skipped", reason)
+
+    def stage_networks(self) -> None:
+        torch.manual_seed(self.config.run.seed)  # the same initial weights on every process
+        self.nets = build_networks(self.config, self.pipeline, self.rt.device)
+        torch.manual_seed(self.config.run.seed + self.rt.rank)
+        if self.config.optim.ibot_weight > 0 and not self.nets.ibot:
+            self.event("ibot_off", f"the iBOT loss is off: {self.config.model.arch} has no patch "
+                       "tokens (or the mask probability is 0); only DINO + KoLeo train it")  # fmt: skip
+        self.student_call: Any = self.nets.student
+        self.teacher_call: Any = self.nets.teacher
+        if self.rt.world_size > 1:
+            ids = [self.rt.device.index] if self.rt.device.type == "cuda" else None
+            self.student_call = DistributedDataParallel(self.nets.student, device_ids=ids)
+        if self.config.run.compile:
+            self.student_call = torch.compile(self.student_call)
+            self.teacher_call = torch.compile(self.teacher_call)
+
+    def stage_losses_optimizer_schedules(self) -> None:
+        cfg = self.config
+        self.losses = build_losses(cfg, self.rt.device)
+        self.optimizer = build_optimizer(cfg, self.nets.student)
+        global_batch = cfg.data.batch_size * self.rt.world_size
+        self.schedules = Schedules(self.total_steps, self.steps_per_epoch,
+                                   schedule_config(cfg.optim), global_batch)  # fmt: skip
+        self.modules = StepModules(
+            student=self.student_call, student_net=self.nets.student, teacher=self.teacher_call,
+            teacher_net=self.nets.teacher, losses=self.losses, optimizer=self.optimizer,
+            optim=cfg.optim, ibot=self.nets.ibot, device=self.rt.device,
+            autocast_dtype=self.rt.autocast_dtype)  # fmt: skip
+        resolved = {"world_size": self.rt.world_size, "device": self.rt.describe(),
+                    "global_batch_size": global_batch, "steps_per_epoch": self.steps_per_epoch,
+                    "total_steps": self.total_steps, "peak_lr": self.schedules.peak_lr,
+                    "ibot": self.nets.ibot}  # fmt: skip
+        self.writer.write_config({**cfg.to_dict(), "pipeline": to_dict(self.pipeline),
+                                  "resolved": resolved})  # fmt: skip
+
+    def stage_resume(self) -> None:
+        if self.state is None:
+            return
+        ckpt.restore(self.state, student=self.nets.student, teacher=self.nets.teacher,
+                     optimizer=self.optimizer, dino_loss=self.losses.dino,
+                     ibot_loss=self.losses.ibot, path=ckpt.checkpoint_path(self.run_dir))  # fmt: skip
+        extra = self.state.get("extra") or {}
+        self.knn["knn_top1_start"] = extra.get("knn_top1_start")
+        self.knn["knn_top1"] = extra.get("knn_top1")
+        self.last_eval_step = extra.get("last_eval_step")
+        self.train_start = float(extra.get("train_start", 0.0))
+        self.state = None  # free the memory
+
+    # ------------------------------------------------------------------ helpers
+    def epoch(self) -> float:
+        return self.step / self.steps_per_epoch
+
+    def event(self, code: str, message: str, level: str = "info", **extra: Any) -> None:
+        self.writer.log("event", self.step, self.epoch(), level=level, code=code,
+                        message=message, **extra)  # fmt: skip
+        self.say(f"[{level}] {message}")
+
+    def say(self, line: str) -> None:
+        if self.rt.is_main and self.progress is not None:
+            self.progress(line)
+
+    def shown_total(self) -> int:
+        """Planned steps, or for a timed run the steps expected to fit at the current speed."""
+        if not self.timed() or self.step_seconds is None:
+            return self.total_steps
+        left = float(self.config.run.max_seconds or 0.0) - self.writer.elapsed()
+        return min(self.total_steps, self.step + max(0, int(left / self.step_seconds)))
+
+    def eta(self) -> float | None:
+        if self.step_seconds is None:
+            return None
+        eta = (self.shown_total() - self.step) * self.step_seconds
+        if self.config.run.max_seconds is not None:
+            eta = min(eta, max(0.0, self.config.run.max_seconds - self.writer.elapsed()))
+        return round(eta, 1)
+
+    def update_status(self, message: str, state: str = "running") -> None:
+        self.writer.status(state, self.step, message, total_steps=self.shown_total(),
+                           epoch=round(self.epoch(), 3), eta_s=self.eta(), **self.knn)  # fmt: skip
+
+    def time_up(self) -> bool:
+        limit = self.config.run.max_seconds
+        if limit is None or not self.rt.is_main:
+            return False
+        reserve = (self.step_seconds or 0.0) + 1.0  # the next step, the checkpoint
+        if self.evaluator is not None:
+            reserve += self.evaluator.last_seconds * 1.2  # the final evaluation
+        return self.writer.elapsed() + reserve >= limit
+
+    def timed(self) -> bool:
+        """Whether the schedules follow the clock (``fit_to_time`` with ``max_seconds``)."""
+        return self.config.run.fit_to_time and self.config.run.max_seconds is not None
+
+    def schedule_index(self) -> int:
+        """The schedule iteration of the next step: the step count, or for a timed run the
+        fraction of the time budget used times the planned steps, so that the lr decay and the
+        momentum ramp end at the time limit whatever the speed (the same on every process)."""
+        if not self.timed():
+            return self.step
+        index = 0
+        if self.rt.is_main:
+            limit = float(self.config.run.max_seconds or 0.0)
+            eval_seconds = self.evaluator.last_seconds if self.evaluator is not None else 0.0
+            budget = max(1e-6, limit - self.train_start - 1.2 * eval_seconds - 2.0)
+            fraction = (self.writer.elapsed() - self.train_start) / budget
+            index = max(self.step, int(fraction * self.planned_steps))  # never backwards
+        if self.rt.world_size > 1:
+            flag = torch.tensor([index], device=self.rt.device)
+            index = int(distributed.all_reduce_max(flag).item())
+        return min(index, self.planned_steps - 1)
+
+    def evaluate(self) -> None:
+        """k-NN on rank 0 (the others wait); step 0 is the random-init baseline."""
+        if self.evaluator is not None:
+            result = self.evaluator.evaluate(self.nets.teacher.backbone)
+            self.writer.log("eval", self.step, self.epoch(), **result)
+            self.knn["knn_top1"] = result["knn_top1"]
+            if self.knn["knn_top1_start"] is None and self.step == 0:
+                self.knn["knn_top1_start"] = result["knn_top1"]
+            self.say(f"step {self.step}: k-NN top-1 {result['knn_top1']:.2f}% top-5 "
+                     f"{result['knn_top5']:.2f}% ({result['eval_seconds']:.1f} s)")  # fmt: skip
+            self.update_status(f"k-NN top-1 {result['knn_top1']:.2f}% at step {self.step}")
+        self.last_eval_step = self.step
+        distributed.barrier()
+
+    def save(self) -> None:
+        if self.rt.is_main:
+            extra = {**self.knn, "last_eval_step": self.last_eval_step,
+                     "train_start": self.train_start}  # fmt: skip
+            ckpt.save_checkpoint(
+                self.run_dir, step=self.step, epoch=self.epoch(), elapsed=self.writer.elapsed(),
+                student=self.nets.student, teacher=self.nets.teacher, optimizer=self.optimizer,
+                dino_loss=self.losses.dino, ibot_loss=self.losses.ibot,
+                config=self.config.to_dict(), extra=extra)  # fmt: skip
+
+    def log_train(self, values: dict[str, float], images: int, seconds: float) -> None:
+        values = {**values, "img_per_s": images / max(seconds, 1e-9),
+                  "peak_mem_mb": peak_memory_mb(self.rt.device)}  # fmt: skip
+        self.writer.log("train", self.step, self.epoch(), **values)
+        alerts = detect_alerts(values, self.config.model.num_prototypes, self.step)
+        codes = {a["code"] for a in alerts}
+        for alert in alerts:
+            if alert["code"] not in self.active_alerts:  # new alerts only, not every row
+                self.event(alert["code"], alert["message"], level=alert["level"])
+        self.active_alerts = codes
+        self.say(format_progress(self.config.name, self.step, self.shown_total(), self.epoch(),
+                                 values, self.knn, self.writer.elapsed(), self.eta()))  # fmt: skip
+        self.update_status(f"training: step {self.step} of {self.shown_total()}")
+
+    # ------------------------------------------------------------------ the loop
+    def train(self) -> tuple[str, str]:
+        cfg = self.config.run
+        if self.last_eval_step is None and self.step == 0:
+            self.evaluate()
+        if self.step == 0:
+            self.train_start = self.writer.elapsed()
+            if self.timed():
+                self.event("timed_schedules", f"the schedules follow the clock: the lr decay and "
+                           f"the momentum ramp end at {cfg.max_seconds:g} s, after as many of the "
+                           f"{self.planned_steps} planned steps as fit")  # fmt: skip
+        stop = self.stop
+        assert stop is not None
+        self.update_status(f"training: step {self.step} of {self.shown_total()}")
+        stream = batches(self.loader, self.sampler, self.step, self.steps_per_epoch)
+        world_batch = self.config.data.batch_size * self.rt.world_size
+        reason, images, t_log = None, 0, time.monotonic()
+        while self.step < self.total_steps:
+            reason = stop.check(self.time_up())
+            if reason is not None:
+                break
+            t_step = time.monotonic()
+            _, batch = next(stream)
+            log_now = (self.step + 1) % cfg.log_every == 0 or self.step + 1 == self.total_steps
+            schedule = self.schedules.at(self.schedule_index())
+            values = train_step(self.modules, batch, schedule, self.step + 1, diagnostics=log_now)
+            self.step += 1
+            images += world_batch
+            took = time.monotonic() - t_step
+            average = self.step_seconds
+            self.step_seconds = took if average is None else 0.9 * average + 0.1 * took
+            if log_now:
+                self.log_train(values, images, time.monotonic() - t_log)
+            if cfg.eval_every and self.step % cfg.eval_every == 0:
+                self.evaluate()
+            if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                self.save()
+            if log_now or self.last_eval_step == self.step:
+                images, t_log = 0, time.monotonic()
+            if self.on_step is not None:
+                self.on_step(self.step)
+        if reason == "stop":
+            return "stopped", f"stopped at step {self.step} ({stop.local_reason() or 'requested'})"
+        if cfg.eval_every and self.last_eval_step != self.step:
+            self.evaluate()
+        if reason == "time" and self.timed():
+            self.total_steps = self.step  # the schedules ran to their end on the clock
+            return "finished", (f"time limit of {cfg.max_seconds:g} s reached after {self.step} "
+                                "steps; the schedules followed the clock to their end")  # fmt: skip
+        if reason == "time":
+            return "finished", (f"time limit of {cfg.max_seconds:g} s reached at step "
+                                f"{self.step} of {self.total_steps}")  # fmt: skip
+        return "finished", f"finished {self.step} steps"
+
+
+def run_training(
+    config: TrainConfig,
+    run_dir: str | Path,
+    *,
+    resume: bool = False,
+    progress: Callable[[str], None] | None = print,
+    on_step: Callable[[int], None] | None = None,
+) -> RunResult:
+    """Train (or resume) a run in ``run_dir``; never raises for a failed run: the result and
+    ``status.json`` say "failed" with the reason. ``on_step(step)`` is called after each step."""
+    run = _Run(config, Path(run_dir), resume, progress, on_step)
+    state, message = "failed", ""
+    try:
+        run.stage_runtime()
+        run.stage_run_dir()
+        run.stage_data()
+        run.stage_networks()
+        run.stage_losses_optimizer_schedules()
+        run.stage_resume()
+        state, message = run.train()
+        run.save()
+    except NonFiniteLossError as exc:
+        message = str(exc)
+        run.event("nonfinite_loss", message, level="error", term=exc.term, failed_step=exc.step)
+    except torch.OutOfMemoryError:
+        message = (
+            f"out of memory at step {run.step} with a batch of {config.data.batch_size} images "
+            "per process: lower --batch-size (halve it), use fewer --local-crops or a smaller "
+            "--arch, or use bf16 (--precision bf16)."
+        )
+    except DinodiagError as exc:
+        message = str(exc)
+    except KeyboardInterrupt:
+        state = "stopped"
+        message = f"interrupted at step {run.step} (second Ctrl-C): the last checkpoint is kept"
+    except Exception as exc:  # a bug or an unexpected library error: keep the traceback
+        traceback.print_exc()
+        message = f"crashed at step {run.step}: {type(exc).__name__}: {exc}"
+    if run.stop is not None:
+        run.stop.restore()
+    if state == "failed" and hasattr(run, "rt"):
+        run.say(f"[error] {message}")
+    if run.opened:
+        run.update_status(message, state=state)
+        run.writer.close()
+    if hasattr(run, "rt"):
+        teardown_runtime(run.rt)
+    return RunResult(state, run.step, run.total_steps, message, run.run_dir,
+                     run.knn["knn_top1"], run.knn["knn_top1_start"])  # fmt: skip

@@ -1,0 +1,137 @@
+"""How a run fails: every case ends "failed" (or skips k-NN) with a message saying what to do."""
+
+from __future__ import annotations
+
+import torch
+from PIL import Image
+
+from dinodiag.train import engine, rundir
+from dinodiag.train.koleo_loss import KoLeoLoss
+from dinodiag.train.presets import get_train_preset
+
+
+def tiny(**overrides):
+    return get_train_preset("tiny-test").config.with_overrides(overrides)
+
+
+def quiet(line: str) -> None:
+    pass
+
+
+def test_nan_loss_stops_with_step_and_term(tmp_path, monkeypatch):
+    original = KoLeoLoss.forward
+    calls = {"n": 0}
+
+    def bad_koleo(self, features):
+        calls["n"] += 1
+        value = original(self, features)
+        return value * float("nan") if calls["n"] > 4 else value  # 2 chunks a step: step 3
+
+    monkeypatch.setattr(KoLeoLoss, "forward", bad_koleo)
+    run = tmp_path / "run"
+    result = engine.run_training(tiny(**{"run.max_steps": 10}), run, progress=quiet)
+    assert result.state == "failed" and result.step == 2  # step 3 never completed
+    assert "koleo_loss" in result.message and "step 3" in result.message
+    assert "lower the lr" in result.message
+    status = rundir.read_status(run)
+    assert status["state"] == "failed" and "koleo_loss" in status["message"]
+    event = rundir.read_events(run).iloc[-1]
+    assert event["code"] == "nonfinite_loss" and event["term"] == "koleo_loss"
+    assert event["failed_step"] == 3
+
+
+def test_absurd_lr_is_caught(tmp_path):
+    cfg = tiny(**{"optim.base_lr": 1e30, "optim.lr_scaling": "none", "optim.clip_grad": 0.0,
+                  "run.max_steps": 30, "optim.warmup_epochs": 0.0})  # fmt: skip
+    result = engine.run_training(cfg, tmp_path / "run", progress=quiet)
+    assert result.state == "failed"
+    assert "NaN" in result.message or "nan" in result.message or "inf" in result.message
+
+
+def test_out_of_memory_names_the_batch_size(tmp_path, monkeypatch):
+    def oom(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(engine, "train_step", oom)
+    result = engine.run_training(tiny(), tmp_path / "run", progress=quiet)
+    assert result.state == "failed"
+    assert "out of memory" in result.message and "batch of 4" in result.message
+    assert "--batch-size" in result.message
+    assert rundir.read_status(tmp_path / "run")["state"] == "failed"
+
+
+def test_crash_is_reported_as_failed(tmp_path, monkeypatch):
+    def boom(*args, **kwargs):
+        raise RuntimeError("something broke")
+
+    monkeypatch.setattr(engine, "train_step", boom)
+    result = engine.run_training(tiny(), tmp_path / "run", progress=quiet)
+    assert result.state == "failed" and "RuntimeError: something broke" in result.message
+    assert not (tmp_path / "run" / rundir.PID_FILE).exists()
+
+
+def test_dataset_too_small_for_the_batch(tmp_path):
+    cfg = tiny(**{"data.data": "generated:n=3,size=16,classes=2", "data.batch_size": 4})
+    result = engine.run_training(cfg, tmp_path / "run", progress=quiet)
+    assert result.state == "failed"
+    assert "3 images" in result.message and "--batch-size" in result.message
+    assert "3 images" in rundir.read_status(tmp_path / "run")["message"]
+
+
+def test_batch_of_one_with_koleo(tmp_path):
+    result = engine.run_training(tiny(**{"data.batch_size": 1}), tmp_path / "run", progress=quiet)
+    assert result.state == "failed" and "KoLeo" in result.message
+    assert "--koleo-weight 0" in result.message
+    ok = engine.run_training(tiny(**{"data.batch_size": 1, "optim.koleo_weight": 0.0}),
+                             tmp_path / "run2", progress=quiet)  # fmt: skip
+    assert ok.state == "finished"
+
+
+def test_unlabelled_dataset_skips_knn_with_an_event(tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(8):
+        Image.new("RGB", (20, 20), (30 * i, 255 - 30 * i, 90)).save(folder / f"{i}.png")
+    cfg = tiny(**{"data.data": str(folder), "run.eval_every": 1, "data.batch_size": 2,
+                  "run.max_steps": 2})  # fmt: skip
+    result = engine.run_training(cfg, tmp_path / "run", progress=quiet)
+    assert result.state == "finished" and result.knn_top1 is None
+    metrics = rundir.read_metrics(tmp_path / "run")
+    assert "eval" not in set(metrics["kind"])
+    skipped = metrics[metrics["code"] == "knn_skipped"]
+    assert len(skipped) == 1 and "no labels" in skipped["message"].iloc[0]
+
+
+def test_resume_without_checkpoint(tmp_path):
+    result = engine.run_training(tiny(), tmp_path / "empty", resume=True, progress=quiet)
+    assert result.state == "failed" and "no checkpoint.pt" in result.message
+    assert not (tmp_path / "empty" / "status.json").exists()
+
+
+def test_resume_from_corrupt_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    engine.run_training(tiny(), run, progress=quiet)
+    (run / "checkpoint.pt").write_bytes(b"this is not a checkpoint")
+    result = engine.run_training(tiny(), run, resume=True, progress=quiet)
+    assert result.state == "failed" and "damaged" in result.message
+
+
+def test_resume_with_another_model_is_refused(tmp_path):
+    run = tmp_path / "run"
+    engine.run_training(tiny(**{"run.max_steps": 2}), run, progress=quiet)
+    cfg = tiny(**{"run.max_steps": 4, "model.embed_dim": 64})
+    result = engine.run_training(cfg, run, resume=True, progress=quiet)
+    assert result.state == "failed" and "do not fit" in result.message
+
+
+def test_alerts_are_events_once_per_episode(tmp_path, monkeypatch):
+    def always_collapsed(values, k, step):
+        return [{"kind": "event", "step": step, "level": "warning", "code": "uniform_collapse",
+                 "message": "uniform collapse: try a lower teacher temperature"}]  # fmt: skip
+
+    monkeypatch.setattr(engine, "detect_alerts", always_collapsed)
+    engine.run_training(tiny(), tmp_path / "run", progress=quiet)
+    events = rundir.read_events(tmp_path / "run")
+    collapse = events[events["code"] == "uniform_collapse"]
+    assert len(collapse) == 1 and collapse["level"].iloc[0] == "warning"
+    assert "teacher temperature" in collapse["message"].iloc[0]
