@@ -28,6 +28,13 @@ test: $(VENV)/.dev
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check dinodiag tests app.py pages bench
 
+bench: $(VENV)/.installed  ## every benchmark -> bench/results/*.json (several minutes)
+	$(PY) bench/bench_augment.py
+	$(PY) bench/bench_loader.py
+	$(PY) bench/bench_gpu_augment.py
+	$(PY) bench/bench_app.py
+	$(PY) bench/bench_train.py
+
 samples: $(VENV)/.installed
 	$(PY) -m dinodiag.samples
 

@@ -146,6 +146,25 @@ def main() -> int:
         print(
             f"{name:<{width}}  median {statistics.median(times):6.3f} s  (min {min(times):.3f}, n={len(times)})"
         )
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _common import machine_info, write_results
+
+    path = write_results(
+        "bench_app",
+        {
+            "machine": machine_info(),
+            "samples": args.samples,
+            "targets_s": {
+                "inspector page rerun after Resample": 1.0,
+                "statistics page rerun, 500 samples, cold cache": 5.0,
+            },
+            "seconds": {
+                name: {"median": statistics.median(t), "min": min(t), "n": len(t)}
+                for name, t in results.items()
+            },
+        },
+    )
+    print(f"results written to {path}")
     return 0
 
 
