@@ -1,0 +1,176 @@
+"""Training page, "Live" tab: pick a run, control it, watch it (a fragment that refreshes
+every 2 s while the run is queued or running, and stops refreshing when it ends)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import pandas as pd
+import streamlit as st
+
+from dinodiag import runs
+from dinodiag.errors import DinodiagError
+from dinodiag.run_compare import format_seconds, metrics_json, metrics_summary
+from dinodiag.train import rundir
+from pages import _training_charts as charts
+
+RUN_KEY = "tr_run"  # session_state: the run id shown in the live tab
+PENDING_KEY = "tr_pending_run"  # session_state: a run to select on the next script run
+REFRESH_SECONDS = 2.0
+
+
+def pick_run(all_runs: Sequence[runs.RunInfo]) -> runs.RunInfo | None:
+    """The run selector (a just-started run is selected); None when there is no run."""
+    if not all_runs:
+        st.info(
+            f"No run yet in `{runs.runs_root()}`. Start one in **New run**, or press "
+            "**Run the seed story** to train the broken and the fixed pipeline one after the "
+            "other.", icon=":material/info:",
+        )  # fmt: skip
+        return None
+    by_id = {r.run_id: r for r in all_runs}
+    pending = st.session_state.pop(PENDING_KEY, None)
+    if pending in by_id:
+        st.session_state[RUN_KEY] = pending
+    if st.session_state.get(RUN_KEY) not in by_id:
+        running = [r for r in all_runs if r.state == "running"]
+        queued = [r for r in all_runs if r.state == "queued"]
+        st.session_state[RUN_KEY] = (running or queued or list(all_runs))[0].run_id
+    run_id = st.selectbox(
+        "Run", list(by_id), key=RUN_KEY,
+        format_func=lambda i: f"{i}  ·  {by_id[i].state}  ·  {by_id[i].pipeline or '?'}",
+    )  # fmt: skip
+    return by_id[run_id]
+
+
+def actions(info: runs.RunInfo) -> None:
+    """Stop / resume / download / delete buttons for the selected run."""
+    cols = st.columns([1, 2, 1, 1, 1, 1.3], vertical_alignment="bottom")
+    if cols[0].button("Stop", key="tr_stop", icon=":material/stop_circle:",
+                      disabled=not info.active, type="primary" if info.active else "secondary"):  # fmt: skip
+        st.toast(f"{info.run_id}: {runs.stop_run(info.path)}")
+        st.rerun()
+    resumable = not info.active and info.has_checkpoint
+    more = cols[1].number_input(
+        "Resume for (steps)", 0, 10**7, 100, step=50, key="tr_more", disabled=not resumable,
+        help="Train this many steps past the checkpoint, without time limit. 0 continues the "
+        "run as planned (a run stopped early).",
+    )  # fmt: skip
+    if cols[2].button("Resume", key="tr_resume", icon=":material/play_circle:",
+                      disabled=not resumable):  # fmt: skip
+        try:
+            runs.resume_run(info.path, more_steps=int(more) or None)
+            st.rerun()
+        except DinodiagError as exc:
+            st.error(str(exc), icon=":material/error:")
+    frame = charts.metrics(info.path)
+    cols[3].download_button(
+        "CSV", frame.to_csv(index=False), file_name=f"{info.run_id}-metrics.csv",
+        mime="text/csv", icon=":material/download:", key="tr_csv", disabled=frame.empty,
+    )  # fmt: skip
+    cols[4].download_button(
+        "JSON", metrics_json(info.path), file_name=f"{info.run_id}-metrics.json",
+        mime="application/json", icon=":material/download:", key="tr_json",
+        disabled=frame.empty,
+    )  # fmt: skip
+    if cols[5].button("Delete…", key="tr_delete", icon=":material/delete:",
+                      disabled=info.active, help="Stop it first" if info.active else None):  # fmt: skip
+        st.session_state["tr_delete_ask"] = info.run_id
+        st.rerun()
+
+
+def delete_control(info: runs.RunInfo) -> None:
+    """The confirmation step of a delete (refused while the run is active)."""
+    if st.session_state.get("tr_delete_ask") != info.run_id:
+        return
+    st.warning(f"Delete **{info.run_id}** and everything in `{info.path}` (metrics, "
+               "checkpoint)? This cannot be undone.", icon=":material/warning:")  # fmt: skip
+    yes, no = st.columns([1, 6])
+    if yes.button("Yes, delete", key="tr_delete_yes", type="primary"):
+        try:
+            runs.delete_run(info.path)
+            st.toast(f"deleted {info.run_id}")
+        except DinodiagError as exc:
+            st.error(str(exc), icon=":material/error:")
+        st.session_state.pop("tr_delete_ask", None)
+        st.rerun()
+    if no.button("Cancel", key="tr_delete_no"):
+        st.session_state.pop("tr_delete_ask", None)
+        st.rerun()
+
+
+def header(info: runs.RunInfo, frame: pd.DataFrame) -> None:
+    """State, progress bar (step, epoch, ETA) and the headline numbers."""
+    st.markdown(f"{charts.badge(info.state)} **{info.run_id}** · {info.message}")
+    summary = metrics_summary(frame)
+    elapsed = summary["elapsed"] or 0.0
+    if info.total_steps:
+        done = info.step / info.total_steps
+        if info.state == "running" and info.eta_s is not None and elapsed + info.eta_s > 0:
+            done = max(done, elapsed / (elapsed + info.eta_s))  # time-limited runs
+        if info.state == "finished":
+            done = 1.0
+        eta = f" · ETA {format_seconds(info.eta_s)}" if info.state == "running" else ""
+        epoch = f" · epoch {info.epoch:.2f}" if info.epoch is not None else ""
+        st.progress(min(done, 1.0), text=f"step {info.step} / {info.total_steps}{epoch}{eta}")
+    elif info.active:
+        st.progress(0.0, text="waiting to start…" if info.state == "queued" else "setting up…")
+    train = frame[frame["kind"] == "train"] if "kind" in frame else frame
+    last = train.iloc[-1] if len(train) else pd.Series(dtype=object)
+    cols = st.columns(5)
+    knn, start = summary["knn_last"], summary["knn_start"]
+    cols[0].metric("k-NN top-1", "–" if knn is None else f"{knn:.1f}%",
+                   None if knn is None or start is None else f"{knn - start:+.1f} vs step 0",
+                   help="Held-out k-NN accuracy; step 0 is the random-weights baseline.")  # fmt: skip
+    cols[1].metric("Loss", _fmt(last.get("loss"), "{:.3f}"))
+    cols[2].metric("Images / s", _fmt(last.get("img_per_s"), "{:.0f}"))
+    cols[3].metric("Peak memory", _fmt(last.get("peak_mem_mb"), "{:.0f} MiB"),
+                   help=info.device or None)  # fmt: skip
+    cols[4].metric("Training time", format_seconds(elapsed) if elapsed else "–")
+
+
+def _fmt(value: object, pattern: str) -> str:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return "–"
+    return pattern.format(number) if math.isfinite(number) else str(number)
+
+
+def alerts(info: runs.RunInfo) -> None:
+    """The failure reason and the run's alerts (latest per kind), prominently."""
+    if info.state == "failed":
+        st.error(f"**The run failed.** {info.message}", icon=":material/error:")
+        tail = runs.console_tail(info.path, 20)
+        if tail:
+            with st.expander("Console output (last lines)"):
+                st.code(tail, language=None)
+    events = rundir.read_events(info.path)
+    if events.empty or "level" not in events:
+        return
+    latest = events.drop_duplicates(subset="code", keep="last")
+    for _, row in latest.iterrows():
+        text = f"**{row.get('code', '')}** at step {row.get('step', '?')}: {row.get('message', '')}"
+        if row.get("level") == "error":
+            st.error(text, icon=":material/error:")
+        elif row.get("level") == "warning":
+            st.warning(text, icon=":material/warning:")
+        elif row.get("code") == "knn_skipped":
+            st.info(text, icon=":material/info:")
+
+
+def live_view(info: runs.RunInfo) -> None:
+    """The live fragment: refreshes every 2 s while the run is active, never once it ended."""
+
+    @st.fragment(run_every=REFRESH_SECONDS if info.active else None)
+    def view() -> None:
+        now = runs.read_run(info.path) if info.path.exists() else info
+        if now.active != info.active:
+            st.rerun()  # started or ended: the whole page reruns (timer on / off, table)
+        frame = charts.metrics(now.path)
+        header(now, frame)
+        alerts(now)
+        charts.all_panels({now.run_id: frame}, [now], key="live")
+
+    view()
