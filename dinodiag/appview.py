@@ -8,7 +8,6 @@ Nothing imports Streamlit. Badges use Streamlit's Markdown directive syntax
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -48,11 +47,23 @@ def short_value(value: Any, width: int = 90) -> str:
         text = f"{value:.3g}"
     elif isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) for v in value):
         text = "(" + ", ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in value) + ")"
-    elif isinstance(value, (dict, list, tuple)):
-        text = json.dumps(value, default=str)
+    elif isinstance(value, dict):
+        text = "; ".join(f"{k}: {_plain(v)}" for k, v in value.items())
+        width = max(width, 200)
+    elif isinstance(value, (list, tuple)):
+        text = _plain(value)
     else:
         text = str(value)
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _plain(value: Any) -> str:
+    """Nested dicts and lists as readable text: ``a 1 (x), b 2``; an empty one is ``none``."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k} = {_plain(v)}" for k, v in value.items()) or "none"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_plain(v) for v in value) or "none"
+    return str(value)
 
 
 def _cell(text: str) -> str:

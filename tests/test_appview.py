@@ -57,3 +57,11 @@ def test_short_source_strips_the_root(tmp_path):
     assert appview.short_source(str(tmp_path / "a" / "b.png"), tmp_path) == "a/b.png"
     assert appview.short_source("/elsewhere/b.png", tmp_path) == "/elsewhere/b.png"
     assert appview.short_source("generated #3", tmp_path) == "generated #3"
+
+
+def test_nested_measured_values_read_as_text() -> None:
+    from dinodiag.appview import short_value
+
+    text = short_value({"differences": {"global_crops_size": "96 (expected 224)"}, "matches": []})
+    assert text == "differences: global_crops_size = 96 (expected 224); matches: none"
+    assert "{" not in short_value({"differences": {}, "matches": ["dino"]})
