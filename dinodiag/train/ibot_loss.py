@@ -23,9 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dinodiag.errors import ConfigError, TrainingError
+from dinodiag.errors import TrainingError
 from dinodiag.train import distributed
-from dinodiag.train.dino_loss import CENTERING_CHOICES, Centering, sinkhorn_knopp
+from dinodiag.train.dino_loss import Centering, init_centering, sinkhorn_knopp
 
 
 def masked_patch_weights(masks: torch.Tensor) -> torch.Tensor:
@@ -56,18 +56,9 @@ class IBOTPatchLoss(nn.Module):
         sinkhorn_iterations: int = 3,
     ) -> None:
         super().__init__()
-        if centering not in CENTERING_CHOICES:
-            raise ConfigError(
-                f"iBOT centering must be one of {CENTERING_CHOICES}, got {centering!r}."
-            )
-        if not 0.0 <= center_momentum < 1.0:
-            raise ConfigError(f"iBOT center_momentum must be in [0, 1), got {center_momentum}.")
-        self.out_dim = out_dim
-        self.student_temp = student_temp
-        self.center_momentum = center_momentum
-        self.centering = centering
-        self.sinkhorn_iterations = sinkhorn_iterations
-        self.register_buffer("center", torch.zeros(1, out_dim))
+        init_centering(
+            self, "iBOT ", out_dim, student_temp, center_momentum, centering, sinkhorn_iterations
+        )
 
     @torch.no_grad()
     def teacher_probs(
