@@ -10,7 +10,8 @@ import torchvision.transforms as T
 from PIL import Image
 from torchvision.transforms import v2
 
-from dinodiag.byo import ForeignPipeline, load_pipeline_spec, record_random_resized_crops
+from dinodiag.byo import ForeignPipeline, load_pipeline_spec
+from dinodiag.crop_recorder import record_random_resized_crops
 from dinodiag.errors import PipelineSpecError
 
 SEED_SPEC = "examples/seed_pipeline.py:build_two_view_augment"

@@ -1,0 +1,132 @@
+"""Record what every torchvision ``RandomResizedCrop`` (transforms v1 and v2) sampled.
+
+Within :func:`record_random_resized_crops`, each call of a ``RandomResizedCrop``
+appends its crop box, source size, fallback and configured size / scale / ratio
+to a list; outside the block the classes are untouched. This is how dinodiag
+measures the crop statistics of a pipeline it did not build.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Iterator
+from typing import Any
+
+_RECORDS: contextvars.ContextVar[list[dict[str, Any]] | None] = contextvars.ContextVar(
+    "dinodiag_rrc_records", default=None
+)
+_CURRENT_V1: contextvars.ContextVar[Any] = contextvars.ContextVar("dinodiag_rrc_v1", default=None)
+
+
+def _pair(size: Any) -> tuple[int, int]:
+    if isinstance(size, int):
+        return (size, size)
+    size = list(size)
+    return (int(size[0]), int(size[0] if len(size) == 1 else size[1]))
+
+
+def _fallback_box(width: int, height: int, ratio: tuple[float, float]) -> tuple[int, int, int, int]:
+    in_ratio = width / height
+    if in_ratio < min(ratio):
+        w, h = width, int(round(width / min(ratio)))
+    elif in_ratio > max(ratio):
+        h, w = height, int(round(height * max(ratio)))
+    else:
+        w, h = width, height
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
+def _log(
+    transform: Any, version: str, width: int, height: int, top: int, left: int, h: int, w: int
+) -> None:
+    records = _RECORDS.get()
+    if records is None:
+        return
+    ratio = tuple(float(r) for r in transform.ratio)
+    records.append(
+        {
+            "recorded_by": f"RandomResizedCrop({version})",
+            "source_size": (int(width), int(height)),
+            "box": (float(left), float(top), float(w), float(h)),
+            "fallback": (int(top), int(left), int(h), int(w))
+            == _fallback_box(width, height, ratio),
+            "configured_size": _pair(transform.size),
+            "configured_scale": tuple(float(s) for s in transform.scale),
+            "configured_ratio": ratio,
+        }
+    )
+
+
+@contextlib.contextmanager
+def record_random_resized_crops() -> Iterator[list[dict[str, Any]]]:
+    """Within the block, every torchvision RandomResizedCrop call appends what it sampled.
+
+    Patches the classes (v1 ``forward``/``get_params``, v2 ``make_params``) for the
+    duration only; calls outside a recording block are unaffected.
+    """
+    import torchvision.transforms as T
+    from torchvision.transforms import functional as F1
+
+    patched: list[tuple[Any, str, Any]] = []
+
+    def patch(owner: Any, name: str, new: Any) -> None:
+        patched.append((owner, name, owner.__dict__[name]))
+        setattr(owner, name, new)
+
+    v1 = T.RandomResizedCrop
+    orig_forward = v1.forward
+    orig_get_params = v1.__dict__["get_params"].__func__
+
+    def forward(self: Any, img: Any) -> Any:
+        token = _CURRENT_V1.set(self)
+        try:
+            return orig_forward(self, img)
+        finally:
+            _CURRENT_V1.reset(token)
+
+    def get_params(img: Any, scale: Any, ratio: Any) -> tuple[int, int, int, int]:
+        top, left, h, w = orig_get_params(img, scale, ratio)
+        owner = _CURRENT_V1.get()
+        if owner is not None:
+            _, height, width = F1.get_dimensions(img)
+            _log(owner, "v1", width, height, top, left, h, w)
+        return top, left, h, w
+
+    patch(v1, "forward", forward)
+    patch(v1, "get_params", staticmethod(get_params))
+    try:
+        from torchvision.transforms import v2
+        from torchvision.transforms.v2._utils import query_size
+
+        v2_cls = v2.RandomResizedCrop
+        name = "make_params" if "make_params" in v2_cls.__dict__ else "_get_params"
+        orig_make = v2_cls.__dict__[name]
+
+        def make_params(self: Any, flat_inputs: list[Any]) -> dict[str, Any]:
+            params = orig_make(self, flat_inputs)
+            height, width = query_size(flat_inputs)
+            _log(
+                self,
+                "v2",
+                width,
+                height,
+                params["top"],
+                params["left"],
+                params["height"],
+                params["width"],
+            )
+            return params
+
+        patch(v2_cls, name, make_params)
+    except (ImportError, KeyError):  # pragma: no cover - very old torchvision without v2
+        pass
+
+    records: list[dict[str, Any]] = []
+    token = _RECORDS.set(records)
+    try:
+        yield records
+    finally:
+        _RECORDS.reset(token)
+        for owner, attr, original in reversed(patched):
+            setattr(owner, attr, original)
