@@ -19,6 +19,7 @@ from dinodiag.data import IMAGE_EXTENSIONS
 from dinodiag.errors import DinodiagError
 from dinodiag.presets import PRESETS
 from pages import _shared as ui
+from pages._widgets import field_widgets
 
 HERE = Path(__file__).resolve().parent
 
@@ -122,7 +123,7 @@ def edited_config(choice: appstate.PipelineChoice) -> Any:
     nonce = st.session_state.setdefault("edit_nonce", 0)
     prefix = f"edit:{appstate.short_hash(appstate.config_key(base))}:{nonce}"
     with st.sidebar.expander("Edit any field", icon=":material/tune:"):
-        values = ui.field_widgets(base, prefix)
+        values = field_widgets(base, prefix)
     edits = appstate.changed_values(base, values)
     config = appstate.apply_edits(base, edits)
     if edits:

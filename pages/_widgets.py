@@ -1,0 +1,53 @@
+"""The sidebar's "edit any field" widgets: one Streamlit input per pipeline config field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from dinodiag import appstate
+from dinodiag.config import PipelineConfig
+
+
+def field_widgets(cfg: PipelineConfig, prefix: str) -> dict[str, Any]:
+    """One widget per config field, grouped in expanders; returns flat key -> widget value.
+
+    No min / max on purpose: the config validates, and an impossible value shows
+    the config's own message (field, value, allowed range).
+    """
+    values: dict[str, Any] = {}
+    fields = appstate.editable_fields(cfg)
+    for section, title in appstate.SECTIONS.items():
+        with st.expander(title, expanded=False):
+            for f in (f for f in fields if f.section == section):
+                key = f"{prefix}:{f.key}"
+                if f.kind == "int":
+                    values[f.key] = st.number_input(
+                        f.label, value=f.value, step=1, help=f.help, key=key
+                    )
+                elif f.kind == "float":
+                    values[f.key] = st.number_input(
+                        f.label, value=f.value, step=0.05, format="%.3f", help=f.help, key=key
+                    )
+                elif f.kind in ("pair", "triple"):
+                    st.caption(f.label, help=f.help)
+                    cols = st.columns(len(f.value))
+                    values[f.key] = tuple(
+                        col.number_input(
+                            f"{f.label}[{i}]",
+                            value=float(v),
+                            step=0.05,
+                            format="%.3f",
+                            key=f"{key}:{i}",
+                            label_visibility="collapsed",
+                        )  # fmt: skip
+                        for i, (col, v) in enumerate(zip(cols, f.value, strict=True))
+                    )
+                elif f.kind == "choice":
+                    values[f.key] = st.selectbox(
+                        f.label, f.options, index=f.options.index(f.value), help=f.help, key=key
+                    )
+                else:
+                    values[f.key] = st.text_input(f.label, value=str(f.value), help=f.help, key=key)
+    return values
