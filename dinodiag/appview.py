@@ -34,9 +34,18 @@ STATUS_BADGES = {
 }
 
 
+STATE_BADGES = {
+    "queued": ":gray-badge[QUEUED]",
+    "running": ":blue-badge[RUNNING]",
+    "finished": ":green-badge[FINISHED]",
+    "stopped": ":orange-badge[STOPPED]",
+    "failed": ":red-badge[FAILED]",
+}
+
+
 def status_badge(status: str) -> str:
-    """Streamlit markdown badge of a check status or verdict (``:red-badge[FAIL]``)."""
-    return STATUS_BADGES.get(status, f":gray-badge[{status.upper()}]")
+    """Streamlit markdown badge of a check status, a verdict or a run state (``:red-badge[FAIL]``)."""
+    return {**STATUS_BADGES, **STATE_BADGES}.get(status, f":gray-badge[{status.upper()}]")
 
 
 def short_value(value: Any, width: int = 90) -> str:

@@ -13,20 +13,14 @@ import pandas as pd
 import streamlit as st
 
 from dinodiag import run_charts as rc
+from dinodiag.appview import status_badge
 from dinodiag.runs import RunInfo
 from dinodiag.train import rundir
 
-STATE_BADGES = {
-    "queued": ":gray-badge[QUEUED]",
-    "running": ":blue-badge[RUNNING]",
-    "finished": ":green-badge[FINISHED]",
-    "stopped": ":orange-badge[STOPPED]",
-    "failed": ":red-badge[FAILED]",
-}
-
 
 def badge(state: str) -> str:
-    return STATE_BADGES.get(state, f":gray-badge[{state.upper()}]")
+    """Markdown badge of a run state (``:green-badge[FINISHED]``)."""
+    return status_badge(state)
 
 
 def _stamp(path: Path, name: str) -> tuple[float, int]:

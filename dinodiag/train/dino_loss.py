@@ -116,32 +116,40 @@ def cross_view_cross_entropy(
     return ce[valid].mean()
 
 
-def init_centering(
-    loss: nn.Module,
-    what: str,
-    out_dim: int,
-    student_temp: float,
-    center_momentum: float,
-    centering: str,
-    sinkhorn_iterations: int,
-) -> None:
-    """Validate and store the temperature / centering settings shared by the DINO and iBOT
-    losses, and register the (1, K) center buffer. ``what`` prefixes error messages."""
-    if centering not in CENTERING_CHOICES:
-        raise ConfigError(f"{what}centering must be one of {CENTERING_CHOICES}, got {centering!r}.")
-    if not 0.0 <= center_momentum < 1.0:
-        raise ConfigError(f"{what}center_momentum must be in [0, 1), got {center_momentum}.")
-    if student_temp <= 0:
-        raise ConfigError(f"{what}student_temp must be > 0, got {student_temp}.")
-    loss.out_dim = out_dim
-    loss.student_temp = student_temp
-    loss.center_momentum = center_momentum
-    loss.centering = centering
-    loss.sinkhorn_iterations = sinkhorn_iterations
-    loss.register_buffer("center", torch.zeros(1, out_dim))
+class CenteredLoss(nn.Module):
+    """Shared set-up of the DINO and iBOT losses: student temperature, centering mode and the
+    (1, K) center buffer, validated in one place. ``what`` prefixes error messages."""
+
+    center: torch.Tensor
+    what = ""
+
+    def __init__(
+        self,
+        out_dim: int,
+        student_temp: float = 0.1,
+        center_momentum: float = 0.9,
+        centering: Centering = "center",
+        sinkhorn_iterations: int = 3,
+    ) -> None:
+        super().__init__()
+        what = self.what
+        if centering not in CENTERING_CHOICES:
+            raise ConfigError(
+                f"{what}centering must be one of {CENTERING_CHOICES}, got {centering!r}."
+            )
+        if not 0.0 <= center_momentum < 1.0:
+            raise ConfigError(f"{what}center_momentum must be in [0, 1), got {center_momentum}.")
+        if student_temp <= 0:
+            raise ConfigError(f"{what}student_temp must be > 0, got {student_temp}.")
+        self.out_dim = out_dim
+        self.student_temp = student_temp
+        self.center_momentum = center_momentum
+        self.centering = centering
+        self.sinkhorn_iterations = sinkhorn_iterations
+        self.register_buffer("center", torch.zeros(1, out_dim))
 
 
-class DINOLoss(nn.Module):
+class DINOLoss(CenteredLoss):
     """DINO cross-view loss on CLS prototype logits. See the module docstring for the layout.
 
     Args:
@@ -154,21 +162,6 @@ class DINOLoss(nn.Module):
 
     The center is a buffer, so it is saved in ``state_dict`` (needed to resume a run).
     """
-
-    center: torch.Tensor
-
-    def __init__(
-        self,
-        out_dim: int,
-        student_temp: float = 0.1,
-        center_momentum: float = 0.9,
-        centering: Centering = "center",
-        sinkhorn_iterations: int = 3,
-    ) -> None:
-        super().__init__()
-        init_centering(
-            self, "", out_dim, student_temp, center_momentum, centering, sinkhorn_iterations
-        )
 
     @torch.no_grad()
     def teacher_probs(self, teacher_logits: torch.Tensor, teacher_temp: float) -> torch.Tensor:

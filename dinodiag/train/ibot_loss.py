@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from dinodiag.errors import TrainingError
 from dinodiag.train import distributed
-from dinodiag.train.dino_loss import Centering, init_centering, sinkhorn_knopp
+from dinodiag.train.dino_loss import CenteredLoss, sinkhorn_knopp
 
 
 def masked_patch_weights(masks: torch.Tensor) -> torch.Tensor:
@@ -34,7 +33,7 @@ def masked_patch_weights(masks: torch.Tensor) -> torch.Tensor:
     return (1.0 / per_image).expand_as(masks)[masks]
 
 
-class IBOTPatchLoss(nn.Module):
+class IBOTPatchLoss(CenteredLoss):
     """Masked-patch cross-entropy with its own center (or Sinkhorn-Knopp).
 
     Args:
@@ -45,20 +44,7 @@ class IBOTPatchLoss(nn.Module):
         sinkhorn_iterations: Sinkhorn-Knopp iterations (3).
     """
 
-    center: torch.Tensor
-
-    def __init__(
-        self,
-        out_dim: int,
-        student_temp: float = 0.1,
-        center_momentum: float = 0.9,
-        centering: Centering = "center",
-        sinkhorn_iterations: int = 3,
-    ) -> None:
-        super().__init__()
-        init_centering(
-            self, "iBOT ", out_dim, student_temp, center_momentum, centering, sinkhorn_iterations
-        )
+    what = "iBOT "  # prefix of the set-up error messages
 
     @torch.no_grad()
     def teacher_probs(
