@@ -55,7 +55,8 @@ PANELS: dict[str, Panel] = {
               "collapse to a point; few prototypes used means the head collapses."),
         Panel("schedules", "Schedules: lr, weight decay, teacher momentum and temperature",
               ("lr", "wd", "momentum", "teacher_temp"), "train", False, True,
-              "Warm-up then cosine decay; momentum rises to 1, temperature warms up."),
+              "lr: warm-up then cosine decay; teacher momentum: cosine rise to its final value; "
+              "teacher temperature: warm-up to its final value (flat when it starts there)."),
         Panel("speed", "Throughput and memory", ("img_per_s", "peak_mem_mb"), "train", False,
               True, "Images per second and peak memory (GPU allocator or CPU resident set)."),
     )
