@@ -13,36 +13,30 @@ import torch
 from torch import nn
 
 from dinodiag.config import PipelineConfig
+from dinodiag.train import network
 from dinodiag.train.config import ModelConfig, OptimConfig, TrainConfig
 from dinodiag.train.dino_loss import DINOLoss
 from dinodiag.train.ema import make_teacher
 from dinodiag.train.ibot_loss import IBOTPatchLoss
 from dinodiag.train.koleo_loss import KoLeoLoss
-from dinodiag.train.network import DinoNetwork, HeadConfig, build_head
+from dinodiag.train.network import BackboneConfig, DinoNetwork, HeadConfig, build_head
 from dinodiag.train.optim import build_adamw
-from dinodiag.train.resnet import ResNetBackbone
 from dinodiag.train.schedules import ScheduleConfig
-from dinodiag.train.vit import DEFAULT_DEPTH, VIT_WIDTHS, VisionTransformer
 
 
 def build_backbone(model: ModelConfig, img_size: int) -> nn.Module:
-    """ViT (width from ``arch`` unless ``embed_dim`` / ``num_heads`` override it) or ResNet-18."""
-    if model.arch == "resnet18":
-        return ResNetBackbone(img_size=img_size)
-    dim, heads = VIT_WIDTHS[model.arch.removeprefix("vit_")]
-    if model.embed_dim is not None:
-        dim = model.embed_dim
-        heads = model.num_heads or max(1, dim // 64)
-    elif model.num_heads is not None:
-        heads = model.num_heads
-    return VisionTransformer(
-        img_size=img_size,
-        patch_size=model.patch_size,
-        embed_dim=dim,
-        depth=model.depth or DEFAULT_DEPTH,
-        num_heads=heads,
-        drop_path_rate=model.drop_path_rate,
-        layerscale_init=model.layerscale_init,
+    """The backbone of ``model`` at ``img_size`` (see :func:`network.build_backbone`)."""
+    return network.build_backbone(
+        BackboneConfig(
+            arch=model.arch,
+            patch_size=model.patch_size,
+            img_size=img_size,
+            depth=model.depth,
+            drop_path_rate=model.drop_path_rate,
+            layerscale_init=model.layerscale_init,
+            embed_dim=model.embed_dim,
+            num_heads=model.num_heads,
+        )
     )
 
 

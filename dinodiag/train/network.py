@@ -22,7 +22,7 @@ from torch import nn
 from dinodiag.errors import ConfigError, TrainingError
 from dinodiag.train.head import DINOHead
 from dinodiag.train.resnet import ResNetBackbone
-from dinodiag.train.vit import VIT_WIDTHS, build_vit
+from dinodiag.train.vit import DEFAULT_DEPTH, VIT_WIDTHS, VisionTransformer
 
 ARCHITECTURES: tuple[str, ...] = tuple(f"vit_{w}" for w in VIT_WIDTHS) + ("resnet18",)
 
@@ -37,6 +37,8 @@ class BackboneConfig:
     depth: int | None = None  # ViT blocks (None = 12); fewer is much faster on a CPU
     drop_path_rate: float = 0.0  # stochastic depth; DINOv2 0.3 (large), DINO v1 0.1
     layerscale_init: float | None = None  # e.g. 1e-5 (DINOv2); None disables LayerScale
+    embed_dim: int | None = None  # custom ViT width instead of the arch's (e.g. 64 on a CPU)
+    num_heads: int | None = None  # custom ViT heads (None: the arch's, or width // 64)
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first invalid field."""
@@ -68,15 +70,26 @@ class HeadConfig:
 
 
 def build_backbone(config: BackboneConfig) -> nn.Module:
-    """A backbone with ``embed_dim`` and ``supports_masking`` attributes, forward -> dict."""
+    """A backbone with ``embed_dim`` and ``supports_masking`` attributes, forward -> dict.
+
+    A ViT takes its width and heads from ``arch`` unless ``embed_dim`` / ``num_heads``
+    override them.
+    """
     config.validate()
     if config.arch == "resnet18":
         return ResNetBackbone(img_size=config.img_size)
-    return build_vit(
-        config.arch.removeprefix("vit_"),
-        patch_size=config.patch_size,
+    dim, heads = VIT_WIDTHS[config.arch.removeprefix("vit_")]
+    if config.embed_dim is not None:
+        dim = config.embed_dim
+        heads = config.num_heads or max(1, dim // 64)
+    elif config.num_heads is not None:
+        heads = config.num_heads
+    return VisionTransformer(
         img_size=config.img_size,
-        depth=config.depth,
+        patch_size=config.patch_size,
+        embed_dim=dim,
+        depth=config.depth or DEFAULT_DEPTH,
+        num_heads=heads,
         drop_path_rate=config.drop_path_rate,
         layerscale_init=config.layerscale_init,
     )
