@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dinodiag.config import PipelineConfig, ViewAugment, load_config_file
 from dinodiag.errors import ConfigError
@@ -106,16 +107,26 @@ def preset_names() -> list[str]:
     return list(PRESETS)
 
 
-def get_preset(name: str) -> Preset:
-    """The preset called ``name``; a near miss gets a suggestion."""
+def lookup_preset(name: str, table: dict[str, Any], kind: str, tail: str = "") -> Any:
+    """``table[name]`` with names folded (case, ``_`` = ``-``); a near miss gets a suggestion.
+
+    ``kind`` names the table in the error ("preset", "training preset"); ``tail`` adds
+    what else the caller accepts.
+    """
     key = name.strip().lower().replace("_", "-")
-    if key in PRESETS:
-        return PRESETS[key]
-    close = difflib.get_close_matches(key, list(PRESETS), n=1, cutoff=0.5)
+    if key in table:
+        return table[key]
+    close = difflib.get_close_matches(key, list(table), n=1, cutoff=0.5)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     raise ConfigError(
-        f"unknown preset {name!r}.{hint} Presets: {', '.join(PRESETS)} "
-        "(or give the path of a YAML / JSON / DINOv2 config file)."
+        f"unknown {kind} {name!r}.{hint} {kind.capitalize()}s: {', '.join(table)}{tail}."
+    )
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called ``name``; a near miss gets a suggestion."""
+    return lookup_preset(
+        name, PRESETS, "preset", " (or give the path of a YAML / JSON / DINOv2 config file)"
     )
 
 

@@ -11,10 +11,9 @@
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 
-from dinodiag.errors import ConfigError
+from dinodiag.presets import lookup_preset
 from dinodiag.train.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 
 
@@ -187,11 +186,4 @@ def train_preset_names() -> list[str]:
 
 def get_train_preset(name: str) -> TrainPreset:
     """The training preset called ``name``; a near miss gets a suggestion."""
-    key = name.strip().lower().replace("_", "-")
-    if key in TRAIN_PRESETS:
-        return TRAIN_PRESETS[key]
-    close = difflib.get_close_matches(key, list(TRAIN_PRESETS), n=1, cutoff=0.5)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise ConfigError(
-        f"unknown training preset {name!r}.{hint} Training presets: {', '.join(TRAIN_PRESETS)}."
-    )
+    return lookup_preset(name, TRAIN_PRESETS, "training preset")
