@@ -36,7 +36,7 @@ bench: $(VENV)/.installed  ## every benchmark -> bench/results/*.json (several m
 	$(PY) bench/bench_train.py
 
 samples: $(VENV)/.installed
-	$(PY) -m dinodiag.samples
+	$(PY) -m dinodiag.data.samples
 
 clean:
 	rm -rf $(VENV) artifacts .pytest_cache

@@ -2,7 +2,7 @@
 
 Routes the pages with ``st.navigation`` and owns the shared sidebar (dataset,
 pipeline, reference, seed), whose widgets keep their values on every page. The
-sidebar's choices are resolved by ``dinodiag.appstate`` into a context that the
+sidebar's choices are resolved by ``dinodiag.dashboard.sidebar`` into a context that the
 pages read (``pages/_shared.py``); pages only lay out widgets and call dinodiag.
 """
 
@@ -13,11 +13,11 @@ from typing import Any
 
 import streamlit as st
 
-from dinodiag import appstate
-from dinodiag.config import dump_yaml
+from dinodiag.augment.config import dump_yaml
+from dinodiag.augment.presets import PRESETS
+from dinodiag.dashboard import sidebar
 from dinodiag.data import IMAGE_EXTENSIONS
 from dinodiag.errors import DinodiagError
-from dinodiag.presets import PRESETS
 from pages import _shared as ui
 from pages._widgets import field_widgets
 
@@ -46,9 +46,9 @@ def dataset_sidebar() -> tuple[Any, str, str | None]:
     """(dataset, cache key, error message) from the dataset widgets."""
     sb = st.sidebar
     sb.subheader("1 · Images", help="The images the pipeline is applied to.")
-    sources = list(appstate.DATASET_SOURCES)
+    sources = list(sidebar.DATASET_SOURCES)
     source = sb.selectbox(
-        "Dataset", sources, format_func=appstate.DATASET_SOURCES.get, key="ds_source"
+        "Dataset", sources, format_func=sidebar.DATASET_SOURCES.get, key="ds_source"
     )
     try:
         if source == "upload":
@@ -57,7 +57,7 @@ def dataset_sidebar() -> tuple[Any, str, str | None]:
                 accept_multiple_files=True, key="ds_upload",
             )  # fmt: skip
             pairs = [(f.name, f.getvalue()) for f in files or []]
-            key = f"upload:{appstate.upload_key(pairs)}"
+            key = f"upload:{sidebar.upload_key(pairs)}"
             dataset = ui.cached_uploads(key, pairs)
         else:
             path, count, size = "", 200, 96
@@ -67,26 +67,26 @@ def dataset_sidebar() -> tuple[Any, str, str | None]:
             if source == "generated":
                 count = sb.number_input("Images", 10, 5000, 200, step=50, key="ds_gen_n")
                 size = sb.number_input("Side (px)", 16, 512, 96, step=16, key="ds_gen_size")
-            key = appstate.dataset_spec(source, path, count, size)
+            key = sidebar.dataset_spec(source, path, count, size)
             dataset = ui.cached_dataset(key)
     except DinodiagError as exc:
         sb.error(str(exc), icon=":material/error:")
         return None, "", str(exc)
-    sb.caption(appstate.describe_dataset(dataset))
+    sb.caption(sidebar.describe_dataset(dataset))
     return dataset, key, None
 
 
-def pipeline_sidebar() -> tuple[appstate.PipelineChoice, Any, Any, str, str | None]:
+def pipeline_sidebar() -> tuple[sidebar.PipelineChoice, Any, Any, str, str | None]:
     """(choice, config or None, pipeline, cache key, error) from the pipeline widgets."""
     sb = st.sidebar
     sb.subheader("2 · Pipeline", help="The augmentation under test.")
-    sources = list(appstate.PIPELINE_SOURCES)
-    source = sb.radio("Source", sources, format_func=appstate.PIPELINE_SOURCES.get, key="pl_source")
-    choice = appstate.PipelineChoice(source=source)
+    sources = list(sidebar.PIPELINE_SOURCES)
+    source = sb.radio("Source", sources, format_func=sidebar.PIPELINE_SOURCES.get, key="pl_source")
+    choice = sidebar.PipelineChoice(source=source)
     if source == "preset":
         name = sb.selectbox("Preset", list(PRESETS), key="pl_preset")
         sb.caption(PRESETS[name].description)
-        choice = appstate.PipelineChoice(source=source, preset=name)
+        choice = sidebar.PipelineChoice(source=source, preset=name)
     elif source == "config":
         upload = sb.file_uploader("Config file", type=["yaml", "yml", "json"], key="pl_upload")
         text = sb.text_area("…or paste YAML / JSON", key="pl_text", height=140,
@@ -94,14 +94,14 @@ def pipeline_sidebar() -> tuple[appstate.PipelineChoice, Any, Any, str, str | No
         name = "pasted config"
         if upload is not None:
             text, name = upload.getvalue().decode("utf-8", errors="replace"), upload.name
-        choice = appstate.PipelineChoice(source=source, config_text=text, config_name=name)
+        choice = sidebar.PipelineChoice(source=source, config_text=text, config_name=name)
     else:
         spec = sb.text_input("Spec", key="pl_spec", placeholder="my_augment.py:build_transform",
                              help="A factory in a .py file or module; it returns the transform.")  # fmt: skip
         kwargs = sb.text_area(
             "Factory arguments (JSON)", key="pl_kwargs", placeholder='{"img_size": 96}'
         )
-        choice = appstate.PipelineChoice(source=source, spec=spec, spec_kwargs=kwargs)
+        choice = sidebar.PipelineChoice(source=source, spec=spec, spec_kwargs=kwargs)
         if not spec.strip():
             message = "type a spec such as my_augment.py:build_transform (a factory returning the transform)."
             sb.info(message, icon=":material/info:")
@@ -117,15 +117,15 @@ def pipeline_sidebar() -> tuple[appstate.PipelineChoice, Any, Any, str, str | No
     return choice, config, pipeline, key, None
 
 
-def edited_config(choice: appstate.PipelineChoice) -> Any:
+def edited_config(choice: sidebar.PipelineChoice) -> Any:
     """The base config with the edits made in the field widgets (errors propagate)."""
-    base = appstate.base_config(choice)
+    base = sidebar.base_config(choice)
     nonce = st.session_state.setdefault("edit_nonce", 0)
-    prefix = f"edit:{appstate.short_hash(appstate.config_key(base))}:{nonce}"
+    prefix = f"edit:{sidebar.short_hash(sidebar.config_key(base))}:{nonce}"
     with st.sidebar.expander("Edit any field", icon=":material/tune:"):
         values = field_widgets(base, prefix)
-    edits = appstate.changed_values(base, values)
-    config = appstate.apply_edits(base, edits)
+    edits = sidebar.changed_values(base, values)
+    config = sidebar.apply_edits(base, edits)
     if edits:
         st.sidebar.caption("Edited: " + ", ".join(f"`{k}`" for k in edits))
         if st.sidebar.button("Reset edits", key="edit_reset", icon=":material/undo:"):
@@ -141,7 +141,7 @@ def edited_config(choice: appstate.PipelineChoice) -> Any:
 def reference_sidebar() -> tuple[str, int]:
     sb = st.sidebar
     sb.subheader("3 · Reference and seed")
-    names = appstate.reference_names()
+    names = sidebar.reference_names()
     reference = sb.selectbox(
         "Compare against", names, index=names.index("dinov2"), key="reference",
         help="The recipe the checks expect and the statistics outline.",

@@ -50,7 +50,8 @@ def timed(function) -> float:  # type: ignore[no-untyped-def]
 
 def bench_library(samples: int, resamples: int, repeats: int) -> dict[str, list[float]]:
     import dinodiag
-    from dinodiag import charts, stats, viz
+    from dinodiag import stats
+    from dinodiag.dashboard import crop_pictures, stats_charts
     from dinodiag.data import open_dataset
 
     cfg = dinodiag.load_config("dinov2")
@@ -60,17 +61,17 @@ def bench_library(samples: int, resamples: int, repeats: int) -> dict[str, list[
     def inspector(seed: int) -> None:
         image, _ = dataset[0]
         sample = pipeline(image, seed=seed)
-        viz.draw_crop_boxes(image, sample.records)
+        crop_pictures.draw_crop_boxes(image, sample.records)
         for view in sample.views:
-            viz.png_bytes(viz.with_margin(viz.to_display_image(view, cfg.mean, cfg.std)))
+            crop_pictures.png_bytes(crop_pictures.with_margin(crop_pictures.to_display_image(view, cfg.mean, cfg.std)))
 
     def statistics_page(seed: int) -> None:
         frame = stats.sample_views(pipeline, dataset, samples, seed=seed)
         stats.summarize(frame, cfg)
         stats.rates(frame, cfg)
-        ranges = charts.config_ranges(cfg)
-        viz.png_bytes(charts.stats_figure({"dinov2": frame}, {"dinov2": ranges}, ranges), dpi=90)
-        viz.png_bytes(charts.image_size_figure(dataset.image_sizes(), 224, 96), dpi=80)
+        ranges = stats_charts.config_ranges(cfg)
+        crop_pictures.png_bytes(stats_charts.stats_figure({"dinov2": frame}, {"dinov2": ranges}, ranges), dpi=90)
+        crop_pictures.png_bytes(stats_charts.image_size_figure(dataset.image_sizes(), 224, 96), dpi=80)
 
     inspector(-1)  # warm-up: imports, fonts
     sample_only = [

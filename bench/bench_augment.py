@@ -52,7 +52,7 @@ from _common import (  # noqa: E402
 )
 
 import dinodiag  # noqa: E402
-from dinodiag.config import PipelineConfig, ViewAugment  # noqa: E402
+from dinodiag.augment.config import PipelineConfig, ViewAugment  # noqa: E402
 
 DATASETS = {"500x375": (500, 375, 8), "96x96": (96, 96, 16)}  # name -> (width, height, images)
 

@@ -1,4 +1,4 @@
-"""On-device multi-crop throughput: dinodiag.gpu_augment.GPUMultiCrop on CUDA when present, else CPU.
+"""On-device multi-crop throughput: dinodiag.augment.gpu.multicrop.GPUMultiCrop on CUDA when present, else CPU.
 
     python bench/bench_gpu_augment.py                 # device: cuda if available, else cpu
     python bench/bench_gpu_augment.py --device cpu --batch 16
@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS_DIR, PeakMemory, machine_info, photo_set, print_table, write_results  # noqa: E402
 
 import dinodiag  # noqa: E402
-from dinodiag.gpu_augment import GPUMultiCrop  # noqa: E402
+from dinodiag.augment.gpu.multicrop import GPUMultiCrop  # noqa: E402
 
 
 def synchronize(device: torch.device) -> None:

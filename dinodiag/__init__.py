@@ -8,14 +8,10 @@ Library entry points (the app, the CLI and the tests call the same functions)::
     sample = pipe(image, seed=0)                  # views + a record of every sampled parameter
 """
 
-from dinodiag.augment import (
-    MultiCropPipeline,
-    MultiCropSample,
-    ViewRecord,
-    build_pipeline,
-    collate_views,
-)
-from dinodiag.config import PipelineConfig, ViewAugment, load_config_file, save_config
+from dinodiag.augment.config import PipelineConfig, ViewAugment, load_config_file, save_config
+from dinodiag.augment.pipeline import MultiCropPipeline, build_pipeline
+from dinodiag.augment.presets import PRESETS, get_preset, load_config, preset_names
+from dinodiag.augment.records import MultiCropSample, ViewRecord, collate_views
 from dinodiag.errors import (
     ConfigError,
     DataError,
@@ -23,7 +19,6 @@ from dinodiag.errors import (
     PipelineSpecError,
     TrainingError,
 )
-from dinodiag.presets import PRESETS, get_preset, load_config, preset_names
 
 __all__ = [
     "PRESETS",

@@ -54,9 +54,9 @@ def add_pipeline_args(parser: argparse.ArgumentParser) -> None:
 
 def resolve_pipeline(args: argparse.Namespace) -> tuple[Any, Any, str]:
     """``(pipeline, config or None, description)`` from --preset / --config / --pipeline."""
-    from dinodiag.augment import build_pipeline
-    from dinodiag.byo import load_pipeline_spec
-    from dinodiag.presets import load_config
+    from dinodiag.augment.pipeline import build_pipeline
+    from dinodiag.augment.presets import load_config
+    from dinodiag.probe.pipeline import load_pipeline_spec
 
     if args.pipeline:
         return load_pipeline_spec(args.pipeline, args.pipeline_kwargs), None, args.pipeline
@@ -81,8 +81,8 @@ def open_inspection_dataset(args: argparse.Namespace) -> Any:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from dinodiag.checks import run_checks
-    from dinodiag.presets import get_preset, load_config
+    from dinodiag.augment.presets import get_preset, load_config
+    from dinodiag.checks.runner import run_checks
 
     samples = _positive("--samples", args.samples, 16)
     pipeline, config, name = resolve_pipeline(args)
@@ -132,7 +132,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
-    from dinodiag.presets import PRESETS
+    from dinodiag.augment.presets import PRESETS
 
     for preset in PRESETS.values():
         c = preset.config

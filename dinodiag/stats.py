@@ -25,8 +25,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from dinodiag.augment import MultiCropPipeline, MultiCropSample, ViewRecord
-from dinodiag.config import PipelineConfig
+from dinodiag.augment.config import PipelineConfig
+from dinodiag.augment.pipeline import MultiCropPipeline
+from dinodiag.augment.records import MultiCropSample, ViewRecord
 
 Box = tuple[float, float, float, float]  # (left, top, width, height)
 

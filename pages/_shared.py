@@ -17,11 +17,12 @@ import streamlit as st
 from PIL import Image
 
 import dinodiag
-from dinodiag import appstate
-from dinodiag.augment import MultiCropSample
-from dinodiag.byo import load_pipeline_spec, parse_kwargs
-from dinodiag.config import PipelineConfig
+from dinodiag.augment.config import PipelineConfig
+from dinodiag.augment.records import MultiCropSample
+from dinodiag.dashboard import sidebar
 from dinodiag.data import open_dataset
+from dinodiag.probe.pipeline import load_pipeline_spec
+from dinodiag.probe.spec import parse_kwargs
 from dinodiag.stats import sample_views
 
 CONTEXT_KEY = "dinodiag_context"  # session_state: the Context the sidebar resolved this run
@@ -35,7 +36,7 @@ class Context:
     dataset: Any  # an ImageDataset, or None when dataset_error is set
     dataset_key: str  # cache key of the dataset ("sample", "upload:<sha>", ...)
     dataset_error: str | None
-    choice: appstate.PipelineChoice
+    choice: sidebar.PipelineChoice
     config: PipelineConfig | None  # None for a brought pipeline or on error
     pipeline: Any  # a callable pipeline (built or brought), None on error
     pipeline_key: str  # cache key of the pipeline (config JSON or spec + kwargs + mtime)
@@ -56,7 +57,7 @@ class Context:
     @property
     def pipeline_line(self) -> str:
         if self.config is not None:
-            return appstate.describe_config(self.config)
+            return sidebar.describe_config(self.config)
         if self.pipeline is not None:
             return (
                 f"your code: `{self.choice.spec}` (crops measured from its RandomResizedCrop calls)"
@@ -110,12 +111,12 @@ def show_error(error: BaseException) -> None:
 
 @st.cache_resource(show_spinner="Opening the dataset…", max_entries=8)
 def cached_dataset(spec: str) -> Any:
-    return open_dataset(spec, split=appstate.dataset_split(spec))
+    return open_dataset(spec, split=sidebar.dataset_split(spec))
 
 
 @st.cache_resource(show_spinner="Reading the uploaded images…", max_entries=4)
-def cached_uploads(key: str, _files: list[tuple[str, bytes]]) -> appstate.UploadedImages:
-    return appstate.UploadedImages(_files)
+def cached_uploads(key: str, _files: list[tuple[str, bytes]]) -> sidebar.UploadedImages:
+    return sidebar.UploadedImages(_files)
 
 
 @st.cache_resource(show_spinner="Importing your pipeline…", max_entries=8)
@@ -133,11 +134,11 @@ def spec_stamp(spec: str) -> float:
 
 
 def pipeline_from(
-    ctx_config: PipelineConfig | None, choice: appstate.PipelineChoice
+    ctx_config: PipelineConfig | None, choice: sidebar.PipelineChoice
 ) -> tuple[Any, str]:
     """(pipeline, cache key) for a config or a bring-your-own choice. Raises DinodiagError."""
     if ctx_config is not None:
-        return dinodiag.build_pipeline(ctx_config), appstate.config_key(ctx_config)
+        return dinodiag.build_pipeline(ctx_config), sidebar.config_key(ctx_config)
     kwargs = parse_kwargs(choice.spec_kwargs, choice.spec)
     stamp = spec_stamp(choice.spec)
     pipeline = cached_foreign_pipeline(choice.spec.strip(), choice.spec_kwargs, stamp)
@@ -157,9 +158,9 @@ def draw_views(
 
 
 @st.cache_resource
-def frame_store() -> appstate.LRUStore:
+def frame_store() -> sidebar.LRUStore:
     """Sampled frames shared by all sessions (not st.cache_data: sampling shows a progress bar)."""
-    return appstate.LRUStore(capacity=16)
+    return sidebar.LRUStore(capacity=16)
 
 
 def sampled_frame(

@@ -1,7 +1,7 @@
 """Training page glue: cached reads of run directories and the curve panels.
 
 Not a page. Shared by the live view, the comparison and the seed story; the curve logic
-(smoothing, x axis, long frames, Altair specs) lives in ``dinodiag.run_charts``.
+(smoothing, x axis, long frames, Altair specs) lives in ``dinodiag.dashboard.curves``.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dinodiag import run_charts as rc
-from dinodiag.appview import status_badge
-from dinodiag.runs import RunInfo
+from dinodiag.dashboard import curves as rc
+from dinodiag.dashboard.labels import status_badge
+from dinodiag.runs.manager import RunInfo
 from dinodiag.train import rundir
 
 

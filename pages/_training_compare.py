@@ -7,9 +7,9 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from dinodiag import run_charts as rc
 from dinodiag import runs
-from dinodiag.run_compare import config_diff, runs_table
+from dinodiag.dashboard import curves as rc
+from dinodiag.runs.compare import config_diff, runs_table
 from pages import _training_charts as charts
 from pages._training_story import latest_story
 

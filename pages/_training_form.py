@@ -9,15 +9,16 @@ from typing import Any
 
 import streamlit as st
 
-from dinodiag import appstate, runs
+from dinodiag import runs
+from dinodiag.dashboard import sidebar
 from dinodiag.errors import DinodiagError
-from dinodiag.run_launch import (
+from dinodiag.runs.launch_spec import (
     LAUNCH_PRESETS,
     LaunchSpec,
     detect_devices,
     resolve_launch,
+    scaled_pipeline,
 )
-from dinodiag.runs import scaled_pipeline
 from dinodiag.train.config import ARCHS
 from dinodiag.train.presets import TRAIN_PRESETS
 
@@ -31,7 +32,7 @@ def sidebar_data(ctx: Any) -> tuple[str | None, str]:
     if ctx.dataset_key.startswith("upload:"):
         return None, ("uploaded images live in this browser session, a training process cannot "
                       "read them: put them in a folder and choose *Image folder*")  # fmt: skip
-    return ctx.dataset_key, appstate.describe_dataset(ctx.dataset)
+    return ctx.dataset_key, sidebar.describe_dataset(ctx.dataset)
 
 
 def data_choice(ctx: Any, preset_data: str) -> str:
@@ -69,8 +70,8 @@ def pipeline_choice(ctx: Any, preset_pipeline: Any) -> tuple[Any, bool]:
         st.warning("The sidebar pipeline has an error; the preset's pipeline is used.",
                    icon=":material/warning:")  # fmt: skip
         return None, True
-    options = {"sidebar": f"the sidebar's: {appstate.describe_config(ctx.config)}",
-               "preset": f"the preset's: {appstate.describe_config(preset_pipeline)}"}  # fmt: skip
+    options = {"sidebar": f"the sidebar's: {sidebar.describe_config(ctx.config)}",
+               "preset": f"the preset's: {sidebar.describe_config(preset_pipeline)}"}  # fmt: skip
     choice = st.radio("Pipeline (crops)", list(options), format_func=options.get, key="tr_pipe",
                       help="The sidebar's recipe keeps its counts, scales and photometric "
                       "augmentations; its crop sizes are scaled to the preset's.")  # fmt: skip

@@ -13,7 +13,7 @@ from PIL import Image
 from dinodiag import runs
 from dinodiag.data import load_image_bytes
 from dinodiag.errors import DinodiagError
-from dinodiag.inspect_model import Inspection, Teacher, inspect_image, load_teacher
+from dinodiag.runs.look_inside import Inspection, Teacher, inspect_image, load_teacher
 from dinodiag.train import rundir
 
 

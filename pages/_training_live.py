@@ -11,7 +11,7 @@ import streamlit as st
 
 from dinodiag import runs
 from dinodiag.errors import DinodiagError
-from dinodiag.run_compare import format_seconds, metrics_json, metrics_summary
+from dinodiag.runs.compare import format_seconds, metrics_json, metrics_summary
 from dinodiag.train import rundir
 from pages import _training_charts as charts
 

@@ -10,10 +10,11 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from dinodiag import appstate, runs
+from dinodiag import runs
+from dinodiag.dashboard import sidebar
 from dinodiag.errors import DinodiagError
-from dinodiag.run_compare import story_verdict
-from dinodiag.run_launch import story_specs
+from dinodiag.runs.compare import story_verdict
+from dinodiag.runs.launch_spec import story_specs
 from pages import _training_charts as charts
 from pages._training_live import REFRESH_SECONDS
 
@@ -64,7 +65,7 @@ def story_tab(all_runs: Sequence[runs.RunInfo]) -> None:
         with col.container(border=True):
             st.markdown(f"**{ROLES[role]}**")
             assert spec.pipeline is not None
-            st.caption(appstate.describe_config(spec.pipeline))
+            st.caption(sidebar.describe_config(spec.pipeline))
     st.caption(
         "The seed's recipes at 96 px, scaled to the cpu-demo's 32 px crops: counts and scales "
         "are the seed's (broken: 2 views, global scale 0.2–1, no local crops; fixed: 2 + 8 local "

@@ -6,8 +6,8 @@ from typing import Any
 
 import streamlit as st
 
-from dinodiag import appstate
-from dinodiag.config import PipelineConfig
+from dinodiag.augment.config import PipelineConfig
+from dinodiag.dashboard import sidebar
 
 
 def field_widgets(cfg: PipelineConfig, prefix: str) -> dict[str, Any]:
@@ -17,8 +17,8 @@ def field_widgets(cfg: PipelineConfig, prefix: str) -> dict[str, Any]:
     the config's own message (field, value, allowed range).
     """
     values: dict[str, Any] = {}
-    fields = appstate.editable_fields(cfg)
-    for section, title in appstate.SECTIONS.items():
+    fields = sidebar.editable_fields(cfg)
+    for section, title in sidebar.SECTIONS.items():
         with st.expander(title, expanded=False):
             for f in (f for f in fields if f.section == section):
                 key = f"{prefix}:{f.key}"

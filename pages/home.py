@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dinodiag import appstate, appview
+from dinodiag.dashboard import labels, sidebar
 from pages import _shared as ui
 
 ctx = ui.context()
@@ -21,7 +21,7 @@ st.markdown(
 
 st.subheader("What you are looking at")
 dataset_line = (
-    appstate.describe_dataset(ctx.dataset)
+    sidebar.describe_dataset(ctx.dataset)
     if ctx.dataset is not None
     else f":red[{ctx.dataset_error}]"
 )
@@ -29,7 +29,7 @@ pipeline_line = ctx.pipeline_line if ctx.pipeline_error is None else f":red[{ctx
 st.markdown(
     f"- **Images:** {dataset_line}\n"
     f"- **Pipeline:** {pipeline_line}\n"
-    f"- **Reference:** {appstate.describe_config(ctx.reference_config)} · **seed** {ctx.seed}"
+    f"- **Reference:** {sidebar.describe_config(ctx.reference_config)} · **seed** {ctx.seed}"
 )
 report = st.session_state.get(ui.REPORT_KEY)
 if report is None:
@@ -39,7 +39,7 @@ if report is None:
 else:
     counts = report.counts()
     st.markdown(
-        f"**Last validation:** {appview.status_badge(report.verdict)} `{report.pipeline}` against "
+        f"**Last validation:** {labels.status_badge(report.verdict)} `{report.pipeline}` against "
         f"`{report.expected}`: {counts.get('fail', 0)} failed, {counts.get('warn', 0)} warnings, "
         f"{counts.get('pass', 0)} passed."
     )

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 import dinodiag
-from dinodiag import appstate, appview, viz
+from dinodiag.dashboard import crop_pictures, labels, sidebar
 from dinodiag.errors import DinodiagError
 from pages import _shared as ui
 
@@ -39,7 +39,7 @@ draw_seed = ctx.seed * 100_003 + draw
 try:
     if upload is not None:
         pairs = [(upload.name, upload.getvalue())]
-        data_key = f"upload:{appstate.upload_key(pairs)}"
+        data_key = f"upload:{sidebar.upload_key(pairs)}"
         dataset = ui.cached_uploads(data_key, pairs)
     elif ctx.dataset is not None:
         dataset, data_key = ctx.dataset, ctx.dataset_key
@@ -65,7 +65,7 @@ if compare == "seed":
     for name in ("seed-broken", "seed-fixed"):
         cfg = dinodiag.get_preset(name).config
         runs.append(
-            (name, dinodiag.build_pipeline(cfg), appstate.config_key(cfg), cfg.mean, cfg.std)
+            (name, dinodiag.build_pipeline(cfg), sidebar.config_key(cfg), cfg.mean, cfg.std)
         )
 else:
     if ctx.pipeline is None:
@@ -77,7 +77,7 @@ else:
     runs.append((ctx.pipeline_label, ctx.pipeline, ctx.pipeline_key, mean, std))
     if compare == "reference":
         ref = ctx.reference_config
-        runs.append((f"reference: {ctx.reference}", dinodiag.build_pipeline(ref), appstate.config_key(ref),
+        runs.append((f"reference: {ctx.reference}", dinodiag.build_pipeline(ref), sidebar.config_key(ref),
                      ref.mean, ref.std))  # fmt: skip
 
 drawn = []
@@ -91,14 +91,14 @@ except DinodiagError as exc:
 
 image = drawn[0][1]
 st.markdown(
-    f"**{appview.short_source(where)}** · {image.size[0]} × {image.size[1]} px · draw #{draw} "
+    f"**{labels.short_source(where)}** · {image.size[0]} × {image.size[1]} px · draw #{draw} "
     f"(pipeline seed {draw_seed}) · same image and seed for every pipeline shown"
 )
 
 
 def show_views(sample: Any, mean: Any, std: Any, tile: int) -> None:
     """Global views then local views, shown at their relative output size."""
-    views = viz.view_images(sample, mean, std)
+    views = crop_pictures.view_images(sample, mean, std)
     g_side = max((v.shape[-1] for v in sample.global_crops), default=1)
     for group, label in (("global", "Global crops"), ("local", "Local crops")):
         items = [(img, cap) for img, cap, rec in views if (rec.group if rec else "global") == group]
@@ -109,7 +109,7 @@ def show_views(sample: Any, mean: Any, std: Any, tile: int) -> None:
         width = max(48, round(tile * side / g_side))
         st.markdown(f"**{label}** · {len(items)} × {side} px")
         st.image(
-            [viz.with_margin(img, 4) for img, _ in items],
+            [crop_pictures.with_margin(img, 4) for img, _ in items],
             caption=[cap for _, cap in items],
             output_format="PNG",
             width=width + 8,
@@ -120,7 +120,7 @@ if len(drawn) == 1:
     title, image, sample, mean, std = drawn[0]
     left, right = st.columns([5, 7], gap="large")
     left.image(
-        viz.draw_crop_boxes(image, sample.records), caption=f"{title}: crop boxes on the source"
+        crop_pictures.draw_crop_boxes(image, sample.records), caption=f"{title}: crop boxes on the source"
     )
     with right:
         show_views(sample, mean, std, tile=200)
@@ -129,7 +129,7 @@ else:
                                                           strict=True):  # fmt: skip
         with column:
             st.subheader(title)
-            st.image(viz.draw_crop_boxes(image, sample.records, longer_side=420))
+            st.image(crop_pictures.draw_crop_boxes(image, sample.records, longer_side=420))
             show_views(sample, mean, std, tile=150)
 
 for title, _, sample, _, _ in drawn:
@@ -139,7 +139,7 @@ for title, _, sample, _, _ in drawn:
 st.subheader("Sampled parameters per view")
 tables = []
 for title, _, sample, _, _ in drawn:
-    frame = pd.DataFrame(viz.records_table(sample.records))
+    frame = pd.DataFrame(crop_pictures.records_table(sample.records))
     if len(drawn) > 1:
         frame.insert(0, "pipeline", title)
     tables.append(frame)
@@ -149,9 +149,9 @@ st.dataframe(pd.concat(tables, ignore_index=True), hide_index=True, key="insp_ta
 
 
 def figure_png() -> bytes:
-    panels = [viz.inspector_figure(img, smp, m, s, title=f"{t} · {where} · seed {draw_seed}")
+    panels = [crop_pictures.inspector_figure(img, smp, m, s, title=f"{t} · {where} · seed {draw_seed}")
               for t, img, smp, m, s in drawn]  # fmt: skip
-    return viz.png_bytes(viz.side_by_side(panels))
+    return crop_pictures.png_bytes(crop_pictures.side_by_side(panels))
 
 
 st.download_button("Download figure (PNG)", figure_png, file_name=f"crops_seed{draw_seed}.png",

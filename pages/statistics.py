@@ -8,7 +8,8 @@ import pandas as pd
 import streamlit as st
 
 import dinodiag
-from dinodiag import appstate, appview, charts, stats, viz
+from dinodiag import stats
+from dinodiag.dashboard import crop_pictures, labels, sidebar, stats_charts
 from dinodiag.errors import DinodiagError
 from pages import _shared as ui
 
@@ -22,11 +23,11 @@ st.caption(
 
 presets = [name for name in dinodiag.PRESETS if name != ctx.pipeline_label]
 options = ["none", "reference", *presets]
-labels = {"none": "Nothing", "reference": f"Reference ({ctx.reference})", **{p: p for p in presets}}
+choice_names = {"none": "Nothing", "reference": f"Reference ({ctx.reference})", **{p: p for p in presets}}
 c_n, c_compare = st.columns([3, 2], vertical_alignment="bottom")
 st.session_state.setdefault("stats_n", 500)  # set before the widget: tests may lower it
 n_samples = c_n.slider("Samples (images drawn)", 50, 2000, step=50, key="stats_n")
-compare = c_compare.selectbox("Compare on the same images with", options, format_func=labels.get,
+compare = c_compare.selectbox("Compare on the same images with", options, format_func=choice_names.get,
                               key="stats_compare")  # fmt: skip
 
 runs = [(ctx.pipeline_label, ctx.pipeline, ctx.pipeline_key, ctx.config)]
@@ -35,7 +36,7 @@ if compare != "none":
     name = f"{other.name} (reference)" if compare == "reference" else other.name
     if name == runs[0][0]:
         name += " (2)"
-    runs.append((name, dinodiag.build_pipeline(other), appstate.config_key(other), other))
+    runs.append((name, dinodiag.build_pipeline(other), sidebar.config_key(other), other))
 
 frames: dict[str, pd.DataFrame] = {}
 try:
@@ -63,7 +64,7 @@ def fmt(value: float, pattern: str = "{:.2f}") -> str:
     return "–" if value is None or math.isnan(value) else pattern.format(value)
 
 
-numbers = {name: appview.headline_numbers(frame) for name, frame in frames.items()}
+numbers = {name: labels.headline_numbers(frame) for name, frame in frames.items()}
 head = numbers[main_name]
 second = numbers[runs[1][0]] if len(runs) > 1 else None
 cfg = ctx.config
@@ -85,9 +86,9 @@ st.caption(
     f"{int(head['samples'])} images, {int(head['views'])} views, seed {ctx.seed} · {ctx.pipeline_line}"
 )
 
-ref_ranges = charts.config_ranges(ctx.reference_config)
+ref_ranges = stats_charts.config_ranges(ctx.reference_config)
 configured = {
-    name: charts.config_ranges(config) for name, _, _, config in runs if config is not None
+    name: stats_charts.config_ranges(config) for name, _, _, config in runs if config is not None
 }
 
 
@@ -95,7 +96,7 @@ configured = {
 def histogram_png(
     keys: tuple[str, ...], _frames: dict, _configured: dict, _reference: dict
 ) -> bytes:
-    return viz.png_bytes(charts.stats_figure(_frames, _configured, _reference), dpi=90)
+    return crop_pictures.png_bytes(stats_charts.stats_figure(_frames, _configured, _reference), dpi=90)
 
 
 hist_key = tuple(f"{key}|{ctx.dataset_key}|{n_samples}|{ctx.seed}" for _, _, key, _ in runs) + (
@@ -131,8 +132,8 @@ with right:
     sizes = ui.image_sizes(ctx.dataset_key, ctx.dataset)
     g_side = cfg.global_crops_size if cfg else int(main[main["group"] == "global"]["out_w"].max())
     l_side = cfg.local_crops_size if cfg else None
-    st.image(viz.png_bytes(charts.image_size_figure(sizes, g_side, l_side), dpi=80))
-    share = appview.share_smaller(sizes, g_side)
+    st.image(crop_pictures.png_bytes(stats_charts.image_size_figure(sizes, g_side, l_side), dpi=80))
+    share = labels.share_smaller(sizes, g_side)
     st.caption(f"{fmt(share, '{:.0%}')} of {len(sizes)} images have a shorter side below the "
                f"{g_side} px global crop: every global crop of those is upsampled.")  # fmt: skip
 

@@ -1,11 +1,11 @@
-"""Validation: every check of dinodiag.checks in one click, failing checks first."""
+"""Validation: every check of dinodiag.checks.runner in one click, failing checks first."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from dinodiag import appview
-from dinodiag.checks import run_checks
+from dinodiag.checks.runner import run_checks
+from dinodiag.dashboard import labels
 from dinodiag.errors import DinodiagError
 from pages import _shared as ui
 
@@ -54,7 +54,7 @@ verdicts = {
 }
 with st.container(border=True):
     c_verdict, *c_counts = st.columns([4, 1, 1, 1, 1])
-    c_verdict.markdown(f"### Verdict {appview.status_badge(report.verdict)}")
+    c_verdict.markdown(f"### Verdict {labels.status_badge(report.verdict)}")
     c_verdict.markdown(
         f"`{report.pipeline}` against `{report.expected}`: {verdicts[report.verdict]}"
     )
@@ -62,7 +62,7 @@ with st.container(border=True):
     for column, status in zip(c_counts, ("fail", "warn", "pass", "skip"), strict=True):
         column.metric(status.upper(), counts.get(status, 0))
 
-st.markdown(appview.report_markdown_table(report))
+st.markdown(labels.report_markdown_table(report))
 for note in report.notes:
     st.info(note, icon=":material/info:")
 

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from dinodiag.augment import build_pipeline
-from dinodiag.presets import PRESETS
+from dinodiag.augment.pipeline import build_pipeline
+from dinodiag.augment.presets import PRESETS
 from dinodiag.stats import COLUMNS, coverage, iou, rates, sample_views, summarize
 
 SMALL = PRESETS["small-images"].config
@@ -80,7 +80,7 @@ def test_bad_arguments(small_dataset) -> None:
 
 
 def test_records_only_sampling_draws_what_the_full_pipeline_draws(small_dataset) -> None:
-    from dinodiag.augment import MultiCropSample
+    from dinodiag.augment.records import MultiCropSample
 
     cfg = PRESETS["dinov2"].config
     rendered = build_pipeline(cfg)

@@ -58,7 +58,7 @@ _ALL_NAMES = (*_SAMPLE_NAMES, "generated", *_ROOTED_KINDS)
 
 def sample_images_dir() -> Path:
     """The bundled ``sample_images/`` folder: the repository root is the parent of ``dinodiag/``."""
-    from dinodiag.samples import SAMPLE_IMAGES_DIR
+    from dinodiag.data.samples import SAMPLE_IMAGES_DIR
 
     return SAMPLE_IMAGES_DIR
 
@@ -116,7 +116,7 @@ def _open_sample(split: str, options: dict[str, Any]) -> ImageDataset:
     if not folder.is_dir():
         raise DataError(
             f"the bundled sample images are missing: {folder} does not exist; rebuild them "
-            "with `python -m dinodiag.samples`"
+            "with `python -m dinodiag.data.samples`"
         )
     merged = _merge_options("folder", {}, options)
     return FolderDataset(folder, split, name="sample_images", **merged)

@@ -8,14 +8,19 @@ The training loop, run directory and CLI build on these.
 """
 
 from dinodiag.train.diagnostics import compute_diagnostics, detect_alerts
-from dinodiag.train.dino_loss import DINOLoss, cross_view_cross_entropy, other_view, sinkhorn_knopp
 from dinodiag.train.ema import ema_update, make_teacher, param_distance
-from dinodiag.train.head import DINOHead
-from dinodiag.train.ibot_loss import IBOTPatchLoss, masked_patch_weights
-from dinodiag.train.knn import eval_transform, extract_features, knn_classify
-from dinodiag.train.koleo_loss import KoLeoLoss
+from dinodiag.train.eval.knn import eval_transform, extract_features, knn_classify
+from dinodiag.train.losses.dino import (
+    DINOLoss,
+    cross_view_cross_entropy,
+    other_view,
+    sinkhorn_knopp,
+)
+from dinodiag.train.losses.ibot import IBOTPatchLoss, masked_patch_weights
+from dinodiag.train.losses.koleo import KoLeoLoss
 from dinodiag.train.masking import block_mask, generate_ibot_masks
-from dinodiag.train.network import (
+from dinodiag.train.models.head import DINOHead
+from dinodiag.train.models.network import (
     ARCHITECTURES,
     BackboneConfig,
     DinoNetwork,
@@ -24,10 +29,10 @@ from dinodiag.train.network import (
     build_head,
     build_network,
 )
+from dinodiag.train.models.resnet import ResNetBackbone
+from dinodiag.train.models.vit import VisionTransformer, build_vit, cls_attention_maps
 from dinodiag.train.optim import apply_schedule, build_adamw, clip_gradients, param_groups
-from dinodiag.train.resnet import ResNetBackbone
 from dinodiag.train.schedules import ScheduleConfig, Schedules, cosine_schedule, scaled_lr
-from dinodiag.train.vit import VisionTransformer, build_vit, cls_attention_maps
 
 __all__ = [
     "ARCHITECTURES",

@@ -1,8 +1,8 @@
 """Build the networks, losses and optimiser of a run from its :class:`TrainConfig`.
 
-The student is a :class:`~dinodiag.train.network.DinoNetwork`; custom ViT widths
+The student is a :class:`~dinodiag.train.models.network.DinoNetwork`; custom ViT widths
 (``model.embed_dim`` / ``num_heads``, e.g. 96 / 3 for a CPU demo) are built here directly
-from :class:`~dinodiag.train.vit.VisionTransformer`. The teacher is a deep copy (EMA).
+from :class:`~dinodiag.train.models.vit.VisionTransformer`. The teacher is a deep copy (EMA).
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from dinodiag.config import PipelineConfig
-from dinodiag.train import network
+from dinodiag.augment.config import PipelineConfig
 from dinodiag.train.config import ModelConfig, OptimConfig, TrainConfig
-from dinodiag.train.dino_loss import DINOLoss
 from dinodiag.train.ema import make_teacher
-from dinodiag.train.ibot_loss import IBOTPatchLoss
-from dinodiag.train.koleo_loss import KoLeoLoss
-from dinodiag.train.network import BackboneConfig, DinoNetwork, HeadConfig, build_head
+from dinodiag.train.losses.dino import DINOLoss
+from dinodiag.train.losses.ibot import IBOTPatchLoss
+from dinodiag.train.losses.koleo import KoLeoLoss
+from dinodiag.train.models import network
+from dinodiag.train.models.network import BackboneConfig, DinoNetwork, HeadConfig, build_head
 from dinodiag.train.optim import build_adamw
 from dinodiag.train.schedules import ScheduleConfig
 

@@ -158,7 +158,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     if args.print_config:
-        from dinodiag.config import to_dict
+        from dinodiag.augment.config import to_dict
         from dinodiag.train.config import resolve_pipeline
 
         print(dumps({**config.to_dict(), "pipeline": to_dict(resolve_pipeline(config))}, indent=2))

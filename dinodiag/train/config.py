@@ -2,8 +2,8 @@
 
 Every field carries a comment saying what it does and what to try. The augmentation itself is
 not repeated here: ``data.pipeline`` names a pipeline preset or config file (see
-:mod:`dinodiag.presets`) and a few crop overrides adjust it; :func:`resolve_pipeline` returns
-the :class:`~dinodiag.config.PipelineConfig` a run really uses (it is written to
+:mod:`dinodiag.augment.presets`) and a few crop overrides adjust it; :func:`resolve_pipeline` returns
+the :class:`~dinodiag.augment.config.PipelineConfig` a run really uses (it is written to
 ``config.json`` next to this config).
 
     cfg = get_train_preset("cpu-demo").config          # dinodiag.train.presets
@@ -21,7 +21,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-from dinodiag.config import PipelineConfig
+from dinodiag.augment.config import PipelineConfig
 from dinodiag.errors import ConfigError
 
 ARCHS = ("vit_tiny", "vit_small", "vit_base", "resnet18")
@@ -329,7 +329,7 @@ def resolve_pipeline(config: TrainConfig) -> PipelineConfig:
 
     Raises :class:`ConfigError` when a ViT crop size is not a multiple of the patch size.
     """
-    from dinodiag.presets import load_config
+    from dinodiag.augment.presets import load_config
 
     pipeline = load_config(config.data.pipeline)
     changes: dict[str, Any] = {"patch_size": config.model.patch_size}

@@ -21,8 +21,9 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
-from dinodiag.augment import build_pipeline, collate_views
-from dinodiag.config import PipelineConfig
+from dinodiag.augment.config import PipelineConfig
+from dinodiag.augment.pipeline import build_pipeline
+from dinodiag.augment.records import collate_views
 from dinodiag.errors import TrainingError
 from dinodiag.train.config import TrainConfig
 from dinodiag.train.masking import generate_ibot_masks

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from dinodiag.config import config_from_dict, to_dict
+from dinodiag.augment.config import config_from_dict, to_dict
 from dinodiag.errors import DinodiagError, TrainingError
 from dinodiag.train import checkpoint as ckpt
 from dinodiag.train import distributed
@@ -30,7 +30,7 @@ from dinodiag.train.builders import build_losses, build_networks, build_optimize
 from dinodiag.train.config import TrainConfig, resolve_pipeline
 from dinodiag.train.data import batches, build_run_loader
 from dinodiag.train.diagnostics import detect_alerts
-from dinodiag.train.evaluation import build_evaluator
+from dinodiag.train.eval.evaluator import build_evaluator
 from dinodiag.train.progress import format_progress
 from dinodiag.train.rundir import STATUS_FILE, STOP_FILE, RunWriter, read_config
 from dinodiag.train.runtime import StopControl, peak_memory_mb, setup_runtime, teardown_runtime

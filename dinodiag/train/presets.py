@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dinodiag.presets import lookup_preset
+from dinodiag.augment.presets import lookup_preset
 from dinodiag.train.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 
 

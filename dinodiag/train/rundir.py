@@ -2,7 +2,7 @@
 
 ``runs/<run-id>/`` holds:
 
-- ``config.json``: the resolved config: ``pipeline`` (``dinodiag.config.to_dict``), ``model``,
+- ``config.json``: the resolved config: ``pipeline`` (``dinodiag.augment.config.to_dict``), ``model``,
   ``optim``, ``data``, ``run``, ``name`` (the preset), plus ``world_size`` and ``device``.
 - ``metrics.jsonl``: one JSON object per line with ``kind`` ("train" | "eval" | "event"),
   ``step``, ``epoch`` and ``time`` (seconds since the start of the run, continued on resume).

@@ -1,7 +1,7 @@
 """One training step: teacher on the global crops, student on globals (with iBOT masks) and
 locals, DINO + iBOT + KoLeo losses, backward, clipping, AdamW, EMA, and the diagnostics.
 
-Shapes (view-major, see :mod:`dinodiag.train.dino_loss`): G global views, L local views,
+Shapes (view-major, see :mod:`dinodiag.train.losses.dino`): G global views, L local views,
 B images per process, K prototypes, N patches per global crop, M masked patches.
 
     global_crops (G*B, 3, H, W), local_crops (L*B, 3, h, w), masks (G*B, N) bool
@@ -23,9 +23,9 @@ from dinodiag.train import distributed
 from dinodiag.train.builders import Losses
 from dinodiag.train.config import OptimConfig
 from dinodiag.train.diagnostics import compute_diagnostics
-from dinodiag.train.dino_loss import other_view
 from dinodiag.train.ema import ema_update, param_distance
-from dinodiag.train.network import DinoNetwork
+from dinodiag.train.losses.dino import other_view
+from dinodiag.train.models.network import DinoNetwork
 from dinodiag.train.optim import apply_schedule, clip_gradients
 
 #: Loss terms in the order they are reduced and checked.

@@ -18,7 +18,7 @@ from apphelpers import assert_no_exception, errors, texts
 from streamlit.testing.v1 import AppTest
 
 from dinodiag import runs
-from dinodiag.run_launch import detect_devices
+from dinodiag.runs.launch_spec import detect_devices
 from dinodiag.train import rundir
 from dinodiag.train.engine import run_training
 from dinodiag.train.presets import get_train_preset

@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from dinodiag.train.dino_loss import DINOLoss
 from dinodiag.train.ema import ema_update, make_teacher, param_distance
-from dinodiag.train.network import BackboneConfig, HeadConfig, build_network
+from dinodiag.train.losses.dino import DINOLoss
+from dinodiag.train.models.network import BackboneConfig, HeadConfig, build_network
 from dinodiag.train.optim import build_adamw
 
 

@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from dinodiag.train import engine, rundir
-from dinodiag.train.koleo_loss import KoLeoLoss
+from dinodiag.train.losses.koleo import KoLeoLoss
 from dinodiag.train.presets import get_train_preset
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dinodiag.train.network import BackboneConfig, HeadConfig, build_network
+from dinodiag.train.models.network import BackboneConfig, HeadConfig, build_network
 from dinodiag.train.optim import apply_schedule, build_adamw, clip_gradients, param_groups
 
 

@@ -1,0 +1,141 @@
+"""Named pipeline presets: the references a configuration is compared against.
+
+Each preset carries a one-line description and where its values come from, so
+a report can say "this config matches DINO v1, not DINOv2" with a source.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dinodiag.augment.config import PipelineConfig, ViewAugment, load_config_file
+from dinodiag.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str  # the name users type: `--preset dinov2`
+    description: str  # one line: what it is and when to use it
+    source: str  # where the values were read from
+    config: PipelineConfig
+    reference: bool = True  # False for presets that are examples of mistakes, not references
+
+
+def _recipe(name: str, **crops: object) -> PipelineConfig:
+    """The DINO/DINOv2 per-view photometric recipe with the given crop geometry."""
+    return PipelineConfig(name=name, **crops)  # type: ignore[arg-type]
+
+
+_PRESETS = [
+    Preset(
+        "dinov2",
+        "DINOv2 default: 2 x 224 px globals (0.32-1.0), 8 x 96 px locals (0.05-0.32)",
+        "facebookresearch/dinov2 dinov2/configs/ssl_default_config.yaml, crops: section",
+        _recipe("dinov2"),
+    ),
+    Preset(
+        "dino",
+        "DINO v1 default: 2 x 224 px globals (0.4-1.0), 8 x 96 px locals (0.05-0.4)",
+        "facebookresearch/dino main_dino.py arguments",
+        _recipe("dino", global_crops_scale=(0.4, 1.0), local_crops_scale=(0.05, 0.4)),
+    ),
+    Preset(
+        "lightly",
+        "lightly DINOTransform default: 2 x 224 px globals (0.4-1.0), 6 x 96 px locals (0.05-0.4)",
+        "lightly lightly/transforms/dino_transform.py defaults",
+        _recipe(
+            "lightly",
+            global_crops_scale=(0.4, 1.0),
+            local_crops_number=6,
+            local_crops_scale=(0.05, 0.4),
+        ),
+    ),
+    Preset(
+        "small-images",
+        "DINOv2 recipe scaled to 32-96 px datasets (CIFAR, STL-10): 32 px globals, 6 x 16 px locals, "
+        "patch 4, no blur (it wipes out 32 px images)",
+        "dinodiag: DINOv2 scale ranges with crop sizes for small images",
+        _recipe(
+            "small-images",
+            global_crops_size=32,
+            local_crops_number=6,
+            local_crops_size=16,
+            patch_size=4,
+            global1=ViewAugment(blur_p=0.0),
+            global2=ViewAugment(blur_p=0.0, solarize_p=0.2),
+            local=ViewAugment(blur_p=0.0),
+        ),
+    ),
+    Preset(
+        "seed-broken",
+        "the seed write-up's broken pipeline at img_size=96: two views only, global scale 0.2-1.0",
+        "shared/SEED.md, 'before' column (build_two_view_augment)",
+        _recipe(
+            "seed-broken",
+            global_crops_size=96,
+            global_crops_scale=(0.2, 1.0),
+            local_crops_number=0,
+            local_crops_size=32,
+            local_crops_scale=(0.05, 0.2),
+        ),
+        reference=False,
+    ),
+    Preset(
+        "seed-fixed",
+        "the seed write-up's 'fixed' pipeline at img_size=96: DINO v1 scales, 96 px globals AND locals",
+        "shared/SEED.md, 'after' column (DINO v1 values, globals kept at 96 px)",
+        _recipe(
+            "seed-fixed",
+            global_crops_size=96,
+            global_crops_scale=(0.4, 1.0),
+            local_crops_number=8,
+            local_crops_size=96,
+            local_crops_scale=(0.05, 0.4),
+        ),
+        reference=False,
+    ),
+]
+
+PRESETS: dict[str, Preset] = {p.name: p for p in _PRESETS}
+REFERENCE_PRESETS = tuple(p.name for p in _PRESETS if p.reference)
+
+
+def preset_names() -> list[str]:
+    return list(PRESETS)
+
+
+def lookup_preset(name: str, table: dict[str, Any], kind: str, tail: str = "") -> Any:
+    """``table[name]`` with names folded (case, ``_`` = ``-``); a near miss gets a suggestion.
+
+    ``kind`` names the table in the error ("preset", "training preset"); ``tail`` adds
+    what else the caller accepts.
+    """
+    key = name.strip().lower().replace("_", "-")
+    if key in table:
+        return table[key]
+    close = difflib.get_close_matches(key, list(table), n=1, cutoff=0.5)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ConfigError(
+        f"unknown {kind} {name!r}.{hint} {kind.capitalize()}s: {', '.join(table)}{tail}."
+    )
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called ``name``; a near miss gets a suggestion."""
+    return lookup_preset(
+        name, PRESETS, "preset", " (or give the path of a YAML / JSON / DINOv2 config file)"
+    )
+
+
+def load_config(name_or_path: str | Path) -> PipelineConfig:
+    """A config from a preset name, a dinodiag YAML/JSON file, or a DINOv2 training config file."""
+    text = str(name_or_path)
+    path = Path(text)
+    if text.strip().lower().replace("_", "-") in PRESETS:
+        return PRESETS[text.strip().lower().replace("_", "-")].config
+    if path.suffix.lower() in (".yaml", ".yml", ".json") or path.exists():
+        return load_config_file(path)
+    return get_preset(text).config

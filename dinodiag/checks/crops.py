@@ -1,0 +1,254 @@
+"""Checks on the sampled crops: scale ranges, local vs global size, upsampling, source size, patch size."""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+from dinodiag.augment.presets import PRESETS, REFERENCE_PRESETS
+from dinodiag.checks.evidence import SCALE_TOLERANCE, Evidence, fmt_range, make_result
+from dinodiag.checks.report import CheckResult
+
+
+def _matching_reference(field_name: str, value: tuple[float, float]) -> str | None:
+    for name in REFERENCE_PRESETS:
+        ref = getattr(PRESETS[name].config, field_name)
+        if all(abs(a - b) <= SCALE_TOLERANCE for a, b in zip(value, ref, strict=False)):
+            return name
+    return None
+
+
+def _outside(row: dict, lo: float, hi: float) -> bool:
+    """Whether a crop's scale is outside ``[lo, hi]`` by more than whole-pixel rounding explains.
+
+    RandomResizedCrop rounds the box sides to pixels: each side may move by half a
+    pixel, so the area fraction may move by about (w + h) / 2 / (W * H).
+    """
+    scale = row.get("scale")
+    if scale is None or math.isnan(scale):
+        return False
+    slack = (0.5 * (row["box_w"] + row["box_h"]) + 0.25) / (row["source_w"] * row["source_h"])
+    return scale < lo - slack - 1e-9 or scale > hi + slack + 1e-9
+
+
+def _scale_check(ev: Evidence, group: str) -> CheckResult:
+    check_id, field_name = f"{group}_scale", f"{group}_crops_scale"
+    title = f"{group} crop scale"
+    expected_range = getattr(ev.expect, field_name)
+    expected = f"{fmt_range(expected_range)} ({ev.expect_name})"
+    rows = ev.group_rows(group)
+    scales = [r["scale"] for r in rows if r.get("scale") is not None and not math.isnan(r["scale"])]
+    if not scales:
+        reason = ("the pipeline produces no local crops (see view_count)" if group == "local" and
+                  not any(s.local_crops for s in ev.samples) else
+                  "no RandomResizedCrop was recorded for these views, so their crop scale is unknown")  # fmt: skip
+        return make_result(check_id, title, "skip", "not measured", expected, f"Skipped: {reason}.")
+    configured_set = sorted({(r["configured_scale_min"], r["configured_scale_max"]) for r in rows})
+    configured = configured_set[0] if len(configured_set) == 1 else None
+    sampled = (min(scales), max(scales))
+    fallback = [r for r in rows if r.get("fallback")]
+    measured = (f"configured {' / '.join(fmt_range(c) for c in configured_set)}, sampled "
+                f"{sampled[0]:.3f}-{sampled[1]:.3f} over {len(scales)} crops")  # fmt: skip
+    lo_c, hi_c = min(c[0] for c in configured_set), max(c[1] for c in configured_set)
+    outside = [r for r in rows if not r.get("fallback") and _outside(r, lo_c, hi_c)]
+    if outside:
+        return make_result(
+            check_id,
+            title,
+            "fail",
+            measured,
+            expected,
+            f"Sampled {group} crops fall outside the configured range {fmt_range((lo_c, hi_c))}: the "
+            "pipeline does not crop the way its configuration says.",
+        )
+    what = ("global crops (teacher + student) should keep most of the image" if group == "global"
+            else "local crops (student only) should show a small part of the image")  # fmt: skip
+    if configured is not None and all(
+        abs(a - b) <= SCALE_TOLERANCE for a, b in zip(configured, expected_range, strict=False)
+    ):
+        status, message = (
+            "pass",
+            f"{group.capitalize()} crops are sampled in {fmt_range(configured)}, as expected.",
+        )
+        if len(fallback) > 0.2 * len(rows):
+            status = "warn"
+            message += (f" But {len(fallback)}/{len(rows)} crops fell back to a centre crop (the range or aspect "
+                        "ratios do not fit these images).")  # fmt: skip
+        return make_result(check_id, title, status, measured, expected, message)
+    reference = _matching_reference(field_name, configured) if configured is not None else None
+    fix = f"set {field_name}: [{expected_range[0]:g}, {expected_range[1]:g}] to follow {ev.expect_name}"
+    if reference is not None:
+        return make_result(
+            check_id,
+            title,
+            "warn",
+            measured,
+            expected,
+            f"{fmt_range(configured)} is the {reference} preset's range, not {ev.expect_name}'s "
+            f"{fmt_range(expected_range)}: a known recipe, but not the one you compare against; {fix}.",
+        )
+    lo, hi = configured if configured is not None else (lo_c, hi_c)
+    if lo < expected_range[0] - SCALE_TOLERANCE:
+        effect = (f"crops as small as {lo:.0%} of the image: {what}, so these cut away too much" if group == "global"
+                  else f"crops down to {lo:.0%} of the image carry little content")  # fmt: skip
+    elif hi > expected_range[1] + SCALE_TOLERANCE:
+        effect = (
+            f"crops up to {hi:.0%} of the image: {what}, these overlap the global views too much"
+        )
+    else:
+        effect = (f"the range {fmt_range((lo, hi))} is narrower than {fmt_range(expected_range)}: less scale "
+                  "variety between views")  # fmt: skip
+    return make_result(
+        check_id, title, "fail", measured, expected, f"{effect.capitalize()}; {fix}."
+    )
+
+
+def check_global_scale(ev: Evidence) -> CheckResult:
+    return _scale_check(ev, "global")
+
+
+def check_local_scale(ev: Evidence) -> CheckResult:
+    return _scale_check(ev, "local")
+
+
+def check_local_vs_global_size(ev: Evidence) -> CheckResult:
+    title = "local smaller than global"
+    sample = ev.samples[0]
+    if not sample.local_crops or not sample.global_crops:
+        return make_result(
+            "local_vs_global_size",
+            title,
+            "skip",
+            "no local crops",
+            "local < global",
+            "Skipped: the pipeline produces no local crops (see view_count).",
+        )
+    g = max(v.shape[-1] * v.shape[-2] for v in sample.global_crops) ** 0.5
+    loc = max(v.shape[-1] * v.shape[-2] for v in sample.local_crops) ** 0.5
+    measured, expected = (
+        f"local {loc:.0f} px vs global {g:.0f} px",
+        "local < global (96 vs 224 in DINOv2)",
+    )
+    if loc < g:
+        return make_result(
+            "local_vs_global_size",
+            title,
+            "pass",
+            measured,
+            expected,
+            "Local crops are smaller than global crops.",
+        )
+    status = "warn" if loc == g else "fail"
+    return make_result(
+        "local_vs_global_size",
+        title,
+        status,
+        measured,
+        expected,
+        f"Local crops are {'as large as' if loc == g else 'larger than'} global crops: the small-to-large "
+        "asymmetry multi-crop relies on is gone. Use larger global crops (224 px when the images allow) "
+        "or smaller locals (about 0.4x the global size, e.g. 96 for 224).",
+    )
+
+
+def check_upsampling(ev: Evidence) -> CheckResult:
+    title = "local crop upsampling"
+    local = [
+        r["upsampling"]
+        for r in ev.group_rows("local")
+        if not math.isnan(r.get("upsampling", math.nan))
+    ]
+    glob = [
+        r["upsampling"]
+        for r in ev.group_rows("global")
+        if not math.isnan(r.get("upsampling", math.nan))
+    ]
+    if not local:
+        return make_result(
+            "upsampling",
+            title,
+            "skip",
+            "not measured",
+            "median <= 2x, <= 1.25x the globals'",
+            "Skipped: no recorded local crops (no local views, or no RandomResizedCrop recorded).",
+        )
+    med_local = statistics.median(local)
+    relative = med_local / statistics.median(glob) if glob else math.nan
+    measured = f"median {med_local:.2f}x source pixels; {relative:.2f}x the pixel density of the global crops"
+    expected = "median <= 2x, and <= 1.25x the globals' density (DINOv2: ~0.8x)"
+    problems = []
+    if med_local > 2.0:
+        problems.append(
+            f"local crops are blown up {med_local:.1f}x on median: they are mostly interpolation"
+        )
+    if not math.isnan(relative) and relative > 1.25:
+        problems.append(f"local crops are rendered at {relative:.1f}x the resolution of the global crops, so "
+                        "they show finer detail than the globals instead of a zoomed-out part")  # fmt: skip
+    if problems:
+        return make_result(
+            "upsampling",
+            title,
+            "warn",
+            measured,
+            expected,
+            "; ".join(problems).capitalize() + ". Lower local_crops_size (DINOv2: 96 for 224 px "
+            "globals) or use larger source images.",
+        )
+    return make_result(
+        "upsampling", title, "pass", measured, expected, "Local crops are not over-magnified."
+    )
+
+
+def check_source_size(ev: Evidence) -> CheckResult:
+    size = max(
+        (max(v.shape[-2:]) for s in ev.samples for v in s.global_crops),
+        default=ev.expect.global_crops_size,
+    )
+    short = [min(w, h) for w, h in ev.image_sizes]
+    small = [s for s in short if s < size]
+    measured = (f"{len(small)}/{len(short)} images have a short side < {size} px "
+                f"(median short side {statistics.median(short):.0f} px)")  # fmt: skip
+    expected = f"short side >= {size} px (the global crop size)"
+    if len(small) > 0.25 * len(short):
+        return make_result(
+            "source_size",
+            "source image size",
+            "warn",
+            measured,
+            expected,
+            f"Most global crops will be upsampled from images smaller than {size} px: lower the crop "
+            "sizes to fit the data (e.g. the small-images preset for 32-96 px images).",
+        )
+    return make_result(
+        "source_size",
+        "source image size",
+        "pass",
+        measured,
+        expected,
+        "The images are large enough for the global crops.",
+    )
+
+
+def check_patch_multiple(ev: Evidence) -> CheckResult:
+    patch = (ev.config or ev.expect).patch_size
+    sizes = sorted({int(d) for v in ev.samples[0].views for d in v.shape[-2:]})
+    bad = [s for s in sizes if s % patch]
+    measured = f"sizes {sizes}, patch {patch}"
+    if bad:
+        return make_result(
+            "patch_multiple",
+            "multiple of the patch size",
+            "warn",
+            measured,
+            f"multiples of {patch}",
+            f"Crop sizes {bad} are not multiples of the patch size {patch}: the ViT drops the remainder "
+            f"pixels. Use multiples (e.g. 224/96 for patch 16, 224/98 for patch 14).",
+        )
+    return make_result(
+        "patch_multiple",
+        "multiple of the patch size",
+        "pass",
+        measured,
+        f"multiples of {patch}",
+        "Every crop size is a multiple of the patch size.",
+    )

@@ -1,0 +1,125 @@
+"""Which reference recipe does a configuration match, and where does it differ?
+
+The seed write-up called DINO v1's crop scales "official DINOv2": a tool that
+says which preset a config actually matches catches that confusion.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from dinodiag.augment.config import PipelineConfig, flatten
+from dinodiag.augment.presets import PRESETS, REFERENCE_PRESETS
+from dinodiag.checks.report import CheckResult
+
+if TYPE_CHECKING:
+    from dinodiag.checks.evidence import Evidence
+
+# The fields that identify a recipe (what "matches DINO v1" means); sizes are reported apart.
+RECIPE_FIELDS = (
+    "global_crops_number",
+    "global_crops_scale",
+    "local_crops_number",
+    "local_crops_scale",
+)
+GEOMETRY_FIELDS = (*RECIPE_FIELDS, "global_crops_size", "local_crops_size")
+
+
+def _equal(a: Any, b: Any) -> bool:
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=False))
+    if isinstance(a, float) or isinstance(b, float):
+        return abs(float(a) - float(b)) <= 1e-3
+    return a == b
+
+
+def differences(values: dict[str, Any], reference: PipelineConfig) -> list[tuple[str, Any, Any]]:
+    """``(field, value, reference value)`` for every field of ``values`` that differs."""
+    ref = flatten(reference)
+    return [
+        (k, v, ref[k])
+        for k, v in values.items()
+        if k != "name" and k in ref and not _equal(v, ref[k])
+    ]
+
+
+def matching_presets(values: dict[str, Any]) -> list[str]:
+    """Reference presets whose recipe fields (counts and scales) all equal ``values``."""
+    return [
+        name for name in REFERENCE_PRESETS
+        if not differences({k: values[k] for k in RECIPE_FIELDS if k in values}, PRESETS[name].config)
+    ]  # fmt: skip
+
+
+def measured_values(ev: Evidence) -> dict[str, Any]:
+    """What can be said of a brought pipeline's geometry from its outputs and recorded crops."""
+    sample = ev.samples[0]
+    values: dict[str, Any] = {
+        "global_crops_number": len(sample.global_crops),
+        "local_crops_number": len(sample.local_crops),
+    }
+    if sample.global_crops:
+        values["global_crops_size"] = int(sample.global_crops[0].shape[-1])
+    if sample.local_crops:
+        values["local_crops_size"] = int(sample.local_crops[0].shape[-1])
+    for group in ("global", "local"):
+        scales = {
+            (r["configured_scale_min"], r["configured_scale_max"]) for r in ev.group_rows(group)
+        }
+        if len(scales) == 1:
+            values[f"{group}_crops_scale"] = scales.pop()
+    return values
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, (tuple, list)):
+        return "(" + ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value) + ")"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def check_reference_diff(ev: Evidence) -> CheckResult:
+    if ev.config is not None:
+        values = flatten(ev.config)
+        if not ev.config.local_crops_number:  # local fields mean nothing without local crops
+            values = {
+                k: v
+                for k, v in values.items()
+                if not k.startswith("local_crops_") or k == "local_crops_number"
+            }
+        scope = "every config value"
+    else:
+        values = measured_values(ev)
+        scope = "measured crop geometry (counts, sizes, RandomResizedCrop scales)"
+    diffs = differences(values, ev.expect)
+    matches = matching_presets(values)
+    match_text = (f"its crop recipe (counts and scales) matches {', '.join(matches)}" if matches
+                  else "its crop recipe matches no reference preset")  # fmt: skip
+    measured = {
+        "differences": {k: f"{_fmt(v)} (expected {_fmt(r)})" for k, v, r in diffs},
+        "matches": matches,
+    }
+    expected = f"{ev.expect_name}: {scope} equal"
+    if not diffs:
+        return CheckResult(
+            "reference_diff",
+            "difference from the reference",
+            "pass",
+            measured,
+            expected,
+            f"Identical to {ev.expect_name}; {match_text}.",
+        )
+    listed = "; ".join(f"{k} = {_fmt(v)} ({ev.expect_name}: {_fmt(r)})" for k, v, r in diffs[:8])
+    more = f" and {len(diffs) - 8} more" if len(diffs) > 8 else ""
+    hint = ""
+    if "dino" in matches and ev.expect_name == "dinov2":
+        hint = (" Note: (0.4, 1.0) / (0.05, 0.4) are DINO v1's defaults, often mislabelled as DINOv2's; "
+                "DINOv2 uses (0.32, 1.0) / (0.05, 0.32).")  # fmt: skip
+    return CheckResult(
+        "reference_diff",
+        "difference from the reference",
+        "warn",
+        measured,
+        expected,
+        f"{len(diffs)} value(s) differ from {ev.expect_name}: {listed}{more}. "
+        f"{match_text.capitalize()}.{hint}",
+    )

@@ -1,0 +1,292 @@
+"""Checks on the output tensors: count, sizes, dtype, channels, values, duplicates, determinism."""
+
+from __future__ import annotations
+
+import torch
+
+from dinodiag.augment.records import collate_views
+from dinodiag.checks.evidence import Evidence, fmt_range, make_result, shape_text
+from dinodiag.checks.report import CheckResult
+
+
+def check_view_count(ev: Evidence) -> CheckResult:
+    counts = sorted({(len(s.global_crops), len(s.local_crops)) for s in ev.samples})
+    want = (ev.expect.global_crops_number, ev.expect.local_crops_number)
+    measured = " or ".join(f"{g} global + {n} local" for g, n in counts)
+    expected = f"{want[0]} global + {want[1]} local"
+    title = "number of views"
+    if len(counts) > 1:
+        return make_result(
+            "view_count",
+            title,
+            "fail",
+            measured,
+            expected,
+            "The number of views changes from image to image; every sample must give the same views.",
+        )
+    got = counts[0]
+    if got == want:
+        return make_result(
+            "view_count",
+            title,
+            "pass",
+            measured,
+            expected,
+            f"{sum(got)} views per image, as expected.",
+        )
+    hints = []
+    if got[1] == 0 and want[1] > 0:
+        hints.append(
+            f"multi-crop is missing: add {want[1]} local crops of {ev.expect.local_crops_size} px "
+            f"(scale {fmt_range(ev.expect.local_crops_scale)}), seen by the student only"
+        )
+    elif got[1] != want[1]:
+        hints.append(
+            f"use {want[1]} local crops (6-10 is the usual range; fewer only to save compute)"
+        )
+    if got[0] != want[0]:
+        hints.append(f"produce {want[0]} global crops: the teacher compares the two global views")
+    return make_result(
+        "view_count",
+        title,
+        "fail",
+        measured,
+        expected,
+        f"{ev.expect_name} expects {expected}; " + "; ".join(hints) + ".",
+    )
+
+
+def check_view_sizes(ev: Evidence) -> CheckResult:
+    e = ev.expect
+    expected = f"globals 3x{e.global_crops_size}x{e.global_crops_size}" + (
+        f", locals 3x{e.local_crops_size}x{e.local_crops_size}"
+        if e.local_crops_number
+        else ", no locals"
+    )
+    shapes = {"globals": sorted({shape_text(v) for s in ev.samples for v in s.global_crops}),
+              "locals": sorted({shape_text(v) for s in ev.samples for v in s.local_crops})}  # fmt: skip
+    measured = ", ".join(f"{k} {' / '.join(v)}" for k, v in shapes.items() if v) or "no views"
+    problems = []
+    for group, size in (("globals", e.global_crops_size), ("locals", e.local_crops_size)):
+        if len(shapes[group]) > 1:
+            problems.append(
+                f"{group} come in several sizes ({', '.join(shapes[group])}); they cannot be batched"
+            )
+        elif shapes[group] and shapes[group][0] != f"3x{size}x{size}":
+            problems.append(
+                f"{group} are {shapes[group][0]}, {ev.expect_name} uses 3x{size}x{size}"
+            )
+    if problems:
+        return make_result(
+            "view_sizes",
+            "view sizes",
+            "fail",
+            measured,
+            expected,
+            "; ".join(problems) + ". Set the crop sizes of the pipeline (global_crops_size / "
+            "local_crops_size), or check against a reference that matches your image size.",
+        )
+    return make_result(
+        "view_sizes", "view sizes", "pass", measured, expected, "Every view has the expected size."
+    )
+
+
+def check_dtype(ev: Evidence) -> CheckResult:
+    dtypes = sorted({str(v.dtype).replace("torch.", "") for v in ev.views})
+    ok = all(v.is_floating_point() for v in ev.views)
+    return make_result("dtype", "floating point", "pass" if ok else "fail", ", ".join(dtypes), "float32 (or float16/bfloat16)",
+                   "Views are floating point." if ok else
+                   "Views are not floating point: end the pipeline with ToTensor (or ToDtype(float32, scale=True)) "
+                   "and Normalize.")  # fmt: skip
+
+
+def check_channels(ev: Evidence) -> CheckResult:
+    bad = [shape_text(v) for v in ev.views if v.ndim != 3 or v.shape[0] != 3]
+    if not bad:
+        return make_result(
+            "channels",
+            "3 channels, channel-first",
+            "pass",
+            "C=3, CxHxW",
+            "3xHxW",
+            "Views are 3xHxW.",
+        )
+    example = bad[0]
+    if "x3" in example and example.endswith("x3"):
+        hint = "the views are channel-last (HxWx3): convert with ToTensor or .permute(2, 0, 1)"
+    elif example.startswith("1x"):
+        hint = "the views have one channel: convert grayscale sources to RGB (image.convert('RGB')) first"
+    else:
+        hint = "every view must be a 3xHxW tensor"
+    return make_result(
+        "channels",
+        "3 channels, channel-first",
+        "fail",
+        f"{len(bad)} views like {example}",
+        "3xHxW",
+        hint + ".",
+    )
+
+
+def check_finite(ev: Evidence) -> CheckResult:
+    bad = sum(int((~torch.isfinite(v.float())).sum()) for v in ev.views)
+    if bad:
+        return make_result(
+            "finite",
+            "no NaN / Inf",
+            "fail",
+            f"{bad} NaN/Inf values",
+            "0",
+            "Some views contain NaN or Inf: look for a division by a zero std in Normalize, or an "
+            "operation on an empty crop.",
+        )
+    return make_result(
+        "finite", "no NaN / Inf", "pass", "0 NaN/Inf values", "0", "All values are finite."
+    )
+
+
+def check_value_range(ev: Evidence) -> CheckResult:
+    floats = [v.float() for v in ev.views if v.numel()]
+    lo = min(float(v.min()) for v in floats)
+    hi = max(float(v.max()) for v in floats)
+    measured = f"[{lo:.3g}, {hi:.3g}]"
+    expected = "normalised: negative values present, |x| < ~5"
+    title = "value range"
+    if lo >= 0 and hi <= 1.0:
+        return make_result(
+            "value_range",
+            title,
+            "fail",
+            measured,
+            expected,
+            "Values are in [0, 1]: the pipeline is missing Normalize(mean, std) after ToTensor.",
+        )
+    if lo >= 0 and hi > 1.0:
+        return make_result(
+            "value_range",
+            title,
+            "fail",
+            measured,
+            expected,
+            "Values look like raw pixels [0, 255]: convert with ToTensor (divides by 255), then Normalize.",
+        )
+    if max(abs(lo), abs(hi)) > 50:
+        return make_result(
+            "value_range",
+            title,
+            "fail",
+            measured,
+            expected,
+            "Values are far too large for normalised images: check the mean/std given to Normalize "
+            "(they are fractions, e.g. 0.229, not 58.4, once ToTensor has run).",
+        )
+    return make_result("value_range", title, "pass", measured, expected, "Values look normalised.")
+
+
+def check_normalization(ev: Evidence) -> CheckResult:
+    stacked = [
+        v.float().reshape(v.shape[0], -1) for v in ev.views if v.ndim == 3 and v.shape[0] == 3
+    ]
+    if not stacked:
+        return make_result(
+            "normalization",
+            "per-channel mean/std",
+            "skip",
+            "no 3-channel views",
+            "mean ~0, std ~1",
+            "Skipped: no 3xHxW views to measure (see the channels check).",
+        )
+    pixels = torch.cat(stacked, dim=1)
+    mean = [round(float(m), 2) for m in pixels.mean(dim=1)]
+    std = [round(float(s), 2) for s in pixels.std(dim=1)]
+    measured = f"mean {mean}, std {std}"
+    off = [i for i in range(3) if abs(mean[i]) > 1.5 or not (0.4 <= std[i] <= 2.5)]
+    if off:
+        return make_result("normalization", "per-channel mean/std", "warn", measured, "mean within +-1.5, std 0.4-2.5",
+                       f"Channel(s) {off} are far from mean 0 / std 1 over these images: check that Normalize uses "
+                       "the mean/std your model was trained with (ImageNet: 0.485/0.456/0.406, 0.229/0.224/0.225) "
+                       "and that they are in [0, 1] units.")  # fmt: skip
+    return make_result(
+        "normalization",
+        "per-channel mean/std",
+        "pass",
+        measured,
+        "mean within +-1.5, std 0.4-2.5",
+        "Per-channel statistics look normalised.",
+    )
+
+
+def check_collate(ev: Evidence) -> CheckResult:
+    try:
+        batch = collate_views(ev.samples)
+    except (ValueError, RuntimeError) as exc:
+        return make_result(
+            "collate",
+            "batch collation",
+            "fail",
+            str(exc),
+            "per-group tensors",
+            f"A batch cannot be stacked: {exc}. Every sample must give views of the same sizes per group.",
+        )
+    measured = ", ".join(f"{k} {tuple(v.shape)}" for k, v in batch.items() if v.numel())
+    return make_result(
+        "collate",
+        "batch collation",
+        "pass",
+        measured,
+        "per-group tensors",
+        "A batch stacks per group.",
+    )
+
+
+def check_distinct_views(ev: Evidence) -> CheckResult:
+    duplicates = 0
+    for sample in ev.samples:
+        views = sample.views
+        for i in range(len(views)):
+            for j in range(i + 1, len(views)):
+                if views[i].shape == views[j].shape and torch.equal(views[i], views[j]):
+                    duplicates += 1
+    if duplicates:
+        return make_result(
+            "distinct_views",
+            "distinct views",
+            "fail",
+            f"{duplicates} identical view pairs",
+            "0",
+            "Some views of one image are identical: each view needs its own random draw (call the "
+            "transform once per view, do not reuse one output).",
+        )
+    return make_result(
+        "distinct_views",
+        "distinct views",
+        "pass",
+        "0 identical view pairs",
+        "0",
+        "Every view of a sample is different.",
+    )
+
+
+def check_determinism(ev: Evidence) -> CheckResult:
+    first, again = ev.samples[0].views, ev.repeat.views
+    same = len(first) == len(again) and all(
+        a.shape == b.shape and torch.equal(a, b) for a, b in zip(first, again, strict=False)
+    )
+    if same:
+        return make_result(
+            "determinism",
+            "seeded reproducibility",
+            "pass",
+            "identical",
+            "identical",
+            "The same seed gives the same views.",
+        )
+    return make_result(
+        "determinism",
+        "seeded reproducibility",
+        "warn",
+        "different",
+        "identical",
+        "The same seed gave different views: the pipeline uses a random source dinodiag does not seed "
+        "(e.g. its own numpy Generator); reproducible runs need it seeded from torch/random.",
+    )

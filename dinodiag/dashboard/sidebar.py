@@ -1,0 +1,363 @@
+"""What the dashboard's sidebar decides, as plain data: dataset spec, pipeline, reference, seed.
+
+The Streamlit app (``app.py``) lays out widgets and passes their values here;
+this module turns them into a dataset spec, a validated :class:`PipelineConfig`
+(a preset or a pasted / uploaded YAML or DINOv2 config, with field edits) or a
+brought pipeline, and one-line descriptions. It never imports Streamlit, so
+the same logic is tested without a browser.
+
+Example::
+
+    spec = dataset_spec("generated", generated_images=64, generated_size=96)
+    cfg = apply_edits(base_config(PipelineChoice("preset", preset="seed-broken")),
+                      {"global_crops_scale": (0.4, 1.0)})
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import inspect
+import io
+import json
+import textwrap
+import threading
+import tokenize
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from dinodiag.augment.config import (
+    INTERPOLATIONS,
+    PipelineConfig,
+    ViewAugment,
+    config_from_dict,
+    config_from_dinov2,
+    flatten,
+    is_dinov2_config,
+    parse_config_text,
+    to_dict,
+)
+from dinodiag.augment.presets import PRESETS, get_preset
+from dinodiag.data.base import ImageDataset, LoadProblem
+from dinodiag.data.loading import ImageLoadError, load_image_bytes
+from dinodiag.errors import ConfigError, DataError
+
+# ------------------------------------------------------------------------------ datasets
+
+DATASET_SOURCES = {
+    "sample": "Sample images (built in)",
+    "generated": "Generated shapes (synthetic)",
+    "folder": "Image folder on this machine",
+    "cifar10": "CIFAR-10 (local root)",
+    "cifar100": "CIFAR-100 (local root)",
+    "stl10": "STL-10 (local root)",
+    "upload": "Upload images",
+}
+MAX_UPLOADED_IMAGES = 200  # more belongs in a folder: uploads live in memory
+
+
+def dataset_spec(
+    source: str,
+    path: str = "",
+    generated_images: int = 200,
+    generated_size: int = 96,
+    seed: int = 0,
+) -> str:
+    """The ``dinodiag.data.open_dataset`` spec for a sidebar choice (not for uploads).
+
+    Raises :class:`DataError` when a path is needed and missing.
+    """
+    if source == "sample":
+        return "sample"
+    if source == "generated":
+        return (
+            f"generated:n={int(generated_images)},size={int(generated_size)},classes=10,seed={seed}"
+        )
+    if source in ("folder", "cifar10", "cifar100", "stl10"):
+        path = path.strip()
+        if not path:
+            what = (
+                "an image folder" if source == "folder" else f"the {DATASET_SOURCES[source]} root"
+            )
+            raise DataError(f"type the path of {what} in the sidebar (e.g. /data/images).")
+        return f"{source}:{path}"
+    raise DataError(f"unknown dataset source {source!r}: one of {', '.join(DATASET_SOURCES)}.")
+
+
+def short_hash(text: str | bytes, length: int = 12) -> str:
+    """A short stable hex digest (cache keys, widget keys)."""
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    return hashlib.sha1(data).hexdigest()[:length]
+
+
+def upload_key(files: list[tuple[str, bytes]]) -> str:
+    """A key identifying a set of uploaded files by name and content."""
+    return short_hash(
+        b"".join(name.encode() + hashlib.sha1(data).digest() for name, data in files), 16
+    )
+
+
+def dataset_split(spec: str) -> str:
+    """The split the app browses: everything for folders, ``train`` for the others."""
+    return "all" if spec == "sample" or spec.startswith("folder:") else "train"
+
+
+class UploadedImages(ImageDataset):
+    """Images uploaded in the browser, decoded once and kept in memory (unlabelled)."""
+
+    def __init__(self, files: list[tuple[str, bytes]]) -> None:
+        super().__init__(f"{len(files)} uploaded image(s)", None, "all")
+        if not files:
+            raise DataError("no image uploaded yet: drop JPEG / PNG files on the uploader.")
+        if len(files) > MAX_UPLOADED_IMAGES:
+            raise DataError(
+                f"{len(files)} files uploaded; at most {MAX_UPLOADED_IMAGES} are accepted. "
+                "Put larger sets in a folder and choose 'Image folder'."
+            )
+        self._names: list[str] = []
+        self._images = []
+        for name, data in files:
+            try:
+                self._images.append(load_image_bytes(data, name))
+                self._names.append(name)
+            except ImageLoadError as error:
+                self._record(LoadProblem(error.path, error.reason))
+        if not self._images:
+            reasons = "; ".join(f"{p.path}: {p.reason}" for p in self.problems)
+            raise DataError(f"none of the uploaded files is a usable image ({reasons}).")
+        self.key = upload_key(files)  # identifies the upload (cache key)
+
+    def __len__(self) -> int:
+        return len(self._images)
+
+    def _load(self, index: int) -> tuple[Any, int]:
+        return self._images[index], -1
+
+    def describe(self, index: int) -> str:
+        return f"upload: {self._names[index]}"
+
+    def label(self, index: int) -> int:
+        return -1
+
+
+def describe_dataset(dataset: Any) -> str:
+    """One line: name, item count, labels, problems found so far."""
+    name = getattr(dataset, "name", type(dataset).__name__)
+    classes = getattr(dataset, "classes", None)
+    labels = f"{len(classes)} classes" if classes else "unlabelled"
+    problems = len(getattr(dataset, "problems", []) or [])
+    tail = f", {problems} unusable file(s) skipped" if problems else ""
+    return f"{name}: {len(dataset)} images, {labels}{tail}"
+
+
+# ------------------------------------------------------------------------------ pipelines
+
+PIPELINE_SOURCES = {
+    "preset": "Preset",
+    "config": "YAML / JSON / DINOv2 config",
+    "byo": "My own code (file.py:factory)",
+}
+
+
+@dataclass(frozen=True)
+class PipelineChoice:
+    """The pipeline the sidebar describes (one of three sources)."""
+
+    source: str = "preset"  # "preset" | "config" | "byo"
+    preset: str = "dinov2"  # preset name when source == "preset"
+    config_text: str = ""  # pasted or uploaded YAML / JSON / DINOv2 training config
+    config_name: str = "pasted config"  # file name of an upload, used in error messages
+    spec: str = ""  # "path/to/file.py:factory" or "package.module:factory" (byo)
+    spec_kwargs: str = ""  # JSON object of keyword arguments for the factory (byo)
+    edits: dict[str, Any] = field(default_factory=dict, hash=False)  # flat field -> new value
+
+
+def base_config(choice: PipelineChoice) -> PipelineConfig:
+    """The config before edits: a preset, or parsed text. Raises :class:`ConfigError`."""
+    if choice.source == "preset":
+        return get_preset(choice.preset).config
+    if choice.source == "config":
+        if not choice.config_text.strip():
+            raise ConfigError(
+                "paste a YAML / JSON config or upload a file (a DINOv2 training YAML works)."
+            )
+        data = parse_config_text(choice.config_text, source=choice.config_name)
+        if is_dinov2_config(data):
+            return config_from_dinov2(data, source=choice.config_name)
+        try:
+            cfg = config_from_dict(data)
+        except ConfigError as exc:
+            raise ConfigError(f"{choice.config_name}: {exc}") from None
+        return cfg if "name" in data else cfg.replace(name=choice.config_name.rsplit(".", 1)[0])
+    raise ConfigError(f"pipeline source {choice.source!r} has no config (a brought pipeline).")
+
+
+def resolve_config(choice: PipelineChoice) -> PipelineConfig:
+    """The config the sidebar describes, edits applied and validated."""
+    return apply_edits(base_config(choice), choice.edits)
+
+
+def apply_edits(cfg: PipelineConfig, edits: dict[str, Any]) -> PipelineConfig:
+    """``cfg`` with flat-key edits (``{"global1.blur_p": 0.5, "global_crops_scale": (0.4, 1)}``).
+
+    Values are validated by the config itself: the error names the field, the
+    value and the allowed range.
+    """
+    if not edits:
+        return cfg
+    data = to_dict(cfg)
+    for key, value in edits.items():
+        value = list(value) if isinstance(value, tuple) else value
+        if "." in key:
+            section, name = key.split(".", 1)
+            data[section][name] = value
+        else:
+            data[key] = value
+    return config_from_dict(data)
+
+
+def config_key(cfg: PipelineConfig) -> str:
+    """A stable text key of a config (for caches)."""
+    return json.dumps(to_dict(cfg), sort_keys=True)
+
+
+def describe_config(cfg: PipelineConfig) -> str:
+    """One line: ``dinov2: 2 x 224 px globals (0.32-1) + 8 x 96 px locals (0.05-0.32), patch 16``."""
+    g_lo, g_hi = cfg.global_crops_scale
+    line = f"{cfg.name}: {cfg.global_crops_number} × {cfg.global_crops_size} px globals ({g_lo:g}–{g_hi:g})"
+    if cfg.local_crops_number:
+        l_lo, l_hi = cfg.local_crops_scale
+        line += (
+            f" + {cfg.local_crops_number} × {cfg.local_crops_size} px locals ({l_lo:g}–{l_hi:g})"
+        )
+    else:
+        line += ", no local crops"
+    return line + f", patch {cfg.patch_size}"
+
+
+def reference_names() -> list[str]:
+    """Presets that can serve as the reference (the seed's examples of mistakes excluded)."""
+    return [name for name, preset in PRESETS.items() if preset.reference]
+
+
+# ------------------------------------------------------------------------------ field editing
+
+SECTIONS = {
+    "": "Crops",
+    "global1": "Global view 1 (photometric)",
+    "global2": "Global view 2 (photometric)",
+    "local": "Local views (photometric)",
+}
+
+
+@dataclass(frozen=True)
+class EditableField:
+    """One config field as the sidebar shows it."""
+
+    key: str  # flat key: "global_crops_scale", "global1.blur_p"
+    section: str  # "" (crops and normalisation) or "global1" / "global2" / "local"
+    label: str  # short label: the field name without its section
+    kind: str  # "int" | "float" | "pair" | "triple" | "choice" | "text"
+    value: Any  # the current value (tuples for pair / triple)
+    help: str  # the comment next to the field in config.py: what it does, what to try
+    options: tuple[str, ...] = ()  # for "choice"
+
+
+def _comments(cls: type) -> dict[str, str]:
+    """Field -> the comment(s) on its lines in the class source (the tuning advice)."""
+    source = textwrap.dedent(inspect.getsource(cls))
+    comments = {
+        token.start[0]: token.string.lstrip("#").strip()
+        for token in tokenize.generate_tokens(io.StringIO(source).readline)
+        if token.type == tokenize.COMMENT
+    }
+    found: dict[str, str] = {}
+    class_node = ast.parse(source).body[0]
+    assert isinstance(class_node, ast.ClassDef)
+    for node in class_node.body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            lines = range(node.lineno, (node.end_lineno or node.lineno) + 1)
+            text = " ".join(comments[line] for line in lines if line in comments)
+            if text:
+                found[node.target.id] = text
+    return found
+
+
+def editable_fields(cfg: PipelineConfig) -> list[EditableField]:
+    """Every field of ``cfg`` (crops, per-view photometric recipe, normalisation), in order."""
+    top_help, view_help = _comments(PipelineConfig), _comments(ViewAugment)
+    fields: list[EditableField] = []
+    for key, value in flatten(cfg).items():
+        section, _, name = key.rpartition(".")
+        help_text = (view_help if section else top_help).get(name, "")
+        if key == "interpolation":
+            kind, options = "choice", INTERPOLATIONS
+        elif isinstance(value, tuple):
+            kind, options = ("pair" if len(value) == 2 else "triple"), ()
+        elif isinstance(value, bool):
+            kind, options = "text", ()
+        elif isinstance(value, int):
+            kind, options = "int", ()
+        elif isinstance(value, float):
+            kind, options = "float", ()
+        else:
+            kind, options = "text", ()
+        fields.append(EditableField(key, section, name, kind, value, help_text, options))
+    return fields
+
+
+def changed_values(cfg: PipelineConfig, values: dict[str, Any]) -> dict[str, Any]:
+    """The entries of ``values`` (flat key -> widget value) that differ from ``cfg``."""
+    current = flatten(cfg)
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        old = current.get(key)
+        new = tuple(value) if isinstance(value, list) else value
+        if isinstance(old, float) or (isinstance(old, tuple) and old and isinstance(old[0], float)):
+            same = _close(old, new)
+        else:
+            same = old == new
+        if not same:
+            out[key] = new
+    return out
+
+
+def _close(a: Any, b: Any) -> bool:
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
+    try:
+        return abs(float(a) - float(b)) <= 1e-9
+    except (TypeError, ValueError):
+        return a == b
+
+
+class LRUStore:
+    """A small thread-safe least-recently-used map (the app keeps sampled frames in one).
+
+    Used instead of ``st.cache_data`` where the computation reports progress to the
+    page: Streamlit cannot replay a cached function that updated a progress bar
+    created outside it.
+    """
+
+    def __init__(self, capacity: int = 16) -> None:
+        self.capacity = capacity  # entries kept; the least recently used goes first
+        self._data: OrderedDict[Any, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> Any | None:
+        with self._lock:
+            if key not in self._data:
+                return None
+            self._data.move_to_end(key)
+            return self._data[key]
+
+    def put(self, key: Any, value: Any) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.capacity:
+                self._data.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._data)

@@ -1,0 +1,217 @@
+"""Charts of sampled statistics: histograms with the configured and reference ranges.
+
+matplotlib with the Agg backend only (``Figure`` objects, no pyplot), so figures
+can be drawn in any thread; :func:`dinodiag.dashboard.crop_pictures.png_bytes` turns them into PNG.
+Input frames come from :func:`dinodiag.stats.sample_views` (one row per view).
+
+Example::
+
+    frame = sample_views(pipeline, dataset, 500)
+    fig = stats_figure({"dinov2": frame}, {"dinov2": config_ranges(cfg)}, config_ranges(ref))
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter
+
+from dinodiag.augment.config import PipelineConfig
+
+SERIES_COLOURS = ("#1f77b4", "#ff7f0e")  # first / second config in comparison plots
+
+
+def config_ranges(config: PipelineConfig | None) -> dict[str, tuple[float, float]]:
+    """The ranges :func:`stats_figure` shades: ``{"global", "local", "ratio"}`` (empty for None)."""
+    if config is None:
+        return {}
+    ranges = {"global": config.global_crops_scale, "ratio": config.crop_ratio}
+    if config.local_crops_number > 0:
+        ranges["local"] = config.local_crops_scale
+    return ranges
+
+
+# (column, group, title, x label, log x): the panels of :func:`stats_figure`.
+STAT_PANELS = (
+    ("scale", "global", "Global crop area scale", "box area / image area", False),
+    ("scale", "local", "Local crop area scale", "box area / image area", False),
+    ("ratio", None, "Aspect ratio (all crops)", "box width / height (log)", True),
+    (
+        "upsampling",
+        None,
+        "Upsampling factor (all crops)",
+        "output side / crop side in source px",
+        True,
+    ),
+    ("global_iou", "global", "IoU of the two global crops", "IoU", False),
+    (
+        "local_coverage",
+        "local",
+        "Local crop covered by a global crop",
+        "fraction of local area",
+        False,
+    ),
+)
+
+
+def _log_ticks(lo: float, hi: float) -> list[float]:
+    """Readable ticks for a log axis spanning [lo, hi] (e.g. 0.75, 1, 1.33 or 0.5, 1, 2, 4)."""
+    candidates = [
+        0.1,
+        0.2,
+        0.25,
+        0.3,
+        0.5,
+        0.75,
+        1.0,
+        1.33,
+        1.5,
+        2.0,
+        3.0,
+        4.0,
+        5.0,
+        8.0,
+        10.0,
+        20.0,
+    ]
+    ticks = [t for t in candidates if lo <= t <= hi]
+    if len(ticks) > 6:
+        ticks = ticks[:: math.ceil(len(ticks) / 6)]
+    return ticks or [round(lo, 2), round(hi, 2)]
+
+
+def histogram(
+    ax: Any,
+    series: dict[str, np.ndarray],
+    configured: dict[str, tuple[float, float]] | None = None,
+    reference: tuple[float, float] | None = None,
+    log_x: bool = False,
+    bins: int = 30,
+) -> None:
+    """Overlaid histograms (densities) of ``series`` on a matplotlib axis.
+
+    ``configured`` ranges are shaded in the colour of their series; the
+    ``reference`` range is outlined with dashed black lines.
+    """
+    values = [v[np.isfinite(v)] for v in series.values()]
+    values = [v[v > 0] if log_x else v for v in values]
+    everything = np.concatenate(values) if values else np.array([])
+    if everything.size == 0:
+        ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes, color="grey")
+        ax.set_yticks([])
+        return
+    lo, hi = float(everything.min()), float(everything.max())
+    for rng in [*(configured or {}).values(), *([reference] if reference else [])]:
+        lo, hi = min(lo, rng[0]), max(hi, rng[1])
+    if hi <= lo:
+        hi = lo + 1e-3
+    edges = np.geomspace(lo, hi, bins + 1) if log_x else np.linspace(lo, hi, bins + 1)
+    for i, (label, vals) in enumerate(zip(series, values, strict=True)):
+        colour = SERIES_COLOURS[i % len(SERIES_COLOURS)]
+        if vals.size == 0:  # e.g. no local crops in this config
+            continue
+        shade = (configured or {}).get(label)
+        if shade is not None:
+            ax.axvspan(shade[0], shade[1], color=colour, alpha=0.12, lw=0)
+        alpha = 0.75 if len(series) == 1 else 0.55
+        # density: two configs with different view counts keep comparable heights
+        ax.hist(
+            vals,
+            bins=edges,
+            density=True,
+            color=colour,
+            alpha=alpha,
+            label=label,
+            edgecolor="white",
+            lw=0.3,
+        )
+    if reference is not None:
+        for x in reference:
+            ax.axvline(x, color="black", linestyle="--", linewidth=1.2)
+        ax.plot([], [], color="black", linestyle="--", label="reference range")
+    if log_x:
+        ax.set_xscale("log")
+        plain = FuncFormatter(lambda value, _: f"{value:g}")
+        ax.xaxis.set_major_formatter(plain)
+        ax.xaxis.set_minor_formatter(FuncFormatter(lambda value, _: ""))
+        ax.set_xticks(_log_ticks(lo, hi))
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.set_yticks([])
+
+
+def stats_figure(
+    frames: dict[str, pd.DataFrame],
+    configured: dict[str, dict[str, tuple[float, float]]] | None = None,
+    reference: dict[str, tuple[float, float]] | None = None,
+) -> Figure:
+    """A 2 x 3 grid of histograms of the sampled measures (see :data:`STAT_PANELS`).
+
+    ``frames``: label -> DataFrame from ``dinodiag.stats.sample_views`` (one or
+    two configs). ``configured``: label -> {"global": (lo, hi), "local": (lo, hi),
+    "ratio": (lo, hi)}. ``reference``: the same keys for the reference config.
+    """
+    fig = Figure(figsize=(13, 6.6), layout="constrained")
+    axes = fig.subplots(2, 3)
+    for ax, (column, group, title, xlabel, log_x) in zip(axes.flat, STAT_PANELS, strict=True):
+        series = {}
+        for label, frame in frames.items():
+            part = frame if group is None else frame[frame["group"] == group]
+            series[label] = part[column].to_numpy(dtype=float) if column in part else np.array([])
+        key = group if column == "scale" else ("ratio" if column == "ratio" else None)
+        shades = {lab: ranges[key] for lab, ranges in (configured or {}).items() if key in ranges}
+        ref = (reference or {}).get(key) if key else None
+        histogram(ax, series, shades or None, ref, log_x=log_x)
+        ax.set_title(title, fontsize=11)
+        ax.set_xlabel(xlabel, fontsize=9)
+        if column == "upsampling":
+            ax.axvline(1.0, color="grey", linewidth=0.8)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    for ax in axes.flat[1:]:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    if configured:
+        handles.append(Patch(color="grey", alpha=0.25))
+        labels.append("configured range (shaded)")
+    fig.legend(
+        handles, labels, loc="outside lower center", ncols=min(4, len(labels)), frameon=False
+    )
+    return fig
+
+
+def image_size_figure(
+    sizes: Sequence[tuple[int, int]], global_size: int | None, local_size: int | None
+) -> Figure:
+    """Scatter of the dataset's image sizes (width x height) against the crop sizes."""
+    fig = Figure(figsize=(5.2, 4.0), layout="constrained")
+    ax = fig.subplots()
+    if sizes:
+        array = np.asarray(sizes, dtype=float)
+        ax.scatter(
+            array[:, 0], array[:, 1], s=14, alpha=0.6, color=SERIES_COLOURS[0], label="images"
+        )
+        top = float(array.max()) * 1.15
+    else:
+        top = 1.0
+    for size, name, style in ((global_size, "global crop", "-"), (local_size, "local crop", ":")):
+        if size:
+            ax.axvline(
+                size, color="#e8112d", linestyle=style, linewidth=1.2, label=f"{name} {size} px"
+            )
+            ax.axhline(size, color="#e8112d", linestyle=style, linewidth=1.2)
+            top = max(top, size * 1.3)
+    ax.set_xlim(0, top)
+    ax.set_ylim(0, top)
+    ax.set_xlabel("image width (px)")
+    ax.set_ylabel("image height (px)")
+    ax.set_title("Image sizes vs crop sizes", fontsize=11)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.legend(fontsize=8, frameon=False)
+    return fig

@@ -1,0 +1,12 @@
+"""A user's own pipeline, measured instead of assumed.
+
+Modules: ``spec`` (load the factory named by ``file.py:factory`` / ``module:factory`` with
+JSON keyword arguments), ``recorder`` (what torchvision's ``RandomResizedCrop`` sampled
+inside it) and ``pipeline`` (:class:`ForeignPipeline`: call it, normalise its output into
+global / local groups, attach the records).
+"""
+
+from dinodiag.probe.pipeline import ForeignPipeline, load_pipeline_spec
+from dinodiag.probe.spec import load_factory, parse_kwargs
+
+__all__ = ["ForeignPipeline", "load_factory", "load_pipeline_spec", "parse_kwargs"]

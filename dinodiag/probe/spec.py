@@ -1,0 +1,112 @@
+"""Load a user's pipeline factory from a spec: ``path/to/file.py:factory`` or
+``package.module:factory``, with keyword arguments as JSON.
+
+Errors name the spec, the underlying exception and the line of the user's code.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import importlib
+import importlib.util
+import json
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from dinodiag.errors import PipelineSpecError
+
+
+def _load_module(spec: str, target: str) -> Any:
+    if target.endswith(".py") or "/" in target or "\\" in target:
+        path = Path(target).expanduser()
+        if not path.is_file():
+            raise PipelineSpecError(f"pipeline spec {spec!r}: file {str(path)!r} does not exist.")
+        digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
+        module_name = f"dinodiag_user_{path.stem}_{digest}"
+        module_spec = importlib.util.spec_from_file_location(module_name, path)
+        if module_spec is None or module_spec.loader is None:
+            raise PipelineSpecError(
+                f"pipeline spec {spec!r}: {str(path)!r} cannot be imported as Python."
+            )
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[module_name] = module
+        # The user's file may import siblings next to it.
+        sys.path.insert(0, str(path.parent.resolve()))
+        try:
+            module_spec.loader.exec_module(module)
+        except Exception as exc:
+            sys.modules.pop(module_name, None)
+            raise PipelineSpecError(
+                f"pipeline spec {spec!r}: importing {str(path)!r} raised {describe_exception(exc)}"
+            ) from exc
+        finally:
+            sys.path.remove(str(path.parent.resolve()))
+        return module
+    try:
+        return importlib.import_module(target)
+    except Exception as exc:
+        raise PipelineSpecError(
+            f"pipeline spec {spec!r}: importing module {target!r} raised {describe_exception(exc)}"
+        ) from exc
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``TypeError: message (file.py, line 12)``: the exception and where in the user's code."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {Path(frames[-1].filename).name}, line {frames[-1].lineno})" if frames else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def parse_kwargs(kwargs: str | dict[str, Any] | None, spec: str = "") -> dict[str, Any]:
+    """Keyword arguments for the factory from a JSON object string or a dict."""
+    if kwargs is None or kwargs == "":
+        return {}
+    if isinstance(kwargs, dict):
+        return kwargs
+    try:
+        value = json.loads(kwargs)
+    except json.JSONDecodeError as exc:
+        raise PipelineSpecError(
+            f"pipeline kwargs for {spec!r} are not valid JSON ({exc.msg} at column {exc.colno}): "
+            f'{kwargs!r}; write a JSON object such as {{"img_size": 96}}.'
+        ) from None
+    if not isinstance(value, dict):
+        raise PipelineSpecError(
+            f"pipeline kwargs for {spec!r} must be a JSON object, got {kwargs!r}."
+        )
+    return value
+
+
+def load_factory(spec: str) -> Callable[..., Any]:
+    """The callable named by ``FILE.py:NAME`` or ``package.module:NAME``."""
+    target, sep, name = spec.rpartition(":")
+    if not sep or not target or not name or (len(target) == 1 and target.isalpha()):
+        raise PipelineSpecError(
+            f"pipeline spec {spec!r} must look like path/to/file.py:factory or package.module:factory."
+        )
+    module = _load_module(spec, target)
+    obj: Any = module
+    for part in name.split("."):
+        if not hasattr(obj, part):
+            names = [
+                n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))
+            ]
+            close = difflib.get_close_matches(part, names, n=1)
+            hint = (
+                f" Did you mean {close[0]!r}?"
+                if close
+                else f" Callables there: {', '.join(names[:12]) or 'none'}."
+            )
+            raise PipelineSpecError(
+                f"pipeline spec {spec!r}: {target!r} has no attribute {part!r}.{hint}"
+            )
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise PipelineSpecError(
+            f"pipeline spec {spec!r}: {name!r} is a {type(obj).__name__}, not a callable factory."
+        )
+    return obj

@@ -1,0 +1,276 @@
+"""What a dashboard run is made of: the launch form's values, their validation, the command
+line they become, the detected device and the seed story's two runs.
+
+    spec = LaunchSpec(preset="cpu-demo", batch_size=32, max_seconds=120)
+    plan = resolve_launch(spec)                   # ConfigError / DataError naming the knob
+    build_command(spec, Path("runs/x"))           # [python, -m, dinodiag, train, --preset, ...]
+
+Every knob is ``None`` = "the training preset's value", so a spec only says what changes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, fields
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from dinodiag.augment.config import PipelineConfig
+from dinodiag.errors import ConfigError
+from dinodiag.augment.presets import get_preset, load_config
+from dinodiag.train.config import TrainConfig, check_crops
+from dinodiag.train.presets import get_train_preset
+
+LAUNCH_PRESETS = ("cpu-demo", "gpu", "small-images", "tiny-test")  # what the form offers
+STORY_PIPELINES = {"broken": "seed-broken", "fixed": "seed-fixed"}  # the seed story's recipes
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """The launch form: a training preset and the knobs changed from it (None = preset's)."""
+
+    preset: str = "cpu-demo"  # training preset: cpu-demo (2-core laptop), gpu, small-images ...
+    data: str | None = None  # dataset spec (folder, generated:..., cifar10:ROOT); None = preset's
+    pipeline: PipelineConfig | None = None  # crop recipe to train with; None = preset's
+    epochs: float | None = None  # passes over the data (the schedules are laid out over them)
+    max_seconds: float | None = None  # time budget; 0 = no limit (stops cleanly before it)
+    max_steps: int | None = None  # step cap; 0 = no cap
+    batch_size: int | None = None  # images per step; DINO centering wants >= 64
+    lr: float | None = None  # base lr at batch 1024 (sqrt-scaled to the batch)
+    arch: str | None = None  # vit_tiny | vit_small | vit_base | resnet18
+    patch_size: int | None = None  # ViT patch side; crop sizes must be multiples of it
+    depth: int | None = None  # ViT blocks; 2-4 for a CPU
+    local_crops: int | None = None  # local crops per image (0 = no multi-crop)
+    global_size: int | None = None  # global crop side (px)
+    local_size: int | None = None  # local crop side (px)
+    device: str | None = None  # auto | cpu | cuda | cuda:N
+    eval_every: int | None = None  # k-NN every N steps (0 = off); also at step 0 and the end
+    log_every: int | None = None  # a metrics row every N steps
+    seed: int | None = None  # weights, data order and augmentations
+    threads: int | None = None  # torch CPU threads (two runs at once on 2 cores: 1 each)
+    label: str = ""  # end of the run id (default: the preset name)
+
+
+# spec field -> (config field, command-line flag); "none" = a 0 that means "no limit".
+_FIELDS: dict[str, tuple[str, str]] = {
+    "data": ("data.data", "--data"),
+    "epochs": ("run.epochs", "--epochs"),
+    "max_seconds": ("run.max_seconds", "--max-seconds"),
+    "max_steps": ("run.max_steps", "--max-steps"),
+    "batch_size": ("data.batch_size", "--batch-size"),
+    "lr": ("optim.base_lr", "--lr"),
+    "arch": ("model.arch", "--arch"),
+    "patch_size": ("model.patch_size", "--patch-size"),
+    "depth": ("model.depth", "--depth"),
+    "local_crops": ("data.local_crops", "--local-crops"),
+    "global_size": ("data.global_crops_size", "--global-size"),
+    "local_size": ("data.local_crops_size", "--local-size"),
+    "device": ("run.device", "--device"),
+    "eval_every": ("run.eval_every", "--eval-every"),
+    "log_every": ("run.log_every", "--log-every"),
+    "seed": ("run.seed", "--seed"),
+    "threads": ("run.threads", "--threads"),
+}
+_ZERO_IS_NONE = ("max_seconds", "max_steps")
+
+
+def overrides(spec: LaunchSpec) -> dict[str, Any]:
+    """``{"section.field": value}`` for every knob the spec sets (validated later)."""
+    base = get_train_preset(spec.preset).config
+    out: dict[str, Any] = {}
+    for name, (field_name, _) in _FIELDS.items():
+        value = getattr(spec, name)
+        if value is None:
+            continue
+        if name in _ZERO_IS_NONE and not value:
+            value = None
+        out[field_name] = value
+    if spec.arch is not None and spec.arch != base.model.arch:
+        # A preset's custom width belongs to its own arch: the new arch brings its own.
+        out["model.embed_dim"] = None
+        out["model.num_heads"] = None
+    return out
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    """What a validated spec will train."""
+
+    config: TrainConfig  # the training config (preset + knobs)
+    pipeline: PipelineConfig  # the crops it trains with (sizes and patch applied)
+    train_images: int | None  # images in the training split (None when not opened)
+
+    @property
+    def steps(self) -> int | None:
+        """Planned optimisation steps (the time budget may end the run earlier)."""
+        if self.train_images is None:
+            return None
+        per_epoch = max(1, self.train_images // self.config.data.batch_size)  # drop_last
+        steps = max(1, round(self.config.run.epochs * per_epoch))
+        cap = self.config.run.max_steps
+        return min(steps, cap) if cap else steps
+
+
+def resolve_launch(spec: LaunchSpec, check_data: bool = True) -> LaunchPlan:
+    """The training config and the crop recipe a spec trains with, validated as the engine
+    will (crops multiple of the patch, 2+ views, KoLeo batch, device, dataset).
+
+    Raises :class:`ConfigError` naming the knob, or :class:`DataError` for the dataset.
+    """
+    if spec.preset not in LAUNCH_PRESETS:
+        get_train_preset(spec.preset)  # an unknown name gets a suggestion
+    config = get_train_preset(spec.preset).config.with_overrides(overrides(spec))
+    pipeline = spec.pipeline or load_config(config.data.pipeline)
+    changes: dict[str, Any] = {"patch_size": config.model.patch_size}
+    for knob, target in (("local_crops", "local_crops_number"), ("global_crops_size",
+                         "global_crops_size"), ("local_crops_size", "local_crops_size")):  # fmt: skip
+        value = getattr(config.data, knob)
+        if value is not None:
+            changes[target] = value
+    pipeline = pipeline.replace(**changes)
+    check_crops(pipeline, config.model)
+    if config.optim.koleo_weight > 0 and config.data.batch_size < 2:
+        raise ConfigError(
+            f"batch size {config.data.batch_size}: KoLeo needs at least 2 images per step "
+            "(at 1 it is infinite). Use a batch of 2 or more (DINO works best from 64)."
+        )
+    check_device(config.run.device)
+    images = None
+    if check_data:
+        from dinodiag.data import open_dataset
+
+        images = len(open_dataset(config.data.data, split=config.data.train_split))
+        if images < config.data.batch_size:
+            raise ConfigError(
+                f"batch size {config.data.batch_size} is larger than the training set "
+                f"({images} images in {config.data.data}): lower the batch size."
+            )
+    return LaunchPlan(config, pipeline, images)
+
+
+def build_command(
+    spec: LaunchSpec, run_dir: Path, pipeline_file: Path | None = None, python: str | None = None
+) -> list[str]:
+    """``python -m dinodiag train --preset P --run-dir D [--flag value ...]`` for a spec."""
+    command = [python or sys.executable, "-m", "dinodiag", "train", "--preset", spec.preset,
+               "--run-dir", str(run_dir)]  # fmt: skip
+    if pipeline_file is not None:
+        command += ["--pipeline", str(pipeline_file)]
+    for name, (_, flag) in _FIELDS.items():
+        value = getattr(spec, name)
+        if value is None:
+            continue
+        if name in _ZERO_IS_NONE and not value:
+            command += ["--set", f"run.{name}=none"]
+        else:
+            command += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+    return command
+
+
+def spec_fields() -> list[str]:
+    return [f.name for f in fields(LaunchSpec)]
+
+
+# ----------------------------------------------------------------------------- device
+@dataclass(frozen=True)
+class DeviceOption:
+    """A device the form offers, with what was detected."""
+
+    value: str  # what --device gets: auto, cpu, cuda:0 ...
+    label: str  # "GPU 0: NVIDIA H100 80GB HBM3 (79.2 GiB)" / "CPU (2 cores)"
+    is_gpu: bool
+
+
+@lru_cache(maxsize=1)
+def detect_devices() -> tuple[DeviceOption, ...]:
+    """The GPUs torch sees (name and memory) and the CPU (core count); the best first."""
+    import torch
+
+    cores = os.cpu_count() or 1
+    cpu = DeviceOption("cpu", f"CPU ({cores} core{'s' if cores != 1 else ''})", False)
+    gpus = []
+    if torch.cuda.is_available():
+        for index in range(torch.cuda.device_count()):
+            props = torch.cuda.get_device_properties(index)
+            memory = props.total_memory / 2**30
+            gpus.append(DeviceOption(f"cuda:{index}", f"GPU {index}: {props.name} "
+                                     f"({memory:.1f} GiB)", True))  # fmt: skip
+    return (*gpus, cpu)
+
+
+def device_summary() -> str:
+    """One line: what training would run on."""
+    devices = detect_devices()
+    gpus = [d.label for d in devices if d.is_gpu]
+    return ", ".join(gpus) if gpus else f"no CUDA GPU: {devices[-1].label}"
+
+
+def check_device(device: str) -> None:
+    device = device.strip().lower()
+    if device.startswith("cuda"):
+        gpus = [d for d in detect_devices() if d.is_gpu]
+        index = int(device[5:]) if device[5:].isdigit() else 0
+        if index >= len(gpus):
+            found = f"{len(gpus)} GPU(s)" if gpus else "no CUDA GPU"
+            raise ConfigError(
+                f"device {device!r} is not available ({found} detected): choose cpu or auto."
+            )
+
+
+# ----------------------------------------------------------------------------- seed story
+def scaled_pipeline(pipeline: PipelineConfig, global_size: int, patch_size: int) -> PipelineConfig:
+    """The recipe at another global crop size: counts, scales and photometrics kept, the local
+    size scaled in proportion (rounded to a multiple of ``patch_size``, at least one patch).
+
+    ``seed-fixed`` (96 / 96 px) at 32 px gives 32 / 32 px; ``dinov2`` (224 / 96) gives 32 / 12.
+    """
+    if global_size < 1 or patch_size < 1:
+        raise ConfigError(f"crop size {global_size} and patch size {patch_size} must be >= 1.")
+    ratio = pipeline.local_crops_size / pipeline.global_crops_size
+    local = max(patch_size, round(global_size * ratio / patch_size) * patch_size)
+    return pipeline.replace(
+        global_crops_size=global_size, local_crops_size=local, patch_size=patch_size
+    )
+
+
+def story_pipeline(role: str, global_size: int, patch_size: int) -> PipelineConfig:
+    """The seed's broken / fixed recipe at ``global_size`` px (the seed used 96 px).
+
+    Counts and scales are the seed's (broken: 2 views, global 0.2-1, no locals; fixed: 2 + 8
+    locals, 0.4-1 / 0.05-0.4), globals and locals at the same size, as in the seed.
+    """
+    recipe = get_preset(STORY_PIPELINES[role]).config
+    return recipe.replace(
+        global_crops_size=global_size, local_crops_size=global_size, patch_size=patch_size,
+        name=f"{recipe.name}@{global_size}px",
+    )  # fmt: skip
+
+
+def story_specs(
+    preset: str = "cpu-demo", steps: int = 100, threads: int | None = None
+) -> dict[str, LaunchSpec]:
+    """The two runs of the seed story: the same preset, data, seed and number of steps (the
+    same images seen), the seed's two recipes; no time limit.
+
+    The pipeline is the only difference, so the crop knobs are set from it explicitly (the
+    cpu-demo preset would otherwise force its own 4 local crops). The fixed recipe computes
+    five times more views per image (2 + 8 instead of 2): its run takes ~2x longer. k-NN at
+    step 0 and five more times.
+    """
+    if steps < 1:
+        raise ConfigError(f"seed story steps = {steps}: give at least 1 step per run.")
+    base = get_train_preset(preset).config
+    preset_pipeline = resolve_launch(LaunchSpec(preset=preset), check_data=False).pipeline
+    size, patch = preset_pipeline.global_crops_size, base.model.patch_size
+    specs = {}
+    for role in STORY_PIPELINES:
+        recipe = story_pipeline(role, size, patch)
+        specs[role] = LaunchSpec(
+            preset=preset, pipeline=recipe, max_steps=steps, max_seconds=0, threads=threads,
+            epochs=max(base.run.epochs, 1000.0), eval_every=max(1, steps // 5),
+            local_crops=recipe.local_crops_number, global_size=size, local_size=size,
+            label=f"story-{role}",
+        )  # fmt: skip
+    return specs

@@ -1,0 +1,399 @@
+"""Training runs seen from the dashboard: launch ``python -m dinodiag train`` as its own
+process, find the runs in the runs directory, stop / resume / delete them.
+
+The dashboard never trains in its own process: :func:`launch` starts the CLI with
+``subprocess.Popen`` (its own session, console output in ``console.log`` of the run
+directory) and the page reads the run directory back (:mod:`dinodiag.train.rundir`). A run
+survives page switches, closed browsers and restarts of the app: :func:`list_runs` finds it
+again, and a run whose process died without a final status reads "failed".
+
+    spec = LaunchSpec(preset="cpu-demo", max_seconds=120)
+    run_dir = launch(spec)                        # runs/20260509-220101-cpu-demo
+    read_run(run_dir).state                       # queued | running | finished | stopped | failed
+    stop_run(run_dir); resume_run(run_dir, more_seconds=60); delete_run(run_dir)
+
+Besides the engine's files a dashboard run directory holds ``launch.json`` (the command),
+``console.log``, ``pipeline.yaml`` (the crop recipe it trains with) and, while it waits in a
+queue (:func:`launch_queue`), ``QUEUED``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dinodiag.augment.config import save_config
+from dinodiag.errors import TrainingError
+from dinodiag.runs.launch_spec import LaunchSpec, build_command, resolve_launch, scaled_pipeline
+from dinodiag.train import rundir
+
+RUNS_ENV = "DINODIAG_RUNS_DIR"  # environment variable: where the dashboard keeps its runs
+DEFAULT_RUNS_DIR = "runs"
+LAUNCH_FILE = "launch.json"
+CONSOLE_FILE = "console.log"
+PIPELINE_FILE = "pipeline.yaml"
+QUEUED_FILE = "QUEUED"
+STATES = ("queued", "running", "finished", "stopped", "failed")
+
+_children: dict[int, subprocess.Popen[bytes]] = {}  # processes this one started (to reap)
+_children_lock = threading.Lock()
+
+__all__ = [
+    "LaunchSpec", "RunInfo", "build_command", "launch", "list_runs", "read_run", "scaled_pipeline",
+]  # fmt: skip
+
+
+def runs_root() -> Path:
+    """The runs directory: ``$DINODIAG_RUNS_DIR`` or ``runs/`` (relative to the working dir)."""
+    return Path(os.environ.get(RUNS_ENV) or DEFAULT_RUNS_DIR)
+
+
+# ----------------------------------------------------------------------------- processes
+def _reap() -> None:
+    """Collect children that ended (else they linger as zombies while the app runs)."""
+    with _children_lock:
+        for pid, process in list(_children.items()):
+            if process.poll() is not None:
+                del _children[pid]
+
+
+def start_process(command: list[str], run_dir: Path) -> subprocess.Popen[bytes]:
+    """Start ``command`` in its own session, console output appended to ``console.log``.
+
+    The pid file is written at once, so the run reads "running" before the training has
+    imported torch (the engine rewrites it with the same pid).
+    """
+    _reap()
+    with open(run_dir / CONSOLE_FILE, "ab") as log:
+        log.write(f"$ {' '.join(command)}\n".encode())
+        log.flush()
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+    rundir.write_pid_file(run_dir, process.pid)
+    with _children_lock:
+        _children[process.pid] = process
+    return process
+
+
+def _pid_alive(info: dict[str, Any] | None) -> bool:
+    """Whether the process described by a pid record (``{"pid", "start_ticks"}``) still runs."""
+    if not info or not isinstance(info.get("pid"), int):
+        return False
+    pid = info["pid"]
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    stat = Path(f"/proc/{pid}/stat")
+    if not stat.exists():
+        return True  # not Linux: the signal check is all there is
+    try:
+        if stat.read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            return False  # ended, not yet reaped
+    except (OSError, IndexError):
+        return False
+    ticks = info.get("start_ticks")
+    return ticks is None or rundir.process_start_ticks(pid) == ticks
+
+
+def _pid_file_alive(run_dir: Path) -> bool:
+    return _pid_alive(rundir.read_json(run_dir / rundir.PID_FILE))
+
+
+# ----------------------------------------------------------------------------- launching
+def _new_run_dir(root: Path, label: str) -> Path:
+    base = rundir.new_run_id(label)
+    path, n = root / base, 2
+    while path.exists():
+        path, n = root / f"{base}-{n}", n + 1
+    return path
+
+
+def prepare(
+    spec: LaunchSpec, root: Path | None = None, extra: dict[str, Any] | None = None
+) -> Path:
+    """Validate ``spec``, create its run directory with ``pipeline.yaml`` and ``launch.json``.
+
+    Raises :class:`ConfigError` (a knob out of range, crops not a multiple of the patch) or
+    :class:`DataError` (the dataset cannot be opened) before anything is written.
+    """
+    plan = resolve_launch(spec)
+    config, pipeline = plan.config, plan.pipeline
+    root = Path(root) if root is not None else runs_root()
+    run_dir = _new_run_dir(root, spec.label or config.name)
+    run_dir.mkdir(parents=True)
+    pipeline_file = None
+    if spec.pipeline is not None:
+        pipeline_file = save_config(spec.pipeline, run_dir / PIPELINE_FILE)
+    command = build_command(spec, run_dir, pipeline_file)
+    record = {"command": command, "created": time.time(), "preset": config.name,
+              "pipeline": pipeline.name, "data": config.data.data, **(extra or {})}  # fmt: skip
+    rundir.write_json_atomic(run_dir / LAUNCH_FILE, record)
+    return run_dir
+
+
+def launch(spec: LaunchSpec, root: Path | None = None, extra: dict[str, Any] | None = None) -> Path:
+    """Start a training run now; returns its run directory (the process runs on its own)."""
+    run_dir = prepare(spec, root, extra)
+    start_process(read_launch(run_dir)["command"], run_dir)
+    return run_dir
+
+
+def launch_queue(
+    specs: list[LaunchSpec], root: Path | None = None, extra: list[dict[str, Any]] | None = None
+) -> list[Path]:
+    """Prepare every run, then start them one after the other in a detached queue process
+    (``python -m dinodiag.runs.manager queue DIR ...``), so that they do not share the cores."""
+    extras = extra or [{} for _ in specs]
+    run_dirs = [prepare(spec, root, more) for spec, more in zip(specs, extras, strict=True)]
+    for run_dir in run_dirs:
+        rundir.write_json_atomic(run_dir / QUEUED_FILE, {"queued": time.time()})
+    command = [sys.executable, "-m", "dinodiag.runs.manager", "queue", *map(str, run_dirs)]
+    with open(run_dirs[0] / "queue.log", "ab") as log:
+        runner = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
+                                  stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    with _children_lock:
+        _children[runner.pid] = runner
+    info = {"pid": runner.pid, "start_ticks": rundir.process_start_ticks(runner.pid)}
+    for run_dir in run_dirs:
+        _update_json(run_dir / QUEUED_FILE, runner=info)
+    return run_dirs
+
+
+def _update_json(path: Path, **changes: Any) -> None:
+    data = rundir.read_json(path)
+    if data is not None:  # the runner may have claimed the marker meanwhile
+        rundir.write_json_atomic(path, {**data, **changes})
+
+
+def run_queue(run_dirs: list[Path]) -> None:
+    """The queue process: start each prepared run that was not cancelled, wait for it."""
+    for run_dir in run_dirs:
+        try:
+            (run_dir / QUEUED_FILE).unlink()  # claims the run; a cancel removed it first
+        except FileNotFoundError:
+            continue
+        start_process(read_launch(run_dir)["command"], run_dir).wait()
+
+
+def read_launch(run_dir: Path) -> dict[str, Any]:
+    data = rundir.read_json(Path(run_dir) / LAUNCH_FILE)
+    if data is None:
+        raise TrainingError(f"{run_dir} has no readable {LAUNCH_FILE}: it was not started here.")
+    return data
+
+
+# ----------------------------------------------------------------------------- reading runs
+@dataclass(frozen=True)
+class RunInfo:
+    """One run directory as the dashboard shows it."""
+
+    run_id: str  # the directory name: start time + label
+    path: Path  # the run directory
+    state: str  # queued | running | finished | stopped | failed
+    message: str  # what it is doing, or why it ended (what to try on failure)
+    step: int  # optimisation steps done
+    total_steps: int | None  # planned steps (None until the run has set up)
+    epoch: float | None  # passes over the training data so far
+    eta_s: float | None  # estimated seconds left
+    started: float | None  # unix time of the start (None while queued)
+    device: str | None  # e.g. "cpu (2 threads, fp32)"
+    preset: str | None  # training preset (cpu-demo ...)
+    pipeline: str | None  # crop recipe name (seed-fixed ...)
+    data: str | None  # dataset spec
+    knn_top1: float | None  # last k-NN top-1 (%)
+    knn_top1_start: float | None  # k-NN top-1 at step 0 (random weights), the baseline
+    has_checkpoint: bool  # resumable / inspectable
+    story: str | None = None  # id of the seed story that launched it
+    role: str | None = None  # its part in the story: "broken" or "fixed"
+
+    @property
+    def active(self) -> bool:
+        """Queued or running: the page keeps refreshing."""
+        return self.state in ("queued", "running")
+
+
+def console_tail(run_dir: Path, lines: int = 12) -> str:
+    """The last lines of the run's console output ("" when there is none)."""
+    try:
+        text = (Path(run_dir) / CONSOLE_FILE).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def _state(run_dir: Path) -> dict[str, Any]:
+    queued = rundir.read_json(run_dir / QUEUED_FILE)
+    if queued is not None or (run_dir / QUEUED_FILE).exists():
+        runner = (queued or {}).get("runner")
+        if runner is None or _pid_alive(runner):
+            return {"state": "queued", "step": 0, "message": "waiting for the run before it"}
+        return {"state": "failed", "step": 0, "message": "the queue process ended before this "
+                "run started: start it again."}  # fmt: skip
+    status = rundir.read_status(run_dir)
+    if status.get("state") != "running" and _pid_file_alive(run_dir):
+        status = {**status, "state": "running", "message": "starting (resuming)"}
+    if status.get("state") == "failed" and not (run_dir / rundir.STATUS_FILE).exists():
+        tail = console_tail(run_dir, 4)
+        status = {**status, "message": "the run did not start" + (f": {tail}" if tail else ".")}
+    return status
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def read_run(run_dir: str | Path) -> RunInfo:
+    """The state of one run directory (live-checked: a dead process reads "failed")."""
+    run_dir = Path(run_dir)
+    status = _state(run_dir)
+    config = rundir.read_config(run_dir) or {}
+    launch_info = rundir.read_json(run_dir / LAUNCH_FILE) or {}
+    total = _number(status.get("total_steps"))
+    return RunInfo(
+        run_id=run_dir.name, path=run_dir, state=str(status.get("state", "failed")),
+        message=str(status.get("message", "")), step=int(status.get("step") or 0),
+        total_steps=int(total) if total else None, epoch=_number(status.get("epoch")),
+        eta_s=_number(status.get("eta_s")), started=_number(status.get("started")),
+        device=status.get("device"), preset=config.get("name") or launch_info.get("preset"),
+        pipeline=(config.get("pipeline") or {}).get("name") or launch_info.get("pipeline"),
+        data=(config.get("data") or {}).get("data") or launch_info.get("data"),
+        knn_top1=_number(status.get("knn_top1")),
+        knn_top1_start=_number(status.get("knn_top1_start")),
+        has_checkpoint=(run_dir / rundir.CHECKPOINT_FILE).exists(),
+        story=launch_info.get("story"), role=launch_info.get("role"),
+    )  # fmt: skip
+
+
+def is_run_dir(path: Path) -> bool:
+    return path.is_dir() and any(
+        (path / name).exists() for name in (LAUNCH_FILE, rundir.STATUS_FILE, rundir.CONFIG_FILE)
+    )
+
+
+def list_runs(root: str | Path | None = None) -> list[RunInfo]:
+    """Every run under ``root`` (default :func:`runs_root`), newest first."""
+    _reap()
+    root = Path(root) if root is not None else runs_root()
+    if not root.is_dir():
+        return []
+    runs = [read_run(child) for child in root.iterdir() if is_run_dir(child)]
+    return sorted(runs, key=lambda r: r.run_id, reverse=True)
+
+
+# ----------------------------------------------------------------------------- control
+def stop_run(run_dir: str | Path, wait: float = 3.0) -> str:
+    """Stop a run cleanly: the engine checkpoints and ends "stopped" at its next step.
+
+    Writes the ``STOP`` file and sends SIGTERM. A queued run is cancelled; a process still
+    importing (no status yet) is ended and marked "stopped". Returns what was done.
+    """
+    run_dir = Path(run_dir)
+    try:
+        (run_dir / QUEUED_FILE).unlink()
+        rundir.write_json_atomic(run_dir / rundir.STATUS_FILE, {"state": "stopped", "step": 0,
+                                 "message": "cancelled before it started"})  # fmt: skip
+        return "cancelled (it had not started)"
+    except FileNotFoundError:
+        pass
+    info = rundir.read_json(run_dir / rundir.PID_FILE)
+    if not _pid_alive(info):
+        return "not running"
+    assert info is not None
+    had_status = (run_dir / rundir.STATUS_FILE).exists()
+    rundir.request_stop(run_dir)
+    os.kill(info["pid"], signal.SIGTERM)  # the engine handles it like the STOP file
+    if had_status:
+        return "stop requested: it stops at its next step and keeps a checkpoint"
+    deadline = time.monotonic() + wait
+    while _pid_alive(info) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        _reap()
+    if not (run_dir / rundir.STATUS_FILE).exists():
+        rundir.write_json_atomic(run_dir / rundir.STATUS_FILE, {"state": "stopped", "step": 0,
+                                 "message": "stopped while starting (no step done)"})  # fmt: skip
+    return "stopped while starting"
+
+
+def resume_run(
+    run_dir: str | Path,
+    *,
+    more_steps: int | None = None,
+    more_seconds: float | None = None,
+    threads: int | None = None,
+) -> Path:
+    """Continue a stopped / finished / failed run from its checkpoint in a new process.
+
+    Without options it continues to its planned end (a stopped run). ``more_steps`` trains
+    that many steps past the current one, without time limit; ``more_seconds`` extends a
+    time-limited run (its clock continues on resume). Raises :class:`TrainingError` when it
+    cannot resume.
+    """
+    run_dir = Path(run_dir)
+    info = read_run(run_dir)
+    if info.active:
+        raise TrainingError(f"run {info.run_id} is still {info.state}: stop it before resuming.")
+    if not info.has_checkpoint:
+        raise TrainingError(
+            f"run {info.run_id} has no {rundir.CHECKPOINT_FILE} (it ended before its first "
+            "checkpoint): start a new run instead."
+        )
+    command = [sys.executable, "-m", "dinodiag", "train", "--run-dir", str(run_dir), "--resume"]
+    if more_steps:
+        target = info.step + int(more_steps)
+        resolved = (rundir.read_config(run_dir) or {}).get("resolved") or {}
+        per_epoch = max(1, int(resolved.get("steps_per_epoch") or 1))
+        command += ["--max-steps", str(target), "--epochs", f"{target / per_epoch + 1:g}",
+                    "--set", "run.max_seconds=none"]  # fmt: skip
+    if more_seconds:
+        command += ["--max-seconds", f"{elapsed_seconds(run_dir) + float(more_seconds):g}"]
+    if threads:
+        command += ["--threads", str(int(threads))]
+    (run_dir / rundir.STOP_FILE).unlink(missing_ok=True)
+    start_process(command, run_dir)
+    return run_dir
+
+
+def elapsed_seconds(run_dir: str | Path) -> float:
+    """Training time of a run so far (the ``time`` of its last metrics row), 0 when none."""
+    frame = rundir.read_metrics(run_dir)
+    times = frame["time"].dropna() if "time" in frame else []
+    return float(times.max()) if len(times) else 0.0
+
+
+def delete_run(run_dir: str | Path, root: str | Path | None = None) -> None:
+    """Delete a run directory (refused while it runs or outside the runs directory)."""
+    run_dir = Path(run_dir).resolve()
+    root = (Path(root) if root is not None else runs_root()).resolve()
+    if run_dir.parent != root or not is_run_dir(run_dir):
+        raise TrainingError(f"{run_dir} is not a run directory of {root}: nothing deleted.")
+    info = read_run(run_dir)
+    if info.active:
+        raise TrainingError(f"run {info.run_id} is {info.state}: stop it before deleting it.")
+    shutil.rmtree(run_dir)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m dinodiag.runs.manager queue DIR ...``: the queue process of :func:`launch_queue`."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) < 2 or args[0] != "queue":
+        print("usage: python -m dinodiag.runs.manager queue RUN_DIR [RUN_DIR ...]", file=sys.stderr)
+        return 2
+    run_queue([Path(a) for a in args[1:]])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

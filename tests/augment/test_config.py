@@ -1,0 +1,220 @@
+"""Config validation, YAML/JSON round trips and DINOv2 config files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dinodiag.augment.config import (
+    PipelineConfig,
+    ViewAugment,
+    config_from_dict,
+    flatten,
+    load_config_file,
+    save_config,
+    to_dict,
+)
+from dinodiag.augment.presets import PRESETS, get_preset, load_config
+from dinodiag.errors import ConfigError
+
+
+def test_defaults_are_the_dinov2_recipe() -> None:
+    cfg = PipelineConfig()
+    assert cfg.global_crops_scale == (0.32, 1.0)
+    assert cfg.local_crops_scale == (0.05, 0.32)
+    assert (cfg.global_crops_number, cfg.local_crops_number) == (2, 8)
+    assert (cfg.global_crops_size, cfg.local_crops_size) == (224, 96)
+    assert (cfg.global1.blur_p, cfg.global2.blur_p, cfg.local.blur_p) == (1.0, 0.1, 0.5)
+    assert (cfg.global1.solarize_p, cfg.global2.solarize_p, cfg.local.solarize_p) == (0.0, 0.2, 0.0)
+    assert cfg.global1.jitter_p == 0.8 and cfg.global1.grayscale_p == 0.2
+    assert (cfg.global1.brightness, cfg.global1.contrast, cfg.global1.saturation, cfg.global1.hue) == (
+        0.4, 0.4, 0.2, 0.1)  # fmt: skip
+    assert cfg.num_views == 10
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "allowed"),
+    [
+        ({"global_crops_scale": (0.9, 0.4)}, "global_crops_scale", "min <= max"),
+        ({"local_crops_scale": (0.0, 0.3)}, "local_crops_scale", "(0, 1]"),
+        ({"global_crops_scale": (0.4, 1.5)}, "global_crops_scale", "(0, 1]"),
+        ({"local_crops_number": -1}, "local_crops_number", "[0, 64]"),
+        ({"global_crops_number": 0}, "global_crops_number", "[1, 16]"),
+        ({"global_crops_size": 0}, "global_crops_size", "[1, 4096]"),
+        ({"local_crops_size": -5}, "local_crops_size", "[1, 4096]"),
+        ({"patch_size": 0}, "patch_size", "[1, 4096]"),
+        ({"crop_ratio": (1.5, 0.5)}, "crop_ratio", "min <= max"),
+        ({"interpolation": "cubic"}, "interpolation", "bicubic"),
+        ({"std": (0.2, 0.0, 0.2)}, "std", "positive"),
+        ({"global1": ViewAugment(flip_p=1.5)}, "global1.flip_p", "[0, 1]"),
+        ({"local": ViewAugment(hue=0.7)}, "local.hue", "[0, 0.5]"),
+        ({"global2": ViewAugment(blur_sigma=(2.0, 0.1))}, "global2.blur_sigma", "min <= max"),
+    ],
+)
+def test_impossible_values_name_field_value_and_range(
+    changes: dict, field: str, allowed: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        PipelineConfig(**changes)
+    message = str(info.value)
+    assert message.startswith(field + " = ")
+    assert allowed in message
+
+
+def test_unknown_key_gets_did_you_mean() -> None:
+    with pytest.raises(
+        ConfigError, match=r"unknown key 'global_crop_scale'.*Did you mean 'global_crops_scale'"
+    ):
+        config_from_dict({"global_crop_scale": [0.3, 1.0]})
+
+
+def test_unknown_nested_key_gets_did_you_mean() -> None:
+    with pytest.raises(
+        ConfigError, match=r"unknown key 'global1.blur_prob'.*Did you mean 'blur_p'"
+    ):
+        config_from_dict({"global1": {"blur_prob": 0.5}})
+
+
+def test_unrelated_unknown_key_lists_known_keys() -> None:
+    with pytest.raises(
+        ConfigError, match=r"unknown key 'zzz'.*Known keys: name, global_crops_number"
+    ):
+        config_from_dict({"zzz": 1})
+
+
+@pytest.mark.parametrize(
+    ("data", "pattern"),
+    [
+        (
+            {"local_crops_number": "eight"},
+            r"local_crops_number = 'eight' has the wrong type: expected an integer",
+        ),
+        ({"local_crops_number": 2.5}, r"expected an integer"),
+        (
+            {"global_crops_scale": 0.4},
+            r"global_crops_scale = 0.4 has the wrong type: expected a list of 2",
+        ),
+        ({"global_crops_scale": [0.4, "x"]}, r"global_crops_scale\[1\] = 'x'"),
+        ({"global1": {"flip_p": True}}, r"global1.flip_p = True has the wrong type"),
+        ({"global1": 3}, r"global1 must be a mapping"),
+        ({"interpolation": 3}, r"expected a string"),
+    ],
+)
+def test_wrong_types_are_errors(data: dict, pattern: str) -> None:
+    with pytest.raises(ConfigError, match=pattern):
+        config_from_dict(data)
+
+
+def test_nested_value_errors_carry_the_path() -> None:
+    with pytest.raises(ConfigError, match=r"^global2\.solarize_p = 2\.0 is invalid"):
+        config_from_dict({"global2": {"solarize_p": 2.0}})
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_round_trip_every_preset(tmp_path, name: str, suffix: str) -> None:
+    cfg = PRESETS[name].config
+    path = save_config(cfg, tmp_path / f"cfg{suffix}")
+    assert load_config(path) == cfg
+    if suffix == ".json":
+        assert json.loads(path.read_text())["global_crops_scale"] == list(cfg.global_crops_scale)
+
+
+def test_replace_validates_and_merges_nested() -> None:
+    cfg = PipelineConfig().replace(local_crops_number=6, global1={"blur_p": 0.3})
+    assert cfg.local_crops_number == 6 and cfg.global1.blur_p == 0.3 and cfg.global1.flip_p == 0.5
+    with pytest.raises(ConfigError):
+        PipelineConfig().replace(local_crops_scale=(0.5, 0.1))
+
+
+def test_flatten_and_to_dict() -> None:
+    flat = flatten(PipelineConfig())
+    assert flat["global1.blur_p"] == 1.0 and flat["global_crops_scale"] == (0.32, 1.0)
+    assert to_dict(PipelineConfig())["local"]["blur_sigma"] == [0.1, 2.0]
+
+
+DINOV2_YAML = """
+MODEL:
+  WEIGHTS: ''
+student:
+  arch: vit_small
+  patch_size: 14
+  drop_path_rate: 0.3
+crops:
+  global_crops_scale:
+  - 0.32
+  - 1.0
+  local_crops_number: 8
+  local_crops_scale:
+  - 0.05
+  - 0.32
+  global_crops_size: 224
+  local_crops_size: 98
+optim:
+  epochs: 100
+"""
+
+
+def test_reads_a_dinov2_training_config(tmp_path) -> None:
+    path = tmp_path / "vits14.yaml"
+    path.write_text(DINOV2_YAML)
+    cfg = load_config(path)
+    assert cfg.patch_size == 14 and cfg.local_crops_size == 98
+    assert cfg.global_crops_scale == (0.32, 1.0) and cfg.name == "vits14"
+
+
+def test_dinov2_config_with_unknown_crop_key(tmp_path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("crops:\n  local_crop_number: 8\n")
+    with pytest.raises(
+        ConfigError,
+        match=r"bad.yaml: unknown key 'crops.local_crop_number'.*Did you mean 'local_crops_number'",
+    ):
+        load_config(path)
+
+
+def test_dinov2_config_with_impossible_value(tmp_path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("crops:\n  global_crops_scale: [1.0, 0.32]\n")
+    with pytest.raises(
+        ConfigError, match=r"bad.yaml: global_crops_scale = \(1.0, 0.32\) is invalid"
+    ):
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "pattern"),
+    [
+        ("global_crops_scale: [0.3, 1.0\n", r"not valid YAML/JSON at line"),
+        ("", r"the file is empty"),
+        ("- 1\n- 2\n", r"expected a mapping"),
+    ],
+)
+def test_broken_files(tmp_path, text: str, pattern: str) -> None:
+    path = tmp_path / "cfg.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=pattern):
+        load_config_file(path)
+
+
+def test_missing_file_and_unknown_preset() -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config("no/such/file.yaml")
+    with pytest.raises(ConfigError, match=r"unknown preset 'dinov3'.*Did you mean 'dinov2'"):
+        load_config("dinov3")
+
+
+def test_presets_have_descriptions_sources_and_expected_values() -> None:
+    assert set(PRESETS) >= {"dinov2", "dino", "lightly", "seed-broken", "seed-fixed"}
+    for preset in PRESETS.values():
+        assert preset.description and preset.source
+    assert get_preset("dino").config.global_crops_scale == (0.4, 1.0)
+    assert get_preset("dino").config.local_crops_scale == (0.05, 0.4)
+    assert get_preset("lightly").config.local_crops_number == 6
+    broken = get_preset("seed-broken").config
+    assert broken.local_crops_number == 0 and broken.global_crops_scale == (0.2, 1.0)
+    assert broken.global_crops_size == 96 and broken.local_crops_size == 32
+    fixed = get_preset("seed_fixed").config  # underscores accepted
+    assert fixed.global_crops_size == fixed.local_crops_size == 96
+    assert fixed.local_crops_scale == (0.05, 0.4)

@@ -1,0 +1,147 @@
+"""dinodiag.dashboard.sidebar: the sidebar's decisions without Streamlit."""
+
+from __future__ import annotations
+
+import io
+import threading
+
+import pytest
+from PIL import Image
+
+import dinodiag
+from dinodiag.dashboard import sidebar
+from dinodiag.errors import ConfigError, DataError
+
+
+def png(size: tuple[int, int] = (40, 30)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (10, 200, 30)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("source", "path", "expected"),
+    [
+        ("sample", "", "sample"),
+        ("folder", " /data/x ", "folder:/data/x"),
+        ("cifar10", "/data/c", "cifar10:/data/c"),
+        ("stl10", "/s", "stl10:/s"),
+        ("generated", "", "generated:n=64,size=32,classes=10,seed=0"),
+    ],
+)
+def test_dataset_spec(source, path, expected):
+    assert sidebar.dataset_spec(source, path, generated_images=64, generated_size=32) == expected
+
+
+def test_dataset_spec_needs_a_path_and_a_known_source():
+    with pytest.raises(DataError, match="type the path of an image folder"):
+        sidebar.dataset_spec("folder", "  ")
+    with pytest.raises(DataError, match="unknown dataset source"):
+        sidebar.dataset_spec("imagenet")
+
+
+def test_uploaded_images_keep_good_files_and_report_bad_ones():
+    ds = sidebar.UploadedImages([("a.png", png()), ("bad.jpg", b"nope"), ("empty.png", b"")])
+    assert len(ds) == 1 and ds[0][0].size == (40, 30) and ds[0][1] == -1
+    assert ds.describe(0) == "upload: a.png"
+    assert {p.path for p in ds.problems} == {"bad.jpg", "empty.png"}
+    assert "1 images, unlabelled, 2 unusable file(s) skipped" in sidebar.describe_dataset(ds)
+    assert ds.key == sidebar.upload_key(
+        [("a.png", png()), ("bad.jpg", b"nope"), ("empty.png", b"")]
+    )
+    with pytest.raises(DataError, match="none of the uploaded files is a usable image"):
+        sidebar.UploadedImages([("bad.jpg", b"nope")])
+    with pytest.raises(DataError, match="no image uploaded"):
+        sidebar.UploadedImages([])
+
+
+def test_base_config_from_preset_yaml_and_dinov2_file():
+    assert sidebar.base_config(sidebar.PipelineChoice(preset="dino")).global_crops_scale == (
+        0.4,
+        1.0,
+    )
+    cfg = sidebar.base_config(
+        sidebar.PipelineChoice(
+            "config", config_text="local_crops_number: 6\n", config_name="mine.yaml"
+        )
+    )
+    assert cfg.local_crops_number == 6 and cfg.name == "mine"
+    dinov2_file = "crops:\n  local_crops_size: 98\nstudent:\n  patch_size: 14\n"
+    cfg = sidebar.base_config(sidebar.PipelineChoice("config", config_text=dinov2_file))
+    assert (cfg.local_crops_size, cfg.patch_size) == (98, 14)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "paste a YAML"),
+        ("a: [1, 2", "not valid YAML"),
+        ("global_crop_scale: [0.4, 1.0]", "Did you mean 'global_crops_scale'"),
+        ("local_crops_number: -2", "local_crops_number = -2 is invalid"),
+    ],
+)
+def test_base_config_errors_name_the_problem(text, message):
+    with pytest.raises(ConfigError, match=message):
+        sidebar.base_config(sidebar.PipelineChoice("config", config_text=text))
+
+
+def test_edits_are_applied_and_validated():
+    base = dinodiag.load_config("seed-broken")
+    fixed = sidebar.apply_edits(base, {"global_crops_scale": (0.4, 1.0), "local.blur_p": 0.2})
+    assert fixed.global_crops_scale == (0.4, 1.0) and fixed.local.blur_p == 0.2
+    assert sidebar.apply_edits(base, {}) is base
+    with pytest.raises(ConfigError, match=r"global1.blur_p = 2.0 is invalid"):
+        sidebar.apply_edits(base, {"global1.blur_p": 2.0})
+    choice = sidebar.PipelineChoice(preset="seed-broken", edits={"local_crops_number": 8})
+    assert sidebar.resolve_config(choice).local_crops_number == 8
+
+
+def test_editable_fields_cover_every_field_with_help():
+    cfg = dinodiag.load_config("dinov2")
+    fields = {f.key: f for f in sidebar.editable_fields(cfg)}
+    assert set(fields) == set(dinodiag.augment.config.flatten(cfg))
+    assert fields["global_crops_scale"].kind == "pair" and fields["mean"].kind == "triple"
+    assert fields["interpolation"].kind == "choice" and "bicubic" in fields["interpolation"].options
+    assert (
+        fields["local_crops_number"].kind == "int" and fields["global2.solarize_p"].kind == "float"
+    )
+    assert fields["global2.solarize_p"].section == "global2"
+    assert "6-10 typical" in fields["local_crops_number"].help  # the comment in config.py
+    assert all(f.help for f in fields.values())  # every field explains itself, even wrapped lines
+
+
+def test_changed_values_ignore_float_noise():
+    cfg = dinodiag.load_config("dinov2")
+    values = {
+        "global_crops_scale": (0.32 + 1e-12, 1.0),
+        "local_crops_number": 6,
+        "local.blur_p": 0.5,
+    }
+    assert sidebar.changed_values(cfg, values) == {"local_crops_number": 6}
+
+
+def test_describe_config():
+    assert sidebar.describe_config(dinodiag.load_config("seed-broken")) == (
+        "seed-broken: 2 × 96 px globals (0.2–1), no local crops, patch 16"
+    )
+    assert "8 × 96 px locals (0.05–0.4)" in sidebar.describe_config(dinodiag.load_config("dino"))
+
+
+def test_reference_names_exclude_the_seed_examples():
+    names = sidebar.reference_names()
+    assert "dinov2" in names and "seed-broken" not in names and "seed-fixed" not in names
+
+
+def test_lru_store_evicts_the_least_recently_used_and_is_thread_safe():
+    store = sidebar.LRUStore(capacity=2)
+    store.put("a", 1)
+    store.put("b", 2)
+    assert store.get("a") == 1  # "a" is now the most recent
+    store.put("c", 3)
+    assert store.get("b") is None and store.get("a") == 1 and len(store) == 2
+    threads = [threading.Thread(target=lambda i=i: store.put(i, i)) for i in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(store) == 2

@@ -1,0 +1,66 @@
+"""dinodiag.dashboard.stats_charts: histograms of sampled measures and the image-size scatter."""
+
+from __future__ import annotations
+
+import pandas as pd
+from PIL import Image
+
+import dinodiag
+from dinodiag.dashboard import crop_pictures, stats_charts
+from dinodiag.stats import sample_views
+
+
+class Images:
+    def __init__(self) -> None:
+        self.images = [Image.new("RGB", (160 + 20 * i, 120), (40 * i, 90, 160)) for i in range(3)]
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[Image.Image, int]:
+        return self.images[index], -1
+
+
+def frame(name: str, n: int = 12) -> pd.DataFrame:
+    return sample_views(dinodiag.build_pipeline(dinodiag.load_config(name)), Images(), n)
+
+
+def test_config_ranges():
+    assert stats_charts.config_ranges(None) == {}
+    ranges = stats_charts.config_ranges(dinodiag.load_config("dinov2"))
+    assert ranges["global"] == (0.32, 1.0) and ranges["local"] == (0.05, 0.32)
+    assert "local" not in stats_charts.config_ranges(dinodiag.load_config("seed-broken"))  # no locals
+
+
+def test_stats_figure_shades_configured_and_outlines_reference():
+    dinov2, broken = dinodiag.load_config("dinov2"), dinodiag.load_config("seed-broken")
+    fig = stats_charts.stats_figure(
+        {"seed-broken": frame("seed-broken"), "dinov2": frame("dinov2")},
+        {"seed-broken": stats_charts.config_ranges(broken), "dinov2": stats_charts.config_ranges(dinov2)},
+        stats_charts.config_ranges(dinov2),
+    )
+    axes = fig.axes
+    assert [ax.get_title() for ax in axes] == [panel[2] for panel in stats_charts.STAT_PANELS]
+    global_ax = axes[0]
+    shaded = [p for p in global_ax.patches if p.get_alpha() == 0.12]  # axvspan of each config
+    assert len(shaded) >= 2  # one configured range per config
+    dashed = [ln for ln in global_ax.lines if ln.get_linestyle() == "--" and len(ln.get_xdata())]
+    assert sorted(line.get_xdata()[0] for line in dashed) == [0.32, 1.0]  # the reference range
+    legend_texts = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert {"seed-broken", "dinov2", "reference range"} <= set(legend_texts)
+    assert crop_pictures.png_bytes(fig)[:4] == b"\x89PNG"
+
+
+def test_stats_figure_copes_with_missing_groups():
+    fig = stats_charts.stats_figure({"seed-broken": frame("seed-broken", 4)})
+    local_ax = fig.axes[1]
+    assert any(t.get_text() == "no data" for t in local_ax.texts)
+
+
+def test_image_size_figure_marks_crop_sizes():
+    fig = stats_charts.image_size_figure([(500, 375), (96, 96)], 224, 96)
+    ax = fig.axes[0]
+    assert ax.collections[0].get_offsets().shape == (2, 2)
+    assert {"global crop 224 px", "local crop 96 px"} <= {
+        t.get_text() for t in ax.get_legend().get_texts()
+    }

@@ -1,0 +1,183 @@
+"""Bring-your-own pipelines: spec loading, output normalisation, RandomResizedCrop recording."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+import torch
+import torchvision.transforms as T
+from PIL import Image
+from torchvision.transforms import v2
+
+from dinodiag.errors import PipelineSpecError
+from dinodiag.probe.pipeline import ForeignPipeline, load_pipeline_spec
+from dinodiag.probe.recorder import record_random_resized_crops
+
+SEED_SPEC = "examples/seed_pipeline.py:build_two_view_augment"
+
+
+def test_seed_two_view_pipeline_is_measured(image: Image.Image) -> None:
+    pipe = load_pipeline_spec(SEED_SPEC, '{"img_size": 96}')
+    sample = pipe(image, seed=0)
+    assert len(sample.global_crops) == 2 and sample.local_crops == []
+    assert [r.recorded_by for r in sample.records] == ["RandomResizedCrop(v1)"] * 2
+    for rec in sample.records:
+        assert rec.configured_scale == (0.2, 1.0) and rec.configured_size == (96, 96)
+        assert (
+            0.19 <= rec.scale <= 1.0 and rec.source_size == image.size and rec.out_size == (96, 96)
+        )
+
+
+def test_dict_output_and_group_assignment(image: Image.Image) -> None:
+    pipe = load_pipeline_spec(
+        "examples/seed_pipeline.py:build_multicrop_augment", {"num_local_crops": 3}
+    )
+    sample = pipe(image, seed=1)
+    assert (len(sample.global_crops), len(sample.local_crops)) == (2, 3)
+    assert [r.group for r in sample.records] == ["global", "global", "local", "local", "local"]
+    assert [r.configured_scale for r in sample.records][2] == (0.05, 0.4)
+
+
+def test_seeded_calls_are_reproducible_and_restore_global_rng(image: Image.Image) -> None:
+    pipe = load_pipeline_spec(SEED_SPEC)
+    torch.manual_seed(123)
+    expected_next = torch.rand(1)
+    torch.manual_seed(123)
+    a = pipe(image, seed=7)
+    after = torch.rand(1)
+    b = pipe(image, seed=7)
+    assert torch.equal(after, expected_next), "a seeded call must not disturb the caller's RNG"
+    assert all(torch.equal(x, y) for x, y in zip(a.views, b.views, strict=False))
+    assert [r.box for r in a.records] == [r.box for r in b.records]
+
+
+def test_v2_records_and_fallback() -> None:
+    crop = v2.RandomResizedCrop(16, scale=(0.5, 1.0))
+    pipe = ForeignPipeline(
+        lambda im: [
+            v2.functional.to_dtype(v2.functional.pil_to_tensor(crop(im)), torch.float32, scale=True)
+        ],
+        "v2",
+    )
+    sample = pipe(Image.new("RGB", (3000, 10)), seed=0)
+    assert sample.records[0].recorded_by == "RandomResizedCrop(v2)"
+    assert sample.records[0].fallback is True
+
+
+def test_recording_is_scoped(image: Image.Image) -> None:
+    crop = T.RandomResizedCrop(8)
+    with record_random_resized_crops() as records:
+        crop(image)
+    crop(image)  # outside: not recorded, and the class is restored
+    assert len(records) == 1
+    assert (
+        T.RandomResizedCrop.forward.__name__ == "forward"
+        and "get_params" in T.RandomResizedCrop.__dict__
+    )
+
+
+def test_pil_outputs_are_flagged(image: Image.Image) -> None:
+    pipe = ForeignPipeline(
+        lambda im: [T.RandomResizedCrop(16)(im), T.RandomResizedCrop(16)(im)], "pil"
+    )
+    sample = pipe(image, seed=0)
+    assert sample.global_crops[0].shape == (3, 16, 16)
+    assert any("PIL images" in note for note in sample.notes)
+
+
+def test_pipeline_without_random_resized_crop_is_noted(image: Image.Image) -> None:
+    pipe = ForeignPipeline(lambda im: [T.ToTensor()(im.resize((8, 8)))] * 2, "resize")
+    sample = pipe(image)
+    assert sample.records == []
+    assert any("no torchvision RandomResizedCrop" in note for note in sample.notes)
+
+
+def test_list_output_takes_leading_same_size_views_as_globals(image: Image.Image) -> None:
+    views = [torch.zeros(3, 32, 32)] * 2 + [torch.zeros(3, 16, 16)] * 4
+    sample = ForeignPipeline(lambda im: views, "x")(image)
+    assert (len(sample.global_crops), len(sample.local_crops)) == (2, 4)
+    sample = ForeignPipeline(lambda im: views, "x", n_global=1)(image)
+    assert (len(sample.global_crops), len(sample.local_crops)) == (1, 5)
+
+
+@pytest.fixture
+def user_file(tmp_path):
+    path = tmp_path / "mine.py"
+    path.write_text(
+        textwrap.dedent("""
+        import torch
+        def good(size=8):
+            return lambda im: [torch.zeros(3, size, size), torch.ones(3, size, size)]
+        def factory_raises(**kw):
+            raise RuntimeError("no GPU here")
+        def transform_raises():
+            def t(im):
+                raise ValueError("bad image")
+            return t
+        def returns_number():
+            return lambda im: 42
+        def returns_bad_dict():
+            return lambda im: {"views": []}
+        NOT_CALLABLE = 3
+    """)
+    )
+    return path
+
+
+def test_spec_errors_name_the_spec_and_the_cause(user_file, image: Image.Image) -> None:
+    spec = f"{user_file}:good"
+    assert load_pipeline_spec(spec, '{"size": 4}')(image).global_crops[0].shape == (3, 4, 4)
+    cases = [
+        ("nofile.py:f", None, r"file 'nofile.py' does not exist"),
+        (f"{user_file}:goood", None, r"has no attribute 'goood'. Did you mean 'good'"),
+        (f"{user_file}:NOT_CALLABLE", None, r"'NOT_CALLABLE' is a int, not a callable"),
+        (
+            f"{user_file}:factory_raises",
+            '{"a": 1}',
+            r"calling the factory\(a=1\) raised RuntimeError: no GPU here",
+        ),
+        (f"{user_file}:good", '{"size": ', r"not valid JSON"),
+        (f"{user_file}:good", "[1, 2]", r"must be a JSON object"),
+        (f"{user_file}:good", '{"colour": 1}', r"raised TypeError"),
+        (
+            "no_such_module_xyz:f",
+            None,
+            r"importing module 'no_such_module_xyz' raised ModuleNotFoundError",
+        ),
+        ("just_a_name", None, r"must look like path/to/file.py:factory"),
+    ]
+    for spec_text, kwargs, pattern in cases:
+        with pytest.raises(PipelineSpecError, match=pattern):
+            load_pipeline_spec(spec_text, kwargs)
+
+
+def test_errors_when_called(user_file, image: Image.Image) -> None:
+    with pytest.raises(
+        PipelineSpecError,
+        match=r"raised ValueError: bad image \(at mine.py, line \d+\) when called on a 200x150 RGB",
+    ):
+        load_pipeline_spec(f"{user_file}:transform_raises")(image)
+    with pytest.raises(
+        PipelineSpecError, match=r"returned output\[0\] of type int; expected a torch tensor"
+    ):
+        load_pipeline_spec(f"{user_file}:returns_number")(image)
+    with pytest.raises(PipelineSpecError, match=r"dict without 'global_crops'"):
+        load_pipeline_spec(f"{user_file}:returns_bad_dict")(image)
+
+
+def test_import_error_in_user_file(tmp_path) -> None:
+    path = tmp_path / "broken.py"
+    path.write_text("import numpy\nraise ImportError('missing dependency foo')\n")
+    with pytest.raises(
+        PipelineSpecError,
+        match=r"importing .*broken.py' raised ImportError: missing dependency foo \(at broken.py, line 2\)",
+    ):
+        load_pipeline_spec(f"{path}:f")
+
+
+def test_module_spec(image: Image.Image) -> None:
+    pipe = load_pipeline_spec("torchvision.transforms:RandomResizedCrop", {"size": 8})
+    sample = pipe(image, seed=0)
+    assert len(sample.global_crops) == 1 and len(sample.records) == 1
+    assert any("PIL images" in n for n in sample.notes)

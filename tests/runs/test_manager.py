@@ -1,0 +1,176 @@
+"""Dashboard runs as real processes: launch, state, stop, resume, queue, delete, dead processes.
+
+Each run is ``python -m dinodiag train --preset tiny-test`` (16 px, one block): seconds long,
+most of it the import of torch.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from dinodiag import runs
+from dinodiag.errors import TrainingError
+from dinodiag.runs.compare import metrics_json
+from dinodiag.runs.launch_spec import LaunchSpec
+from dinodiag.train import rundir
+
+TINY = LaunchSpec(preset="tiny-test", eval_every=2)  # 4 steps, k-NN at 0, 2, 4
+LONG = LaunchSpec(preset="tiny-test", epochs=10000.0, max_steps=0, max_seconds=0)  # until stopped
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 60.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def wait_state(run_dir: Path, states: tuple[str, ...], timeout: float = 60.0) -> runs.RunInfo:
+    wait_for(lambda: runs.read_run(run_dir).state in states, timeout, f"{run_dir.name} {states}")
+    return runs.read_run(run_dir)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One tiny run, launched and finished (shared by the read-only tests)."""
+    root = tmp_path_factory.mktemp("runs")
+    run_dir = runs.launch(TINY, root=root)
+    info = wait_state(run_dir, ("finished", "failed"))
+    assert info.state == "finished", runs.console_tail(run_dir)
+    return run_dir
+
+
+def test_runs_root_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    monkeypatch.setenv(runs.RUNS_ENV, str(tmp_path))
+    assert runs.runs_root() == tmp_path
+    monkeypatch.delenv(runs.RUNS_ENV)
+    assert runs.runs_root() == Path("runs")
+
+
+def test_a_launched_run_writes_its_directory_and_finishes(finished: Path):
+    info = runs.read_run(finished)
+    assert info.state == "finished" and not info.active
+    assert info.step == 4 and info.total_steps == 4
+    assert info.preset == "tiny-test" and info.pipeline == "small-images"
+    assert info.knn_top1 is not None and info.knn_top1_start is not None
+    assert info.has_checkpoint
+    for name in ("config.json", "metrics.jsonl", "status.json", "checkpoint.pt", "launch.json",
+                 "console.log"):  # fmt: skip
+        assert (finished / name).is_file(), name
+    command = runs.read_launch(finished)["command"]
+    assert command[2:6] == ["dinodiag", "train", "--preset", "tiny-test"]
+    assert "finished 4 steps" in runs.console_tail(finished)
+    rows = json.loads(metrics_json(finished))
+    assert [r["step"] for r in rows if r["kind"] == "eval"] == [0, 2, 4]
+    assert [r.run_id for r in runs.list_runs(finished.parent)] == [finished.name]
+
+
+def test_stop_keeps_a_checkpoint_and_resume_continues(tmp_path: Path):
+    run_dir = runs.launch(LONG, root=tmp_path)
+    assert runs.read_run(run_dir).state == "running"  # at once, before torch is imported
+    wait_for(lambda: runs.read_run(run_dir).step >= 3, what="a few steps")
+    assert "stop requested" in runs.stop_run(run_dir)
+    stopped = wait_state(run_dir, ("stopped", "failed"))
+    assert stopped.state == "stopped" and stopped.has_checkpoint, stopped.message
+    assert "SIGTERM" in stopped.message or "STOP" in stopped.message
+    runs.resume_run(run_dir, more_steps=3)
+    assert runs.read_run(run_dir).state == "running"  # "starting (resuming)" until set up
+    resumed = wait_state(run_dir, ("finished", "failed"))
+    assert resumed.state == "finished", resumed.message
+    assert resumed.step == stopped.step + 3
+    events = rundir.read_events(run_dir)
+    assert "resumed" in set(events["code"])
+
+
+def test_resume_refuses_an_active_run_and_a_run_without_checkpoint(tmp_path: Path):
+    run_dir = tmp_path / "r"
+    run_dir.mkdir()
+    rundir.write_json_atomic(run_dir / "status.json", {"state": "stopped", "step": 0})
+    with pytest.raises(TrainingError, match="no checkpoint.pt"):
+        runs.resume_run(run_dir)
+    (run_dir / "QUEUED").write_text("{}")
+    with pytest.raises(TrainingError, match="stop it before resuming"):
+        runs.resume_run(run_dir)
+
+
+def test_a_dead_process_reads_failed_not_running(tmp_path: Path):
+    run_dir = tmp_path / "20260101-000000-dead"
+    run_dir.mkdir()
+    status = {"state": "running", "step": 7, "pid": 999_999_999, "message": "training"}
+    rundir.write_json_atomic(run_dir / "status.json", status)
+    info = runs.read_run(run_dir)
+    assert info.state == "failed" and info.step == 7
+    assert "no longer running" in info.message
+    launched = tmp_path / "20260101-000001-never"  # launched, died before writing a status
+    launched.mkdir()
+    rundir.write_json_atomic(launched / runs.LAUNCH_FILE, {"command": ["x"], "preset": "p"})
+    (launched / runs.CONSOLE_FILE).write_text("ModuleNotFoundError: No module named 'dinodiag'\n")
+    info = runs.read_run(launched)
+    assert info.state == "failed" and "ModuleNotFoundError" in info.message
+    assert [r.state for r in runs.list_runs(tmp_path)] == ["failed", "failed"]
+
+
+def test_stop_while_starting_ends_it_as_stopped(tmp_path: Path):
+    run_dir = runs.launch(LONG, root=tmp_path)
+    message = runs.stop_run(run_dir)  # torch is still importing: no status, no signal handler
+    info = wait_state(run_dir, ("stopped", "failed"))
+    assert info.state == "stopped", (message, info.message)
+    assert runs.stop_run(run_dir) == "not running"
+
+
+def test_a_queue_runs_one_after_the_other_and_a_queued_run_can_be_cancelled(tmp_path: Path):
+    first, second, third = runs.launch_queue([LONG, TINY, TINY], root=tmp_path)
+    wait_for(lambda: runs.read_run(first).step >= 1, what="the first run to train")
+    assert runs.read_run(second).state == "queued" and runs.read_run(third).state == "queued"
+    assert runs.stop_run(second) == "cancelled (it had not started)"
+    runs.stop_run(first)
+    assert wait_state(first, ("stopped", "failed")).state == "stopped"
+    assert wait_state(third, ("finished", "failed")).state == "finished"
+    cancelled = runs.read_run(second)
+    assert cancelled.state == "stopped" and "cancelled" in cancelled.message
+    assert not (second / "config.json").exists()  # it never ran
+    end_first = rundir.read_json(first / "status.json")["updated"]
+    assert rundir.read_json(third / "status.json")["started"] >= end_first
+
+
+def test_a_queue_whose_process_died_marks_its_waiting_runs_failed(tmp_path: Path):
+    run_dir = tmp_path / "20260101-000000-q"
+    run_dir.mkdir()
+    rundir.write_json_atomic(run_dir / runs.LAUNCH_FILE, {"command": ["x"]})
+    rundir.write_json_atomic(run_dir / runs.QUEUED_FILE, {"runner": {"pid": 999_999_999}})
+    info = runs.read_run(run_dir)
+    assert info.state == "failed" and "queue process ended" in info.message
+
+
+def test_delete_refuses_active_runs_and_foreign_folders(finished: Path, tmp_path: Path):
+    copy = tmp_path / finished.name
+    shutil.copytree(finished, copy)
+    (copy / "QUEUED").write_text("{}")
+    with pytest.raises(TrainingError, match="stop it before deleting"):
+        runs.delete_run(copy, root=tmp_path)
+    (copy / "QUEUED").unlink()
+    with pytest.raises(TrainingError, match="not a run directory"):
+        runs.delete_run(tmp_path, root=tmp_path)
+    with pytest.raises(TrainingError, match="not a run directory"):
+        runs.delete_run(copy, root=finished.parent)
+    runs.delete_run(copy, root=tmp_path)
+    assert not copy.exists()
+
+
+def test_scaled_pipeline_keeps_counts_and_scales():
+    from dinodiag.augment.presets import get_preset
+    from dinodiag.runs.launch_spec import scaled_pipeline
+
+    dinov2 = scaled_pipeline(get_preset("dinov2").config, 32, 4)
+    assert (dinov2.global_crops_size, dinov2.local_crops_size) == (32, 12)
+    assert dinov2.local_crops_number == 8 and dinov2.local_crops_scale == (0.05, 0.32)
+    fixed = scaled_pipeline(get_preset("seed-fixed").config, 32, 4)
+    assert (fixed.global_crops_size, fixed.local_crops_size, fixed.patch_size) == (32, 32, 4)

@@ -1,0 +1,97 @@
+"""Backbone + heads in one forward: shapes, teacher vs student masking, ResNet, a training step."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dinodiag.errors import ConfigError, TrainingError
+from dinodiag.train.ema import ema_update, make_teacher
+from dinodiag.train.losses.dino import DINOLoss
+from dinodiag.train.losses.ibot import IBOTPatchLoss
+from dinodiag.train.losses.koleo import KoLeoLoss
+from dinodiag.train.masking import generate_ibot_masks
+from dinodiag.train.models.network import BackboneConfig, HeadConfig, build_network
+from dinodiag.train.optim import apply_schedule, build_adamw, clip_gradients
+
+HEAD = HeadConfig(out_dim=64, hidden_dim=64, bottleneck_dim=16)
+VIT = BackboneConfig(arch="vit_tiny", patch_size=4, img_size=16, depth=1)
+
+
+def test_forward_shapes_with_locals_and_masks() -> None:
+    torch.manual_seed(0)
+    net = build_network(VIT, HEAD)
+    batch = 3
+    masks = generate_ibot_masks(2 * batch, (4, 4), generator=torch.Generator().manual_seed(0))
+    out = net(torch.randn(2 * batch, 3, 16, 16), torch.randn(4 * batch, 3, 8, 8), masks=masks)
+    assert out["global_cls"].shape == (6, 192) and out["local_cls"].shape == (12, 192)
+    assert out["cls_logits"].shape == (18, 64)
+    assert out["global_patch"].shape == (6, 16, 192)
+    assert out["patch_logits"].shape == (int(masks.sum()), 64)
+    assert net.patch_head is net.dino_head
+    separate = build_network(
+        VIT, HeadConfig(out_dim=8, hidden_dim=8, bottleneck_dim=4, ibot_separate_head=True)
+    )
+    assert separate.patch_head is not separate.dino_head and len(separate.heads()) == 2
+
+
+@torch.no_grad()
+def test_teacher_sees_unmasked_crops() -> None:
+    torch.manual_seed(0)
+    net = build_network(VIT, HEAD).eval()
+    crops = torch.randn(2, 3, 16, 16)
+    masks = torch.zeros(2, 16, dtype=torch.bool)
+    masks[:, :5] = True
+    with torch.no_grad():
+        net.backbone.mask_token.fill_(3.0)
+    teacher_view = net(crops, masks=masks, mask_input=False)
+    plain = net.backbone(crops)
+    assert torch.allclose(teacher_view["global_cls"], plain["cls"])
+    assert torch.allclose(teacher_view["patch_logits"], net.dino_head(plain["patch"][masks]))
+    student_view = net(crops, masks=masks)
+    assert not torch.allclose(student_view["global_cls"], plain["cls"])
+
+
+def test_resnet_network_has_no_patches() -> None:
+    net = build_network(BackboneConfig(arch="resnet18", img_size=16), HEAD).eval()
+    with torch.no_grad():
+        out = net(torch.randn(2, 3, 16, 16), torch.randn(2, 3, 8, 8))
+    assert out["cls_logits"].shape == (4, 64) and "patch_logits" not in out
+    with pytest.raises(TrainingError, match="patch tokens"):
+        net(torch.randn(2, 3, 16, 16), masks=torch.ones(2, 4, dtype=torch.bool), mask_input=False)
+    with pytest.raises(ConfigError, match="arch"):
+        build_network(BackboneConfig(arch="vit_giant"), HEAD)
+
+
+def test_full_step_updates_student_and_teacher() -> None:
+    """One complete DINOv2 step on a tiny model: every term finite, both networks move."""
+    torch.manual_seed(0)
+    student = build_network(VIT, HEAD)
+    teacher = make_teacher(student)
+    optimizer = build_adamw(student)
+    apply_schedule(optimizer, lr=1e-3, weight_decay=0.04)
+    dino, ibot, koleo = DINOLoss(64), IBOTPatchLoss(64), KoLeoLoss()
+    batch = 4
+    global_crops, local_crops = torch.randn(2 * batch, 3, 16, 16), torch.randn(2 * batch, 3, 8, 8)
+    masks = generate_ibot_masks(2 * batch, (4, 4), generator=torch.Generator().manual_seed(1))
+    teacher_before = [p.clone() for p in teacher.parameters()]
+    with torch.no_grad():
+        t = teacher(global_crops, masks=masks, mask_input=False)
+    s = student(global_crops, local_crops, masks=masks)
+    terms = {
+        "dino": dino(s["cls_logits"], t["cls_logits"], teacher_temp=0.04),
+        "ibot": ibot(s["patch_logits"], t["patch_logits"], masks, teacher_temp=0.04),
+        "koleo": sum(koleo(chunk) for chunk in s["global_cls"].chunk(2)) / 2,
+    }
+    loss = terms["dino"] + terms["ibot"] + 0.1 * terms["koleo"]
+    loss.backward()
+    for head in student.heads():
+        head.cancel_last_layer_gradients()  # first-epoch freeze
+    grad_norm = clip_gradients(student.parameters(), 3.0)
+    optimizer.step()
+    ema_update(teacher, student, momentum=0.99)
+    assert all(torch.isfinite(v) for v in terms.values()) and grad_norm > 0
+    assert any(
+        not torch.equal(a, b) for a, b in zip(teacher_before, teacher.parameters(), strict=True)
+    )
+    assert torch.count_nonzero(dino.center) > 0 and torch.count_nonzero(ibot.center) > 0
