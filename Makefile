@@ -25,8 +25,9 @@ run: $(VENV)/.installed
 test: $(VENV)/.dev
 	$(PY) -m pytest -q
 
-lint: $(VENV)/.dev
-	$(VENV)/bin/ruff check dinodiag tests app.py pages bench
+lint: $(VENV)/.dev  ## ruff (lint + format check) and the import contracts
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 bench: $(VENV)/.installed  ## every benchmark -> bench/results/*.json (several minutes)
 	$(PY) bench/bench_augment.py

@@ -53,9 +53,11 @@ def dataset_sidebar() -> tuple[Any, str, str | None]:
     try:
         if source == "upload":
             files = sb.file_uploader(
-                "Images (JPEG, PNG, ...)", type=[e.lstrip(".") for e in IMAGE_EXTENSIONS],
-                accept_multiple_files=True, key="ds_upload",
-            )  # fmt: skip
+                "Images (JPEG, PNG, ...)",
+                type=[e.lstrip(".") for e in IMAGE_EXTENSIONS],
+                accept_multiple_files=True,
+                key="ds_upload",
+            )
             pairs = [(f.name, f.getvalue()) for f in files or []]
             key = f"upload:{sidebar.upload_key(pairs)}"
             dataset = ui.cached_uploads(key, pairs)
@@ -89,21 +91,32 @@ def pipeline_sidebar() -> tuple[sidebar.PipelineChoice, Any, Any, str, str | Non
         choice = sidebar.PipelineChoice(source=source, preset=name)
     elif source == "config":
         upload = sb.file_uploader("Config file", type=["yaml", "yml", "json"], key="pl_upload")
-        text = sb.text_area("…or paste YAML / JSON", key="pl_text", height=140,
-                            placeholder="global_crops_scale: [0.4, 1.0]\nlocal_crops_number: 8")  # fmt: skip
+        text = sb.text_area(
+            "…or paste YAML / JSON",
+            key="pl_text",
+            height=140,
+            placeholder="global_crops_scale: [0.4, 1.0]\nlocal_crops_number: 8",
+        )
         name = "pasted config"
         if upload is not None:
             text, name = upload.getvalue().decode("utf-8", errors="replace"), upload.name
         choice = sidebar.PipelineChoice(source=source, config_text=text, config_name=name)
     else:
-        spec = sb.text_input("Spec", key="pl_spec", placeholder="my_augment.py:build_transform",
-                             help="A factory in a .py file or module; it returns the transform.")  # fmt: skip
+        spec = sb.text_input(
+            "Spec",
+            key="pl_spec",
+            placeholder="my_augment.py:build_transform",
+            help="A factory in a .py file or module; it returns the transform.",
+        )
         kwargs = sb.text_area(
             "Factory arguments (JSON)", key="pl_kwargs", placeholder='{"img_size": 96}'
         )
         choice = sidebar.PipelineChoice(source=source, spec=spec, spec_kwargs=kwargs)
         if not spec.strip():
-            message = "type a spec such as my_augment.py:build_transform (a factory returning the transform)."
+            message = (
+                "type a spec such as my_augment.py:build_transform "
+                "(a factory returning the transform)."
+            )
             sb.info(message, icon=":material/info:")
             return choice, None, None, "", message
     try:
@@ -132,9 +145,13 @@ def edited_config(choice: sidebar.PipelineChoice) -> Any:
             st.session_state["edit_nonce"] = nonce + 1
             st.rerun()
     st.sidebar.download_button(
-        "Download config (YAML)", dump_yaml(config), file_name=f"{config.name}.yaml",
-        mime="text/yaml", icon=":material/download:", key="edit_download",
-    )  # fmt: skip
+        "Download config (YAML)",
+        dump_yaml(config),
+        file_name=f"{config.name}.yaml",
+        mime="text/yaml",
+        icon=":material/download:",
+        key="edit_download",
+    )
     return config
 
 
@@ -143,11 +160,20 @@ def reference_sidebar() -> tuple[str, int]:
     sb.subheader("3 · Reference and seed")
     names = sidebar.reference_names()
     reference = sb.selectbox(
-        "Compare against", names, index=names.index("dinov2"), key="reference",
+        "Compare against",
+        names,
+        index=names.index("dinov2"),
+        key="reference",
         help="The recipe the checks expect and the statistics outline.",
-    )  # fmt: skip
-    seed = sb.number_input("Seed", min_value=0, value=0, step=1, key="seed",
-                           help="Same seed, same images and same crops.")  # fmt: skip
+    )
+    seed = sb.number_input(
+        "Seed",
+        min_value=0,
+        value=0,
+        step=1,
+        key="seed",
+        help="Same seed, same images and same crops.",
+    )
     return reference, int(seed)
 
 
@@ -156,7 +182,15 @@ dataset, dataset_key, dataset_error = dataset_sidebar()
 choice, config, pipeline, pipeline_key, pipeline_error = pipeline_sidebar()
 reference, seed = reference_sidebar()
 st.session_state[ui.CONTEXT_KEY] = ui.Context(
-    dataset, dataset_key, dataset_error, choice, config, pipeline, pipeline_key, pipeline_error,
-    reference, seed,
-)  # fmt: skip
+    dataset,
+    dataset_key,
+    dataset_error,
+    choice,
+    config,
+    pipeline,
+    pipeline_key,
+    pipeline_error,
+    reference,
+    seed,
+)
 page.run()

@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    .venv/bin/python bench/bench_app.py                 # defaults: 5 resamples, 500 samples, 2 repeats
+    .venv/bin/python bench/bench_app.py      # defaults: 5 resamples, 500 samples, 2 repeats
     .venv/bin/python bench/bench_app.py --samples 200 --repeats 1
 
 Two views of each number:
@@ -63,15 +63,21 @@ def bench_library(samples: int, resamples: int, repeats: int) -> dict[str, list[
         sample = pipeline(image, seed=seed)
         crop_pictures.draw_crop_boxes(image, sample.records)
         for view in sample.views:
-            crop_pictures.png_bytes(crop_pictures.with_margin(crop_pictures.to_display_image(view, cfg.mean, cfg.std)))
+            crop_pictures.png_bytes(
+                crop_pictures.with_margin(crop_pictures.to_display_image(view, cfg.mean, cfg.std))
+            )
 
     def statistics_page(seed: int) -> None:
         frame = stats.sample_views(pipeline, dataset, samples, seed=seed)
         stats.summarize(frame, cfg)
         stats.rates(frame, cfg)
         ranges = stats_charts.config_ranges(cfg)
-        crop_pictures.png_bytes(stats_charts.stats_figure({"dinov2": frame}, {"dinov2": ranges}, ranges), dpi=90)
-        crop_pictures.png_bytes(stats_charts.image_size_figure(dataset.image_sizes(), 224, 96), dpi=80)
+        crop_pictures.png_bytes(
+            stats_charts.stats_figure({"dinov2": frame}, {"dinov2": ranges}, ranges), dpi=90
+        )
+        crop_pictures.png_bytes(
+            stats_charts.image_size_figure(dataset.image_sizes(), 224, 96), dpi=80
+        )
 
     inspector(-1)  # warm-up: imports, fonts
     sample_only = [
@@ -136,7 +142,8 @@ def main() -> int:
 
     load = os.getloadavg()[0]
     print(
-        f"torch threads {torch.get_num_threads()}, CPUs {os.cpu_count()}, load average (1 min) {load:.1f}"
+        f"torch threads {torch.get_num_threads()}, CPUs {os.cpu_count()}, load average (1 min) "
+        f"{load:.1f}"
     )
     results = {
         **bench_library(args.samples, args.resamples, args.repeats),
@@ -145,7 +152,8 @@ def main() -> int:
     width = max(len(name) for name in results)
     for name, times in results.items():
         print(
-            f"{name:<{width}}  median {statistics.median(times):6.3f} s  (min {min(times):.3f}, n={len(times)})"
+            f"{name:<{width}}  median {statistics.median(times):6.3f} s  (min {min(times):.3f}, "
+            f"n={len(times)})"
         )
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from _common import machine_info, write_results

@@ -241,7 +241,8 @@ def main() -> None:
         results[dataset] = per_dataset
     results["notes"] = notes
     print(
-        f"augmentation throughput per core ({results['machine']['cpu_model']}, 1 thread, {rounds} rounds)"
+        f"augmentation throughput per core ({results['machine']['cpu_model']}, 1 thread, {rounds} "
+        "rounds)"
     )
     print_table(
         [

@@ -1,4 +1,4 @@
-"""On-device multi-crop throughput: dinodiag.augment.gpu.multicrop.GPUMultiCrop on CUDA when present, else CPU.
+"""On-device multi-crop throughput: dinodiag.augment.gpu.GPUMultiCrop on CUDA if present, else CPU.
 
     python bench/bench_gpu_augment.py                 # device: cuda if available, else cpu
     python bench/bench_gpu_augment.py --device cpu --batch 16
@@ -66,7 +66,7 @@ def build_cases(device: torch.device, batch: int) -> dict[str, Any]:
 
 
 def measure(run: Any, device: torch.device, rounds: int, images: int) -> dict[str, Any]:
-    """Median images/s over ``rounds`` calls (after a warm-up call); CUDA peak memory of one call."""
+    """Median images/s over ``rounds`` calls (after a warm-up); CUDA peak memory of one call."""
     run()  # warm-up: kernels, allocator
     synchronize(device)
     rates = []
@@ -173,9 +173,11 @@ def main() -> None:
         best = results["cases"]["uint8 batch, record=False"]["images_per_s"]
         results["ratio_vs_cpu_loader"] = best / reference["images_per_s"]
         print(
-            f"vs the best CPU loader in bench_loader.json ({reference['loader']}, {reference['workers']} workers, "
+            f"vs the best CPU loader in bench_loader.json ({reference['loader']}, "
+            f"{reference['workers']} workers, "
             f"{reference['images_per_s']:.1f} images/s on {reference['machine']}): "
-            f"{results['ratio_vs_cpu_loader']:.2f}x (target: >= 10x a 16-worker loader on the same machine)"
+            f"{results['ratio_vs_cpu_loader']:.2f}x (target: >= 10x a 16-worker loader on the "
+            "same machine)"
         )
     print(f"wrote {write_results('bench_gpu_augment', results)}")
 

@@ -1,4 +1,4 @@
-"""Data loading end to end: JPEG files -> decode -> multi-crop -> collate, with N DataLoader workers.
+"""Data loading end to end: JPEG files -> decode -> multi-crop -> collate, N DataLoader workers.
 
     python bench/bench_loader.py                     # workers 0, 1, ..., os.cpu_count()
     python bench/bench_loader.py --workers 0,4,16    # on a bigger machine
@@ -209,7 +209,8 @@ def main() -> None:
                     ]
                 )
     print(
-        f"data loading, 500x375 JPEGs, dinov2 preset ({results['machine']['cpu_model']}, {cores} cores)"
+        f"data loading, 500x375 JPEGs, dinov2 preset ({results['machine']['cpu_model']}, {cores} "
+        "cores)"
     )
     headers = [
         "workers",

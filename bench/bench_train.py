@@ -1,6 +1,6 @@
 """Training step throughput, model FLOPs (and MFU on a GPU), peak memory and k-NN evaluation time.
 
-    python bench/bench_train.py                      # cpu-demo, small-images, gpu (about 2 min on CPU)
+    python bench/bench_train.py           # cpu-demo, small-images, gpu (about 2 min on CPU)
     python bench/bench_train.py --presets cpu-demo   # one preset
 
 Throughput: each preset runs through the real engine (``run_training``) for a few steps in a
@@ -197,8 +197,14 @@ def cpu_demo_evaluation(device: str) -> dict[str, Any]:
     torch.set_num_threads(config.run.threads or torch.get_num_threads())
     start = time.perf_counter()
     evaluator, reason = build_evaluator(
-        train_set, config.data, pipeline, seed=0, device=torch.device(device),
-        autocast_dtype=torch.bfloat16 if device == "cuda" else None, workers=0)  # fmt: skip
+        train_set,
+        config.data,
+        pipeline,
+        seed=0,
+        device=torch.device(device),
+        autocast_dtype=torch.bfloat16 if device == "cuda" else None,
+        workers=0,
+    )
     prepare = time.perf_counter() - start
     if evaluator is None:
         raise SystemExit(f"cpu-demo k-NN evaluator: {reason}")
@@ -236,17 +242,34 @@ def main() -> None:
         r["achieved_gflop_per_s"] = achieved / 1e9
         r["mfu"] = achieved / peak if peak else None
         train_results.append(r)
-        train_rows.append([
-            preset, r["setting"], r["img_per_s"], r["flops_per_image"] / 1e9,
-            r["achieved_gflop_per_s"], f"{100 * r['mfu']:.1f}%" if r["mfu"] is not None else "n/a",
-            r["peak_mem_mb"], r["rss_self_mb"], r["rss_workers_mb"],
-        ])  # fmt: skip
+        train_rows.append(
+            [
+                preset,
+                r["setting"],
+                r["img_per_s"],
+                r["flops_per_image"] / 1e9,
+                r["achieved_gflop_per_s"],
+                f"{100 * r['mfu']:.1f}%" if r["mfu"] is not None else "n/a",
+                r["peak_mem_mb"],
+                r["rss_self_mb"],
+                r["rss_workers_mb"],
+            ]
+        )
     print(f"Training throughput on {device} (engine, median of train rows after the first)")
     print_table(
-        ["preset", "setting", "img/s", "GFLOP/img", "GFLOP/s", "MFU", "peak MB",
-         "RSS MB", "workers RSS MB"],
+        [
+            "preset",
+            "setting",
+            "img/s",
+            "GFLOP/img",
+            "GFLOP/s",
+            "MFU",
+            "peak MB",
+            "RSS MB",
+            "workers RSS MB",
+        ],
         train_rows,
-    )  # fmt: skip
+    )
 
     knn_rows, knn_results = [], []
     for preset in args.presets:
@@ -267,9 +290,16 @@ def main() -> None:
         print(f"\ncpu-demo k-NN evaluation as the engine runs it on {device}")
         print_table(
             ["bank", "test", "prepare images s", "features + k-NN s", "threads"],
-            [[evaluation["bank"], evaluation["test"], evaluation["prepare_s"],
-              evaluation["evaluate_s"], evaluation["threads"]]],
-        )  # fmt: skip
+            [
+                [
+                    evaluation["bank"],
+                    evaluation["test"],
+                    evaluation["prepare_s"],
+                    evaluation["evaluate_s"],
+                    evaluation["threads"],
+                ]
+            ],
+        )
 
     path = write_results(
         "bench_train",

@@ -34,16 +34,29 @@ def add_pipeline_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--config", help="a dinodiag YAML/JSON config or a DINOv2 training config file"
     )
-    group.add_argument("--pipeline", metavar="SPEC",
-                       help="your own pipeline: path/to/file.py:factory or package.module:factory")  # fmt: skip
-    parser.add_argument("--pipeline-kwargs", metavar="JSON", default=None,
-                        help="keyword arguments for the --pipeline factory, as a JSON object")  # fmt: skip
-    parser.add_argument("--data", default="sample",
-                        help="dataset: 'sample' (embedded images, default), a folder, cifar10:ROOT, "
-                             "cifar100:ROOT, stl10:ROOT or generated[:size=64,n=1000]")  # fmt: skip
-    parser.add_argument("--split", default=None,
-                        help="dataset split to sample: train / val / all (default: all of a folder, "
-                             "train otherwise)")  # fmt: skip
+    group.add_argument(
+        "--pipeline",
+        metavar="SPEC",
+        help="your own pipeline: path/to/file.py:factory or package.module:factory",
+    )
+    parser.add_argument(
+        "--pipeline-kwargs",
+        metavar="JSON",
+        default=None,
+        help="keyword arguments for the --pipeline factory, as a JSON object",
+    )
+    parser.add_argument(
+        "--data",
+        default="sample",
+        help="dataset: 'sample' (embedded images, default), a folder, cifar10:ROOT, "
+        "cifar100:ROOT, stl10:ROOT or generated[:size=64,n=1000]",
+    )
+    parser.add_argument(
+        "--split",
+        default=None,
+        help="dataset split to sample: train / val / all (default: all of a folder, "
+        "train otherwise)",
+    )
     parser.add_argument(
         "--samples", type=int, default=None, help="number of images to run through the pipeline"
     )
@@ -89,12 +102,24 @@ def cmd_check(args: argparse.Namespace) -> int:
     expect = load_config(args.expect)
     expect_name = get_preset(args.expect).name if Path(args.expect).suffix == "" else expect.name
     dataset = open_inspection_dataset(args)
-    report = run_checks(pipeline, dataset, expect=expect, expect_name=expect_name, config=config,
-                        samples=samples, seed=args.seed, pipeline_name=name, data_name=dataset.name)  # fmt: skip
+    report = run_checks(
+        pipeline,
+        dataset,
+        expect=expect,
+        expect_name=expect_name,
+        config=config,
+        samples=samples,
+        seed=args.seed,
+        pipeline_name=name,
+        data_name=dataset.name,
+    )
     print(report.to_table())
     if dataset.problems:
-        print(f"\n{len(dataset.problems)} unusable file(s) in the dataset, e.g. {dataset.problems[0].path}: "
-              f"{dataset.problems[0].reason}")  # fmt: skip
+        print(
+            f"\n{len(dataset.problems)} unusable file(s) in the dataset, e.g. "
+            f"{dataset.problems[0].path}: "
+            f"{dataset.problems[0].reason}"
+        )
     if args.json:
         Path(args.json).write_text(report.to_json() + "\n", encoding="utf-8")
         print(f"report written to {args.json}")
@@ -137,15 +162,22 @@ def cmd_presets(args: argparse.Namespace) -> int:
     for preset in PRESETS.values():
         c = preset.config
         print(f"{preset.name:13} {preset.description}")
-        print(f"{'':13} {c.global_crops_number} x {c.global_crops_size}px {c.global_crops_scale} + "
-              f"{c.local_crops_number} x {c.local_crops_size}px {c.local_crops_scale}, patch {c.patch_size}")  # fmt: skip
+        print(
+            f"{'':13} {c.global_crops_number} x {c.global_crops_size}px {c.global_crops_scale} + "
+            f"{c.local_crops_number} x {c.local_crops_size}px {c.local_crops_scale}, patch "
+            f"{c.patch_size}"
+        )
         print(f"{'':13} source: {preset.source}\n")
     return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m dinodiag", description=__doc__.split("\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m dinodiag",
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     check = sub.add_parser("check", help="run every pipeline check and print a table")

@@ -123,12 +123,41 @@ def sample_rows(
 
 
 COLUMNS = [
-    "sample", "image_index", "image", "group", "index", "kind", "source_w", "source_h", "out_h",
-    "out_w", "box_left", "box_top", "box_w", "box_h", "scale", "ratio", "fallback",
-    "configured_scale_min", "configured_scale_max", "flip", "jitter", "brightness", "contrast",
-    "saturation", "hue", "jitter_order", "grayscale", "blur", "blur_sigma", "solarize", "upsampling",
-    "global_iou", "local_coverage", "recorded_by",
-]  # fmt: skip
+    "sample",
+    "image_index",
+    "image",
+    "group",
+    "index",
+    "kind",
+    "source_w",
+    "source_h",
+    "out_h",
+    "out_w",
+    "box_left",
+    "box_top",
+    "box_w",
+    "box_h",
+    "scale",
+    "ratio",
+    "fallback",
+    "configured_scale_min",
+    "configured_scale_max",
+    "flip",
+    "jitter",
+    "brightness",
+    "contrast",
+    "saturation",
+    "hue",
+    "jitter_order",
+    "grayscale",
+    "blur",
+    "blur_sigma",
+    "solarize",
+    "upsampling",
+    "global_iou",
+    "local_coverage",
+    "recorded_by",
+]
 
 
 def sample_views(
@@ -211,12 +240,18 @@ def summarize(frame: pd.DataFrame, config: PipelineConfig | None = None) -> pd.D
     )
 
 
-OPERATIONS = (("fallback", None), ("flip", "flip_p"), ("jitter", "jitter_p"), ("grayscale", "grayscale_p"),
-              ("blur", "blur_p"), ("solarize", "solarize_p"))  # fmt: skip
+OPERATIONS = (
+    ("fallback", None),
+    ("flip", "flip_p"),
+    ("jitter", "jitter_p"),
+    ("grayscale", "grayscale_p"),
+    ("blur", "blur_p"),
+    ("solarize", "solarize_p"),
+)
 
 
 def rates(frame: pd.DataFrame, config: PipelineConfig | None = None) -> pd.DataFrame:
-    """Measured application rate of each operation per view kind, against its configured probability."""
+    """Measured application rate of each operation per view kind, against its configured p."""
     rows = []
     kinds = ("global1", "global2", "local")
     for kind in kinds:

@@ -64,13 +64,21 @@ def controls(key: str) -> tuple[float, str, bool]:
     """Smoothing, x axis and log scale widgets: ``(smoothing, x, log_y)``."""
     left, middle, right = st.columns([3, 2, 2], vertical_alignment="bottom")
     smoothing = left.slider(
-        "Smoothing", 0.0, 0.95, 0.6, 0.05, key=f"{key}_smooth",
+        "Smoothing",
+        0.0,
+        0.95,
+        0.6,
+        0.05,
+        key=f"{key}_smooth",
         help="Exponential moving average, as in TensorBoard: 0 shows the raw points.",
-    )  # fmt: skip
+    )
     x = middle.segmented_control(
-        "x axis", list(rc.X_AXES), default="step", key=f"{key}_x",
+        "x axis",
+        list(rc.X_AXES),
+        default="step",
+        key=f"{key}_x",
         format_func=lambda v: {"time": "wall time"}.get(v, v),
-    )  # fmt: skip
+    )
     log_y = right.toggle("Log scale for losses", key=f"{key}_log")
     return smoothing, x or "step", log_y
 

@@ -24,14 +24,16 @@ def compare_tab(all_runs: Sequence[runs.RunInfo]) -> None:
         return
     frames = {r.run_id: charts.metrics(r.path) for r in all_runs}
     st.dataframe(
-        runs_table(all_runs, frames), hide_index=True, key="cmp_table",
+        runs_table(all_runs, frames),
+        hide_index=True,
+        key="cmp_table",
         column_config={
             "k-NN start (%)": st.column_config.NumberColumn(format="%.1f"),
             "best k-NN (%)": st.column_config.NumberColumn(format="%.1f"),
             "last k-NN (%)": st.column_config.NumberColumn(format="%.1f"),
             "message": st.column_config.TextColumn(width="large"),
         },
-    )  # fmt: skip
+    )
     by_id = {r.run_id: r for r in all_runs}
     story = latest_story(all_runs)
     default = [r.run_id for r in story.values()] or [r.run_id for r in all_runs[:2]]
@@ -40,16 +42,24 @@ def compare_tab(all_runs: Sequence[runs.RunInfo]) -> None:
         st.caption("Choose one or more runs.")
         return
     picked = [by_id[i] for i in chosen]
-    metrics = st.multiselect("Metrics", list(OVERLAY), default=["k-NN top-1", "total loss"],
-                             key="cmp_metrics")  # fmt: skip
+    metrics = st.multiselect(
+        "Metrics", list(OVERLAY), default=["k-NN top-1", "total loss"], key="cmp_metrics"
+    )
     smoothing, x, log_y = charts.controls("cmp")
     selected = {i: frames[i] for i in chosen}
     ln_k = charts.prototypes(picked)
     columns = st.columns(2)
     for n, label in enumerate(metrics):
         column, panel = OVERLAY[label]
-        one = rc.Panel(panel.key if column in ("knn_top1", "teacher_entropy") else column,
-                       label, (column,), panel.kind, panel.log_allowed, False, "")  # fmt: skip
+        one = rc.Panel(
+            panel.key if column in ("knn_top1", "teacher_entropy") else column,
+            label,
+            (column,),
+            panel.kind,
+            panel.log_allowed,
+            False,
+            "",
+        )
         with columns[n % 2]:
             charts.panel(selected, one, x=x, smoothing=smoothing, log_y=log_y, ln_k=ln_k)
     st.markdown("**Config differences**")

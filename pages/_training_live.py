@@ -26,8 +26,9 @@ def pick_run(all_runs: Sequence[runs.RunInfo]) -> runs.RunInfo | None:
         st.info(
             f"No run yet in `{runs.runs_root()}`. Start one in **New run**, or press "
             "**Run the seed story** to train the broken and the fixed pipeline one after the "
-            "other.", icon=":material/info:",
-        )  # fmt: skip
+            "other.",
+            icon=":material/info:",
+        )
         return None
     by_id = {r.run_id: r for r in all_runs}
     pending = st.session_state.pop(PENDING_KEY, None)
@@ -38,27 +39,41 @@ def pick_run(all_runs: Sequence[runs.RunInfo]) -> runs.RunInfo | None:
         queued = [r for r in all_runs if r.state == "queued"]
         st.session_state[RUN_KEY] = (running or queued or list(all_runs))[0].run_id
     run_id = st.selectbox(
-        "Run", list(by_id), key=RUN_KEY,
+        "Run",
+        list(by_id),
+        key=RUN_KEY,
         format_func=lambda i: f"{i}  ·  {by_id[i].state}  ·  {by_id[i].pipeline or '?'}",
-    )  # fmt: skip
+    )
     return by_id[run_id]
 
 
 def actions(info: runs.RunInfo) -> None:
     """Stop / resume / download / delete buttons for the selected run."""
     cols = st.columns([1, 2, 1, 1, 1, 1.3], vertical_alignment="bottom")
-    if cols[0].button("Stop", key="tr_stop", icon=":material/stop_circle:",
-                      disabled=not info.active, type="primary" if info.active else "secondary"):  # fmt: skip
+    if cols[0].button(
+        "Stop",
+        key="tr_stop",
+        icon=":material/stop_circle:",
+        disabled=not info.active,
+        type="primary" if info.active else "secondary",
+    ):
         st.toast(f"{info.run_id}: {runs.stop_run(info.path)}")
         st.rerun()
     resumable = not info.active and info.has_checkpoint
     more = cols[1].number_input(
-        "Resume for (steps)", 0, 10**7, 100, step=50, key="tr_more", disabled=not resumable,
+        "Resume for (steps)",
+        0,
+        10**7,
+        100,
+        step=50,
+        key="tr_more",
+        disabled=not resumable,
         help="Train this many steps past the checkpoint, without time limit. 0 continues the "
         "run as planned (a run stopped early).",
-    )  # fmt: skip
-    if cols[2].button("Resume", key="tr_resume", icon=":material/play_circle:",
-                      disabled=not resumable):  # fmt: skip
+    )
+    if cols[2].button(
+        "Resume", key="tr_resume", icon=":material/play_circle:", disabled=not resumable
+    ):
         try:
             runs.resume_run(info.path, more_steps=int(more) or None)
             st.rerun()
@@ -66,16 +81,30 @@ def actions(info: runs.RunInfo) -> None:
             st.error(str(exc), icon=":material/error:")
     frame = charts.metrics(info.path)
     cols[3].download_button(
-        "CSV", frame.to_csv(index=False), file_name=f"{info.run_id}-metrics.csv",
-        mime="text/csv", icon=":material/download:", key="tr_csv", disabled=frame.empty,
-    )  # fmt: skip
-    cols[4].download_button(
-        "JSON", metrics_json(info.path), file_name=f"{info.run_id}-metrics.json",
-        mime="application/json", icon=":material/download:", key="tr_json",
+        "CSV",
+        frame.to_csv(index=False),
+        file_name=f"{info.run_id}-metrics.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        key="tr_csv",
         disabled=frame.empty,
-    )  # fmt: skip
-    if cols[5].button("Delete…", key="tr_delete", icon=":material/delete:",
-                      disabled=info.active, help="Stop it first" if info.active else None):  # fmt: skip
+    )
+    cols[4].download_button(
+        "JSON",
+        metrics_json(info.path),
+        file_name=f"{info.run_id}-metrics.json",
+        mime="application/json",
+        icon=":material/download:",
+        key="tr_json",
+        disabled=frame.empty,
+    )
+    if cols[5].button(
+        "Delete…",
+        key="tr_delete",
+        icon=":material/delete:",
+        disabled=info.active,
+        help="Stop it first" if info.active else None,
+    ):
         st.session_state["tr_delete_ask"] = info.run_id
         st.rerun()
 
@@ -84,8 +113,11 @@ def delete_control(info: runs.RunInfo) -> None:
     """The confirmation step of a delete (refused while the run is active)."""
     if st.session_state.get("tr_delete_ask") != info.run_id:
         return
-    st.warning(f"Delete **{info.run_id}** and everything in `{info.path}` (metrics, "
-               "checkpoint)? This cannot be undone.", icon=":material/warning:")  # fmt: skip
+    st.warning(
+        f"Delete **{info.run_id}** and everything in `{info.path}` (metrics, "
+        "checkpoint)? This cannot be undone.",
+        icon=":material/warning:",
+    )
     yes, no = st.columns([1, 6])
     if yes.button("Yes, delete", key="tr_delete_yes", type="primary"):
         try:
@@ -120,13 +152,17 @@ def header(info: runs.RunInfo, frame: pd.DataFrame) -> None:
     last = train.iloc[-1] if len(train) else pd.Series(dtype=object)
     cols = st.columns(5)
     knn, start = summary["knn_last"], summary["knn_start"]
-    cols[0].metric("k-NN top-1", "–" if knn is None else f"{knn:.1f}%",
-                   None if knn is None or start is None else f"{knn - start:+.1f} vs step 0",
-                   help="Held-out k-NN accuracy; step 0 is the random-weights baseline.")  # fmt: skip
+    cols[0].metric(
+        "k-NN top-1",
+        "–" if knn is None else f"{knn:.1f}%",
+        None if knn is None or start is None else f"{knn - start:+.1f} vs step 0",
+        help="Held-out k-NN accuracy; step 0 is the random-weights baseline.",
+    )
     cols[1].metric("Loss", _fmt(last.get("loss"), "{:.3f}"))
     cols[2].metric("Images / s", _fmt(last.get("img_per_s"), "{:.0f}"))
-    cols[3].metric("Peak memory", _fmt(last.get("peak_mem_mb"), "{:.0f} MiB"),
-                   help=info.device or None)  # fmt: skip
+    cols[3].metric(
+        "Peak memory", _fmt(last.get("peak_mem_mb"), "{:.0f} MiB"), help=info.device or None
+    )
     cols[4].metric("Training time", format_seconds(elapsed) if elapsed else "–")
 
 

@@ -24,10 +24,12 @@ STORY_KNN = dataclasses.replace(
     charts.rc.PANELS["knn"], title="k-NN top-1 on held-out images (%)", columns=("knn_top1",)
 )
 STORY_ENTROPY = dataclasses.replace(
-    charts.rc.PANELS["entropy"], title="Teacher entropy against ln K",
-    columns=("teacher_entropy",), help="Per-image entropy of the teacher's output; near ln K "
+    charts.rc.PANELS["entropy"],
+    title="Teacher entropy against ln K",
+    columns=("teacher_entropy",),
+    help="Per-image entropy of the teacher's output; near ln K "
     "(dashed) its targets are almost uniform and teach little.",
-)  # fmt: skip
+)
 COLORS = {"broken": "#d62728", "fixed": "#2ca02c"}  # red / green in every story chart
 
 
@@ -73,22 +75,41 @@ def story_tab(all_runs: Sequence[runs.RunInfo]) -> None:
         "computes 10 views per image instead of 2: it takes about twice as long on a 2-core CPU."
     )
     left, right = st.columns(2)
-    steps = left.number_input("Steps per run", 10, 5000, STORY_STEPS, step=50, key="story_steps",
-                              help="k-NN is measured at step 0 and five more times.")  # fmt: skip
+    steps = left.number_input(
+        "Steps per run",
+        10,
+        5000,
+        STORY_STEPS,
+        step=50,
+        key="story_steps",
+        help="k-NN is measured at step 0 and five more times.",
+    )
     mode = right.radio(
-        "Schedule", ["queue", "together"], key="story_mode", horizontal=True,
-        format_func={"queue": "one after the other (best on a CPU)",
-                     "together": "both at once"}.get,
-    )  # fmt: skip
+        "Schedule",
+        ["queue", "together"],
+        key="story_mode",
+        horizontal=True,
+        format_func={
+            "queue": "one after the other (best on a CPU)",
+            "together": "both at once",
+        }.get,
+    )
     if mode == "together":
-        st.warning("Both runs at once share the cores: each gets half of them and runs about "
-                   "half as fast.", icon=":material/warning:")  # fmt: skip
+        st.warning(
+            "Both runs at once share the cores: each gets half of them and runs about "
+            "half as fast.",
+            icon=":material/warning:",
+        )
     active = [r for r in all_runs if r.active]
     if active:
-        st.warning(f"{len(active)} run(s) already active: the story's runs will share the "
-                   "machine with them.", icon=":material/warning:")  # fmt: skip
-    if st.button("Run the seed story", key="story_start", type="primary",
-                 icon=":material/science:"):  # fmt: skip
+        st.warning(
+            f"{len(active)} run(s) already active: the story's runs will share the "
+            "machine with them.",
+            icon=":material/warning:",
+        )
+    if st.button(
+        "Run the seed story", key="story_start", type="primary", icon=":material/science:"
+    ):
         try:
             start(int(steps), together=mode == "together")
         except DinodiagError as exc:
@@ -105,23 +126,31 @@ def story_results(members: dict[str, runs.RunInfo]) -> None:
 
     @st.fragment(run_every=REFRESH_SECONDS if active else None)
     def view() -> None:
-        now = {role: runs.read_run(info.path) for role, info in members.items()
-               if info.path.exists()}  # fmt: skip
+        now = {
+            role: runs.read_run(info.path) for role, info in members.items() if info.path.exists()
+        }
         if any(r.active for r in now.values()) != active:
             st.rerun()
         st.subheader(f"Latest story: {next(iter(now.values())).story if now else ''}")
         for role, info in now.items():
             total = f"/{info.total_steps}" if info.total_steps else ""
-            st.markdown(f"{charts.badge(info.state)} **{ROLES[role]}** · `{info.run_id}` · "
-                        f"step {info.step}{total} · {info.message}")  # fmt: skip
+            st.markdown(
+                f"{charts.badge(info.state)} **{ROLES[role]}** · `{info.run_id}` · "
+                f"step {info.step}{total} · {info.message}"
+            )
         frames = {role: charts.metrics(info.path) for role, info in now.items()}
         infos = [dataclasses.replace(i, run_id=role) for role, i in now.items()]
         if not active and set(now) == set(ROLES):
             level, text = story_verdict(frames["broken"], frames["fixed"])
             getattr(st, level)(text)
         smoothing, x, log_y = charts.controls("story")
-        options = {"x": x, "smoothing": smoothing, "log_y": log_y,
-                   "ln_k": charts.prototypes(infos), "colors": COLORS}  # fmt: skip
+        options = {
+            "x": x,
+            "smoothing": smoothing,
+            "log_y": log_y,
+            "ln_k": charts.prototypes(infos),
+            "colors": COLORS,
+        }
         left, right = st.columns(2)
         with left:
             charts.panel(frames, STORY_KNN, **options)

@@ -41,7 +41,7 @@ def field_widgets(cfg: PipelineConfig, prefix: str) -> dict[str, Any]:
                             format="%.3f",
                             key=f"{key}:{i}",
                             label_visibility="collapsed",
-                        )  # fmt: skip
+                        )
                         for i, (col, v) in enumerate(zip(cols, f.value, strict=True))
                     )
                 elif f.kind == "choice":

@@ -51,16 +51,34 @@ st.markdown(
     "and the **reference** to compare against. The choice stays the same on every page."
 )
 steps = [
-    ("pages/inspector.py", "Crop inspector", ":material/crop:",
-     "See every crop drawn on the source image and each view with its sampled parameters."),
-    ("pages/statistics.py", "Sampled statistics", ":material/bar_chart:",
-     "Draw hundreds of samples: crop scales against the configured and reference ranges."),
-    ("pages/validation.py", "Validation", ":material/fact_check:",
-     "Run every check in one click: pass / warn / fail with what to change."),
-]  # fmt: skip
+    (
+        "pages/inspector.py",
+        "Crop inspector",
+        ":material/crop:",
+        "See every crop drawn on the source image and each view with its sampled parameters.",
+    ),
+    (
+        "pages/statistics.py",
+        "Sampled statistics",
+        ":material/bar_chart:",
+        "Draw hundreds of samples: crop scales against the configured and reference ranges.",
+    ),
+    (
+        "pages/validation.py",
+        "Validation",
+        ":material/fact_check:",
+        "Run every check in one click: pass / warn / fail with what to change.",
+    ),
+]
 if (Path(__file__).parent / "training.py").exists():
-    steps.append(("pages/training.py", "Training", ":material/model_training:",
-                  "Train briefly with two pipelines and see which one learns."))  # fmt: skip
+    steps.append(
+        (
+            "pages/training.py",
+            "Training",
+            ":material/model_training:",
+            "Train briefly with two pipelines and see which one learns.",
+        )
+    )
 columns = st.columns(len(steps))
 for number, (column, (page, title, icon, text)) in enumerate(zip(columns, steps, strict=True), 2):
     with column.container(border=True):
@@ -70,7 +88,8 @@ for number, (column, (page, title, icon, text)) in enumerate(zip(columns, steps,
 with st.expander("The story behind it: four bugs that stopped a DINOv2 run from learning"):
     st.markdown(
         "A researcher's run stayed under 5% k-NN accuracy after 30+ epochs. The pipeline had "
-        "**(1)** global crop scale 0.2–1.0 instead of 0.32 / 0.4–1.0, **(2)** no local crops at all "
+        "**(1)** global crop scale 0.2–1.0 instead of 0.32 / 0.4–1.0, **(2)** no local crops at "
+        "all "
         "(2 views instead of 2 + 8), **(3)** local crops of 32 px instead of 96 px, **(4)** local "
         "scale 0.05–0.2 instead of 0.05–0.32 / 0.4. Its proposed check looked at output tensors "
         "only (count, size, range, NaN) and could not see errors 1 and 4. Try the presets "

@@ -26,8 +26,9 @@ COMPARE = {
     "seed": "The seed's broken vs fixed pipelines",
 }
 c_image, c_upload, c_compare, c_draw = st.columns([3, 3, 3, 2], vertical_alignment="bottom")
-upload = c_upload.file_uploader("…or inspect your own image", type=["jpg", "jpeg", "png", "webp", "bmp"],
-                                key="insp_upload")  # fmt: skip
+upload = c_upload.file_uploader(
+    "…or inspect your own image", type=["jpg", "jpeg", "png", "webp", "bmp"], key="insp_upload"
+)
 compare = c_compare.selectbox(
     "Side by side with", list(COMPARE), format_func=COMPARE.get, key="insp_compare"
 )
@@ -77,8 +78,15 @@ else:
     runs.append((ctx.pipeline_label, ctx.pipeline, ctx.pipeline_key, mean, std))
     if compare == "reference":
         ref = ctx.reference_config
-        runs.append((f"reference: {ctx.reference}", dinodiag.build_pipeline(ref), sidebar.config_key(ref),
-                     ref.mean, ref.std))  # fmt: skip
+        runs.append(
+            (
+                f"reference: {ctx.reference}",
+                dinodiag.build_pipeline(ref),
+                sidebar.config_key(ref),
+                ref.mean,
+                ref.std,
+            )
+        )
 
 drawn = []
 try:
@@ -120,13 +128,15 @@ if len(drawn) == 1:
     title, image, sample, mean, std = drawn[0]
     left, right = st.columns([5, 7], gap="large")
     left.image(
-        crop_pictures.draw_crop_boxes(image, sample.records), caption=f"{title}: crop boxes on the source"
+        crop_pictures.draw_crop_boxes(image, sample.records),
+        caption=f"{title}: crop boxes on the source",
     )
     with right:
         show_views(sample, mean, std, tile=200)
 else:
-    for column, (title, image, sample, mean, std) in zip(st.columns(len(drawn), gap="large"), drawn,
-                                                          strict=True):  # fmt: skip
+    for column, (title, image, sample, mean, std) in zip(
+        st.columns(len(drawn), gap="large"), drawn, strict=True
+    ):
         with column:
             st.subheader(title)
             st.image(crop_pictures.draw_crop_boxes(image, sample.records, longer_side=420))
@@ -143,16 +153,30 @@ for title, _, sample, _, _ in drawn:
     if len(drawn) > 1:
         frame.insert(0, "pipeline", title)
     tables.append(frame)
-st.dataframe(pd.concat(tables, ignore_index=True), hide_index=True, key="insp_table",
-             column_config={c: st.column_config.NumberColumn(format="%.3f")
-                            for c in ("scale", "ratio", "brightness", "contrast", "saturation", "hue", "blur σ")})  # fmt: skip
+st.dataframe(
+    pd.concat(tables, ignore_index=True),
+    hide_index=True,
+    key="insp_table",
+    column_config={
+        c: st.column_config.NumberColumn(format="%.3f")
+        for c in ("scale", "ratio", "brightness", "contrast", "saturation", "hue", "blur σ")
+    },
+)
 
 
 def figure_png() -> bytes:
-    panels = [crop_pictures.inspector_figure(img, smp, m, s, title=f"{t} · {where} · seed {draw_seed}")
-              for t, img, smp, m, s in drawn]  # fmt: skip
+    panels = [
+        crop_pictures.inspector_figure(img, smp, m, s, title=f"{t} · {where} · seed {draw_seed}")
+        for t, img, smp, m, s in drawn
+    ]
     return crop_pictures.png_bytes(crop_pictures.side_by_side(panels))
 
 
-st.download_button("Download figure (PNG)", figure_png, file_name=f"crops_seed{draw_seed}.png",
-                   mime="image/png", icon=":material/download:", key="insp_download")  # fmt: skip
+st.download_button(
+    "Download figure (PNG)",
+    figure_png,
+    file_name=f"crops_seed{draw_seed}.png",
+    mime="image/png",
+    icon=":material/download:",
+    key="insp_download",
+)

@@ -26,10 +26,16 @@ if c_run.button("Run all checks", type="primary", icon=":material/play_arrow:", 
     try:
         with st.spinner("Running the checks…"):
             report = run_checks(
-                ctx.pipeline, ctx.dataset, expect=ctx.reference_config, expect_name=ctx.reference,
-                config=ctx.config, samples=int(samples), seed=ctx.seed,
-                pipeline_name=ctx.pipeline_label, data_name=getattr(ctx.dataset, "name", None),
-            )  # fmt: skip
+                ctx.pipeline,
+                ctx.dataset,
+                expect=ctx.reference_config,
+                expect_name=ctx.reference,
+                config=ctx.config,
+                samples=int(samples),
+                seed=ctx.seed,
+                pipeline_name=ctx.pipeline_label,
+                data_name=getattr(ctx.dataset, "name", None),
+            )
         st.session_state[ui.REPORT_KEY] = report
         st.session_state["val_signature"] = signature
     except (DinodiagError, ValueError) as exc:
@@ -39,12 +45,17 @@ if c_run.button("Run all checks", type="primary", icon=":material/play_arrow:", 
 
 report = st.session_state.get(ui.REPORT_KEY)
 if report is None:
-    st.info("Press **Run all checks**. Try the preset `seed-broken` to see what a broken "
-            "pipeline looks like.", icon=":material/info:")  # fmt: skip
+    st.info(
+        "Press **Run all checks**. Try the preset `seed-broken` to see what a broken "
+        "pipeline looks like.",
+        icon=":material/info:",
+    )
     st.stop()
 if st.session_state.get("val_signature") != signature:
-    st.warning("These results are for an earlier sidebar choice; press **Run all checks** again.",
-               icon=":material/history:")  # fmt: skip
+    st.warning(
+        "These results are for an earlier sidebar choice; press **Run all checks** again.",
+        icon=":material/history:",
+    )
 
 counts = report.counts()
 verdicts = {
@@ -67,7 +78,19 @@ for note in report.notes:
     st.info(note, icon=":material/info:")
 
 c_json, c_md, _ = st.columns([1, 1, 2])
-c_json.download_button("Download report (JSON)", report.to_json(), file_name="dinodiag_report.json",
-                       mime="application/json", icon=":material/download:", key="val_json")  # fmt: skip
-c_md.download_button("Download report (Markdown)", report.to_markdown(), file_name="dinodiag_report.md",
-                     mime="text/markdown", icon=":material/download:", key="val_md")  # fmt: skip
+c_json.download_button(
+    "Download report (JSON)",
+    report.to_json(),
+    file_name="dinodiag_report.json",
+    mime="application/json",
+    icon=":material/download:",
+    key="val_json",
+)
+c_md.download_button(
+    "Download report (Markdown)",
+    report.to_markdown(),
+    file_name="dinodiag_report.md",
+    mime="text/markdown",
+    icon=":material/download:",
+    key="val_md",
+)

@@ -53,15 +53,25 @@ def test_check_dinov2_exits_0(capsys) -> None:
 def test_check_config_file_and_expect_file(tmp_path, capsys) -> None:
     cfg = tmp_path / "train.yaml"
     cfg.write_text(
-        "crops:\n  global_crops_scale: [0.32, 1.0]\n  local_crops_number: 8\nstudent:\n  patch_size: 16\n"
+        "crops:\n  global_crops_scale: [0.32, 1.0]\n  local_crops_number: 8\nstudent:\n  "
+        "patch_size: 16\n"
     )
     assert main(["check", "--config", str(cfg), "--expect", str(cfg), "--samples", "2"]) == 0
     assert "expected: train" in capsys.readouterr().out
 
 
 def test_check_brought_pipeline(capsys) -> None:
-    code = main(["check", "--pipeline", "examples/seed_pipeline.py:build_two_view_augment",
-                 "--pipeline-kwargs", '{"img_size": 96}', "--samples", "3"])  # fmt: skip
+    code = main(
+        [
+            "check",
+            "--pipeline",
+            "examples/seed_pipeline.py:build_two_view_augment",
+            "--pipeline-kwargs",
+            '{"img_size": 96}',
+            "--samples",
+            "3",
+        ]
+    )
     assert code == 1
     assert "RandomResizedCrop" not in capsys.readouterr().err
 
@@ -100,8 +110,12 @@ def test_stats_prints_summary_and_writes_csv(tmp_path, capsys) -> None:
 
 
 def test_module_entry_point() -> None:
-    result = subprocess.run([sys.executable, "-m", "dinodiag", "check", "--preset", "seed-broken", "--samples", "2"],
-                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "dinodiag", "check", "--preset", "seed-broken", "--samples", "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 1 and "verdict: FAIL" in result.stdout
 
 

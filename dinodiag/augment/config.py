@@ -353,7 +353,7 @@ def load_config_file(path: str | Path) -> PipelineConfig:
 
 
 def save_config(cfg: PipelineConfig, path: str | Path) -> Path:
-    """Write ``cfg`` as JSON (``.json``) or YAML (anything else); :func:`load_config` reads it back."""
+    """Write ``cfg`` as JSON (``.json``) or YAML (anything else); :func:`load_config` reads it."""
     path = Path(path)
     data = to_dict(cfg)
     if path.suffix.lower() == ".json":

@@ -55,7 +55,7 @@ def luminance(planes: np.ndarray) -> np.ndarray:
 
 
 def _blend(degenerate: np.ndarray | float, planes: np.ndarray, factor: float) -> np.ndarray:
-    """``Image.blend(degenerate, image, factor)``: ``trunc(d + f * (x - d))`` in float32, clipped."""
+    """``Image.blend(degenerate, image, factor)``: ``trunc(d + f * (x - d))``, float32, clipped."""
     alpha = np.float32(factor)  # Pillow's C function takes the factor as a C float
     base = np.float32(degenerate) if isinstance(degenerate, float) else degenerate
     out = planes - base
@@ -279,7 +279,7 @@ def _box_weights(radius: float) -> tuple[int, int, int]:
 
 
 def _box_passes(lines: np.ndarray, whole: int, inner: int, edge: int) -> np.ndarray:
-    """Pillow's box passes along axis 1 of ``(3, L, M)`` (any dtype/strides) -> uint32 ``(3, L, M)``.
+    """Pillow's box passes along axis 1 of ``(3, L, M)`` (any dtype) -> uint32 ``(3, L, M)``.
 
     Each pass: ``out[x] = (inner * sum(in[x-r..x+r]) + edge * (in[x-r-1] + in[x+r+1])
     + 2**23) >> 24`` with indices clamped to the line (Pillow repeats edge pixels),

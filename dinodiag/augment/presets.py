@@ -55,7 +55,8 @@ _PRESETS = [
     ),
     Preset(
         "small-images",
-        "DINOv2 recipe scaled to 32-96 px datasets (CIFAR, STL-10): 32 px globals, 6 x 16 px locals, "
+        "DINOv2 recipe scaled to 32-96 px datasets (CIFAR, STL-10): 32 px globals, 6 x 16 px "
+        "locals, "
         "patch 4, no blur (it wipes out 32 px images)",
         "dinodiag: DINOv2 scale ranges with crop sizes for small images",
         _recipe(
@@ -85,7 +86,8 @@ _PRESETS = [
     ),
     Preset(
         "seed-fixed",
-        "the seed write-up's 'fixed' pipeline at img_size=96: DINO v1 scales, 96 px globals AND locals",
+        "the seed write-up's 'fixed' pipeline at img_size=96: DINO v1 scales, 96 px globals AND "
+        "locals",
         "shared/SEED.md, 'after' column (DINO v1 values, globals kept at 96 px)",
         _recipe(
             "seed-fixed",

@@ -90,7 +90,8 @@ def collate_views(samples: list[MultiCropSample]) -> dict[str, torch.Tensor]:
                 if tuple(view.shape) != shape:
                     raise ValueError(
                         f"{group}: view {v_idx} of sample {s_idx} has shape {tuple(view.shape)}, "
-                        f"expected {shape} like the first view; all views of a group must have one size"
+                        f"expected {shape} like the first view; all views of a group must have "
+                        "one size"
                     )
         out[group] = torch.stack([views[v] for v in range(count) for views in per_sample])
     return out

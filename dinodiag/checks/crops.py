@@ -1,4 +1,5 @@
-"""Checks on the sampled crops: scale ranges, local vs global size, upsampling, source size, patch size."""
+"""Checks on the sampled crops: scale ranges, local vs global size, upsampling, source size,
+patch size."""
 
 from __future__ import annotations
 
@@ -39,16 +40,20 @@ def _scale_check(ev: Evidence, group: str) -> CheckResult:
     rows = ev.group_rows(group)
     scales = [r["scale"] for r in rows if r.get("scale") is not None and not math.isnan(r["scale"])]
     if not scales:
-        reason = ("the pipeline produces no local crops (see view_count)" if group == "local" and
-                  not any(s.local_crops for s in ev.samples) else
-                  "no RandomResizedCrop was recorded for these views, so their crop scale is unknown")  # fmt: skip
+        reason = (
+            "the pipeline produces no local crops (see view_count)"
+            if group == "local" and not any(s.local_crops for s in ev.samples)
+            else "no RandomResizedCrop was recorded for these views, so their crop scale is unknown"
+        )
         return make_result(check_id, title, "skip", "not measured", expected, f"Skipped: {reason}.")
     configured_set = sorted({(r["configured_scale_min"], r["configured_scale_max"]) for r in rows})
     configured = configured_set[0] if len(configured_set) == 1 else None
     sampled = (min(scales), max(scales))
     fallback = [r for r in rows if r.get("fallback")]
-    measured = (f"configured {' / '.join(fmt_range(c) for c in configured_set)}, sampled "
-                f"{sampled[0]:.3f}-{sampled[1]:.3f} over {len(scales)} crops")  # fmt: skip
+    measured = (
+        f"configured {' / '.join(fmt_range(c) for c in configured_set)}, sampled "
+        f"{sampled[0]:.3f}-{sampled[1]:.3f} over {len(scales)} crops"
+    )
     lo_c, hi_c = min(c[0] for c in configured_set), max(c[1] for c in configured_set)
     outside = [r for r in rows if not r.get("fallback") and _outside(r, lo_c, hi_c)]
     if outside:
@@ -58,11 +63,15 @@ def _scale_check(ev: Evidence, group: str) -> CheckResult:
             "fail",
             measured,
             expected,
-            f"Sampled {group} crops fall outside the configured range {fmt_range((lo_c, hi_c))}: the "
+            f"Sampled {group} crops fall outside the configured range {fmt_range((lo_c, hi_c))}: "
+            "the "
             "pipeline does not crop the way its configuration says.",
         )
-    what = ("global crops (teacher + student) should keep most of the image" if group == "global"
-            else "local crops (student only) should show a small part of the image")  # fmt: skip
+    what = (
+        "global crops (teacher + student) should keep most of the image"
+        if group == "global"
+        else "local crops (student only) should show a small part of the image"
+    )
     if configured is not None and all(
         abs(a - b) <= SCALE_TOLERANCE for a, b in zip(configured, expected_range, strict=False)
     ):
@@ -72,11 +81,15 @@ def _scale_check(ev: Evidence, group: str) -> CheckResult:
         )
         if len(fallback) > 0.2 * len(rows):
             status = "warn"
-            message += (f" But {len(fallback)}/{len(rows)} crops fell back to a centre crop (the range or aspect "
-                        "ratios do not fit these images).")  # fmt: skip
+            message += (
+                f" But {len(fallback)}/{len(rows)} crops fell back to a centre crop (the range or "
+                "aspect "
+                "ratios do not fit these images)."
+            )
         return make_result(check_id, title, status, measured, expected, message)
     reference = _matching_reference(field_name, configured) if configured is not None else None
-    fix = f"set {field_name}: [{expected_range[0]:g}, {expected_range[1]:g}] to follow {ev.expect_name}"
+    low, high = expected_range
+    fix = f"set {field_name}: [{low:g}, {high:g}] to follow {ev.expect_name}"
     if reference is not None:
         return make_result(
             check_id,
@@ -85,19 +98,26 @@ def _scale_check(ev: Evidence, group: str) -> CheckResult:
             measured,
             expected,
             f"{fmt_range(configured)} is the {reference} preset's range, not {ev.expect_name}'s "
-            f"{fmt_range(expected_range)}: a known recipe, but not the one you compare against; {fix}.",
+            f"{fmt_range(expected_range)}: a known recipe, but not the one you compare against; "
+            f"{fix}.",
         )
     lo, hi = configured if configured is not None else (lo_c, hi_c)
     if lo < expected_range[0] - SCALE_TOLERANCE:
-        effect = (f"crops as small as {lo:.0%} of the image: {what}, so these cut away too much" if group == "global"
-                  else f"crops down to {lo:.0%} of the image carry little content")  # fmt: skip
+        effect = (
+            f"crops as small as {lo:.0%} of the image: {what}, so these cut away too much"
+            if group == "global"
+            else f"crops down to {lo:.0%} of the image carry little content"
+        )
     elif hi > expected_range[1] + SCALE_TOLERANCE:
         effect = (
             f"crops up to {hi:.0%} of the image: {what}, these overlap the global views too much"
         )
     else:
-        effect = (f"the range {fmt_range((lo, hi))} is narrower than {fmt_range(expected_range)}: less scale "
-                  "variety between views")  # fmt: skip
+        effect = (
+            f"the range {fmt_range((lo, hi))} is narrower than {fmt_range(expected_range)}: less "
+            "scale "
+            "variety between views"
+        )
     return make_result(
         check_id, title, "fail", measured, expected, f"{effect.capitalize()}; {fix}."
     )
@@ -145,8 +165,10 @@ def check_local_vs_global_size(ev: Evidence) -> CheckResult:
         status,
         measured,
         expected,
-        f"Local crops are {'as large as' if loc == g else 'larger than'} global crops: the small-to-large "
-        "asymmetry multi-crop relies on is gone. Use larger global crops (224 px when the images allow) "
+        f"Local crops are {'as large as' if loc == g else 'larger than'} global crops: the "
+        "small-to-large "
+        "asymmetry multi-crop relies on is gone. Use larger global crops (224 px when the images "
+        "allow) "
         "or smaller locals (about 0.4x the global size, e.g. 96 for 224).",
     )
 
@@ -174,7 +196,10 @@ def check_upsampling(ev: Evidence) -> CheckResult:
         )
     med_local = statistics.median(local)
     relative = med_local / statistics.median(glob) if glob else math.nan
-    measured = f"median {med_local:.2f}x source pixels; {relative:.2f}x the pixel density of the global crops"
+    measured = (
+        f"median {med_local:.2f}x source pixels; "
+        f"{relative:.2f}x the pixel density of the global crops"
+    )
     expected = "median <= 2x, and <= 1.25x the globals' density (DINOv2: ~0.8x)"
     problems = []
     if med_local > 2.0:
@@ -182,8 +207,10 @@ def check_upsampling(ev: Evidence) -> CheckResult:
             f"local crops are blown up {med_local:.1f}x on median: they are mostly interpolation"
         )
     if not math.isnan(relative) and relative > 1.25:
-        problems.append(f"local crops are rendered at {relative:.1f}x the resolution of the global crops, so "
-                        "they show finer detail than the globals instead of a zoomed-out part")  # fmt: skip
+        problems.append(
+            f"local crops are rendered at {relative:.1f}x the resolution of the global crops, so "
+            "they show finer detail than the globals instead of a zoomed-out part"
+        )
     if problems:
         return make_result(
             "upsampling",
@@ -206,8 +233,10 @@ def check_source_size(ev: Evidence) -> CheckResult:
     )
     short = [min(w, h) for w, h in ev.image_sizes]
     small = [s for s in short if s < size]
-    measured = (f"{len(small)}/{len(short)} images have a short side < {size} px "
-                f"(median short side {statistics.median(short):.0f} px)")  # fmt: skip
+    measured = (
+        f"{len(small)}/{len(short)} images have a short side < {size} px "
+        f"(median short side {statistics.median(short):.0f} px)"
+    )
     expected = f"short side >= {size} px (the global crop size)"
     if len(small) > 0.25 * len(short):
         return make_result(
@@ -216,7 +245,8 @@ def check_source_size(ev: Evidence) -> CheckResult:
             "warn",
             measured,
             expected,
-            f"Most global crops will be upsampled from images smaller than {size} px: lower the crop "
+            f"Most global crops will be upsampled from images smaller than {size} px: lower the "
+            "crop "
             "sizes to fit the data (e.g. the small-images preset for 32-96 px images).",
         )
     return make_result(
@@ -241,7 +271,8 @@ def check_patch_multiple(ev: Evidence) -> CheckResult:
             "warn",
             measured,
             f"multiples of {patch}",
-            f"Crop sizes {bad} are not multiples of the patch size {patch}: the ViT drops the remainder "
+            f"Crop sizes {bad} are not multiples of the patch size {patch}: the ViT drops the "
+            "remainder "
             f"pixels. Use multiples (e.g. 224/96 for patch 16, 224/98 for patch 14).",
         )
     return make_result(

@@ -46,9 +46,12 @@ def differences(values: dict[str, Any], reference: PipelineConfig) -> list[tuple
 def matching_presets(values: dict[str, Any]) -> list[str]:
     """Reference presets whose recipe fields (counts and scales) all equal ``values``."""
     return [
-        name for name in REFERENCE_PRESETS
-        if not differences({k: values[k] for k in RECIPE_FIELDS if k in values}, PRESETS[name].config)
-    ]  # fmt: skip
+        name
+        for name in REFERENCE_PRESETS
+        if not differences(
+            {k: values[k] for k in RECIPE_FIELDS if k in values}, PRESETS[name].config
+        )
+    ]
 
 
 def measured_values(ev: Evidence) -> dict[str, Any]:
@@ -92,8 +95,11 @@ def check_reference_diff(ev: Evidence) -> CheckResult:
         scope = "measured crop geometry (counts, sizes, RandomResizedCrop scales)"
     diffs = differences(values, ev.expect)
     matches = matching_presets(values)
-    match_text = (f"its crop recipe (counts and scales) matches {', '.join(matches)}" if matches
-                  else "its crop recipe matches no reference preset")  # fmt: skip
+    match_text = (
+        f"its crop recipe (counts and scales) matches {', '.join(matches)}"
+        if matches
+        else "its crop recipe matches no reference preset"
+    )
     measured = {
         "differences": {k: f"{_fmt(v)} (expected {_fmt(r)})" for k, v, r in diffs},
         "matches": matches,
@@ -112,8 +118,11 @@ def check_reference_diff(ev: Evidence) -> CheckResult:
     more = f" and {len(diffs) - 8} more" if len(diffs) > 8 else ""
     hint = ""
     if "dino" in matches and ev.expect_name == "dinov2":
-        hint = (" Note: (0.4, 1.0) / (0.05, 0.4) are DINO v1's defaults, often mislabelled as DINOv2's; "
-                "DINOv2 uses (0.32, 1.0) / (0.05, 0.32).")  # fmt: skip
+        hint = (
+            " Note: (0.4, 1.0) / (0.05, 0.4) are DINO v1's defaults, often mislabelled as "
+            "DINOv2's; "
+            "DINOv2 uses (0.32, 1.0) / (0.05, 0.32)."
+        )
     return CheckResult(
         "reference_diff",
         "difference from the reference",

@@ -47,11 +47,24 @@ from dinodiag.checks.tensors import (
 from dinodiag.stats import Dataset, Pipeline, sample_rows
 
 CHECKS: list[Check] = [
-    check_view_count, check_view_sizes, check_dtype, check_channels, check_finite, check_value_range,
-    check_normalization, check_global_scale, check_local_scale, check_local_vs_global_size,
-    check_patch_multiple, check_distinct_views, check_determinism, check_upsampling, check_source_size,
-    check_reference_diff, check_collate,
-]  # fmt: skip
+    check_view_count,
+    check_view_sizes,
+    check_dtype,
+    check_channels,
+    check_finite,
+    check_value_range,
+    check_normalization,
+    check_global_scale,
+    check_local_scale,
+    check_local_vs_global_size,
+    check_patch_multiple,
+    check_distinct_views,
+    check_determinism,
+    check_upsampling,
+    check_source_size,
+    check_reference_diff,
+    check_collate,
+]
 CHECK_IDS = [c.__name__.removeprefix("check_") for c in CHECKS]
 
 

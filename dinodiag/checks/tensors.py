@@ -22,7 +22,8 @@ def check_view_count(ev: Evidence) -> CheckResult:
             "fail",
             measured,
             expected,
-            "The number of views changes from image to image; every sample must give the same views.",
+            "The number of views changes from image to image; every sample must give the same "
+            "views.",
         )
     got = counts[0]
     if got == want:
@@ -63,14 +64,17 @@ def check_view_sizes(ev: Evidence) -> CheckResult:
         if e.local_crops_number
         else ", no locals"
     )
-    shapes = {"globals": sorted({shape_text(v) for s in ev.samples for v in s.global_crops}),
-              "locals": sorted({shape_text(v) for s in ev.samples for v in s.local_crops})}  # fmt: skip
+    shapes = {
+        "globals": sorted({shape_text(v) for s in ev.samples for v in s.global_crops}),
+        "locals": sorted({shape_text(v) for s in ev.samples for v in s.local_crops}),
+    }
     measured = ", ".join(f"{k} {' / '.join(v)}" for k, v in shapes.items() if v) or "no views"
     problems = []
     for group, size in (("globals", e.global_crops_size), ("locals", e.local_crops_size)):
         if len(shapes[group]) > 1:
             problems.append(
-                f"{group} come in several sizes ({', '.join(shapes[group])}); they cannot be batched"
+                f"{group} come in several sizes ({', '.join(shapes[group])}); they cannot be "
+                "batched"
             )
         elif shapes[group] and shapes[group][0] != f"3x{size}x{size}":
             problems.append(
@@ -94,10 +98,18 @@ def check_view_sizes(ev: Evidence) -> CheckResult:
 def check_dtype(ev: Evidence) -> CheckResult:
     dtypes = sorted({str(v.dtype).replace("torch.", "") for v in ev.views})
     ok = all(v.is_floating_point() for v in ev.views)
-    return make_result("dtype", "floating point", "pass" if ok else "fail", ", ".join(dtypes), "float32 (or float16/bfloat16)",
-                   "Views are floating point." if ok else
-                   "Views are not floating point: end the pipeline with ToTensor (or ToDtype(float32, scale=True)) "
-                   "and Normalize.")  # fmt: skip
+    return make_result(
+        "dtype",
+        "floating point",
+        "pass" if ok else "fail",
+        ", ".join(dtypes),
+        "float32 (or float16/bfloat16)",
+        "Views are floating point."
+        if ok
+        else "Views are not floating point: end the pipeline with ToTensor (or ToDtype(float32, "
+        "scale=True)) "
+        "and Normalize.",
+    )
 
 
 def check_channels(ev: Evidence) -> CheckResult:
@@ -115,7 +127,10 @@ def check_channels(ev: Evidence) -> CheckResult:
     if "x3" in example and example.endswith("x3"):
         hint = "the views are channel-last (HxWx3): convert with ToTensor or .permute(2, 0, 1)"
     elif example.startswith("1x"):
-        hint = "the views have one channel: convert grayscale sources to RGB (image.convert('RGB')) first"
+        hint = (
+            "the views have one channel: convert grayscale sources to RGB "
+            "(image.convert('RGB')) first"
+        )
     else:
         hint = "every view must be a 3xHxW tensor"
     return make_result(
@@ -168,7 +183,8 @@ def check_value_range(ev: Evidence) -> CheckResult:
             "fail",
             measured,
             expected,
-            "Values look like raw pixels [0, 255]: convert with ToTensor (divides by 255), then Normalize.",
+            "Values look like raw pixels [0, 255]: convert with ToTensor (divides by 255), then "
+            "Normalize.",
         )
     if max(abs(lo), abs(hi)) > 50:
         return make_result(
@@ -202,10 +218,18 @@ def check_normalization(ev: Evidence) -> CheckResult:
     measured = f"mean {mean}, std {std}"
     off = [i for i in range(3) if abs(mean[i]) > 1.5 or not (0.4 <= std[i] <= 2.5)]
     if off:
-        return make_result("normalization", "per-channel mean/std", "warn", measured, "mean within +-1.5, std 0.4-2.5",
-                       f"Channel(s) {off} are far from mean 0 / std 1 over these images: check that Normalize uses "
-                       "the mean/std your model was trained with (ImageNet: 0.485/0.456/0.406, 0.229/0.224/0.225) "
-                       "and that they are in [0, 1] units.")  # fmt: skip
+        return make_result(
+            "normalization",
+            "per-channel mean/std",
+            "warn",
+            measured,
+            "mean within +-1.5, std 0.4-2.5",
+            f"Channel(s) {off} are far from mean 0 / std 1 over these images: check that "
+            "Normalize uses "
+            "the mean/std your model was trained with (ImageNet: 0.485/0.456/0.406, "
+            "0.229/0.224/0.225) "
+            "and that they are in [0, 1] units.",
+        )
     return make_result(
         "normalization",
         "per-channel mean/std",
@@ -226,7 +250,8 @@ def check_collate(ev: Evidence) -> CheckResult:
             "fail",
             str(exc),
             "per-group tensors",
-            f"A batch cannot be stacked: {exc}. Every sample must give views of the same sizes per group.",
+            f"A batch cannot be stacked: {exc}. Every sample must give views of the same sizes "
+            "per group.",
         )
     measured = ", ".join(f"{k} {tuple(v.shape)}" for k, v in batch.items() if v.numel())
     return make_result(
@@ -287,6 +312,7 @@ def check_determinism(ev: Evidence) -> CheckResult:
         "warn",
         "different",
         "identical",
-        "The same seed gave different views: the pipeline uses a random source dinodiag does not seed "
+        "The same seed gave different views: the pipeline uses a random source dinodiag does not "
+        "seed "
         "(e.g. its own numpy Generator); reproducible runs need it seeded from torch/random.",
     )

@@ -39,38 +39,86 @@ class Panel:
 PANELS: dict[str, Panel] = {
     p.key: p
     for p in (
-        Panel("loss", "Loss: total and each term", ("loss", "dino_loss", "ibot_loss",
-              "koleo_loss"), "train", True, False,
-              "The DINO term should fall below ln K; flat at ln K is a uniform collapse."),
-        Panel("knn", "k-NN accuracy on held-out images (%)", ("knn_top1", "knn_top5"), "eval",
-              False, False, "Dashed: step 0, the random-weights baseline. A learning run climbs "
-              "above it; the seed's broken pipeline stayed near it."),
-        Panel("entropy", "Teacher entropy against ln K", ("teacher_entropy",
-              "teacher_batch_entropy"), "train", False, False,
-              "Per-image entropy near ln K (dashed) = uniform collapse; batch-mean entropy "
-              "near 0 = every image on one prototype (one-hot collapse)."),
-        Panel("features", "Features: spread and effective rank", ("feature_std",
-              "effective_rank", "prototypes_used"), "train", False, True,
-              "Feature std and effective rank falling towards 0 / 1 mean the features "
-              "collapse to a point; few prototypes used means the head collapses."),
-        Panel("schedules", "Schedules: lr, weight decay, teacher momentum and temperature",
-              ("lr", "wd", "momentum", "teacher_temp"), "train", False, True,
-              "lr: warm-up then cosine decay; teacher momentum: cosine rise to its final value; "
-              "teacher temperature: warm-up to its final value (flat when it starts there)."),
-        Panel("speed", "Throughput and memory", ("img_per_s", "peak_mem_mb"), "train", False,
-              True, "Images per second and peak memory (GPU allocator or CPU resident set)."),
+        Panel(
+            "loss",
+            "Loss: total and each term",
+            ("loss", "dino_loss", "ibot_loss", "koleo_loss"),
+            "train",
+            True,
+            False,
+            "The DINO term should fall below ln K; flat at ln K is a uniform collapse.",
+        ),
+        Panel(
+            "knn",
+            "k-NN accuracy on held-out images (%)",
+            ("knn_top1", "knn_top5"),
+            "eval",
+            False,
+            False,
+            "Dashed: step 0, the random-weights baseline. A learning run climbs "
+            "above it; the seed's broken pipeline stayed near it.",
+        ),
+        Panel(
+            "entropy",
+            "Teacher entropy against ln K",
+            ("teacher_entropy", "teacher_batch_entropy"),
+            "train",
+            False,
+            False,
+            "Per-image entropy near ln K (dashed) = uniform collapse; batch-mean entropy "
+            "near 0 = every image on one prototype (one-hot collapse).",
+        ),
+        Panel(
+            "features",
+            "Features: spread and effective rank",
+            ("feature_std", "effective_rank", "prototypes_used"),
+            "train",
+            False,
+            True,
+            "Feature std and effective rank falling towards 0 / 1 mean the features "
+            "collapse to a point; few prototypes used means the head collapses.",
+        ),
+        Panel(
+            "schedules",
+            "Schedules: lr, weight decay, teacher momentum and temperature",
+            ("lr", "wd", "momentum", "teacher_temp"),
+            "train",
+            False,
+            True,
+            "lr: warm-up then cosine decay; teacher momentum: cosine rise to its final value; "
+            "teacher temperature: warm-up to its final value (flat when it starts there).",
+        ),
+        Panel(
+            "speed",
+            "Throughput and memory",
+            ("img_per_s", "peak_mem_mb"),
+            "train",
+            False,
+            True,
+            "Images per second and peak memory (GPU allocator or CPU resident set).",
+        ),
     )
-}  # fmt: skip
+}
 
 LABELS = {
-    "loss": "total loss", "dino_loss": "DINO", "ibot_loss": "iBOT", "koleo_loss": "KoLeo",
-    "knn_top1": "top-1", "knn_top5": "top-5", "teacher_entropy": "per-image entropy",
-    "teacher_batch_entropy": "batch-mean entropy", "feature_std": "feature std",
-    "effective_rank": "effective rank", "prototypes_used": "prototypes used",
-    "lr": "learning rate", "wd": "weight decay", "momentum": "teacher momentum",
-    "teacher_temp": "teacher temperature", "img_per_s": "images / s",
+    "loss": "total loss",
+    "dino_loss": "DINO",
+    "ibot_loss": "iBOT",
+    "koleo_loss": "KoLeo",
+    "knn_top1": "top-1",
+    "knn_top5": "top-5",
+    "teacher_entropy": "per-image entropy",
+    "teacher_batch_entropy": "batch-mean entropy",
+    "feature_std": "feature std",
+    "effective_rank": "effective rank",
+    "prototypes_used": "prototypes used",
+    "lr": "learning rate",
+    "wd": "weight decay",
+    "momentum": "teacher momentum",
+    "teacher_temp": "teacher temperature",
+    "img_per_s": "images / s",
     "peak_mem_mb": "peak memory (MiB)",
-}  # fmt: skip
+}
 
 
 def ema(values: Sequence[float] | np.ndarray | pd.Series, weight: float) -> np.ndarray:
@@ -166,8 +214,11 @@ def baselines(runs: Mapping[str, pd.DataFrame], column: str = "knn_top1") -> pd.
 
 def ln_k_lines(num_prototypes: Mapping[str, int]) -> pd.DataFrame:
     """ln K per run (the entropy of a uniform teacher): columns ``value``, ``run``, ``label``."""
-    rows = [{"value": math.log(k), "run": run, "label": f"ln K = ln {k}"}
-            for run, k in num_prototypes.items() if k and k > 1]  # fmt: skip
+    rows = [
+        {"value": math.log(k), "run": run, "label": f"ln K = ln {k}"}
+        for run, k in num_prototypes.items()
+        if k and k > 1
+    ]
     return pd.DataFrame(rows, columns=["value", "run", "label"]).drop_duplicates("value")
 
 
@@ -211,15 +262,19 @@ def curve_chart(
             alt.Tooltip("series:N", title="series"),
             alt.Tooltip("x:Q", title=X_TITLES[x]),
             alt.Tooltip("raw:Q", title="value", format=".4g"),
-        ],  # fmt: skip
+        ],
     )
     layers = [base.mark_line(point=len(long) < 40, strokeWidth=2)]
     if rules is not None and not rules.empty:
-        rule = alt.Chart(rules).encode(y="value:Q", tooltip=["label:N", alt.Tooltip("value:Q",
-                                       format=".3g")])  # fmt: skip
+        rule = alt.Chart(rules).encode(
+            y="value:Q", tooltip=["label:N", alt.Tooltip("value:Q", format=".3g")]
+        )
         layers.append(rule.mark_rule(strokeDash=[6, 4], color="#666"))
-        layers.append(rule.mark_text(align="left", dx=4, dy=-6, color="#666").encode(
-            text="label:N", x=alt.value(0)))  # fmt: skip
+        layers.append(
+            rule.mark_text(align="left", dx=4, dy=-6, color="#666").encode(
+                text="label:N", x=alt.value(0)
+            )
+        )
     chart = alt.layer(*layers).properties(height=height)
     return chart.properties(title=title) if title else chart
 
@@ -236,7 +291,7 @@ def small_multiples(
         y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False), axis=alt.Axis(format=".4~g")),
         color=alt.Color(
             "run:N", title=None, legend=alt.Legend(orient="bottom") if several else None
-        ),  # fmt: skip
+        ),
         tooltip=["run:N", "metric:N", alt.Tooltip("raw:Q", title="value", format=".4g")],
     )
     return (

@@ -44,7 +44,7 @@ STATE_BADGES = {
 
 
 def status_badge(status: str) -> str:
-    """Streamlit markdown badge of a check status, a verdict or a run state (``:red-badge[FAIL]``)."""
+    """Markdown badge of a check status, a verdict or a run state (``:red-badge[FAIL]``)."""
     return {**STATUS_BADGES, **STATE_BADGES}.get(status, f":gray-badge[{status.upper()}]")
 
 

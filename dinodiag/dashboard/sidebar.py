@@ -223,9 +223,12 @@ def config_key(cfg: PipelineConfig) -> str:
 
 
 def describe_config(cfg: PipelineConfig) -> str:
-    """One line: ``dinov2: 2 x 224 px globals (0.32-1) + 8 x 96 px locals (0.05-0.32), patch 16``."""
+    """``dinov2: 2 x 224 px globals (0.32-1) + 8 x 96 px locals (0.05-0.32), patch 16``."""
     g_lo, g_hi = cfg.global_crops_scale
-    line = f"{cfg.name}: {cfg.global_crops_number} × {cfg.global_crops_size} px globals ({g_lo:g}–{g_hi:g})"
+    line = (
+        f"{cfg.name}: {cfg.global_crops_number} × {cfg.global_crops_size} px globals "
+        f"({g_lo:g}–{g_hi:g})"
+    )
     if cfg.local_crops_number:
         l_lo, l_hi = cfg.local_crops_scale
         line += (

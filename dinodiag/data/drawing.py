@@ -16,11 +16,28 @@ Colour = tuple[int, int, int]
 # Seven-segment glyphs: segments a (top), b (top right), c (bottom right), d (bottom),
 # e (bottom left), f (top left), g (middle).
 _GLYPHS = {
-    "0": "abcdef", "1": "bc", "2": "abged", "3": "abgcd", "4": "fgbc", "5": "afgcd",
-    "6": "afgedc", "7": "abc", "8": "abcdefg", "9": "abfgcd", "A": "abcefg", "B": "cdefg",
-    "C": "adef", "D": "bcdeg", "E": "adefg", "F": "aefg", "H": "bcefg", "L": "def",
-    "P": "abefg", "U": "bcdef", "-": "g",
-}  # fmt: skip
+    "0": "abcdef",
+    "1": "bc",
+    "2": "abged",
+    "3": "abgcd",
+    "4": "fgbc",
+    "5": "afgcd",
+    "6": "afgedc",
+    "7": "abc",
+    "8": "abcdefg",
+    "9": "abfgcd",
+    "A": "abcefg",
+    "B": "cdefg",
+    "C": "adef",
+    "D": "bcdeg",
+    "E": "adefg",
+    "F": "aefg",
+    "H": "bcefg",
+    "L": "def",
+    "P": "abefg",
+    "U": "bcdef",
+    "-": "g",
+}
 
 
 def draw_text(

@@ -75,7 +75,7 @@ def load_image(path: str | os.PathLike[str]) -> Image.Image:
 
 
 def load_image_bytes(data: bytes, name: str) -> Image.Image:
-    """Like :func:`load_image` for bytes in memory (an uploaded file); ``name`` is used in errors."""
+    """Like :func:`load_image` for bytes in memory (an upload); ``name`` is used in errors."""
     if len(data) == 0:
         raise ImageLoadError(name, "empty file (0 bytes)")
     return _decode(io.BytesIO(data), name)
@@ -163,7 +163,7 @@ def _kind_from_name(name: str) -> str:
 
 
 def _decode(source: BinaryIO, name: str) -> Image.Image:
-    """Open, fully decode, orient and convert to RGB; every failure is an :class:`ImageLoadError`."""
+    """Open, fully decode, orient and convert to RGB; each failure is an :class:`ImageLoadError`."""
     image = _open_checked(source, name)
     kind = image.format or "image"
     try:

@@ -60,14 +60,20 @@ def coordinate_grid(size: tuple[int, int], step: int) -> Image.Image:
     draw = ImageDraw.Draw(image)
     for x in range(0, size[0], step):
         major = (x // step) % 4 == 0
-        draw.line((x, 0, x, size[1]), fill=(60, 90, 200) if major else (170, 190, 230),
-                  width=3 if major else 1)  # fmt: skip
+        draw.line(
+            (x, 0, x, size[1]),
+            fill=(60, 90, 200) if major else (170, 190, 230),
+            width=3 if major else 1,
+        )
         if major and x:
             draw_text(draw, str(x), x + 5, 6, 22, (60, 90, 200))
     for y in range(0, size[1], step):
         major = (y // step) % 4 == 0
-        draw.line((0, y, size[0], y), fill=(200, 70, 60) if major else (235, 180, 170),
-                  width=3 if major else 1)  # fmt: skip
+        draw.line(
+            (0, y, size[0], y),
+            fill=(200, 70, 60) if major else (235, 180, 170),
+            width=3 if major else 1,
+        )
         if major and y:
             draw_text(draw, str(y), 6, y + 5, 22, (200, 70, 60))
     # A few landmarks, so that a crop of empty graph paper is rare.
@@ -93,8 +99,10 @@ def landscape_scene(size: tuple[int, int], seed: int, night: bool = False) -> Im
     image = vertical_gradient(size, *sky)
     draw = ImageDraw.Draw(image)
     sun_x, sun_y, sun_r = width * rng.uniform(0.6, 0.85), height * 0.18, min(size) * 0.09
-    draw.ellipse((sun_x - sun_r, sun_y - sun_r, sun_x + sun_r, sun_y + sun_r),
-                 fill=(240, 240, 210) if night else (255, 210, 60))  # fmt: skip
+    draw.ellipse(
+        (sun_x - sun_r, sun_y - sun_r, sun_x + sun_r, sun_y + sun_r),
+        fill=(240, 240, 210) if night else (255, 210, 60),
+    )
     for layer, colour in enumerate(((110, 120, 150), (70, 110, 80), (50, 90, 50))):
         base = height * (0.45 + 0.12 * layer)
         xs = np.linspace(0, width, 9)
@@ -107,8 +115,14 @@ def landscape_scene(size: tuple[int, int], seed: int, night: bool = False) -> Im
     draw.rectangle(
         (house_x, house_y, house_x + house_w, house_y + house_w * 0.7), fill=(200, 80, 60)
     )
-    draw.polygon([(house_x - 8, house_y), (house_x + house_w / 2, house_y - house_w * 0.45),
-                  (house_x + house_w + 8, house_y)], fill=(90, 40, 30))  # fmt: skip
+    draw.polygon(
+        [
+            (house_x - 8, house_y),
+            (house_x + house_w / 2, house_y - house_w * 0.45),
+            (house_x + house_w + 8, house_y),
+        ],
+        fill=(90, 40, 30),
+    )
     door = (
         house_x + house_w * 0.4,
         house_y + house_w * 0.3,
@@ -121,8 +135,14 @@ def landscape_scene(size: tuple[int, int], seed: int, night: bool = False) -> Im
         tree_x, tree_y = width * rng.uniform(0.45, 0.95), height * rng.uniform(0.7, 0.85)
         tree_h = height * rng.uniform(0.1, 0.18)
         draw.rectangle((tree_x - 3, tree_y, tree_x + 3, tree_y + tree_h * 0.4), fill=(90, 60, 30))
-        draw.polygon([(tree_x - tree_h * 0.3, tree_y), (tree_x, tree_y - tree_h), (tree_x + tree_h * 0.3, tree_y)],
-                     fill=(30, 110, 50))  # fmt: skip
+        draw.polygon(
+            [
+                (tree_x - tree_h * 0.3, tree_y),
+                (tree_x, tree_y - tree_h),
+                (tree_x + tree_h * 0.3, tree_y),
+            ],
+            fill=(30, 110, 50),
+        )
     return image
 
 
@@ -139,11 +159,24 @@ def harbour_scene(size: tuple[int, int], seed: int) -> Image.Image:
         for x in np.arange(rng.uniform(0, 30), width, 38):
             draw.arc((x, y - 5, x + 24, y + 5), 200, 340, fill=(200, 225, 245), width=2)
     boat_x, boat_y = width * 0.35, height * 0.72
-    draw.polygon([(boat_x, boat_y), (boat_x + width * 0.25, boat_y), (boat_x + width * 0.21, boat_y + height * 0.06),
-                  (boat_x + width * 0.04, boat_y + height * 0.06)], fill=(120, 60, 40))  # fmt: skip
+    draw.polygon(
+        [
+            (boat_x, boat_y),
+            (boat_x + width * 0.25, boat_y),
+            (boat_x + width * 0.21, boat_y + height * 0.06),
+            (boat_x + width * 0.04, boat_y + height * 0.06),
+        ],
+        fill=(120, 60, 40),
+    )
     mast_x = boat_x + width * 0.12
-    draw.polygon([(mast_x, boat_y - height * 0.35), (mast_x, boat_y - 4), (mast_x + width * 0.14, boat_y - 4)],
-                 fill=(250, 250, 245))  # fmt: skip
+    draw.polygon(
+        [
+            (mast_x, boat_y - height * 0.35),
+            (mast_x, boat_y - 4),
+            (mast_x + width * 0.14, boat_y - 4),
+        ],
+        fill=(250, 250, 245),
+    )
     draw_text(
         draw, str(10 + seed % 90), mast_x + 4, boat_y - height * 0.14, height * 0.07, (200, 30, 30)
     )
@@ -152,8 +185,14 @@ def harbour_scene(size: tuple[int, int], seed: int) -> Image.Image:
         top = height * (0.2 + 0.06 * band)
         colour = (220, 40, 40) if band % 2 else (250, 250, 250)
         draw.rectangle((tower_x, top, tower_x + width * 0.06, top + height * 0.06), fill=colour)
-    draw.polygon([(tower_x - 5, height * 0.2), (tower_x + width * 0.03, height * 0.12),
-                  (tower_x + width * 0.06 + 5, height * 0.2)], fill=(60, 60, 60))  # fmt: skip
+    draw.polygon(
+        [
+            (tower_x - 5, height * 0.2),
+            (tower_x + width * 0.03, height * 0.12),
+            (tower_x + width * 0.06 + 5, height * 0.2),
+        ],
+        fill=(60, 60, 60),
+    )
     return image
 
 
@@ -204,12 +243,25 @@ def shapes_picture(
         elif kind == 1:
             draw.rectangle(box, fill=fill, outline=(30, 30, 30), width=2)
         else:
-            draw.polygon([(cx, cy - radius), (cx + radius, cy + radius * 0.8), (cx - radius, cy + radius * 0.8)],
-                         fill=fill, outline=(30, 30, 30))  # fmt: skip
+            draw.polygon(
+                [
+                    (cx, cy - radius),
+                    (cx + radius, cy + radius * 0.8),
+                    (cx - radius, cy + radius * 0.8),
+                ],
+                fill=fill,
+                outline=(30, 30, 30),
+            )
         glyph = radius * 0.6
         label = str(number)
-        draw_text(draw, label, cx - text_width(label, glyph) / 2, cy - glyph / 2 + (radius * 0.15 if kind == 2 else 0),
-                  glyph, ink_for(colour))  # fmt: skip
+        draw_text(
+            draw,
+            label,
+            cx - text_width(label, glyph) / 2,
+            cy - glyph / 2 + (radius * 0.15 if kind == 2 else 0),
+            glyph,
+            ink_for(colour),
+        )
     return image
 
 

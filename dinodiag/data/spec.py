@@ -203,4 +203,7 @@ def _unknown_spec_message(text: str) -> str:
         hint = f" Did you mean {close[0]!r}?"
     else:
         hint = ""
-    return f"image folder {text!r} does not exist and is no dataset name.{hint} Dataset specs: {SPEC_FORMS}."
+    return (
+        f"image folder {text!r} does not exist and is no dataset name.{hint} "
+        f"Dataset specs: {SPEC_FORMS}."
+    )

@@ -32,7 +32,7 @@ from dinodiag.probe.spec import describe_exception, load_factory, parse_kwargs
 
 
 class ForeignPipeline:
-    """A user's transform behind the :class:`~dinodiag.augment.pipeline.MultiCropPipeline` call signature.
+    """A user's transform behind the call signature of :class:`~dinodiag.augment.MultiCropPipeline`.
 
     ``n_global`` says how many leading views of a list output are global crops;
     by default the leading views with the size of the first one, at most 2 (the
@@ -47,7 +47,8 @@ class ForeignPipeline:
     ):
         if not callable(transform):
             raise PipelineSpecError(
-                f"pipeline spec {spec!r}: the factory returned a {type(transform).__name__}, not a callable transform."
+                f"pipeline spec {spec!r}: the factory returned a {type(transform).__name__}, not "
+                "a callable transform."
             )
         self.transform = transform
         self.spec = spec
@@ -71,7 +72,8 @@ class ForeignPipeline:
         records = _assign_records(crops, globals_, locals_, image.size)
         if not crops:
             notes.append(
-                "no torchvision RandomResizedCrop ran inside this pipeline: crop scales were not measured"
+                "no torchvision RandomResizedCrop ran inside this pipeline: crop scales were not "
+                "measured"
             )
         return MultiCropSample(globals_, locals_, records, image.size, notes)
 
@@ -81,7 +83,8 @@ class ForeignPipeline:
         if isinstance(output, dict):
             if "global_crops" not in output:
                 raise PipelineSpecError(
-                    f"pipeline {self.spec!r} returned a dict without 'global_crops' (keys: {sorted(output)}); "
+                    f"pipeline {self.spec!r} returned a dict without 'global_crops' (keys: "
+                    f"{sorted(output)}); "
                     "return {'global_crops': [...], 'local_crops': [...]} or a list of views."
                 )
             globals_ = self._tensors(output["global_crops"], "global_crops", notes)
@@ -114,7 +117,8 @@ class ForeignPipeline:
             if isinstance(view, Image.Image):
                 if not any("PIL images" in n for n in notes):
                     notes.append(
-                        "the pipeline returns PIL images, not tensors: dinodiag converted them with "
+                        "the pipeline returns PIL images, not tensors: dinodiag converted them "
+                        "with "
                         "ToTensor (values in [0, 1]); add ToTensor + Normalize to your pipeline"
                     )
                 array = np.array(view.convert("RGB"), dtype=np.float32) / 255.0

@@ -86,7 +86,8 @@ def load_factory(spec: str) -> Callable[..., Any]:
     target, sep, name = spec.rpartition(":")
     if not sep or not target or not name or (len(target) == 1 and target.isalpha()):
         raise PipelineSpecError(
-            f"pipeline spec {spec!r} must look like path/to/file.py:factory or package.module:factory."
+            f"pipeline spec {spec!r} must look like path/to/file.py:factory or "
+            "package.module:factory."
         )
     module = _load_module(spec, target)
     obj: Any = module

@@ -20,7 +20,7 @@ from dinodiag.runs.manager import RunInfo
 from dinodiag.train import rundir
 
 TABLE_COLUMNS = ["run", "state", "pipeline", "preset", "data", "steps", "k-NN start (%)",
-                 "best k-NN (%)", "last k-NN (%)", "time", "message"]  # fmt: skip
+                 "best k-NN (%)", "last k-NN (%)", "time", "message"]
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -75,7 +75,7 @@ def runs_table(
             "steps": f"{info.step}{total}", "k-NN start (%)": summary["knn_start"],
             "best k-NN (%)": summary["knn_best"], "last k-NN (%)": summary["knn_last"],
             "time": format_seconds(summary["elapsed"]), "message": info.message,
-        })  # fmt: skip
+        })
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 

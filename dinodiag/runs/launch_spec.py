@@ -125,7 +125,7 @@ def resolve_launch(spec: LaunchSpec, check_data: bool = True) -> LaunchPlan:
     pipeline = spec.pipeline or load_config(config.data.pipeline)
     changes: dict[str, Any] = {"patch_size": config.model.patch_size}
     for knob, target in (("local_crops", "local_crops_number"), ("global_crops_size",
-                         "global_crops_size"), ("local_crops_size", "local_crops_size")):  # fmt: skip
+                         "global_crops_size"), ("local_crops_size", "local_crops_size")):
         value = getattr(config.data, knob)
         if value is not None:
             changes[target] = value
@@ -155,7 +155,7 @@ def build_command(
 ) -> list[str]:
     """``python -m dinodiag train --preset P --run-dir D [--flag value ...]`` for a spec."""
     command = [python or sys.executable, "-m", "dinodiag", "train", "--preset", spec.preset,
-               "--run-dir", str(run_dir)]  # fmt: skip
+               "--run-dir", str(run_dir)]
     if pipeline_file is not None:
         command += ["--pipeline", str(pipeline_file)]
     for name, (_, flag) in _FIELDS.items():
@@ -196,7 +196,7 @@ def detect_devices() -> tuple[DeviceOption, ...]:
             props = torch.cuda.get_device_properties(index)
             memory = props.total_memory / 2**30
             gpus.append(DeviceOption(f"cuda:{index}", f"GPU {index}: {props.name} "
-                                     f"({memory:.1f} GiB)", True))  # fmt: skip
+                                     f"({memory:.1f} GiB)", True))
     return (*gpus, cpu)
 
 
@@ -245,7 +245,7 @@ def story_pipeline(role: str, global_size: int, patch_size: int) -> PipelineConf
     return recipe.replace(
         global_crops_size=global_size, local_crops_size=global_size, patch_size=patch_size,
         name=f"{recipe.name}@{global_size}px",
-    )  # fmt: skip
+    )
 
 
 def story_specs(
@@ -272,5 +272,5 @@ def story_specs(
             epochs=max(base.run.epochs, 1000.0), eval_every=max(1, steps // 5),
             local_crops=recipe.local_crops_number, global_size=size, local_size=size,
             label=f"story-{role}",
-        )  # fmt: skip
+        )
     return specs

@@ -48,7 +48,7 @@ _children_lock = threading.Lock()
 
 __all__ = [
     "LaunchSpec", "RunInfo", "build_command", "launch", "list_runs", "read_run", "scaled_pipeline",
-]  # fmt: skip
+]
 
 
 def runs_root() -> Path:
@@ -78,7 +78,7 @@ def start_process(command: list[str], run_dir: Path) -> subprocess.Popen[bytes]:
         process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )  # fmt: skip
+        )
     rundir.write_pid_file(run_dir, process.pid)
     with _children_lock:
         _children[process.pid] = process
@@ -139,7 +139,7 @@ def prepare(
         pipeline_file = save_config(spec.pipeline, run_dir / PIPELINE_FILE)
     command = build_command(spec, run_dir, pipeline_file)
     record = {"command": command, "created": time.time(), "preset": config.name,
-              "pipeline": pipeline.name, "data": config.data.data, **(extra or {})}  # fmt: skip
+              "pipeline": pipeline.name, "data": config.data.data, **(extra or {})}
     rundir.write_json_atomic(run_dir / LAUNCH_FILE, record)
     return run_dir
 
@@ -163,7 +163,7 @@ def launch_queue(
     command = [sys.executable, "-m", "dinodiag.runs.manager", "queue", *map(str, run_dirs)]
     with open(run_dirs[0] / "queue.log", "ab") as log:
         runner = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
-                                  stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+                                  stderr=subprocess.STDOUT, start_new_session=True)
     with _children_lock:
         _children[runner.pid] = runner
     info = {"pid": runner.pid, "start_ticks": rundir.process_start_ticks(runner.pid)}
@@ -241,7 +241,7 @@ def _state(run_dir: Path) -> dict[str, Any]:
         if runner is None or _pid_alive(runner):
             return {"state": "queued", "step": 0, "message": "waiting for the run before it"}
         return {"state": "failed", "step": 0, "message": "the queue process ended before this "
-                "run started: start it again."}  # fmt: skip
+                "run started: start it again."}
     status = rundir.read_status(run_dir)
     if status.get("state") != "running" and _pid_file_alive(run_dir):
         status = {**status, "state": "running", "message": "starting (resuming)"}
@@ -274,7 +274,7 @@ def read_run(run_dir: str | Path) -> RunInfo:
         knn_top1_start=_number(status.get("knn_top1_start")),
         has_checkpoint=(run_dir / rundir.CHECKPOINT_FILE).exists(),
         story=launch_info.get("story"), role=launch_info.get("role"),
-    )  # fmt: skip
+    )
 
 
 def is_run_dir(path: Path) -> bool:
@@ -304,7 +304,7 @@ def stop_run(run_dir: str | Path, wait: float = 3.0) -> str:
     try:
         (run_dir / QUEUED_FILE).unlink()
         rundir.write_json_atomic(run_dir / rundir.STATUS_FILE, {"state": "stopped", "step": 0,
-                                 "message": "cancelled before it started"})  # fmt: skip
+                                 "message": "cancelled before it started"})
         return "cancelled (it had not started)"
     except FileNotFoundError:
         pass
@@ -323,7 +323,7 @@ def stop_run(run_dir: str | Path, wait: float = 3.0) -> str:
         _reap()
     if not (run_dir / rundir.STATUS_FILE).exists():
         rundir.write_json_atomic(run_dir / rundir.STATUS_FILE, {"state": "stopped", "step": 0,
-                                 "message": "stopped while starting (no step done)"})  # fmt: skip
+                                 "message": "stopped while starting (no step done)"})
     return "stopped while starting"
 
 
@@ -356,7 +356,7 @@ def resume_run(
         resolved = (rundir.read_config(run_dir) or {}).get("resolved") or {}
         per_epoch = max(1, int(resolved.get("steps_per_epoch") or 1))
         command += ["--max-steps", str(target), "--epochs", f"{target / per_epoch + 1:g}",
-                    "--set", "run.max_seconds=none"]  # fmt: skip
+                    "--set", "run.max_seconds=none"]
     if more_seconds:
         command += ["--max-seconds", f"{elapsed_seconds(run_dir) + float(more_seconds):g}"]
     if threads:

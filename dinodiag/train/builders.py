@@ -99,8 +99,11 @@ def build_losses(config: TrainConfig, device: torch.device) -> Losses:
     """DINO and iBOT losses (their centres are buffers: saved in checkpoints) and KoLeo, which
     searches neighbours across processes under DDP."""
     optim, k = config.optim, config.model.num_prototypes
-    kwargs = dict(student_temp=optim.student_temp, center_momentum=optim.center_momentum,
-                  centering=optim.centering)  # fmt: skip
+    kwargs = dict(
+        student_temp=optim.student_temp,
+        center_momentum=optim.center_momentum,
+        centering=optim.centering,
+    )
     return Losses(
         dino=DINOLoss(k, **kwargs).to(device),  # type: ignore[arg-type]
         ibot=IBOTPatchLoss(k, **kwargs).to(device),  # type: ignore[arg-type]

@@ -32,27 +32,59 @@ _OVERRIDES: list[tuple[str, str, Any, str]] = [
     # -- length of the run
     ("--epochs", "run.epochs", float, "passes over the data; the schedules are laid out over them"),
     ("--max-steps", "run.max_steps", int, "cap on optimisation steps (the schedules fit the cap)"),
-    ("--max-seconds", "run.max_seconds", float,
-     "stop cleanly (final k-NN + checkpoint) before this many seconds"),
-    ("--eval-every", "run.eval_every", int,
-     "k-NN every N steps, plus step 0 (random init) and the end; 0 turns k-NN off"),
+    (
+        "--max-seconds",
+        "run.max_seconds",
+        float,
+        "stop cleanly (final k-NN + checkpoint) before this many seconds",
+    ),
+    (
+        "--eval-every",
+        "run.eval_every",
+        int,
+        "k-NN every N steps, plus step 0 (random init) and the end; 0 turns k-NN off",
+    ),
     ("--log-every", "run.log_every", int, "a metrics row with the diagnostics every N steps"),
-    ("--checkpoint-every", "run.checkpoint_every", int,
-     "checkpoint every N steps (always at the end); 0 = only at the end"),
+    (
+        "--checkpoint-every",
+        "run.checkpoint_every",
+        int,
+        "checkpoint every N steps (always at the end); 0 = only at the end",
+    ),
     # -- data
-    ("--data", "data.data", str,
-     "dataset: a folder (class sub-folders give labels), sample, cifar10:ROOT, stl10:ROOT, "
-     "generated:n=2000,size=32,classes=10"),
-    ("--pipeline", "data.pipeline", str,
-     "augmentation preset (dinov2, dino, small-images ...) or YAML/JSON/DINOv2 config file"),
-    ("--local-crops", "data.local_crops", int,
-     "local crops per image (DINOv2: 8); fewer is faster, 0 removes multi-crop"),
+    (
+        "--data",
+        "data.data",
+        str,
+        "dataset: a folder (class sub-folders give labels), sample, cifar10:ROOT, stl10:ROOT, "
+        "generated:n=2000,size=32,classes=10",
+    ),
+    (
+        "--pipeline",
+        "data.pipeline",
+        str,
+        "augmentation preset (dinov2, dino, small-images ...) or YAML/JSON/DINOv2 config file",
+    ),
+    (
+        "--local-crops",
+        "data.local_crops",
+        int,
+        "local crops per image (DINOv2: 8); fewer is faster, 0 removes multi-crop",
+    ),
     ("--global-size", "data.global_crops_size", int, "global crop side in px (224; 32 for CIFAR)"),
     ("--local-size", "data.local_crops_size", int, "local crop side in px (96; 16 for CIFAR)"),
-    ("--batch-size", "data.batch_size", int,
-     "images per process and step; below ~64 centering starves and k-NN can get worse"),
-    ("--workers", "data.workers", int,
-     "data loader processes (default: 1 on a 2-core machine, more with more cores)"),
+    (
+        "--batch-size",
+        "data.batch_size",
+        int,
+        "images per process and step; below ~64 centering starves and k-NN can get worse",
+    ),
+    (
+        "--workers",
+        "data.workers",
+        int,
+        "data loader processes (default: 1 on a 2-core machine, more with more cores)",
+    ),
     ("--eval-split", "data.eval_split", str, "held-out labelled split for k-NN (val)"),
     ("--knn-k", "data.knn_k", int, "k-NN neighbours (20 is the DINO headline)"),
     # -- model
@@ -61,21 +93,47 @@ _OVERRIDES: list[tuple[str, str, Any, str]] = [
     ("--embed-dim", "model.embed_dim", int, "custom ViT width (e.g. 96 on a CPU)"),
     ("--num-heads", "model.num_heads", int, "custom ViT heads (must divide the width)"),
     ("--depth", "model.depth", int, "ViT blocks (12); 2-4 is enough for a CPU demo"),
-    ("--drop-path", "model.drop_path_rate", float, "stochastic depth: 0.1 ViT-S, 0 for tiny models"),
-    ("--num-prototypes", "model.num_prototypes", int,
-     "K: 65536 in DINOv2; 1024-8192 converge faster on small data (check 'prototypes used')"),
+    (
+        "--drop-path",
+        "model.drop_path_rate",
+        float,
+        "stochastic depth: 0.1 ViT-S, 0 for tiny models",
+    ),
+    (
+        "--num-prototypes",
+        "model.num_prototypes",
+        int,
+        "K: 65536 in DINOv2; 1024-8192 converge faster on small data (check 'prototypes used')",
+    ),
     # -- optimisation
-    ("--lr", "optim.base_lr", float,
-     "base lr at batch 1024, scaled by sqrt(batch / 1024): lower it on NaN, raise it if the loss "
-     "is flat"),
+    (
+        "--lr",
+        "optim.base_lr",
+        float,
+        "base lr at batch 1024, scaled by sqrt(batch / 1024): lower it on NaN, raise it if the "
+        "loss "
+        "is flat",
+    ),
     ("--lr-scaling", "optim.lr_scaling", str, "sqrt (default) or none: use --lr as the peak lr"),
     ("--warmup-epochs", "optim.warmup_epochs", float, "lr warm-up; ~5-10%% of a short run"),
-    ("--momentum", "optim.momentum_start", float,
-     "teacher EMA momentum at the start (cosine to 1): 0.99 or lower for runs under 1k steps"),
-    ("--teacher-temp", "optim.teacher_temp_end", float,
-     "teacher temperature after warm-up (0.07); lower it if the loss stays at ln K"),
-    ("--teacher-temp-warmup-epochs", "optim.teacher_temp_warmup_epochs", float,
-     "teacher temperature warm-up from 0.04 (30 epochs in DINOv2)"),
+    (
+        "--momentum",
+        "optim.momentum_start",
+        float,
+        "teacher EMA momentum at the start (cosine to 1): 0.99 or lower for runs under 1k steps",
+    ),
+    (
+        "--teacher-temp",
+        "optim.teacher_temp_end",
+        float,
+        "teacher temperature after warm-up (0.07); lower it if the loss stays at ln K",
+    ),
+    (
+        "--teacher-temp-warmup-epochs",
+        "optim.teacher_temp_warmup_epochs",
+        float,
+        "teacher temperature warm-up from 0.04 (30 epochs in DINOv2)",
+    ),
     ("--koleo-weight", "optim.koleo_weight", float, "KoLeo weight (0.1); 0 turns it off"),
     ("--ibot-weight", "optim.ibot_weight", float, "iBOT masked-patch loss weight (1.0); 0 = off"),
     ("--centering", "optim.centering", str, "center (EMA) or sinkhorn (try it for small batches)"),
@@ -85,7 +143,7 @@ _OVERRIDES: list[tuple[str, str, Any, str]] = [
     ("--device", "run.device", str, "auto (CUDA when available), cpu, cuda or cuda:N"),
     ("--precision", "run.precision", str, "auto (bf16 on CUDA, fp32 on CPU), bf16 or fp32"),
     ("--threads", "run.threads", int, "torch CPU threads (default: all cores)"),
-]  # fmt: skip
+]
 
 
 def _dest(field: str) -> str:
@@ -102,24 +160,41 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
         epilog=__doc__.split("\n", 2)[2],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--preset", default=None,
-                        help=f"training preset (default cpu-demo). {presets}")  # fmt: skip
-    parser.add_argument("--run-dir", default=None,
-                        help="the run directory (default runs/<date-time>-<preset>)")  # fmt: skip
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the run in --run-dir from its checkpoint, same step count "
-                             "(its config.json is used; flags given here change it)")  # fmt: skip
-    parser.add_argument("--compile", action="store_const", const=True, default=None,
-                        dest=_dest("run.compile"),
-                        help="torch.compile the networks (faster on GPU after a slow start)")  # fmt: skip
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
-                        help="any other config field, e.g. --set optim.min_lr=1e-5 (repeatable)")  # fmt: skip
-    parser.add_argument("--print-config", action="store_true",
-                        help="print the resolved config as JSON and exit")  # fmt: skip
+    parser.add_argument(
+        "--preset", default=None, help=f"training preset (default cpu-demo). {presets}"
+    )
+    parser.add_argument(
+        "--run-dir", default=None, help="the run directory (default runs/<date-time>-<preset>)"
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --run-dir from its checkpoint, same step count "
+        "(its config.json is used; flags given here change it)",
+    )
+    parser.add_argument(
+        "--compile",
+        action="store_const",
+        const=True,
+        default=None,
+        dest=_dest("run.compile"),
+        help="torch.compile the networks (faster on GPU after a slow start)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.FIELD=VALUE",
+        help="any other config field, e.g. --set optim.min_lr=1e-5 (repeatable)",
+    )
+    parser.add_argument(
+        "--print-config", action="store_true", help="print the resolved config as JSON and exit"
+    )
     for flag, field, kind, help_text in _OVERRIDES:
         metavar = flag.lstrip("-").upper().replace("-", "_")
-        parser.add_argument(flag, type=kind, default=None, dest=_dest(field), metavar=metavar,
-                            help=help_text)  # fmt: skip
+        parser.add_argument(
+            flag, type=kind, default=None, dest=_dest(field), metavar=metavar, help=help_text
+        )
     parser.set_defaults(func=cmd_train)
     return parser
 
@@ -169,14 +244,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     main = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 talks
     if main:
         print(f"run directory: {run_dir}", flush=True)
-    result = run_training(config, run_dir, resume=args.resume,
-                          progress=lambda line: print(line, flush=True))  # fmt: skip
+    result = run_training(
+        config, run_dir, resume=args.resume, progress=lambda line: print(line, flush=True)
+    )
     if not main:
         return EXIT_FAILED if result.state == "failed" else EXIT_OK
     summary = f"{result.state}: {result.message}"
     if result.knn_top1 is not None and result.knn_top1_start is not None:
         gain = result.knn_top1 - result.knn_top1_start
-        summary += (f" | k-NN top-1 {result.knn_top1_start:.1f}% at step 0 -> "
-                    f"{result.knn_top1:.1f}% ({gain:+.1f} points)")  # fmt: skip
+        summary += (
+            f" | k-NN top-1 {result.knn_top1_start:.1f}% at step 0 -> "
+            f"{result.knn_top1:.1f}% ({gain:+.1f} points)"
+        )
     print(summary, flush=True)
     return EXIT_FAILED if result.state == "failed" else EXIT_OK

@@ -2,8 +2,8 @@
 
 Every field carries a comment saying what it does and what to try. The augmentation itself is
 not repeated here: ``data.pipeline`` names a pipeline preset or config file (see
-:mod:`dinodiag.augment.presets`) and a few crop overrides adjust it; :func:`resolve_pipeline` returns
-the :class:`~dinodiag.augment.config.PipelineConfig` a run really uses (it is written to
+:mod:`dinodiag.augment.presets`) and a few crop overrides adjust it; :func:`resolve_pipeline`
+returns the :class:`~dinodiag.augment.config.PipelineConfig` a run really uses (it is written to
 ``config.json`` next to this config).
 
     cfg = get_train_preset("cpu-demo").config          # dinodiag.train.presets
@@ -103,11 +103,25 @@ class OptimConfig:
         s = "optim"
         _require(s, "base_lr", self.base_lr > 0, self.base_lr, "a number > 0")
         _require(s, "lr_scaling", self.lr_scaling in ("sqrt", "none"), self.lr_scaling, "sqrt|none")
-        _require(s, "centering", self.centering in ("center", "sinkhorn"), self.centering,
-                 "center | sinkhorn")  # fmt: skip
-        for name in ("min_lr", "warmup_epochs", "weight_decay_start", "weight_decay_end",
-                     "teacher_temp_warmup_epochs", "freeze_last_layer_epochs", "clip_grad",
-                     "dino_weight", "ibot_weight", "koleo_weight"):  # fmt: skip
+        _require(
+            s,
+            "centering",
+            self.centering in ("center", "sinkhorn"),
+            self.centering,
+            "center | sinkhorn",
+        )
+        for name in (
+            "min_lr",
+            "warmup_epochs",
+            "weight_decay_start",
+            "weight_decay_end",
+            "teacher_temp_warmup_epochs",
+            "freeze_last_layer_epochs",
+            "clip_grad",
+            "dino_weight",
+            "ibot_weight",
+            "koleo_weight",
+        ):
             value = getattr(self, name)
             _require(s, name, value >= 0, value, "a number >= 0")
         for name in ("momentum_start", "momentum_end", "mask_probability", "beta1", "beta2"):
@@ -179,10 +193,20 @@ class RunConfig:
     def __post_init__(self) -> None:
         s = "run"
         _require(s, "epochs", self.epochs > 0, self.epochs, "a number > 0")
-        _require(s, "max_steps", self.max_steps is None or self.max_steps >= 1, self.max_steps,
-                 "an integer >= 1 or null")  # fmt: skip
-        _require(s, "max_seconds", self.max_seconds is None or self.max_seconds > 0,
-                 self.max_seconds, "a number > 0 or null")  # fmt: skip
+        _require(
+            s,
+            "max_steps",
+            self.max_steps is None or self.max_steps >= 1,
+            self.max_steps,
+            "an integer >= 1 or null",
+        )
+        _require(
+            s,
+            "max_seconds",
+            self.max_seconds is None or self.max_seconds > 0,
+            self.max_seconds,
+            "a number > 0 or null",
+        )
         for name in ("eval_every", "checkpoint_every", "seed"):
             value = getattr(self, name)
             _require(s, name, value >= 0, value, "an integer >= 0")
@@ -251,7 +275,8 @@ class TrainConfig:
             if section not in SECTIONS or not key:
                 raise ConfigError(
                     f"override {dotted!r} must be section.field with section one of "
-                    f"{', '.join(SECTIONS)} (e.g. optim.base_lr).{_suggest(section, list(SECTIONS))}"
+                    f"{', '.join(SECTIONS)} (e.g. "
+                    f"optim.base_lr).{_suggest(section, list(SECTIONS))}"
                 )
             names = [f.name for f in dataclasses.fields(SECTIONS[section])]
             if key not in names:

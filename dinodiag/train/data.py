@@ -213,7 +213,14 @@ def build_run_loader(
     if ibot_enabled(config):
         mask = MaskSpec((grid, grid), config.optim.mask_probability, config.optim.mask_ratio)
     loader, sampler = build_train_loader(
-        dataset, pipeline, batch_size=data.batch_size, seed=config.run.seed, mask=mask,
-        workers=workers, world_size=world_size, rank=rank, pin_memory=on_gpu,
-    )  # fmt: skip
+        dataset,
+        pipeline,
+        batch_size=data.batch_size,
+        seed=config.run.seed,
+        mask=mask,
+        workers=workers,
+        world_size=world_size,
+        rank=rank,
+        pin_memory=on_gpu,
+    )
     return loader, sampler, dataset, workers

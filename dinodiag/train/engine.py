@@ -52,8 +52,14 @@ class RunResult:
 class _Run:
     """State shared by the stages of one run."""
 
-    def __init__(self, config: TrainConfig, run_dir: Path, resume: bool,
-                 progress: Callable[[str], None] | None, on_step: Callable[[int], None] | None):  # fmt: skip
+    def __init__(
+        self,
+        config: TrainConfig,
+        run_dir: Path,
+        resume: bool,
+        progress: Callable[[str], None] | None,
+        on_step: Callable[[int], None] | None,
+    ):
         self.config, self.run_dir, self.resume = config, run_dir, resume
         self.progress, self.on_step = progress, on_step
         self.step, self.total_steps, self.steps_per_epoch = 0, 0, 1
@@ -93,12 +99,22 @@ class _Run:
         self.writer.open()
         self.opened = True
         self.stop = StopControl(self.run_dir, self.rt)
-        self.writer.status("running", self.step, "setting up", started=time.time(),
-                           device=self.rt.describe(), world_size=self.rt.world_size,
-                           preset=self.config.name, **self.knn)  # fmt: skip
+        self.writer.status(
+            "running",
+            self.step,
+            "setting up",
+            started=time.time(),
+            device=self.rt.describe(),
+            world_size=self.rt.world_size,
+            preset=self.config.name,
+            **self.knn,
+        )
         if self.resume:
-            self.event("resumed", f"resumed from the checkpoint at step {self.step}" + (
-                f"; {dropped} metric rows logged after it were dropped" if dropped else ""))  # fmt: skip
+            self.event(
+                "resumed",
+                f"resumed from the checkpoint at step {self.step}"
+                + (f"; {dropped} metric rows logged after it were dropped" if dropped else ""),
+            )
 
     def stage_data(self) -> None:
         cfg, rt = self.config, self.rt
@@ -121,8 +137,14 @@ class _Run:
         self.evaluator = None
         if rt.is_main and cfg.run.eval_every > 0:
             self.evaluator, reason = build_evaluator(
-                self.train_set, cfg.data, self.pipeline, seed=cfg.run.seed, device=rt.device,
-                autocast_dtype=rt.autocast_dtype, workers=min(workers, 4))  # fmt: skip
+                self.train_set,
+                cfg.data,
+                self.pipeline,
+                seed=cfg.run.seed,
+                device=rt.device,
+                autocast_dtype=rt.autocast_dtype,
+                workers=min(workers, 4),
+            )
             if self.evaluator is None:
                 self.event("knn_skipped", reason)
 
@@ -131,8 +153,11 @@ class _Run:
         self.nets = build_networks(self.config, self.pipeline, self.rt.device)
         torch.manual_seed(self.config.run.seed + self.rt.rank)
         if self.config.optim.ibot_weight > 0 and not self.nets.ibot:
-            self.event("ibot_off", f"the iBOT loss is off: {self.config.model.arch} has no patch "
-                       "tokens (or the mask probability is 0); only DINO + KoLeo train it")  # fmt: skip
+            self.event(
+                "ibot_off",
+                f"the iBOT loss is off: {self.config.model.arch} has no patch "
+                "tokens (or the mask probability is 0); only DINO + KoLeo train it",
+            )
         self.student_call: Any = self.nets.student
         self.teacher_call: Any = self.nets.teacher
         if self.rt.world_size > 1:
@@ -147,26 +172,46 @@ class _Run:
         self.losses = build_losses(cfg, self.rt.device)
         self.optimizer = build_optimizer(cfg, self.nets.student)
         global_batch = cfg.data.batch_size * self.rt.world_size
-        self.schedules = Schedules(self.total_steps, self.steps_per_epoch,
-                                   schedule_config(cfg.optim), global_batch)  # fmt: skip
+        self.schedules = Schedules(
+            self.total_steps, self.steps_per_epoch, schedule_config(cfg.optim), global_batch
+        )
         self.modules = StepModules(
-            student=self.student_call, student_net=self.nets.student, teacher=self.teacher_call,
-            teacher_net=self.nets.teacher, losses=self.losses, optimizer=self.optimizer,
-            optim=cfg.optim, ibot=self.nets.ibot, device=self.rt.device,
-            autocast_dtype=self.rt.autocast_dtype)  # fmt: skip
-        resolved = {"world_size": self.rt.world_size, "device": self.rt.describe(),
-                    "global_batch_size": global_batch, "steps_per_epoch": self.steps_per_epoch,
-                    "total_steps": self.total_steps, "peak_lr": self.schedules.peak_lr,
-                    "ibot": self.nets.ibot}  # fmt: skip
-        self.writer.write_config({**cfg.to_dict(), "pipeline": to_dict(self.pipeline),
-                                  "resolved": resolved})  # fmt: skip
+            student=self.student_call,
+            student_net=self.nets.student,
+            teacher=self.teacher_call,
+            teacher_net=self.nets.teacher,
+            losses=self.losses,
+            optimizer=self.optimizer,
+            optim=cfg.optim,
+            ibot=self.nets.ibot,
+            device=self.rt.device,
+            autocast_dtype=self.rt.autocast_dtype,
+        )
+        resolved = {
+            "world_size": self.rt.world_size,
+            "device": self.rt.describe(),
+            "global_batch_size": global_batch,
+            "steps_per_epoch": self.steps_per_epoch,
+            "total_steps": self.total_steps,
+            "peak_lr": self.schedules.peak_lr,
+            "ibot": self.nets.ibot,
+        }
+        self.writer.write_config(
+            {**cfg.to_dict(), "pipeline": to_dict(self.pipeline), "resolved": resolved}
+        )
 
     def stage_resume(self) -> None:
         if self.state is None:
             return
-        ckpt.restore(self.state, student=self.nets.student, teacher=self.nets.teacher,
-                     optimizer=self.optimizer, dino_loss=self.losses.dino,
-                     ibot_loss=self.losses.ibot, path=ckpt.checkpoint_path(self.run_dir))  # fmt: skip
+        ckpt.restore(
+            self.state,
+            student=self.nets.student,
+            teacher=self.nets.teacher,
+            optimizer=self.optimizer,
+            dino_loss=self.losses.dino,
+            ibot_loss=self.losses.ibot,
+            path=ckpt.checkpoint_path(self.run_dir),
+        )
         extra = self.state.get("extra") or {}
         self.knn["knn_top1_start"] = extra.get("knn_top1_start")
         self.knn["knn_top1"] = extra.get("knn_top1")
@@ -179,8 +224,9 @@ class _Run:
         return self.step / self.steps_per_epoch
 
     def event(self, code: str, message: str, level: str = "info", **extra: Any) -> None:
-        self.writer.log("event", self.step, self.epoch(), level=level, code=code,
-                        message=message, **extra)  # fmt: skip
+        self.writer.log(
+            "event", self.step, self.epoch(), level=level, code=code, message=message, **extra
+        )
         self.say(f"[{level}] {message}")
 
     def say(self, line: str) -> None:
@@ -203,8 +249,15 @@ class _Run:
         return round(eta, 1)
 
     def update_status(self, message: str, state: str = "running") -> None:
-        self.writer.status(state, self.step, message, total_steps=self.shown_total(),
-                           epoch=round(self.epoch(), 3), eta_s=self.eta(), **self.knn)  # fmt: skip
+        self.writer.status(
+            state,
+            self.step,
+            message,
+            total_steps=self.shown_total(),
+            epoch=round(self.epoch(), 3),
+            eta_s=self.eta(),
+            **self.knn,
+        )
 
     def time_up(self) -> bool:
         limit = self.config.run.max_seconds
@@ -245,25 +298,41 @@ class _Run:
             self.knn["knn_top1"] = result["knn_top1"]
             if self.knn["knn_top1_start"] is None and self.step == 0:
                 self.knn["knn_top1_start"] = result["knn_top1"]
-            self.say(f"step {self.step}: k-NN top-1 {result['knn_top1']:.2f}% top-5 "
-                     f"{result['knn_top5']:.2f}% ({result['eval_seconds']:.1f} s)")  # fmt: skip
+            self.say(
+                f"step {self.step}: k-NN top-1 {result['knn_top1']:.2f}% top-5 "
+                f"{result['knn_top5']:.2f}% ({result['eval_seconds']:.1f} s)"
+            )
             self.update_status(f"k-NN top-1 {result['knn_top1']:.2f}% at step {self.step}")
         self.last_eval_step = self.step
         distributed.barrier()
 
     def save(self) -> None:
         if self.rt.is_main:
-            extra = {**self.knn, "last_eval_step": self.last_eval_step,
-                     "train_start": self.train_start}  # fmt: skip
+            extra = {
+                **self.knn,
+                "last_eval_step": self.last_eval_step,
+                "train_start": self.train_start,
+            }
             ckpt.save_checkpoint(
-                self.run_dir, step=self.step, epoch=self.epoch(), elapsed=self.writer.elapsed(),
-                student=self.nets.student, teacher=self.nets.teacher, optimizer=self.optimizer,
-                dino_loss=self.losses.dino, ibot_loss=self.losses.ibot,
-                config=self.config.to_dict(), extra=extra)  # fmt: skip
+                self.run_dir,
+                step=self.step,
+                epoch=self.epoch(),
+                elapsed=self.writer.elapsed(),
+                student=self.nets.student,
+                teacher=self.nets.teacher,
+                optimizer=self.optimizer,
+                dino_loss=self.losses.dino,
+                ibot_loss=self.losses.ibot,
+                config=self.config.to_dict(),
+                extra=extra,
+            )
 
     def log_train(self, values: dict[str, float], images: int, seconds: float) -> None:
-        values = {**values, "img_per_s": images / max(seconds, 1e-9),
-                  "peak_mem_mb": peak_memory_mb(self.rt.device)}  # fmt: skip
+        values = {
+            **values,
+            "img_per_s": images / max(seconds, 1e-9),
+            "peak_mem_mb": peak_memory_mb(self.rt.device),
+        }
         self.writer.log("train", self.step, self.epoch(), **values)
         alerts = detect_alerts(values, self.config.model.num_prototypes, self.step)
         codes = {a["code"] for a in alerts}
@@ -271,8 +340,18 @@ class _Run:
             if alert["code"] not in self.active_alerts:  # new alerts only, not every row
                 self.event(alert["code"], alert["message"], level=alert["level"])
         self.active_alerts = codes
-        self.say(format_progress(self.config.name, self.step, self.shown_total(), self.epoch(),
-                                 values, self.knn, self.writer.elapsed(), self.eta()))  # fmt: skip
+        self.say(
+            format_progress(
+                self.config.name,
+                self.step,
+                self.shown_total(),
+                self.epoch(),
+                values,
+                self.knn,
+                self.writer.elapsed(),
+                self.eta(),
+            )
+        )
         self.update_status(f"training: step {self.step} of {self.shown_total()}")
 
     # ------------------------------------------------------------------ the loop
@@ -283,9 +362,12 @@ class _Run:
         if self.step == 0:
             self.train_start = self.writer.elapsed()
             if self.timed():
-                self.event("timed_schedules", f"the schedules follow the clock: the lr decay and "
-                           f"the momentum ramp end at {cfg.max_seconds:g} s, after as many of the "
-                           f"{self.planned_steps} planned steps as fit")  # fmt: skip
+                self.event(
+                    "timed_schedules",
+                    f"the schedules follow the clock: the lr decay and "
+                    f"the momentum ramp end at {cfg.max_seconds:g} s, after as many of the "
+                    f"{self.planned_steps} planned steps as fit",
+                )
         stop = self.stop
         assert stop is not None
         self.update_status(f"training: step {self.step} of {self.shown_total()}")
@@ -322,11 +404,15 @@ class _Run:
             self.evaluate()
         if reason == "time" and self.timed():
             self.total_steps = self.step  # the schedules ran to their end on the clock
-            return "finished", (f"time limit of {cfg.max_seconds:g} s reached after {self.step} "
-                                "steps; the schedules followed the clock to their end")  # fmt: skip
+            return "finished", (
+                f"time limit of {cfg.max_seconds:g} s reached after {self.step} "
+                "steps; the schedules followed the clock to their end"
+            )
         if reason == "time":
-            return "finished", (f"time limit of {cfg.max_seconds:g} s reached at step "
-                                f"{self.step} of {self.total_steps}")  # fmt: skip
+            return "finished", (
+                f"time limit of {cfg.max_seconds:g} s reached at step "
+                f"{self.step} of {self.total_steps}"
+            )
         return "finished", f"finished {self.step} steps"
 
 
@@ -377,5 +463,12 @@ def run_training(
         run.writer.close()
     if hasattr(run, "rt"):
         teardown_runtime(run.rt)
-    return RunResult(state, run.step, run.total_steps, message, run.run_dir,
-                     run.knn["knn_top1"], run.knn["knn_top1_start"])  # fmt: skip
+    return RunResult(
+        state,
+        run.step,
+        run.total_steps,
+        message,
+        run.run_dir,
+        run.knn["knn_top1"],
+        run.knn["knn_top1_start"],
+    )

@@ -43,7 +43,7 @@ _CPU_DEMO = TrainConfig(
         head_hidden_dim=512,
         head_bottleneck_dim=128,
         norm_last_layer=False,
-    ),  # fmt: skip
+    ),
     optim=OptimConfig(
         base_lr=0.008,
         warmup_epochs=1.0,
@@ -56,7 +56,7 @@ _CPU_DEMO = TrainConfig(
         weight_decay_start=0.04,
         weight_decay_end=0.1,
         ibot_weight=0.0,
-    ),  # fmt: skip
+    ),
     data=DataConfig(
         data="generated:n=2000,val_n=500,size=32,classes=10",
         pipeline="small-images",
@@ -64,7 +64,7 @@ _CPU_DEMO = TrainConfig(
         batch_size=64,
         knn_train_max=2000,
         knn_test_max=500,
-    ),  # fmt: skip
+    ),
     # One compute thread: small matrices gain little from a second one, and two OpenMP threads
     # slow down 5x as soon as anything else runs; the data loader worker takes the other core.
     run=RunConfig(
@@ -86,28 +86,26 @@ _SMALL_IMAGES = TrainConfig(
         depth=12,
         drop_path_rate=0.1,
         num_prototypes=8192,
-    ),  # fmt: skip
+    ),
     optim=OptimConfig(
         base_lr=0.004,
         warmup_epochs=10,
         momentum_start=0.996,
         teacher_temp_warmup_epochs=30,
-    ),  # fmt: skip
+    ),
     data=DataConfig(
         data="generated:n=20000,size=32",
         pipeline="small-images",
         batch_size=256,
         knn_train_max=10000,
         knn_test_max=2000,
-    ),  # fmt: skip
+    ),
     run=RunConfig(epochs=200, eval_every=2000, log_every=20, checkpoint_every=1000),
 )
 
 _GPU = TrainConfig(
     name="gpu",
-    model=ModelConfig(
-        arch="vit_small", patch_size=16, drop_path_rate=0.1, num_prototypes=65536
-    ),  # fmt: skip
+    model=ModelConfig(arch="vit_small", patch_size=16, drop_path_rate=0.1, num_prototypes=65536),
     optim=OptimConfig(base_lr=0.004, warmup_epochs=10, momentum_start=0.992),
     data=DataConfig(
         data="generated:n=20000,size=128",
@@ -115,10 +113,10 @@ _GPU = TrainConfig(
         batch_size=128,
         knn_train_max=10000,
         knn_test_max=2000,
-    ),  # fmt: skip
+    ),
     run=RunConfig(
         epochs=100, eval_every=2000, log_every=20, checkpoint_every=1000, precision="auto"
-    ),  # fmt: skip
+    ),
 )
 
 _TINY_TEST = TrainConfig(
@@ -133,10 +131,10 @@ _TINY_TEST = TrainConfig(
         num_prototypes=64,
         head_hidden_dim=64,
         head_bottleneck_dim=32,
-    ),  # fmt: skip
+    ),
     optim=OptimConfig(
         warmup_epochs=0.5, teacher_temp_warmup_epochs=1.0, freeze_last_layer_epochs=0.0
-    ),  # fmt: skip
+    ),
     data=DataConfig(
         data="generated:n=64,val_n=32,size=16,classes=4",
         pipeline="small-images",
@@ -147,10 +145,8 @@ _TINY_TEST = TrainConfig(
         workers=0,
         knn_train_max=64,
         knn_test_max=32,
-    ),  # fmt: skip
-    run=RunConfig(
-        epochs=1, max_steps=4, eval_every=0, log_every=1, checkpoint_every=0, threads=1
-    ),  # fmt: skip
+    ),
+    run=RunConfig(epochs=1, max_steps=4, eval_every=0, log_every=1, checkpoint_every=0, threads=1),
 )
 
 _PRESETS = [
@@ -159,22 +155,22 @@ _PRESETS = [
         "learns on a 2-core CPU in < 5 min: generated shapes, 32 / 16 px crops, "
         "ViT width 64 x 4 blocks, K=256, no iBOT, k-NN every 100 steps",
         _CPU_DEMO,
-    ),  # fmt: skip
+    ),
     TrainPreset(
         "small-images",
         "32-96 px datasets (CIFAR, STL-10) on one GPU: ViT-S/4, "
         "32 / 16 px crops, K=8192, batch 256",
         _SMALL_IMAGES,
-    ),  # fmt: skip
+    ),
     TrainPreset(
         "gpu",
         "real datasets on GPUs: ViT-S/16, DINOv2 pipeline (224 / 96 px), "
         "K=65536, bf16, batch 128 per GPU",
         _GPU,
-    ),  # fmt: skip
+    ),
     TrainPreset(
         "tiny-test", "seconds-long smoke runs for tests: 16 px, 1 block of width 32", _TINY_TEST
-    ),  # fmt: skip
+    ),
 ]
 
 TRAIN_PRESETS: dict[str, TrainPreset] = {p.name: p for p in _PRESETS}

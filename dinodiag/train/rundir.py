@@ -2,8 +2,8 @@
 
 ``runs/<run-id>/`` holds:
 
-- ``config.json``: the resolved config: ``pipeline`` (``dinodiag.augment.config.to_dict``), ``model``,
-  ``optim``, ``data``, ``run``, ``name`` (the preset), plus ``world_size`` and ``device``.
+- ``config.json``: the resolved config: ``pipeline`` (``dinodiag.augment.config.to_dict``),
+  ``model``, ``optim``, ``data``, ``run``, ``name`` (the preset), ``world_size`` and ``device``.
 - ``metrics.jsonl``: one JSON object per line with ``kind`` ("train" | "eval" | "event"),
   ``step``, ``epoch`` and ``time`` (seconds since the start of the run, continued on resume).
   Train rows carry ``loss``, each loss term and the diagnostics (``img_per_s`` ...); eval rows
@@ -179,8 +179,12 @@ def read_status(run_dir: str | Path) -> dict[str, Any]:
     if status is None:
         if alive:
             return {"state": "running", "step": 0, "message": "starting"}
-        return {"state": "failed", "step": 0, "message": f"no {STATUS_FILE} in {run_dir}: the "
-                "run did not start (see its console output)"}  # fmt: skip
+        return {
+            "state": "failed",
+            "step": 0,
+            "message": f"no {STATUS_FILE} in {run_dir}: the "
+            "run did not start (see its console output)",
+        }
     status = dict(status)
     if status.get("state") == "running" and not alive:
         status["state"] = "failed"

@@ -60,7 +60,7 @@ def cosine_schedule(
 def linear_warmup_constant(
     start: float, end: float, warmup_iters: int, total_iters: int
 ) -> np.ndarray:
-    """Linear ``start -> end`` over ``warmup_iters`` (``end`` reached at that iteration), then flat."""
+    """Linear ``start -> end`` over ``warmup_iters`` (``end`` reached there), then flat."""
     if total_iters < 1:
         raise ConfigError(f"a schedule needs total_iters >= 1, got {total_iters}.")
     warmup_iters = max(0, warmup_iters)
@@ -113,7 +113,8 @@ class ScheduleConfig:
         for name, ok, allowed in checks:
             if not ok:
                 raise ConfigError(
-                    f"schedule field {name!r} = {getattr(self, name)!r} is invalid: must be {allowed}."
+                    f"schedule field {name!r} = {getattr(self, name)!r} is invalid: must be "
+                    f"{allowed}."
                 )
 
 

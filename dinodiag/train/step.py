@@ -127,9 +127,14 @@ def compute_losses(
         koleo = sum(losses.koleo(chunk) for chunk in s_out["global_cls"].chunk(n_global))
     loss = optim.dino_weight * dino + optim.ibot_weight * ibot + optim.koleo_weight * koleo
     terms = {"loss": loss, "dino_loss": dino, "ibot_loss": ibot, "koleo_loss": koleo}
-    outputs = {"teacher_logits": teacher_logits, "teacher_probs": teacher_probs,
-               "student_logits": student_logits, "teacher_cls": t_out["global_cls"],
-               "n_global": n_global, "batch_size": batch_size}  # fmt: skip
+    outputs = {
+        "teacher_logits": teacher_logits,
+        "teacher_probs": teacher_probs,
+        "student_logits": student_logits,
+        "teacher_cls": t_out["global_cls"],
+        "n_global": n_global,
+        "batch_size": batch_size,
+    }
     return loss, terms, outputs
 
 

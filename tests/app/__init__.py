@@ -1,1 +1,1 @@
-"""AppTest tests of the dashboard (a package so that its conftest does not shadow tests/conftest.py)."""
+"""AppTest tests of the dashboard (a package: its conftest must not shadow tests/conftest.py)."""

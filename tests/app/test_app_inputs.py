@@ -100,7 +100,10 @@ def test_invalid_yaml_names_the_line(app):
 
 
 def test_dinov2_training_config_is_read(app):
-    text = "crops:\n  global_crops_scale: [0.32, 1.0]\n  local_crops_number: 6\nstudent:\n  patch_size: 14\n"
+    text = (
+        "crops:\n  global_crops_scale: [0.32, 1.0]\n  local_crops_number: 6\n"
+        "student:\n  patch_size: 14\n"
+    )
     at = app(pl_source="config", pl_text=text)
     assert not errors(at)
     context = at.session_state["dinodiag_context"]

@@ -1,4 +1,4 @@
-"""Every page with the default sidebar (sample images, dinov2 preset): content, not just no crash."""
+"""Every page with the default sidebar (sample images, dinov2 preset): content, no crash."""
 
 from __future__ import annotations
 
@@ -64,9 +64,15 @@ def test_statistics_tables_have_the_expected_rows(app):
     summary = at.dataframe[0].value
     rows = set(zip(summary["group"], summary["measure"], strict=True))
     assert rows == {
-        ("global", "scale"), ("global", "ratio"), ("global", "upsampling"), ("global", "global_iou"),
-        ("local", "scale"), ("local", "ratio"), ("local", "upsampling"), ("local", "local_coverage"),
-    }  # fmt: skip
+        ("global", "scale"),
+        ("global", "ratio"),
+        ("global", "upsampling"),
+        ("global", "global_iou"),
+        ("local", "scale"),
+        ("local", "ratio"),
+        ("local", "upsampling"),
+        ("local", "local_coverage"),
+    }
     scale = summary[(summary["group"] == "global") & (summary["measure"] == "scale")].iloc[0]
     assert scale["configured"] == "0.32-1" and 0.32 <= scale["min"] <= scale["max"] <= 1.0
     rates = at.dataframe[1].value
@@ -112,6 +118,8 @@ def test_validation_of_the_seed_broken_pipeline_fails_view_count_and_global_scal
     assert any("`global_scale`" in row and ":red-badge[FAIL]" in row for row in rows)
     assert "Verdict :red-badge[FAIL]" in texts(at)
     assert {b.proto.label for b in at.download_button} >= {
-        "Download report (JSON)", "Download report (Markdown)"}  # fmt: skip
+        "Download report (JSON)",
+        "Download report (Markdown)",
+    }
     at.switch_page("pages/home.py").run()
     assert ":red-badge[FAIL]" in texts(at)  # the home page shows the last verdict

@@ -79,8 +79,13 @@ def test_without_runs_the_page_says_how_to_start(page):
     text = texts(at)
     assert "No run yet" in text and "seed story" in text
     assert "Device:" in text and "core" in text
-    assert [t.label for t in at.tabs] == ["Live", "New run", "Seed story", "Compare runs",
-                                          "Look inside"]  # fmt: skip
+    assert [t.label for t in at.tabs] == [
+        "Live",
+        "New run",
+        "Seed story",
+        "Compare runs",
+        "Look inside",
+    ]
 
 
 def test_the_form_validates_knobs_with_messages(page):
@@ -149,8 +154,16 @@ def test_start_a_tiny_run_watch_it_and_stop_it(page, runs_dir: Path):
 def test_a_run_whose_process_died_shows_as_failed(page, runs_dir: Path):
     run_dir = runs_dir / "20260101-000000-dead"
     run_dir.mkdir(parents=True)
-    rundir.write_json_atomic(run_dir / "status.json", {"state": "running", "step": 12,
-                             "total_steps": 100, "pid": 999_999_999, "message": "training"})  # fmt: skip
+    rundir.write_json_atomic(
+        run_dir / "status.json",
+        {
+            "state": "running",
+            "step": 12,
+            "total_steps": 100,
+            "pid": 999_999_999,
+            "message": "training",
+        },
+    )
     at = page()
     text = texts(at)
     assert "FAILED" in text and "RUNNING" not in text
@@ -220,8 +233,11 @@ def test_look_inside_shows_attention_and_pca_of_a_checkpoint(page, runs_dir: Pat
     at = page("Look inside", ds_source="generated")
     assert any("Teacher of `20260101-000001-look` at step 2" in c.value for c in at.caption)
     captions = [caption for element in at.image for caption in element.captions]
-    assert captions[:3] == ["input (centre square)", "CLS attention, mean of the heads",
-                            "patch features: first 3 PCA components as RGB"]  # fmt: skip
+    assert captions[:3] == [
+        "input (centre square)",
+        "CLS attention, mean of the heads",
+        "patch features: first 3 PCA components as RGB",
+    ]
     assert captions[3:] == ["head 0", "head 1"]  # tiny-test: 2 heads
     at.slider(key="look_threshold").set_value(0.5).run()
     assert_no_exception(at)

@@ -28,8 +28,12 @@ def test_defaults_are_the_dinov2_recipe() -> None:
     assert (cfg.global1.blur_p, cfg.global2.blur_p, cfg.local.blur_p) == (1.0, 0.1, 0.5)
     assert (cfg.global1.solarize_p, cfg.global2.solarize_p, cfg.local.solarize_p) == (0.0, 0.2, 0.0)
     assert cfg.global1.jitter_p == 0.8 and cfg.global1.grayscale_p == 0.2
-    assert (cfg.global1.brightness, cfg.global1.contrast, cfg.global1.saturation, cfg.global1.hue) == (
-        0.4, 0.4, 0.2, 0.1)  # fmt: skip
+    assert (
+        cfg.global1.brightness,
+        cfg.global1.contrast,
+        cfg.global1.saturation,
+        cfg.global1.hue,
+    ) == (0.4, 0.4, 0.2, 0.1)
     assert cfg.num_views == 10
 
 

@@ -65,9 +65,13 @@ def test_every_operation_matches_pil_byte_for_byte(size: tuple[int, int]) -> Non
         factor = float(rng.uniform(0.0, 2.0))
         hue = float(rng.uniform(-0.5, 0.5))
         sigma = float(rng.uniform(0.1, 2.0)) if trial % 3 else float(rng.uniform(2.0, 25.0))
-        _same_bytes(TF.adjust_brightness(image, factor), photometric.adjust_brightness(planes, factor))
+        _same_bytes(
+            TF.adjust_brightness(image, factor), photometric.adjust_brightness(planes, factor)
+        )
         _same_bytes(TF.adjust_contrast(image, factor), photometric.adjust_contrast(planes, factor))
-        _same_bytes(TF.adjust_saturation(image, factor), photometric.adjust_saturation(planes, factor))
+        _same_bytes(
+            TF.adjust_saturation(image, factor), photometric.adjust_saturation(planes, factor)
+        )
         _same_bytes(TF.adjust_hue(image, hue), photometric.adjust_hue(planes, hue))
         _same_bytes(image.convert("L").convert("RGB"), photometric.to_grayscale(planes))
         _same_bytes(
@@ -155,9 +159,14 @@ def _busy_config(**changes: object) -> PipelineConfig:
         jitter_p=0.9, grayscale_p=0.3, blur_p=0.6, solarize_p=0.4, blur_sigma=(0.1, 3.0)
     )
     return PRESETS["dinov2"].config.replace(
-        global_crops_size=48, local_crops_size=24, local_crops_number=4,
-        global1=busy.__dict__, global2=busy.__dict__, local=busy.__dict__, **changes,
-    )  # fmt: skip
+        global_crops_size=48,
+        local_crops_size=24,
+        local_crops_number=4,
+        global1=busy.__dict__,
+        global2=busy.__dict__,
+        local=busy.__dict__,
+        **changes,
+    )
 
 
 def test_views_equal_torchvision_replay_bit_for_bit_with_pil_resize() -> None:

@@ -84,10 +84,13 @@ def test_records_describe_the_views(image: Image.Image) -> None:
 
 def test_grayscale_and_solarize_records_match_pixels(image: Image.Image) -> None:
     cfg = PipelineConfig(
-        global_crops_size=32, local_crops_number=0,
+        global_crops_size=32,
+        local_crops_number=0,
         global1=ViewAugment(grayscale_p=1.0, jitter_p=0.0, blur_p=0.0),
-        global2=ViewAugment(solarize_p=1.0, jitter_p=0.0, blur_p=0.0, grayscale_p=0.0, solarize_threshold=0),
-    )  # fmt: skip
+        global2=ViewAugment(
+            solarize_p=1.0, jitter_p=0.0, blur_p=0.0, grayscale_p=0.0, solarize_threshold=0
+        ),
+    )
     sample = build_pipeline(cfg)(image, seed=0)
     gray = sample.global_crops[0]
     assert sample.records[0].grayscale and torch.allclose(
@@ -107,10 +110,15 @@ def test_sampled_rates_follow_the_config(image: Image.Image) -> None:
             "local" if r.group == "local" else ("global1" if r.index == 0 else "global2")
         ].append(r)
     for kind, op, expected in [
-        ("global1", "blur", 1.0), ("global2", "blur", 0.1), ("local", "blur", 0.5),
-        ("global2", "solarize", 0.2), ("global1", "solarize", 0.0), ("local", "jitter", 0.8),
-        ("local", "grayscale", 0.2), ("local", "flip", 0.5),
-    ]:  # fmt: skip
+        ("global1", "blur", 1.0),
+        ("global2", "blur", 0.1),
+        ("local", "blur", 0.5),
+        ("global2", "solarize", 0.2),
+        ("global1", "solarize", 0.0),
+        ("local", "jitter", 0.8),
+        ("local", "grayscale", 0.2),
+        ("local", "flip", 0.5),
+    ]:
         rate = np.mean([getattr(r, op) for r in by_kind[kind]])
         n = len(by_kind[kind])
         assert abs(rate - expected) <= 4 * math.sqrt(expected * (1 - expected) / n) + 1e-9, (

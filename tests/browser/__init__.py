@@ -1,1 +1,1 @@
-"""Real-browser tests of the dashboard (a package so that its conftest does not shadow tests/conftest.py)."""
+"""Real-browser tests of the dashboard (a package: its conftest must not shadow the top one)."""

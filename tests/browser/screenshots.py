@@ -122,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         stop_server(server)
     for path in shots:
         print(
-            f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: {shrink(path) // 1024} KiB"
+            f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: "
+            f"{shrink(path) // 1024} KiB"
         )
     print(f"done in {time.perf_counter() - start:.0f} s")
     return 0

@@ -22,8 +22,12 @@ except ImportError:  # the browser_ready fixture then fails (CI=true) or skips w
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
-PAGES = {"": "not learning", "inspector": "Crop inspector", "statistics": "Sampled statistics",
-         "validation": "Validation"}  # fmt: skip
+PAGES = {
+    "": "not learning",
+    "inspector": "Crop inspector",
+    "statistics": "Sampled statistics",
+    "validation": "Validation",
+}
 
 
 def open_page(page, server_url: str, path: str) -> None:

@@ -62,10 +62,15 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=100, help="length of each run")
     parser.add_argument("--timeout", type=float, default=3600, help="give up after (s)")
     parser.add_argument("--runs-dir", type=Path, default=None, help="default: a temporary one")
-    parser.add_argument("--reuse", action="store_true", help="photograph the finished story "
-                        "already in --runs-dir")  # fmt: skip
-    parser.add_argument("--resume-steps", type=int, default=0, help="with --reuse: then resume "
-                        "the fixed run for this many steps and photograph it live")  # fmt: skip
+    parser.add_argument(
+        "--reuse", action="store_true", help="photograph the finished story already in --runs-dir"
+    )
+    parser.add_argument(
+        "--resume-steps",
+        type=int,
+        default=0,
+        help="with --reuse: then resume the fixed run for this many steps and photograph it live",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     args = parser.parse_args()
     root = args.runs_dir or Path(tempfile.mkdtemp(prefix="dinodiag-story-"))
@@ -90,16 +95,26 @@ def main() -> int:
                 page.get_by_role("button", name="Run the seed story").click()
                 wait_idle(page)
                 print(f"story started in {root}; waiting for the fixed run to be half-way")
-                wait_until(lambda: story_runs(root).get("fixed") is not None and
-                           story_runs(root)["fixed"].state == "running" and
-                           story_runs(root)["fixed"].step >= 0.6 * args.steps, args.timeout,
-                           "the fixed run")  # fmt: skip
+                wait_until(
+                    lambda: (
+                        story_runs(root).get("fixed") is not None
+                        and story_runs(root)["fixed"].state == "running"
+                        and story_runs(root)["fixed"].step >= 0.6 * args.steps
+                    ),
+                    args.timeout,
+                    "the fixed run",
+                )
                 open_tab(page, url, "Live")
                 page.wait_for_timeout(3000)
                 print("live:", full_screenshot(page, args.out / "training_live.png"))
-            wait_until(lambda: len(story_runs(root)) == 2 and
-                       not any(r.active for r in story_runs(root).values()),
-                       args.timeout, "both runs to end")  # fmt: skip
+            wait_until(
+                lambda: (
+                    len(story_runs(root)) == 2
+                    and not any(r.active for r in story_runs(root).values())
+                ),
+                args.timeout,
+                "both runs to end",
+            )
             open_tab(page, url, "Seed story")
             page.get_by_text("k-NN top-1 over the random-weights baseline").wait_for()
             page.wait_for_timeout(1500)
@@ -108,8 +123,11 @@ def main() -> int:
                 fixed = story_runs(root)["fixed"]
                 runs.resume_run(fixed.path, more_steps=args.resume_steps)
                 target = fixed.step + args.resume_steps // 2
-                wait_until(lambda: runs.read_run(fixed.path).step >= target, args.timeout,
-                           "the resumed run")  # fmt: skip
+                wait_until(
+                    lambda: runs.read_run(fixed.path).step >= target,
+                    args.timeout,
+                    "the resumed run",
+                )
                 open_tab(page, url, "Live")
                 page.wait_for_timeout(3000)
                 print("live:", full_screenshot(page, args.out / "training_live.png"))

@@ -22,10 +22,9 @@ def flat_image(
 
 def test_to_display_image_undoes_the_pipeline_normalisation():
     cfg = dinodiag.load_config("dinov2")
-    sample = dinodiag.build_pipeline(cfg.replace(global1={"jitter_p": 0.0, "grayscale_p": 0.0,
-                                                          "blur_p": 0.0, "flip_p": 0.0}))(
-        flat_image(), seed=0
-    )  # fmt: skip
+    sample = dinodiag.build_pipeline(
+        cfg.replace(global1={"jitter_p": 0.0, "grayscale_p": 0.0, "blur_p": 0.0, "flip_p": 0.0})
+    )(flat_image(), seed=0)
     shown = np.asarray(crop_pictures.to_display_image(sample.global_crops[0], cfg.mean, cfg.std))
     assert shown.shape == (224, 224, 3)
     assert np.abs(shown.astype(int) - np.array([30, 120, 200])).max() <= 1
@@ -48,8 +47,15 @@ def test_to_display_image_guesses_the_range_without_mean_std(tensor, expected):
 def record(
     group: str, index: int, box: tuple[float, float, float, float], **kw: object
 ) -> ViewRecord:
-    return ViewRecord(group=group, index=index, source_size=(200, 100), box=box,
-                      scale=box[2] * box[3] / 20000, ratio=box[2] / box[3], **kw)  # fmt: skip
+    return ViewRecord(
+        group=group,
+        index=index,
+        source_size=(200, 100),
+        box=box,
+        scale=box[2] * box[3] / 20000,
+        ratio=box[2] / box[3],
+        **kw,
+    )
 
 
 def test_draw_crop_boxes_colours_globals_and_locals_differently():
@@ -71,17 +77,39 @@ def test_draw_crop_boxes_colours_globals_and_locals_differently():
 
 
 def test_view_caption_names_view_and_every_sampled_parameter():
-    rec = record("local", 2, (0, 0, 50, 40), flip=True, jitter=True, grayscale=False,
-                 blur=True, blur_sigma=1.234, solarize=True, fallback=True)  # fmt: skip
+    rec = record(
+        "local",
+        2,
+        (0, 0, 50, 40),
+        flip=True,
+        jitter=True,
+        grayscale=False,
+        blur=True,
+        blur_sigma=1.234,
+        solarize=True,
+        fallback=True,
+    )
     caption = crop_pictures.view_caption(rec)
     assert caption.startswith("L3 · scale 0.10 · ratio 1.25")
     for word in ("FALLBACK", "flip", "jitter", "blur σ1.2", "solarize"):
         assert word in caption
     assert "gray" not in caption
-    plain = record("global", 1, (0, 0, 100, 100), flip=False, jitter=False, grayscale=False,
-                   blur=False, solarize=False, fallback=False)  # fmt: skip
+    plain = record(
+        "global",
+        1,
+        (0, 0, 100, 100),
+        flip=False,
+        jitter=False,
+        grayscale=False,
+        blur=False,
+        solarize=False,
+        fallback=False,
+    )
     assert crop_pictures.view_caption(plain) == "G2 · scale 0.50 · ratio 1.00 · no photometric op"
-    assert crop_pictures.view_caption(record("global", 0, (0, 0, 10, 10))) == "G1 · scale 0.01 · ratio 1.00"
+    assert (
+        crop_pictures.view_caption(record("global", 0, (0, 0, 10, 10)))
+        == "G1 · scale 0.01 · ratio 1.00"
+    )
 
 
 def test_records_table_has_one_row_per_view():

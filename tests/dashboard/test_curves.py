@@ -13,14 +13,40 @@ from dinodiag.dashboard import curves as rc
 
 def metrics_frame(steps: int = 5, loss0: float = 8.0, knn: tuple[float, ...] = (10.0, 30.0)):
     """A small metrics.jsonl-like frame: train rows every step, eval rows at 0 and the end."""
-    rows = [{"kind": "eval", "step": 0, "epoch": 0.0, "time": 0.0, "knn_top1": knn[0],
-             "knn_top5": knn[0] + 20}]  # fmt: skip
+    rows = [
+        {
+            "kind": "eval",
+            "step": 0,
+            "epoch": 0.0,
+            "time": 0.0,
+            "knn_top1": knn[0],
+            "knn_top5": knn[0] + 20,
+        }
+    ]
     for step in range(1, steps + 1):
-        rows.append({"kind": "train", "step": step, "epoch": step / 10, "time": 30.0 * step,
-                     "loss": loss0 - step, "dino_loss": 5.0, "koleo_loss": -0.5 + 0.2 * step,
-                     "lr": 1e-3 * step, "teacher_entropy": 6.0})  # fmt: skip
-    rows.append({"kind": "eval", "step": steps, "epoch": steps / 10, "time": 30.0 * steps,
-                 "knn_top1": knn[1], "knn_top5": knn[1] + 20})  # fmt: skip
+        rows.append(
+            {
+                "kind": "train",
+                "step": step,
+                "epoch": step / 10,
+                "time": 30.0 * step,
+                "loss": loss0 - step,
+                "dino_loss": 5.0,
+                "koleo_loss": -0.5 + 0.2 * step,
+                "lr": 1e-3 * step,
+                "teacher_entropy": 6.0,
+            }
+        )
+    rows.append(
+        {
+            "kind": "eval",
+            "step": steps,
+            "epoch": steps / 10,
+            "time": 30.0 * steps,
+            "knn_top1": knn[1],
+            "knn_top5": knn[1] + 20,
+        }
+    )
     rows.append({"kind": "event", "step": 2, "level": "warning", "code": "x", "message": "m"})
     return pd.DataFrame(rows)
 
@@ -117,7 +143,13 @@ def test_curve_chart_takes_fixed_colours_per_series():
 
 
 def test_float_noise_on_a_constant_is_not_drawn():
-    frame = pd.DataFrame({"kind": ["train"] * 3, "step": [1, 2, 3], "time": [1.0, 2.0, 3.0],
-                          "teacher_temp": [0.04, 0.04000000000000001, 0.039999999999999994]})  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "kind": ["train"] * 3,
+            "step": [1, 2, 3],
+            "time": [1.0, 2.0, 3.0],
+            "teacher_temp": [0.04, 0.04000000000000001, 0.039999999999999994],
+        }
+    )
     long = rc.long_frame({"a": frame}, ["teacher_temp"])
     assert long["value"].nunique() == 1 and long["raw"].nunique() == 3

@@ -29,14 +29,19 @@ def test_config_ranges():
     assert stats_charts.config_ranges(None) == {}
     ranges = stats_charts.config_ranges(dinodiag.load_config("dinov2"))
     assert ranges["global"] == (0.32, 1.0) and ranges["local"] == (0.05, 0.32)
-    assert "local" not in stats_charts.config_ranges(dinodiag.load_config("seed-broken"))  # no locals
+    assert "local" not in stats_charts.config_ranges(
+        dinodiag.load_config("seed-broken")
+    )  # no locals
 
 
 def test_stats_figure_shades_configured_and_outlines_reference():
     dinov2, broken = dinodiag.load_config("dinov2"), dinodiag.load_config("seed-broken")
     fig = stats_charts.stats_figure(
         {"seed-broken": frame("seed-broken"), "dinov2": frame("dinov2")},
-        {"seed-broken": stats_charts.config_ranges(broken), "dinov2": stats_charts.config_ranges(dinov2)},
+        {
+            "seed-broken": stats_charts.config_ranges(broken),
+            "dinov2": stats_charts.config_ranges(dinov2),
+        },
         stats_charts.config_ranges(dinov2),
     )
     axes = fig.axes

@@ -171,7 +171,8 @@ def test_import_error_in_user_file(tmp_path) -> None:
     path.write_text("import numpy\nraise ImportError('missing dependency foo')\n")
     with pytest.raises(
         PipelineSpecError,
-        match=r"importing .*broken.py' raised ImportError: missing dependency foo \(at broken.py, line 2\)",
+        match=r"importing .*broken.py' raised ImportError: missing dependency foo \(at broken.py, "
+        r"line 2\)",
     ):
         load_pipeline_spec(f"{path}:f")
 

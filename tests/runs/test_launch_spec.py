@@ -31,7 +31,7 @@ def test_a_preset_alone_resolves_to_its_config_and_step_count():
 
 def test_knobs_become_config_fields_and_zero_means_no_limit():
     spec = LaunchSpec(preset="cpu-demo", batch_size=32, lr=1e-3, max_seconds=0, max_steps=0,
-                      local_crops=2, device="cpu", seed=3)  # fmt: skip
+                      local_crops=2, device="cpu", seed=3)
     changes = overrides(spec)
     assert changes["data.batch_size"] == 32 and changes["optim.base_lr"] == 1e-3
     assert changes["run.max_seconds"] is None and changes["run.max_steps"] is None
@@ -72,7 +72,7 @@ def test_build_command_is_the_cli_with_one_flag_per_knob(tmp_path: Path):
          "single view"),
         (LaunchSpec(preset="cpu-demmo"), "Did you mean 'cpu-demo'"),
     ],
-)  # fmt: skip
+)
 def test_bad_knobs_give_messages_that_name_them(spec: LaunchSpec, message: str):
     with pytest.raises(ConfigError, match=None) as error:
         resolve_launch(spec)

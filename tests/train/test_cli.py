@@ -26,9 +26,25 @@ def parse(*argv: str):
 
 
 def test_flags_override_the_preset():
-    args = parse("--preset", "tiny-test", "--lr", "0.001", "--batch-size", "8", "--arch",
-                 "vit_small", "--local-crops", "0", "--max-seconds", "30", "--compile",
-                 "--set", "optim.min_lr=1e-5", "--num-prototypes", "128")  # fmt: skip
+    args = parse(
+        "--preset",
+        "tiny-test",
+        "--lr",
+        "0.001",
+        "--batch-size",
+        "8",
+        "--arch",
+        "vit_small",
+        "--local-crops",
+        "0",
+        "--max-seconds",
+        "30",
+        "--compile",
+        "--set",
+        "optim.min_lr=1e-5",
+        "--num-prototypes",
+        "128",
+    )
     assert overrides_from_args(args)["optim.base_lr"] == 0.001
     cfg = config_from_args(args)
     assert cfg.name == "tiny-test"
@@ -74,8 +90,17 @@ def test_print_config(capsys):
 def test_failed_run_exit_code(tmp_path, capsys):
     from dinodiag.cli import main
 
-    code = main(["train", "--preset", "tiny-test", "--run-dir", str(tmp_path / "x"),
-                 "--data", "generated:n=2,size=16"])  # fmt: skip
+    code = main(
+        [
+            "train",
+            "--preset",
+            "tiny-test",
+            "--run-dir",
+            str(tmp_path / "x"),
+            "--data",
+            "generated:n=2,size=16",
+        ]
+    )
     assert code == 1
     out = capsys.readouterr().out
     assert "failed" in out and "too few" in out
@@ -84,18 +109,37 @@ def test_failed_run_exit_code(tmp_path, capsys):
 
 
 def _run(argv: list[str], **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *argv], cwd=REPO, env=ENV, capture_output=True,
-                          text=True, timeout=120, **kwargs)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, *argv],
+        cwd=REPO,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        **kwargs,
+    )
 
 
 def test_cli_run_and_resume(tmp_path):
     run = tmp_path / "run"
-    done = _run(["-m", "dinodiag", "train", "--preset", "tiny-test", "--run-dir", str(run),
-                 "--max-steps", "2", "--eval-every", "1"])  # fmt: skip
+    done = _run(
+        [
+            "-m",
+            "dinodiag",
+            "train",
+            "--preset",
+            "tiny-test",
+            "--run-dir",
+            str(run),
+            "--max-steps",
+            "2",
+            "--eval-every",
+            "1",
+        ]
+    )
     assert done.returncode == 0, done.stderr
     assert "finished" in done.stdout and "ETA" in done.stdout and "k-NN top-1" in done.stdout
-    again = _run(["-m", "dinodiag", "train", "--run-dir", str(run), "--resume",
-                  "--max-steps", "3"])  # fmt: skip
+    again = _run(["-m", "dinodiag", "train", "--run-dir", str(run), "--resume", "--max-steps", "3"])
     assert again.returncode == 0, again.stderr
     status = rundir.read_status(run)
     assert status["state"] == "finished" and status["step"] == 3
@@ -105,10 +149,26 @@ def test_cli_run_and_resume(tmp_path):
 def test_sigterm_stops_cleanly_with_checkpoint(tmp_path):
     run = tmp_path / "run"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dinodiag", "train", "--preset", "tiny-test", "--run-dir", str(run),
-         "--max-steps", "100000", "--epochs", "100000"],
-        cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "dinodiag",
+            "train",
+            "--preset",
+            "tiny-test",
+            "--run-dir",
+            str(run),
+            "--max-steps",
+            "100000",
+            "--epochs",
+            "100000",
+        ],
+        cwd=REPO,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -132,12 +192,33 @@ def test_sigterm_stops_cleanly_with_checkpoint(tmp_path):
 
 def test_torchrun_two_processes_only_rank0_writes(tmp_path):
     run = tmp_path / "run"
-    done = _run(["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                 "-m", "dinodiag", "train", "--preset", "tiny-test", "--run-dir", str(run),
-                 "--max-steps", "3", "--eval-every", "3"])  # fmt: skip
+    done = _run(
+        [
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "dinodiag",
+            "train",
+            "--preset",
+            "tiny-test",
+            "--run-dir",
+            str(run),
+            "--max-steps",
+            "3",
+            "--eval-every",
+            "3",
+        ]
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert sorted(p.name for p in run.iterdir()) == [
-        "checkpoint.pt", "config.json", "metrics.jsonl", "status.json"]  # fmt: skip
+        "checkpoint.pt",
+        "config.json",
+        "metrics.jsonl",
+        "status.json",
+    ]
     status = rundir.read_status(run)
     assert status["state"] == "finished" and status["step"] == 3
     assert status["world_size"] == 2

@@ -27,9 +27,15 @@ def test_round_trip_through_json():
 
 def test_overrides_convert_text_and_validate():
     cfg = TrainConfig().with_overrides(
-        {"optim.base_lr": "1e-3", "run.max_steps": "20", "run.compile": "true",
-         "optim.mask_ratio": "0.1,0.3", "model.depth": "none", "name": "mine"}
-    )  # fmt: skip
+        {
+            "optim.base_lr": "1e-3",
+            "run.max_steps": "20",
+            "run.compile": "true",
+            "optim.mask_ratio": "0.1,0.3",
+            "model.depth": "none",
+            "name": "mine",
+        }
+    )
     assert cfg.optim.base_lr == 1e-3 and cfg.run.max_steps == 20 and cfg.run.compile is True
     assert cfg.optim.mask_ratio == (0.1, 0.3) and cfg.model.depth is None and cfg.name == "mine"
     with pytest.raises(ConfigError, match="Did you mean 'base_lr'"):
@@ -75,7 +81,7 @@ def test_resolve_pipeline_applies_overrides_and_patch_size():
         model=ModelConfig(patch_size=4),
         data=DataConfig(
             pipeline="small-images", local_crops=3, global_crops_size=24, local_crops_size=12
-        ),  # fmt: skip
+        ),
     )
     pipe = resolve_pipeline(cfg)
     assert (pipe.global_crops_size, pipe.local_crops_size, pipe.local_crops_number) == (24, 12, 3)
@@ -87,14 +93,16 @@ def test_crop_sizes_must_fit_the_patch_size():
     with pytest.raises(ConfigError, match="not a multiple of the ViT patch size 12"):
         resolve_pipeline(cfg)
     # ResNet has no patches: any size goes.
-    resnet = TrainConfig(model=ModelConfig(arch="resnet18", patch_size=16),
-                         data=DataConfig(pipeline="small-images"))  # fmt: skip
+    resnet = TrainConfig(
+        model=ModelConfig(arch="resnet18", patch_size=16), data=DataConfig(pipeline="small-images")
+    )
     assert resolve_pipeline(resnet).global_crops_size == 32
 
 
 def test_single_view_pipeline_is_refused():
-    cfg = TrainConfig(model=ModelConfig(patch_size=4),
-                      data=DataConfig(pipeline="small-images", local_crops=0)).with_overrides({})  # fmt: skip
+    cfg = TrainConfig(
+        model=ModelConfig(patch_size=4), data=DataConfig(pipeline="small-images", local_crops=0)
+    ).with_overrides({})
     assert resolve_pipeline(cfg).local_crops_number == 0  # 2 globals: fine
     from dinodiag.train.config import check_crops
 

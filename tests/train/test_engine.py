@@ -10,10 +10,25 @@ from dinodiag.train import engine, rundir
 from dinodiag.train.presets import get_train_preset
 
 TRAIN_KEYS = {
-    "loss", "dino_loss", "ibot_loss", "koleo_loss", "lr", "wd", "momentum", "teacher_temp",
-    "teacher_entropy", "teacher_batch_entropy", "kl_teacher_student", "prototypes_used",
-    "feature_std", "effective_rank", "param_distance", "grad_norm", "img_per_s", "peak_mem_mb",
-}  # fmt: skip
+    "loss",
+    "dino_loss",
+    "ibot_loss",
+    "koleo_loss",
+    "lr",
+    "wd",
+    "momentum",
+    "teacher_temp",
+    "teacher_entropy",
+    "teacher_batch_entropy",
+    "kl_teacher_student",
+    "prototypes_used",
+    "feature_std",
+    "effective_rank",
+    "param_distance",
+    "grad_norm",
+    "img_per_s",
+    "peak_mem_mb",
+}
 
 
 def tiny(**overrides):
@@ -30,7 +45,11 @@ def test_run_directory_contract(tmp_path):
     result = engine.run_training(cfg, run, progress=quiet)
     assert result.state == "finished" and result.step == 4 and result.total_steps == 4
     assert sorted(p.name for p in run.iterdir()) == [
-        "checkpoint.pt", "config.json", "metrics.jsonl", "status.json"]  # fmt: skip
+        "checkpoint.pt",
+        "config.json",
+        "metrics.jsonl",
+        "status.json",
+    ]
 
     config = json.loads((run / "config.json").read_text())
     assert {"pipeline", "model", "optim", "data", "run", "resolved"} <= set(config)
@@ -51,8 +70,19 @@ def test_run_directory_contract(tmp_path):
     assert times == sorted(times)
 
     status = rundir.read_status(run)
-    for key in ("state", "step", "message", "total_steps", "epoch", "eta_s", "pid", "started",
-                "device", "knn_top1", "knn_top1_start"):  # fmt: skip
+    for key in (
+        "state",
+        "step",
+        "message",
+        "total_steps",
+        "epoch",
+        "eta_s",
+        "pid",
+        "started",
+        "device",
+        "knn_top1",
+        "knn_top1_start",
+    ):
         assert key in status
     assert status["state"] == "finished" and status["step"] == 4
     assert status["knn_top1_start"] == evals[0]["knn_top1"]
@@ -123,8 +153,14 @@ def test_resume_drops_rows_logged_after_the_checkpoint(tmp_path):
 
 def test_time_limit_finishes_with_final_eval(tmp_path):
     run = tmp_path / "run"
-    cfg = tiny(**{"run.max_steps": 10_000, "run.max_seconds": 1.5, "run.eval_every": 10_000,
-                  "run.epochs": 1000})  # fmt: skip
+    cfg = tiny(
+        **{
+            "run.max_steps": 10_000,
+            "run.max_seconds": 1.5,
+            "run.eval_every": 10_000,
+            "run.epochs": 1000,
+        }
+    )
     result = engine.run_training(cfg, run, progress=quiet)
     assert result.state == "finished" and "time limit" in result.message
     assert 0 < result.step < 10_000
@@ -175,8 +211,16 @@ def test_timed_schedules_end_at_the_time_limit(tmp_path, monkeypatch):
 
     monkeypatch.setattr(engine.time, "monotonic", fake_monotonic)
     run = tmp_path / "run"
-    cfg = tiny(**{"run.max_steps": 100_000, "run.epochs": 10_000, "run.max_seconds": 5.0,
-                  "run.fit_to_time": True, "run.eval_every": 0, "optim.warmup_epochs": 0.0})  # fmt: skip
+    cfg = tiny(
+        **{
+            "run.max_steps": 100_000,
+            "run.epochs": 10_000,
+            "run.max_seconds": 5.0,
+            "run.fit_to_time": True,
+            "run.eval_every": 0,
+            "optim.warmup_epochs": 0.0,
+        }
+    )
     result = engine.run_training(cfg, run, progress=quiet)
     assert result.state == "finished" and "time limit" in result.message
     assert 10 < result.step < 1000

@@ -41,8 +41,15 @@ def test_nan_loss_stops_with_step_and_term(tmp_path, monkeypatch):
 
 
 def test_absurd_lr_is_caught(tmp_path):
-    cfg = tiny(**{"optim.base_lr": 1e30, "optim.lr_scaling": "none", "optim.clip_grad": 0.0,
-                  "run.max_steps": 30, "optim.warmup_epochs": 0.0})  # fmt: skip
+    cfg = tiny(
+        **{
+            "optim.base_lr": 1e30,
+            "optim.lr_scaling": "none",
+            "optim.clip_grad": 0.0,
+            "run.max_steps": 30,
+            "optim.warmup_epochs": 0.0,
+        }
+    )
     result = engine.run_training(cfg, tmp_path / "run", progress=quiet)
     assert result.state == "failed"
     assert "NaN" in result.message or "nan" in result.message or "inf" in result.message
@@ -82,8 +89,9 @@ def test_batch_of_one_with_koleo(tmp_path):
     result = engine.run_training(tiny(**{"data.batch_size": 1}), tmp_path / "run", progress=quiet)
     assert result.state == "failed" and "KoLeo" in result.message
     assert "--koleo-weight 0" in result.message
-    ok = engine.run_training(tiny(**{"data.batch_size": 1, "optim.koleo_weight": 0.0}),
-                             tmp_path / "run2", progress=quiet)  # fmt: skip
+    ok = engine.run_training(
+        tiny(**{"data.batch_size": 1, "optim.koleo_weight": 0.0}), tmp_path / "run2", progress=quiet
+    )
     assert ok.state == "finished"
 
 
@@ -92,8 +100,9 @@ def test_unlabelled_dataset_skips_knn_with_an_event(tmp_path):
     folder.mkdir()
     for i in range(8):
         Image.new("RGB", (20, 20), (30 * i, 255 - 30 * i, 90)).save(folder / f"{i}.png")
-    cfg = tiny(**{"data.data": str(folder), "run.eval_every": 1, "data.batch_size": 2,
-                  "run.max_steps": 2})  # fmt: skip
+    cfg = tiny(
+        **{"data.data": str(folder), "run.eval_every": 1, "data.batch_size": 2, "run.max_steps": 2}
+    )
     result = engine.run_training(cfg, tmp_path / "run", progress=quiet)
     assert result.state == "finished" and result.knn_top1 is None
     metrics = rundir.read_metrics(tmp_path / "run")
@@ -126,8 +135,15 @@ def test_resume_with_another_model_is_refused(tmp_path):
 
 def test_alerts_are_events_once_per_episode(tmp_path, monkeypatch):
     def always_collapsed(values, k, step):
-        return [{"kind": "event", "step": step, "level": "warning", "code": "uniform_collapse",
-                 "message": "uniform collapse: try a lower teacher temperature"}]  # fmt: skip
+        return [
+            {
+                "kind": "event",
+                "step": step,
+                "level": "warning",
+                "code": "uniform_collapse",
+                "message": "uniform collapse: try a lower teacher temperature",
+            }
+        ]
 
     monkeypatch.setattr(engine, "detect_alerts", always_collapsed)
     engine.run_training(tiny(), tmp_path / "run", progress=quiet)

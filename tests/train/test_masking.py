@@ -1,4 +1,4 @@
-"""iBOT block masks: deterministic, half of the crops, ratio in range, blocks not salt-and-pepper."""
+"""iBOT block masks: deterministic, half of the crops, ratio in range, blocks."""
 
 from __future__ import annotations
 

@@ -66,8 +66,10 @@ def test_read_metrics_ignores_partial_last_line_and_counts_bad_lines(tmp_path):
 
 def test_read_status_marks_a_dead_running_process_failed(tmp_path):
     pid = _finished_pid()
-    rundir.write_json_atomic(tmp_path / rundir.STATUS_FILE,
-                             {"state": "running", "step": 7, "pid": pid, "message": "training"})  # fmt: skip
+    rundir.write_json_atomic(
+        tmp_path / rundir.STATUS_FILE,
+        {"state": "running", "step": 7, "pid": pid, "message": "training"},
+    )
     assert not rundir.is_alive(tmp_path)
     status = rundir.read_status(tmp_path)
     assert status["state"] == "failed"
@@ -77,8 +79,9 @@ def test_read_status_marks_a_dead_running_process_failed(tmp_path):
 def test_is_alive_with_pid_file_of_this_process(tmp_path):
     rundir.write_pid_file(tmp_path)
     assert rundir.is_alive(tmp_path)
-    rundir.write_json_atomic(tmp_path / rundir.STATUS_FILE,
-                             {"state": "running", "step": 1, "pid": os.getpid()})  # fmt: skip
+    rundir.write_json_atomic(
+        tmp_path / rundir.STATUS_FILE, {"state": "running", "step": 1, "pid": os.getpid()}
+    )
     assert rundir.read_status(tmp_path)["state"] == "running"
     # A recorded start time that does not match means the pid was reused: not our run.
     info = json.loads((tmp_path / rundir.PID_FILE).read_text())
@@ -98,8 +101,9 @@ def test_zombie_child_counts_as_dead(tmp_path):
             import time
 
             time.sleep(0.01)
-        rundir.write_json_atomic(tmp_path / rundir.STATUS_FILE,
-                                 {"state": "running", "step": 0, "pid": proc.pid})  # fmt: skip
+        rundir.write_json_atomic(
+            tmp_path / rundir.STATUS_FILE, {"state": "running", "step": 0, "pid": proc.pid}
+        )
         assert not rundir.is_alive(tmp_path)
     finally:
         proc.wait()
@@ -117,10 +121,12 @@ def test_list_runs_newest_first(tmp_path):
     for name, started, state in (("a", 1.0, "finished"), ("b", 2.0, "stopped")):
         run = tmp_path / name
         run.mkdir()
-        rundir.write_json_atomic(run / rundir.STATUS_FILE,
-                                 {"state": state, "step": 3, "started": started})  # fmt: skip
-        rundir.write_json_atomic(run / rundir.CONFIG_FILE,
-                                 {"name": "cpu-demo", "data": {"data": "generated"}})  # fmt: skip
+        rundir.write_json_atomic(
+            run / rundir.STATUS_FILE, {"state": state, "step": 3, "started": started}
+        )
+        rundir.write_json_atomic(
+            run / rundir.CONFIG_FILE, {"name": "cpu-demo", "data": {"data": "generated"}}
+        )
     (tmp_path / "not-a-run").mkdir()
     runs = rundir.list_runs(tmp_path)
     assert [r["run_id"] for r in runs] == ["b", "a"]

@@ -23,8 +23,18 @@ def setup(**overrides):
     nets = build_networks(cfg, pipeline, CPU)
     losses = build_losses(cfg, CPU)
     optimizer = build_optimizer(cfg, nets.student)
-    modules = StepModules(nets.student, nets.student, nets.teacher, nets.teacher, losses,
-                          optimizer, cfg.optim, nets.ibot, CPU, None)  # fmt: skip
+    modules = StepModules(
+        nets.student,
+        nets.student,
+        nets.teacher,
+        nets.teacher,
+        losses,
+        optimizer,
+        cfg.optim,
+        nets.ibot,
+        CPU,
+        None,
+    )
     schedules = Schedules(10, 5, schedule_config(cfg.optim), cfg.data.batch_size)
     return cfg, modules, schedules
 
@@ -46,12 +56,23 @@ def test_step_updates_student_and_teacher():
     before_s = [p.detach().clone() for p in m.student_net.parameters()]
     before_t = [p.detach().clone() for p in m.teacher_net.parameters()]
     values = train_step(m, make_batch(), schedules.at(0), 1, diagnostics=True)
-    for key in ("loss", "dino_loss", "ibot_loss", "koleo_loss", "grad_norm", "teacher_entropy",
-                "kl_teacher_student", "effective_rank", "param_distance", "prototypes_used"):  # fmt: skip
+    for key in (
+        "loss",
+        "dino_loss",
+        "ibot_loss",
+        "koleo_loss",
+        "grad_norm",
+        "teacher_entropy",
+        "kl_teacher_student",
+        "effective_rank",
+        "param_distance",
+        "prototypes_used",
+    ):
         assert key in values
     assert values["ibot_loss"] > 0 and values["param_distance"] > 0
     assert values["loss"] == pytest.approx(
-        values["dino_loss"] + values["ibot_loss"] + 0.1 * values["koleo_loss"], rel=1e-5)  # fmt: skip
+        values["dino_loss"] + values["ibot_loss"] + 0.1 * values["koleo_loss"], rel=1e-5
+    )
     changed = [
         not torch.equal(a, b) for a, b in zip(before_s, m.student_net.parameters(), strict=True)
     ]
@@ -80,8 +101,11 @@ def test_frozen_last_layer_does_not_move():
 
 def test_nonfinite_loss_names_the_term(monkeypatch):
     _, m, schedules = setup()
-    monkeypatch.setattr(m.losses.dino, "cross_entropy",
-                        lambda *a, **k: torch.tensor(float("inf"), requires_grad=True))  # fmt: skip
+    monkeypatch.setattr(
+        m.losses.dino,
+        "cross_entropy",
+        lambda *a, **k: torch.tensor(float("inf"), requires_grad=True),
+    )
     before = [p.detach().clone() for p in m.student_net.parameters()]
     with pytest.raises(NonFiniteLossError) as info:
         train_step(m, make_batch(), schedules.at(0), 5)
@@ -93,17 +117,30 @@ def test_nonfinite_loss_names_the_term(monkeypatch):
 def test_checkpoint_round_trip_and_atomic(tmp_path):
     cfg, m, schedules = setup()
     train_step(m, make_batch(), schedules.at(0), 1)
-    path = ckpt.save_checkpoint(tmp_path, step=1, epoch=0.2, elapsed=3.0, student=m.student_net,
-                                teacher=m.teacher_net, optimizer=m.optimizer,
-                                dino_loss=m.losses.dino, ibot_loss=m.losses.ibot,
-                                config=cfg.to_dict())  # fmt: skip
+    path = ckpt.save_checkpoint(
+        tmp_path,
+        step=1,
+        epoch=0.2,
+        elapsed=3.0,
+        student=m.student_net,
+        teacher=m.teacher_net,
+        optimizer=m.optimizer,
+        dino_loss=m.losses.dino,
+        ibot_loss=m.losses.ibot,
+        config=cfg.to_dict(),
+    )
     assert path.name == "checkpoint.pt" and [p.name for p in tmp_path.iterdir()] == [path.name]
     state = ckpt.load_checkpoint(tmp_path)
     assert state["step"] == 1 and state["elapsed"] == 3.0
     _, fresh, _ = setup()
-    ckpt.restore(state, student=fresh.student_net, teacher=fresh.teacher_net,
-                 optimizer=fresh.optimizer, dino_loss=fresh.losses.dino,
-                 ibot_loss=fresh.losses.ibot)  # fmt: skip
+    ckpt.restore(
+        state,
+        student=fresh.student_net,
+        teacher=fresh.teacher_net,
+        optimizer=fresh.optimizer,
+        dino_loss=fresh.losses.dino,
+        ibot_loss=fresh.losses.ibot,
+    )
     assert torch.equal(fresh.losses.dino.center, m.losses.dino.center)
     for a, b in zip(fresh.student_net.parameters(), m.student_net.parameters(), strict=True):
         assert torch.equal(a, b)

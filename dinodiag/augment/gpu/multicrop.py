@@ -55,7 +55,7 @@ MAX_SUPERSAMPLE = 4  # default cap on antialiasing sub-samples per pixel and axi
 
 @dataclass
 class MultiCropBatch:
-    """Views of a batch, view-major as :func:`dinodiag.augment.pipeline.collate_views` stacks them."""
+    """Views of a batch, view-major as :func:`dinodiag.augment.collate_views` stacks them."""
 
     global_crops: torch.Tensor  # (G * B, 3, Sg, Sg) float32, normalised
     local_crops: torch.Tensor  # (L * B, 3, Sl, Sl)
@@ -79,8 +79,10 @@ def _as_uint8_chw(image: object, index: int) -> torch.Tensor:
     shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
     dtype = getattr(image, "dtype", None)
     raise DataError(
-        f"image {index}: expected a PIL image or a (3, H, W) uint8 tensor, got {shape} {dtype or ''}; "
-        "decode images to uint8 RGB (e.g. torchvision.io.decode_image(..., mode=ImageReadMode.RGB))."
+        f"image {index}: expected a PIL image or a (3, H, W) uint8 tensor, got {shape} "
+        f"{dtype or ''}; "
+        "decode images to uint8 RGB (e.g. torchvision.io.decode_image(..., "
+        "mode=ImageReadMode.RGB))."
     )
 
 
@@ -105,9 +107,11 @@ def _stack_images(
     sizes = [(int(t.shape[2]), int(t.shape[1])) for t in chw]
     max_w, max_h = max(w for w, _ in sizes), max(h for _, h in sizes)
     padded = [
-        F.pad(t.float().unsqueeze(0), (0, max_w - w, 0, max_h - h), mode="replicate") if (w, h) != (max_w, max_h) else t.float().unsqueeze(0)
+        F.pad(t.float().unsqueeze(0), (0, max_w - w, 0, max_h - h), mode="replicate")
+        if (w, h) != (max_w, max_h)
+        else t.float().unsqueeze(0)
         for t, (w, h) in zip(chw, sizes, strict=True)
-    ]  # fmt: skip
+    ]
     return torch.cat(padded), sizes
 
 
@@ -171,7 +175,8 @@ class GPUMultiCrop:
     def __repr__(self) -> str:
         c = self.config
         return (
-            f"GPUMultiCrop({c.name!r} on {self.device}: {c.global_crops_number} x {c.global_crops_size}px "
+            f"GPUMultiCrop({c.name!r} on {self.device}: {c.global_crops_number} x "
+            f"{c.global_crops_size}px "
             f"+ {c.local_crops_number} x {c.local_crops_size}px)"
         )
 

@@ -147,9 +147,19 @@ def sample_params(
     )
     solarize = chance("solarize_p")
     return ViewParams(
-        sample=sample, slot=slot, box=box, fallback=fallback, flip=flip, jitter=jitter, order=order,
-        factors=factors, grayscale=grayscale, blur=blur, sigma=torch.where(blur, sigma, 0.0), solarize=solarize,
-    )  # fmt: skip
+        sample=sample,
+        slot=slot,
+        box=box,
+        fallback=fallback,
+        flip=flip,
+        jitter=jitter,
+        order=order,
+        factors=factors,
+        grayscale=grayscale,
+        blur=blur,
+        sigma=torch.where(blur, sigma, 0.0),
+        solarize=solarize,
+    )
 
 
 def group_index(cfg: PipelineConfig, slot: int) -> tuple[str, int]:
@@ -178,13 +188,21 @@ def params_from_records(cfg: PipelineConfig, records: list[list[ViewRecord]]) ->
         fallback=column([bool(r.fallback) for r in rows], torch.bool),
         flip=column([bool(r.flip) for r in rows], torch.bool),
         jitter=column([bool(r.jitter) for r in rows], torch.bool),
-        order=column([[names.index(op) for op in (r.jitter_order or names)] for r in rows], torch.int64),
-        factors=column([[r.brightness or 1.0, r.contrast or 1.0, r.saturation or 1.0, r.hue or 0.0] for r in rows], torch.float64),
+        order=column(
+            [[names.index(op) for op in (r.jitter_order or names)] for r in rows], torch.int64
+        ),
+        factors=column(
+            [
+                [r.brightness or 1.0, r.contrast or 1.0, r.saturation or 1.0, r.hue or 0.0]
+                for r in rows
+            ],
+            torch.float64,
+        ),
         grayscale=column([bool(r.grayscale) for r in rows], torch.bool),
         blur=column([bool(r.blur) for r in rows], torch.bool),
         sigma=column([r.blur_sigma or 0.0 for r in rows], torch.float64),
         solarize=column([bool(r.solarize) for r in rows], torch.bool),
-    )  # fmt: skip
+    )
 
 
 def records_from_params(
@@ -206,16 +224,30 @@ def records_from_params(
         blur = columns["blur"][row]
         per_sample[sample].append(
             ViewRecord(
-                group=group, index=index, source_size=(width, height), out_size=(size, size),
-                box=(left, top, w, h), scale=(w * h) / (width * height), ratio=w / h,
-                fallback=columns["fallback"][row], configured_size=(size, size),
-                configured_scale=tuple(scale), configured_ratio=tuple(cfg.crop_ratio),
-                flip=columns["flip"][row], jitter=jitter,
-                brightness=factors[0] if jitter else None, contrast=factors[1] if jitter else None,
-                saturation=factors[2] if jitter else None, hue=factors[3] if jitter else None,
-                jitter_order=tuple(JITTER_ORDER[i] for i in columns["order"][row]) if jitter else None,
-                grayscale=columns["grayscale"][row], blur=blur,
-                blur_sigma=columns["sigma"][row] if blur else None, solarize=columns["solarize"][row],
+                group=group,
+                index=index,
+                source_size=(width, height),
+                out_size=(size, size),
+                box=(left, top, w, h),
+                scale=(w * h) / (width * height),
+                ratio=w / h,
+                fallback=columns["fallback"][row],
+                configured_size=(size, size),
+                configured_scale=tuple(scale),
+                configured_ratio=tuple(cfg.crop_ratio),
+                flip=columns["flip"][row],
+                jitter=jitter,
+                brightness=factors[0] if jitter else None,
+                contrast=factors[1] if jitter else None,
+                saturation=factors[2] if jitter else None,
+                hue=factors[3] if jitter else None,
+                jitter_order=tuple(JITTER_ORDER[i] for i in columns["order"][row])
+                if jitter
+                else None,
+                grayscale=columns["grayscale"][row],
+                blur=blur,
+                blur_sigma=columns["sigma"][row] if blur else None,
+                solarize=columns["solarize"][row],
             )
-        )  # fmt: skip
+        )
     return per_sample

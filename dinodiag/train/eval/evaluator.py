@@ -84,14 +84,15 @@ class KnnEvaluator:
         feats = [
             extract_features(
                 backbone, self._loader(ds), device=self.device, autocast_dtype=self.autocast_dtype
-            )  # fmt: skip
+            )
             for ds in self.sets
         ]
         (bank_x, bank_y), (test_x, test_y) = feats
         if bank_y is None or test_y is None:
             raise DataError("k-NN evaluation: the images carry no labels.")
-        result = knn_classify(bank_x, bank_y, test_x, test_y, k=self.k,
-                              temperature=self.temperature)  # fmt: skip
+        result = knn_classify(
+            bank_x, bank_y, test_x, test_y, k=self.k, temperature=self.temperature
+        )
         self.last_seconds = time.monotonic() - start
         return {
             "knn_top1": float(result["top1"]),
@@ -155,6 +156,13 @@ def build_evaluator(
     test = _EvalItems(
         test_set, subset_indices(len(test_set), data.knn_test_max, seed + 1), transform
     )
-    evaluator = KnnEvaluator(bank, test, k=data.knn_k, temperature=data.knn_temperature,
-                             device=device, autocast_dtype=autocast_dtype, workers=workers)  # fmt: skip
+    evaluator = KnnEvaluator(
+        bank,
+        test,
+        k=data.knn_k,
+        temperature=data.knn_temperature,
+        device=device,
+        autocast_dtype=autocast_dtype,
+        workers=workers,
+    )
     return evaluator, ""

@@ -28,7 +28,7 @@ from dinodiag.train.losses.dino import CenteredLoss, sinkhorn_knopp
 
 
 def masked_patch_weights(masks: torch.Tensor) -> torch.Tensor:
-    """(n, N) bool masks -> (M,) weights 1 / (masked patches in that image), order of masks[masks]."""
+    """(n, N) bool masks -> (M,) weights 1 / (masked patches in its image), as masks[masks]."""
     per_image = masks.sum(dim=1, keepdim=True).clamp(min=1).float()  # (n, 1)
     return (1.0 / per_image).expand_as(masks)[masks]
 

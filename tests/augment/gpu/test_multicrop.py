@@ -126,7 +126,11 @@ def test_boxes_follow_the_cpu_sampler_distribution() -> None:
     assert not fallback.any()
     assert (ours[:, 0] >= 0).all() and (ours[:, 0] + ours[:, 2] <= 500).all()
     assert (ours[:, 1] >= 0).all() and (ours[:, 1] + ours[:, 3] <= 375).all()
-    for column, name in [(lambda b: b[:, 2] * b[:, 3] / (500 * 375), "scale"), (lambda b: np.log(b[:, 2] / b[:, 3]), "log ratio"), (lambda b: b[:, 0] / (500 - b[:, 2] + 1), "left")]:  # fmt: skip
+    for column, name in [
+        (lambda b: b[:, 2] * b[:, 3] / (500 * 375), "scale"),
+        (lambda b: np.log(b[:, 2] / b[:, 3]), "log ratio"),
+        (lambda b: b[:, 0] / (500 - b[:, 2] + 1), "left"),
+    ]:
         assert ks_statistic(column(ours), column(cpu)) < ks_critical(count, count), name
 
 
@@ -134,8 +138,11 @@ def test_fallback_boxes_equal_the_cpu_path() -> None:
     generator = torch.Generator().manual_seed(0)
     for width, height in [(2000, 10), (10, 2000), (3, 1000)]:
         box, fallback = sample_boxes(
-            generator, torch.tensor([[float(width), float(height)]]), torch.tensor([[0.32, 1.0]], dtype=torch.float64), (3 / 4, 4 / 3)
-        )  # fmt: skip
+            generator,
+            torch.tensor([[float(width), float(height)]]),
+            torch.tensor([[0.32, 1.0]], dtype=torch.float64),
+            (3 / 4, 4 / 3),
+        )
         expected = sample_crop_box(random.Random(0), width, height, (0.32, 1.0), (3 / 4, 4 / 3))
         assert expected[4] and bool(fallback[0])
         assert tuple(box[0].tolist()) == tuple(float(v) for v in expected[:4])
@@ -148,11 +155,21 @@ def test_parameter_rates_and_ranges_follow_the_config() -> None:
     cpu = build_pipeline(cfg.replace(global_crops_size=8, local_crops_size=8), seed=1)
     cpu_records = [r for _ in range(150) for r in cpu(Image.new("RGB", (500, 375))).records]
     ours = [r for sample in records for r in sample]
-    kinds = {"global1": lambda r: r.group == "global" and r.index == 0, "global2": lambda r: r.group == "global" and r.index == 1, "local": lambda r: r.group == "local"}  # fmt: skip
+    kinds = {
+        "global1": lambda r: r.group == "global" and r.index == 0,
+        "global2": lambda r: r.group == "global" and r.index == 1,
+        "local": lambda r: r.group == "local",
+    }
     for kind, select in kinds.items():
         rows = [r for r in ours if select(r)]
         aug = cfg.global1 if kind == "global1" else cfg.global2 if kind == "global2" else cfg.local
-        for op, p in [("flip", aug.flip_p), ("jitter", aug.jitter_p), ("grayscale", aug.grayscale_p), ("blur", aug.blur_p), ("solarize", aug.solarize_p)]:  # fmt: skip
+        for op, p in [
+            ("flip", aug.flip_p),
+            ("jitter", aug.jitter_p),
+            ("grayscale", aug.grayscale_p),
+            ("blur", aug.blur_p),
+            ("solarize", aug.solarize_p),
+        ]:
             rate = np.mean([getattr(r, op) for r in rows])
             assert abs(rate - p) <= 4 * math.sqrt(p * (1 - p) / len(rows)) + 1e-9, (kind, op, rate)
     jittered = [r for r in ours if r.jitter]
@@ -262,7 +279,12 @@ def test_without_resize_differences_the_backends_agree_exactly() -> None:
 def _replay_cpu(cfg, image: Image.Image, rec) -> np.ndarray:  # noqa: ANN001
     aug = cfg.augment_for(rec.group, rec.index)
     planes = exact.from_uint8(np.asarray(image))
-    functions = {"brightness": exact.adjust_brightness, "contrast": exact.adjust_contrast, "saturation": exact.adjust_saturation, "hue": exact.adjust_hue}  # fmt: skip
+    functions = {
+        "brightness": exact.adjust_brightness,
+        "contrast": exact.adjust_contrast,
+        "saturation": exact.adjust_saturation,
+        "hue": exact.adjust_hue,
+    }
     for op in rec.jitter_order or ():
         planes = functions[op](planes, getattr(rec, op))
     if rec.grayscale:
