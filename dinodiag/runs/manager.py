@@ -32,7 +32,7 @@ from typing import Any
 
 from dinodiag.augment.config import save_config
 from dinodiag.errors import TrainingError
-from dinodiag.runs.launch_spec import LaunchSpec, build_command, resolve_launch, scaled_pipeline
+from dinodiag.runs.launch_spec import LaunchSpec, build_command, resolve_launch
 from dinodiag.train import rundir
 
 RUNS_ENV = "DINODIAG_RUNS_DIR"  # environment variable: where the dashboard keeps its runs
@@ -41,13 +41,14 @@ LAUNCH_FILE = "launch.json"
 CONSOLE_FILE = "console.log"
 PIPELINE_FILE = "pipeline.yaml"
 QUEUED_FILE = "QUEUED"
-STATES = ("queued", "running", "finished", "stopped", "failed")
 
 _children: dict[int, subprocess.Popen[bytes]] = {}  # processes this one started (to reap)
 _children_lock = threading.Lock()
 
 __all__ = [
-    "LaunchSpec", "RunInfo", "build_command", "launch", "list_runs", "read_run", "scaled_pipeline",
+    "CONSOLE_FILE", "LAUNCH_FILE", "QUEUED_FILE", "RUNS_ENV", "RunInfo", "console_tail",
+    "delete_run", "elapsed_seconds", "launch", "launch_queue", "list_runs", "prepare",
+    "read_launch", "read_run", "resume_run", "runs_root", "stop_run",
 ]
 
 
@@ -83,33 +84,6 @@ def start_process(command: list[str], run_dir: Path) -> subprocess.Popen[bytes]:
     with _children_lock:
         _children[process.pid] = process
     return process
-
-
-def _pid_alive(info: dict[str, Any] | None) -> bool:
-    """Whether the process described by a pid record (``{"pid", "start_ticks"}``) still runs."""
-    if not info or not isinstance(info.get("pid"), int):
-        return False
-    pid = info["pid"]
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    stat = Path(f"/proc/{pid}/stat")
-    if not stat.exists():
-        return True  # not Linux: the signal check is all there is
-    try:
-        if stat.read_text().rsplit(")", 1)[1].split()[0] == "Z":
-            return False  # ended, not yet reaped
-    except (OSError, IndexError):
-        return False
-    ticks = info.get("start_ticks")
-    return ticks is None or rundir.process_start_ticks(pid) == ticks
-
-
-def _pid_file_alive(run_dir: Path) -> bool:
-    return _pid_alive(rundir.read_json(run_dir / rundir.PID_FILE))
 
 
 # ----------------------------------------------------------------------------- launching
@@ -166,7 +140,7 @@ def launch_queue(
                                   stderr=subprocess.STDOUT, start_new_session=True)
     with _children_lock:
         _children[runner.pid] = runner
-    info = {"pid": runner.pid, "start_ticks": rundir.process_start_ticks(runner.pid)}
+    info = rundir.process_record(runner.pid)
     for run_dir in run_dirs:
         _update_json(run_dir / QUEUED_FILE, runner=info)
     return run_dirs
@@ -202,7 +176,7 @@ class RunInfo:
 
     run_id: str  # the directory name: start time + label
     path: Path  # the run directory
-    state: str  # queued | running | finished | stopped | failed
+    state: str  # one of rundir.STATES: queued | running | finished | stopped | failed
     message: str  # what it is doing, or why it ended (what to try on failure)
     step: int  # optimisation steps done
     total_steps: int | None  # planned steps (None until the run has set up)
@@ -222,7 +196,7 @@ class RunInfo:
     @property
     def active(self) -> bool:
         """Queued or running: the page keeps refreshing."""
-        return self.state in ("queued", "running")
+        return self.state in rundir.ACTIVE_STATES
 
 
 def console_tail(run_dir: Path, lines: int = 12) -> str:
@@ -238,12 +212,12 @@ def _state(run_dir: Path) -> dict[str, Any]:
     queued = rundir.read_json(run_dir / QUEUED_FILE)
     if queued is not None or (run_dir / QUEUED_FILE).exists():
         runner = (queued or {}).get("runner")
-        if runner is None or _pid_alive(runner):
+        if runner is None or rundir.process_alive(runner):
             return {"state": "queued", "step": 0, "message": "waiting for the run before it"}
         return {"state": "failed", "step": 0, "message": "the queue process ended before this "
                 "run started: start it again."}
     status = rundir.read_status(run_dir)
-    if status.get("state") != "running" and _pid_file_alive(run_dir):
+    if status.get("state") != "running" and rundir.process_alive(rundir.read_pid_file(run_dir)):
         status = {**status, "state": "running", "message": "starting (resuming)"}
     if status.get("state") == "failed" and not (run_dir / rundir.STATUS_FILE).exists():
         tail = console_tail(run_dir, 4)
@@ -277,20 +251,18 @@ def read_run(run_dir: str | Path) -> RunInfo:
     )
 
 
+_MARKERS = (LAUNCH_FILE, *rundir.RUN_MARKERS)  # a launched run has launch.json at once
+
+
 def is_run_dir(path: Path) -> bool:
-    return path.is_dir() and any(
-        (path / name).exists() for name in (LAUNCH_FILE, rundir.STATUS_FILE, rundir.CONFIG_FILE)
-    )
+    return rundir.is_run_dir(path, _MARKERS)
 
 
 def list_runs(root: str | Path | None = None) -> list[RunInfo]:
     """Every run under ``root`` (default :func:`runs_root`), newest first."""
     _reap()
     root = Path(root) if root is not None else runs_root()
-    if not root.is_dir():
-        return []
-    runs = [read_run(child) for child in root.iterdir() if is_run_dir(child)]
-    return sorted(runs, key=lambda r: r.run_id, reverse=True)
+    return [read_run(run_dir) for run_dir in rundir.find_run_dirs(root, _MARKERS)]
 
 
 # ----------------------------------------------------------------------------- control
@@ -308,8 +280,8 @@ def stop_run(run_dir: str | Path, wait: float = 3.0) -> str:
         return "cancelled (it had not started)"
     except FileNotFoundError:
         pass
-    info = rundir.read_json(run_dir / rundir.PID_FILE)
-    if not _pid_alive(info):
+    info = rundir.read_pid_file(run_dir)
+    if not rundir.process_alive(info):
         return "not running"
     assert info is not None
     had_status = (run_dir / rundir.STATUS_FILE).exists()
@@ -318,7 +290,7 @@ def stop_run(run_dir: str | Path, wait: float = 3.0) -> str:
     if had_status:
         return "stop requested: it stops at its next step and keeps a checkpoint"
     deadline = time.monotonic() + wait
-    while _pid_alive(info) and time.monotonic() < deadline:
+    while rundir.process_alive(info) and time.monotonic() < deadline:
         time.sleep(0.05)
         _reap()
     if not (run_dir / rundir.STATUS_FILE).exists():
@@ -361,7 +333,7 @@ def resume_run(
         command += ["--max-seconds", f"{elapsed_seconds(run_dir) + float(more_seconds):g}"]
     if threads:
         command += ["--threads", str(int(threads))]
-    (run_dir / rundir.STOP_FILE).unlink(missing_ok=True)
+    rundir.clear_stop(run_dir)
     start_process(command, run_dir)
     return run_dir
 

@@ -32,7 +32,7 @@ from dinodiag.train.data import batches, build_run_loader
 from dinodiag.train.diagnostics import detect_alerts
 from dinodiag.train.eval.evaluator import build_evaluator
 from dinodiag.train.progress import format_progress
-from dinodiag.train.rundir import STATUS_FILE, STOP_FILE, RunWriter, read_config
+from dinodiag.train.rundir import STATUS_FILE, RunWriter, clear_stop, read_config
 from dinodiag.train.runtime import StopControl, peak_memory_mb, setup_runtime, teardown_runtime
 from dinodiag.train.schedules import Schedules
 from dinodiag.train.step import NonFiniteLossError, StepModules, train_step
@@ -94,7 +94,7 @@ class _Run:
         distributed.barrier()
         dropped = 0
         if self.rt.is_main:
-            (self.run_dir / STOP_FILE).unlink(missing_ok=True)  # a request of an earlier session
+            clear_stop(self.run_dir)  # a request of an earlier session
             dropped = self.writer.drop_metrics_after(self.step) if self.resume else 0
         self.writer.open()
         self.opened = True
