@@ -26,7 +26,7 @@ from dinodiag.augment.config import config_from_dict, to_dict
 from dinodiag.errors import DinodiagError, TrainingError
 from dinodiag.train import checkpoint as ckpt
 from dinodiag.train import distributed
-from dinodiag.train.builders import build_losses, build_networks, build_optimizer, schedule_config
+from dinodiag.train.builders import build_losses, build_networks, build_optimizer
 from dinodiag.train.config import TrainConfig, resolve_pipeline
 from dinodiag.train.data import batches, build_run_loader
 from dinodiag.train.diagnostics import detect_alerts
@@ -172,9 +172,7 @@ class _Run:
         self.losses = build_losses(cfg, self.rt.device)
         self.optimizer = build_optimizer(cfg, self.nets.student)
         global_batch = cfg.data.batch_size * self.rt.world_size
-        self.schedules = Schedules(
-            self.total_steps, self.steps_per_epoch, schedule_config(cfg.optim), global_batch
-        )
+        self.schedules = Schedules(self.total_steps, self.steps_per_epoch, cfg.optim, global_batch)
         self.modules = StepModules(
             student=self.student_call,
             student_net=self.nets.student,

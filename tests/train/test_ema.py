@@ -6,18 +6,25 @@ import pytest
 import torch
 from torch import nn
 
+from dinodiag.train.config import ModelConfig
 from dinodiag.train.ema import ema_update, make_teacher, param_distance
 from dinodiag.train.losses.dino import DINOLoss
-from dinodiag.train.models.network import BackboneConfig, HeadConfig, build_network
+from dinodiag.train.models.network import build_network
 from dinodiag.train.optim import build_adamw
 
 
 def _student() -> nn.Module:
     torch.manual_seed(0)
-    return build_network(
-        BackboneConfig(arch="vit_tiny", patch_size=8, img_size=16, depth=1),
-        HeadConfig(out_dim=32, hidden_dim=32, bottleneck_dim=16),
+    model = ModelConfig(
+        arch="vit_tiny",
+        patch_size=8,
+        depth=1,
+        drop_path_rate=0.0,
+        num_prototypes=32,
+        head_hidden_dim=32,
+        head_bottleneck_dim=16,
     )
+    return build_network(model, 16)
 
 
 def test_teacher_is_a_frozen_copy_in_eval_mode() -> None:

@@ -5,16 +5,23 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dinodiag.train.models.network import BackboneConfig, HeadConfig, build_network
+from dinodiag.train.config import ModelConfig
+from dinodiag.train.models.network import build_network
 from dinodiag.train.optim import apply_schedule, build_adamw, clip_gradients, param_groups
 
 
 def _net():
     torch.manual_seed(0)
-    return build_network(
-        BackboneConfig(arch="vit_tiny", patch_size=8, img_size=16, depth=1),
-        HeadConfig(out_dim=16, hidden_dim=32, bottleneck_dim=8),
+    model = ModelConfig(
+        arch="vit_tiny",
+        patch_size=8,
+        depth=1,
+        drop_path_rate=0.0,
+        num_prototypes=16,
+        head_hidden_dim=32,
+        head_bottleneck_dim=8,
     )
+    return build_network(model, 16)
 
 
 def test_groups_split_decay_and_no_decay() -> None:
