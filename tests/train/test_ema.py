@@ -6,25 +6,16 @@ import pytest
 import torch
 from torch import nn
 
-from dinodiag.train.config import ModelConfig
 from dinodiag.train.ema import ema_update, make_teacher, param_distance
 from dinodiag.train.losses.dino import DINOLoss
 from dinodiag.train.models.network import build_network
 from dinodiag.train.optim import build_adamw
+from tests.train.tiny import tiny_model
 
 
 def _student() -> nn.Module:
     torch.manual_seed(0)
-    model = ModelConfig(
-        arch="vit_tiny",
-        patch_size=8,
-        depth=1,
-        drop_path_rate=0.0,
-        num_prototypes=32,
-        head_hidden_dim=32,
-        head_bottleneck_dim=16,
-    )
-    return build_network(model, 16)
+    return build_network(tiny_model(), 16)
 
 
 def test_teacher_is_a_frozen_copy_in_eval_mode() -> None:

@@ -5,23 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dinodiag.train.config import ModelConfig
 from dinodiag.train.models.network import build_network
 from dinodiag.train.optim import apply_schedule, build_adamw, clip_gradients, param_groups
+from tests.train.tiny import tiny_model
 
 
 def _net():
     torch.manual_seed(0)
-    model = ModelConfig(
-        arch="vit_tiny",
-        patch_size=8,
-        depth=1,
-        drop_path_rate=0.0,
-        num_prototypes=16,
-        head_hidden_dim=32,
-        head_bottleneck_dim=8,
-    )
-    return build_network(model, 16)
+    return build_network(tiny_model(num_prototypes=16, head_bottleneck_dim=8), 16)
 
 
 def test_groups_split_decay_and_no_decay() -> None:

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from dinodiag.errors import TrainingError
-from dinodiag.train.config import ModelConfig
 from dinodiag.train.ema import make_teacher
 from dinodiag.train.losses.dino import DINOLoss, other_view, sinkhorn_knopp
 from dinodiag.train.models.network import build_network
+from tests.train.tiny import tiny_model
 
 
 def reference_dino_loss(
@@ -146,8 +146,8 @@ def test_bad_layouts_raise_clear_errors() -> None:
 def test_loss_at_initialisation_is_about_ln_k() -> None:
     torch.manual_seed(0)
     k = 1024
-    model = ModelConfig(
-        arch="vit_tiny", patch_size=4, depth=2, drop_path_rate=0.0, num_prototypes=k
+    model = tiny_model(
+        patch_size=4, depth=2, num_prototypes=k, head_hidden_dim=2048, head_bottleneck_dim=256
     )
     student = build_network(model, 32)
     teacher = make_teacher(student)

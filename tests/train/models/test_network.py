@@ -17,17 +17,9 @@ from dinodiag.train.masking import generate_ibot_masks
 from dinodiag.train.models.network import build_backbone, build_network
 from dinodiag.train.models.vit import VIT_WIDTHS
 from dinodiag.train.optim import apply_schedule, build_adamw, clip_gradients
+from tests.train.tiny import tiny_model
 
-# one block, no stochastic depth, K = 64 prototypes: a few milliseconds per forward
-VIT = ModelConfig(
-    arch="vit_tiny",
-    patch_size=4,
-    depth=1,
-    drop_path_rate=0.0,
-    num_prototypes=64,
-    head_hidden_dim=64,
-    head_bottleneck_dim=16,
-)
+VIT = tiny_model(patch_size=4, num_prototypes=64, head_hidden_dim=64)
 
 
 def test_forward_shapes_with_locals_and_masks() -> None:
@@ -41,10 +33,8 @@ def test_forward_shapes_with_locals_and_masks() -> None:
     assert out["global_patch"].shape == (6, 16, 192)
     assert out["patch_logits"].shape == (int(masks.sum()), 64)
     assert net.patch_head is net.dino_head
-    own_head = dataclasses.replace(
-        VIT, num_prototypes=8, head_hidden_dim=8, head_bottleneck_dim=4, ibot_separate_head=True
-    )
-    separate = build_network(own_head, 16)
+    own_head = tiny_model(num_prototypes=8, head_hidden_dim=8, head_bottleneck_dim=4)
+    separate = build_network(dataclasses.replace(own_head, ibot_separate_head=True), 16)
     assert separate.patch_head is not separate.dino_head and len(separate.heads()) == 2
 
 
