@@ -41,14 +41,29 @@ LAUNCH_FILE = "launch.json"
 CONSOLE_FILE = "console.log"
 PIPELINE_FILE = "pipeline.yaml"
 QUEUED_FILE = "QUEUED"
+_MARKERS = (LAUNCH_FILE, *rundir.RUN_MARKERS)  # a launched run has launch.json at once
 
 _children: dict[int, subprocess.Popen[bytes]] = {}  # processes this one started (to reap)
 _children_lock = threading.Lock()
 
 __all__ = [
-    "CONSOLE_FILE", "LAUNCH_FILE", "QUEUED_FILE", "RUNS_ENV", "RunInfo", "console_tail",
-    "delete_run", "elapsed_seconds", "launch", "launch_queue", "list_runs", "prepare",
-    "read_launch", "read_run", "resume_run", "runs_root", "stop_run",
+    "CONSOLE_FILE",
+    "LAUNCH_FILE",
+    "QUEUED_FILE",
+    "RUNS_ENV",
+    "RunInfo",
+    "console_tail",
+    "delete_run",
+    "elapsed_seconds",
+    "launch",
+    "launch_queue",
+    "list_runs",
+    "prepare",
+    "read_launch",
+    "read_run",
+    "resume_run",
+    "runs_root",
+    "stop_run",
 ]
 
 
@@ -77,8 +92,12 @@ def start_process(command: list[str], run_dir: Path) -> subprocess.Popen[bytes]:
         log.write(f"$ {' '.join(command)}\n".encode())
         log.flush()
         process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
     rundir.write_pid_file(run_dir, process.pid)
     with _children_lock:
@@ -112,8 +131,14 @@ def prepare(
     if spec.pipeline is not None:
         pipeline_file = save_config(spec.pipeline, run_dir / PIPELINE_FILE)
     command = build_command(spec, run_dir, pipeline_file)
-    record = {"command": command, "created": time.time(), "preset": config.name,
-              "pipeline": pipeline.name, "data": config.data.data, **(extra or {})}
+    record = {
+        "command": command,
+        "created": time.time(),
+        "preset": config.name,
+        "pipeline": pipeline.name,
+        "data": config.data.data,
+        **(extra or {}),
+    }
     rundir.write_json_atomic(run_dir / LAUNCH_FILE, record)
     return run_dir
 
@@ -136,8 +161,13 @@ def launch_queue(
         rundir.write_json_atomic(run_dir / QUEUED_FILE, {"queued": time.time()})
     command = [sys.executable, "-m", "dinodiag.runs.manager", "queue", *map(str, run_dirs)]
     with open(run_dirs[0] / "queue.log", "ab") as log:
-        runner = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
-                                  stderr=subprocess.STDOUT, start_new_session=True)
+        runner = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     with _children_lock:
         _children[runner.pid] = runner
     info = rundir.process_record(runner.pid)
@@ -214,8 +244,11 @@ def _state(run_dir: Path) -> dict[str, Any]:
         runner = (queued or {}).get("runner")
         if runner is None or rundir.process_alive(runner):
             return {"state": "queued", "step": 0, "message": "waiting for the run before it"}
-        return {"state": "failed", "step": 0, "message": "the queue process ended before this "
-                "run started: start it again."}
+        return {
+            "state": "failed",
+            "step": 0,
+            "message": "the queue process ended before this run started: start it again.",
+        }
     status = rundir.read_status(run_dir)
     if status.get("state") != "running" and rundir.process_alive(rundir.read_pid_file(run_dir)):
         status = {**status, "state": "running", "message": "starting (resuming)"}
@@ -237,21 +270,25 @@ def read_run(run_dir: str | Path) -> RunInfo:
     launch_info = rundir.read_json(run_dir / LAUNCH_FILE) or {}
     total = _number(status.get("total_steps"))
     return RunInfo(
-        run_id=run_dir.name, path=run_dir, state=str(status.get("state", "failed")),
-        message=str(status.get("message", "")), step=int(status.get("step") or 0),
-        total_steps=int(total) if total else None, epoch=_number(status.get("epoch")),
-        eta_s=_number(status.get("eta_s")), started=_number(status.get("started")),
-        device=status.get("device"), preset=config.get("name") or launch_info.get("preset"),
+        run_id=run_dir.name,
+        path=run_dir,
+        state=str(status.get("state", "failed")),
+        message=str(status.get("message", "")),
+        step=int(status.get("step") or 0),
+        total_steps=int(total) if total else None,
+        epoch=_number(status.get("epoch")),
+        eta_s=_number(status.get("eta_s")),
+        started=_number(status.get("started")),
+        device=status.get("device"),
+        preset=config.get("name") or launch_info.get("preset"),
         pipeline=(config.get("pipeline") or {}).get("name") or launch_info.get("pipeline"),
         data=(config.get("data") or {}).get("data") or launch_info.get("data"),
         knn_top1=_number(status.get("knn_top1")),
         knn_top1_start=_number(status.get("knn_top1_start")),
         has_checkpoint=(run_dir / rundir.CHECKPOINT_FILE).exists(),
-        story=launch_info.get("story"), role=launch_info.get("role"),
+        story=launch_info.get("story"),
+        role=launch_info.get("role"),
     )
-
-
-_MARKERS = (LAUNCH_FILE, *rundir.RUN_MARKERS)  # a launched run has launch.json at once
 
 
 def is_run_dir(path: Path) -> bool:
@@ -275,8 +312,10 @@ def stop_run(run_dir: str | Path, wait: float = 3.0) -> str:
     run_dir = Path(run_dir)
     try:
         (run_dir / QUEUED_FILE).unlink()
-        rundir.write_json_atomic(run_dir / rundir.STATUS_FILE, {"state": "stopped", "step": 0,
-                                 "message": "cancelled before it started"})
+        rundir.write_json_atomic(
+            run_dir / rundir.STATUS_FILE,
+            {"state": "stopped", "step": 0, "message": "cancelled before it started"},
+        )
         return "cancelled (it had not started)"
     except FileNotFoundError:
         pass
@@ -294,8 +333,10 @@ def stop_run(run_dir: str | Path, wait: float = 3.0) -> str:
         time.sleep(0.05)
         _reap()
     if not (run_dir / rundir.STATUS_FILE).exists():
-        rundir.write_json_atomic(run_dir / rundir.STATUS_FILE, {"state": "stopped", "step": 0,
-                                 "message": "stopped while starting (no step done)"})
+        rundir.write_json_atomic(
+            run_dir / rundir.STATUS_FILE,
+            {"state": "stopped", "step": 0, "message": "stopped while starting (no step done)"},
+        )
     return "stopped while starting"
 
 
@@ -327,8 +368,14 @@ def resume_run(
         target = info.step + int(more_steps)
         resolved = (rundir.read_config(run_dir) or {}).get("resolved") or {}
         per_epoch = max(1, int(resolved.get("steps_per_epoch") or 1))
-        command += ["--max-steps", str(target), "--epochs", f"{target / per_epoch + 1:g}",
-                    "--set", "run.max_seconds=none"]
+        command += [
+            "--max-steps",
+            str(target),
+            "--epochs",
+            f"{target / per_epoch + 1:g}",
+            "--set",
+            "run.max_seconds=none",
+        ]
     if more_seconds:
         command += ["--max-seconds", f"{elapsed_seconds(run_dir) + float(more_seconds):g}"]
     if threads:
@@ -358,7 +405,8 @@ def delete_run(run_dir: str | Path, root: str | Path | None = None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m dinodiag.runs.manager queue DIR ...``: the queue process of :func:`launch_queue`."""
+    """``python -m dinodiag.runs.manager queue DIR ...``: the queue process of
+    :func:`launch_queue`."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) < 2 or args[0] != "queue":
         print("usage: python -m dinodiag.runs.manager queue RUN_DIR [RUN_DIR ...]", file=sys.stderr)
