@@ -46,26 +46,6 @@ _MARKERS = (LAUNCH_FILE, *rundir.RUN_MARKERS)  # a launched run has launch.json 
 _children: dict[int, subprocess.Popen[bytes]] = {}  # processes this one started (to reap)
 _children_lock = threading.Lock()
 
-__all__ = [
-    "CONSOLE_FILE",
-    "LAUNCH_FILE",
-    "QUEUED_FILE",
-    "RUNS_ENV",
-    "RunInfo",
-    "console_tail",
-    "delete_run",
-    "elapsed_seconds",
-    "launch",
-    "launch_queue",
-    "list_runs",
-    "prepare",
-    "read_launch",
-    "read_run",
-    "resume_run",
-    "runs_root",
-    "stop_run",
-]
-
 
 def runs_root() -> Path:
     """The runs directory: ``$DINODIAG_RUNS_DIR`` or ``runs/`` (relative to the working dir)."""
@@ -81,14 +61,11 @@ def _reap() -> None:
                 del _children[pid]
 
 
-def start_process(command: list[str], run_dir: Path) -> subprocess.Popen[bytes]:
-    """Start ``command`` in its own session, console output appended to ``console.log``.
-
-    The pid file is written at once, so the run reads "running" before the training has
-    imported torch (the engine rewrites it with the same pid).
-    """
+def _spawn(command: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    """Start ``command`` in its own session (it outlives the app), its output and the command
+    line itself appended to ``log_path``; kept in ``_children`` to be reaped."""
     _reap()
-    with open(run_dir / CONSOLE_FILE, "ab") as log:
+    with open(log_path, "ab") as log:
         log.write(f"$ {' '.join(command)}\n".encode())
         log.flush()
         process = subprocess.Popen(
@@ -99,9 +76,19 @@ def start_process(command: list[str], run_dir: Path) -> subprocess.Popen[bytes]:
             start_new_session=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
-    rundir.write_pid_file(run_dir, process.pid)
     with _children_lock:
         _children[process.pid] = process
+    return process
+
+
+def start_process(command: list[str], run_dir: Path) -> subprocess.Popen[bytes]:
+    """Start ``command`` in its own session, console output appended to ``console.log``.
+
+    The pid file is written at once, so the run reads "running" before the training has
+    imported torch (the engine rewrites it with the same pid).
+    """
+    process = _spawn(command, run_dir / CONSOLE_FILE)
+    rundir.write_pid_file(run_dir, process.pid)
     return process
 
 
@@ -160,16 +147,7 @@ def launch_queue(
     for run_dir in run_dirs:
         rundir.write_json_atomic(run_dir / QUEUED_FILE, {"queued": time.time()})
     command = [sys.executable, "-m", "dinodiag.runs.manager", "queue", *map(str, run_dirs)]
-    with open(run_dirs[0] / "queue.log", "ab") as log:
-        runner = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    with _children_lock:
-        _children[runner.pid] = runner
+    runner = _spawn(command, run_dirs[0] / "queue.log")
     info = rundir.process_record(runner.pid)
     for run_dir in run_dirs:
         _update_json(run_dir / QUEUED_FILE, runner=info)
