@@ -12,9 +12,7 @@ the value and the allowed range. :func:`config_from_dict` turns plain data
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from typing import Any
 import yaml
 
 from dinodiag.errors import ConfigError
+from dinodiag.typed_config import build_config, did_you_mean
 
 INTERPOLATIONS = ("bicubic", "bilinear", "nearest", "lanczos", "box", "hamming")
 
@@ -192,83 +191,9 @@ def to_dict(cfg: PipelineConfig) -> dict[str, Any]:
     return plain(dataclasses.asdict(cfg))
 
 
-def _suggest(key: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    return f" Did you mean {close[0]!r}?" if close else f" Known keys: {', '.join(known)}."
-
-
-def _coerce(where: str, value: Any, target: Any) -> Any:
-    """Convert YAML/JSON data to the type of the dataclass field, or raise naming the field."""
-    if target is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{where} = {value!r} has the wrong type: expected true or false.")
-    if target is int:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
-            raise ConfigError(f"{where} = {value!r} has the wrong type: expected an integer.")
-        return int(value)
-    if target is float:
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not math.isfinite(value)
-        ):
-            raise ConfigError(f"{where} = {value!r} has the wrong type: expected a finite number.")
-        return float(value)
-    if target is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where} = {value!r} has the wrong type: expected a string.")
-        return value
-    raise AssertionError(target)
-
-
-def _field_kind(f: dataclasses.Field) -> tuple[str, Any]:
-    hint = str(f.type)
-    if hint.startswith("tuple[float, float, float]"):
-        return "tuple", (float, 3)
-    if hint.startswith("tuple[float, float]"):
-        return "tuple", (float, 2)
-    if hint == "ViewAugment":
-        return "augment", None
-    return "scalar", {"int": int, "float": float, "str": str, "bool": bool}[hint]
-
-
-def _build(cls: type, data: Any, where: str) -> Any:
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where or 'config'} must be a mapping of keys to values, got {data!r}.")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    kwargs: dict[str, Any] = {}
-    for key, value in data.items():
-        path = f"{where}.{key}" if where else str(key)
-        if key not in fields:
-            raise ConfigError(f"unknown key {path!r}.{_suggest(str(key), list(fields))}")
-        kind, spec = _field_kind(fields[key])
-        if kind == "augment":
-            kwargs[key] = _build(ViewAugment, value, path)
-        elif kind == "tuple":
-            item_type, length = spec
-            if not isinstance(value, (list, tuple)) or len(value) != length:
-                raise ConfigError(
-                    f"{path} = {value!r} has the wrong type: expected a list of {length} numbers."
-                )
-            kwargs[key] = tuple(_coerce(f"{path}[{i}]", v, item_type) for i, v in enumerate(value))
-        else:
-            kwargs[key] = _coerce(path, value, spec)
-    if cls is PipelineConfig:
-        defaults = PipelineConfig.__dataclass_fields__
-        for name in _AUGMENT_FIELDS:
-            kwargs.setdefault(name, defaults[name].default_factory())
-    try:
-        return cls(**kwargs)
-    except ConfigError as exc:
-        if where:
-            raise ConfigError(f"{where}.{exc}") from None
-        raise
-
-
 def config_from_dict(data: Any) -> PipelineConfig:
     """A validated config from plain data; missing keys take the DINOv2 defaults."""
-    return _build(PipelineConfig, data, "")
+    return build_config(PipelineConfig, data)
 
 
 # --------------------------------------------------------------------------- files
@@ -328,7 +253,7 @@ def config_from_dinov2(data: dict[str, Any], source: str = "<dinov2 config>") ->
     for key, value in crops.items():
         if key not in DINOV2_CROP_KEYS:
             raise ConfigError(
-                f"{source}: unknown key 'crops.{key}'.{_suggest(str(key), list(DINOV2_CROP_KEYS))}"
+                f"{source}: unknown key 'crops.{key}'.{did_you_mean(str(key), DINOV2_CROP_KEYS)}"
             )
         values[key] = value
     student = data.get("student") or {}

@@ -32,7 +32,7 @@ from typing import Any
 
 from dinodiag.augment.config import save_config
 from dinodiag.errors import TrainingError
-from dinodiag.runs.launch_spec import LaunchSpec, build_command, resolve_launch, scaled_pipeline
+from dinodiag.runs.launch_spec import LaunchSpec, build_command, resolve_launch
 from dinodiag.train import rundir
 
 RUNS_ENV = "DINODIAG_RUNS_DIR"  # environment variable: where the dashboard keeps its runs
@@ -41,14 +41,10 @@ LAUNCH_FILE = "launch.json"
 CONSOLE_FILE = "console.log"
 PIPELINE_FILE = "pipeline.yaml"
 QUEUED_FILE = "QUEUED"
-STATES = ("queued", "running", "finished", "stopped", "failed")
+_MARKERS = (LAUNCH_FILE, *rundir.RUN_MARKERS)  # a launched run has launch.json at once
 
 _children: dict[int, subprocess.Popen[bytes]] = {}  # processes this one started (to reap)
 _children_lock = threading.Lock()
-
-__all__ = [
-    "LaunchSpec", "RunInfo", "build_command", "launch", "list_runs", "read_run", "scaled_pipeline",
-]
 
 
 def runs_root() -> Path:
@@ -65,51 +61,35 @@ def _reap() -> None:
                 del _children[pid]
 
 
+def _spawn(command: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    """Start ``command`` in its own session (it outlives the app), its output and the command
+    line itself appended to ``log_path``; kept in ``_children`` to be reaped."""
+    _reap()
+    with open(log_path, "ab") as log:
+        log.write(f"$ {' '.join(command)}\n".encode())
+        log.flush()
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    with _children_lock:
+        _children[process.pid] = process
+    return process
+
+
 def start_process(command: list[str], run_dir: Path) -> subprocess.Popen[bytes]:
     """Start ``command`` in its own session, console output appended to ``console.log``.
 
     The pid file is written at once, so the run reads "running" before the training has
     imported torch (the engine rewrites it with the same pid).
     """
-    _reap()
-    with open(run_dir / CONSOLE_FILE, "ab") as log:
-        log.write(f"$ {' '.join(command)}\n".encode())
-        log.flush()
-        process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+    process = _spawn(command, run_dir / CONSOLE_FILE)
     rundir.write_pid_file(run_dir, process.pid)
-    with _children_lock:
-        _children[process.pid] = process
     return process
-
-
-def _pid_alive(info: dict[str, Any] | None) -> bool:
-    """Whether the process described by a pid record (``{"pid", "start_ticks"}``) still runs."""
-    if not info or not isinstance(info.get("pid"), int):
-        return False
-    pid = info["pid"]
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    stat = Path(f"/proc/{pid}/stat")
-    if not stat.exists():
-        return True  # not Linux: the signal check is all there is
-    try:
-        if stat.read_text().rsplit(")", 1)[1].split()[0] == "Z":
-            return False  # ended, not yet reaped
-    except (OSError, IndexError):
-        return False
-    ticks = info.get("start_ticks")
-    return ticks is None or rundir.process_start_ticks(pid) == ticks
-
-
-def _pid_file_alive(run_dir: Path) -> bool:
-    return _pid_alive(rundir.read_json(run_dir / rundir.PID_FILE))
 
 
 # ----------------------------------------------------------------------------- launching
@@ -138,8 +118,14 @@ def prepare(
     if spec.pipeline is not None:
         pipeline_file = save_config(spec.pipeline, run_dir / PIPELINE_FILE)
     command = build_command(spec, run_dir, pipeline_file)
-    record = {"command": command, "created": time.time(), "preset": config.name,
-              "pipeline": pipeline.name, "data": config.data.data, **(extra or {})}
+    record = {
+        "command": command,
+        "created": time.time(),
+        "preset": config.name,
+        "pipeline": pipeline.name,
+        "data": config.data.data,
+        **(extra or {}),
+    }
     rundir.write_json_atomic(run_dir / LAUNCH_FILE, record)
     return run_dir
 
@@ -161,12 +147,8 @@ def launch_queue(
     for run_dir in run_dirs:
         rundir.write_json_atomic(run_dir / QUEUED_FILE, {"queued": time.time()})
     command = [sys.executable, "-m", "dinodiag.runs.manager", "queue", *map(str, run_dirs)]
-    with open(run_dirs[0] / "queue.log", "ab") as log:
-        runner = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
-                                  stderr=subprocess.STDOUT, start_new_session=True)
-    with _children_lock:
-        _children[runner.pid] = runner
-    info = {"pid": runner.pid, "start_ticks": rundir.process_start_ticks(runner.pid)}
+    runner = _spawn(command, run_dirs[0] / "queue.log")
+    info = rundir.process_record(runner.pid)
     for run_dir in run_dirs:
         _update_json(run_dir / QUEUED_FILE, runner=info)
     return run_dirs
@@ -202,7 +184,7 @@ class RunInfo:
 
     run_id: str  # the directory name: start time + label
     path: Path  # the run directory
-    state: str  # queued | running | finished | stopped | failed
+    state: str  # one of rundir.STATES: queued | running | finished | stopped | failed
     message: str  # what it is doing, or why it ended (what to try on failure)
     step: int  # optimisation steps done
     total_steps: int | None  # planned steps (None until the run has set up)
@@ -222,7 +204,7 @@ class RunInfo:
     @property
     def active(self) -> bool:
         """Queued or running: the page keeps refreshing."""
-        return self.state in ("queued", "running")
+        return self.state in rundir.ACTIVE_STATES
 
 
 def console_tail(run_dir: Path, lines: int = 12) -> str:
@@ -238,12 +220,15 @@ def _state(run_dir: Path) -> dict[str, Any]:
     queued = rundir.read_json(run_dir / QUEUED_FILE)
     if queued is not None or (run_dir / QUEUED_FILE).exists():
         runner = (queued or {}).get("runner")
-        if runner is None or _pid_alive(runner):
+        if runner is None or rundir.process_alive(runner):
             return {"state": "queued", "step": 0, "message": "waiting for the run before it"}
-        return {"state": "failed", "step": 0, "message": "the queue process ended before this "
-                "run started: start it again."}
+        return {
+            "state": "failed",
+            "step": 0,
+            "message": "the queue process ended before this run started: start it again.",
+        }
     status = rundir.read_status(run_dir)
-    if status.get("state") != "running" and _pid_file_alive(run_dir):
+    if status.get("state") != "running" and rundir.process_alive(rundir.read_pid_file(run_dir)):
         status = {**status, "state": "running", "message": "starting (resuming)"}
     if status.get("state") == "failed" and not (run_dir / rundir.STATUS_FILE).exists():
         tail = console_tail(run_dir, 4)
@@ -263,34 +248,36 @@ def read_run(run_dir: str | Path) -> RunInfo:
     launch_info = rundir.read_json(run_dir / LAUNCH_FILE) or {}
     total = _number(status.get("total_steps"))
     return RunInfo(
-        run_id=run_dir.name, path=run_dir, state=str(status.get("state", "failed")),
-        message=str(status.get("message", "")), step=int(status.get("step") or 0),
-        total_steps=int(total) if total else None, epoch=_number(status.get("epoch")),
-        eta_s=_number(status.get("eta_s")), started=_number(status.get("started")),
-        device=status.get("device"), preset=config.get("name") or launch_info.get("preset"),
+        run_id=run_dir.name,
+        path=run_dir,
+        state=str(status.get("state", "failed")),
+        message=str(status.get("message", "")),
+        step=int(status.get("step") or 0),
+        total_steps=int(total) if total else None,
+        epoch=_number(status.get("epoch")),
+        eta_s=_number(status.get("eta_s")),
+        started=_number(status.get("started")),
+        device=status.get("device"),
+        preset=config.get("name") or launch_info.get("preset"),
         pipeline=(config.get("pipeline") or {}).get("name") or launch_info.get("pipeline"),
         data=(config.get("data") or {}).get("data") or launch_info.get("data"),
         knn_top1=_number(status.get("knn_top1")),
         knn_top1_start=_number(status.get("knn_top1_start")),
         has_checkpoint=(run_dir / rundir.CHECKPOINT_FILE).exists(),
-        story=launch_info.get("story"), role=launch_info.get("role"),
+        story=launch_info.get("story"),
+        role=launch_info.get("role"),
     )
 
 
 def is_run_dir(path: Path) -> bool:
-    return path.is_dir() and any(
-        (path / name).exists() for name in (LAUNCH_FILE, rundir.STATUS_FILE, rundir.CONFIG_FILE)
-    )
+    return rundir.is_run_dir(path, _MARKERS)
 
 
 def list_runs(root: str | Path | None = None) -> list[RunInfo]:
     """Every run under ``root`` (default :func:`runs_root`), newest first."""
     _reap()
     root = Path(root) if root is not None else runs_root()
-    if not root.is_dir():
-        return []
-    runs = [read_run(child) for child in root.iterdir() if is_run_dir(child)]
-    return sorted(runs, key=lambda r: r.run_id, reverse=True)
+    return [read_run(run_dir) for run_dir in rundir.find_run_dirs(root, _MARKERS)]
 
 
 # ----------------------------------------------------------------------------- control
@@ -303,13 +290,15 @@ def stop_run(run_dir: str | Path, wait: float = 3.0) -> str:
     run_dir = Path(run_dir)
     try:
         (run_dir / QUEUED_FILE).unlink()
-        rundir.write_json_atomic(run_dir / rundir.STATUS_FILE, {"state": "stopped", "step": 0,
-                                 "message": "cancelled before it started"})
+        rundir.write_json_atomic(
+            run_dir / rundir.STATUS_FILE,
+            {"state": "stopped", "step": 0, "message": "cancelled before it started"},
+        )
         return "cancelled (it had not started)"
     except FileNotFoundError:
         pass
-    info = rundir.read_json(run_dir / rundir.PID_FILE)
-    if not _pid_alive(info):
+    info = rundir.read_pid_file(run_dir)
+    if not rundir.process_alive(info):
         return "not running"
     assert info is not None
     had_status = (run_dir / rundir.STATUS_FILE).exists()
@@ -318,12 +307,14 @@ def stop_run(run_dir: str | Path, wait: float = 3.0) -> str:
     if had_status:
         return "stop requested: it stops at its next step and keeps a checkpoint"
     deadline = time.monotonic() + wait
-    while _pid_alive(info) and time.monotonic() < deadline:
+    while rundir.process_alive(info) and time.monotonic() < deadline:
         time.sleep(0.05)
         _reap()
     if not (run_dir / rundir.STATUS_FILE).exists():
-        rundir.write_json_atomic(run_dir / rundir.STATUS_FILE, {"state": "stopped", "step": 0,
-                                 "message": "stopped while starting (no step done)"})
+        rundir.write_json_atomic(
+            run_dir / rundir.STATUS_FILE,
+            {"state": "stopped", "step": 0, "message": "stopped while starting (no step done)"},
+        )
     return "stopped while starting"
 
 
@@ -355,13 +346,19 @@ def resume_run(
         target = info.step + int(more_steps)
         resolved = (rundir.read_config(run_dir) or {}).get("resolved") or {}
         per_epoch = max(1, int(resolved.get("steps_per_epoch") or 1))
-        command += ["--max-steps", str(target), "--epochs", f"{target / per_epoch + 1:g}",
-                    "--set", "run.max_seconds=none"]
+        command += [
+            "--max-steps",
+            str(target),
+            "--epochs",
+            f"{target / per_epoch + 1:g}",
+            "--set",
+            "run.max_seconds=none",
+        ]
     if more_seconds:
         command += ["--max-seconds", f"{elapsed_seconds(run_dir) + float(more_seconds):g}"]
     if threads:
         command += ["--threads", str(int(threads))]
-    (run_dir / rundir.STOP_FILE).unlink(missing_ok=True)
+    rundir.clear_stop(run_dir)
     start_process(command, run_dir)
     return run_dir
 
@@ -386,7 +383,8 @@ def delete_run(run_dir: str | Path, root: str | Path | None = None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m dinodiag.runs.manager queue DIR ...``: the queue process of :func:`launch_queue`."""
+    """``python -m dinodiag.runs.manager queue DIR ...``: the queue process of
+    :func:`launch_queue`."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) < 2 or args[0] != "queue":
         print("usage: python -m dinodiag.runs.manager queue RUN_DIR [RUN_DIR ...]", file=sys.stderr)

@@ -1,8 +1,9 @@
 """Build the networks, losses and optimiser of a run from its :class:`TrainConfig`.
 
-The student is a :class:`~dinodiag.train.models.network.DinoNetwork`; custom ViT widths
-(``model.embed_dim`` / ``num_heads``, e.g. 96 / 3 for a CPU demo) are built here directly
-from :class:`~dinodiag.train.models.vit.VisionTransformer`. The teacher is a deep copy (EMA).
+The student is a :class:`~dinodiag.train.models.network.DinoNetwork` built from
+``config.model`` itself (:func:`~dinodiag.train.models.network.build_network`); the teacher is
+a deep copy (EMA). The schedules take ``config.optim`` itself
+(:class:`~dinodiag.train.schedules.Schedules`).
 """
 
 from __future__ import annotations
@@ -13,51 +14,18 @@ import torch
 from torch import nn
 
 from dinodiag.augment.config import PipelineConfig
-from dinodiag.train.config import ModelConfig, OptimConfig, TrainConfig
+from dinodiag.train.config import ModelConfig, TrainConfig
 from dinodiag.train.ema import make_teacher
 from dinodiag.train.losses.dino import DINOLoss
 from dinodiag.train.losses.ibot import IBOTPatchLoss
 from dinodiag.train.losses.koleo import KoLeoLoss
-from dinodiag.train.models import network
-from dinodiag.train.models.network import BackboneConfig, DinoNetwork, HeadConfig, build_head
+from dinodiag.train.models.network import DinoNetwork, build_network
 from dinodiag.train.optim import build_adamw
-from dinodiag.train.schedules import ScheduleConfig
-
-
-def build_backbone(model: ModelConfig, img_size: int) -> nn.Module:
-    """The backbone of ``model`` at ``img_size`` (see :func:`network.build_backbone`)."""
-    return network.build_backbone(
-        BackboneConfig(
-            arch=model.arch,
-            patch_size=model.patch_size,
-            img_size=img_size,
-            depth=model.depth,
-            drop_path_rate=model.drop_path_rate,
-            layerscale_init=model.layerscale_init,
-            embed_dim=model.embed_dim,
-            num_heads=model.num_heads,
-        )
-    )
-
-
-def head_config(model: ModelConfig) -> HeadConfig:
-    return HeadConfig(
-        out_dim=model.num_prototypes,
-        hidden_dim=model.head_hidden_dim,
-        bottleneck_dim=model.head_bottleneck_dim,
-        n_layers=model.head_layers,
-        norm_last_layer=model.norm_last_layer,
-        ibot_separate_head=model.ibot_separate_head,
-    )
 
 
 def build_student(model: ModelConfig, pipeline: PipelineConfig) -> DinoNetwork:
     """Backbone + DINO head (+ iBOT head); positional grid sized for the global crops."""
-    backbone = build_backbone(model, pipeline.global_crops_size)
-    dim = int(backbone.embed_dim)  # type: ignore[arg-type]
-    heads = head_config(model)
-    ibot_head = build_head(dim, heads) if heads.ibot_separate_head else None
-    return DinoNetwork(backbone, build_head(dim, heads), ibot_head)
+    return build_network(model, pipeline.global_crops_size)
 
 
 def ibot_enabled(config: TrainConfig) -> bool:
@@ -116,21 +84,3 @@ def build_optimizer(config: TrainConfig, student: nn.Module) -> torch.optim.Adam
     set every step from the schedules."""
     optim = config.optim
     return build_adamw(student, lr=optim.base_lr, betas=(optim.beta1, optim.beta2))
-
-
-def schedule_config(optim: OptimConfig) -> ScheduleConfig:
-    """The :class:`ScheduleConfig` of the optimisation section."""
-    return ScheduleConfig(
-        base_lr=optim.base_lr,
-        lr_scaling=optim.lr_scaling,
-        min_lr=optim.min_lr,
-        warmup_epochs=optim.warmup_epochs,
-        weight_decay_start=optim.weight_decay_start,
-        weight_decay_end=optim.weight_decay_end,
-        momentum_start=optim.momentum_start,
-        momentum_end=optim.momentum_end,
-        teacher_temp_start=optim.teacher_temp_start,
-        teacher_temp_end=optim.teacher_temp_end,
-        teacher_temp_warmup_epochs=optim.teacher_temp_warmup_epochs,
-        freeze_last_layer_epochs=optim.freeze_last_layer_epochs,
-    )

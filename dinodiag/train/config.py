@@ -15,14 +15,12 @@ returns the :class:`~dinodiag.augment.config.PipelineConfig` a run really uses (
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import math
-import typing
 from dataclasses import dataclass, field
 from typing import Any
 
 from dinodiag.augment.config import PipelineConfig
 from dinodiag.errors import ConfigError
+from dinodiag.typed_config import build_config, did_you_mean
 
 ARCHS = ("vit_tiny", "vit_small", "vit_base", "resnet18")
 DEVICES_HELP = "auto (CUDA when available, else CPU), cpu, cuda or cuda:N"
@@ -250,19 +248,9 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: Any) -> TrainConfig:
-        """A validated config from plain data; missing keys keep their defaults."""
-        if not isinstance(data, dict):
-            raise ConfigError(f"a training config must be a mapping, got {type(data).__name__}.")
-        known = ["name", *SECTIONS]
-        kwargs: dict[str, Any] = {}
-        for key, value in data.items():
-            if key not in known:
-                raise ConfigError(f"unknown training config section {key!r}.{_suggest(key, known)}")
-            if key == "name":
-                kwargs["name"] = str(value)
-            else:
-                kwargs[key] = _build_section(key, value)
-        return cls(**kwargs)
+        """A validated config from plain data or command-line text; missing keys keep their
+        defaults, unknown keys are refused with a "did you mean"."""
+        return build_config(cls, data, what="a training config", from_text=True)
 
     def with_overrides(self, overrides: dict[str, Any]) -> TrainConfig:
         """A copy with ``{"section.field": value}`` changes applied (validated)."""
@@ -276,77 +264,10 @@ class TrainConfig:
                 raise ConfigError(
                     f"override {dotted!r} must be section.field with section one of "
                     f"{', '.join(SECTIONS)} (e.g. "
-                    f"optim.base_lr).{_suggest(section, list(SECTIONS))}"
+                    f"optim.base_lr).{did_you_mean(section, list(SECTIONS))}"
                 )
-            names = [f.name for f in dataclasses.fields(SECTIONS[section])]
-            if key not in names:
-                raise ConfigError(f"unknown field {dotted!r}.{_suggest(key, names)}")
-            data[section][key] = value
+            data[section][key] = value  # an unknown field is named by from_dict
         return TrainConfig.from_dict(data)
-
-
-def _suggest(key: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    return f" Did you mean {close[0]!r}?" if close else f" Known: {', '.join(known)}."
-
-
-def _build_section(section: str, data: Any) -> Any:
-    cls = SECTIONS[section]
-    if not isinstance(data, dict):
-        raise ConfigError(f"training config section {section!r} must be a mapping, got {data!r}.")
-    hints = typing.get_type_hints(cls)
-    names = list(hints)
-    kwargs = {}
-    for key, value in data.items():
-        if key not in hints:
-            raise ConfigError(f"unknown field '{section}.{key}'.{_suggest(str(key), names)}")
-        kwargs[key] = coerce(f"{section}.{key}", value, hints[key])
-    return cls(**kwargs)
-
-
-def coerce(where: str, value: Any, hint: Any) -> Any:
-    """Convert plain data (JSON / YAML / command-line text) to the field type ``hint``."""
-    args = typing.get_args(hint)
-    if type(None) in args:  # Optional[X]
-        if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null")):
-            return None
-        inner = next(a for a in args if a is not type(None))
-        return coerce(where, value, inner)
-    if typing.get_origin(hint) is tuple:
-        if isinstance(value, str):
-            value = [v for v in value.replace("(", "").replace(")", "").split(",") if v.strip()]
-        if not isinstance(value, (list, tuple)) or len(value) != len(args):
-            raise ConfigError(f"{where} = {value!r}: expected {len(args)} numbers, e.g. 0.1,0.5.")
-        return tuple(
-            coerce(f"{where}[{i}]", v, a) for i, (v, a) in enumerate(zip(value, args, strict=True))
-        )
-    if hint is bool:
-        if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on"):
-            return True
-        if isinstance(value, str) and value.strip().lower() in ("false", "0", "no", "off"):
-            return False
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{where} = {value!r}: expected true or false.")
-    if hint in (int, float):
-        try:
-            number = float(value) if isinstance(value, str) else value
-        except ValueError:
-            number = None
-        if isinstance(number, bool) or not isinstance(number, (int, float)):
-            raise ConfigError(f"{where} = {value!r}: expected a number.")
-        if not math.isfinite(number):
-            raise ConfigError(f"{where} = {value!r}: expected a finite number.")
-        if hint is int:
-            if number != int(number):
-                raise ConfigError(f"{where} = {value!r}: expected an integer.")
-            return int(number)
-        return float(number)
-    if hint is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where} = {value!r}: expected a string.")
-        return value
-    raise ConfigError(f"{where}: unsupported field type {hint!r}.")  # pragma: no cover
 
 
 def resolve_pipeline(config: TrainConfig) -> PipelineConfig:

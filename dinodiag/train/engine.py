@@ -26,13 +26,13 @@ from dinodiag.augment.config import config_from_dict, to_dict
 from dinodiag.errors import DinodiagError, TrainingError
 from dinodiag.train import checkpoint as ckpt
 from dinodiag.train import distributed
-from dinodiag.train.builders import build_losses, build_networks, build_optimizer, schedule_config
+from dinodiag.train.builders import build_losses, build_networks, build_optimizer
 from dinodiag.train.config import TrainConfig, resolve_pipeline
 from dinodiag.train.data import batches, build_run_loader
 from dinodiag.train.diagnostics import detect_alerts
 from dinodiag.train.eval.evaluator import build_evaluator
 from dinodiag.train.progress import format_progress
-from dinodiag.train.rundir import STATUS_FILE, STOP_FILE, RunWriter, read_config
+from dinodiag.train.rundir import STATUS_FILE, RunWriter, clear_stop, read_config
 from dinodiag.train.runtime import StopControl, peak_memory_mb, setup_runtime, teardown_runtime
 from dinodiag.train.schedules import Schedules
 from dinodiag.train.step import NonFiniteLossError, StepModules, train_step
@@ -94,7 +94,7 @@ class _Run:
         distributed.barrier()
         dropped = 0
         if self.rt.is_main:
-            (self.run_dir / STOP_FILE).unlink(missing_ok=True)  # a request of an earlier session
+            clear_stop(self.run_dir)  # a request of an earlier session
             dropped = self.writer.drop_metrics_after(self.step) if self.resume else 0
         self.writer.open()
         self.opened = True
@@ -172,9 +172,7 @@ class _Run:
         self.losses = build_losses(cfg, self.rt.device)
         self.optimizer = build_optimizer(cfg, self.nets.student)
         global_batch = cfg.data.batch_size * self.rt.world_size
-        self.schedules = Schedules(
-            self.total_steps, self.steps_per_epoch, schedule_config(cfg.optim), global_batch
-        )
+        self.schedules = Schedules(self.total_steps, self.steps_per_epoch, cfg.optim, global_batch)
         self.modules = StepModules(
             student=self.student_call,
             student_net=self.nets.student,

@@ -9,12 +9,16 @@
   Train rows carry ``loss``, each loss term and the diagnostics (``img_per_s`` ...); eval rows
   ``knn_top1`` / ``knn_top5`` in percent (the first at step 0); events ``level``, ``code`` and
   ``message`` (a sentence saying what to try).
-- ``status.json``: ``state`` ("running" | "finished" | "stopped" | "failed"), ``step``,
+- ``status.json``: ``state`` (one of :data:`STATES` but "queued"), ``step``,
   ``total_steps``, ``epoch``, ``message``, ``eta_s``, ``pid``, ``started``, ``updated``,
   ``device``, ``knn_top1``, ``knn_top1_start`` (rewritten atomically as the run goes).
 - ``checkpoint.pt``: the latest checkpoint (written to a temporary file, then renamed).
-- ``run.pid``: ``{"pid", "start_ticks", "host"}`` while the process lives.
+- ``run.pid``: ``{"pid", "start_ticks", "host"}`` while the process lives (see
+  :func:`process_alive`: the pid and its start time decide, never the host).
 - ``STOP``: created by :func:`request_stop`; the run ends cleanly at its next step.
+
+A run launched from the dashboard may also wait in a queue (``QUEUED``, see
+:mod:`dinodiag.runs.manager`) before its process starts: that is the state "queued".
 
 Readers never write and never raise on a file being written at the same moment: a partial
 last line of ``metrics.jsonl`` is ignored, a half-written JSON file reads as missing.
@@ -38,7 +42,11 @@ STATUS_FILE = "status.json"
 CHECKPOINT_FILE = "checkpoint.pt"
 PID_FILE = "run.pid"
 STOP_FILE = "STOP"
-STATES = ("running", "finished", "stopped", "failed")
+# Every state a run reads as. "queued" only before its process starts (dashboard queues);
+# status.json holds one of the others.
+STATES = ("queued", "running", "finished", "stopped", "failed")
+ACTIVE_STATES = ("queued", "running")  # still going: pages refresh, resume / delete refuse
+RUN_MARKERS = (STATUS_FILE, CONFIG_FILE)  # a folder holding one of these is a run directory
 METRIC_KINDS = ("train", "eval", "event")
 _TEXT_KEYS = ("kind", "level", "code", "message", "term")
 
@@ -85,6 +93,7 @@ def write_json_atomic(path: str | Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+# ----------------------------------------------------------------------------- processes
 def process_start_ticks(pid: int) -> int | None:
     """Start time of process ``pid`` in clock ticks since boot (Linux), None elsewhere."""
     try:
@@ -98,13 +107,60 @@ def process_start_ticks(pid: int) -> int | None:
         return None
 
 
+def process_record(pid: int | None = None) -> dict[str, Any]:
+    """``{"pid", "start_ticks", "host"}`` of process ``pid`` (default: this one), for
+    :func:`process_alive`. The host is recorded for people; it never decides liveness."""
+    pid = os.getpid() if pid is None else pid
+    return {"pid": pid, "start_ticks": process_start_ticks(pid), "host": socket.gethostname()}
+
+
+def process_alive(record: dict[str, Any] | None) -> bool:
+    """Whether the process of a :func:`process_record` still runs.
+
+    A pid that exists but started at another time than recorded was reused by another
+    process: not alive. A zombie (ended, not yet reaped by its parent) is not alive. Without
+    ``/proc`` (not Linux) the signal-0 check is all there is.
+    """
+    pid = (record or {}).get("pid")
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by someone else
+    except OSError:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (not Linux)
+    if stat[stat.rfind(")") + 2 :].split()[:1] == ["Z"]:
+        return False
+    ticks = (record or {}).get("start_ticks")
+    return ticks is None or process_start_ticks(pid) == ticks
+
+
 def write_pid_file(run_dir: str | Path, pid: int | None = None) -> None:
     """Record the training process so that :func:`is_alive` can tell a crash from a run."""
-    pid = os.getpid() if pid is None else pid
-    info = {"pid": pid, "start_ticks": process_start_ticks(pid), "host": socket.gethostname()}
-    write_json_atomic(Path(run_dir) / PID_FILE, info)
+    write_json_atomic(Path(run_dir) / PID_FILE, process_record(pid))
 
 
+def read_pid_file(run_dir: str | Path) -> dict[str, Any] | None:
+    """The :func:`process_record` of the run's process (None once it has ended cleanly)."""
+    return read_json(Path(run_dir) / PID_FILE)
+
+
+def is_alive(run_dir: str | Path) -> bool:
+    """True while the run's training process exists (pid file, else the pid in status.json)."""
+    record = read_pid_file(run_dir)
+    if record is None:
+        record = {"pid": (read_json(Path(run_dir) / STATUS_FILE) or {}).get("pid")}
+    return process_alive(record)
+
+
+# ----------------------------------------------------------------------------- stop requests
 def request_stop(run_dir: str | Path) -> Path:
     """Ask a running training to stop cleanly (checkpoint, state "stopped") at its next step."""
     path = Path(run_dir) / STOP_FILE
@@ -113,7 +169,13 @@ def request_stop(run_dir: str | Path) -> Path:
 
 
 def stop_requested(run_dir: str | Path) -> bool:
+    """Whether a ``STOP`` file waits in the run directory (the engine checks every step)."""
     return (Path(run_dir) / STOP_FILE).exists()
+
+
+def clear_stop(run_dir: str | Path) -> None:
+    """Remove a ``STOP`` request of an earlier session (before a run continues)."""
+    (Path(run_dir) / STOP_FILE).unlink(missing_ok=True)
 
 
 # ----------------------------------------------------------------------------- reading
@@ -129,44 +191,6 @@ def read_json(path: str | Path) -> dict[str, Any] | None:
 def read_config(run_dir: str | Path) -> dict[str, Any] | None:
     """The run's ``config.json`` as a dict (None until the run has written it)."""
     return read_json(Path(run_dir) / CONFIG_FILE)
-
-
-def _process_alive(pid: int, start_ticks: int | None) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists, owned by someone else
-    except OSError:
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no /proc (not Linux): the signal check is all there is
-    state = stat[stat.rfind(")") + 2 :].split()[:1]
-    if state == ["Z"]:  # exited, waiting to be reaped by its parent (e.g. the dashboard)
-        return False
-    return start_ticks is None or process_start_ticks(pid) == start_ticks  # else: pid reused
-
-
-def is_alive(run_dir: str | Path) -> bool:
-    """True while the run's training process exists (pid file, else the pid in status.json).
-
-    A process on another host cannot be checked and counts as alive.
-    """
-    run_dir = Path(run_dir)
-    info = read_json(run_dir / PID_FILE)
-    if info is None:
-        status = read_json(run_dir / STATUS_FILE) or {}
-        info = {"pid": status.get("pid"), "host": status.get("host")}
-    pid = info.get("pid")
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    host = info.get("host")
-    if host and host != socket.gethostname():
-        return True
-    return _process_alive(pid, info.get("start_ticks"))
 
 
 def read_status(run_dir: str | Path) -> dict[str, Any]:
@@ -241,29 +265,40 @@ def read_events(run_dir: str | Path) -> pd.DataFrame:
     return read_metrics(run_dir, kind="event")
 
 
-def list_runs(root: str | Path) -> list[dict[str, Any]]:
-    """Every run directory under ``root`` (a folder with config.json or status.json), newest
-    first: ``{"run_id", "path", "state", "step", "total_steps", "started", "message",
-    "preset", "data", "knn_top1", "knn_top1_start", ...}`` (the status fields, live-checked)."""
+def is_run_dir(path: str | Path, markers: tuple[str, ...] = RUN_MARKERS) -> bool:
+    """A folder holding one of ``markers`` (default: status.json or config.json)."""
+    path = Path(path)
+    return path.is_dir() and any((path / name).exists() for name in markers)
+
+
+def find_run_dirs(root: str | Path, markers: tuple[str, ...] = RUN_MARKERS) -> list[Path]:
+    """The run directories directly under ``root`` (see :func:`is_run_dir`), by name, newest
+    run id first; [] when ``root`` does not exist."""
     root = Path(root)
     if not root.is_dir():
         return []
+    return sorted(
+        (child for child in root.iterdir() if is_run_dir(child, markers)),
+        key=lambda p: p.name,
+        reverse=True,
+    )
+
+
+def list_runs(root: str | Path) -> list[dict[str, Any]]:
+    """Every run directory under ``root`` (:func:`find_run_dirs`), newest start first:
+    ``{"run_id", "path", "state", "step", "total_steps", "started", "message", "preset",
+    "data", "knn_top1", "knn_top1_start", ...}`` (the status fields, live-checked)."""
     runs = []
-    for child in root.iterdir():
-        if not child.is_dir() or not (
-            (child / STATUS_FILE).exists() or (child / CONFIG_FILE).exists()
-        ):
-            continue
-        status = read_status(child)
-        config = read_config(child) or {}
+    for run_dir in find_run_dirs(root):
+        config = read_config(run_dir) or {}
         runs.append(
             {
-                **status,
-                "run_id": child.name,
-                "path": str(child),
+                **read_status(run_dir),
+                "run_id": run_dir.name,
+                "path": str(run_dir),
                 "preset": config.get("name"),
                 "data": (config.get("data") or {}).get("data"),
-                "has_checkpoint": (child / CHECKPOINT_FILE).exists(),
+                "has_checkpoint": (run_dir / CHECKPOINT_FILE).exists(),
             }
         )
     runs.sort(key=lambda r: (str(r.get("started") or ""), r["run_id"]), reverse=True)

@@ -20,7 +20,7 @@ import torch.distributed as dist
 from dinodiag.errors import TrainingError
 from dinodiag.train import distributed
 from dinodiag.train.config import RunConfig
-from dinodiag.train.rundir import STOP_FILE
+from dinodiag.train.rundir import STOP_FILE, stop_requested
 
 
 @dataclass
@@ -136,7 +136,7 @@ class StopControl:
     def local_reason(self) -> str | None:
         if self.signal_name is not None:
             return f"{self.signal_name} received"
-        if self.runtime.is_main and (self.run_dir / STOP_FILE).exists():
+        if self.runtime.is_main and stop_requested(self.run_dir):
             return f"{STOP_FILE} file found in the run directory"
         return None
 

@@ -12,11 +12,11 @@ temperature linear 0.04 -> 0.07 over 30 epochs then constant; last layer frozen 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
 from dinodiag.errors import ConfigError
+from dinodiag.train.config import OptimConfig
 
 #: Batch size at which ``base_lr`` is defined (DINOv2 scales by sqrt(batch / 1024)).
 REFERENCE_BATCH = 1024
@@ -77,63 +77,22 @@ def value_at(schedule: np.ndarray, it: int) -> float:
     return float(schedule[min(it, len(schedule) - 1)])
 
 
-@dataclass(frozen=True)
-class ScheduleConfig:
-    """Optimisation schedule knobs (epochs are converted to iterations with iters_per_epoch)."""
-
-    base_lr: float = 0.004  # lr at batch 1024; lower it if the loss goes NaN, raise if flat
-    lr_scaling: str = "sqrt"  # "sqrt": base_lr * sqrt(batch/1024); "none": use base_lr as is
-    min_lr: float = 1e-6  # final lr of the cosine decay
-    warmup_epochs: float = 10.0  # linear lr warm-up from 0; shorten it for very short runs
-    weight_decay_start: float = 0.04  # cosine weight decay start
-    weight_decay_end: float = 0.4  # cosine weight decay end
-    momentum_start: float = 0.992  # teacher EMA momentum at the start (lower = faster teacher)
-    momentum_end: float = 1.0  # teacher EMA momentum at the end (teacher frozen at the end)
-    teacher_temp_start: float = 0.04  # teacher temperature at step 0 (lower = sharper targets)
-    teacher_temp_end: float = 0.07  # after warm-up; try lower if the loss stays at ln K
-    teacher_temp_warmup_epochs: float = 30.0  # linear teacher-temperature warm-up length
-    freeze_last_layer_epochs: float = 1.0  # prototypes get no update during these epochs
-
-    def validate(self) -> None:
-        """Raise :class:`ConfigError` naming the first invalid field."""
-        checks = [
-            ("base_lr", self.base_lr > 0, "> 0"),
-            ("lr_scaling", self.lr_scaling in ("sqrt", "none"), "'sqrt' or 'none'"),
-            ("min_lr", self.min_lr >= 0, ">= 0"),
-            ("warmup_epochs", self.warmup_epochs >= 0, ">= 0"),
-            ("weight_decay_start", self.weight_decay_start >= 0, ">= 0"),
-            ("weight_decay_end", self.weight_decay_end >= 0, ">= 0"),
-            ("momentum_start", 0 <= self.momentum_start <= 1, "in [0, 1]"),
-            ("momentum_end", 0 <= self.momentum_end <= 1, "in [0, 1]"),
-            ("teacher_temp_start", self.teacher_temp_start > 0, "> 0"),
-            ("teacher_temp_end", self.teacher_temp_end > 0, "> 0"),
-            ("teacher_temp_warmup_epochs", self.teacher_temp_warmup_epochs >= 0, ">= 0"),
-            ("freeze_last_layer_epochs", self.freeze_last_layer_epochs >= 0, ">= 0"),
-        ]
-        for name, ok, allowed in checks:
-            if not ok:
-                raise ConfigError(
-                    f"schedule field {name!r} = {getattr(self, name)!r} is invalid: must be "
-                    f"{allowed}."
-                )
-
-
 class Schedules:
     """All per-iteration schedules of a run.
 
     Args:
         total_iters: planned number of optimisation steps.
         iters_per_epoch: steps per epoch (converts the ``*_epochs`` fields).
-        config: the schedule knobs.
+        config: the run's optimisation section (validated when it was made): lr, weight
+            decay, teacher momentum / temperature and last-layer freeze knobs.
         batch_size: global batch size (all processes), for the lr scaling.
 
     ``at(it)`` returns ``{"lr", "wd", "momentum", "teacher_temp", "freeze_last_layer"}``.
     """
 
     def __init__(
-        self, total_iters: int, iters_per_epoch: int, config: ScheduleConfig, batch_size: int
+        self, total_iters: int, iters_per_epoch: int, config: OptimConfig, batch_size: int
     ) -> None:
-        config.validate()
         if iters_per_epoch < 1:
             raise ConfigError(f"iters_per_epoch must be >= 1, got {iters_per_epoch}.")
         self.config = config

@@ -222,3 +222,10 @@ def test_presets_have_descriptions_sources_and_expected_values() -> None:
     fixed = get_preset("seed_fixed").config  # underscores accepted
     assert fixed.global_crops_size == fixed.local_crops_size == 96
     assert fixed.local_crops_scale == (0.05, 0.4)
+
+
+def test_a_partial_nested_view_keeps_the_views_own_defaults() -> None:
+    # global1's default blurs always (blur_p 1.0): a file that changes only its flip keeps that
+    cfg = config_from_dict({"global1": {"flip_p": 0.0}, "global2": {"blur_p": 0.3}})
+    assert cfg.global1 == ViewAugment(flip_p=0.0, blur_p=1.0)
+    assert cfg.global2.blur_p == 0.3 and cfg.global2.solarize_p == 0.2

@@ -62,8 +62,14 @@ def test_a_launched_run_writes_its_directory_and_finishes(finished: Path):
     assert info.preset == "tiny-test" and info.pipeline == "small-images"
     assert info.knn_top1 is not None and info.knn_top1_start is not None
     assert info.has_checkpoint
-    for name in ("config.json", "metrics.jsonl", "status.json", "checkpoint.pt", "launch.json",
-                 "console.log"):
+    for name in (
+        "config.json",
+        "metrics.jsonl",
+        "status.json",
+        "checkpoint.pt",
+        "launch.json",
+        "console.log",
+    ):
         assert (finished / name).is_file(), name
     command = runs.read_launch(finished)["command"]
     assert command[2:6] == ["dinodiag", "train", "--preset", "tiny-test"]

@@ -8,16 +8,14 @@ from torch import nn
 
 from dinodiag.train.ema import ema_update, make_teacher, param_distance
 from dinodiag.train.losses.dino import DINOLoss
-from dinodiag.train.models.network import BackboneConfig, HeadConfig, build_network
+from dinodiag.train.models.network import build_network
 from dinodiag.train.optim import build_adamw
+from tests.train.tiny import tiny_model
 
 
 def _student() -> nn.Module:
     torch.manual_seed(0)
-    return build_network(
-        BackboneConfig(arch="vit_tiny", patch_size=8, img_size=16, depth=1),
-        HeadConfig(out_dim=32, hidden_dim=32, bottleneck_dim=16),
-    )
+    return build_network(tiny_model(), 16)
 
 
 def test_teacher_is_a_frozen_copy_in_eval_mode() -> None:

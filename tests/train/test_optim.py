@@ -5,16 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dinodiag.train.models.network import BackboneConfig, HeadConfig, build_network
+from dinodiag.train.models.network import build_network
 from dinodiag.train.optim import apply_schedule, build_adamw, clip_gradients, param_groups
+from tests.train.tiny import tiny_model
 
 
 def _net():
     torch.manual_seed(0)
-    return build_network(
-        BackboneConfig(arch="vit_tiny", patch_size=8, img_size=16, depth=1),
-        HeadConfig(out_dim=16, hidden_dim=32, bottleneck_dim=8),
-    )
+    return build_network(tiny_model(num_prototypes=16, head_bottleneck_dim=8), 16)
 
 
 def test_groups_split_decay_and_no_decay() -> None:

@@ -85,10 +85,22 @@ def test_is_alive_with_pid_file_of_this_process(tmp_path):
     assert rundir.read_status(tmp_path)["state"] == "running"
     # A recorded start time that does not match means the pid was reused: not our run.
     info = json.loads((tmp_path / rundir.PID_FILE).read_text())
-    if info["start_ticks"] is not None:
-        info["start_ticks"] += 1
-        rundir.write_json_atomic(tmp_path / rundir.PID_FILE, info)
-        assert not rundir.is_alive(tmp_path)
+    assert isinstance(info["start_ticks"], int)  # Linux: /proc gives every process's start
+    info["start_ticks"] += 1
+    rundir.write_json_atomic(tmp_path / rundir.PID_FILE, info)
+    assert not rundir.is_alive(tmp_path)
+    assert rundir.read_status(tmp_path)["state"] == "failed"
+
+
+def test_liveness_is_pid_and_start_time_never_the_host():
+    me = rundir.process_record()
+    assert me["pid"] == os.getpid() and me["host"]
+    assert rundir.process_alive(me)
+    assert rundir.process_alive({**me, "host": "another-machine"})  # the host is not asked
+    gone = {"pid": _finished_pid(), "start_ticks": None, "host": "another-machine"}
+    assert not rundir.process_alive(gone)  # a foreign host does not keep a dead run alive
+    for bad in (None, {}, {"pid": None}, {"pid": True}, {"pid": -1}, {"pid": "12"}):
+        assert not rundir.process_alive(bad), bad
 
 
 def test_zombie_child_counts_as_dead(tmp_path):
@@ -117,6 +129,11 @@ def test_missing_status(tmp_path):
     assert rundir.read_json(tmp_path / rundir.STATUS_FILE) is None
 
 
+def test_states_are_one_list():
+    assert set(rundir.ACTIVE_STATES) < set(rundir.STATES)
+    assert rundir.STATES[0] == "queued"  # before a process exists; status.json has the others
+
+
 def test_list_runs_newest_first(tmp_path):
     for name, started, state in (("a", 1.0, "finished"), ("b", 2.0, "stopped")):
         run = tmp_path / name
@@ -139,6 +156,9 @@ def test_request_stop_and_run_ids(tmp_path):
     assert not rundir.stop_requested(tmp_path)
     path = rundir.request_stop(tmp_path)
     assert path.name == "STOP" and rundir.stop_requested(tmp_path)
+    rundir.clear_stop(tmp_path)
+    assert not rundir.stop_requested(tmp_path) and not path.exists()
+    rundir.clear_stop(tmp_path)  # nothing to clear: no error
     run_id = rundir.new_run_id("cpu demo/1", now=0)
     assert run_id.endswith("-cpu-demo-1") and " " not in run_id
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from dinodiag.errors import ConfigError
+from dinodiag.train.config import OptimConfig
 from dinodiag.train.schedules import (
-    ScheduleConfig,
     Schedules,
     cosine_schedule,
     linear_warmup_constant,
@@ -48,7 +48,7 @@ def test_linear_warmup_then_constant() -> None:
 
 def test_schedules_object_recipe_values() -> None:
     iters_per_epoch, epochs = 10, 100
-    config = ScheduleConfig()  # DINOv2 defaults
+    config = OptimConfig()  # DINOv2 defaults
     sched = Schedules(epochs * iters_per_epoch, iters_per_epoch, config, batch_size=256)
     start, end = sched.at(0), sched.at(epochs * iters_per_epoch - 1)
     assert sched.peak_lr == pytest.approx(0.002)
@@ -68,9 +68,9 @@ def test_schedules_object_recipe_values() -> None:
 
 
 def test_no_lr_scaling_and_validation() -> None:
-    sched = Schedules(10, 5, ScheduleConfig(base_lr=0.1, lr_scaling="none", warmup_epochs=0), 8)
+    sched = Schedules(10, 5, OptimConfig(base_lr=0.1, lr_scaling="none", warmup_epochs=0), 8)
     assert sched.at(0)["lr"] == pytest.approx(0.1)
-    with pytest.raises(ConfigError, match="momentum_start"):
-        Schedules(10, 5, ScheduleConfig(momentum_start=1.5), 8)
+    with pytest.raises(ConfigError, match="iters_per_epoch"):
+        Schedules(10, 0, OptimConfig(), 8)
     with pytest.raises(ConfigError, match="iteration"):
         sched.at(-1)

@@ -7,7 +7,7 @@ import torch
 
 from dinodiag.errors import TrainingError
 from dinodiag.train import checkpoint as ckpt
-from dinodiag.train.builders import build_losses, build_networks, build_optimizer, schedule_config
+from dinodiag.train.builders import build_losses, build_networks, build_optimizer
 from dinodiag.train.config import resolve_pipeline
 from dinodiag.train.presets import get_train_preset
 from dinodiag.train.schedules import Schedules
@@ -35,7 +35,7 @@ def setup(**overrides):
         CPU,
         None,
     )
-    schedules = Schedules(10, 5, schedule_config(cfg.optim), cfg.data.batch_size)
+    schedules = Schedules(10, 5, cfg.optim, cfg.data.batch_size)
     return cfg, modules, schedules
 
 

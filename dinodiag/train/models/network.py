@@ -1,10 +1,10 @@
-"""Backbone + heads as one module, built from typed configs.
+"""Backbone + heads as one module, built from the run's :class:`ModelConfig`.
 
 :class:`DinoNetwork` runs every crop of a step in **one** ``forward`` call (one backbone pass
 per resolution inside), which is what DistributedDataParallel needs, and runs the DINO head
 once on all CLS tokens. The same class serves as student and teacher:
 
-    student = build_network(BackboneConfig(...), HeadConfig(...))
+    student = build_network(ModelConfig(arch="vit_tiny", depth=2), img_size=32)
     teacher = make_teacher(student)                       # dinodiag.train.ema
     t = teacher(global_crops, masks=masks, mask_input=False)   # teacher sees unmasked crops
     s = student(global_crops, local_crops, masks=masks)        # student sees mask tokens
@@ -14,96 +14,54 @@ Layouts are view-major (see :mod:`dinodiag.train.losses.dino`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
 from dinodiag.errors import ConfigError, TrainingError
+from dinodiag.train.config import ModelConfig
 from dinodiag.train.models.head import DINOHead
 from dinodiag.train.models.resnet import ResNetBackbone
 from dinodiag.train.models.vit import DEFAULT_DEPTH, VIT_WIDTHS, VisionTransformer
 
-ARCHITECTURES: tuple[str, ...] = tuple(f"vit_{w}" for w in VIT_WIDTHS) + ("resnet18",)
 
+def build_backbone(model: ModelConfig, img_size: int) -> nn.Module:
+    """The backbone of ``model``, with ``embed_dim`` and ``supports_masking`` attributes,
+    forward -> dict.
 
-@dataclass(frozen=True)
-class BackboneConfig:
-    """Which backbone to build."""
-
-    arch: str = "vit_small"  # vit_tiny | vit_small | vit_base | resnet18 (no iBOT for resnet18)
-    patch_size: int = 16  # ViT patch side; crops must be multiples of it (4 for 32 px images)
-    img_size: int = 224  # global crop size: ViT positional grid; <= 64 gives the small ResNet stem
-    depth: int | None = None  # ViT blocks (None = 12); fewer is much faster on a CPU
-    drop_path_rate: float = 0.0  # stochastic depth; DINOv2 0.3 (large), DINO v1 0.1
-    layerscale_init: float | None = None  # e.g. 1e-5 (DINOv2); None disables LayerScale
-    embed_dim: int | None = None  # custom ViT width instead of the arch's (e.g. 64 on a CPU)
-    num_heads: int | None = None  # custom ViT heads (None: the arch's, or width // 64)
-
-    def validate(self) -> None:
-        """Raise :class:`ConfigError` naming the first invalid field."""
-        if self.arch not in ARCHITECTURES:
-            raise ConfigError(
-                f"backbone arch {self.arch!r} is unknown; choose one of {ARCHITECTURES}."
-            )
-        if self.img_size < 1:
-            raise ConfigError(f"backbone img_size must be >= 1, got {self.img_size}.")
-        if self.arch.startswith("vit") and (self.patch_size < 1 or self.img_size % self.patch_size):
-            raise ConfigError(
-                f"backbone img_size {self.img_size} must be a multiple of patch_size "
-                f"{self.patch_size} for a ViT."
-            )
-        if self.depth is not None and self.depth < 1:
-            raise ConfigError(f"backbone depth must be >= 1 or None, got {self.depth}.")
-
-
-@dataclass(frozen=True)
-class HeadConfig:
-    """DINO / iBOT projection heads."""
-
-    out_dim: int = 65536  # K prototypes; 1024-8192 converge faster on small data
-    hidden_dim: int = 2048  # MLP hidden width
-    bottleneck_dim: int = 256  # width before the prototypes
-    n_layers: int = 3  # MLP layers
-    norm_last_layer: bool = True  # prototype magnitudes fixed to 1 (more stable)
-    ibot_separate_head: bool = False  # own head for iBOT patches (DINOv2 default: shared)
-
-
-def build_backbone(config: BackboneConfig) -> nn.Module:
-    """A backbone with ``embed_dim`` and ``supports_masking`` attributes, forward -> dict.
-
-    A ViT takes its width and heads from ``arch`` unless ``embed_dim`` / ``num_heads``
-    override them.
+    ``img_size`` is the global crop size: the ViT positional grid (a multiple of the patch
+    size), or the ResNet stem choice (<= 64 px: the small-image stem). A ViT takes its width and
+    heads from ``arch`` unless ``model.embed_dim`` / ``num_heads`` override them.
     """
-    config.validate()
-    if config.arch == "resnet18":
-        return ResNetBackbone(img_size=config.img_size)
-    dim, heads = VIT_WIDTHS[config.arch.removeprefix("vit_")]
-    if config.embed_dim is not None:
-        dim = config.embed_dim
-        heads = config.num_heads or max(1, dim // 64)
-    elif config.num_heads is not None:
-        heads = config.num_heads
+    if img_size < 1:
+        raise ConfigError(f"backbone img_size must be >= 1, got {img_size}.")
+    if model.arch == "resnet18":
+        return ResNetBackbone(img_size=img_size)
+    dim, heads = VIT_WIDTHS[model.arch.removeprefix("vit_")]
+    if model.embed_dim is not None:
+        dim = model.embed_dim
+        heads = model.num_heads or max(1, dim // 64)
+    elif model.num_heads is not None:
+        heads = model.num_heads
     return VisionTransformer(
-        img_size=config.img_size,
-        patch_size=config.patch_size,
+        img_size=img_size,
+        patch_size=model.patch_size,
         embed_dim=dim,
-        depth=config.depth or DEFAULT_DEPTH,
+        depth=model.depth or DEFAULT_DEPTH,
         num_heads=heads,
-        drop_path_rate=config.drop_path_rate,
-        layerscale_init=config.layerscale_init,
+        drop_path_rate=model.drop_path_rate,
+        layerscale_init=model.layerscale_init,
     )
 
 
-def build_head(in_dim: int, config: HeadConfig) -> DINOHead:
-    """A :class:`DINOHead` from ``config``."""
+def build_head(in_dim: int, model: ModelConfig) -> DINOHead:
+    """The DINO head of ``model`` on features of width ``in_dim``."""
     return DINOHead(
         in_dim,
-        out_dim=config.out_dim,
-        hidden_dim=config.hidden_dim,
-        bottleneck_dim=config.bottleneck_dim,
-        n_layers=config.n_layers,
-        norm_last_layer=config.norm_last_layer,
+        out_dim=model.num_prototypes,
+        hidden_dim=model.head_hidden_dim,
+        bottleneck_dim=model.head_bottleneck_dim,
+        n_layers=model.head_layers,
+        norm_last_layer=model.norm_last_layer,
     )
 
 
@@ -176,9 +134,10 @@ class DinoNetwork(nn.Module):
         return result
 
 
-def build_network(backbone_config: BackboneConfig, head_config: HeadConfig) -> DinoNetwork:
-    """Student network from configs (the teacher is ``ema.make_teacher(student)``)."""
-    backbone = build_backbone(backbone_config)
+def build_network(model: ModelConfig, img_size: int) -> DinoNetwork:
+    """Student network of ``model`` for global crops of ``img_size`` px (the teacher is
+    ``ema.make_teacher(student)``); an own iBOT head when ``model.ibot_separate_head``."""
+    backbone = build_backbone(model, img_size)
     dim = int(backbone.embed_dim)  # type: ignore[arg-type]
-    ibot_head = build_head(dim, head_config) if head_config.ibot_separate_head else None
-    return DinoNetwork(backbone, build_head(dim, head_config), ibot_head)
+    ibot_head = build_head(dim, model) if model.ibot_separate_head else None
+    return DinoNetwork(backbone, build_head(dim, model), ibot_head)

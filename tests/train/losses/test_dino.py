@@ -11,7 +11,8 @@ import torch
 from dinodiag.errors import TrainingError
 from dinodiag.train.ema import make_teacher
 from dinodiag.train.losses.dino import DINOLoss, other_view, sinkhorn_knopp
-from dinodiag.train.models.network import BackboneConfig, HeadConfig, build_network
+from dinodiag.train.models.network import build_network
+from tests.train.tiny import tiny_model
 
 
 def reference_dino_loss(
@@ -145,9 +146,10 @@ def test_bad_layouts_raise_clear_errors() -> None:
 def test_loss_at_initialisation_is_about_ln_k() -> None:
     torch.manual_seed(0)
     k = 1024
-    student = build_network(
-        BackboneConfig(arch="vit_tiny", patch_size=4, img_size=32, depth=2), HeadConfig(out_dim=k)
+    model = tiny_model(
+        patch_size=4, depth=2, num_prototypes=k, head_hidden_dim=2048, head_bottleneck_dim=256
     )
+    student = build_network(model, 32)
     teacher = make_teacher(student)
     batch = 16
     global_crops = torch.randn(2 * batch, 3, 32, 32)

@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
 from dinodiag.errors import ConfigError, TrainingError
+from dinodiag.train.config import ARCHS, ModelConfig
 from dinodiag.train.ema import ema_update, make_teacher
 from dinodiag.train.losses.dino import DINOLoss
 from dinodiag.train.losses.ibot import IBOTPatchLoss
 from dinodiag.train.losses.koleo import KoLeoLoss
 from dinodiag.train.masking import generate_ibot_masks
-from dinodiag.train.models.network import BackboneConfig, HeadConfig, build_network
+from dinodiag.train.models.network import build_backbone, build_network
+from dinodiag.train.models.vit import VIT_WIDTHS
 from dinodiag.train.optim import apply_schedule, build_adamw, clip_gradients
+from tests.train.tiny import tiny_model
 
-HEAD = HeadConfig(out_dim=64, hidden_dim=64, bottleneck_dim=16)
-VIT = BackboneConfig(arch="vit_tiny", patch_size=4, img_size=16, depth=1)
+VIT = tiny_model(patch_size=4, num_prototypes=64, head_hidden_dim=64)
 
 
 def test_forward_shapes_with_locals_and_masks() -> None:
     torch.manual_seed(0)
-    net = build_network(VIT, HEAD)
+    net = build_network(VIT, 16)
     batch = 3
     masks = generate_ibot_masks(2 * batch, (4, 4), generator=torch.Generator().manual_seed(0))
     out = net(torch.randn(2 * batch, 3, 16, 16), torch.randn(4 * batch, 3, 8, 8), masks=masks)
@@ -29,16 +33,15 @@ def test_forward_shapes_with_locals_and_masks() -> None:
     assert out["global_patch"].shape == (6, 16, 192)
     assert out["patch_logits"].shape == (int(masks.sum()), 64)
     assert net.patch_head is net.dino_head
-    separate = build_network(
-        VIT, HeadConfig(out_dim=8, hidden_dim=8, bottleneck_dim=4, ibot_separate_head=True)
-    )
+    own_head = tiny_model(num_prototypes=8, head_hidden_dim=8, head_bottleneck_dim=4)
+    separate = build_network(dataclasses.replace(own_head, ibot_separate_head=True), 16)
     assert separate.patch_head is not separate.dino_head and len(separate.heads()) == 2
 
 
 @torch.no_grad()
 def test_teacher_sees_unmasked_crops() -> None:
     torch.manual_seed(0)
-    net = build_network(VIT, HEAD).eval()
+    net = build_network(VIT, 16).eval()
     crops = torch.randn(2, 3, 16, 16)
     masks = torch.zeros(2, 16, dtype=torch.bool)
     masks[:, :5] = True
@@ -53,20 +56,40 @@ def test_teacher_sees_unmasked_crops() -> None:
 
 
 def test_resnet_network_has_no_patches() -> None:
-    net = build_network(BackboneConfig(arch="resnet18", img_size=16), HEAD).eval()
+    net = build_network(dataclasses.replace(VIT, arch="resnet18"), 16).eval()
     with torch.no_grad():
         out = net(torch.randn(2, 3, 16, 16), torch.randn(2, 3, 8, 8))
     assert out["cls_logits"].shape == (4, 64) and "patch_logits" not in out
     with pytest.raises(TrainingError, match="patch tokens"):
         net(torch.randn(2, 3, 16, 16), masks=torch.ones(2, 4, dtype=torch.bool), mask_input=False)
-    with pytest.raises(ConfigError, match="arch"):
-        build_network(BackboneConfig(arch="vit_giant"), HEAD)
+
+
+def test_model_config_feeds_the_backbone_and_heads() -> None:
+    model = ModelConfig(
+        arch="vit_tiny", patch_size=4, embed_dim=48, num_heads=2, depth=3, layerscale_init=1e-5
+    )
+    net = build_network(model, 16)
+    vit = net.backbone
+    assert (vit.embed_dim, vit.num_heads, len(vit.blocks), vit.base_grid) == (48, 2, 3, 4)
+    assert vit.blocks[-1].drop_path.rate == pytest.approx(model.drop_path_rate)  # 0.1
+    assert net.dino_head.out_dim == model.num_prototypes
+    assert build_backbone(ModelConfig(arch="vit_small", depth=1), 32).embed_dim == 384
+    with pytest.raises(ConfigError, match="multiple of patch_size 16"):
+        build_backbone(ModelConfig(arch="vit_tiny"), 40)
+    with pytest.raises(ConfigError, match="img_size must be >= 1"):
+        build_backbone(ModelConfig(arch="resnet18"), 0)
+    with pytest.raises(ConfigError, match=r"model\.arch"):
+        ModelConfig(arch="vit_giant")
+
+
+def test_every_vit_arch_has_a_width() -> None:
+    assert {a for a in ARCHS if a.startswith("vit_")} == {f"vit_{w}" for w in VIT_WIDTHS}
 
 
 def test_full_step_updates_student_and_teacher() -> None:
     """One complete DINOv2 step on a tiny model: every term finite, both networks move."""
     torch.manual_seed(0)
-    student = build_network(VIT, HEAD)
+    student = build_network(VIT, 16)
     teacher = make_teacher(student)
     optimizer = build_adamw(student)
     apply_schedule(optimizer, lr=1e-3, weight_decay=0.04)

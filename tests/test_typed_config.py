@@ -1,0 +1,89 @@
+"""Plain data -> config dataclass: types from the real hints, text parsing, messages, defaults."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import pytest
+
+from dinodiag.errors import ConfigError
+from dinodiag.typed_config import build_config, convert_value, did_you_mean
+
+
+@dataclass(frozen=True)
+class Inner:
+    rate: float = 0.5
+    flag: bool = False
+
+
+@dataclass(frozen=True)
+class Outer:
+    name: str = "x"
+    count: int = 2
+    limit: int | None = None
+    pair: tuple[float, float] = (0.1, 0.9)
+    inner: Inner = field(default_factory=lambda: Inner(rate=0.25))
+
+    def __post_init__(self) -> None:
+        if self.count < 0:
+            raise ConfigError(f"count = {self.count} is invalid: allowed >= 0.")
+
+
+def test_strict_data_keeps_types_and_defaults():
+    cfg = build_config(Outer, {"count": 3.0, "pair": [0, 1], "inner": {"flag": True}})
+    assert cfg == Outer(count=3, pair=(0.0, 1.0), inner=Inner(rate=0.25, flag=True))
+    assert type(cfg.count) is int and type(cfg.pair[0]) is float
+    # a nested mapping changes only its keys: the parent's default (rate 0.25) stays
+    assert cfg.inner.rate == 0.25
+    assert build_config(Outer, {}) == Outer()
+
+
+def test_text_is_parsed_only_when_asked():
+    text = {"count": "4", "limit": "none", "pair": "(0.2, 0.3)", "inner": {"flag": "yes"}}
+    cfg = build_config(Outer, text, from_text=True)
+    assert (cfg.count, cfg.limit, cfg.pair, cfg.inner.flag) == (4, None, (0.2, 0.3), True)
+    with pytest.raises(ConfigError, match=r"^count = '4' has the wrong type: expected an integer"):
+        build_config(Outer, {"count": "4"})
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"count": 2.5}, r"^count = 2\.5 has the wrong type: expected an integer\.$"),
+        ({"count": True}, r"^count = True has the wrong type: expected an integer"),
+        ({"count": math.inf}, r"^count = inf has the wrong type: expected a finite integer"),
+        ({"limit": "many"}, r"^limit = 'many' has the wrong type: expected an integer or null\.$"),
+        ({"pair": 0.4}, r"^pair = 0\.4 has the wrong type: expected a list of 2 numbers\.$"),
+        ({"pair": [0.4, "x"]}, r"^pair\[1\] = 'x' has the wrong type: expected a number\.$"),
+        ({"pair": [0.4, math.nan]}, r"^pair\[1\] = nan .*expected a finite number"),
+        ({"name": 3}, r"^name = 3 has the wrong type: expected a string"),
+        ({"inner": {"flag": 1}}, r"^inner\.flag = 1 has the wrong type: expected true or false"),
+        ({"inner": 3}, r"^inner must be a mapping of keys to values, got 3\.$"),
+        ({"inner": {"rat": 1.0}}, r"^unknown key 'inner\.rat'\. Did you mean 'rate'\?$"),
+        ({"zzz": 1}, r"^unknown key 'zzz'\. Known keys: name, count, limit, pair, inner\.$"),
+        ({"count": -1}, r"^count = -1 is invalid: allowed >= 0\.$"),  # the class's own check
+    ],
+)
+def test_errors_name_the_field_the_value_and_the_type(data, message):
+    with pytest.raises(ConfigError, match=message):
+        build_config(Outer, data)
+
+
+def test_text_errors_say_how_to_write_the_value():
+    with pytest.raises(ConfigError, match=r"^pair = '0\.1' .*2 values separated by commas"):
+        build_config(Outer, {"pair": "0.1"}, from_text=True)
+    with pytest.raises(ConfigError, match=r"^flag = 'maybe' .*expected true or false"):
+        convert_value("flag", "maybe", bool, from_text=True)
+    with pytest.raises(ConfigError, match=r"^a training config must be a mapping"):
+        build_config(Outer, [1], what="a training config")
+
+
+def test_unsupported_field_types_are_a_programming_error():
+    with pytest.raises(TypeError, match="not supported"):
+        convert_value("x", 1, list[int])
+
+
+def test_did_you_mean():
+    assert did_you_mean("blur_prob", ["blur_p", "flip_p"]) == " Did you mean 'blur_p'?"
+    assert did_you_mean("zzz", ("a", "b")) == " Known keys: a, b."
