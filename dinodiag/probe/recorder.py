@@ -13,6 +13,8 @@ import contextvars
 from collections.abc import Iterator
 from typing import Any
 
+from dinodiag.augment.pipeline import fallback_crop_box
+
 _RECORDS: contextvars.ContextVar[list[dict[str, Any]] | None] = contextvars.ContextVar(
     "dinodiag_rrc_records", default=None
 )
@@ -24,17 +26,6 @@ def _pair(size: Any) -> tuple[int, int]:
         return (size, size)
     size = list(size)
     return (int(size[0]), int(size[0] if len(size) == 1 else size[1]))
-
-
-def _fallback_box(width: int, height: int, ratio: tuple[float, float]) -> tuple[int, int, int, int]:
-    in_ratio = width / height
-    if in_ratio < min(ratio):
-        w, h = width, int(round(width / min(ratio)))
-    elif in_ratio > max(ratio):
-        h, w = height, int(round(height * max(ratio)))
-    else:
-        w, h = width, height
-    return (height - h) // 2, (width - w) // 2, h, w
 
 
 def _log(
@@ -49,8 +40,8 @@ def _log(
             "recorded_by": f"RandomResizedCrop({version})",
             "source_size": (int(width), int(height)),
             "box": (float(left), float(top), float(w), float(h)),
-            "fallback": (int(top), int(left), int(h), int(w))
-            == _fallback_box(width, height, ratio),
+            "fallback": (int(left), int(top), int(w), int(h))
+            == fallback_crop_box(int(width), int(height), ratio),
             "configured_size": _pair(transform.size),
             "configured_scale": tuple(float(s) for s in transform.scale),
             "configured_ratio": ratio,

@@ -8,10 +8,11 @@ import random
 import numpy as np
 import pytest
 import torch
+import torchvision.transforms as T
 from PIL import Image
 
 from dinodiag.augment.config import PipelineConfig, ViewAugment
-from dinodiag.augment.pipeline import build_pipeline, sample_crop_box
+from dinodiag.augment.pipeline import build_pipeline, fallback_crop_box, sample_crop_box
 from dinodiag.augment.presets import PRESETS
 from dinodiag.augment.records import collate_views
 
@@ -158,6 +159,36 @@ def test_fallback_on_extreme_aspect_ratio() -> None:
         Image.new("RGB", (2000, 10)), seed=0
     )
     assert all(r.fallback for r in sample.records)
+
+
+# Sources wider than the ratio range, taller than it, and inside it (odd sizes round).
+FALLBACK_SOURCES = {
+    "wide": (2000, 10),
+    "wide-odd": (641, 200),
+    "tall": (10, 2000),
+    "tall-odd": (201, 640),
+    "in-range": (500, 375),
+    "in-range-tall": (375, 500),
+    "square": (1, 1),
+}
+
+
+@pytest.mark.parametrize("width, height", FALLBACK_SOURCES.values(), ids=FALLBACK_SOURCES.keys())
+@pytest.mark.parametrize("ratio", [(3 / 4, 4 / 3), (0.5, 2.0), (1.0, 1.0)])
+def test_fallback_box_is_torchvisions(width: int, height: int, ratio: tuple[float, float]) -> None:
+    """The centre crop both the pipeline and the probe's recorder use is torchvision's own."""
+    # An area 2-3x the source's: none of the ten tries fits, torchvision takes its fallback.
+    top, left, h, w = T.RandomResizedCrop.get_params(
+        Image.new("RGB", (width, height)), [2.0, 3.0], list(ratio)
+    )
+    assert fallback_crop_box(width, height, ratio) == (left, top, w, h)
+    assert sample_crop_box(random.Random(0), width, height, (2.0, 3.0), ratio) == (
+        left,
+        top,
+        w,
+        h,
+        True,
+    )
 
 
 def test_tiny_images_work() -> None:
