@@ -119,16 +119,6 @@ def _jitter_factor(rng: random.Random, strength: float) -> float:
     return rng.uniform(max(0.0, 1.0 - strength), 1.0 + strength)
 
 
-def shift_hue(img: Image.Image, hue: float) -> Image.Image:
-    """Rotate the hue of an RGB image by ``hue`` (fraction of the circle, in [-0.5, 0.5]).
-
-    torchvision's ``adjust_hue`` for PIL images: an 8-bit HSV round trip with the hue
-    byte shifted by ``int(hue * 255)`` (truncated, wrapping).
-    """
-    planes = photometric.from_uint8(np.asarray(img.convert("RGB")))
-    return Image.fromarray(photometric.to_uint8(photometric.adjust_hue(planes, hue)), "RGB")
-
-
 # --------------------------------------------------------------------------- the pipeline
 
 
@@ -320,10 +310,6 @@ class MultiCropPipeline:
         np.multiply(planes, self._scale, out=out)
         out += self._shift
         return tensor
-
-    def _to_tensor(self, view: Image.Image) -> torch.Tensor:
-        """uint8 HWC PIL -> normalised float CHW tensor, (3, H, W)."""
-        return self._normalise(photometric.from_uint8(np.asarray(view)))
 
 
 def build_pipeline(
