@@ -10,10 +10,8 @@ import torchvision.transforms as T
 from PIL import Image
 from torchvision.transforms import v2
 
-from dinodiag.augment.pipeline import fallback_crop_box
 from dinodiag.errors import PipelineSpecError
 from dinodiag.probe.pipeline import ForeignPipeline, load_pipeline_spec
-from dinodiag.probe.recorder import record_random_resized_crops
 
 SEED_SPEC = "examples/seed_pipeline.py:build_two_view_augment"
 
@@ -64,32 +62,6 @@ def test_v2_records_and_fallback() -> None:
     sample = pipe(Image.new("RGB", (3000, 10)), seed=0)
     assert sample.records[0].recorded_by == "RandomResizedCrop(v2)"
     assert sample.records[0].fallback is True
-
-
-@pytest.mark.parametrize("width, height", [(3000, 10), (10, 3000), (500, 375)])
-def test_v1_fallback_is_flagged_for_wide_tall_and_in_range_sources(width: int, height: int) -> None:
-    source = Image.new("RGB", (width, height))
-    # No box 2-3x the area fits: torchvision centre-crops; a small area always fits.
-    fallback, fitting = T.RandomResizedCrop(8, scale=(2.0, 3.0)), T.RandomResizedCrop(8, (0.1, 0.2))
-    with record_random_resized_crops() as records:
-        fallback(source)
-        fitting(Image.new("RGB", (500, 375)))
-    assert [r["fallback"] for r in records] == [True, False]
-    assert records[0]["box"] == tuple(
-        float(v) for v in fallback_crop_box(width, height, (3 / 4, 4 / 3))
-    )
-
-
-def test_recording_is_scoped(image: Image.Image) -> None:
-    crop = T.RandomResizedCrop(8)
-    with record_random_resized_crops() as records:
-        crop(image)
-    crop(image)  # outside: not recorded, and the class is restored
-    assert len(records) == 1
-    assert (
-        T.RandomResizedCrop.forward.__name__ == "forward"
-        and "get_params" in T.RandomResizedCrop.__dict__
-    )
 
 
 def test_pil_outputs_are_flagged(image: Image.Image) -> None:
