@@ -28,6 +28,7 @@ test: $(VENV)/.dev
 lint: $(VENV)/.dev  ## ruff (lint + format check) and the import contracts
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 bench: $(VENV)/.installed  ## every benchmark -> bench/results/*.json (several minutes)
 	$(PY) bench/bench_augment.py

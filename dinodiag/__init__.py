@@ -10,7 +10,7 @@ Library entry points (the app, the CLI and the tests call the same functions)::
 
 from dinodiag.augment.config import PipelineConfig, ViewAugment, load_config_file, save_config
 from dinodiag.augment.pipeline import MultiCropPipeline, build_pipeline
-from dinodiag.augment.presets import PRESETS, get_preset, load_config, preset_names
+from dinodiag.augment.presets import PRESETS, get_preset, load_config
 from dinodiag.augment.records import MultiCropSample, ViewRecord, collate_views
 from dinodiag.errors import (
     ConfigError,
@@ -37,7 +37,6 @@ __all__ = [
     "get_preset",
     "load_config",
     "load_config_file",
-    "preset_names",
     "save_config",
 ]
 

@@ -48,8 +48,9 @@ def add_pipeline_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data",
         default="sample",
-        help="dataset: 'sample' (embedded images, default), a folder, cifar10:ROOT, "
-        "cifar100:ROOT, stl10:ROOT or generated[:size=64,n=1000]",
+        help="dataset: 'sample' (embedded images, default; an installed package draws them "
+        "into ~/.cache/dinodiag once), a folder, cifar10:ROOT, cifar100:ROOT, stl10:ROOT or "
+        "generated[:size=64,n=1000]",
     )
     parser.add_argument(
         "--split",

@@ -35,11 +35,6 @@ def from_uint8(array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(array, -1, 0), dtype=np.float32)
 
 
-def to_uint8(planes: np.ndarray) -> np.ndarray:
-    """``(3, H, W)`` float32 of whole numbers -> ``(H, W, 3)`` uint8 (for PIL / display)."""
-    return np.ascontiguousarray(np.moveaxis(planes, 0, -1)).astype(np.uint8)
-
-
 def luminance(planes: np.ndarray) -> np.ndarray:
     """PIL ``convert("L")``: ``(3, H, W)`` -> ``(H, W)`` float32 of whole numbers.
 

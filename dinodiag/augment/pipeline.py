@@ -89,29 +89,34 @@ def sample_crop_box(
             top = rng.randint(0, height - h)
             left = rng.randint(0, width - w)
             return left, top, w, h, False
+    return (*fallback_crop_box(width, height, ratio), True)
+
+
+def fallback_crop_box(
+    width: int, height: int, ratio: tuple[float, float]
+) -> tuple[int, int, int, int]:
+    """RandomResizedCrop's box when none of its ten tries fits: ``(left, top, w, h)``.
+
+    The largest centre crop of a ``width x height`` source whose aspect ratio ``w / h`` is
+    clamped into ``ratio``: the whole image when its own ratio is in range, else the full
+    width (too tall) or the full height (too wide). The same box as torchvision's
+    ``RandomResizedCrop.get_params``, which returns it as ``(top, left, h, w)``. A side never
+    drops below one pixel (torchvision would return an empty box there and fail to crop).
+    """
+    low, high = min(ratio), max(ratio)
     in_ratio = width / height
-    if in_ratio < ratio[0]:
-        w, h = width, int(round(width / ratio[0]))
-    elif in_ratio > ratio[1]:
-        h, w = height, int(round(height * ratio[1]))
+    if in_ratio < low:
+        w, h = width, int(round(width / low))
+    elif in_ratio > high:
+        w, h = int(round(height * high)), height
     else:
         w, h = width, height
     w, h = max(1, w), max(1, h)
-    return (width - w) // 2, (height - h) // 2, w, h, True
+    return (width - w) // 2, (height - h) // 2, w, h
 
 
 def _jitter_factor(rng: random.Random, strength: float) -> float:
     return rng.uniform(max(0.0, 1.0 - strength), 1.0 + strength)
-
-
-def shift_hue(img: Image.Image, hue: float) -> Image.Image:
-    """Rotate the hue of an RGB image by ``hue`` (fraction of the circle, in [-0.5, 0.5]).
-
-    torchvision's ``adjust_hue`` for PIL images: an 8-bit HSV round trip with the hue
-    byte shifted by ``int(hue * 255)`` (truncated, wrapping).
-    """
-    planes = photometric.from_uint8(np.asarray(img.convert("RGB")))
-    return Image.fromarray(photometric.to_uint8(photometric.adjust_hue(planes, hue)), "RGB")
 
 
 # --------------------------------------------------------------------------- the pipeline
@@ -305,10 +310,6 @@ class MultiCropPipeline:
         np.multiply(planes, self._scale, out=out)
         out += self._shift
         return tensor
-
-    def _to_tensor(self, view: Image.Image) -> torch.Tensor:
-        """uint8 HWC PIL -> normalised float CHW tensor, (3, H, W)."""
-        return self._normalise(photometric.from_uint8(np.asarray(view)))
 
 
 def build_pipeline(

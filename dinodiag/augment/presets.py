@@ -105,10 +105,6 @@ PRESETS: dict[str, Preset] = {p.name: p for p in _PRESETS}
 REFERENCE_PRESETS = tuple(p.name for p in _PRESETS if p.reference)
 
 
-def preset_names() -> list[str]:
-    return list(PRESETS)
-
-
 def lookup_preset(name: str, table: dict[str, Any], kind: str, tail: str = "") -> Any:
     """``table[name]`` with names folded (case, ``_`` = ``-``); a near miss gets a suggestion.
 

@@ -22,7 +22,6 @@ RECIPE_FIELDS = (
     "local_crops_number",
     "local_crops_scale",
 )
-GEOMETRY_FIELDS = (*RECIPE_FIELDS, "global_crops_size", "local_crops_size")
 
 
 def _equal(a: Any, b: Any) -> bool:

@@ -5,6 +5,13 @@ Run ``python -m dinodiag.data.samples`` to rebuild ``sample_images/`` at the rep
 libjpeg); no font or network is used: digits and letters are drawn as seven-segment
 glyphs, so the result does not depend on the fonts installed.
 
+Where the dataset ``sample`` reads them (:func:`sample_images_dir`): the folder named by
+``$DINODIAG_SAMPLE_IMAGES`` if set; else the committed ``sample_images/`` of a repository
+checkout; else (an installed package carries no images) the per-user cache
+``$XDG_CACHE_HOME/dinodiag/sample_images`` (default ``~/.cache/...``). The override and the
+cache are drawn into on first use when images are missing (the generator is deterministic,
+so they hold the committed pictures); a checkout's folder is used as it is.
+
 Four classes, five images each, chosen to exercise the crop diagnostics: numbered grid
 cells (a crop's position can be read off it), scenes, shapes with numbers, and document
 pages with text-like lines. Sizes and formats vary on purpose: a 96 px image, portrait
@@ -14,6 +21,8 @@ and landscape, a wide strip, one grayscale JPEG, one RGBA PNG, JPEG and PNG mixe
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,9 +30,12 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from dinodiag.data.drawing import draw_text, hsv_colour, ink_for, text_width, vertical_gradient
+from dinodiag.errors import DataError
 
-# The committed folder, at the repository root (the parent of the dinodiag package).
+# The committed folder, at the repository root (the parent of the dinodiag package). An
+# installed package has no repository root: see sample_images_dir().
 SAMPLE_IMAGES_DIR = Path(__file__).resolve().parents[2] / "sample_images"
+SAMPLES_ENV = "DINODIAG_SAMPLE_IMAGES"  # environment variable: a folder to keep them in instead
 
 _JPEG_QUALITY = 88  # visually clean, keeps the folder well under 2 MB
 
@@ -379,18 +391,77 @@ SAMPLE_RECIPES: tuple[Recipe, ...] = (
 
 
 def write_samples(out: str | Path = SAMPLE_IMAGES_DIR) -> list[Path]:
-    """Draw every image of :data:`SAMPLE_RECIPES` into ``out/<class>/``; returns the paths."""
+    """Draw every image of :data:`SAMPLE_RECIPES` into ``out/<class>/``; returns the paths.
+
+    Each file is written under a hidden temporary name then renamed, so a reader (or a
+    second process drawing the same folder) never sees half a file.
+    """
     written = []
     for folder, file_name, draw, mode in SAMPLE_RECIPES:
         target = Path(out) / folder / file_name
         target.parent.mkdir(parents=True, exist_ok=True)
         image = draw().convert(mode)
+        partial = target.with_name(f".{file_name}.{os.getpid()}.tmp")  # folder scans skip it
         if target.suffix == ".jpg":
-            image.save(target, "JPEG", quality=_JPEG_QUALITY)
+            image.save(partial, "JPEG", quality=_JPEG_QUALITY)
         else:
-            image.save(target, "PNG", compress_level=9)
+            image.save(partial, "PNG", compress_level=9)
+        os.replace(partial, target)
         written.append(target)
     return written
+
+
+def missing_samples(folder: Path) -> list[Path]:
+    """The images of :data:`SAMPLE_RECIPES` that ``folder`` does not hold."""
+    paths = [folder / subfolder / name for subfolder, name, _, _ in SAMPLE_RECIPES]
+    return [path for path in paths if not path.is_file()]
+
+
+def user_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/dinodiag/sample_images`` (without XDG_CACHE_HOME: ``~/.cache/...``)."""
+    base = os.environ.get("XDG_CACHE_HOME", "").strip()
+    return (Path(base) if base else Path.home() / ".cache") / "dinodiag" / "sample_images"
+
+
+def in_checkout() -> bool:
+    """Whether this package runs from a repository checkout (its root holds pyproject.toml)."""
+    return (SAMPLE_IMAGES_DIR.parent / "pyproject.toml").is_file()
+
+
+def sample_images_home() -> Path:
+    """The folder ``sample`` reads, drawn or not: the order of the module docstring."""
+    override = os.environ.get(SAMPLES_ENV, "").strip()
+    if override:
+        return Path(override).expanduser()
+    return SAMPLE_IMAGES_DIR if in_checkout() else user_cache_dir()
+
+
+def sample_images_dir() -> Path:
+    """The folder of the sample images, drawn there first when images are missing.
+
+    A checkout's committed ``sample_images/`` is used as it is (it is what the tests
+    compare against; rebuild it with ``python -m dinodiag.data.samples``). Raises
+    :class:`DataError` when the images have to be drawn but the folder is not writable.
+    """
+    folder = sample_images_home()
+    if folder == SAMPLE_IMAGES_DIR and in_checkout():
+        return folder
+    missing = missing_samples(folder)
+    if missing:
+        print(
+            f"dinodiag: drawing the {len(missing)} missing sample images into {folder} "
+            f"(once; set {SAMPLES_ENV} to keep them elsewhere)",
+            file=sys.stderr,
+        )
+        try:
+            write_samples(folder)
+        except OSError as error:
+            raise DataError(
+                f"cannot draw the sample images into {folder}: {error.strerror or error}. Set "
+                f"{SAMPLES_ENV} to a writable folder, or pass another dataset (a folder of "
+                "images, 'generated')."
+            ) from None
+    return folder
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -398,11 +469,12 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m dinodiag.data.samples",
         description="Rebuild the bundled sample images (deterministic: a rerun is byte-identical).",
     )
+    default = sample_images_home()
     parser.add_argument(
         "--out",
         type=Path,
-        default=SAMPLE_IMAGES_DIR,
-        help=f"target folder (default {SAMPLE_IMAGES_DIR})",
+        default=default,
+        help=f"target folder (default {default}: where the dataset 'sample' reads them)",
     )
     args = parser.parse_args(argv)
     paths = write_samples(args.out)

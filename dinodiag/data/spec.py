@@ -3,7 +3,8 @@
 Spec grammar (case-insensitive names; ``split`` is an argument, not part of the spec):
 
 ====================================  ==================================================
-``sample`` or ``sample_images``        the bundled ``sample_images/`` folder (4 classes)
+``sample`` or ``sample_images``        the bundled ``sample_images/`` folder (4 classes;
+                                       an installed package draws it into a user cache)
 ``PATH`` or ``folder:PATH``            an image folder: class sub-folders give labels,
                                        a flat folder is unlabelled
 ``generated``                          synthetic textured shapes (10 classes, no files)
@@ -57,10 +58,11 @@ _ALL_NAMES = (*_SAMPLE_NAMES, "generated", *_ROOTED_KINDS)
 
 
 def sample_images_dir() -> Path:
-    """The bundled ``sample_images/`` folder: the repository root is the parent of ``dinodiag/``."""
-    from dinodiag.data.samples import SAMPLE_IMAGES_DIR
+    """The folder of the sample images: a checkout's ``sample_images/``, else drawn into a
+    per-user cache (:func:`dinodiag.data.samples.sample_images_dir` says where and when)."""
+    from dinodiag.data import samples  # the drawing code loads only when it is asked for
 
-    return SAMPLE_IMAGES_DIR
+    return samples.sample_images_dir()
 
 
 def open_dataset(

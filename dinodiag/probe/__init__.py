@@ -1,9 +1,10 @@
 """A user's own pipeline, measured instead of assumed.
 
 Modules: ``spec`` (load the factory named by ``file.py:factory`` / ``module:factory`` with
-JSON keyword arguments), ``recorder`` (what torchvision's ``RandomResizedCrop`` sampled
-inside it) and ``pipeline`` (:class:`ForeignPipeline`: call it, normalise its output into
-global / local groups, attach the records).
+JSON keyword arguments), ``outputs`` (what it returned, as global / local view tensors),
+``recorder`` (what torchvision's ``RandomResizedCrop`` sampled inside it, as view records)
+and ``pipeline`` (:class:`ForeignPipeline`: call it seeded, split its output, attach the
+records).
 """
 
 from dinodiag.probe.pipeline import ForeignPipeline, load_pipeline_spec

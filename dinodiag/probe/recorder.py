@@ -2,8 +2,9 @@
 
 Within :func:`record_random_resized_crops`, each call of a ``RandomResizedCrop``
 appends its crop box, source size, fallback and configured size / scale / ratio
-to a list; outside the block the classes are untouched. This is how dinodiag
-measures the crop statistics of a pipeline it did not build.
+to a list; outside the block the classes are untouched. :func:`view_records` turns
+one call's list into :class:`~dinodiag.augment.records.ViewRecord` s matched to the
+views. This is how dinodiag measures the crop statistics of a pipeline it did not build.
 """
 
 from __future__ import annotations
@@ -12,6 +13,11 @@ import contextlib
 import contextvars
 from collections.abc import Iterator
 from typing import Any
+
+import torch
+
+from dinodiag.augment.pipeline import fallback_crop_box
+from dinodiag.augment.records import ViewRecord
 
 _RECORDS: contextvars.ContextVar[list[dict[str, Any]] | None] = contextvars.ContextVar(
     "dinodiag_rrc_records", default=None
@@ -26,17 +32,6 @@ def _pair(size: Any) -> tuple[int, int]:
     return (int(size[0]), int(size[0] if len(size) == 1 else size[1]))
 
 
-def _fallback_box(width: int, height: int, ratio: tuple[float, float]) -> tuple[int, int, int, int]:
-    in_ratio = width / height
-    if in_ratio < min(ratio):
-        w, h = width, int(round(width / min(ratio)))
-    elif in_ratio > max(ratio):
-        h, w = height, int(round(height * max(ratio)))
-    else:
-        w, h = width, height
-    return (height - h) // 2, (width - w) // 2, h, w
-
-
 def _log(
     transform: Any, version: str, width: int, height: int, top: int, left: int, h: int, w: int
 ) -> None:
@@ -49,8 +44,8 @@ def _log(
             "recorded_by": f"RandomResizedCrop({version})",
             "source_size": (int(width), int(height)),
             "box": (float(left), float(top), float(w), float(h)),
-            "fallback": (int(top), int(left), int(h), int(w))
-            == _fallback_box(width, height, ratio),
+            "fallback": (int(left), int(top), int(w), int(h))
+            == fallback_crop_box(int(width), int(height), ratio),
             "configured_size": _pair(transform.size),
             "configured_scale": tuple(float(s) for s in transform.scale),
             "configured_ratio": ratio,
@@ -130,3 +125,53 @@ def record_random_resized_crops() -> Iterator[list[dict[str, Any]]]:
         _RECORDS.reset(token)
         for owner, attr, original in reversed(patched):
             setattr(owner, attr, original)
+
+
+def view_records(
+    crops: list[dict[str, Any]],
+    globals_: list[torch.Tensor],
+    locals_: list[torch.Tensor],
+    source_size: tuple[int, int],
+) -> list[ViewRecord]:
+    """The recorded crops of one call as :class:`ViewRecord` s, matched to the views.
+
+    When there are as many crops as views, the n-th crop made the n-th view (globals
+    first); otherwise a crop whose configured size is the first global view's size is a
+    global one. ``globals_`` / ``locals_``: the call's views, ``(C, H, W)`` each;
+    ``source_size``: ``(width, height)`` of the image the pipeline was called on.
+    """
+    width, height = source_size
+    n_views = len(globals_) + len(locals_)
+    global_size = tuple(globals_[0].shape[-2:]) if globals_ else None
+    records: list[ViewRecord] = []
+    counters = {"global": 0, "local": 0}
+    for position, crop in enumerate(crops):
+        if len(crops) == n_views:
+            group = "global" if position < len(globals_) else "local"
+        else:
+            group = "global" if crop["configured_size"] == global_size else "local"
+        views = globals_ if group == "global" else locals_
+        index = counters[group]
+        counters[group] += 1
+        left, top, w, h = crop["box"]
+        src_w, src_h = crop["source_size"]
+        out_size = tuple(views[index].shape[-2:]) if index < len(views) else crop["configured_size"]
+        records.append(
+            ViewRecord(
+                group=group,
+                index=index,
+                source_size=(src_w, src_h),
+                out_size=(int(out_size[0]), int(out_size[1])),
+                box=crop["box"],
+                scale=(w * h) / (src_w * src_h),
+                ratio=w / h,
+                fallback=crop["fallback"],
+                configured_size=crop["configured_size"],
+                configured_scale=crop["configured_scale"],
+                configured_ratio=crop["configured_ratio"],
+                recorded_by=crop["recorded_by"],
+            )
+        )
+        if (src_w, src_h) != (width, height):
+            records[-1].recorded_by += " (on a resized input)"
+    return records

@@ -38,6 +38,11 @@ def _one_thread():
     torch.set_num_threads(threads)
 
 
+def to_uint8(planes: np.ndarray) -> np.ndarray:
+    """``(3, H, W)`` float32 of whole numbers -> ``(H, W, 3)`` uint8, as PIL holds an image."""
+    return np.ascontiguousarray(np.moveaxis(planes, 0, -1)).astype(np.uint8)
+
+
 def _random_image(rng: np.random.Generator, height: int, width: int) -> Image.Image:
     """Noise, flat patches, grey pixels and channel ties: the corner cases of HSV and blends."""
     array = rng.integers(0, 256, (height, width, 3))
@@ -53,7 +58,7 @@ def _random_image(rng: np.random.Generator, height: int, width: int) -> Image.Im
 def _same_bytes(reference: Image.Image, planes: np.ndarray) -> None:
     expected = np.asarray(reference.convert("RGB"))
     assert planes.shape == (3, *expected.shape[:2])
-    np.testing.assert_array_equal(photometric.to_uint8(planes), expected)
+    np.testing.assert_array_equal(to_uint8(planes), expected)
 
 
 @pytest.mark.parametrize("size", [(1, 1), (1, 7), (5, 1), (17, 23), (64, 48)])
@@ -216,7 +221,7 @@ def test_upsampled_and_downsampled_crops_match_pils_pass_order() -> None:
         expected = np.asarray(
             image.crop((left, top, left + w, top + h)).resize((40, 40), Image.BICUBIC)
         )
-        got = photometric.to_uint8(pipe._crop_resize(image, source, box, 40)).astype(int)
+        got = to_uint8(pipe._crop_resize(image, source, box, 40)).astype(int)
         diff = np.abs(got - expected)
         assert diff.max() <= 2 and (diff == 0).mean() > 0.97, (box, diff.max())
 

@@ -8,10 +8,13 @@ import random
 import numpy as np
 import pytest
 import torch
+import torchvision.transforms as T
+import torchvision.transforms.functional as TF
 from PIL import Image
 
+from dinodiag.augment import photometric
 from dinodiag.augment.config import PipelineConfig, ViewAugment
-from dinodiag.augment.pipeline import build_pipeline, sample_crop_box
+from dinodiag.augment.pipeline import build_pipeline, fallback_crop_box, sample_crop_box
 from dinodiag.augment.presets import PRESETS
 from dinodiag.augment.records import collate_views
 
@@ -72,7 +75,7 @@ def test_records_describe_the_views(image: Image.Image) -> None:
         # The fast resize matches PIL's crop-then-resize to within one grey level on all
         # but a few edge pixels (bench/ and tests/augment/test_photometric.py measure it).
         one_level = 1.0 / (255 * min(cfg.std)) + 1e-4
-        difference = (view - pipe._to_tensor(expected)).abs()
+        difference = (view - TF.normalize(TF.to_tensor(expected), cfg.mean, cfg.std)).abs()
         assert (difference > one_level).float().mean() < 0.01
         assert difference.mean() < 0.01
         assert rec.scale == pytest.approx(w * h / (image.width * image.height))
@@ -160,6 +163,36 @@ def test_fallback_on_extreme_aspect_ratio() -> None:
     assert all(r.fallback for r in sample.records)
 
 
+# Sources wider than the ratio range, taller than it, and inside it (odd sizes round).
+FALLBACK_SOURCES = {
+    "wide": (2000, 10),
+    "wide-odd": (641, 200),
+    "tall": (10, 2000),
+    "tall-odd": (201, 640),
+    "in-range": (500, 375),
+    "in-range-tall": (375, 500),
+    "square": (1, 1),
+}
+
+
+@pytest.mark.parametrize("width, height", FALLBACK_SOURCES.values(), ids=FALLBACK_SOURCES.keys())
+@pytest.mark.parametrize("ratio", [(3 / 4, 4 / 3), (0.5, 2.0), (1.0, 1.0)])
+def test_fallback_box_is_torchvisions(width: int, height: int, ratio: tuple[float, float]) -> None:
+    """The centre crop both the pipeline and the probe's recorder use is torchvision's own."""
+    # An area 2-3x the source's: none of the ten tries fits, torchvision takes its fallback.
+    top, left, h, w = T.RandomResizedCrop.get_params(
+        Image.new("RGB", (width, height)), [2.0, 3.0], list(ratio)
+    )
+    assert fallback_crop_box(width, height, ratio) == (left, top, w, h)
+    assert sample_crop_box(random.Random(0), width, height, (2.0, 3.0), ratio) == (
+        left,
+        top,
+        w,
+        h,
+        True,
+    )
+
+
 def test_tiny_images_work() -> None:
     sample = build_pipeline(PRESETS["dinov2"].config)(
         Image.new("RGB", (1, 1), (10, 20, 30)), seed=0
@@ -174,12 +207,12 @@ def test_non_rgb_input_is_converted() -> None:
 
 
 def test_normalisation_matches_totensor_normalize(image: Image.Image) -> None:
-    import torchvision.transforms.functional as F
-
-    pipe = build_pipeline(PipelineConfig())
+    """The fused multiply-add of the pipeline is ``ToTensor`` then ``Normalize``."""
+    cfg = PipelineConfig()
     view = image.resize((32, 32))
-    expected = F.normalize(F.to_tensor(view), PipelineConfig().mean, PipelineConfig().std)
-    assert torch.allclose(pipe._to_tensor(view), expected, atol=1e-5)
+    expected = TF.normalize(TF.to_tensor(view), cfg.mean, cfg.std)
+    planes = photometric.from_uint8(np.asarray(view))  # (3, 32, 32) float32 of 0..255
+    assert torch.allclose(build_pipeline(cfg)._normalise(planes), expected, atol=1e-5)
 
 
 def test_collate_is_view_major(image: Image.Image) -> None:

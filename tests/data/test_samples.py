@@ -1,4 +1,4 @@
-"""The committed sample_images/ folder and its deterministic generator."""
+"""The committed sample_images/ folder, its deterministic generator, and where `sample` reads."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dinodiag.data import load_image, open_dataset
+from dinodiag.data import FolderDataset, load_image, open_dataset, samples
 from dinodiag.data.samples import SAMPLE_IMAGES_DIR, SAMPLE_RECIPES, main, write_samples
+from dinodiag.errors import DataError
 
 
 @pytest.fixture(scope="module")
@@ -90,3 +91,77 @@ def test_command_line_writes_to_out(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["--out", str(tmp_path)]) == 0
     assert "wrote 20 images" in capsys.readouterr().out
     assert len(list(tmp_path.rglob("*.*"))) == len(SAMPLE_RECIPES)
+
+
+# ------------------------------------------------------------- where `sample` finds them
+
+
+def test_a_checkout_reads_its_committed_folder_and_draws_nothing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv(samples.SAMPLES_ENV, raising=False)
+    assert samples.in_checkout()  # the tests run from the repository
+    assert samples.sample_images_dir() == SAMPLE_IMAGES_DIR
+    assert capsys.readouterr().err == ""
+
+
+def test_an_installed_package_draws_them_once_into_the_user_cache(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    committed: list[Path],
+) -> None:
+    monkeypatch.delenv(samples.SAMPLES_ENV, raising=False)
+    monkeypatch.setattr(samples, "in_checkout", lambda: False)  # as from site-packages
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    folder = samples.sample_images_dir()
+    assert folder == tmp_path / "cache" / "dinodiag" / "sample_images"
+    err = capsys.readouterr().err
+    assert f"drawing the 20 missing sample images into {folder}" in err
+    assert samples.SAMPLES_ENV in err  # says how to keep them elsewhere
+    drawn = sorted(path for path in folder.rglob("*") if path.is_file())
+    assert [p.relative_to(folder) for p in drawn] == [
+        p.relative_to(SAMPLE_IMAGES_DIR) for p in committed
+    ]  # no temporary file left behind
+    # The same dataset as the checkout's: same classes, same train / val split.
+    cached, checkout = open_dataset("sample", "val"), FolderDataset(SAMPLE_IMAGES_DIR, "val")
+    assert cached.root == folder and cached.classes == checkout.classes
+    assert [Path(cached.describe(i)).relative_to(folder) for i in range(len(cached))] == [
+        Path(checkout.describe(i)).relative_to(SAMPLE_IMAGES_DIR) for i in range(len(checkout))
+    ]
+    assert samples.sample_images_dir() == folder and capsys.readouterr().err == ""  # once
+    (folder / committed[0].relative_to(SAMPLE_IMAGES_DIR)).unlink()
+    samples.sample_images_dir()
+    assert "drawing the 1 missing sample images" in capsys.readouterr().err
+
+
+def test_the_cache_defaults_to_dot_cache_in_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert samples.user_cache_dir() == tmp_path / ".cache" / "dinodiag" / "sample_images"
+
+
+def test_the_environment_variable_chooses_the_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(samples.SAMPLES_ENV, str(tmp_path / "mine"))
+    assert samples.sample_images_dir() == tmp_path / "mine"  # even in a checkout
+    assert samples.missing_samples(tmp_path / "mine") == []
+    assert str(tmp_path / "mine") in capsys.readouterr().err
+    # The command line's default target follows the same lookup.
+    assert main([]) == 0 and str(tmp_path / "mine") in capsys.readouterr().out
+
+
+def test_an_unwritable_folder_says_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv(samples.SAMPLES_ENV, str(blocker / "samples"))
+    with pytest.raises(DataError) as info:
+        open_dataset("sample")
+    message = str(info.value)
+    assert f"cannot draw the sample images into {blocker / 'samples'}" in message
+    assert samples.SAMPLES_ENV in message and "'generated'" in message

@@ -6,7 +6,7 @@ a batch here, on the CPU with a ``torch.Generator``, with the same distributions
 Python's ``random``): the 10-try RandomResizedCrop box with its centre-crop fallback
 (all tries drawn at once), flip, jitter (applied, order, factors), grayscale, blur and
 its sigma, solarize. Rows are view-major: row ``v * B + b`` is view ``v`` of sample
-``b``, as :func:`dinodiag.augment.pipeline.collate_views` stacks views.
+``b``, as :func:`dinodiag.augment.records.collate_views` stacks views.
 """
 
 from __future__ import annotations
@@ -76,7 +76,8 @@ def sample_boxes(
     position = torch.rand((count, 2), generator=generator, dtype=torch.float64)
     top = torch.floor(position[:, 0] * (height - h + 1))
     left = torch.floor(position[:, 1] * (width - w + 1))
-    # Fallback: the largest centre crop whose aspect ratio lies in the range.
+    # Fallback: the largest centre crop whose aspect ratio lies in the range; the batched
+    # twin of dinodiag.augment.pipeline.fallback_crop_box (a test holds them equal).
     in_ratio = width / height
     fb_w = torch.where(in_ratio > ratio[1], torch.round(height * ratio[1]), width)
     fb_h = torch.where(in_ratio < ratio[0], torch.round(width / ratio[0]), height)

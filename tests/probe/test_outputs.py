@@ -1,0 +1,57 @@
+"""A user's pipeline output split into global / local view tensors, with notes and errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from dinodiag.errors import PipelineSpecError
+from dinodiag.probe.outputs import as_tensors, split_views
+
+
+def test_dict_output_keeps_its_groups() -> None:
+    notes: list[str] = []
+    output = {"global_crops": [torch.zeros(3, 8, 8)] * 2, "local_crops": [torch.ones(3, 4, 4)]}
+    globals_, locals_ = split_views(output, "spec", notes)
+    assert [tuple(v.shape) for v in globals_] == [(3, 8, 8)] * 2
+    assert [tuple(v.shape) for v in locals_] == [(3, 4, 4)] and notes == []
+
+
+def test_list_output_guesses_at_most_two_leading_globals_and_says_so() -> None:
+    notes: list[str] = []
+    views = [torch.zeros(3, 8, 8)] * 3 + [torch.zeros(3, 4, 4)]
+    globals_, locals_ = split_views(views, "spec", notes)
+    assert (len(globals_), len(locals_)) == (2, 2)
+    assert notes == ["list output: took the first 2 views as global crops"]
+    globals_, locals_ = split_views(views, "spec", notes := [], n_global=3)
+    assert (len(globals_), len(locals_)) == (3, 1) and notes == []
+
+
+def test_a_single_view_is_one_global_crop() -> None:
+    globals_, locals_ = split_views(torch.zeros(3, 8, 8), "spec", [])
+    assert len(globals_) == 1 and locals_ == []
+
+
+def test_pil_and_numpy_views_are_converted_with_a_note() -> None:
+    notes: list[str] = []
+    image = Image.new("RGB", (6, 4), (255, 0, 51))
+    views = as_tensors([image, image, np.zeros((3, 4, 4), np.float32)], "views", "spec", notes)
+    assert tuple(views[0].shape) == (3, 4, 6)  # ToTensor: (C, H, W) in [0, 1]
+    assert views[0][:, 0, 0].tolist() == pytest.approx([1.0, 0.0, 0.2])
+    assert sum("PIL images" in n for n in notes) == 1  # once, not once per view
+    assert "views[2] is a numpy array; DINO training expects torch tensors" in notes
+
+
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [
+        ({"local_crops": []}, r"pipeline 'mine' returned a dict without 'global_crops'"),
+        ({"global_crops": "a"}, r"returned global_crops of type str; expected a list"),
+        ([torch.zeros(3, 4, 4), 7], r"returned views\[1\] of type int; expected a torch tensor"),
+    ],
+)
+def test_unusable_outputs_name_the_pipeline_and_the_part(output: object, message: str) -> None:
+    with pytest.raises(PipelineSpecError, match=message):
+        split_views(output, "mine", [])
