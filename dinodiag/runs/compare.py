@@ -19,8 +19,19 @@ import pandas as pd
 from dinodiag.runs.manager import RunInfo
 from dinodiag.train import rundir
 
-TABLE_COLUMNS = ["run", "state", "pipeline", "preset", "data", "steps", "k-NN start (%)",
-                 "best k-NN (%)", "last k-NN (%)", "time", "message"]
+TABLE_COLUMNS = [
+    "run",
+    "state",
+    "pipeline",
+    "preset",
+    "data",
+    "steps",
+    "k-NN start (%)",
+    "best k-NN (%)",
+    "last k-NN (%)",
+    "time",
+    "message",
+]
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -69,13 +80,21 @@ def runs_table(
             frame = rundir.read_metrics(info.path)
         summary = metrics_summary(frame)
         total = f"/{info.total_steps}" if info.total_steps else ""
-        rows.append({
-            "run": info.run_id, "state": info.state, "pipeline": info.pipeline or "–",
-            "preset": info.preset or "–", "data": info.data or "–",
-            "steps": f"{info.step}{total}", "k-NN start (%)": summary["knn_start"],
-            "best k-NN (%)": summary["knn_best"], "last k-NN (%)": summary["knn_last"],
-            "time": format_seconds(summary["elapsed"]), "message": info.message,
-        })
+        rows.append(
+            {
+                "run": info.run_id,
+                "state": info.state,
+                "pipeline": info.pipeline or "–",
+                "preset": info.preset or "–",
+                "data": info.data or "–",
+                "steps": f"{info.step}{total}",
+                "k-NN start (%)": summary["knn_start"],
+                "best k-NN (%)": summary["knn_best"],
+                "last k-NN (%)": summary["knn_last"],
+                "time": format_seconds(summary["elapsed"]),
+                "message": info.message,
+            }
+        )
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from dinodiag.augment.config import PipelineConfig
-from dinodiag.errors import ConfigError
 from dinodiag.augment.presets import get_preset, load_config
+from dinodiag.errors import ConfigError
 from dinodiag.train.config import TrainConfig, check_crops
 from dinodiag.train.presets import get_train_preset
 
@@ -124,8 +124,11 @@ def resolve_launch(spec: LaunchSpec, check_data: bool = True) -> LaunchPlan:
     config = get_train_preset(spec.preset).config.with_overrides(overrides(spec))
     pipeline = spec.pipeline or load_config(config.data.pipeline)
     changes: dict[str, Any] = {"patch_size": config.model.patch_size}
-    for knob, target in (("local_crops", "local_crops_number"), ("global_crops_size",
-                         "global_crops_size"), ("local_crops_size", "local_crops_size")):
+    for knob, target in (
+        ("local_crops", "local_crops_number"),
+        ("global_crops_size", "global_crops_size"),
+        ("local_crops_size", "local_crops_size"),
+    ):
         value = getattr(config.data, knob)
         if value is not None:
             changes[target] = value
@@ -154,8 +157,16 @@ def build_command(
     spec: LaunchSpec, run_dir: Path, pipeline_file: Path | None = None, python: str | None = None
 ) -> list[str]:
     """``python -m dinodiag train --preset P --run-dir D [--flag value ...]`` for a spec."""
-    command = [python or sys.executable, "-m", "dinodiag", "train", "--preset", spec.preset,
-               "--run-dir", str(run_dir)]
+    command = [
+        python or sys.executable,
+        "-m",
+        "dinodiag",
+        "train",
+        "--preset",
+        spec.preset,
+        "--run-dir",
+        str(run_dir),
+    ]
     if pipeline_file is not None:
         command += ["--pipeline", str(pipeline_file)]
     for name, (_, flag) in _FIELDS.items():
@@ -195,8 +206,9 @@ def detect_devices() -> tuple[DeviceOption, ...]:
         for index in range(torch.cuda.device_count()):
             props = torch.cuda.get_device_properties(index)
             memory = props.total_memory / 2**30
-            gpus.append(DeviceOption(f"cuda:{index}", f"GPU {index}: {props.name} "
-                                     f"({memory:.1f} GiB)", True))
+            gpus.append(
+                DeviceOption(f"cuda:{index}", f"GPU {index}: {props.name} ({memory:.1f} GiB)", True)
+            )
     return (*gpus, cpu)
 
 
@@ -243,7 +255,9 @@ def story_pipeline(role: str, global_size: int, patch_size: int) -> PipelineConf
     """
     recipe = get_preset(STORY_PIPELINES[role]).config
     return recipe.replace(
-        global_crops_size=global_size, local_crops_size=global_size, patch_size=patch_size,
+        global_crops_size=global_size,
+        local_crops_size=global_size,
+        patch_size=patch_size,
         name=f"{recipe.name}@{global_size}px",
     )
 
@@ -268,9 +282,16 @@ def story_specs(
     for role in STORY_PIPELINES:
         recipe = story_pipeline(role, size, patch)
         specs[role] = LaunchSpec(
-            preset=preset, pipeline=recipe, max_steps=steps, max_seconds=0, threads=threads,
-            epochs=max(base.run.epochs, 1000.0), eval_every=max(1, steps // 5),
-            local_crops=recipe.local_crops_number, global_size=size, local_size=size,
+            preset=preset,
+            pipeline=recipe,
+            max_steps=steps,
+            max_seconds=0,
+            threads=threads,
+            epochs=max(base.run.epochs, 1000.0),
+            eval_every=max(1, steps // 5),
+            local_crops=recipe.local_crops_number,
+            global_size=size,
+            local_size=size,
             label=f"story-{role}",
         )
     return specs

@@ -28,8 +28,8 @@ from dinodiag.errors import TrainingError
 from dinodiag.train.builders import build_student
 from dinodiag.train.checkpoint import load_checkpoint
 from dinodiag.train.config import TrainConfig, resolve_pipeline
-from dinodiag.train.rundir import read_config
 from dinodiag.train.models.vit import VisionTransformer, cls_attention_maps
+from dinodiag.train.rundir import read_config
 
 
 @dataclass

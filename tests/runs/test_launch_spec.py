@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from dinodiag.errors import ConfigError, DataError
 from dinodiag.augment.presets import get_preset
+from dinodiag.errors import ConfigError, DataError
 from dinodiag.runs.launch_spec import (
     LaunchSpec,
     build_command,
@@ -30,8 +30,16 @@ def test_a_preset_alone_resolves_to_its_config_and_step_count():
 
 
 def test_knobs_become_config_fields_and_zero_means_no_limit():
-    spec = LaunchSpec(preset="cpu-demo", batch_size=32, lr=1e-3, max_seconds=0, max_steps=0,
-                      local_crops=2, device="cpu", seed=3)
+    spec = LaunchSpec(
+        preset="cpu-demo",
+        batch_size=32,
+        lr=1e-3,
+        max_seconds=0,
+        max_steps=0,
+        local_crops=2,
+        device="cpu",
+        seed=3,
+    )
     changes = overrides(spec)
     assert changes["data.batch_size"] == 32 and changes["optim.base_lr"] == 1e-3
     assert changes["run.max_seconds"] is None and changes["run.max_steps"] is None
@@ -67,9 +75,15 @@ def test_build_command_is_the_cli_with_one_flag_per_knob(tmp_path: Path):
         (LaunchSpec(preset="tiny-test", batch_size=1), "KoLeo needs at least 2 images"),
         (LaunchSpec(preset="tiny-test", device="cuda:99"), "is not available"),
         (LaunchSpec(preset="tiny-test", lr=-1.0), "optim.base_lr = -1.0 is invalid"),
-        (LaunchSpec(preset="tiny-test", local_crops=0, global_size=16,
-                    pipeline=get_preset("seed-broken").config.replace(global_crops_number=1)),
-         "single view"),
+        (
+            LaunchSpec(
+                preset="tiny-test",
+                local_crops=0,
+                global_size=16,
+                pipeline=get_preset("seed-broken").config.replace(global_crops_number=1),
+            ),
+            "single view",
+        ),
         (LaunchSpec(preset="cpu-demmo"), "Did you mean 'cpu-demo'"),
     ],
 )
