@@ -193,4 +193,5 @@ st.session_state[ui.CONTEXT_KEY] = ui.Context(
     reference,
     seed,
 )
-page.run()
+with ui.routed():
+    page.run()

@@ -8,8 +8,11 @@ only caches its results and shows its errors.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import runpy
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -27,6 +30,8 @@ from dinodiag.stats import sample_views
 
 CONTEXT_KEY = "dinodiag_context"  # session_state: the Context the sidebar resolved this run
 REPORT_KEY = "dinodiag_last_report"  # session_state: the last validation CheckReport
+ROUTED_KEY = "dinodiag_routed"  # session_state: True while app.py runs the page (routed())
+APP_FILE = Path(__file__).resolve().parents[1] / "app.py"  # the router and shared sidebar
 
 
 @dataclass
@@ -65,20 +70,34 @@ class Context:
         return "not usable yet (see the sidebar)"
 
 
+@contextmanager
+def routed() -> Iterator[None]:
+    """``app.py`` runs the page inside this: the page then knows the sidebar was drawn."""
+    st.session_state[ROUTED_KEY] = True
+    try:
+        yield
+    finally:
+        st.session_state[ROUTED_KEY] = False
+
+
 def ensure_routed() -> None:
-    """Make sure this run went through ``app.py`` (the router that draws the sidebar).
+    """Make sure this run goes through ``app.py`` (the router that draws the sidebar).
 
-    Streamlit still discovers a ``pages/`` folder the old way until the first
-    ``st.navigation`` call of the process: the very first run after the server
-    starts (and every ``AppTest`` run) executes a requested page file on its own,
-    without ``app.py``. Then the legacy flag is still set; clear it and rerun, so
-    the same page is served through the router with the sidebar.
+    A ``pages/`` folder next to ``app.py`` starts Streamlit in its legacy multipage mode,
+    which executes a requested page file on its own, without ``app.py``: on the first
+    request of a server process (a fresh server opened at ``/inspector``) and on every
+    ``AppTest`` run. Streamlit documents the way out: "If you call st.navigation in your
+    app (in any session), Streamlit will switch to using the newer, Page-and-navigation
+    multipage structure. In this case, the pages/ directory will be ignored across all
+    sessions" (docs.streamlit.io/develop/concepts/multipage-apps/pages-directory). So a
+    page that runs without the router runs ``app.py`` right here: its ``st.navigation``
+    makes that switch, draws the sidebar and runs this same page inside, routed. Then
+    this outer run stops. Nothing reruns, so the run keeps its widget events (a click is
+    not lost), and later requests go through ``app.py`` directly.
     """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
+    if not st.session_state.get(ROUTED_KEY):
+        runpy.run_path(str(APP_FILE))
+        st.stop()
 
 
 def context() -> Context:
