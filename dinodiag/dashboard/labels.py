@@ -12,6 +12,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from dinodiag.checks.report import CheckReport, markdown_table
+
 
 def short_source(text: str, root: Path | None = None) -> str:
     """An item description with ``root`` (default: the current folder) stripped from its path."""
@@ -75,20 +77,10 @@ def _plain(value: Any) -> str:
     return str(value)
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def report_markdown_table(report: Any) -> str:
-    """The check results (failing first) as a Markdown table with status badges."""
-    lines = ["| status | check | measured | expected | what it means |", "|---|---|---|---|---|"]
-    for result in report.sorted():
-        lines.append(
-            f"| {status_badge(result.status)} | **{_cell(result.title)}** · `{result.id}` "
-            f"| {_cell(short_value(result.measured))} | {_cell(short_value(result.expected))} "
-            f"| {_cell(result.message)} |"
-        )
-    return "\n".join(lines)
+def report_markdown_table(report: CheckReport) -> str:
+    """The check results (failing first) as the report's Markdown table, with status badges,
+    check titles and shortened values (``dinodiag.checks.report.markdown_table``)."""
+    return markdown_table(report.sorted(), status_badge, short_value, titles=True)
 
 
 # ------------------------------------------------------------------------------ statistics

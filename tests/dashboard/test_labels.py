@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from dinodiag.checks.report import CheckReport, CheckResult
+from dinodiag.checks.report import CheckReport, CheckResult, markdown_table
 from dinodiag.dashboard import labels
 
 
@@ -28,8 +28,27 @@ def test_report_table_puts_failures_first_with_badges():
         and "| – |" in table[3]
     )
     assert table[4].startswith("| :green-badge[PASS]")
+    assert table[0] == "| status | check | measured | expected | what to do |"
     assert labels.status_badge("skip") == ":gray-badge[SKIP]"
     assert labels.short_value("x" * 200).endswith("…")
+
+
+def test_the_report_file_and_the_page_share_one_table():
+    results = [
+        CheckResult("a", "first", "pass", {"k": "v|w"}, None, "fine"),
+        CheckResult("b", "second", "fail", "x\ny", 3, "fix | it"),
+    ]
+    report = CheckReport(results, "p", "dinov2", "sample", 4, 0)
+    plain = markdown_table(report.sorted())
+    assert plain.splitlines()[2:] == [
+        "| FAIL | `b` | x y | 3 | fix \\| it |",
+        "| PASS | `a` | {'k': 'v\\|w'} | None | fine |",
+    ]
+    assert plain in report.to_markdown()  # the downloaded report holds the same table
+    page = labels.report_markdown_table(report).splitlines()
+    assert page[:2] == plain.splitlines()[:2]
+    assert page[2] == "| :red-badge[FAIL] | **second** · `b` | x y | 3 | fix \\| it |"
+    assert page[3] == "| :green-badge[PASS] | **first** · `a` | k: v\\|w | – | fine |"
 
 
 def test_headline_numbers_and_share_smaller():
