@@ -1,17 +1,16 @@
-"""Streamlit glue shared by ``app.py`` and the pages: the sidebar context, caches, errors.
+"""Streamlit glue shared by ``app.py`` and the pages: routing, the sidebar context, caches,
+errors.
 
-Not a page (``st.navigation`` lists the pages explicitly). Logic lives in
-``dinodiag`` (``appstate``, ``viz``, ``charts``, ``stats``, ``checks``); this module
-only caches its results and shows its errors.
+Not a page (``st.navigation`` lists the pages explicitly). Logic lives in ``dinodiag``
+(``dashboard.context``, ``dashboard.sidebar``, ``stats``, ``checks``); this module only
+routes, caches its results and shows its errors.
 """
 
 from __future__ import annotations
 
-import os
 import runpy
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ import dinodiag
 from dinodiag.augment.config import PipelineConfig
 from dinodiag.augment.records import MultiCropSample
 from dinodiag.dashboard import sidebar
+from dinodiag.dashboard.context import SidebarContext, brought_pipeline_key, spec_stamp
 from dinodiag.data import open_dataset
 from dinodiag.probe.pipeline import load_pipeline_spec
 from dinodiag.probe.spec import parse_kwargs
@@ -32,42 +32,6 @@ CONTEXT_KEY = "dinodiag_context"  # session_state: the Context the sidebar resol
 REPORT_KEY = "dinodiag_last_report"  # session_state: the last validation CheckReport
 ROUTED_KEY = "dinodiag_routed"  # session_state: True while app.py runs the page (routed())
 APP_FILE = Path(__file__).resolve().parents[1] / "app.py"  # the router and shared sidebar
-
-
-@dataclass
-class Context:
-    """What the sidebar resolved: each part is either usable or carries its error message."""
-
-    dataset: Any  # an ImageDataset, or None when dataset_error is set
-    dataset_key: str  # cache key of the dataset ("sample", "upload:<sha>", ...)
-    dataset_error: str | None
-    choice: sidebar.PipelineChoice
-    config: PipelineConfig | None  # None for a brought pipeline or on error
-    pipeline: Any  # a callable pipeline (built or brought), None on error
-    pipeline_key: str  # cache key of the pipeline (config JSON or spec + kwargs + mtime)
-    pipeline_error: str | None
-    reference: str  # reference preset name
-    seed: int
-
-    @property
-    def reference_config(self) -> PipelineConfig:
-        return dinodiag.get_preset(self.reference).config
-
-    @property
-    def pipeline_label(self) -> str:
-        if self.config is not None:
-            return self.config.name
-        return self.choice.spec or "pipeline"
-
-    @property
-    def pipeline_line(self) -> str:
-        if self.config is not None:
-            return sidebar.describe_config(self.config)
-        if self.pipeline is not None:
-            return (
-                f"your code: `{self.choice.spec}` (crops measured from its RandomResizedCrop calls)"
-            )
-        return "not usable yet (see the sidebar)"
 
 
 @contextmanager
@@ -100,20 +64,16 @@ def ensure_routed() -> None:
         st.stop()
 
 
-def context() -> Context:
+def context() -> SidebarContext:
     """The context ``app.py`` stored for this run (pages call this first)."""
     ensure_routed()
     return st.session_state[CONTEXT_KEY]
 
 
-def require(need_dataset: bool = True, need_pipeline: bool = True) -> Context:
+def require(need_dataset: bool = True, need_pipeline: bool = True) -> SidebarContext:
     """The context, or an error box and ``st.stop()`` when a needed part is unusable."""
     ctx = context()
-    problems = []
-    if need_dataset and ctx.dataset_error:
-        problems.append(f"**Dataset:** {ctx.dataset_error}")
-    if need_pipeline and ctx.pipeline_error:
-        problems.append(f"**Pipeline:** {ctx.pipeline_error}")
+    problems = ctx.problems(need_dataset, need_pipeline)
     if problems:
         st.error("\n\n".join(problems) + "\n\nFix it in the sidebar.", icon=":material/error:")
         st.stop()
@@ -143,15 +103,6 @@ def cached_foreign_pipeline(spec: str, kwargs_json: str, stamp: float) -> Any:
     return load_pipeline_spec(spec, kwargs_json)
 
 
-def spec_stamp(spec: str) -> float:
-    """Modification time of the spec's file (so an edited file is re-imported), 0 if unknown."""
-    path = spec.rsplit(":", 1)[0]
-    try:
-        return os.path.getmtime(path) if path.endswith(".py") else 0.0
-    except OSError:
-        return 0.0
-
-
 def pipeline_from(
     ctx_config: PipelineConfig | None, choice: sidebar.PipelineChoice
 ) -> tuple[Any, str]:
@@ -161,7 +112,7 @@ def pipeline_from(
     kwargs = parse_kwargs(choice.spec_kwargs, choice.spec)
     stamp = spec_stamp(choice.spec)
     pipeline = cached_foreign_pipeline(choice.spec.strip(), choice.spec_kwargs, stamp)
-    return pipeline, f"byo:{choice.spec}:{sorted(kwargs.items())}:{stamp}"
+    return pipeline, brought_pipeline_key(choice.spec, kwargs, stamp)
 
 
 # ------------------------------------------------------------------------------ computations
