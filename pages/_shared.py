@@ -28,7 +28,7 @@ from dinodiag.probe.pipeline import load_pipeline_spec
 from dinodiag.probe.spec import parse_kwargs
 from dinodiag.stats import sample_views
 
-CONTEXT_KEY = "dinodiag_context"  # session_state: the Context the sidebar resolved this run
+CONTEXT_KEY = "dinodiag_context"  # session_state: the SidebarContext app.py resolved this run
 REPORT_KEY = "dinodiag_last_report"  # session_state: the last validation CheckReport
 ROUTED_KEY = "dinodiag_routed"  # session_state: True while app.py runs the page (routed())
 APP_FILE = Path(__file__).resolve().parents[1] / "app.py"  # the router and shared sidebar
