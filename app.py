@@ -16,6 +16,7 @@ import streamlit as st
 from dinodiag.augment.config import dump_yaml
 from dinodiag.augment.presets import PRESETS
 from dinodiag.dashboard import sidebar
+from dinodiag.dashboard.context import SidebarContext
 from dinodiag.data import IMAGE_EXTENSIONS
 from dinodiag.errors import DinodiagError
 from pages import _shared as ui
@@ -63,8 +64,8 @@ def dataset_sidebar() -> tuple[Any, str, str | None]:
             dataset = ui.cached_uploads(key, pairs)
         else:
             path, count, size = "", 200, 96
-            if source in ("folder", "cifar10", "cifar100", "stl10"):
-                label = "Folder path" if source == "folder" else "Dataset root"
+            label = sidebar.path_label(source)
+            if label is not None:
                 path = sb.text_input(label, key="ds_path", placeholder="/data/my_images")
             if source == "generated":
                 count = sb.number_input("Images", 10, 5000, 200, step=50, key="ds_gen_n")
@@ -181,7 +182,7 @@ page = navigation()
 dataset, dataset_key, dataset_error = dataset_sidebar()
 choice, config, pipeline, pipeline_key, pipeline_error = pipeline_sidebar()
 reference, seed = reference_sidebar()
-st.session_state[ui.CONTEXT_KEY] = ui.Context(
+st.session_state[ui.CONTEXT_KEY] = SidebarContext(
     dataset,
     dataset_key,
     dataset_error,
@@ -193,4 +194,5 @@ st.session_state[ui.CONTEXT_KEY] = ui.Context(
     reference,
     seed,
 )
-page.run()
+with ui.routed():
+    page.run()

@@ -29,19 +29,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def served_like_a_server() -> None:
-    """AppTest starts every run in Streamlit's legacy pages/ mode; a real server does so once."""
-    from streamlit.runtime.pages_manager import PagesManager
-
-    original = PagesManager.__init__
-
-    def init(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    PagesManager.__init__ = init  # type: ignore[method-assign]
-
-
 def timed(function) -> float:  # type: ignore[no-untyped-def]
     start = time.perf_counter()
     function()
@@ -98,7 +85,6 @@ def bench_library(samples: int, resamples: int, repeats: int) -> dict[str, list[
 def bench_pages(samples: int, resamples: int, repeats: int) -> dict[str, list[float]]:
     from streamlit.testing.v1 import AppTest
 
-    served_like_a_server()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
     at.run()
     at.switch_page("pages/inspector.py").run()

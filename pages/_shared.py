@@ -1,15 +1,17 @@
-"""Streamlit glue shared by ``app.py`` and the pages: the sidebar context, caches, errors.
+"""Streamlit glue shared by ``app.py`` and the pages: routing, the sidebar context, caches,
+errors.
 
-Not a page (``st.navigation`` lists the pages explicitly). Logic lives in
-``dinodiag`` (``appstate``, ``viz``, ``charts``, ``stats``, ``checks``); this module
-only caches its results and shows its errors.
+Not a page (``st.navigation`` lists the pages explicitly). Logic lives in ``dinodiag``
+(``dashboard.context``, ``dashboard.sidebar``, ``stats``, ``checks``); this module only
+routes, caches its results and shows its errors.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
-from dataclasses import dataclass
+import runpy
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -20,81 +22,58 @@ import dinodiag
 from dinodiag.augment.config import PipelineConfig
 from dinodiag.augment.records import MultiCropSample
 from dinodiag.dashboard import sidebar
+from dinodiag.dashboard.context import SidebarContext, brought_pipeline_key, spec_stamp
 from dinodiag.data import open_dataset
 from dinodiag.probe.pipeline import load_pipeline_spec
 from dinodiag.probe.spec import parse_kwargs
 from dinodiag.stats import sample_views
 
-CONTEXT_KEY = "dinodiag_context"  # session_state: the Context the sidebar resolved this run
+CONTEXT_KEY = "dinodiag_context"  # session_state: the SidebarContext app.py resolved this run
 REPORT_KEY = "dinodiag_last_report"  # session_state: the last validation CheckReport
+ROUTED_KEY = "dinodiag_routed"  # session_state: True while app.py runs the page (routed())
+APP_FILE = Path(__file__).resolve().parents[1] / "app.py"  # the router and shared sidebar
 
 
-@dataclass
-class Context:
-    """What the sidebar resolved: each part is either usable or carries its error message."""
-
-    dataset: Any  # an ImageDataset, or None when dataset_error is set
-    dataset_key: str  # cache key of the dataset ("sample", "upload:<sha>", ...)
-    dataset_error: str | None
-    choice: sidebar.PipelineChoice
-    config: PipelineConfig | None  # None for a brought pipeline or on error
-    pipeline: Any  # a callable pipeline (built or brought), None on error
-    pipeline_key: str  # cache key of the pipeline (config JSON or spec + kwargs + mtime)
-    pipeline_error: str | None
-    reference: str  # reference preset name
-    seed: int
-
-    @property
-    def reference_config(self) -> PipelineConfig:
-        return dinodiag.get_preset(self.reference).config
-
-    @property
-    def pipeline_label(self) -> str:
-        if self.config is not None:
-            return self.config.name
-        return self.choice.spec or "pipeline"
-
-    @property
-    def pipeline_line(self) -> str:
-        if self.config is not None:
-            return sidebar.describe_config(self.config)
-        if self.pipeline is not None:
-            return (
-                f"your code: `{self.choice.spec}` (crops measured from its RandomResizedCrop calls)"
-            )
-        return "not usable yet (see the sidebar)"
+@contextmanager
+def routed() -> Iterator[None]:
+    """``app.py`` runs the page inside this: the page then knows the sidebar was drawn."""
+    st.session_state[ROUTED_KEY] = True
+    try:
+        yield
+    finally:
+        st.session_state[ROUTED_KEY] = False
 
 
 def ensure_routed() -> None:
-    """Make sure this run went through ``app.py`` (the router that draws the sidebar).
+    """Make sure this run goes through ``app.py`` (the router that draws the sidebar).
 
-    Streamlit still discovers a ``pages/`` folder the old way until the first
-    ``st.navigation`` call of the process: the very first run after the server
-    starts (and every ``AppTest`` run) executes a requested page file on its own,
-    without ``app.py``. Then the legacy flag is still set; clear it and rerun, so
-    the same page is served through the router with the sidebar.
+    A ``pages/`` folder next to ``app.py`` starts Streamlit in its legacy multipage mode,
+    which executes a requested page file on its own, without ``app.py``: on the first
+    request of a server process (a fresh server opened at ``/inspector``) and on every
+    ``AppTest`` run. Streamlit documents the way out: "If you call st.navigation in your
+    app (in any session), Streamlit will switch to using the newer, Page-and-navigation
+    multipage structure. In this case, the pages/ directory will be ignored across all
+    sessions" (docs.streamlit.io/develop/concepts/multipage-apps/pages-directory). So a
+    page that runs without the router runs ``app.py`` right here: its ``st.navigation``
+    makes that switch, draws the sidebar and runs this same page inside, routed. Then
+    this outer run stops. Nothing reruns, so the run keeps its widget events (a click is
+    not lost), and later requests go through ``app.py`` directly.
     """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
+    if not st.session_state.get(ROUTED_KEY):
+        runpy.run_path(str(APP_FILE))
+        st.stop()
 
 
-def context() -> Context:
+def context() -> SidebarContext:
     """The context ``app.py`` stored for this run (pages call this first)."""
     ensure_routed()
     return st.session_state[CONTEXT_KEY]
 
 
-def require(need_dataset: bool = True, need_pipeline: bool = True) -> Context:
+def require(need_dataset: bool = True, need_pipeline: bool = True) -> SidebarContext:
     """The context, or an error box and ``st.stop()`` when a needed part is unusable."""
     ctx = context()
-    problems = []
-    if need_dataset and ctx.dataset_error:
-        problems.append(f"**Dataset:** {ctx.dataset_error}")
-    if need_pipeline and ctx.pipeline_error:
-        problems.append(f"**Pipeline:** {ctx.pipeline_error}")
+    problems = ctx.problems(need_dataset, need_pipeline)
     if problems:
         st.error("\n\n".join(problems) + "\n\nFix it in the sidebar.", icon=":material/error:")
         st.stop()
@@ -124,15 +103,6 @@ def cached_foreign_pipeline(spec: str, kwargs_json: str, stamp: float) -> Any:
     return load_pipeline_spec(spec, kwargs_json)
 
 
-def spec_stamp(spec: str) -> float:
-    """Modification time of the spec's file (so an edited file is re-imported), 0 if unknown."""
-    path = spec.rsplit(":", 1)[0]
-    try:
-        return os.path.getmtime(path) if path.endswith(".py") else 0.0
-    except OSError:
-        return 0.0
-
-
 def pipeline_from(
     ctx_config: PipelineConfig | None, choice: sidebar.PipelineChoice
 ) -> tuple[Any, str]:
@@ -142,7 +112,7 @@ def pipeline_from(
     kwargs = parse_kwargs(choice.spec_kwargs, choice.spec)
     stamp = spec_stamp(choice.spec)
     pipeline = cached_foreign_pipeline(choice.spec.strip(), choice.spec_kwargs, stamp)
-    return pipeline, f"byo:{choice.spec}:{sorted(kwargs.items())}:{stamp}"
+    return pipeline, brought_pipeline_key(choice.spec, kwargs, stamp)
 
 
 # ------------------------------------------------------------------------------ computations

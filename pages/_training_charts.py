@@ -52,12 +52,7 @@ def config(path: Path) -> dict | None:
 
 def prototypes(infos: Sequence[RunInfo]) -> dict[str, int]:
     """K (number of prototypes) per run, for the ln K line."""
-    out = {}
-    for info in infos:
-        k = ((config(info.path) or {}).get("model") or {}).get("num_prototypes")
-        if isinstance(k, int):
-            out[info.run_id] = k
-    return out
+    return rc.prototypes({info.run_id: config(info.path) for info in infos})
 
 
 def controls(key: str) -> tuple[float, str, bool]:
@@ -103,11 +98,7 @@ def panel(
     if which.separate:
         st.altair_chart(rc.small_multiples(long, x=x, width=width), width="content")
     else:
-        rules = None
-        if which.key == "knn":
-            rules = rc.baselines(frames)
-        elif which.key == "entropy":
-            rules = rc.ln_k_lines(ln_k or {})
+        rules = rc.reference_lines(which, frames, ln_k or {})
         log = log_y and which.log_allowed
         dropped = 0
         if log:

@@ -9,13 +9,9 @@ import streamlit as st
 
 from dinodiag import runs
 from dinodiag.dashboard import curves as rc
+from dinodiag.dashboard import run_status
 from dinodiag.runs.compare import config_diff, runs_table
 from pages import _training_charts as charts
-from pages._training_story import latest_story
-
-# The metrics a user can overlay, by label (k-NN first: the clearest sign of learning).
-OVERLAY = {rc.LABELS.get(c, c): (c, p) for p in rc.PANELS.values() for c in p.columns}
-OVERLAY = {f"k-NN {k}" if k.startswith("top") else k: v for k, v in OVERLAY.items()}
 
 
 def compare_tab(all_runs: Sequence[runs.RunInfo]) -> None:
@@ -35,33 +31,23 @@ def compare_tab(all_runs: Sequence[runs.RunInfo]) -> None:
         },
     )
     by_id = {r.run_id: r for r in all_runs}
-    story = latest_story(all_runs)
-    default = [r.run_id for r in story.values()] or [r.run_id for r in all_runs[:2]]
+    default = run_status.default_overlay(all_runs)
     chosen = st.multiselect("Runs to overlay", list(by_id), default=default, key="cmp_runs")
     if not chosen:
         st.caption("Choose one or more runs.")
         return
     picked = [by_id[i] for i in chosen]
     metrics = st.multiselect(
-        "Metrics", list(OVERLAY), default=["k-NN top-1", "total loss"], key="cmp_metrics"
+        "Metrics", list(rc.OVERLAY_METRICS), default=["k-NN top-1", "total loss"], key="cmp_metrics"
     )
     smoothing, x, log_y = charts.controls("cmp")
     selected = {i: frames[i] for i in chosen}
     ln_k = charts.prototypes(picked)
     columns = st.columns(2)
     for n, label in enumerate(metrics):
-        column, panel = OVERLAY[label]
-        one = rc.Panel(
-            panel.key if column in ("knn_top1", "teacher_entropy") else column,
-            label,
-            (column,),
-            panel.kind,
-            panel.log_allowed,
-            False,
-            "",
-        )
         with columns[n % 2]:
-            charts.panel(selected, one, x=x, smoothing=smoothing, log_y=log_y, ln_k=ln_k)
+            panel = rc.overlay_panel(label)
+            charts.panel(selected, panel, x=x, smoothing=smoothing, log_y=log_y, ln_k=ln_k)
     st.markdown("**Config differences**")
     if len(chosen) < 2:
         st.caption("Choose two runs or more to see how their configs differ.")

@@ -3,21 +3,22 @@ every 2 s while the run is queued or running, and stops refreshing when it ends)
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import pandas as pd
 import streamlit as st
 
 from dinodiag import runs
+from dinodiag.dashboard import run_status
 from dinodiag.errors import DinodiagError
-from dinodiag.runs.compare import format_seconds, metrics_json, metrics_summary
+from dinodiag.runs.compare import metrics_json, metrics_summary
 from dinodiag.train import rundir
 from pages import _training_charts as charts
 
 RUN_KEY = "tr_run"  # session_state: the run id shown in the live tab
 PENDING_KEY = "tr_pending_run"  # session_state: a run to select on the next script run
 REFRESH_SECONDS = 2.0
+ICONS = {"error": ":material/error:", "warning": ":material/warning:", "info": ":material/info:"}
 
 
 def pick_run(all_runs: Sequence[runs.RunInfo]) -> runs.RunInfo | None:
@@ -32,17 +33,11 @@ def pick_run(all_runs: Sequence[runs.RunInfo]) -> runs.RunInfo | None:
         return None
     by_id = {r.run_id: r for r in all_runs}
     pending = st.session_state.pop(PENDING_KEY, None)
-    if pending in by_id:
-        st.session_state[RUN_KEY] = pending
-    if st.session_state.get(RUN_KEY) not in by_id:
-        running = [r for r in all_runs if r.state == "running"]
-        queued = [r for r in all_runs if r.state == "queued"]
-        st.session_state[RUN_KEY] = (running or queued or list(all_runs))[0].run_id
+    shown = run_status.selected_run(all_runs, st.session_state.get(RUN_KEY), pending)
+    if st.session_state.get(RUN_KEY) != shown:
+        st.session_state[RUN_KEY] = shown
     run_id = st.selectbox(
-        "Run",
-        list(by_id),
-        key=RUN_KEY,
-        format_func=lambda i: f"{i}  ·  {by_id[i].state}  ·  {by_id[i].pipeline or '?'}",
+        "Run", list(by_id), key=RUN_KEY, format_func=lambda i: run_status.run_label(by_id[i])
     )
     return by_id[run_id]
 
@@ -135,43 +130,12 @@ def delete_control(info: runs.RunInfo) -> None:
 def header(info: runs.RunInfo, frame: pd.DataFrame) -> None:
     """State, progress bar (step, epoch, ETA) and the headline numbers."""
     st.markdown(f"{charts.badge(info.state)} **{info.run_id}** · {info.message}")
-    summary = metrics_summary(frame)
-    elapsed = summary["elapsed"] or 0.0
-    if info.total_steps:
-        done = info.step / info.total_steps
-        if info.state == "running" and info.eta_s is not None and elapsed + info.eta_s > 0:
-            done = max(done, elapsed / (elapsed + info.eta_s))  # time-limited runs
-        if info.state == "finished":
-            done = 1.0
-        eta = f" · ETA {format_seconds(info.eta_s)}" if info.state == "running" else ""
-        epoch = f" · epoch {info.epoch:.2f}" if info.epoch is not None else ""
-        st.progress(min(done, 1.0), text=f"step {info.step} / {info.total_steps}{epoch}{eta}")
-    elif info.active:
-        st.progress(0.0, text="waiting to start…" if info.state == "queued" else "setting up…")
-    train = frame[frame["kind"] == "train"] if "kind" in frame else frame
-    last = train.iloc[-1] if len(train) else pd.Series(dtype=object)
-    cols = st.columns(5)
-    knn, start = summary["knn_last"], summary["knn_start"]
-    cols[0].metric(
-        "k-NN top-1",
-        "–" if knn is None else f"{knn:.1f}%",
-        None if knn is None or start is None else f"{knn - start:+.1f} vs step 0",
-        help="Held-out k-NN accuracy; step 0 is the random-weights baseline.",
-    )
-    cols[1].metric("Loss", _fmt(last.get("loss"), "{:.3f}"))
-    cols[2].metric("Images / s", _fmt(last.get("img_per_s"), "{:.0f}"))
-    cols[3].metric(
-        "Peak memory", _fmt(last.get("peak_mem_mb"), "{:.0f} MiB"), help=info.device or None
-    )
-    cols[4].metric("Training time", format_seconds(elapsed) if elapsed else "–")
-
-
-def _fmt(value: object, pattern: str) -> str:
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return "–"
-    return pattern.format(number) if math.isfinite(number) else str(number)
+    progress = run_status.run_progress(info, metrics_summary(frame)["elapsed"] or 0.0)
+    if progress is not None:
+        st.progress(progress[0], text=progress[1])
+    metrics = run_status.run_metrics(info, frame)
+    for column, metric in zip(st.columns(len(metrics)), metrics, strict=True):
+        column.metric(metric.label, metric.value, metric.delta, help=metric.help)
 
 
 def alerts(info: runs.RunInfo) -> None:
@@ -182,18 +146,8 @@ def alerts(info: runs.RunInfo) -> None:
         if tail:
             with st.expander("Console output (last lines)"):
                 st.code(tail, language=None)
-    events = rundir.read_events(info.path)
-    if events.empty or "level" not in events:
-        return
-    latest = events.drop_duplicates(subset="code", keep="last")
-    for _, row in latest.iterrows():
-        text = f"**{row.get('code', '')}** at step {row.get('step', '?')}: {row.get('message', '')}"
-        if row.get("level") == "error":
-            st.error(text, icon=":material/error:")
-        elif row.get("level") == "warning":
-            st.warning(text, icon=":material/warning:")
-        elif row.get("code") == "knn_skipped":
-            st.info(text, icon=":material/info:")
+    for level, text in run_status.event_alerts(rundir.read_events(info.path)):
+        getattr(st, level)(text, icon=ICONS[level])
 
 
 def live_view(info: runs.RunInfo) -> None:

@@ -4,8 +4,6 @@ generated data with the same model and budget, one after the other, overlaid."""
 from __future__ import annotations
 
 import dataclasses
-import os
-import time
 from collections.abc import Sequence
 
 import streamlit as st
@@ -13,13 +11,10 @@ import streamlit as st
 from dinodiag import runs
 from dinodiag.dashboard import sidebar
 from dinodiag.errors import DinodiagError
-from dinodiag.runs.compare import story_verdict
-from dinodiag.runs.launch_spec import story_specs
+from dinodiag.runs import story
 from pages import _training_charts as charts
 from pages._training_live import REFRESH_SECONDS
 
-STORY_STEPS = 100  # default length of each run (steps): ~2 + 5 min on 2 free cores
-ROLES = {"broken": "broken (seed-broken)", "fixed": "fixed (seed-fixed)"}
 STORY_KNN = dataclasses.replace(
     charts.rc.PANELS["knn"], title="k-NN top-1 on held-out images (%)", columns=("knn_top1",)
 )
@@ -33,27 +28,6 @@ STORY_ENTROPY = dataclasses.replace(
 COLORS = {"broken": "#d62728", "fixed": "#2ca02c"}  # red / green in every story chart
 
 
-def latest_story(all_runs: Sequence[runs.RunInfo]) -> dict[str, runs.RunInfo]:
-    """The runs of the newest seed story: ``{"broken": info, "fixed": info}`` (may be partial)."""
-    stories = sorted({r.story for r in all_runs if r.story})
-    if not stories:
-        return {}
-    members = {r.role: r for r in all_runs if r.story == stories[-1] and r.role in ROLES}
-    return {role: members[role] for role in ROLES if role in members}
-
-
-def start(steps: int, together: bool) -> None:
-    cores = os.cpu_count() or 1
-    specs = story_specs("cpu-demo", steps, threads=max(1, cores // 2) if together else None)
-    story = time.strftime("%Y%m%d-%H%M%S")
-    extras = [{"story": story, "role": role} for role in specs]
-    if together:
-        for spec, extra in zip(specs.values(), extras, strict=True):
-            runs.launch(spec, extra=extra)
-    else:
-        runs.launch_queue(list(specs.values()), extra=extras)
-
-
 def story_tab(all_runs: Sequence[runs.RunInfo]) -> None:
     st.markdown(
         "The seed's researcher trained for 30+ epochs and the k-NN accuracy stayed under 5%. "
@@ -61,11 +35,11 @@ def story_tab(all_runs: Sequence[runs.RunInfo]) -> None:
         "shapes, with the same model, seed and number of steps (the same images seen). Only "
         "the crops differ."
     )
-    specs = story_specs("cpu-demo", STORY_STEPS)
+    specs = story.story_specs(story.STORY_PRESET, story.STORY_STEPS)
     cols = st.columns(2)
     for col, (role, spec) in zip(cols, specs.items(), strict=True):
         with col.container(border=True):
-            st.markdown(f"**{ROLES[role]}**")
+            st.markdown(f"**{story.ROLE_LABELS[role]}**")
             assert spec.pipeline is not None
             st.caption(sidebar.describe_config(spec.pipeline))
     st.caption(
@@ -79,7 +53,7 @@ def story_tab(all_runs: Sequence[runs.RunInfo]) -> None:
         "Steps per run",
         10,
         5000,
-        STORY_STEPS,
+        story.STORY_STEPS,
         step=50,
         key="story_steps",
         help="k-NN is measured at step 0 and five more times.",
@@ -111,12 +85,12 @@ def story_tab(all_runs: Sequence[runs.RunInfo]) -> None:
         "Run the seed story", key="story_start", type="primary", icon=":material/science:"
     ):
         try:
-            start(int(steps), together=mode == "together")
+            story.start_story(int(steps), together=mode == "together")
         except DinodiagError as exc:
             st.error(str(exc), icon=":material/error:")
             return
         st.rerun()
-    story_results(latest_story(all_runs))
+    story_results(story.latest_story(all_runs))
 
 
 def story_results(members: dict[str, runs.RunInfo]) -> None:
@@ -135,13 +109,13 @@ def story_results(members: dict[str, runs.RunInfo]) -> None:
         for role, info in now.items():
             total = f"/{info.total_steps}" if info.total_steps else ""
             st.markdown(
-                f"{charts.badge(info.state)} **{ROLES[role]}** · `{info.run_id}` · "
+                f"{charts.badge(info.state)} **{story.ROLE_LABELS[role]}** · `{info.run_id}` · "
                 f"step {info.step}{total} · {info.message}"
             )
         frames = {role: charts.metrics(info.path) for role, info in now.items()}
         infos = [dataclasses.replace(i, run_id=role) for role, i in now.items()]
-        if not active and set(now) == set(ROLES):
-            level, text = story_verdict(frames["broken"], frames["fixed"])
+        if not active and set(now) == set(story.STORY_PIPELINES):
+            level, text = story.story_verdict(frames["broken"], frames["fixed"])
             getattr(st, level)(text)
         smoothing, x, log_y = charts.controls("story")
         options = {

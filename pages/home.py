@@ -20,29 +20,12 @@ st.markdown(
 )
 
 st.subheader("What you are looking at")
-dataset_line = (
-    sidebar.describe_dataset(ctx.dataset)
-    if ctx.dataset is not None
-    else f":red[{ctx.dataset_error}]"
-)
-pipeline_line = ctx.pipeline_line if ctx.pipeline_error is None else f":red[{ctx.pipeline_error}]"
 st.markdown(
-    f"- **Images:** {dataset_line}\n"
-    f"- **Pipeline:** {pipeline_line}\n"
+    f"- **Images:** {ctx.dataset_status}\n"
+    f"- **Pipeline:** {ctx.pipeline_status}\n"
     f"- **Reference:** {sidebar.describe_config(ctx.reference_config)} · **seed** {ctx.seed}"
 )
-report = st.session_state.get(ui.REPORT_KEY)
-if report is None:
-    st.markdown(
-        "**Last validation:** :gray-badge[NOT RUN] open **Validation** and press *Run all checks*."
-    )
-else:
-    counts = report.counts()
-    st.markdown(
-        f"**Last validation:** {labels.status_badge(report.verdict)} `{report.pipeline}` against "
-        f"`{report.expected}`: {counts.get('fail', 0)} failed, {counts.get('warn', 0)} warnings, "
-        f"{counts.get('pass', 0)} passed."
-    )
+st.markdown(labels.last_validation(st.session_state.get(ui.REPORT_KEY)))
 
 st.subheader("How to use it")
 st.markdown(

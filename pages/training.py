@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dinodiag import runs
-from dinodiag.runs.launch_spec import device_summary
+from dinodiag.runs.devices import device_summary
 from pages import _shared as ui
 from pages import _training_compare as compare
 from pages import _training_form as form

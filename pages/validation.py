@@ -58,17 +58,11 @@ if st.session_state.get("val_signature") != signature:
     )
 
 counts = report.counts()
-verdicts = {
-    "fail": "The pipeline does not match the reference: fix the failing checks first.",
-    "warn": "No hard failure, but some settings differ from the reference or look risky.",
-    "pass": "Everything matches the reference recipe.",
-}
 with st.container(border=True):
     c_verdict, *c_counts = st.columns([4, 1, 1, 1, 1])
     c_verdict.markdown(f"### Verdict {labels.status_badge(report.verdict)}")
-    c_verdict.markdown(
-        f"`{report.pipeline}` against `{report.expected}`: {verdicts[report.verdict]}"
-    )
+    verdict = labels.VERDICT_SENTENCES[report.verdict]
+    c_verdict.markdown(f"`{report.pipeline}` against `{report.expected}`: {verdict}")
     c_verdict.caption(f"{report.data} · {report.samples} images · seed {report.seed}")
     for column, status in zip(c_counts, ("fail", "warn", "pass", "skip"), strict=True):
         column.metric(status.upper(), counts.get(status, 0))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -78,18 +79,8 @@ class CheckReport:
             f"- expected: `{self.expected}`",
             f"- data: `{self.data}` ({self.samples} samples, seed {self.seed})",
             "",
-            "| status | check | measured | expected | what to do |",
-            "|---|---|---|---|---|",
+            markdown_table(self.sorted()),
         ]
-        for r in self.sorted():
-            cells = [
-                r.status.upper(),
-                f"`{r.id}`",
-                _cell(r.measured),
-                _cell(r.expected),
-                _cell(r.message),
-            ]
-            lines.append("| " + " | ".join(cells) + " |")
         if self.notes:
             lines += ["", "Notes:", *[f"- {n}" for n in self.notes]]
         return "\n".join(lines) + "\n"
@@ -118,6 +109,34 @@ class CheckReport:
             + ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s]),
         ]
         return "\n".join(lines)
+
+
+def markdown_table(
+    results: Sequence[CheckResult],
+    status_text: Callable[[str], str] = str.upper,
+    value_text: Callable[[Any], str] = str,
+    titles: bool = False,
+) -> str:
+    """The results as a Markdown table, one row each in the order given: status, check,
+    measured, expected, what to do.
+
+    ``status_text`` and ``value_text`` turn a status and a measured / expected value into
+    cell text (the report file: ``FAIL`` and the full value; the dashboard: a badge and a
+    shortened value); ``titles`` puts each check's title before its id. Cells are escaped
+    (``|``, newlines) so that any value keeps the table intact.
+    """
+    lines = ["| status | check | measured | expected | what to do |", "|---|---|---|---|---|"]
+    for r in results:
+        check = f"**{_cell(r.title)}** · `{r.id}`" if titles else f"`{r.id}`"
+        cells = [
+            _cell(status_text(r.status)),
+            check,
+            _cell(value_text(r.measured)),
+            _cell(value_text(r.expected)),
+            _cell(r.message),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def _cell(value: Any) -> str:

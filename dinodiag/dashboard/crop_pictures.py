@@ -22,6 +22,7 @@ import functools
 import io
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -30,6 +31,7 @@ from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
 from dinodiag.augment.records import MultiCropSample, ViewRecord
+from dinodiag.dashboard.view_records import view_caption, view_name
 
 GLOBAL_COLOURS = ("#ff6a00", "#e8112d", "#ffb000", "#c2185b")  # one per global view, cycled
 LOCAL_COLOUR = "#00c8e6"  # every local view
@@ -49,11 +51,6 @@ def font(size: int = 14, bold: bool = False) -> ImageFont.FreeTypeFont | ImageFo
         return ImageFont.truetype(str(path), size)
     except OSError:
         return ImageFont.load_default(size)
-
-
-def view_name(record: ViewRecord) -> str:
-    """``G1``, ``G2`` for global views and ``L1`` ... for local views (1-based)."""
-    return f"{'G' if record.group == 'global' else 'L'}{record.index + 1}"
 
 
 def box_colour(record: ViewRecord) -> str:
@@ -117,69 +114,6 @@ def fit(image: Image.Image, longer_side: int) -> Image.Image:
     return image.convert("RGB").resize(size, resample)
 
 
-# --------------------------------------------------------------------------- labels
-
-
-def view_caption(record: ViewRecord | None, multiline: bool = False) -> str:
-    """The sampled parameters of one view, e.g. ``G1 · scale 0.53 · ratio 1.12 · flip · blur σ1.2``.
-
-    Only what is known is shown (a brought pipeline records crops only).
-    """
-    if record is None:
-        return "no record"
-    head = [view_name(record)]
-    if record.scale is not None:
-        head.append(f"scale {record.scale:.2f}")
-    if record.ratio is not None:
-        head.append(f"ratio {record.ratio:.2f}")
-    ops: list[str] = []
-    if record.fallback:
-        ops.append("FALLBACK")
-    if record.flip:
-        ops.append("flip")
-    if record.jitter:
-        ops.append("jitter")
-    if record.grayscale:
-        ops.append("gray")
-    if record.blur and record.blur_sigma is not None:
-        ops.append(f"blur σ{record.blur_sigma:.1f}")
-    if record.solarize:
-        ops.append("solarize")
-    if not ops and record.jitter is not None:
-        ops.append("no photometric op")
-    sep = "\n" if multiline else " · "
-    line2 = " · ".join(ops)
-    return " · ".join(head) + (sep + line2 if line2 else "")
-
-
-def records_table(records: Sequence[ViewRecord]) -> list[dict[str, object]]:
-    """One row per view with its sampled parameters (for a table / CSV)."""
-    rows = []
-    for rec in records:
-        box = rec.box or (math.nan,) * 4
-        rows.append(
-            {
-                "view": view_name(rec),
-                "group": rec.group,
-                "scale": rec.scale,
-                "ratio": rec.ratio,
-                "box (l, t, w, h)": ", ".join(f"{v:.0f}" for v in box),
-                "out size": "x".join(str(v) for v in rec.out_size) if rec.out_size else "",
-                "fallback": rec.fallback,
-                "flip": rec.flip,
-                "jitter": rec.jitter,
-                "brightness": rec.brightness,
-                "contrast": rec.contrast,
-                "saturation": rec.saturation,
-                "hue": rec.hue,
-                "grayscale": rec.grayscale,
-                "blur σ": rec.blur_sigma,
-                "solarize": rec.solarize,
-            }
-        )
-    return rows
-
-
 # --------------------------------------------------------------------------- crop boxes
 
 
@@ -240,6 +174,39 @@ def view_images(
             )
             out.append((to_display_image(view, mean, std), caption, rec))
     return out
+
+
+@dataclass(frozen=True)
+class ViewGroup:
+    """The global or the local views of a sample, as the inspector shows them."""
+
+    label: str  # "Global crops" / "Local crops"
+    images: list[Image.Image]  # de-normalised views, each with a white margin
+    captions: list[str]  # one per view: name and sampled parameters
+    side: int  # output side of the views (px); 0 when the group is empty
+    width: int  # display width (px): the views at their size relative to the globals
+
+
+def view_groups(
+    sample: MultiCropSample,
+    mean: Sequence[float] | None,
+    std: Sequence[float] | None,
+    tile: int,
+    margin: int = 4,
+) -> list[ViewGroup]:
+    """Global then local views, displayed at their relative output size: globals ``tile`` px
+    wide, locals in proportion (at least 48 px), so a 96 px local next to a 224 px global
+    looks as small as the model sees it."""
+    views = view_images(sample, mean, std)
+    g_side = max((v.shape[-1] for v in sample.global_crops), default=1)
+    groups = []
+    for group, label in (("global", "Global crops"), ("local", "Local crops")):
+        items = [(img, cap) for img, cap, rec in views if (rec.group if rec else "global") == group]
+        side = items[0][0].size[0] if items else 0
+        width = max(48, round(tile * side / g_side)) + 2 * margin if items else 0
+        images = [with_margin(img, margin) for img, _ in items]
+        groups.append(ViewGroup(label, images, [cap for _, cap in items], side, width))
+    return groups
 
 
 def grid(
@@ -330,6 +297,22 @@ def inspector_figure(
         canvas.paste(panel, (left.size[0] + 16, y))
         y += panel.size[1]
     return canvas
+
+
+def comparison_figure(
+    panels: Sequence[
+        tuple[str, Image.Image, MultiCropSample, Sequence[float] | None, Sequence[float] | None]
+    ],
+    subtitle: str,
+) -> Image.Image:
+    """One :func:`inspector_figure` per ``(title, image, sample, mean, std)``, side by side,
+    each titled ``"{title} · {subtitle}"`` (the inspector's download)."""
+    return side_by_side(
+        [
+            inspector_figure(image, sample, mean, std, title=f"{title} · {subtitle}")
+            for title, image, sample, mean, std in panels
+        ]
+    )
 
 
 def side_by_side(panels: Sequence[Image.Image], gap: int = 16) -> Image.Image:

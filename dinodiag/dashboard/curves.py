@@ -121,6 +121,33 @@ LABELS = {
 }
 
 
+# The metrics a user can overlay in the comparison, by label -> (column, the panel it is on).
+OVERLAY_METRICS = {
+    (f"k-NN {LABELS[c]}" if c.startswith("knn") else LABELS.get(c, c)): (c, p)
+    for p in PANELS.values()
+    for c in p.columns
+}
+
+
+def overlay_panel(label: str) -> Panel:
+    """A one-metric panel for an :data:`OVERLAY_METRICS` label. It keeps its panel's key for
+    k-NN top-1 and the per-image entropy, so that their reference lines are drawn (the step-0
+    baseline, ln K)."""
+    column, panel = OVERLAY_METRICS[label]
+    key = panel.key if column in ("knn_top1", "teacher_entropy") else column
+    return Panel(key, label, (column,), panel.kind, panel.log_allowed, False, "")
+
+
+def prototypes(configs: Mapping[str, Mapping[str, Any] | None]) -> dict[str, int]:
+    """K (``model.num_prototypes``) per run from its resolved config, for the ln K line."""
+    out = {}
+    for run, config in configs.items():
+        k = ((config or {}).get("model") or {}).get("num_prototypes")
+        if isinstance(k, int):
+            out[run] = k
+    return out
+
+
 def ema(values: Sequence[float] | np.ndarray | pd.Series, weight: float) -> np.ndarray:
     """TensorBoard's smoothing: a debiased exponential moving average (weight 0 = raw, 0.99 =
     very smooth). NaN points stay NaN and do not enter the average."""
@@ -220,6 +247,18 @@ def ln_k_lines(num_prototypes: Mapping[str, int]) -> pd.DataFrame:
         if k and k > 1
     ]
     return pd.DataFrame(rows, columns=["value", "run", "label"]).drop_duplicates("value")
+
+
+def reference_lines(
+    which: Panel, runs: Mapping[str, pd.DataFrame], num_prototypes: Mapping[str, int]
+) -> pd.DataFrame | None:
+    """The dashed lines a panel draws: the step-0 k-NN baseline of each run on the k-NN
+    panel, ln K on the entropy panel (see :func:`overlay_panel`); None on the others."""
+    if which.key == "knn":
+        return baselines(runs)
+    if which.key == "entropy":
+        return ln_k_lines(num_prototypes)
+    return None
 
 
 def positive_only(long: pd.DataFrame) -> tuple[pd.DataFrame, int]:

@@ -1,4 +1,4 @@
-"""What the pages show as text: status badges, the check table, headline numbers.
+"""What the pages show as text: status badges, the check table, verdicts, headline numbers.
 
 Plain functions of dinodiag results (a ``CheckReport``, a ``sample_views``
 DataFrame) that return Markdown or numbers; the Streamlit pages display them.
@@ -9,8 +9,12 @@ Nothing imports Streamlit. Badges use Streamlit's Markdown directive syntax
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from dinodiag.augment.config import PipelineConfig
+from dinodiag.checks.report import CheckReport, markdown_table
 
 
 def short_source(text: str, root: Path | None = None) -> str:
@@ -75,20 +79,54 @@ def _plain(value: Any) -> str:
     return str(value)
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+VERDICT_SENTENCES = {
+    "fail": "The pipeline does not match the reference: fix the failing checks first.",
+    "warn": "No hard failure, but some settings differ from the reference or look risky.",
+    "pass": "Everything matches the reference recipe.",
+}
 
 
-def report_markdown_table(report: Any) -> str:
-    """The check results (failing first) as a Markdown table with status badges."""
-    lines = ["| status | check | measured | expected | what it means |", "|---|---|---|---|---|"]
-    for result in report.sorted():
-        lines.append(
-            f"| {status_badge(result.status)} | **{_cell(result.title)}** · `{result.id}` "
-            f"| {_cell(short_value(result.measured))} | {_cell(short_value(result.expected))} "
-            f"| {_cell(result.message)} |"
+def last_validation(report: CheckReport | None) -> str:
+    """The home page's "Last validation" line (Markdown): the verdict and its counts."""
+    if report is None:
+        return (
+            "**Last validation:** :gray-badge[NOT RUN] open **Validation** and press "
+            "*Run all checks*."
         )
-    return "\n".join(lines)
+    counts = report.counts()
+    return (
+        f"**Last validation:** {status_badge(report.verdict)} `{report.pipeline}` against "
+        f"`{report.expected}`: {counts.get('fail', 0)} failed, {counts.get('warn', 0)} warnings, "
+        f"{counts.get('pass', 0)} passed."
+    )
+
+
+def report_markdown_table(report: CheckReport) -> str:
+    """The check results (failing first) as the report's Markdown table, with status badges,
+    check titles and shortened values (``dinodiag.checks.report.markdown_table``)."""
+    return markdown_table(report.sorted(), status_badge, short_value, titles=True)
+
+
+# ------------------------------------------------------------------------------ numbers
+
+
+def number_text(value: Any, pattern: str = "{:.2f}") -> str:
+    """``value`` formatted with ``pattern``; "–" when it is missing or not a number (NaN too)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return "–"
+    return "–" if math.isnan(number) else pattern.format(number)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One ``st.metric``: label, value text, optional delta text and help."""
+
+    label: str
+    value: str
+    delta: str | None = None
+    help: str | None = None
 
 
 # ------------------------------------------------------------------------------ statistics
@@ -118,8 +156,73 @@ def headline_numbers(frame: Any) -> dict[str, float]:
     }
 
 
+def _range_help(scale: tuple[float, float] | None) -> str:
+    return f"median; configured {scale[0]:g}–{scale[1]:g}" if scale else "median"
+
+
+def headline_metrics(
+    numbers: dict[str, float],
+    config: PipelineConfig | None,
+    other: dict[str, float] | None = None,
+    other_name: str = "",
+) -> list[Metric]:
+    """The statistics page's metrics from :func:`headline_numbers`, each with the difference
+    to ``other`` (the compared pipeline's numbers) when both are measured."""
+    rows = [
+        (
+            "Global scale",
+            "global_scale",
+            "{:.2f}",
+            _range_help(config.global_crops_scale if config else None),
+        ),
+        (
+            "Local scale",
+            "local_scale",
+            "{:.2f}",
+            _range_help(config.local_crops_scale if config else None),
+        ),
+        (
+            "Local upsampling",
+            "local_upsampling",
+            "{:.1f}×",
+            "median over local crops: output side / crop side in source pixels",
+        ),
+        ("Global-pair IoU", "global_iou", "{:.2f}", "median overlap (IoU) of the two global crops"),
+        (
+            "Fallback rate",
+            "fallback_rate",
+            "{:.1%}",
+            "RandomResizedCrop gave up and centre-cropped",
+        ),
+    ]
+    metrics = []
+    for label, key, pattern, help_text in rows:
+        delta = None
+        if other is not None and not math.isnan(other[key]) and not math.isnan(numbers[key]):
+            delta = f"{number_text(numbers[key] - other[key], '{:+.2f}')} vs {other_name}"
+        metrics.append(Metric(label, number_text(numbers[key], pattern), delta, help_text))
+    return metrics
+
+
+def sampling_progress(done: int, total: int) -> tuple[float, str] | None:
+    """``(fraction, text)`` for the sampling progress bar, every 25 images and at the end
+    (None: no update, so that the bar does not slow the sampling down)."""
+    if done % 25 and done != total:
+        return None
+    return done / total, f"Sampling: {done} / {total} images"
+
+
 def share_smaller(sizes: list[tuple[int, int]], side: int) -> float:
     """Fraction of images whose shorter side is below ``side`` px (their crops are upsampled)."""
     if not sizes:
         return float("nan")
     return sum(min(w, h) < side for w, h in sizes) / len(sizes)
+
+
+def upsampled_line(sizes: list[tuple[int, int]], side: int) -> str:
+    """How many images are smaller than the global crop: their global crops are upsampled."""
+    share = number_text(share_smaller(sizes, side), "{:.0%}")
+    return (
+        f"{share} of {len(sizes)} images have a shorter side below the {side} px global crop: "
+        "every global crop of those is upsampled."
+    )

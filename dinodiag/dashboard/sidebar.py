@@ -24,7 +24,7 @@ import textwrap
 import threading
 import tokenize
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from dinodiag.augment.config import (
@@ -54,7 +54,15 @@ DATASET_SOURCES = {
     "stl10": "STL-10 (local root)",
     "upload": "Upload images",
 }
+PATH_SOURCES = ("folder", "cifar10", "cifar100", "stl10")  # the sources read from a path
 MAX_UPLOADED_IMAGES = 200  # more belongs in a folder: uploads live in memory
+
+
+def path_label(source: str) -> str | None:
+    """The label of the path box a dataset source needs, None when it needs no path."""
+    if source not in PATH_SOURCES:
+        return None
+    return "Folder path" if source == "folder" else "Dataset root"
 
 
 def dataset_spec(
@@ -74,7 +82,7 @@ def dataset_spec(
         return (
             f"generated:n={int(generated_images)},size={int(generated_size)},classes=10,seed={seed}"
         )
-    if source in ("folder", "cifar10", "cifar100", "stl10"):
+    if source in PATH_SOURCES:
         path = path.strip()
         if not path:
             what = (
@@ -170,7 +178,6 @@ class PipelineChoice:
     config_name: str = "pasted config"  # file name of an upload, used in error messages
     spec: str = ""  # "path/to/file.py:factory" or "package.module:factory" (byo)
     spec_kwargs: str = ""  # JSON object of keyword arguments for the factory (byo)
-    edits: dict[str, Any] = field(default_factory=dict, hash=False)  # flat field -> new value
 
 
 def base_config(choice: PipelineChoice) -> PipelineConfig:
@@ -191,11 +198,6 @@ def base_config(choice: PipelineChoice) -> PipelineConfig:
             raise ConfigError(f"{choice.config_name}: {exc}") from None
         return cfg if "name" in data else cfg.replace(name=choice.config_name.rsplit(".", 1)[0])
     raise ConfigError(f"pipeline source {choice.source!r} has no config (a brought pipeline).")
-
-
-def resolve_config(choice: PipelineChoice) -> PipelineConfig:
-    """The config the sidebar describes, edits applied and validated."""
-    return apply_edits(base_config(choice), choice.edits)
 
 
 def apply_edits(cfg: PipelineConfig, edits: dict[str, Any]) -> PipelineConfig:

@@ -186,6 +186,14 @@ def stats_figure(
     return fig
 
 
+def crop_sides(config: PipelineConfig | None, frame: pd.DataFrame) -> tuple[int, int | None]:
+    """``(global side, local side)`` of the output crops: the config's, or for a brought
+    pipeline the widest global view sampled (its local size is not known: None)."""
+    if config is not None:
+        return config.global_crops_size, config.local_crops_size
+    return int(frame[frame["group"] == "global"]["out_w"].max()), None
+
+
 def image_size_figure(
     sizes: Sequence[tuple[int, int]], global_size: int | None, local_size: int | None
 ) -> Figure:

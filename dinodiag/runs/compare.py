@@ -1,5 +1,5 @@
-"""Several runs side by side: the runs table, the differences of their configs, the verdict of
-the seed story (did the fixed pipeline learn where the broken one did not?).
+"""Several runs side by side: the runs table, the differences of their configs, the numbers
+read from a metrics frame (the seed story's verdict: ``runs/story.py``).
 
     infos = runs.list_runs()
     runs_table(infos)                               # one row per run, best k-NN, time ...
@@ -125,28 +125,6 @@ def config_diff(configs: Mapping[str, Mapping[str, Any] | None]) -> pd.DataFrame
     frame = pd.DataFrame.from_dict(rows, orient="index", columns=list(flat))
     frame.index.name = "field"
     return frame
-
-
-def story_verdict(broken: pd.DataFrame, fixed: pd.DataFrame) -> tuple[str, str]:
-    """``(level, sentence)`` comparing the seed story's two runs by k-NN top-1 gain over the
-    step-0 baseline; level is "success" (the fixed pipeline learns clearly more), "warning"
-    (no clear difference) or "info" (not enough k-NN points yet)."""
-    b, f = metrics_summary(broken), metrics_summary(fixed)
-    if None in (b["knn_start"], b["knn_best"], f["knn_start"], f["knn_best"]):
-        return "info", "The verdict comes when both runs have a k-NN evaluation after step 0."
-    gain_b = b["knn_best"] - b["knn_start"]  # type: ignore[operator]
-    gain_f = f["knn_best"] - f["knn_start"]  # type: ignore[operator]
-    text = (
-        f"k-NN top-1 over the random-weights baseline: broken pipeline {gain_b:+.1f} points "
-        f"({b['knn_start']:.1f}% → best {b['knn_best']:.1f}%), fixed pipeline {gain_f:+.1f} "
-        f"points ({f['knn_start']:.1f}% → best {f['knn_best']:.1f}%)."
-    )
-    if gain_f >= gain_b + 3.0:
-        return "success", text + " The multi-crop recipe learns clearly faster than two wide views."
-    return "warning", text + (
-        " No clear difference yet: train both longer (resume each for more steps in the Live "
-        "tab) and compare again."
-    )
 
 
 def metrics_json(run_dir: str | Path) -> str:

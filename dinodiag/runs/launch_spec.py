@@ -1,5 +1,5 @@
-"""What a dashboard run is made of: the launch form's values, their validation, the command
-line they become, the detected device and the seed story's two runs.
+"""What a dashboard run is made of: the launch form's values, their validation and the
+command line they become (the devices: ``runs/devices.py``; the seed story: ``runs/story.py``).
 
     spec = LaunchSpec(preset="cpu-demo", batch_size=32, max_seconds=120)
     plan = resolve_launch(spec)                   # ConfigError / DataError naming the knob
@@ -10,21 +10,19 @@ Every knob is ``None`` = "the training preset's value", so a spec only says what
 
 from __future__ import annotations
 
-import os
 import sys
-from dataclasses import dataclass, fields
-from functools import lru_cache
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from dinodiag.augment.config import PipelineConfig
-from dinodiag.augment.presets import get_preset, load_config
+from dinodiag.augment.presets import load_config
 from dinodiag.errors import ConfigError
+from dinodiag.runs.devices import check_device
 from dinodiag.train.config import TrainConfig, check_crops
 from dinodiag.train.presets import get_train_preset
 
 LAUNCH_PRESETS = ("cpu-demo", "gpu", "small-images", "tiny-test")  # what the form offers
-STORY_PIPELINES = {"broken": "seed-broken", "fixed": "seed-fixed"}  # the seed story's recipes
 
 
 @dataclass(frozen=True)
@@ -51,6 +49,15 @@ class LaunchSpec:
     seed: int | None = None  # weights, data order and augmentations
     threads: int | None = None  # torch CPU threads (two runs at once on 2 cores: 1 each)
     label: str = ""  # end of the run id (default: the preset name)
+
+    def with_recipe(self, pipeline: PipelineConfig | None) -> LaunchSpec:
+        """This spec training ``pipeline`` at the spec's global crop size and patch size
+        (:func:`scaled_pipeline`: counts, scales and photometrics kept); None: the preset's."""
+        if pipeline is None:
+            return replace(self, pipeline=None)
+        size = self.global_size or pipeline.global_crops_size
+        recipe = scaled_pipeline(pipeline, size, self.patch_size or pipeline.patch_size)
+        return replace(self, pipeline=recipe)
 
 
 # spec field -> (config field, command-line flag); "none" = a 0 that means "no limit".
@@ -112,6 +119,20 @@ class LaunchPlan:
         cap = self.config.run.max_steps
         return min(steps, cap) if cap else steps
 
+    def summary(self) -> str:
+        """One sentence for the form: steps, batch, training images, time budget, views."""
+        p = self.pipeline
+        views = f"2 × {p.global_crops_size} px"
+        if p.local_crops_number:
+            views += f" + {p.local_crops_number} × {p.local_crops_size} px"
+        budget = self.config.run.max_seconds
+        stop = f", stopping at {budget:g} s" if budget else ""
+        return (
+            f"About {self.steps} steps of {self.config.data.batch_size} images "
+            f"({self.train_images} training images){stop}; views per image: {views}; "
+            f"pipeline `{p.name}`."
+        )
+
 
 def resolve_launch(spec: LaunchSpec, check_data: bool = True) -> LaunchPlan:
     """The training config and the crop recipe a spec trains with, validated as the engine
@@ -153,6 +174,32 @@ def resolve_launch(spec: LaunchSpec, check_data: bool = True) -> LaunchPlan:
     return LaunchPlan(config, pipeline, images)
 
 
+def preset_knobs(preset: str, recipe: PipelineConfig | None = None) -> LaunchSpec:
+    """The launch form's starting values: every knob at the training preset's value, the crop
+    sizes those of ``recipe`` (default: the preset's pipeline) scaled to the preset's global
+    crop size and patch (:func:`scaled_pipeline`). ``0`` stands for "no limit"."""
+    base = get_train_preset(preset).config
+    preset_pipeline = resolve_launch(LaunchSpec(preset=preset), check_data=False).pipeline
+    recipe = recipe or preset_pipeline
+    scaled = scaled_pipeline(recipe, preset_pipeline.global_crops_size, base.model.patch_size)
+    return LaunchSpec(
+        preset=preset,
+        epochs=float(base.run.epochs),
+        max_steps=base.run.max_steps or 0,
+        max_seconds=int(base.run.max_seconds or 0),
+        batch_size=base.data.batch_size,
+        lr=base.optim.base_lr,
+        arch=base.model.arch,
+        patch_size=base.model.patch_size,
+        depth=base.model.depth or 12,  # None in a preset means 12 blocks
+        eval_every=base.run.eval_every,
+        local_crops=recipe.local_crops_number,
+        global_size=scaled.global_crops_size,
+        local_size=scaled.local_crops_size,
+        seed=base.run.seed,
+    )
+
+
 def build_command(
     spec: LaunchSpec, run_dir: Path, pipeline_file: Path | None = None, python: str | None = None
 ) -> list[str]:
@@ -180,58 +227,6 @@ def build_command(
     return command
 
 
-def spec_fields() -> list[str]:
-    return [f.name for f in fields(LaunchSpec)]
-
-
-# ----------------------------------------------------------------------------- device
-@dataclass(frozen=True)
-class DeviceOption:
-    """A device the form offers, with what was detected."""
-
-    value: str  # what --device gets: auto, cpu, cuda:0 ...
-    label: str  # "GPU 0: NVIDIA H100 80GB HBM3 (79.2 GiB)" / "CPU (2 cores)"
-    is_gpu: bool
-
-
-@lru_cache(maxsize=1)
-def detect_devices() -> tuple[DeviceOption, ...]:
-    """The GPUs torch sees (name and memory) and the CPU (core count); the best first."""
-    import torch
-
-    cores = os.cpu_count() or 1
-    cpu = DeviceOption("cpu", f"CPU ({cores} core{'s' if cores != 1 else ''})", False)
-    gpus = []
-    if torch.cuda.is_available():
-        for index in range(torch.cuda.device_count()):
-            props = torch.cuda.get_device_properties(index)
-            memory = props.total_memory / 2**30
-            gpus.append(
-                DeviceOption(f"cuda:{index}", f"GPU {index}: {props.name} ({memory:.1f} GiB)", True)
-            )
-    return (*gpus, cpu)
-
-
-def device_summary() -> str:
-    """One line: what training would run on."""
-    devices = detect_devices()
-    gpus = [d.label for d in devices if d.is_gpu]
-    return ", ".join(gpus) if gpus else f"no CUDA GPU: {devices[-1].label}"
-
-
-def check_device(device: str) -> None:
-    device = device.strip().lower()
-    if device.startswith("cuda"):
-        gpus = [d for d in detect_devices() if d.is_gpu]
-        index = int(device[5:]) if device[5:].isdigit() else 0
-        if index >= len(gpus):
-            found = f"{len(gpus)} GPU(s)" if gpus else "no CUDA GPU"
-            raise ConfigError(
-                f"device {device!r} is not available ({found} detected): choose cpu or auto."
-            )
-
-
-# ----------------------------------------------------------------------------- seed story
 def scaled_pipeline(pipeline: PipelineConfig, global_size: int, patch_size: int) -> PipelineConfig:
     """The recipe at another global crop size: counts, scales and photometrics kept, the local
     size scaled in proportion (rounded to a multiple of ``patch_size``, at least one patch).
@@ -245,53 +240,3 @@ def scaled_pipeline(pipeline: PipelineConfig, global_size: int, patch_size: int)
     return pipeline.replace(
         global_crops_size=global_size, local_crops_size=local, patch_size=patch_size
     )
-
-
-def story_pipeline(role: str, global_size: int, patch_size: int) -> PipelineConfig:
-    """The seed's broken / fixed recipe at ``global_size`` px (the seed used 96 px).
-
-    Counts and scales are the seed's (broken: 2 views, global 0.2-1, no locals; fixed: 2 + 8
-    locals, 0.4-1 / 0.05-0.4), globals and locals at the same size, as in the seed.
-    """
-    recipe = get_preset(STORY_PIPELINES[role]).config
-    return recipe.replace(
-        global_crops_size=global_size,
-        local_crops_size=global_size,
-        patch_size=patch_size,
-        name=f"{recipe.name}@{global_size}px",
-    )
-
-
-def story_specs(
-    preset: str = "cpu-demo", steps: int = 100, threads: int | None = None
-) -> dict[str, LaunchSpec]:
-    """The two runs of the seed story: the same preset, data, seed and number of steps (the
-    same images seen), the seed's two recipes; no time limit.
-
-    The pipeline is the only difference, so the crop knobs are set from it explicitly (the
-    cpu-demo preset would otherwise force its own 4 local crops). The fixed recipe computes
-    five times more views per image (2 + 8 instead of 2): its run takes ~2x longer. k-NN at
-    step 0 and five more times.
-    """
-    if steps < 1:
-        raise ConfigError(f"seed story steps = {steps}: give at least 1 step per run.")
-    base = get_train_preset(preset).config
-    preset_pipeline = resolve_launch(LaunchSpec(preset=preset), check_data=False).pipeline
-    size, patch = preset_pipeline.global_crops_size, base.model.patch_size
-    specs = {}
-    for role in STORY_PIPELINES:
-        recipe = story_pipeline(role, size, patch)
-        specs[role] = LaunchSpec(
-            preset=preset,
-            pipeline=recipe,
-            max_steps=steps,
-            max_seconds=0,
-            threads=threads,
-            epochs=max(base.run.epochs, 1000.0),
-            eval_every=max(1, steps // 5),
-            local_crops=recipe.local_crops_number,
-            global_size=size,
-            local_size=size,
-            label=f"story-{role}",
-        )
-    return specs

@@ -1,25 +1,53 @@
-"""The first run of a server process serves a page file on its own (legacy ``pages/`` mode).
+"""Routing without Streamlit internals: a page run without ``app.py`` routes itself.
 
-The pages hand over to ``app.py`` (``pages/_shared.ensure_routed``), so even that
-run shows the sidebar and the page's content instead of a KeyError.
+A ``pages/`` folder next to ``app.py`` makes Streamlit run a requested page file on its
+own on the first request of a server and on every AppTest run (its legacy multipage
+mode). The pages then run ``app.py`` in place (``pages/_shared.ensure_routed``), whose
+``st.navigation`` call switches Streamlit to explicit routing, as its docs describe.
+The first request of a real server is tested in a browser (tests/browser).
 """
 
 from __future__ import annotations
 
-from apphelpers import APP, assert_no_exception
+import re
+from pathlib import Path
+
+from apphelpers import APP, ROOT, assert_no_exception, texts
 from streamlit.testing.v1 import AppTest
 
 
-def test_a_page_served_without_the_router_reruns_through_app_py():
-    at = AppTest.from_file(
-        str(APP), default_timeout=90
-    )  # no served_app_flags: legacy mode each run
+def test_a_page_run_without_the_router_draws_the_sidebar_and_keeps_clicks():
+    at = AppTest.from_file(str(APP), default_timeout=90)  # nothing patched
     at.run()
     at.switch_page("pages/inspector.py").run()
     assert_no_exception(at)
     assert at.title[0].value == "Crop inspector"
     assert {"ds_source", "pl_preset"} <= {s.key for s in at.selectbox}  # the sidebar is there
-    at.run()  # a plain rerun: again through the router, sidebar kept
-    assert_no_exception(at)
-    assert at.selectbox(key="pl_preset").value == "dinov2"
     assert len(at.image) == 3
+    at.button(key="insp_resample").click().run()  # the run the click is in is not lost
+    assert_no_exception(at)
+    assert "draw #1" in texts(at)
+    assert at.selectbox(key="pl_preset").value == "dinov2"
+
+
+def test_sidebar_widgets_keep_their_values_across_pages():
+    at = AppTest.from_file(str(APP), default_timeout=90)
+    at.run()
+    at.selectbox(key="pl_preset").set_value("seed-broken").run()
+    at.switch_page("pages/validation.py").run()
+    assert_no_exception(at)
+    assert at.selectbox(key="pl_preset").value == "seed-broken"
+    assert "`seed-broken` against **dinov2**" in texts(at)
+
+
+def test_no_code_touches_streamlit_internals():
+    """Only documented Streamlit API: no ``streamlit.runtime`` in the app, tests or benches."""
+    files = [APP, *ROOT.glob("pages/*.py"), *ROOT.glob("tests/**/*.py"), *ROOT.glob("bench/*.py")]
+    this_file = Path(__file__).resolve()
+    private = re.compile(r"streamlit\.runtime|PagesManager|uses_pages_directory")
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in files
+        if path.resolve() != this_file and private.search(path.read_text(encoding="utf-8"))
+    ]
+    assert not offenders

@@ -18,7 +18,8 @@ from apphelpers import assert_no_exception, errors, texts
 from streamlit.testing.v1 import AppTest
 
 from dinodiag import runs
-from dinodiag.runs.launch_spec import detect_devices
+from dinodiag.runs import manager
+from dinodiag.runs.devices import has_gpu
 from dinodiag.train import rundir
 from dinodiag.train.engine import run_training
 from dinodiag.train.presets import get_train_preset
@@ -105,7 +106,7 @@ def test_the_form_validates_knobs_with_messages(page):
 
 
 def test_every_preset_fills_the_form_with_its_own_defaults(page):
-    gpu = any(d.is_gpu for d in detect_devices())
+    gpu = has_gpu()
     at = page("New run")
     for preset, batch in (("gpu", 128), ("small-images", 256), ("cpu-demo", 64)):
         at.selectbox(key="tr_preset").set_value(preset).run()
@@ -211,7 +212,7 @@ def test_the_seed_story_launches_the_broken_and_the_fixed_recipe(page, runs_dir,
             rundir.write_json_atomic(d / runs.QUEUED_FILE, {"queued": 0})
         return dirs
 
-    monkeypatch.setattr(runs, "launch_queue", fake_queue)
+    monkeypatch.setattr(manager, "launch_queue", fake_queue)  # what runs/story.py calls
     at = page("Seed story")
     text = texts(at)
     assert "no local crops" in text and "8 × 32 px locals (0.05–0.4)" in text

@@ -9,11 +9,12 @@ from __future__ import annotations
 import io
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from PIL import Image
-from streamlit_server import full_screenshot, wait_idle
+from streamlit_server import free_port, full_screenshot, start_server, stop_server, wait_idle
 
 try:
     from playwright.sync_api import expect
@@ -47,12 +48,37 @@ def main_image_sources(page, count: int = 11) -> list[str]:
     return images.evaluate_all("images => images.map(image => image.src)")
 
 
-def test_a_page_url_works_as_the_first_request_of_a_fresh_server(page, server_url):
-    # The first run of a server process uses Streamlit's legacy pages/ routing.
-    open_page(page, server_url, "inspector")
-    assert_no_exception(page)
-    expect(page.get_by_test_id("stSidebar")).to_contain_text("1 · Images")
-    assert len(main_image_sources(page, 11)) == 11  # source with boxes, 2 globals, 8 locals
+@pytest.fixture
+def fresh_server(browser_ready: None, tmp_path: Path) -> Iterator[str]:
+    """A server of its own: its very first request is the test's (legacy pages/ mode)."""
+    port = free_port()
+    process = start_server(port, tmp_path / "streamlit_server.log")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_server(process)
+
+
+def test_a_page_url_works_as_the_first_request_of_a_fresh_server(browser, fresh_server):
+    # Streamlit runs the page file alone on this request; the page routes itself
+    # through app.py (pages/_shared.ensure_routed), so the shared sidebar is there.
+    tabs = [browser.new_context(viewport={"width": 1400, "height": 900}) for _ in range(2)]
+    try:
+        for context in tabs:  # the first request, then a second session on the same server
+            page = context.new_page()
+            page.set_default_timeout(60_000)
+            open_page(page, fresh_server, "inspector")
+            assert_no_exception(page)
+            expect(page.get_by_test_id("stSidebar")).to_contain_text("1 · Images")
+            expect(page.get_by_role("combobox", name="Preset")).to_be_visible()
+            links = page.get_by_test_id("stSidebarNav").get_by_role("link")
+            expect(links).to_have_count(5)  # the router's pages, not every file in pages/
+            assert "Training" in links.all_inner_texts()[-1]
+            assert len(main_image_sources(page, 11)) == 11  # source with boxes, 2 + 8 views
+            assert page.title() == "dinodiag"
+    finally:
+        for context in tabs:
+            context.close()
 
 
 @pytest.mark.slow  # the statistics page samples 500 images with the full pipeline

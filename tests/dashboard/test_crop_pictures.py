@@ -1,4 +1,4 @@
-"""dinodiag.dashboard.crop_pictures: de-normalisation, crop boxes, captions, grids, PNG bytes."""
+"""dinodiag.dashboard.crop_pictures: de-normalisation, crop boxes, view groups, grids, PNG."""
 
 from __future__ import annotations
 
@@ -76,47 +76,23 @@ def test_draw_crop_boxes_colours_globals_and_locals_differently():
     assert tuple(pixels[100, 250]) == (255, 255, 255)
 
 
-def test_view_caption_names_view_and_every_sampled_parameter():
-    rec = record(
-        "local",
-        2,
-        (0, 0, 50, 40),
-        flip=True,
-        jitter=True,
-        grayscale=False,
-        blur=True,
-        blur_sigma=1.234,
-        solarize=True,
-        fallback=True,
-    )
-    caption = crop_pictures.view_caption(rec)
-    assert caption.startswith("L3 · scale 0.10 · ratio 1.25")
-    for word in ("FALLBACK", "flip", "jitter", "blur σ1.2", "solarize"):
-        assert word in caption
-    assert "gray" not in caption
-    plain = record(
-        "global",
-        1,
-        (0, 0, 100, 100),
-        flip=False,
-        jitter=False,
-        grayscale=False,
-        blur=False,
-        solarize=False,
-        fallback=False,
-    )
-    assert crop_pictures.view_caption(plain) == "G2 · scale 0.50 · ratio 1.00 · no photometric op"
-    assert (
-        crop_pictures.view_caption(record("global", 0, (0, 0, 10, 10)))
-        == "G1 · scale 0.01 · ratio 1.00"
-    )
-
-
-def test_records_table_has_one_row_per_view():
-    sample = dinodiag.build_pipeline(dinodiag.load_config("lightly"))(flat_image(), seed=3)
-    rows = crop_pictures.records_table(sample.records)
-    assert [r["view"] for r in rows] == ["G1", "G2", *[f"L{i}" for i in range(1, 7)]]
-    assert all(0 < r["scale"] <= 1 for r in rows)
+def test_view_groups_show_locals_at_their_size_relative_to_globals():
+    cfg = dinodiag.load_config("dinov2")  # 224 px globals, 96 px locals
+    sample = dinodiag.build_pipeline(cfg)(flat_image(), seed=0)
+    globals_, locals_ = crop_pictures.view_groups(sample, cfg.mean, cfg.std, tile=200)
+    assert (globals_.label, globals_.side, len(globals_.images)) == ("Global crops", 224, 2)
+    assert (locals_.label, locals_.side, len(locals_.images)) == ("Local crops", 96, 8)
+    assert globals_.width == 200 + 8 and locals_.width == round(200 * 96 / 224) + 8
+    assert globals_.images[0].size == (224 + 8, 224 + 8)  # a 4 px margin on every side
+    assert [c.split(" · ")[0] for c in locals_.captions] == [f"L{i}" for i in range(1, 9)]
+    broken = dinodiag.load_config("seed-broken")
+    sample = dinodiag.build_pipeline(broken)(flat_image(), seed=0)
+    no_locals = crop_pictures.view_groups(sample, broken.mean, broken.std, tile=20)[1]
+    assert (no_locals.images, no_locals.side, no_locals.width) == ([], 0, 0)
+    tiny = crop_pictures.view_groups(
+        dinodiag.build_pipeline(cfg)(flat_image(), seed=0), cfg.mean, cfg.std, tile=50
+    )[1]
+    assert tiny.width == 48 + 8  # never narrower than 48 px
 
 
 def test_inspector_figure_and_png_bytes():
@@ -129,6 +105,11 @@ def test_inspector_figure_and_png_bytes():
     assert Image.open(io.BytesIO(png)).size == figure.size
     wide = crop_pictures.side_by_side([figure, figure], gap=10)
     assert wide.size == (2 * figure.size[0] + 10, figure.size[1])
+    both = crop_pictures.comparison_figure(
+        [("a", image, sample, cfg.mean, cfg.std), ("b", image, sample, cfg.mean, cfg.std)],
+        "seed 1",
+    )
+    assert both.size == (2 * figure.size[0] + 16, figure.size[1])
 
 
 def test_fit_enlarges_tiny_images_without_smearing():

@@ -153,3 +153,24 @@ def test_float_noise_on_a_constant_is_not_drawn():
     )
     long = rc.long_frame({"a": frame}, ["teacher_temp"])
     assert long["value"].nunique() == 1 and long["raw"].nunique() == 3
+
+
+def test_overlay_metrics_keep_the_reference_lines_of_their_panel():
+    assert list(rc.OVERLAY_METRICS)[:4] == ["total loss", "DINO", "iBOT", "KoLeo"]
+    assert {"k-NN top-1", "k-NN top-5", "per-image entropy"} <= set(rc.OVERLAY_METRICS)
+    knn = rc.overlay_panel("k-NN top-1")
+    assert (knn.key, knn.columns, knn.kind, knn.separate) == ("knn", ("knn_top1",), "eval", False)
+    assert rc.overlay_panel("per-image entropy").key == "entropy"
+    loss = rc.overlay_panel("total loss")
+    assert (loss.key, loss.columns, loss.log_allowed) == ("loss", ("loss",), True)
+    assert rc.overlay_panel("learning rate").key == "lr"  # no reference line
+    frames = {"a": pd.DataFrame({"kind": ["eval"], "step": [0], "knn_top1": [11.0]})}
+    assert rc.reference_lines(knn, frames, {})["value"].tolist() == [11.0]
+    entropy = rc.reference_lines(rc.PANELS["entropy"], frames, {"a": 256})
+    assert entropy["label"].tolist() == ["ln K = ln 256"]
+    assert rc.reference_lines(rc.PANELS["loss"], frames, {"a": 256}) is None
+
+
+def test_prototypes_per_run_come_from_the_resolved_configs():
+    configs = {"a": {"model": {"num_prototypes": 256}}, "b": None, "c": {"model": {}}}
+    assert rc.prototypes(configs) == {"a": 256}

@@ -7,7 +7,8 @@ import math
 import pandas as pd
 import pytest
 
-from dinodiag.checks.report import CheckReport, CheckResult
+import dinodiag
+from dinodiag.checks.report import CheckReport, CheckResult, markdown_table
 from dinodiag.dashboard import labels
 
 
@@ -28,8 +29,27 @@ def test_report_table_puts_failures_first_with_badges():
         and "| – |" in table[3]
     )
     assert table[4].startswith("| :green-badge[PASS]")
+    assert table[0] == "| status | check | measured | expected | what to do |"
     assert labels.status_badge("skip") == ":gray-badge[SKIP]"
     assert labels.short_value("x" * 200).endswith("…")
+
+
+def test_the_report_file_and_the_page_share_one_table():
+    results = [
+        CheckResult("a", "first", "pass", {"k": "v|w"}, None, "fine"),
+        CheckResult("b", "second", "fail", "x\ny", 3, "fix | it"),
+    ]
+    report = CheckReport(results, "p", "dinov2", "sample", 4, 0)
+    plain = markdown_table(report.sorted())
+    assert plain.splitlines()[2:] == [
+        "| FAIL | `b` | x y | 3 | fix \\| it |",
+        "| PASS | `a` | {'k': 'v\\|w'} | None | fine |",
+    ]
+    assert plain in report.to_markdown()  # the downloaded report holds the same table
+    page = labels.report_markdown_table(report).splitlines()
+    assert page[:2] == plain.splitlines()[:2]
+    assert page[2] == "| :red-badge[FAIL] | **second** · `b` | x y | 3 | fix \\| it |"
+    assert page[3] == "| :green-badge[PASS] | **first** · `a` | k: v\\|w | – | fine |"
 
 
 def test_headline_numbers_and_share_smaller():
@@ -65,3 +85,56 @@ def test_nested_measured_values_read_as_text() -> None:
     text = short_value({"differences": {"global_crops_size": "96 (expected 224)"}, "matches": []})
     assert text == "differences: global_crops_size = 96 (expected 224); matches: none"
     assert "{" not in short_value({"differences": {}, "matches": ["dino"]})
+
+
+def test_verdict_lines_of_the_home_and_validation_pages():
+    assert "NOT RUN" in labels.last_validation(None)
+    results = [
+        CheckResult("a", "a", "fail", 1, 2, "x"),
+        CheckResult("b", "b", "warn", 1, 2, "y"),
+        CheckResult("c", "c", "pass", 1, 1, "z"),
+        CheckResult("d", "d", "pass", 1, 1, "z"),
+    ]
+    line = labels.last_validation(CheckReport(results, "seed-broken", "dinov2", "sample", 4, 0))
+    assert line == (
+        "**Last validation:** :red-badge[FAIL] `seed-broken` against `dinov2`: 1 failed, "
+        "1 warnings, 2 passed."
+    )
+    assert set(labels.VERDICT_SENTENCES) == {"fail", "warn", "pass"}
+
+
+def test_headline_metrics_with_the_difference_to_the_compared_pipeline():
+    numbers = dict.fromkeys(
+        ("global_scale", "local_scale", "local_upsampling", "global_iou"), math.nan
+    )
+    numbers.update(global_scale=0.61, local_upsampling=2.54, fallback_rate=0.012)
+    other = {**numbers, "global_scale": 0.42, "fallback_rate": math.nan}
+    config = dinodiag.load_config("dinov2")
+    metrics = labels.headline_metrics(numbers, config, other, "seed-broken")
+    by_label = {m.label: m for m in metrics}
+    assert list(by_label) == [
+        "Global scale",
+        "Local scale",
+        "Local upsampling",
+        "Global-pair IoU",
+        "Fallback rate",
+    ]
+    scale = by_label["Global scale"]
+    assert (scale.value, scale.delta) == ("0.61", "+0.19 vs seed-broken")
+    assert scale.help == "median; configured 0.32–1"
+    assert by_label["Local scale"].value == "–" and by_label["Local scale"].delta is None
+    assert by_label["Local upsampling"].value == "2.5×"
+    assert by_label["Fallback rate"].value == "1.2%" and by_label["Fallback rate"].delta is None
+    alone = labels.headline_metrics(numbers, None)
+    assert alone[0].help == "median" and all(m.delta is None for m in alone)
+
+
+def test_number_text_progress_and_the_upsampled_share():
+    assert labels.number_text(None) == labels.number_text(math.nan) == "–"
+    assert labels.number_text(0.456, "{:.0%}") == "46%"
+    assert labels.sampling_progress(24, 100) is None
+    assert labels.sampling_progress(25, 100) == (0.25, "Sampling: 25 / 100 images")
+    assert labels.sampling_progress(99, 99) == (1.0, "Sampling: 99 / 99 images")
+    line = labels.upsampled_line([(500, 375), (96, 96), (300, 200)], 224)
+    assert line.startswith("67% of 3 images have a shorter side below the 224 px global crop")
+    assert labels.upsampled_line([], 224).startswith("– of 0 images")

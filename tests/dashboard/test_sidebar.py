@@ -33,6 +33,13 @@ def test_dataset_spec(source, path, expected):
     assert sidebar.dataset_spec(source, path, generated_images=64, generated_size=32) == expected
 
 
+def test_only_path_sources_ask_for_a_path():
+    assert sidebar.path_label("folder") == "Folder path"
+    assert sidebar.path_label("cifar100") == sidebar.path_label("stl10") == "Dataset root"
+    assert sidebar.path_label("sample") is None and sidebar.path_label("upload") is None
+    assert set(sidebar.PATH_SOURCES) < set(sidebar.DATASET_SOURCES)
+
+
 def test_dataset_spec_needs_a_path_and_a_known_source():
     with pytest.raises(DataError, match="type the path of an image folder"):
         sidebar.dataset_spec("folder", "  ")
@@ -92,8 +99,9 @@ def test_edits_are_applied_and_validated():
     assert sidebar.apply_edits(base, {}) is base
     with pytest.raises(ConfigError, match=r"global1.blur_p = 2.0 is invalid"):
         sidebar.apply_edits(base, {"global1.blur_p": 2.0})
-    choice = sidebar.PipelineChoice(preset="seed-broken", edits={"local_crops_number": 8})
-    assert sidebar.resolve_config(choice).local_crops_number == 8
+    choice = sidebar.PipelineChoice(preset="seed-broken")
+    edited = sidebar.apply_edits(sidebar.base_config(choice), {"local_crops_number": 8})
+    assert edited.local_crops_number == 8 and edited.global_crops_scale == (0.2, 1.0)
 
 
 def test_editable_fields_cover_every_field_with_help():

@@ -69,3 +69,10 @@ def test_image_size_figure_marks_crop_sizes():
     assert {"global crop 224 px", "local crop 96 px"} <= {
         t.get_text() for t in ax.get_legend().get_texts()
     }
+
+
+def test_crop_sides_come_from_the_config_or_the_sampled_views():
+    cfg = dinodiag.load_config("dinov2")
+    views = frame("seed-broken", 4)
+    assert stats_charts.crop_sides(cfg, views) == (224, 96)
+    assert stats_charts.crop_sides(None, views) == (96, None)  # the widest global view

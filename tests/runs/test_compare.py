@@ -12,7 +12,6 @@ from dinodiag.runs.compare import (
     format_seconds,
     metrics_summary,
     runs_table,
-    story_verdict,
 )
 from dinodiag.runs.manager import RunInfo
 
@@ -102,12 +101,3 @@ def test_config_diff_lists_only_the_differing_fields():
     assert diff.loc["data.workers"].tolist() == ["–", "none"]
     assert config_diff({"a": a, "b": a}).empty
     assert flatten_dict({"x": {"y": {"z": 1}}}) == {"x.y.z": 1}
-
-
-def test_story_verdict_says_which_pipeline_learned():
-    level, text = story_verdict(frame([10.0, 11.0], [8.0]), frame([10.0, 30.0], [7.0]))
-    assert level == "success" and "+1.0 points" in text and "+20.0 points" in text
-    level, text = story_verdict(frame([10.0, 20.0], [8.0]), frame([10.0, 21.0], [7.0]))
-    assert level == "warning" and "more steps" in text
-    level, _ = story_verdict(frame([10.0], [8.0]), frame([], []))
-    assert level == "info"

@@ -1,4 +1,4 @@
-"""The launch form's spec: validation with messages, the command line, the seed story's runs."""
+"""The launch form's spec: validation with messages, the command line, the scaled recipe."""
 
 from __future__ import annotations
 
@@ -12,12 +12,10 @@ from dinodiag.errors import ConfigError, DataError
 from dinodiag.runs.launch_spec import (
     LaunchSpec,
     build_command,
-    detect_devices,
-    device_summary,
     overrides,
+    preset_knobs,
     resolve_launch,
-    story_pipeline,
-    story_specs,
+    scaled_pipeline,
 )
 
 
@@ -98,27 +96,37 @@ def test_a_missing_dataset_is_a_data_error(tmp_path: Path):
         resolve_launch(LaunchSpec(preset="tiny-test", data=str(tmp_path / "does_not_exist")))
 
 
-def test_the_seed_story_keeps_the_seeds_counts_and_scales_at_the_demo_size():
-    specs = story_specs("cpu-demo", 90)
-    broken, fixed = specs["broken"], specs["fixed"]
-    assert broken.pipeline is not None and fixed.pipeline is not None
-    assert broken.pipeline.local_crops_number == 0 and broken.local_crops == 0
-    assert broken.pipeline.global_crops_scale == (0.2, 1.0)
-    assert fixed.pipeline.local_crops_number == 8 and fixed.local_crops == 8
-    assert fixed.pipeline.global_crops_scale == (0.4, 1.0)
-    assert fixed.pipeline.local_crops_scale == (0.05, 0.4)
-    for spec in (broken, fixed):  # the only difference is the recipe
-        assert spec.pipeline.global_crops_size == spec.pipeline.local_crops_size == 32
-        assert spec.max_steps == 90 and spec.max_seconds == 0 and spec.preset == "cpu-demo"
-        plan = resolve_launch(spec, check_data=False)
-        assert plan.pipeline.global_crops_size == 32
-        assert plan.config.run.max_seconds is None and plan.config.run.eval_every == 18
-        assert plan.steps is None and plan.config.run.max_steps == 90
-    assert story_pipeline("fixed", 64, 8).local_crops_size == 64
+def test_scaled_pipeline_keeps_at_least_one_patch_and_rejects_sizes_below_one():
+    # (counts, scales and proportional sizes: tests/runs/test_manager.py)
+    assert scaled_pipeline(get_preset("dinov2").config, 8, 8).local_crops_size == 8
+    with pytest.raises(ConfigError, match="must be >= 1"):
+        scaled_pipeline(get_preset("dinov2").config, 0, 4)
 
 
-def test_detected_devices_end_with_the_cpu_and_its_cores():
-    devices = detect_devices()
-    assert devices[-1].value == "cpu" and "core" in devices[-1].label
-    assert all(d.value.startswith("cuda:") for d in devices[:-1])
-    assert device_summary()
+def test_the_forms_starting_values_are_the_presets_knobs():
+    knobs = preset_knobs("cpu-demo")
+    assert (knobs.epochs, knobs.max_seconds, knobs.max_steps) == (30.0, 270, 0)
+    assert (knobs.batch_size, knobs.arch, knobs.patch_size, knobs.depth) == (64, "vit_tiny", 4, 4)
+    assert (knobs.local_crops, knobs.global_size, knobs.local_size) == (4, 32, 16)
+    fixed = preset_knobs("cpu-demo", get_preset("seed-fixed").config)  # 96 / 96 px, 8 locals
+    assert (fixed.local_crops, fixed.global_size, fixed.local_size) == (8, 32, 32)
+    plan = resolve_launch(knobs, check_data=False)  # the starting values are valid
+    assert plan.config.run.max_seconds == 270 and plan.config.run.max_steps is None
+
+
+def test_the_sidebar_recipe_is_trained_at_the_forms_crop_size():
+    spec = LaunchSpec(preset="cpu-demo", global_size=32, patch_size=4)
+    recipe = spec.with_recipe(get_preset("dinov2").config).pipeline
+    assert (recipe.global_crops_size, recipe.local_crops_size, recipe.patch_size) == (32, 12, 4)
+    assert recipe.local_crops_number == 8
+    assert spec.with_recipe(None).pipeline is None
+
+
+def test_the_plan_summary_says_steps_views_and_budget():
+    plan = resolve_launch(LaunchSpec(preset="tiny-test", max_seconds=90))
+    assert plan.summary() == (
+        "About 4 steps of 4 images (64 training images), stopping at 90 s; views per image: "
+        "2 × 16 px + 2 × 8 px; pipeline `small-images`."
+    )
+    plain = resolve_launch(LaunchSpec(preset="tiny-test", local_crops=0, max_seconds=0))
+    assert ", stopping" not in plain.summary() and "views per image: 2 × 16 px;" in plain.summary()

@@ -1,0 +1,92 @@
+"""What each view was sampled with, as text: its name, its caption, the parameters table.
+
+view_name(record)                      # "G1", "L3"
+view_caption(record)                   # "G1 · scale 0.53 · ratio 1.12 · flip · blur σ1.2"
+records_frame([("dinov2", sample.records), ("seed-broken", other.records)])
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import pandas as pd
+
+from dinodiag.augment.records import ViewRecord
+
+
+def view_name(record: ViewRecord) -> str:
+    """``G1``, ``G2`` for global views and ``L1`` ... for local views (1-based)."""
+    return f"{'G' if record.group == 'global' else 'L'}{record.index + 1}"
+
+
+def view_caption(record: ViewRecord | None, multiline: bool = False) -> str:
+    """The sampled parameters of one view, e.g. ``G1 · scale 0.53 · ratio 1.12 · flip · blur σ1.2``.
+
+    Only what is known is shown (a brought pipeline records crops only).
+    """
+    if record is None:
+        return "no record"
+    head = [view_name(record)]
+    if record.scale is not None:
+        head.append(f"scale {record.scale:.2f}")
+    if record.ratio is not None:
+        head.append(f"ratio {record.ratio:.2f}")
+    ops: list[str] = []
+    if record.fallback:
+        ops.append("FALLBACK")
+    if record.flip:
+        ops.append("flip")
+    if record.jitter:
+        ops.append("jitter")
+    if record.grayscale:
+        ops.append("gray")
+    if record.blur and record.blur_sigma is not None:
+        ops.append(f"blur σ{record.blur_sigma:.1f}")
+    if record.solarize:
+        ops.append("solarize")
+    if not ops and record.jitter is not None:
+        ops.append("no photometric op")
+    sep = "\n" if multiline else " · "
+    line2 = " · ".join(ops)
+    return " · ".join(head) + (sep + line2 if line2 else "")
+
+
+def records_frame(samples: Sequence[tuple[str, Sequence[ViewRecord]]]) -> pd.DataFrame:
+    """:func:`records_table` of each ``(pipeline title, records)`` in one frame; with more
+    than one pipeline, a first column ``pipeline`` says which row is whose."""
+    tables = []
+    for title, records in samples:
+        frame = pd.DataFrame(records_table(records))
+        if len(samples) > 1:
+            frame.insert(0, "pipeline", title)
+        tables.append(frame)
+    return pd.concat(tables, ignore_index=True)
+
+
+def records_table(records: Sequence[ViewRecord]) -> list[dict[str, object]]:
+    """One row per view with its sampled parameters (for a table / CSV)."""
+    rows = []
+    for rec in records:
+        box = rec.box or (math.nan,) * 4
+        rows.append(
+            {
+                "view": view_name(rec),
+                "group": rec.group,
+                "scale": rec.scale,
+                "ratio": rec.ratio,
+                "box (l, t, w, h)": ", ".join(f"{v:.0f}" for v in box),
+                "out size": "x".join(str(v) for v in rec.out_size) if rec.out_size else "",
+                "fallback": rec.fallback,
+                "flip": rec.flip,
+                "jitter": rec.jitter,
+                "brightness": rec.brightness,
+                "contrast": rec.contrast,
+                "saturation": rec.saturation,
+                "hue": rec.hue,
+                "grayscale": rec.grayscale,
+                "blur σ": rec.blur_sigma,
+                "solarize": rec.solarize,
+            }
+        )
+    return rows

@@ -1,0 +1,55 @@
+"""The devices a run can use: detection, the form's choices, GPU checks and warnings."""
+
+from __future__ import annotations
+
+import pytest
+
+from dinodiag.errors import ConfigError
+from dinodiag.runs import devices
+from dinodiag.runs.devices import (
+    DeviceOption,
+    check_device,
+    detect_devices,
+    device_choices,
+    device_summary,
+    gpu_warning,
+)
+
+
+def test_detected_devices_end_with_the_cpu_and_its_cores():
+    found = detect_devices()
+    assert found[-1].value == "cpu" and "core" in found[-1].label and not found[-1].is_gpu
+    assert all(d.value.startswith("cuda:") and d.is_gpu for d in found[:-1])
+    gpus = [d.label for d in found[:-1]]
+    assert device_summary() == (", ".join(gpus) if gpus else f"no CUDA GPU: {found[-1].label}")
+    choices = device_choices()
+    assert list(choices) == ["auto", *(d.value for d in found)]
+    assert choices["cpu"] == found[-1].label
+
+
+@pytest.fixture
+def one_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine with one GPU and a CPU, whatever this one has."""
+    fake = (
+        DeviceOption("cuda:0", "GPU 0: test (8.0 GiB)", True),
+        DeviceOption("cpu", "CPU", False),
+    )
+    monkeypatch.setattr(devices, "detect_devices", lambda: fake)
+
+
+def test_check_device_names_a_missing_gpu(one_gpu: None):
+    for fine in ("cpu", "auto", "cuda", "cuda:0", " CUDA:0 "):
+        check_device(fine)
+    with pytest.raises(ConfigError, match=r"'cuda:1' is not available \(1 GPU\(s\) detected\)"):
+        check_device("cuda:1")
+    assert device_summary() == "GPU 0: test (8.0 GiB)"
+
+
+def test_gpu_presets_warn_only_without_a_gpu(one_gpu: None):
+    assert gpu_warning("gpu") is None and gpu_warning("small-images") is None  # one is detected
+    for preset in ("gpu", "small-images"):
+        text = gpu_warning(preset, gpu=False)
+        assert text is not None and f"The {preset} preset is sized for a GPU" in text
+    assert (
+        gpu_warning("cpu-demo", gpu=False) is None and gpu_warning("tiny-test", gpu=False) is None
+    )
