@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from dinodiag.augment.dinov2_config import is_dinov2_config as has_dinov2_sections
 from dinodiag.errors import ConfigError
 from dinodiag.typed_config import build_config, did_you_mean
 
@@ -227,8 +228,10 @@ def parse_config_text(text: str, source: str = "<text>") -> dict[str, Any]:
 
 
 def is_dinov2_config(data: dict[str, Any]) -> bool:
-    """A DINOv2 training config has a ``crops:`` section (and usually ``student:``)."""
-    return isinstance(data.get("crops"), dict)
+    """A DINOv2 training config: its top-level keys are DINOv2 sections (``crops:``,
+    ``student:``, ``train:`` ...). One without ``crops:`` (``vitl16_short.yaml``) has DINOv2's
+    default crops."""
+    return has_dinov2_sections(data)
 
 
 DINOV2_CROP_KEYS = (

@@ -64,23 +64,40 @@ class Losses:
 
 
 def build_losses(config: TrainConfig, device: torch.device) -> Losses:
-    """DINO and iBOT losses (their centres are buffers: saved in checkpoints) and KoLeo, which
-    searches neighbours across processes under DDP."""
-    optim, k = config.optim, config.model.num_prototypes
+    """DINO and iBOT losses (their centres are buffers: saved in checkpoints) and KoLeo (on each
+    process's batch, as DINOv2, unless ``optim.koleo_across_processes``). The iBOT loss has the
+    iBOT head's prototype count."""
+    optim, model = config.optim, config.model
+    ibot_k = model.ibot_head_config().num_prototypes if model.ibot_separate_head else None
     kwargs = dict(
         student_temp=optim.student_temp,
         center_momentum=optim.center_momentum,
         centering=optim.centering,
     )
     return Losses(
-        dino=DINOLoss(k, **kwargs).to(device),  # type: ignore[arg-type]
-        ibot=IBOTPatchLoss(k, **kwargs).to(device),  # type: ignore[arg-type]
-        koleo=KoLeoLoss(gather_distributed=True),
+        dino=DINOLoss(
+            model.num_prototypes,
+            normalisation=optim.dino_normalisation,
+            **kwargs,  # type: ignore[arg-type]
+        ).to(device),
+        ibot=IBOTPatchLoss(
+            ibot_k or model.num_prototypes,
+            normalisation=optim.ibot_normalisation,
+            **kwargs,  # type: ignore[arg-type]
+        ).to(device),
+        koleo=KoLeoLoss(gather_distributed=optim.koleo_across_processes),
     )
 
 
 def build_optimizer(config: TrainConfig, student: nn.Module) -> torch.optim.AdamW:
-    """AdamW (fused on CUDA) over the student's trainable parameters; lr / weight decay are
-    set every step from the schedules."""
+    """AdamW (fused on CUDA) over the student's trainable parameters, in DINOv2's groups
+    (layer-wise lr decay, patch-embedding lr multiplier, last-layer flag); lr / weight decay
+    are set every step from the schedules."""
     optim = config.optim
-    return build_adamw(student, lr=optim.base_lr, betas=(optim.beta1, optim.beta2))
+    return build_adamw(
+        student,
+        lr=optim.base_lr,
+        betas=(optim.beta1, optim.beta2),
+        layerwise_decay=optim.layerwise_decay,
+        patch_embed_lr_mult=optim.patch_embed_lr_mult,
+    )

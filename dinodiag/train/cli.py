@@ -6,6 +6,7 @@ Examples::
     python -m dinodiag train --preset small-images --data cifar10:~/data --run-dir runs/c10
     python -m dinodiag train --preset gpu --data /path/to/imagenette/train --batch-size 128
     python -m dinodiag train --run-dir runs/demo --resume --max-steps 3000  # continue a run
+    python -m dinodiag train --config vitl16_short.yaml --data DIR --max-steps 500  # DINOv2 file
     torchrun --nproc_per_node 2 -m dinodiag train --preset tiny-test --run-dir runs/ddp
 
 Stop a run cleanly with Ctrl-C, ``kill -TERM <pid>`` or by creating a ``STOP`` file in its run
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +140,92 @@ _OVERRIDES: list[tuple[str, str, Any, str]] = [
     ("--ibot-weight", "optim.ibot_weight", float, "iBOT masked-patch loss weight (1.0); 0 = off"),
     ("--centering", "optim.centering", str, "center (EMA) or sinkhorn (try it for small batches)"),
     ("--clip-grad", "optim.clip_grad", float, "gradient-norm clip (3.0); 0 = off, not advised"),
+    # -- DINOv2's knobs (DINOv2 defaults)
+    (
+        "--layerwise-decay",
+        "optim.layerwise_decay",
+        float,
+        "lr x rate^(depth + 1 - layer) (0.9): early blocks learn slower; 1 turns it off",
+    ),
+    (
+        "--patch-embed-lr-mult",
+        "optim.patch_embed_lr_mult",
+        float,
+        "extra lr factor of the patch embedding (0.2)",
+    ),
+    (
+        "--freeze-last-layer-epochs",
+        "optim.freeze_last_layer_epochs",
+        float,
+        "prototypes at lr 0 this long (1); shorten it for runs of a few epochs",
+    ),
+    (
+        "--warmup-teacher-temp",
+        "optim.teacher_temp_start",
+        float,
+        "teacher temperature at the start of its warm-up (0.04)",
+    ),
+    (
+        "--mask-sample-probability",
+        "optim.mask_probability",
+        float,
+        "fraction of global crops that get an iBOT mask (0.5)",
+    ),
+    (
+        "--mask-ratio-min-max",
+        "optim.mask_ratio",
+        str,
+        "iBOT mask ratio range, spread evenly over the batch (0.1,0.5)",
+    ),
+    (
+        "--drop-path-uniform",
+        "model.drop_path_uniform",
+        str,
+        "true: the same stochastic depth in every block (DINOv2); false: a 0 -> rate ramp",
+    ),
+    (
+        "--layerscale",
+        "model.layerscale_init",
+        str,
+        "LayerScale init (DINOv2: 1e-5); none turns it off",
+    ),
+    (
+        "--num-register-tokens",
+        "model.num_register_tokens",
+        int,
+        "register tokens after CLS (0; DINOv2 with registers: 4)",
+    ),
+    ("--ffn-layer", "model.ffn_layer", str, "mlp or swiglu (swiglufused is the same layer)"),
+    (
+        "--head-style",
+        "model.head_style",
+        str,
+        "dinov2 (trainable prototype norms) or dino_v1 (norms fixed to 1)",
+    ),
+    (
+        "--ibot-separate-head",
+        "model.ibot_separate_head",
+        str,
+        "true: iBOT gets its own head (DINOv2 ViT-L/g configs); false: shares the DINO head",
+    ),
+    (
+        "--ibot-num-prototypes",
+        "model.ibot_num_prototypes",
+        int,
+        "K of the separate iBOT head (default: --num-prototypes)",
+    ),
+    (
+        "--dino-normalisation",
+        "optim.dino_normalisation",
+        str,
+        "dinov2 (default) or pair_mean (DINO v1; differs only without local crops)",
+    ),
+    (
+        "--ibot-normalisation",
+        "optim.ibot_normalisation",
+        str,
+        "global_crops (DINOv2) or masked_crops (2x at mask probability 0.5)",
+    ),
     # -- where it runs
     ("--seed", "run.seed", int, "seed of the weights, the data order and the augmentations"),
     ("--device", "run.device", str, "auto (CUDA when available), cpu, cuda or cuda:N"),
@@ -162,6 +250,14 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--preset", default=None, help=f"training preset (default cpu-demo). {presets}"
+    )
+    parser.add_argument(
+        "--config",
+        default=None,
+        metavar="DINOV2_YAML",
+        help="a DINOv2 training config (configs/train/*.yaml): trains as DINOv2 would, the "
+        "file over DINOv2's defaults; needs --data; --max-steps / --max-seconds run its first "
+        "steps, --epochs shortens its schedules",
     )
     parser.add_argument(
         "--run-dir", default=None, help="the run directory (default runs/<date-time>-<preset>)"
@@ -214,30 +310,70 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """The preset (or, with --resume, the run's config.json) with the flags applied."""
+    """The preset, the DINOv2 file of ``--config`` or, with --resume, the run's config.json,
+    with the flags applied."""
+    return _config_and_recipe(args)[0]
+
+
+def _config_and_recipe(args: argparse.Namespace) -> tuple[TrainConfig, Any]:
     from dinodiag.train.rundir import read_config
 
-    base = get_train_preset(args.preset or "cpu-demo").config
+    recipe = None
+    config_file = getattr(args, "config", None)
+    overrides = overrides_from_args(args)
+    if config_file:
+        from dinodiag.train.dinov2_recipe import recipe_from_file
+
+        if args.preset:
+            raise ConfigError(
+                "--config and --preset both give a whole training config: use one of them."
+            )
+        if args.resume:
+            raise ConfigError("--resume continues a run with its own config.json: drop --config.")
+        if "data.data" not in overrides:
+            raise ConfigError(
+                f"{config_file}: give the images with --data (a folder, cifar10:ROOT, ...): "
+                "DINOv2's train.dataset_path names its own dataset classes."
+            )
+        recipe = recipe_from_file(config_file)
+        base = recipe.config
+    else:
+        base = get_train_preset(args.preset or "cpu-demo").config
     if args.resume and args.run_dir:
         saved = read_config(args.run_dir)
         if saved is not None:
             base = TrainConfig.from_dict(
                 {k: v for k, v in saved.items() if k in ("name", "model", "optim", "data", "run")}
             )
-    return base.with_overrides(overrides_from_args(args))
+    if "data.pipeline" in overrides and "model.patch_size" not in overrides:
+        # A pipeline file with a patch size (a DINOv2 config's student.patch_size) sets the ViT's.
+        from dinodiag.train.config import pipeline_file_patch_size
+
+        patch = pipeline_file_patch_size(str(overrides["data.pipeline"]))
+        if patch is not None:
+            overrides["model.patch_size"] = patch
+    return base.with_overrides(overrides), recipe
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from dinodiag.train.dinov2_recipe import check_fits_device
     from dinodiag.train.engine import run_training
     from dinodiag.train.rundir import dumps, new_run_id
 
-    config = config_from_args(args)
+    config, recipe = _config_and_recipe(args)
     if args.print_config:
         from dinodiag.augment.config import to_dict
         from dinodiag.train.config import resolve_pipeline
 
-        print(dumps({**config.to_dict(), "pipeline": to_dict(resolve_pipeline(config))}, indent=2))
+        shown = {**config.to_dict(), "pipeline": to_dict(resolve_pipeline(config))}
+        if recipe is not None:
+            shown["dinov2_config"] = recipe.describe()
+        print(dumps(shown, indent=2))
         return EXIT_OK
+    check_fits_device(config)
+    if recipe is not None and os.environ.get("RANK", "0") == "0":
+        for note in recipe.notes:
+            print(f"[note] {recipe.resolved.source}: {note}", file=sys.stderr, flush=True)
     if args.resume and not args.run_dir:
         raise ConfigError("--resume needs --run-dir: the run directory to continue.")
     run_dir = Path(args.run_dir or Path("runs") / new_run_id(config.name))

@@ -16,13 +16,18 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from dinodiag.augment.config import PipelineConfig
 from dinodiag.errors import ConfigError
 from dinodiag.typed_config import build_config, did_you_mean
 
-ARCHS = ("vit_tiny", "vit_small", "vit_base", "resnet18")
+ARCHS = ("vit_tiny", "vit_small", "vit_base", "vit_large", "vit_giant2", "resnet18")
+FFN_LAYERS = ("mlp", "swiglu")  # DINOv2's "swiglufused" is read as "swiglu" (the same layer)
+HEAD_STYLES = ("dinov2", "dino_v1")
+DINO_NORMALISATIONS = ("dinov2", "pair_mean")
+IBOT_NORMALISATIONS = ("global_crops", "masked_crops")
 DEVICES_HELP = "auto (CUDA when available, else CPU), cpu, cuda or cuda:N"
 PRECISIONS = ("auto", "bf16", "fp32")
 
@@ -36,19 +41,30 @@ def _require(section: str, name: str, ok: bool, value: Any, allowed: str) -> Non
 class ModelConfig:
     """Backbone and projection heads."""
 
-    arch: str = "vit_small"  # vit_tiny | vit_small | vit_base | resnet18; tiny on a CPU
+    arch: str = "vit_small"  # vit_tiny | small | base | large | giant2 | resnet18; tiny on a CPU
     patch_size: int = 16  # ViT patch side; 16 for 224 px, 4 for 32 px crops (crops must divide)
     embed_dim: int | None = None  # override the ViT width (e.g. 96 for a CPU demo); None = arch
     num_heads: int | None = None  # override the ViT heads (embed_dim must divide); None = arch
-    depth: int | None = None  # ViT blocks (None = 12); 2-4 trains fast on a CPU
+    depth: int | None = None  # ViT blocks (None = the arch's: 12, large 24, giant2 40); 2-4 on CPU
     drop_path_rate: float = 0.1  # stochastic depth; 0.1 for ViT-S, 0.3 large; 0 for tiny models
+    drop_path_uniform: bool = True  # the same rate in every block (DINOv2); False: 0 -> rate ramp
     layerscale_init: float | None = None  # e.g. 1e-5 (DINOv2 large models); None disables
+    num_register_tokens: int = 0  # extra learned tokens after CLS (DINOv2 "registers": 4)
+    ffn_layer: str = "mlp"  # "mlp" (GELU) or "swiglu" (DINOv2 ViT-L/g; hidden 2/3 of 4 x dim)
+    interpolate_offset: float = 0.1  # DINOv2's pos-embed interpolation offset (0 = by size)
+    interpolate_antialias: bool = False  # antialiased pos-embed interpolation (DINOv2: off)
     num_prototypes: int = 65536  # K; 1024-8192 converge faster on small data (watch 'used')
     head_hidden_dim: int = 2048  # DINO head MLP width; 256-512 is enough for tiny models
     head_bottleneck_dim: int = 256  # width before the prototypes
     head_layers: int = 3  # MLP layers of the head
-    norm_last_layer: bool = True  # fixed prototype norms: more stable; False can learn faster
+    # "dinov2": prototype norms g trainable (with weight decay), PyTorch's default init of the
+    # directions; "dino_v1": g fixed to 1 (DINO's norm_last_layer), more stable in long runs
+    head_style: str = "dinov2"
     ibot_separate_head: bool = False  # own head for iBOT patches (DINOv2 default: shared)
+    ibot_num_prototypes: int | None = None  # K of the separate iBOT head; None = num_prototypes
+    ibot_head_hidden_dim: int | None = None  # separate iBOT head MLP width; None = DINO head's
+    ibot_head_bottleneck_dim: int | None = None  # its bottleneck; None = the DINO head's
+    ibot_head_layers: int | None = None  # its MLP layers; None = the DINO head's
 
     def __post_init__(self) -> None:
         s = "model"
@@ -67,6 +83,52 @@ class ModelConfig:
         for name in ("head_hidden_dim", "head_bottleneck_dim", "head_layers"):
             value = getattr(self, name)
             _require(s, name, value >= 1, value, "an integer >= 1")
+        _require(
+            s,
+            "num_register_tokens",
+            self.num_register_tokens >= 0,
+            self.num_register_tokens,
+            ">= 0",
+        )
+        if self.ffn_layer == "swiglufused":  # DINOv2's name for the same layer
+            object.__setattr__(self, "ffn_layer", "swiglu")
+        _require(s, "ffn_layer", self.ffn_layer in FFN_LAYERS, self.ffn_layer, "mlp | swiglu")
+        offset = self.interpolate_offset
+        _require(s, "interpolate_offset", 0 <= offset < 1, offset, "[0, 1) (DINOv2: 0.1)")
+        _require(s, "head_style", self.head_style in HEAD_STYLES, self.head_style, "dinov2|dino_v1")
+        for name in (
+            "ibot_num_prototypes",
+            "ibot_head_hidden_dim",
+            "ibot_head_bottleneck_dim",
+            "ibot_head_layers",
+        ):
+            value = getattr(self, name)
+            _require(s, name, value is None or value >= 1, value, "an integer >= 1 or null")
+        if not self.ibot_separate_head:
+            for name, dino_name in (
+                ("ibot_num_prototypes", "num_prototypes"),
+                ("ibot_head_hidden_dim", "head_hidden_dim"),
+                ("ibot_head_bottleneck_dim", "head_bottleneck_dim"),
+                ("ibot_head_layers", "head_layers"),
+            ):
+                value = getattr(self, name)
+                if value is not None and value != getattr(self, dino_name):
+                    raise ConfigError(
+                        f"model.{name} = {value} differs from model.{dino_name} = "
+                        f"{getattr(self, dino_name)} but the iBOT head is the DINO head "
+                        "(model.ibot_separate_head = false): set ibot_separate_head to true, "
+                        f"or drop {name}."
+                    )
+
+    def ibot_head_config(self) -> ModelConfig:
+        """The head fields of the iBOT head: the ``ibot_*`` overrides over the DINO head's."""
+        return dataclasses.replace(
+            self,
+            num_prototypes=self.ibot_num_prototypes or self.num_prototypes,
+            head_hidden_dim=self.ibot_head_hidden_dim or self.head_hidden_dim,
+            head_bottleneck_dim=self.ibot_head_bottleneck_dim or self.head_bottleneck_dim,
+            head_layers=self.ibot_head_layers or self.head_layers,
+        )
 
 
 @dataclass(frozen=True)
@@ -85,17 +147,26 @@ class OptimConfig:
     teacher_temp_end: float = 0.07  # after the warm-up; lower it if the loss stays at ln K
     teacher_temp_warmup_epochs: float = 30.0  # linear warm-up of the teacher temperature
     student_temp: float = 0.1  # student softmax temperature (rarely changed)
-    freeze_last_layer_epochs: float = 1.0  # prototypes frozen this long; shorten for short runs
-    clip_grad: float = 3.0  # gradient-norm clip (0 = off); keep it on, NaNs come without it
+    freeze_last_layer_epochs: float = 1.0  # prototypes at lr 0 this long; shorten for short runs
+    layerwise_decay: float = 0.9  # lr x rate^(depth + 1 - layer): early blocks learn slower
+    patch_embed_lr_mult: float = 0.2  # extra lr factor of the patch embedding (DINOv2: 0.2)
+    clip_grad: float = 3.0  # gradient-norm clip per network (backbone, heads); 0 = off
     beta1: float = 0.9  # AdamW beta1
     beta2: float = 0.999  # AdamW beta2
     center_momentum: float = 0.9  # EMA of the teacher centre; higher = slower centering
     centering: str = "center"  # "center" or "sinkhorn" (try it when small batches collapse)
     dino_weight: float = 1.0  # weight of the DINO CLS loss
+    # "dinov2": sum over crop pairs / ((G-1) G + max(G L, 1)), so with no local crops the loss
+    # is 2/3 of the pair mean; "pair_mean": the mean over the pairs (DINO v1, lightly)
+    dino_normalisation: str = "dinov2"
     ibot_weight: float = 1.0  # weight of the iBOT masked-patch loss (0 = off; ResNet has none)
+    # "global_crops": per-crop mean over masked patches, summed, / all global crops (DINOv2);
+    # "masked_crops": / the masked crops only (2x at mask probability 0.5)
+    ibot_normalisation: str = "global_crops"
     koleo_weight: float = 0.1  # weight of KoLeo (0 = off); needs a batch of >= 2 per process
-    mask_probability: float = 0.5  # fraction of global crops that get an iBOT mask
-    mask_ratio: tuple[float, float] = (0.1, 0.5)  # masked fraction of a masked crop, uniform
+    koleo_across_processes: bool = False  # neighbours among all processes (DINOv2: local batch)
+    mask_probability: float = 0.5  # fraction of global crops that get an iBOT mask (floored)
+    mask_ratio: tuple[float, float] = (0.1, 0.5)  # masked fraction range, spread over the batch
 
     def __post_init__(self) -> None:
         s = "optim"
@@ -122,6 +193,23 @@ class OptimConfig:
         ):
             value = getattr(self, name)
             _require(s, name, value >= 0, value, "a number >= 0")
+        _require(
+            s,
+            "dino_normalisation",
+            self.dino_normalisation in DINO_NORMALISATIONS,
+            self.dino_normalisation,
+            " | ".join(DINO_NORMALISATIONS),
+        )
+        _require(
+            s,
+            "ibot_normalisation",
+            self.ibot_normalisation in IBOT_NORMALISATIONS,
+            self.ibot_normalisation,
+            " | ".join(IBOT_NORMALISATIONS),
+        )
+        for name in ("layerwise_decay", "patch_embed_lr_mult"):
+            value = getattr(self, name)
+            _require(s, name, 0 < value <= 1, value, "a number in (0, 1]")
         for name in ("momentum_start", "momentum_end", "mask_probability", "beta1", "beta2"):
             value = getattr(self, name)
             _require(s, name, 0 <= value <= 1, value, "a number in [0, 1]")
@@ -176,7 +264,11 @@ class RunConfig:
     """Length of the run, logging, evaluation, device and seed."""
 
     epochs: float = 100.0  # passes over the train split (the schedules are laid out over them)
+    epoch_length: int | None = None  # steps per schedule epoch; None = one pass over the data
     max_steps: int | None = None  # cap the run at this many steps (schedules then fit it)
+    # True: the schedules span all the epochs and max_steps / max_seconds cut the run short (the
+    # first steps of the full run; how a DINOv2 config is shortened); False: they fit max_steps
+    keep_full_schedules: bool = False
     max_seconds: float | None = None  # stop cleanly (eval + checkpoint) before this many seconds
     fit_to_time: bool = False  # with max_seconds: shorten the schedules to the steps that fit
     eval_every: int = 500  # k-NN every N steps (also at step 0 and at the end); 0 = no k-NN
@@ -204,6 +296,13 @@ class RunConfig:
             self.max_seconds is None or self.max_seconds > 0,
             self.max_seconds,
             "a number > 0 or null",
+        )
+        _require(
+            s,
+            "epoch_length",
+            self.epoch_length is None or self.epoch_length >= 1,
+            self.epoch_length,
+            "an integer >= 1 or null",
         )
         for name in ("eval_every", "checkpoint_every", "seed"):
             value = getattr(self, name)
@@ -250,7 +349,7 @@ class TrainConfig:
     def from_dict(cls, data: Any) -> TrainConfig:
         """A validated config from plain data or command-line text; missing keys keep their
         defaults, unknown keys are refused with a "did you mean"."""
-        return build_config(cls, data, what="a training config", from_text=True)
+        return build_config(cls, _upgrade(data), what="a training config", from_text=True)
 
     def with_overrides(self, overrides: dict[str, Any]) -> TrainConfig:
         """A copy with ``{"section.field": value}`` changes applied (validated)."""
@@ -270,6 +369,20 @@ class TrainConfig:
         return TrainConfig.from_dict(data)
 
 
+def _upgrade(data: Any) -> Any:
+    """Configs written before ``model.head_style`` had ``model.norm_last_layer`` (true: the
+    prototype norms fixed, DINO v1's head; false: trainable, as DINOv2's)."""
+    model = data.get("model") if isinstance(data, dict) else None
+    if not isinstance(model, dict) or "norm_last_layer" not in model:
+        return data
+    model = dict(model)
+    fixed = model.pop("norm_last_layer")
+    if "head_style" not in model:
+        fixed_norms = fixed if isinstance(fixed, bool) else str(fixed).lower() in ("true", "1")
+        model["head_style"] = "dino_v1" if fixed_norms else "dinov2"
+    return {**data, "model": model}
+
+
 def resolve_pipeline(config: TrainConfig) -> PipelineConfig:
     """The augmentation a run uses: ``data.pipeline`` with the crop overrides and patch size.
 
@@ -278,6 +391,16 @@ def resolve_pipeline(config: TrainConfig) -> PipelineConfig:
     from dinodiag.augment.presets import load_config
 
     pipeline = load_config(config.data.pipeline)
+    file_patch = pipeline_file_patch_size(config.data.pipeline)
+    vit = config.model.arch.startswith("vit")
+    if vit and file_patch is not None and file_patch != config.model.patch_size:
+        raise ConfigError(
+            f"the pipeline file {config.data.pipeline} sets the patch size {file_patch} "
+            f"(student.patch_size / patch_size) but model.patch_size is "
+            f"{config.model.patch_size}: the ViT must cut the crops it was made for, so set "
+            f"--patch-size {file_patch} (the train command does when --patch-size is not given) "
+            "or change the file."
+        )
     changes: dict[str, Any] = {"patch_size": config.model.patch_size}
     if config.data.local_crops is not None:
         changes["local_crops_number"] = config.data.local_crops
@@ -288,6 +411,25 @@ def resolve_pipeline(config: TrainConfig) -> PipelineConfig:
     pipeline = pipeline.replace(**changes)
     check_crops(pipeline, config.model)
     return pipeline
+
+
+def pipeline_file_patch_size(spec: str) -> int | None:
+    """The patch size a pipeline *file* sets: a DINOv2 config's ``student.patch_size`` (DINOv2's
+    default 16 when the file leaves it out), a dinodiag file's ``patch_size`` key; None for a
+    preset name or a file without one. The model must use it (:func:`resolve_pipeline`)."""
+    from dinodiag.augment.config import parse_config_text
+    from dinodiag.augment.dinov2_config import is_dinov2_config, resolve_dinov2_config
+    from dinodiag.augment.presets import PRESETS
+
+    path = Path(spec)
+    if spec.strip().lower().replace("_", "-") in PRESETS or not path.is_file():
+        return None
+    data = parse_config_text(path.read_text(encoding="utf-8", errors="replace"), source=spec)
+    if is_dinov2_config(data):
+        value = resolve_dinov2_config(data, source=spec).get("student.patch_size")
+    else:
+        value = data.get("patch_size")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def check_crops(pipeline: PipelineConfig, model: ModelConfig) -> None:

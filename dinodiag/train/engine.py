@@ -130,10 +130,10 @@ class _Run:
             cfg, self.pipeline, rt.world_size, rt.rank, rt.device.type == "cuda"
         )
         self.steps_per_epoch = len(self.sampler)
-        self.total_steps = max(1, round(cfg.run.epochs * self.steps_per_epoch))
-        if cfg.run.max_steps is not None:
-            self.total_steps = min(self.total_steps, cfg.run.max_steps)
-        self.planned_steps = self.total_steps  # the schedules' length
+        self.schedule_epoch = cfg.run.epoch_length or self.steps_per_epoch  # DINOv2: 1250
+        full = max(1, round(cfg.run.epochs * self.schedule_epoch))
+        self.total_steps = full if cfg.run.max_steps is None else min(full, cfg.run.max_steps)
+        self.planned_steps = full if cfg.run.keep_full_schedules else self.total_steps
         self.evaluator = None
         if rt.is_main and cfg.run.eval_every > 0:
             self.evaluator, reason = build_evaluator(
@@ -172,7 +172,7 @@ class _Run:
         self.losses = build_losses(cfg, self.rt.device)
         self.optimizer = build_optimizer(cfg, self.nets.student)
         global_batch = cfg.data.batch_size * self.rt.world_size
-        self.schedules = Schedules(self.total_steps, self.steps_per_epoch, cfg.optim, global_batch)
+        self.schedules = Schedules(self.planned_steps, self.schedule_epoch, cfg.optim, global_batch)
         self.modules = StepModules(
             student=self.student_call,
             student_net=self.nets.student,
@@ -191,6 +191,7 @@ class _Run:
             "global_batch_size": global_batch,
             "steps_per_epoch": self.steps_per_epoch,
             "total_steps": self.total_steps,
+            "schedule_steps": self.planned_steps,
             "peak_lr": self.schedules.peak_lr,
             "ibot": self.nets.ibot,
         }

@@ -42,7 +42,7 @@ _CPU_DEMO = TrainConfig(
         num_prototypes=256,
         head_hidden_dim=512,
         head_bottleneck_dim=128,
-        norm_last_layer=False,
+        head_style="dinov2",  # trainable prototype norms
     ),
     optim=OptimConfig(
         base_lr=0.008,
@@ -103,10 +103,30 @@ _SMALL_IMAGES = TrainConfig(
     run=RunConfig(epochs=200, eval_every=2000, log_every=20, checkpoint_every=1000),
 )
 
+# DINOv2's recipe (ssl_default_config.yaml) on a ViT-S/16 (DINOv2's default is a ViT-L: pass
+# --arch vit_large on big GPUs): layerscale, stochastic depth 0.3 in every block, 65536 shared
+# prototypes, iBOT on half the global crops, KoLeo 0.1, layer-wise lr decay 0.9, patch-embedding
+# lr x 0.2, last layer at lr 0 for the first epoch. One deviation: 128 images per GPU (DINOv2:
+# 64 on each of 16+ GPUs), because centering starves at a global batch of 64.
 _GPU = TrainConfig(
     name="gpu",
-    model=ModelConfig(arch="vit_small", patch_size=16, drop_path_rate=0.1, num_prototypes=65536),
-    optim=OptimConfig(base_lr=0.004, warmup_epochs=10, momentum_start=0.992),
+    model=ModelConfig(
+        arch="vit_small",
+        patch_size=16,
+        drop_path_rate=0.3,
+        drop_path_uniform=True,
+        layerscale_init=1e-5,
+        num_prototypes=65536,
+        head_style="dinov2",
+    ),
+    optim=OptimConfig(
+        base_lr=0.004,
+        warmup_epochs=10,
+        momentum_start=0.992,
+        layerwise_decay=0.9,
+        patch_embed_lr_mult=0.2,
+        freeze_last_layer_epochs=1.0,
+    ),
     data=DataConfig(
         data="generated:n=20000,size=128",
         pipeline="dinov2",
@@ -164,7 +184,7 @@ _PRESETS = [
     ),
     TrainPreset(
         "gpu",
-        "real datasets on GPUs: ViT-S/16, DINOv2 pipeline (224 / 96 px), "
+        "real datasets on GPUs: DINOv2's recipe on a ViT-S/16, DINOv2 pipeline (224 / 96 px), "
         "K=65536, bf16, batch 128 per GPU",
         _GPU,
     ),

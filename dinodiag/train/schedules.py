@@ -6,7 +6,15 @@ on longer than planned (or is resumed with more steps) keeps the final values.
 
 Recipe defaults (REFERENCE.md): lr = 0.004 * sqrt(batch / 1024), linear warm-up 10 epochs then
 cosine to 1e-6; weight decay cosine 0.04 -> 0.4; teacher momentum cosine 0.992 -> 1; teacher
-temperature linear 0.04 -> 0.07 over 30 epochs then constant; last layer frozen 1 epoch.
+temperature linear 0.04 -> 0.07 over 30 epochs then constant; last layer frozen 1 epoch (its
+lr is 0 then, DINOv2's ``last_layer_lr``).
+
+Against DINOv2's ``CosineScheduler`` (``np.linspace(start, peak, warmup)`` then
+``end + (peak - end) / 2 * (1 + cos(pi * i / n))``): the warm-up here is one step ahead (step 0
+trains at peak / warmup instead of 0; both reach the peak at step warmup - 1), the cosine
+reaches ``end`` exactly at the last step (DINOv2 one step later), and the teacher temperature
+reaches its end value at the end of its warm-up (DINOv2 one step earlier). Each difference is
+one step's increment, 1 / (that schedule's length) of its range.
 """
 
 from __future__ import annotations
@@ -87,7 +95,8 @@ class Schedules:
             decay, teacher momentum / temperature and last-layer freeze knobs.
         batch_size: global batch size (all processes), for the lr scaling.
 
-    ``at(it)`` returns ``{"lr", "wd", "momentum", "teacher_temp", "freeze_last_layer"}``.
+    ``at(it)`` returns ``{"lr", "wd", "momentum", "teacher_temp", "freeze_last_layer",
+    "last_layer_lr"}`` (``last_layer_lr`` is 0 while the last layer is frozen, else ``lr``).
     """
 
     def __init__(
@@ -120,10 +129,13 @@ class Schedules:
 
     def at(self, it: int) -> dict[str, float | bool]:
         """Values at iteration ``it`` (clamped past the end)."""
+        lr = value_at(self.lr, it)
+        frozen = it < self.freeze_last_layer_iters
         return {
-            "lr": value_at(self.lr, it),
+            "lr": lr,
             "wd": value_at(self.wd, it),
             "momentum": value_at(self.momentum, it),
             "teacher_temp": value_at(self.teacher_temp, it),
-            "freeze_last_layer": it < self.freeze_last_layer_iters,
+            "freeze_last_layer": frozen,
+            "last_layer_lr": 0.0 if frozen else lr,
         }

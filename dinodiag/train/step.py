@@ -26,7 +26,7 @@ from dinodiag.train.diagnostics import compute_diagnostics
 from dinodiag.train.ema import ema_update, param_distance
 from dinodiag.train.losses.dino import other_view
 from dinodiag.train.models.network import DinoNetwork
-from dinodiag.train.optim import apply_schedule, clip_gradients
+from dinodiag.train.optim import apply_schedule, clip_gradients_per_part
 
 #: Loss terms in the order they are reduced and checked.
 TERMS = ("loss", "dino_loss", "ibot_loss", "koleo_loss")
@@ -147,13 +147,21 @@ def train_step(
 ) -> dict[str, float]:
     """One optimisation step; ``step`` is the count of steps done once it completes (>= 1).
 
-    Returns the logged values: the loss terms (averaged over processes), lr, wd, momentum,
-    teacher_temp, grad_norm (before clipping) and, when ``diagnostics``, the collapse signals
+    Returns the logged values: the loss terms (averaged over processes; unweighted, so
+    ``loss = dino_weight * dino_loss + ibot_weight * ibot_loss + koleo_weight * koleo_loss``;
+    DINOv2's training_metrics.json shows half of the iBOT and weighted KoLeo terms), lr,
+    last_layer_lr, wd, momentum, teacher_temp, grad_norm (all networks, before clipping) and,
+    when ``diagnostics``, the collapse signals
     of :func:`compute_diagnostics` plus ``param_distance``. Raises
     :class:`NonFiniteLossError` (on every process alike) before touching the weights when
     the loss is NaN / Inf, and after backward when the gradient norm is.
     """
-    apply_schedule(m.optimizer, float(schedule["lr"]), float(schedule["wd"]))
+    lr = float(schedule["lr"])
+    # The prototype layers train at last_layer_lr: 0 while frozen (AdamW's moments still move).
+    last_layer_lr = float(
+        schedule.get("last_layer_lr", 0.0 if schedule["freeze_last_layer"] else lr)
+    )
+    apply_schedule(m.optimizer, lr, float(schedule["wd"]), last_layer_lr)
     loss, terms, out = compute_losses(m, batch, float(schedule["teacher_temp"]))
     reduced = torch.stack([terms[t].detach().float() for t in TERMS])
     reduced = distributed.all_reduce_mean(reduced).tolist()
@@ -163,19 +171,18 @@ def train_step(
         raise NonFiniteLossError(message, step, term)
 
     loss.backward()
-    grad_norm = clip_gradients(m.student_net.parameters(), m.optim.clip_grad)
+    # Backbone, DINO head and iBOT head each clipped on their own, as DINOv2 does.
+    grad_norm = clip_gradients_per_part(m.student_net.parts(), m.optim.clip_grad)
     if not math.isfinite(grad_norm):
         message, term = _nonfinite_message({**values, "grad_norm": grad_norm}, step, "grad_norm")
         raise NonFiniteLossError(message, step, term)
-    if schedule["freeze_last_layer"]:
-        for head in m.student_net.heads():
-            head.cancel_last_layer_gradients()
     m.optimizer.step()
     m.optimizer.zero_grad(set_to_none=True)
     ema_update(m.teacher_net, m.student_net, float(schedule["momentum"]))
 
     values.update(
-        lr=float(schedule["lr"]),
+        lr=lr,
+        last_layer_lr=last_layer_lr,
         wd=float(schedule["wd"]),
         momentum=float(schedule["momentum"]),
         teacher_temp=float(schedule["teacher_temp"]),

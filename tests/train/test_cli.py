@@ -227,3 +227,141 @@ def test_torchrun_two_processes_only_rank0_writes(tmp_path):
     assert list(metrics[metrics["kind"] == "train"]["step"]) == [1, 2, 3]  # one writer
     assert list(metrics[metrics["kind"] == "eval"]["step"]) == [0, 3]
     assert done.stdout.count("run directory:") == 1  # only rank 0 prints
+
+
+# A DINOv2 training config at test size: DINOv2's keys, a tiny student and small crops.
+TINY_DINOV2 = """
+student: {arch: vit_tiny, patch_size: 4, drop_path_rate: 0.0}
+dino: {head_n_prototypes: 64, head_hidden_dim: 64, head_bottleneck_dim: 32}
+ibot: {head_n_prototypes: 64}
+train: {batch_size_per_gpu: 4, OFFICIAL_EPOCH_LENGTH: 10, output_dir: /somewhere}
+optim: {epochs: 2, warmup_epochs: 1, freeze_last_layer_epochs: 0}
+teacher: {warmup_teacher_temp_epochs: 1}
+crops: {global_crops_size: 16, local_crops_size: 8, local_crops_number: 2}
+"""
+TINY_FLAGS = ["--set", "model.embed_dim=32", "--set", "model.num_heads=2", "--depth", "1"]
+
+
+def test_dinov2_knob_flags():
+    cfg = config_from_args(
+        parse(
+            "--preset",
+            "tiny-test",
+            "--mask-ratio-min-max",
+            "0.2,0.4",
+            "--mask-sample-probability",
+            "0.25",
+            "--drop-path-uniform",
+            "false",
+            "--layerscale",
+            "none",
+            "--layerwise-decay",
+            "0.75",
+            "--patch-embed-lr-mult",
+            "0.5",
+            "--num-register-tokens",
+            "4",
+            "--ffn-layer",
+            "swiglufused",
+            "--head-style",
+            "dino_v1",
+            "--ibot-separate-head",
+            "true",
+            "--ibot-num-prototypes",
+            "128",
+            "--warmup-teacher-temp",
+            "0.03",
+            "--freeze-last-layer-epochs",
+            "0.5",
+            "--ibot-normalisation",
+            "masked_crops",
+            "--dino-normalisation",
+            "pair_mean",
+        )
+    )
+    m, o = cfg.model, cfg.optim
+    assert o.mask_ratio == (0.2, 0.4) and o.mask_probability == 0.25
+    assert m.drop_path_uniform is False and m.layerscale_init is None
+    assert (o.layerwise_decay, o.patch_embed_lr_mult) == (0.75, 0.5)
+    assert (m.num_register_tokens, m.ffn_layer, m.head_style) == (4, "swiglu", "dino_v1")
+    assert m.ibot_separate_head is True and m.ibot_num_prototypes == 128
+    assert o.teacher_temp_start == 0.03 and o.freeze_last_layer_epochs == 0.5
+    assert (o.ibot_normalisation, o.dino_normalisation) == ("masked_crops", "pair_mean")
+
+
+def test_pipeline_file_sets_the_patch_size(tmp_path):
+    path = tmp_path / "vitl14.yaml"
+    path.write_text("student: {patch_size: 14}\ncrops: {local_crops_size: 98}\n")
+    cfg = config_from_args(parse("--preset", "gpu", "--pipeline", str(path)))
+    assert cfg.model.patch_size == 14  # not the preset's 16
+    with pytest.raises(ConfigError, match="sets the patch size 14"):
+        from dinodiag.train.config import resolve_pipeline
+
+        resolve_pipeline(config_from_args(parse("--pipeline", str(path), "--patch-size", "16")))
+
+
+def test_dinov2_config_print_and_refusals(tmp_path, capsys):
+    from dinodiag.cli import main
+
+    path = tmp_path / "mine.yaml"
+    path.write_text(TINY_DINOV2)
+    args = ["train", "--config", str(path), "--data", "generated:n=64,size=16"]
+    assert main([*args, "--batch-size", "8", "--print-config"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["name"] == "mine" and shown["data"]["batch_size"] == 8  # flags win
+    assert shown["model"]["patch_size"] == 4 and shown["pipeline"]["local_crops_number"] == 2
+    assert shown["run"]["epoch_length"] == 10 and shown["run"]["keep_full_schedules"] is True
+    dinov2 = shown["dinov2_config"]
+    assert dinov2["from_file"]["train.OFFICIAL_EPOCH_LENGTH"]["field"] == "run.epoch_length"
+    assert dinov2["from_dinov2_defaults"]["dino.koleo_loss_weight"]["value"] == 0.1
+    assert any("output_dir" in note for note in dinov2["not_used"])
+    assert main(["train", "--config", str(path)]) == 2  # --data is required
+    assert "--data" in capsys.readouterr().err
+    assert main([*args, "--preset", "gpu"]) == 2
+    giant = tmp_path / "vitg14.yaml"
+    giant.write_text("student: {arch: vit_giant2, patch_size: 14}\ncrops: {local_crops_size: 98}")
+    assert main(["train", "--config", str(giant), "--data", "sample", "--device", "cpu"]) == 2
+    assert "ViT-g" in capsys.readouterr().err
+
+
+def test_a_dinov2_config_trains_its_first_steps(tmp_path):
+    """``train --config`` end to end: the schedules span DINOv2's 2 x 10 steps, --max-steps 3
+    runs the first 3 of them."""
+    path = tmp_path / "mine.yaml"
+    path.write_text(TINY_DINOV2)
+    run = tmp_path / "run"
+    done = _run(
+        [
+            "-m",
+            "dinodiag",
+            "train",
+            "--config",
+            str(path),
+            "--data",
+            "generated:n=64,val_n=32,size=16,classes=4",
+            "--run-dir",
+            str(run),
+            "--max-steps",
+            "3",
+            "--eval-every",
+            "0",
+            "--log-every",
+            "1",
+            "--workers",
+            "0",
+            "--threads",
+            "1",
+            *TINY_FLAGS,
+        ]
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "output_dir" in done.stderr  # the notes are printed
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["resolved"]["total_steps"] == 3 and saved["resolved"]["schedule_steps"] == 20
+    assert saved["model"]["patch_size"] == 4 and saved["pipeline"]["global_crops_size"] == 16
+    train = rundir.read_metrics(run, kind="train")
+    assert list(train["step"]) == [1, 2, 3]
+    # warm-up of 1 DINOv2 epoch = 10 steps: the lr is still rising at step 3
+    assert (
+        train["lr"].is_monotonic_increasing and train["lr"].iloc[-1] < saved["resolved"]["peak_lr"]
+    )

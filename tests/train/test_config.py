@@ -13,6 +13,7 @@ from dinodiag.train.config import (
     OptimConfig,
     RunConfig,
     TrainConfig,
+    pipeline_file_patch_size,
     resolve_pipeline,
 )
 
@@ -59,6 +60,17 @@ def test_overrides_convert_text_and_validate():
         (lambda: RunConfig(device="tpu"), "run.device"),
         (lambda: RunConfig(log_every=0), "run.log_every"),
         (lambda: RunConfig(max_seconds=-1), "run.max_seconds"),
+        (lambda: RunConfig(epoch_length=0), "run.epoch_length"),
+        (lambda: ModelConfig(ffn_layer="geglu"), "model.ffn_layer"),
+        (lambda: ModelConfig(head_style="v3"), "model.head_style"),
+        (lambda: ModelConfig(num_register_tokens=-1), "model.num_register_tokens"),
+        (lambda: ModelConfig(interpolate_offset=1.0), "model.interpolate_offset"),
+        (lambda: ModelConfig(ibot_head_layers=0), "model.ibot_head_layers"),
+        (lambda: ModelConfig(ibot_head_bottleneck_dim=64), "model.ibot_head_bottleneck_dim"),
+        (lambda: OptimConfig(layerwise_decay=0), "optim.layerwise_decay"),
+        (lambda: OptimConfig(patch_embed_lr_mult=2), "optim.patch_embed_lr_mult"),
+        (lambda: OptimConfig(dino_normalisation="mean"), "optim.dino_normalisation"),
+        (lambda: OptimConfig(ibot_normalisation="all"), "optim.ibot_normalisation"),
     ],
 )
 def test_invalid_fields_are_named(make, field):
@@ -108,3 +120,43 @@ def test_single_view_pipeline_is_refused():
     one = resolve_pipeline(cfg).replace(global_crops_number=1)
     with pytest.raises(ConfigError, match="single view"):
         check_crops(one, cfg.model)
+
+
+def test_dinov2_knob_defaults():
+    model, optim = ModelConfig(), OptimConfig()
+    assert (model.drop_path_uniform, model.num_register_tokens, model.ffn_layer) == (True, 0, "mlp")
+    assert (model.head_style, model.ibot_separate_head, model.interpolate_offset) == (
+        "dinov2",
+        False,
+        0.1,
+    )
+    assert (optim.layerwise_decay, optim.patch_embed_lr_mult) == (0.9, 0.2)
+    assert (optim.mask_probability, optim.mask_ratio) == (0.5, (0.1, 0.5))
+    assert (optim.dino_normalisation, optim.ibot_normalisation) == ("dinov2", "global_crops")
+    assert optim.freeze_last_layer_epochs == 1.0 and optim.koleo_across_processes is False
+    assert (optim.teacher_temp_start, optim.teacher_temp_end) == (0.04, 0.07)
+    assert ModelConfig(ffn_layer="swiglufused").ffn_layer == "swiglu"
+
+
+def test_configs_written_before_head_style_still_load():
+    for old, style in ((True, "dino_v1"), (False, "dinov2")):
+        cfg = TrainConfig.from_dict({"model": {"norm_last_layer": old}})
+        assert cfg.model.head_style == style
+
+
+def test_a_pipeline_files_patch_size_must_be_the_models(tmp_path):
+    path = tmp_path / "vitl14.yaml"
+    path.write_text("student: {patch_size: 14}\ncrops: {local_crops_size: 98}\n")
+    cfg = TrainConfig(model=ModelConfig(patch_size=14), data=DataConfig(pipeline=str(path)))
+    pipe = resolve_pipeline(cfg)
+    assert (pipe.patch_size, pipe.local_crops_size, pipe.global_crops_size) == (14, 98, 224)
+    with pytest.raises(ConfigError, match="sets the patch size 14.*--patch-size 14"):
+        resolve_pipeline(TrainConfig(data=DataConfig(pipeline=str(path))))
+    assert pipeline_file_patch_size(str(path)) == 14
+    short = tmp_path / "vitl16_short.yaml"  # no crops: section, no patch size: DINOv2's 16
+    short.write_text("train: {batch_size_per_gpu: 64}\nstudent: {block_chunks: 4}\n")
+    assert pipeline_file_patch_size(str(short)) == 16
+    assert (
+        resolve_pipeline(TrainConfig(data=DataConfig(pipeline=str(short)))).local_crops_number == 8
+    )
+    assert pipeline_file_patch_size("dinov2") is None

@@ -74,3 +74,40 @@ def test_no_lr_scaling_and_validation() -> None:
         Schedules(10, 0, OptimConfig(), 8)
     with pytest.raises(ConfigError, match="iteration"):
         sched.at(-1)
+
+
+def dinov2_cosine(base: float, final: float, total: int, warmup: int = 0, start: float = 0.0):
+    """DINOv2's CosineScheduler as its utils.py documents it: linspace(start, base, warmup),
+    then final + (base - final) / 2 * (1 + cos(pi * i / n)) for i < n; past the end: final."""
+    n = total - warmup
+    cosine = [final + 0.5 * (base - final) * (1 + math.cos(math.pi * i / n)) for i in range(n)]
+    return list(np.linspace(start, base, warmup)) + cosine
+
+
+@pytest.mark.parametrize("total,warmup", [(100, 10), (40, 0), (1000, 100)])
+def test_boundaries_against_dinov2s_scheduler(total: int, warmup: int) -> None:
+    """Both reach the peak at the last warm-up step; every value is within one step's increment
+    of DINOv2's (see the module docstring), and the end values agree."""
+    ours = cosine_schedule(1.0, 0.01, total, warmup)
+    ref = dinov2_cosine(1.0, 0.01, total, warmup)
+    assert len(ours) == len(ref) == total
+    if warmup:
+        assert ours[warmup - 1] == pytest.approx(ref[warmup - 1]) == pytest.approx(1.0)
+        assert ref[0] == 0.0 and ours[0] == pytest.approx(1.0 / warmup)  # one step ahead
+    assert ours[warmup] == pytest.approx(ref[warmup]) == pytest.approx(1.0)
+    step = max(1.0 / max(warmup, 1), math.pi / (total - warmup))
+    assert np.max(np.abs(ours - np.array(ref))) <= step
+    assert ours[-1] == pytest.approx(0.01) and ref[-1] == pytest.approx(0.01, abs=step)
+    # teacher temperature: DINOv2 warms up over the same iterations and ends at the same value
+    temp = linear_warmup_constant(0.04, 0.07, warmup_iters=30, total_iters=total)
+    ref_temp = list(np.linspace(0.04, 0.07, 30)) + [0.07] * (total - 30)
+    assert temp[0] == ref_temp[0] == 0.04 and temp[30] == ref_temp[30] == 0.07
+    assert np.max(np.abs(temp - np.array(ref_temp))) <= 0.03 / 29 + 1e-12
+
+
+def test_last_layer_lr_is_zero_while_frozen() -> None:
+    sched = Schedules(100, 10, OptimConfig(freeze_last_layer_epochs=1.0), batch_size=64)
+    assert [sched.at(i)["last_layer_lr"] for i in (0, 9)] == [0.0, 0.0]
+    assert sched.at(10)["last_layer_lr"] == sched.at(10)["lr"] > 0
+    free = Schedules(100, 10, OptimConfig(freeze_last_layer_epochs=0.0), batch_size=64)
+    assert free.at(0)["last_layer_lr"] == free.at(0)["lr"] > 0

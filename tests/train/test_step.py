@@ -91,12 +91,56 @@ def test_ibot_off_ignores_masks():
     assert not m.student_net.backbone.mask_token.requires_grad
 
 
-def test_frozen_last_layer_does_not_move():
+def test_frozen_last_layer_trains_at_lr_zero():
     _, m, schedules = setup(**{"optim.freeze_last_layer_epochs": 1.0})
     last = m.student_net.dino_head.last_layer.parametrizations.weight.original1
     before = last.detach().clone()
-    train_step(m, make_batch(), schedules.at(0), 1)
+    schedule = schedules.at(0)
+    assert schedule["freeze_last_layer"] and schedule["last_layer_lr"] == 0.0
+    values = train_step(m, make_batch(), schedule, 1)
     assert torch.equal(before, last)
+    assert values["last_layer_lr"] == 0.0 and values["lr"] > 0
+    assert torch.count_nonzero(m.optimizer.state[last]["exp_avg"]) > 0  # Adam state moved
+    later = schedules.at(5)
+    assert not later["freeze_last_layer"] and later["last_layer_lr"] == later["lr"]
+    train_step(m, make_batch(), later, 2)
+    assert not torch.equal(before, last)
+
+
+def test_loss_normalisations_follow_the_config():
+    """Same init and batch: the old masked-crop iBOT normalisation is exactly 2x DINOv2's (4 of
+    the 8 global crops carry a mask); without local crops the pair mean is 1.5x DINOv2's."""
+    batch = make_batch(n_local=0)
+    batch["local_crops"] = torch.zeros(0)
+    runs = {}
+    for name, changes in {
+        "dinov2": {},
+        "old": {
+            "optim.ibot_normalisation": "masked_crops",
+            "optim.dino_normalisation": "pair_mean",
+        },
+    }.items():
+        _, m, schedules = setup(**{"data.local_crops": 0, **changes})
+        runs[name] = train_step(m, batch, schedules.at(0), 1)
+    assert runs["old"]["ibot_loss"] == pytest.approx(2.0 * runs["dinov2"]["ibot_loss"], rel=1e-5)
+    assert runs["old"]["dino_loss"] == pytest.approx(1.5 * runs["dinov2"]["dino_loss"], rel=1e-5)
+
+
+def test_each_network_is_clipped_on_its_own_and_the_norm_logged_before(monkeypatch):
+    _, m, schedules = setup(**{"optim.clip_grad": 1e-3, "model.ibot_separate_head": True})
+    seen: list[float] = []
+    step = m.optimizer.step
+
+    def record_then_step(*args, **kwargs):
+        for part in m.student_net.parts():  # backbone, DINO head, iBOT head
+            grads = [p.grad.norm() for p in part.parameters() if p.grad is not None]
+            seen.append(float(torch.stack(grads).norm()))
+        return step(*args, **kwargs)
+
+    monkeypatch.setattr(m.optimizer, "step", record_then_step)
+    values = train_step(m, make_batch(), schedules.at(0), 1)
+    assert len(seen) == 3 and all(n == pytest.approx(1e-3, rel=1e-3) for n in seen)
+    assert values["grad_norm"] > 10 * 1e-3  # all parts together, before clipping
 
 
 def test_nonfinite_loss_names_the_term(monkeypatch):

@@ -9,12 +9,16 @@ local crops.
     student_logits: ((G + L) * B, K)  student head on the G global crops, then the L locals
 
 Each student view is paired with the teacher output of every *other* global view (a global
-crop is never compared with itself) and the loss is the mean over pairs and images of
-``-sum_k p_teacher[k] * log_softmax(student / student_temp)[k]``.
+crop is never compared with itself). Each pair's term is the mean over images of
+``-sum_k p_teacher[k] * log_softmax(student / student_temp)[k]``; the loss is the sum of the
+terms divided by ``(G - 1) * G + max(G * L, 1)`` (DINOv2's ``normalisation="dinov2"``: the mean
+over pairs when there are local crops, 2/3 of it without them) or by the number of pairs
+(``"pair_mean"``, DINO v1 and lightly).
 
 Teacher probabilities: ``softmax((t - center) / teacher_temp)`` with ``center`` an EMA
 (momentum 0.9) of the batch mean of the teacher logits, all-reduced over processes; or
-Sinkhorn-Knopp (3 iterations) when ``centering="sinkhorn"``. The teacher temperature is an
+Sinkhorn-Knopp (3 iterations, as DINOv2 runs it) when ``centering="sinkhorn"``. The teacher
+temperature is an
 argument (its warm-up lives in :mod:`dinodiag.train.schedules`). Everything is computed in
 float32, so the loss is safe under bf16 autocast.
 """
@@ -29,6 +33,7 @@ from torch import nn
 
 from dinodiag.errors import ConfigError, TrainingError
 from dinodiag.train import distributed
+from dinodiag.train.config import DINO_NORMALISATIONS
 
 Centering = Literal["center", "sinkhorn"]
 CENTERING_CHOICES: tuple[str, ...] = ("center", "sinkhorn")
@@ -40,14 +45,23 @@ def sinkhorn_knopp(
 ) -> torch.Tensor:
     """Sinkhorn-Knopp teacher assignment (SwAV / DINOv2): (n, K) logits -> (n, K) probabilities.
 
-    Alternately normalises prototypes (each prototype gets 1/K of the total mass over the
-    batch of **all** processes) and samples (each row sums to 1); ends with the sample step,
-    so every row is a distribution. The batch size may differ between processes.
-    Each row's logits are shifted by their max before ``exp`` (no overflow at teacher_temp
-    0.04); the Sinkhorn fixed point does not depend on a per-sample scale.
+    ``Q = exp(t / teacher_temp)`` normalised to a total mass of 1 over the batch of **all**
+    processes, then ``n_iterations`` rounds of: each prototype gets 1/K of the mass, each sample
+    1/n (n over all processes); the result is scaled by n, so every row is a distribution. The
+    batch size may differ between processes.
+
+    One max over all logits of all processes is subtracted before ``exp``: it scales Q by one
+    constant, which the first normalisation removes exactly, so the result is DINOv2's (which
+    subtracts nothing) without overflow at low temperatures. A per-row max would not be: after
+    3 iterations (far from the fixed point) it changes the targets.
     """
     logits = teacher_logits.float() / teacher_temp
-    q = torch.exp(logits - logits.max(dim=1, keepdim=True).values)  # (n, K)
+    if logits.numel():
+        peak = logits.max().reshape(1)
+    else:  # no rows here (e.g. no masked patch on this process): the others decide the max
+        peak = logits.new_full((1,), float("-inf"))
+    peak = distributed.all_reduce_max(peak)
+    q = torch.exp(logits - peak)  # (n, K), every entry <= 1
     n_local, k = q.shape
     total = distributed.all_reduce_sum(torch.tensor(float(n_local), device=q.device))
     mass = distributed.all_reduce_sum(q.sum())
@@ -58,6 +72,22 @@ def sinkhorn_knopp(
         q = q / per_prototype.clamp_min(tiny) / k
         q = q / q.sum(dim=1, keepdim=True).clamp_min(tiny) / total
     return q * total
+
+
+def pair_normaliser(n_global: int, n_local: int, normalisation: str = "dinov2") -> int:
+    """What the summed pair terms of the DINO loss are divided by (see the module docstring).
+
+    ``"dinov2"``: ``(G - 1) * G + max(G * L, 1)``; ``"pair_mean"``: ``(G - 1) * G + G * L``.
+    """
+    if normalisation not in DINO_NORMALISATIONS:
+        raise ConfigError(
+            f"DINO loss normalisation must be one of {', '.join(DINO_NORMALISATIONS)}, "
+            f"got {normalisation!r}."
+        )
+    local_terms = n_global * n_local
+    if normalisation == "dinov2":
+        local_terms = max(local_terms, 1)
+    return (n_global - 1) * n_global + local_terms
 
 
 def check_views(n_rows: int, batch_size: int, what: str) -> int:
@@ -75,16 +105,19 @@ def cross_view_cross_entropy(
     teacher_probs: torch.Tensor,
     n_global: int,
     student_temp: float = 0.1,
+    normalisation: str = "dinov2",
 ) -> torch.Tensor:
-    """Mean cross-entropy over (student view, other teacher global view) pairs.
+    """Cross-entropy over (student view, other teacher global view) pairs.
 
     Args:
         student_logits: ((G + L) * B, K) view-major, the G global views first.
         teacher_probs: (G * B, K) view-major teacher probabilities.
         n_global: G, the number of global views (the teacher's views).
         student_temp: student softmax temperature (0.1).
+        normalisation: ``"dinov2"`` or ``"pair_mean"`` (:func:`pair_normaliser`).
 
-    Returns a scalar: mean over the G * (G + L) - G valid pairs and the B images.
+    Returns a scalar: the per-pair means over the B images, summed over the G * (G + L) - G
+    valid pairs and divided by :func:`pair_normaliser`.
     """
     if n_global < 1 or teacher_probs.shape[0] % n_global:
         raise TrainingError(
@@ -113,7 +146,7 @@ def cross_view_cross_entropy(
     valid = torch.ones(n_student, n_global, dtype=torch.bool, device=ce.device)
     diag = torch.arange(n_global, device=ce.device)
     valid[diag, diag] = False  # never the same view
-    return ce[valid].mean()
+    return ce[valid].sum() / pair_normaliser(n_global, n_student - n_global, normalisation)
 
 
 class CenteredLoss(nn.Module):
@@ -122,6 +155,7 @@ class CenteredLoss(nn.Module):
 
     center: torch.Tensor
     what = ""
+    normalisations: tuple[str, ...] = DINO_NORMALISATIONS  # the first is the default
 
     def __init__(
         self,
@@ -130,6 +164,7 @@ class CenteredLoss(nn.Module):
         center_momentum: float = 0.9,
         centering: Centering = "center",
         sinkhorn_iterations: int = 3,
+        normalisation: str | None = None,
     ) -> None:
         super().__init__()
         what = self.what
@@ -146,6 +181,12 @@ class CenteredLoss(nn.Module):
         self.center_momentum = center_momentum
         self.centering = centering
         self.sinkhorn_iterations = sinkhorn_iterations
+        self.normalisation = normalisation or self.normalisations[0]
+        if self.normalisation not in self.normalisations:
+            raise ConfigError(
+                f"{what}normalisation must be one of {', '.join(self.normalisations)}, "
+                f"got {normalisation!r}."
+            )
         self.register_buffer("center", torch.zeros(1, out_dim))
 
 
@@ -159,6 +200,7 @@ class DINOLoss(CenteredLoss):
         centering: ``"center"`` (softmax of centred logits, default) or ``"sinkhorn"``
             (Sinkhorn-Knopp, no center; try it when centering collapses with small batches).
         sinkhorn_iterations: Sinkhorn-Knopp iterations (3).
+        normalisation: ``"dinov2"`` (default) or ``"pair_mean"``, see :func:`pair_normaliser`.
 
     The center is a buffer, so it is saved in ``state_dict`` (needed to resume a run).
     """
@@ -185,7 +227,9 @@ class DINOLoss(CenteredLoss):
         self, student_logits: torch.Tensor, teacher_probs: torch.Tensor, n_global: int
     ) -> torch.Tensor:
         """Cross-view cross-entropy (see :func:`cross_view_cross_entropy`)."""
-        return cross_view_cross_entropy(student_logits, teacher_probs, n_global, self.student_temp)
+        return cross_view_cross_entropy(
+            student_logits, teacher_probs, n_global, self.student_temp, self.normalisation
+        )
 
     def forward(
         self,

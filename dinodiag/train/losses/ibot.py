@@ -11,10 +11,13 @@ positions, in the order of ``patch_tokens[masks]`` (row-major over crops, then p
     student_patch_logits: (M, K)   M = masks.sum()
     teacher_patch_logits: (M, K)
 
-Each masked patch is weighted by 1 / (number of masked patches in its image), so every masked
-image counts the same whatever its mask ratio; the loss is the mean over masked images of the
-per-image mean cross-entropy. Crops without masks do not contribute. The center is the EMA
-(momentum 0.9) of the mean teacher logit over all masked patches of all processes.
+Each masked patch is weighted by 1 / (number of masked patches in its crop), so every masked
+crop counts the same whatever its mask ratio, and the per-crop means are summed. The sum is
+divided by the number of **all** global crops n, masked or not (DINOv2's
+``normalisation="global_crops"``; at mask probability 0.5 that is half the mean over masked
+crops), or by the masked crops only (``"masked_crops"``, 2x DINOv2's value). DINOv2's trainer
+logs half of this term as ``ibot_loss``. The center is the EMA (momentum 0.9) of the mean
+teacher logit over all masked patches of all processes.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import torch.nn.functional as F
 
 from dinodiag.errors import TrainingError
 from dinodiag.train import distributed
+from dinodiag.train.config import IBOT_NORMALISATIONS
 from dinodiag.train.losses.dino import CenteredLoss, sinkhorn_knopp
 
 
@@ -42,9 +46,11 @@ class IBOTPatchLoss(CenteredLoss):
         center_momentum: EMA momentum of the patch center (0.9).
         centering: ``"center"`` or ``"sinkhorn"``.
         sinkhorn_iterations: Sinkhorn-Knopp iterations (3).
+        normalisation: ``"global_crops"`` (DINOv2, default) or ``"masked_crops"``.
     """
 
     what = "iBOT "  # prefix of the set-up error messages
+    normalisations = IBOT_NORMALISATIONS
 
     @torch.no_grad()
     def teacher_probs(
@@ -72,7 +78,10 @@ class IBOTPatchLoss(CenteredLoss):
     def cross_entropy(
         self, student_patch_logits: torch.Tensor, teacher_probs: torch.Tensor, masks: torch.Tensor
     ) -> torch.Tensor:
-        """Weighted masked-patch cross-entropy (scalar, float32); 0 when nothing is masked."""
+        """Weighted masked-patch cross-entropy (scalar, float32); 0 when nothing is masked.
+
+        ``masks`` (n, N) covers all n global crops of the step: n is the divisor of
+        ``"global_crops"``."""
         n_masked = int(masks.sum())
         if student_patch_logits.shape[0] != n_masked or teacher_probs.shape[0] != n_masked:
             raise TrainingError(
@@ -85,7 +94,8 @@ class IBOTPatchLoss(CenteredLoss):
             return student_patch_logits.float().sum() * 0.0  # keeps the graph, value 0
         log_q = F.log_softmax(student_patch_logits.float() / self.student_temp, dim=-1)
         per_patch = -(teacher_probs.float() * log_q).sum(dim=-1)  # (M,)
-        return (per_patch * masked_patch_weights(masks)).sum() / n_masked_images
+        divisor = masks.shape[0] if self.normalisation == "global_crops" else n_masked_images
+        return (per_patch * masked_patch_weights(masks)).sum() / divisor
 
     def forward(
         self,

@@ -1,10 +1,17 @@
-"""DINO projection head (Caron et al., 2021): MLP -> L2-normalise -> weight-normed prototypes.
+"""DINO projection head (Caron et al., 2021; Oquab et al., 2024): MLP -> L2-normalise ->
+weight-normed prototypes.
 
     features (B, D) -> MLP (D -> hidden -> hidden -> bottleneck) -> x / ||x||
                     -> last_layer: weight-normalised linear (bottleneck -> K), no bias
 
-With ``norm_last_layer=True`` the weight-norm magnitude is fixed to 1, so each logit is the
-cosine similarity between the bottleneck vector and a prototype (values in [-1, 1]).
+The last layer's weight is ``g * v / ||v||`` per prototype (``parametrizations.weight``:
+``original0`` = g, shape (K, 1); ``original1`` = v, shape (K, bottleneck)). Two styles:
+
+- ``"dinov2"`` (default, DINOv2's ``DINOHead``): g starts at 1 and is **trained** (it gets
+  weight decay from the parameter groups, as in DINOv2); v keeps PyTorch's default Linear
+  init, because the last layer is made after the MLP's trunc-normal init.
+- ``"dino_v1"`` (DINO's ``norm_last_layer=True``): g is fixed to 1, so each logit is the cosine
+  similarity between the bottleneck vector and a prototype (values in [-1, 1]); v as above.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
 from dinodiag.errors import ConfigError
+from dinodiag.train.config import HEAD_STYLES
 
 
 class DINOHead(nn.Module):
@@ -27,7 +35,7 @@ class DINOHead(nn.Module):
         hidden_dim: MLP hidden width (2048).
         bottleneck_dim: width before the prototypes (256).
         n_layers: MLP linear layers (3); 1 means a single linear layer to the bottleneck.
-        norm_last_layer: fix the weight-norm magnitude of the prototypes to 1 (DINO default).
+        head_style: ``"dinov2"`` (trainable prototype norms) or ``"dino_v1"`` (fixed to 1).
     """
 
     def __init__(
@@ -37,7 +45,7 @@ class DINOHead(nn.Module):
         hidden_dim: int = 2048,
         bottleneck_dim: int = 256,
         n_layers: int = 3,
-        norm_last_layer: bool = True,
+        head_style: str = "dinov2",
     ) -> None:
         super().__init__()
         for name, value in (
@@ -49,7 +57,12 @@ class DINOHead(nn.Module):
         ):
             if value < 1:
                 raise ConfigError(f"DINO head {name} must be >= 1, got {value}.")
+        if head_style not in HEAD_STYLES:
+            raise ConfigError(
+                f"DINO head_style must be one of {', '.join(HEAD_STYLES)}, got {head_style!r}."
+            )
         self.out_dim = out_dim
+        self.head_style = head_style
         if n_layers == 1:
             layers: list[nn.Module] = [nn.Linear(in_dim, bottleneck_dim)]
         else:
@@ -62,13 +75,12 @@ class DINOHead(nn.Module):
             if isinstance(module, nn.Linear):
                 nn.init.trunc_normal_(module.weight, std=0.02)
                 nn.init.zeros_(module.bias)
-        last = nn.Linear(bottleneck_dim, out_dim, bias=False)
-        nn.init.trunc_normal_(last.weight, std=0.02)
-        self.last_layer = weight_norm(last)
+        # Made after the MLP's init, so the directions keep nn.Linear's default init.
+        self.last_layer = weight_norm(nn.Linear(bottleneck_dim, out_dim, bias=False))
         magnitude = self.last_layer.parametrizations.weight.original0  # (K, 1)
         with torch.no_grad():
             magnitude.fill_(1.0)
-        if norm_last_layer:
+        if head_style == "dino_v1":
             magnitude.requires_grad_(False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -81,12 +93,3 @@ class DINOHead(nn.Module):
     def last_layer_parameters(self) -> list[nn.Parameter]:
         """The prototype layer's parameters (direction and magnitude)."""
         return list(self.last_layer.parameters())
-
-    def cancel_last_layer_gradients(self) -> None:
-        """Drop the prototype layer's gradients (call between backward and optimizer.step).
-
-        DINO freezes the last layer during the first epoch, which stabilises training; with
-        ``grad = None`` AdamW leaves those parameters (and their weight decay) untouched.
-        """
-        for param in self.last_layer.parameters():
-            param.grad = None

@@ -21,7 +21,7 @@ from dinodiag.errors import ConfigError, TrainingError
 from dinodiag.train.config import ModelConfig
 from dinodiag.train.models.head import DINOHead
 from dinodiag.train.models.resnet import ResNetBackbone
-from dinodiag.train.models.vit import DEFAULT_DEPTH, VIT_WIDTHS, VisionTransformer
+from dinodiag.train.models.vit import VIT_DEPTHS, VIT_WIDTHS, VisionTransformer
 
 
 def build_backbone(model: ModelConfig, img_size: int) -> nn.Module:
@@ -36,7 +36,8 @@ def build_backbone(model: ModelConfig, img_size: int) -> nn.Module:
         raise ConfigError(f"backbone img_size must be >= 1, got {img_size}.")
     if model.arch == "resnet18":
         return ResNetBackbone(img_size=img_size)
-    dim, heads = VIT_WIDTHS[model.arch.removeprefix("vit_")]
+    width = model.arch.removeprefix("vit_")
+    dim, heads = VIT_WIDTHS[width]
     if model.embed_dim is not None:
         dim = model.embed_dim
         heads = model.num_heads or max(1, dim // 64)
@@ -46,22 +47,28 @@ def build_backbone(model: ModelConfig, img_size: int) -> nn.Module:
         img_size=img_size,
         patch_size=model.patch_size,
         embed_dim=dim,
-        depth=model.depth or DEFAULT_DEPTH,
+        depth=model.depth or VIT_DEPTHS[width],
         num_heads=heads,
         drop_path_rate=model.drop_path_rate,
+        drop_path_uniform=model.drop_path_uniform,
         layerscale_init=model.layerscale_init,
+        num_register_tokens=model.num_register_tokens,
+        ffn_layer=model.ffn_layer,
+        interpolate_offset=model.interpolate_offset,
+        interpolate_antialias=model.interpolate_antialias,
     )
 
 
 def build_head(in_dim: int, model: ModelConfig) -> DINOHead:
-    """The DINO head of ``model`` on features of width ``in_dim``."""
+    """The DINO head of ``model`` on features of width ``in_dim`` (for the iBOT head pass
+    ``model.ibot_head_config()``)."""
     return DINOHead(
         in_dim,
         out_dim=model.num_prototypes,
         hidden_dim=model.head_hidden_dim,
         bottleneck_dim=model.head_bottleneck_dim,
         n_layers=model.head_layers,
-        norm_last_layer=model.norm_last_layer,
+        head_style=model.head_style,
     )
 
 
@@ -85,9 +92,11 @@ class DinoNetwork(nn.Module):
         """The head applied to patch tokens (the iBOT head, or the shared DINO head)."""
         return self.ibot_head if self.ibot_head is not None else self.dino_head
 
-    def heads(self) -> list[DINOHead]:
-        """Distinct heads (for the last-layer freeze)."""
-        return [self.dino_head] + ([self.ibot_head] if self.ibot_head is not None else [])
+    def parts(self) -> list[nn.Module]:
+        """Backbone, DINO head and (when separate) iBOT head: DINOv2 clips the gradient of each
+        one on its own."""
+        heads = [self.dino_head] + ([self.ibot_head] if self.ibot_head is not None else [])
+        return [self.backbone, *heads]
 
     def forward(
         self,
@@ -107,7 +116,7 @@ class DinoNetwork(nn.Module):
 
         Returns a dict:
             ``global_cls`` (G * B, D) and ``local_cls`` (L * B, D) backbone CLS features;
-            ``global_patch`` (G * B, N, D) when the backbone has patches;
+            ``global_patch`` (G * B, N, D) when the backbone has patches (registers excluded);
             ``cls_logits`` ((G + L) * B, K) DINO head on all CLS tokens, globals first;
             ``patch_logits`` (M, K') patch head at ``global_patch[masks]`` when masks are given.
         """
@@ -139,5 +148,5 @@ def build_network(model: ModelConfig, img_size: int) -> DinoNetwork:
     ``ema.make_teacher(student)``); an own iBOT head when ``model.ibot_separate_head``."""
     backbone = build_backbone(model, img_size)
     dim = int(backbone.embed_dim)  # type: ignore[arg-type]
-    ibot_head = build_head(dim, model) if model.ibot_separate_head else None
+    ibot_head = build_head(dim, model.ibot_head_config()) if model.ibot_separate_head else None
     return DinoNetwork(backbone, build_head(dim, model), ibot_head)

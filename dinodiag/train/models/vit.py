@@ -1,11 +1,19 @@
-"""Vision Transformer backbone for DINO / DINOv2 training (Dosovitskiy et al., 2021).
+"""Vision Transformer backbone for DINO / DINOv2 training (Dosovitskiy et al., 2021; Oquab et al.,
+2024), with DINOv2's options: register tokens (Darcet et al., 2024), SwiGLU FFN, LayerScale,
+stochastic depth uniform over depth.
 
 One model takes every crop size: the learned positional embeddings are stored for the
 ``img_size`` grid and interpolated (bicubic) to the grid of each input, so 224 px global and
 96 px local crops (or 32 px and 16 px) go through the same weights, one forward per resolution.
 A learned mask token replaces the patch tokens selected by ``masks`` (iBOT).
 
-Shapes: B images, D = embed_dim, N = number of patches of the input (h * w), H heads.
+Token order: ``[CLS, registers (R), patches (N)]``; positions are added to CLS and the patches
+before the registers are inserted (registers have no position). Shapes: B images, D =
+embed_dim, N = number of patches of the input (h * w), H heads.
+
+State-dict keys follow DINOv2's ``DinoVisionTransformer`` (``cls_token``, ``pos_embed``,
+``register_tokens``, ``mask_token``, ``patch_embed.proj``, ``blocks.N.{norm1, attn.qkv,
+attn.proj, ls1.gamma, norm2, mlp.fc1, mlp.fc2 | mlp.w12, mlp.w3, ls2.gamma}``, ``norm``).
 
     >>> model = build_vit("tiny", patch_size=4, img_size=32, depth=4)
     >>> out = model(torch.randn(2, 3, 32, 32))
@@ -15,116 +23,29 @@ Shapes: B images, D = embed_dim, N = number of patches of the input (h * w), H h
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from dinodiag.errors import ConfigError, TrainingError
+from dinodiag.train.models.vit_layers import Block, PatchEmbed, drop_path_rates
 
-#: Width presets: name -> (embed_dim, num_heads). Depth is 12 unless overridden.
+#: Width presets (DINOv2's ``vit_*`` functions): name -> (embed_dim, num_heads).
 VIT_WIDTHS: dict[str, tuple[int, int]] = {
     "tiny": (192, 3),
     "small": (384, 6),
     "base": (768, 12),
+    "large": (1024, 16),
+    "giant2": (1536, 24),
 }
+#: Blocks of each width unless overridden.
+VIT_DEPTHS: dict[str, int] = {"tiny": 12, "small": 12, "base": 12, "large": 24, "giant2": 40}
 DEFAULT_DEPTH = 12
 
 
-class DropPath(nn.Module):
-    """Stochastic depth: drop the whole residual branch of a sample with probability ``rate``."""
-
-    def __init__(self, rate: float = 0.0) -> None:
-        super().__init__()
-        self.rate = rate
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.rate == 0.0 or not self.training:
-            return x
-        keep = 1.0 - self.rate
-        # One Bernoulli draw per sample, broadcast over tokens and channels: (B, 1, 1).
-        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
-        return x * mask / keep
-
-    def extra_repr(self) -> str:
-        return f"rate={self.rate}"
-
-
-class LayerScale(nn.Module):
-    """Per-channel learned scale of a residual branch (CaiT); ``gamma`` starts at ``init``."""
-
-    def __init__(self, dim: int, init: float) -> None:
-        super().__init__()
-        self.gamma = nn.Parameter(torch.full((dim,), init))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.gamma
-
-
-class Attention(nn.Module):
-    """Multi-head self-attention with one fused qkv projection and SDPA (no loop over heads)."""
-
-    def __init__(self, dim: int, num_heads: int) -> None:
-        super().__init__()
-        if dim % num_heads != 0:
-            raise ConfigError(
-                f"ViT embed_dim {dim} is not divisible by num_heads {num_heads}; "
-                "pick a width whose dimension is a multiple of the head count."
-            )
-        self.num_heads = num_heads
-        self.head_dim = dim // num_heads
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.proj = nn.Linear(dim, dim)
-
-    def _qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        b, t, d = x.shape
-        # (B, T, 3D) -> (3, B, H, T, hd)
-        qkv = self.qkv(x).reshape(b, t, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        return qkv[0], qkv[1], qkv[2]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, T, D) -> (B, T, D)."""
-        b, t, d = x.shape
-        q, k, v = self._qkv(x)
-        y = F.scaled_dot_product_attention(q, k, v)  # (B, H, T, hd)
-        return self.proj(y.transpose(1, 2).reshape(b, t, d))
-
-    def attention_weights(self, x: torch.Tensor) -> torch.Tensor:
-        """Explicit softmax(q k^T / sqrt(hd)) for visualisation: x (B, T, D) -> (B, H, T, T)."""
-        q, k, _ = self._qkv(x)
-        scores = (q.float() @ k.float().transpose(-2, -1)) / math.sqrt(self.head_dim)
-        return scores.softmax(dim=-1)
-
-
-class Block(nn.Module):
-    """Pre-norm transformer block: x + drop(ls(attn(norm(x)))), then the same with the MLP."""
-
-    def __init__(
-        self,
-        dim: int,
-        num_heads: int,
-        mlp_ratio: float,
-        drop_path_rate: float,
-        layerscale_init: float | None,
-    ) -> None:
-        super().__init__()
-        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
-        self.attn = Attention(dim, num_heads)
-        self.ls1: nn.Module = LayerScale(dim, layerscale_init) if layerscale_init else nn.Identity()
-        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
-        hidden = int(dim * mlp_ratio)
-        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
-        self.ls2: nn.Module = LayerScale(dim, layerscale_init) if layerscale_init else nn.Identity()
-        self.drop_path = DropPath(drop_path_rate)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.drop_path(self.ls1(self.attn(self.norm1(x))))
-        return x + self.drop_path(self.ls2(self.mlp(self.norm2(x))))
-
-
 class VisionTransformer(nn.Module):
-    """ViT with a CLS token, interpolated positional embeddings and an iBOT mask token.
+    """ViT with a CLS token, optional register tokens, interpolated positional embeddings and
+    an iBOT mask token.
 
     Args:
         img_size: side of the image the positional embeddings are stored for (pixels).
@@ -132,9 +53,15 @@ class VisionTransformer(nn.Module):
         embed_dim: token width D.
         depth: number of transformer blocks.
         num_heads: attention heads (D must be divisible by it).
-        mlp_ratio: MLP hidden width / D.
-        drop_path_rate: stochastic depth rate of the last block (linearly increasing from 0).
+        mlp_ratio: FFN hidden width / D (SwiGLU takes 2/3 of it, see :func:`swiglu_hidden`).
+        drop_path_rate: stochastic depth rate (of every block, or of the last one of a ramp).
+        drop_path_uniform: the same rate in every block (DINOv2) instead of a 0 -> rate ramp.
         layerscale_init: initial LayerScale value (e.g. 1e-5, as in DINOv2); None disables it.
+        num_register_tokens: R extra learned tokens after CLS (DINOv2 with registers: 4).
+        ffn_layer: ``mlp`` or ``swiglu`` (DINOv2's ``swiglufused`` is the same layer).
+        interpolate_offset: DINOv2's positional-embedding resampling offset: the grid is scaled
+            by (h + offset) / grid rather than resized to h (0 = plain resize).
+        interpolate_antialias: antialias when resampling the positional embeddings.
         in_chans: input channels.
 
     Attributes ``embed_dim``, ``patch_size`` and ``supports_masking = True`` are read by the
@@ -152,23 +79,41 @@ class VisionTransformer(nn.Module):
         num_heads: int = 3,
         mlp_ratio: float = 4.0,
         drop_path_rate: float = 0.0,
+        drop_path_uniform: bool = True,
         layerscale_init: float | None = None,
+        num_register_tokens: int = 0,
+        ffn_layer: str = "mlp",
+        interpolate_offset: float = 0.1,
+        interpolate_antialias: bool = False,
         in_chans: int = 3,
     ) -> None:
         super().__init__()
         _check_vit_args(img_size, patch_size, depth, drop_path_rate)
+        if num_register_tokens < 0:
+            raise ConfigError(f"num_register_tokens must be >= 0, got {num_register_tokens}.")
+        if not 0.0 <= interpolate_offset < 1.0:
+            raise ConfigError(f"interpolate_offset must be in [0, 1), got {interpolate_offset}.")
         self.embed_dim = embed_dim
         self.patch_size = patch_size
         self.img_size = img_size
         self.num_heads = num_heads
+        self.num_register_tokens = num_register_tokens
+        self.interpolate_offset = interpolate_offset
+        self.interpolate_antialias = interpolate_antialias
         self.base_grid = img_size // patch_size
-        self.patch_embed = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
+        self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dim)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
-        self.mask_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.base_grid**2, embed_dim))
-        rates = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]
+        self.register_tokens = (
+            nn.Parameter(torch.zeros(1, num_register_tokens, embed_dim))
+            if num_register_tokens
+            else None
+        )
+        self.mask_token = nn.Parameter(torch.zeros(1, embed_dim))
+        rates = drop_path_rates(drop_path_rate, depth, drop_path_uniform)
         self.blocks = nn.ModuleList(
-            Block(embed_dim, num_heads, mlp_ratio, rate, layerscale_init) for rate in rates
+            Block(embed_dim, num_heads, mlp_ratio, rate, layerscale_init, ffn_layer)
+            for rate in rates
         )
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
         self._init_weights()
@@ -176,6 +121,8 @@ class VisionTransformer(nn.Module):
     def _init_weights(self) -> None:
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         nn.init.normal_(self.cls_token, std=1e-6)
+        if self.register_tokens is not None:
+            nn.init.normal_(self.register_tokens, std=1e-6)
         for module in self.modules():
             if isinstance(module, nn.Linear):
                 nn.init.trunc_normal_(module.weight, std=0.02)
@@ -197,20 +144,32 @@ class VisionTransformer(nn.Module):
         return height // p, width // p
 
     def interpolated_pos_embed(self, h: int, w: int) -> torch.Tensor:
-        """Positional embeddings for an (h, w) grid: (1, 1 + h * w, D), bicubic-interpolated."""
+        """Positional embeddings for an (h, w) grid: (1, 1 + h * w, D), bicubic-resampled in
+        float32 (by the scale (h + offset) / grid as DINOv2 does, or to the size when the
+        offset is 0)."""
         if h == self.base_grid and w == self.base_grid:
             return self.pos_embed
         cls_pos, patch_pos = self.pos_embed[:, :1], self.pos_embed[:, 1:]
         g, d = self.base_grid, self.embed_dim
-        grid = patch_pos.reshape(1, g, g, d).permute(0, 3, 1, 2)  # (1, D, g, g)
-        grid = F.interpolate(grid.float(), size=(h, w), mode="bicubic", align_corners=False)
+        grid = patch_pos.float().reshape(1, g, g, d).permute(0, 3, 1, 2)  # (1, D, g, g)
+        if self.interpolate_offset:
+            offset = self.interpolate_offset
+            scale = ((h + offset) / g, (w + offset) / g)
+            grid = F.interpolate(
+                grid, scale_factor=scale, mode="bicubic", antialias=self.interpolate_antialias
+            )
+        else:
+            grid = F.interpolate(
+                grid, size=(h, w), mode="bicubic", antialias=self.interpolate_antialias
+            )
         patch_pos = grid.to(self.pos_embed.dtype).permute(0, 2, 3, 1).reshape(1, h * w, d)
         return torch.cat([cls_pos, patch_pos], dim=1)
 
     def prepare_tokens(self, x: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
-        """Images (B, C, H, W) [+ masks (B, N) bool] -> tokens (B, 1 + N, D) with positions."""
+        """Images (B, C, H, W) [+ masks (B, N) bool] -> tokens (B, 1 + R + N, D): CLS and the
+        patches with their positions, the R registers between them."""
         h, w = self.grid_size(x.shape[-2], x.shape[-1])
-        tokens = self.patch_embed(x).flatten(2).transpose(1, 2)  # (B, N, D)
+        tokens = self.patch_embed(x)  # (B, N, D)
         if masks is not None:
             if masks.shape != tokens.shape[:2]:
                 raise TrainingError(
@@ -222,27 +181,36 @@ class VisionTransformer(nn.Module):
             tokens = torch.where(masks.unsqueeze(-1), self.mask_token.to(tokens.dtype), tokens)
         cls = self.cls_token.expand(tokens.shape[0], -1, -1).to(tokens.dtype)
         tokens = torch.cat([cls, tokens], dim=1)
-        return tokens + self.interpolated_pos_embed(h, w).to(tokens.dtype)
+        tokens = tokens + self.interpolated_pos_embed(h, w).to(tokens.dtype)
+        if self.register_tokens is None:
+            return tokens
+        registers = self.register_tokens.expand(tokens.shape[0], -1, -1).to(tokens.dtype)
+        return torch.cat([tokens[:, :1], registers, tokens[:, 1:]], dim=1)
 
     def forward(
         self, x: torch.Tensor, masks: torch.Tensor | None = None
     ) -> dict[str, torch.Tensor]:
         """x: (B, C, H, W); masks: optional (B, N) bool, True = replace with the mask token.
 
-        Returns ``{"cls": (B, D), "patch": (B, N, D)}``, both after the final LayerNorm.
+        Returns ``{"cls": (B, D), "patch": (B, N, D)}`` (plus ``"registers": (B, R, D)`` when
+        R > 0), all after the final LayerNorm; the patch tokens exclude the registers.
         """
         tokens = self.prepare_tokens(x, masks)
         for block in self.blocks:
             tokens = block(tokens)
         tokens = self.norm(tokens)
-        return {"cls": tokens[:, 0], "patch": tokens[:, 1:]}
+        first_patch = 1 + self.num_register_tokens
+        out = {"cls": tokens[:, 0], "patch": tokens[:, first_patch:]}
+        if self.num_register_tokens:
+            out["registers"] = tokens[:, 1:first_patch]
+        return out
 
     @torch.no_grad()
     def last_attention_maps(self, x: torch.Tensor) -> torch.Tensor:
-        """Softmax attention of the last block for visualisation: (B, H, 1 + N, 1 + N).
+        """Softmax attention of the last block for visualisation: (B, H, 1 + R + N, 1 + R + N).
 
-        Row 0 is the CLS token's attention; ``maps[:, :, 0, 1:].reshape(B, H, h, w)`` gives the
-        CLS attention map over the patch grid (see :func:`cls_attention_maps`).
+        Row 0 is the CLS token's attention; ``maps[:, :, 0, 1 + R:].reshape(B, H, h, w)`` gives
+        the CLS attention map over the patch grid (see :func:`cls_attention_maps`).
         """
         tokens = self.prepare_tokens(x)
         for block in self.blocks[:-1]:
@@ -264,7 +232,8 @@ def cls_attention_maps(model: VisionTransformer, x: torch.Tensor) -> torch.Tenso
     finally:
         model.train(was_training)
     h, w = model.grid_size(x.shape[-2], x.shape[-1])
-    return maps[:, :, 0, 1:].reshape(x.shape[0], maps.shape[1], h, w)
+    first_patch = 1 + model.num_register_tokens
+    return maps[:, :, 0, first_patch:].reshape(x.shape[0], maps.shape[1], h, w)
 
 
 def build_vit(
@@ -274,25 +243,30 @@ def build_vit(
     depth: int | None = None,
     drop_path_rate: float = 0.0,
     layerscale_init: float | None = None,
+    **options: object,
 ) -> VisionTransformer:
-    """Build a ViT by width name (``tiny`` 192/3 heads, ``small`` 384/6, ``base`` 768/12).
+    """Build a ViT by width name (``tiny`` 192/3 heads, ``small`` 384/6, ``base`` 768/12,
+    ``large`` 1024/16, ``giant2`` 1536/24).
 
-    ``depth`` overrides the default 12 blocks (smaller is faster on a CPU).
+    ``depth`` overrides the width's blocks (12; large 24, giant2 40; fewer is faster on a CPU);
+    ``options`` go to :class:`VisionTransformer` (``num_register_tokens``, ``ffn_layer`` ...).
     """
     if width not in VIT_WIDTHS:
         raise ConfigError(
             f"unknown ViT width {width!r}; choose one of {sorted(VIT_WIDTHS)} "
-            "(tiny = 192 dim / 3 heads, small = 384 / 6, base = 768 / 12)."
+            "(tiny = 192 dim / 3 heads, small = 384 / 6, base = 768 / 12, large = 1024 / 16, "
+            "giant2 = 1536 / 24)."
         )
     dim, heads = VIT_WIDTHS[width]
     return VisionTransformer(
         img_size=img_size,
         patch_size=patch_size,
         embed_dim=dim,
-        depth=DEFAULT_DEPTH if depth is None else depth,
+        depth=VIT_DEPTHS[width] if depth is None else depth,
         num_heads=heads,
         drop_path_rate=drop_path_rate,
         layerscale_init=layerscale_init,
+        **options,  # type: ignore[arg-type]
     )
 
 

@@ -35,7 +35,10 @@ def test_forward_shapes_with_locals_and_masks() -> None:
     assert net.patch_head is net.dino_head
     own_head = tiny_model(num_prototypes=8, head_hidden_dim=8, head_bottleneck_dim=4)
     separate = build_network(dataclasses.replace(own_head, ibot_separate_head=True), 16)
-    assert separate.patch_head is not separate.dino_head and len(separate.heads()) == 2
+    assert separate.patch_head is not separate.dino_head and len(separate.parts()) == 3
+    assert net.parts() == [net.backbone, net.dino_head]
+    own_k = dataclasses.replace(own_head, ibot_separate_head=True, ibot_num_prototypes=12)
+    assert build_network(own_k, 16).patch_head.out_dim == 12
 
 
 @torch.no_grad()
@@ -71,7 +74,7 @@ def test_model_config_feeds_the_backbone_and_heads() -> None:
     net = build_network(model, 16)
     vit = net.backbone
     assert (vit.embed_dim, vit.num_heads, len(vit.blocks), vit.base_grid) == (48, 2, 3, 4)
-    assert vit.blocks[-1].drop_path.rate == pytest.approx(model.drop_path_rate)  # 0.1
+    assert [b.drop_path.rate for b in vit.blocks] == [model.drop_path_rate] * 3  # uniform
     assert net.dino_head.out_dim == model.num_prototypes
     assert build_backbone(ModelConfig(arch="vit_small", depth=1), 32).embed_dim == 384
     with pytest.raises(ConfigError, match="multiple of patch_size 16"):
@@ -108,8 +111,6 @@ def test_full_step_updates_student_and_teacher() -> None:
     }
     loss = terms["dino"] + terms["ibot"] + 0.1 * terms["koleo"]
     loss.backward()
-    for head in student.heads():
-        head.cancel_last_layer_gradients()  # first-epoch freeze
     grad_norm = clip_gradients(student.parameters(), 3.0)
     optimizer.step()
     ema_update(teacher, student, momentum=0.99)
@@ -118,3 +119,31 @@ def test_full_step_updates_student_and_teacher() -> None:
         not torch.equal(a, b) for a, b in zip(teacher_before, teacher.parameters(), strict=True)
     )
     assert torch.count_nonzero(dino.center) > 0 and torch.count_nonzero(ibot.center) > 0
+
+
+def test_dinov2_model_fields_reach_the_modules() -> None:
+    model = tiny_model(
+        patch_size=4,
+        depth=3,
+        drop_path_rate=0.2,
+        drop_path_uniform=False,
+        num_register_tokens=2,
+        ffn_layer="swiglufused",
+        interpolate_offset=0.0,
+        head_style="dino_v1",
+        ibot_separate_head=True,
+        ibot_num_prototypes=24,
+        ibot_head_bottleneck_dim=8,
+    )
+    assert model.ffn_layer == "swiglu"  # DINOv2's other name for the same layer
+    net = build_network(model, 16)
+    vit = net.backbone
+    assert vit.num_register_tokens == 2 and vit.interpolate_offset == 0.0
+    assert [b.drop_path.rate for b in vit.blocks] == pytest.approx([0.0, 0.1, 0.2])
+    assert hasattr(vit.blocks[0].mlp, "w12")
+    assert not net.dino_head.last_layer.parametrizations.weight.original0.requires_grad
+    ibot_head = net.patch_head
+    assert ibot_head.out_dim == 24 and ibot_head.mlp[-1].out_features == 8
+    assert net.dino_head.out_dim == 32 and net.dino_head.mlp[-1].out_features == 16
+    with pytest.raises(ConfigError, match="ibot_separate_head"):
+        tiny_model(ibot_num_prototypes=24)  # a shared head cannot have its own K
