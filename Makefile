@@ -1,10 +1,15 @@
 # The two commands of the README:
 #   make run    create .venv, install, start the app on the embedded sample images
 #   make test   create .venv with the dev extras, run the whole suite
+# `make run` listens on 127.0.0.1 only; ADDRESS=0.0.0.0 opens it to the network, and
+# ALLOW_CODE=1 lets the sidebar run your own pipeline code (anyone who can open the page
+# can then run commands as you): see the README's "Security" section.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
+ADDRESS ?= 127.0.0.1
+ALLOW_CODE ?=
 
 .PHONY: run test lint bench samples clean
 
@@ -19,8 +24,9 @@ $(VENV)/.dev: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install -r requirements-dev.txt
 	touch $@
 
-run: $(VENV)/.installed
-	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
+run: $(VENV)/.installed  ## the dashboard (python -m dinodiag app: address, upload limit as flags)
+	$(PY) -m dinodiag app --port $(PORT) --address $(ADDRESS) \
+		$(if $(filter 1 yes true,$(ALLOW_CODE)),--allow-browser-code)
 
 test: $(VENV)/.dev
 	$(PY) -m pytest -q

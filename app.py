@@ -1,13 +1,20 @@
-"""dinodiag dashboard. Run: ``streamlit run app.py`` (or ``make run``).
+"""dinodiag dashboard. Run: ``make run`` (or ``python -m dinodiag app``, or ``streamlit run
+app.py``: ``.streamlit/config.toml`` next to this file binds it to 127.0.0.1 either way).
 
 Routes the pages with ``st.navigation`` and owns the shared sidebar (dataset,
 pipeline, reference, seed), whose widgets keep their values on every page. The
 sidebar's choices are resolved by ``dinodiag.dashboard.sidebar`` into a context that the
 pages read (``pages/_shared.py``); pages only lay out widgets and call dinodiag.
+
+Inputs that make the server run code chosen in the browser (your own pipeline code, dataset
+roots) are off unless the server was started with ``DINODIAG_ALLOW_BROWSER_CODE=1``
+(``dinodiag.dashboard.security``); the page says so loudly when the server listens beyond
+this machine.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +22,7 @@ import streamlit as st
 
 from dinodiag.augment.config import dump_yaml
 from dinodiag.augment.presets import PRESETS
-from dinodiag.dashboard import sidebar
+from dinodiag.dashboard import security, sidebar
 from dinodiag.dashboard.context import SidebarContext
 from dinodiag.data import IMAGE_EXTENSIONS
 from dinodiag.errors import DinodiagError
@@ -25,6 +32,12 @@ from pages._widgets import field_widgets
 HERE = Path(__file__).resolve().parent
 
 st.set_page_config(page_title="dinodiag", page_icon=":material/biotech:", layout="wide")
+CODE_ALLOWED = security.browser_code_allowed(os.environ)  # set by whoever started the server
+
+
+def off_here(**choice: str) -> str:
+    """The label's tail for a source that would run browser-chosen code while that is off."""
+    return " (off on this server)" if security.needs_code(**choice) and not CODE_ALLOWED else ""
 
 
 def navigation() -> Any:
@@ -43,14 +56,24 @@ def navigation() -> Any:
     return st.navigation(pages)
 
 
-def dataset_sidebar() -> tuple[Any, str, str | None]:
-    """(dataset, cache key, error message) from the dataset widgets."""
+def dataset_sidebar() -> tuple[Any, str, str | None, Any]:
+    """(dataset, cache key, error message, status slot) from the dataset widgets.
+
+    The slot is where :func:`dataset_status` writes the dataset's line and its unusable
+    files, before the page and again after it (the page's loads may find more of them).
+    """
     sb = st.sidebar
     sb.subheader("1 · Images", help="The images the pipeline is applied to.")
     sources = list(sidebar.DATASET_SOURCES)
     source = sb.selectbox(
-        "Dataset", sources, format_func=sidebar.DATASET_SOURCES.get, key="ds_source"
+        "Dataset",
+        sources,
+        format_func=lambda s: sidebar.DATASET_SOURCES[s] + off_here(dataset_source=s),
+        key="ds_source",
     )
+    if security.needs_code(dataset_source=source) and not CODE_ALLOWED:
+        sb.warning(security.code_off_message(source), icon=":material/lock:")
+        return None, "", "dataset roots are off on this server (see the sidebar).", None
     try:
         if source == "upload":
             files = sb.file_uploader(
@@ -58,7 +81,9 @@ def dataset_sidebar() -> tuple[Any, str, str | None]:
                 type=[e.lstrip(".") for e in IMAGE_EXTENSIONS],
                 accept_multiple_files=True,
                 key="ds_upload",
+                help=sidebar.UPLOAD_LIMITS,
             )
+            sb.caption(sidebar.UPLOAD_LIMITS)
             pairs = [(f.name, f.getvalue()) for f in files or []]
             key = f"upload:{sidebar.upload_key(pairs)}"
             dataset = ui.cached_uploads(key, pairs)
@@ -71,12 +96,25 @@ def dataset_sidebar() -> tuple[Any, str, str | None]:
                 count = sb.number_input("Images", 10, 5000, 200, step=50, key="ds_gen_n")
                 size = sb.number_input("Side (px)", 16, 512, 96, step=16, key="ds_gen_size")
             key = sidebar.dataset_spec(source, path, count, size)
-            dataset = ui.cached_dataset(key)
+            dataset = ui.sidebar_dataset(key)
     except DinodiagError as exc:
         sb.error(str(exc), icon=":material/error:")
-        return None, "", str(exc)
-    sb.caption(sidebar.describe_dataset(dataset))
-    return dataset, key, None
+        return None, "", str(exc), None
+    slot = sb.empty()
+    dataset_status(slot, dataset)
+    return dataset, key, None, slot
+
+
+def dataset_status(slot: Any, dataset: Any) -> None:
+    """The dataset's line; its count of unusable files opens the list (which file, why)."""
+    if slot is None:
+        return
+    with slot.container():
+        st.caption(sidebar.describe_dataset(dataset))
+        rows = sidebar.problem_rows(dataset)
+        if rows:
+            with st.expander(f"{len(rows)} unusable file(s): which and why"):
+                st.dataframe(rows, hide_index=True)
 
 
 def pipeline_sidebar() -> tuple[sidebar.PipelineChoice, Any, Any, str, str | None]:
@@ -84,7 +122,12 @@ def pipeline_sidebar() -> tuple[sidebar.PipelineChoice, Any, Any, str, str | Non
     sb = st.sidebar
     sb.subheader("2 · Pipeline", help="The augmentation under test.")
     sources = list(sidebar.PIPELINE_SOURCES)
-    source = sb.radio("Source", sources, format_func=sidebar.PIPELINE_SOURCES.get, key="pl_source")
+    source = sb.radio(
+        "Source",
+        sources,
+        format_func=lambda s: sidebar.PIPELINE_SOURCES[s] + off_here(pipeline_source=s),
+        key="pl_source",
+    )
     choice = sidebar.PipelineChoice(source=source)
     if source == "preset":
         name = sb.selectbox("Preset", list(PRESETS), key="pl_preset")
@@ -102,6 +145,10 @@ def pipeline_sidebar() -> tuple[sidebar.PipelineChoice, Any, Any, str, str | Non
         if upload is not None:
             text, name = upload.getvalue().decode("utf-8", errors="replace"), upload.name
         choice = sidebar.PipelineChoice(source=source, config_text=text, config_name=name)
+    elif not CODE_ALLOWED:
+        sb.warning(security.code_off_message(source), icon=":material/lock:")
+        message = "your own pipeline code is off on this server (see the sidebar)."
+        return choice, None, None, "", message
     else:
         spec = sb.text_input(
             "Spec",
@@ -178,8 +225,19 @@ def reference_sidebar() -> tuple[str, int]:
     return reference, int(seed)
 
 
+def exposure_banner() -> None:
+    """A loud line on every page when the server listens beyond this machine."""
+    address = st.get_option("server.address")
+    warning = security.exposure_warning(address, st.get_option("server.port"), CODE_ALLOWED)
+    if warning is not None and CODE_ALLOWED:
+        st.error(warning, icon=":material/gpp_bad:")
+    elif warning is not None:
+        st.warning(warning, icon=":material/public:")
+
+
 page = navigation()
-dataset, dataset_key, dataset_error = dataset_sidebar()
+exposure_banner()
+dataset, dataset_key, dataset_error, dataset_slot = dataset_sidebar()
 choice, config, pipeline, pipeline_key, pipeline_error = pipeline_sidebar()
 reference, seed = reference_sidebar()
 st.session_state[ui.CONTEXT_KEY] = SidebarContext(
@@ -196,3 +254,5 @@ st.session_state[ui.CONTEXT_KEY] = SidebarContext(
 )
 with ui.routed():
     page.run()
+dataset_status(dataset_slot, dataset)  # with what the page's loads found (a page that stops
+# early with st.stop() keeps the line drawn before it)

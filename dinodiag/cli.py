@@ -1,4 +1,4 @@
-"""Command line: ``python -m dinodiag {check,stats,presets,train}``.
+"""Command line: ``python -m dinodiag {check,stats,presets,train,app}``.
 
 Examples::
 
@@ -9,6 +9,7 @@ Examples::
         --pipeline-kwargs '{"img_size": 96}' --data /path/to/images
     python -m dinodiag stats --preset seed-fixed --samples 500 --csv samples.csv
     python -m dinodiag train --preset cpu-demo --run-dir runs/demo
+    python -m dinodiag app                                        # the dashboard, on 127.0.0.1
 
 Exit codes: 0 nothing failed, 1 a check failed, 2 usage or input error.
 """
@@ -16,6 +17,8 @@ Exit codes: 0 nothing failed, 1 a check failed, 2 usage or input error.
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -62,8 +65,45 @@ def add_pipeline_args(parser: argparse.ArgumentParser) -> None:
         "--samples", type=int, default=None, help="number of images to run through the pipeline"
     )
     parser.add_argument(
-        "--seed", type=int, default=0, help="seed of the image order and the augmentations"
+        "--seed",
+        type=non_negative_int,
+        default=0,
+        help="seed of the image order and the augmentations (an integer >= 0)",
     )
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0 (argparse names the option in the message)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative: give an integer >= 0")
+    return value
+
+
+def check_output_file(option: str, path: str | None, example: str) -> None:
+    """Refuse an output path that cannot be written, before any work is done.
+
+    Raises :class:`DinodiagError` naming the option when ``path`` is a directory or its
+    folder does not exist / is not writable (a check run of minutes must not end in a
+    traceback at the last line).
+    """
+    if path is None:
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise DinodiagError(
+            f"{option} {path} is a directory: give a file name, e.g. {target / example}."
+        )
+    folder = target.parent  # Path("report.json").parent is Path(".")
+    if not folder.is_dir():
+        raise DinodiagError(
+            f"{option} {path}: the folder {folder} does not exist; create it first."
+        )
+    if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise DinodiagError(f"{option} {path} cannot be written (permission denied).")
 
 
 def resolve_pipeline(args: argparse.Namespace) -> tuple[Any, Any, str]:
@@ -99,6 +139,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     from dinodiag.checks.runner import run_checks
 
     samples = _positive("--samples", args.samples, 16)
+    check_output_file("--json", args.json, "report.json")
+    check_output_file("--markdown", args.markdown, "report.md")
     pipeline, config, name = resolve_pipeline(args)
     expect = load_config(args.expect)
     expect_name = get_preset(args.expect).name if Path(args.expect).suffix == "" else expect.name
@@ -136,6 +178,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     from dinodiag.stats import rates, sample_views, summarize
 
     samples = _positive("--samples", args.samples, 200)
+    check_output_file("--csv", args.csv, "samples.csv")
     pipeline, config, name = resolve_pipeline(args)
     dataset = open_inspection_dataset(args)
     frame = sample_views(pipeline, dataset, samples, seed=args.seed)
@@ -172,6 +215,32 @@ def cmd_presets(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_app(args: argparse.Namespace) -> int:
+    """Start the dashboard (``streamlit run app.py``) bound to ``--address`` (loopback)."""
+    from dinodiag.dashboard import security
+
+    if not security.APP_FILE.is_file():
+        raise DinodiagError(
+            f"the dashboard's app.py is not at {security.APP_FILE}: it ships with a checkout of "
+            "the repository, not with the installed package; run `make run` in a checkout."
+        )
+    env = dict(os.environ)
+    if args.allow_browser_code:
+        env[security.ALLOW_CODE_ENV] = "1"
+        print(
+            "warning: code from the browser is allowed: anyone who can open the dashboard can "
+            "run commands as you.",
+            file=sys.stderr,
+        )
+    if security.listens_beyond_loopback(args.address):
+        print(
+            f"warning: listening on {args.address}: other machines can open the dashboard.",
+            file=sys.stderr,
+        )
+    command = security.app_command(port=args.port, address=args.address)
+    return subprocess.call(command, env=env)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m dinodiag",
@@ -197,6 +266,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     presets = sub.add_parser("presets", help="list the pipeline presets")
     presets.set_defaults(func=cmd_presets)
+
+    app = sub.add_parser("app", help="start the dashboard on this machine (127.0.0.1)")
+    app.add_argument("--port", type=int, default=8501, help="port to listen on (default 8501)")
+    app.add_argument(
+        "--address",
+        default="127.0.0.1",
+        help="address to listen on; the default 127.0.0.1 lets only this machine in (use an "
+        "SSH tunnel from elsewhere); 0.0.0.0 opens it to the network",
+    )
+    app.add_argument(
+        "--allow-browser-code",
+        action="store_true",
+        help="let the sidebar run your own pipeline code and read CIFAR / STL-10 roots: anyone "
+        "who can open the page can then run commands as you (same as "
+        "DINODIAG_ALLOW_BROWSER_CODE=1)",
+    )
+    app.set_defaults(func=cmd_app)
 
     try:
         from dinodiag.train.cli import add_train_parser

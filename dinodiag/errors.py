@@ -7,6 +7,8 @@ code 2 with the message; the app shows the message in the page.
 
 from __future__ import annotations
 
+import reprlib
+
 
 class DinodiagError(Exception):
     """Base class of every error dinodiag raises on purpose (bad input, not a bug)."""
@@ -26,3 +28,21 @@ class PipelineSpecError(DinodiagError, ValueError):
 
 class TrainingError(DinodiagError, RuntimeError):
     """A training run cannot start or continue (names the knob / file and what to try)."""
+
+
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlevel = 3  # nesting levels quoted before "..."
+_SHOWN.maxlist = _SHOWN.maxtuple = _SHOWN.maxdict = _SHOWN.maxset = 6  # items per collection
+_SHOWN.maxstring = _SHOWN.maxother = 80  # characters of one string / other value
+
+
+def shown(value: object) -> str:
+    """``repr(value)`` cut to a readable size, for quoting a value in an error message.
+
+    A config value can be huge (a YAML alias bomb expands to millions of items, a pasted
+    string can be megabytes): the message quotes the start of it, never the whole, and never
+    builds the whole ``repr`` first (:mod:`reprlib` stops at its limits).
+
+        shown(list(range(1000)))   # "[0, 1, 2, 3, 4, 5, ...]"
+    """
+    return _SHOWN.repr(value)

@@ -25,7 +25,7 @@ import typing
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from dinodiag.errors import ConfigError
+from dinodiag.errors import ConfigError, shown
 
 T = TypeVar("T")
 
@@ -39,7 +39,8 @@ def did_you_mean(key: str, known: Sequence[str]) -> str:
 
     ``did_you_mean("blur_prob", ["blur_p", "flip_p"])`` -> ``" Did you mean 'blur_p'?"``.
     """
-    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    # A key of 100+ characters is no typo of a known name (and difflib is quadratic in length).
+    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6) if len(key) < 100 else []
     return f" Did you mean {close[0]!r}?" if close else f" Known keys: {', '.join(known)}."
 
 
@@ -73,13 +74,13 @@ def build_config(
 def _convert_fields(cls: type, data: Any, name: str, where: str, from_text: bool) -> dict[str, Any]:
     """The keyword arguments of ``cls`` that ``data`` gives, each converted to its field type."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{name} must be a mapping of keys to values, got {data!r}.")
+        raise ConfigError(f"{name} must be a mapping of keys to values, got {shown(data)}.")
     types_ = _field_types(cls)
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         path = f"{where}.{key}" if where else str(key)
         if key not in types_:
-            raise ConfigError(f"unknown key {path!r}.{did_you_mean(str(key), list(types_))}")
+            raise ConfigError(f"unknown key {shown(path)}.{did_you_mean(str(key), list(types_))}")
         hint = types_[key]
         if dataclasses.is_dataclass(hint):
             given = _convert_fields(hint, value, path, path, from_text)  # type: ignore[arg-type]
@@ -142,7 +143,7 @@ def _word(text: str) -> str:
 
 
 def _wrong_type(where: str, value: Any, expected: str) -> ConfigError:
-    return ConfigError(f"{where} = {value!r} has the wrong type: expected {expected}.")
+    return ConfigError(f"{where} = {shown(value)} has the wrong type: expected {expected}.")
 
 
 def _convert_number(where: str, value: Any, hint: type, from_text: bool) -> int | float:

@@ -8,7 +8,9 @@ routes, caches its results and shows its errors.
 
 from __future__ import annotations
 
+import os
 import runpy
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +23,7 @@ from PIL import Image
 import dinodiag
 from dinodiag.augment.config import PipelineConfig
 from dinodiag.augment.records import MultiCropSample
-from dinodiag.dashboard import sidebar
+from dinodiag.dashboard import security, sidebar
 from dinodiag.dashboard.context import SidebarContext, brought_pipeline_key, spec_stamp
 from dinodiag.data import open_dataset
 from dinodiag.probe.pipeline import load_pipeline_spec
@@ -30,18 +32,21 @@ from dinodiag.stats import sample_views
 
 CONTEXT_KEY = "dinodiag_context"  # session_state: the SidebarContext app.py resolved this run
 REPORT_KEY = "dinodiag_last_report"  # session_state: the last validation CheckReport
-ROUTED_KEY = "dinodiag_routed"  # session_state: True while app.py runs the page (routed())
+# True while app.py runs the page (routed()), per script thread. Not session_state: when a page
+# calls st.stop(), Streamlit refuses every st.* call while the stop unwinds, so a finally that
+# resets a session_state flag never runs and the next run of a page would skip the router.
+_ROUTING = threading.local()
 APP_FILE = Path(__file__).resolve().parents[1] / "app.py"  # the router and shared sidebar
 
 
 @contextmanager
 def routed() -> Iterator[None]:
     """``app.py`` runs the page inside this: the page then knows the sidebar was drawn."""
-    st.session_state[ROUTED_KEY] = True
+    _ROUTING.active = True
     try:
         yield
     finally:
-        st.session_state[ROUTED_KEY] = False
+        _ROUTING.active = False
 
 
 def ensure_routed() -> None:
@@ -59,7 +64,7 @@ def ensure_routed() -> None:
     this outer run stops. Nothing reruns, so the run keeps its widget events (a click is
     not lost), and later requests go through ``app.py`` directly.
     """
-    if not st.session_state.get(ROUTED_KEY):
+    if not getattr(_ROUTING, "active", False):
         runpy.run_path(str(APP_FILE))
         st.stop()
 
@@ -88,12 +93,19 @@ def show_error(error: BaseException) -> None:
 # ------------------------------------------------------------------------------ resources
 
 
+def sidebar_dataset(spec: str) -> Any:
+    """The dataset of a sidebar spec; dataset roots only when code from the browser is allowed
+    (checked here, before the cache, whatever built the spec). Raises DinodiagError."""
+    security.refuse_code(None, spec, security.browser_code_allowed(os.environ))
+    return cached_dataset(spec)
+
+
 @st.cache_resource(show_spinner="Opening the dataset…", max_entries=8)
 def cached_dataset(spec: str) -> Any:
     return open_dataset(spec, split=sidebar.dataset_split(spec))
 
 
-@st.cache_resource(show_spinner="Reading the uploaded images…", max_entries=4)
+@st.cache_resource(show_spinner="Reading the uploaded images…", max_entries=sidebar.UPLOADS_KEPT)
 def cached_uploads(key: str, _files: list[tuple[str, bytes]]) -> sidebar.UploadedImages:
     return sidebar.UploadedImages(_files)
 
@@ -109,6 +121,7 @@ def pipeline_from(
     """(pipeline, cache key) for a config or a bring-your-own choice. Raises DinodiagError."""
     if ctx_config is not None:
         return dinodiag.build_pipeline(ctx_config), sidebar.config_key(ctx_config)
+    security.refuse_code(choice.source, None, security.browser_code_allowed(os.environ))
     kwargs = parse_kwargs(choice.spec_kwargs, choice.spec)
     stamp = spec_stamp(choice.spec)
     pipeline = cached_foreign_pipeline(choice.spec.strip(), choice.spec_kwargs, stamp)

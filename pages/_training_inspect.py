@@ -11,7 +11,7 @@ import streamlit as st
 from PIL import Image
 
 from dinodiag import runs
-from dinodiag.data import load_image_bytes
+from dinodiag.dashboard import sidebar
 from dinodiag.errors import DinodiagError
 from dinodiag.runs.look_inside import Inspection, Teacher, inspect_image, load_teacher
 from dinodiag.train import rundir
@@ -52,12 +52,15 @@ def choose_image(ctx: Any) -> tuple[Image.Image | None, str]:
         image, _ = ctx.dataset[int(index)]
         return image, f"{ctx.dataset_key}#{index}"
     upload = st.file_uploader(
-        "An image", type=["png", "jpg", "jpeg", "webp", "bmp"], key="look_upload"
+        "An image",
+        type=["png", "jpg", "jpeg", "webp", "bmp"],
+        key="look_upload",
+        help=f"At most {sidebar.MAX_UPLOAD_IMAGE_PIXELS / 1e6:g} megapixels.",
     )
     if upload is None:
         return None, ""
     data = upload.getvalue()
-    return load_image_bytes(data, upload.name), hashlib.sha1(data).hexdigest()
+    return sidebar.load_upload(data, upload.name), hashlib.sha1(data).hexdigest()
 
 
 def inspect_tab(ctx: Any, all_runs: Sequence[runs.RunInfo]) -> None:

@@ -13,8 +13,9 @@ from dinodiag.dashboard import sidebar
 def field_widgets(cfg: PipelineConfig, prefix: str) -> dict[str, Any]:
     """One widget per config field, grouped in expanders; returns flat key -> widget value.
 
-    No min / max on purpose: the config validates, and an impossible value shows
-    the config's own message (field, value, allowed range).
+    Upper bounds come from the config (what one sample may cost, in the help text); no
+    lower bounds on purpose: the config validates, and an impossible value shows the
+    config's own message (field, value, allowed range).
     """
     values: dict[str, Any] = {}
     fields = sidebar.editable_fields(cfg)
@@ -24,7 +25,7 @@ def field_widgets(cfg: PipelineConfig, prefix: str) -> dict[str, Any]:
                 key = f"{prefix}:{f.key}"
                 if f.kind == "int":
                     values[f.key] = st.number_input(
-                        f.label, value=f.value, step=1, help=f.help, key=key
+                        f.label, value=f.value, step=1, max_value=f.max_value, help=f.help, key=key
                     )
                 elif f.kind == "float":
                     values[f.key] = st.number_input(

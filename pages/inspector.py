@@ -22,7 +22,10 @@ st.caption(
 choices = comparisons.inspector_choices(ctx.reference)
 c_image, c_upload, c_compare, c_draw = st.columns([3, 3, 3, 2], vertical_alignment="bottom")
 upload = c_upload.file_uploader(
-    "…or inspect your own image", type=["jpg", "jpeg", "png", "webp", "bmp"], key="insp_upload"
+    "…or inspect your own image",
+    type=["jpg", "jpeg", "png", "webp", "bmp"],
+    key="insp_upload",
+    help=sidebar.UPLOAD_LIMITS,
 )
 compare = c_compare.selectbox(
     "Side by side with", list(choices), format_func=choices.get, key="insp_compare"

@@ -127,3 +127,95 @@ def test_inspection_sees_every_image_of_a_folder(capsys) -> None:
     assert main(["check", "--preset", "dinov2", "--samples", "2"]) == 0
     out = capsys.readouterr().out
     assert "sample_images (all)" in out and "/20 images have a short side" in out
+
+
+# ------------------------------------------------------------------ bad input names itself
+def test_a_directory_as_config_says_it_is_a_directory(tmp_path, capsys) -> None:
+    assert main(["check", "--config", str(tmp_path), "--samples", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: config file '{tmp_path}' is a directory")
+
+
+@pytest.mark.parametrize("command", ["check", "stats"])
+@pytest.mark.parametrize(("value", "why"), [("-1", "-1 is negative"), ("x", "'x' is not an")])
+def test_a_bad_seed_names_the_option(command: str, value: str, why: str, capsys) -> None:
+    with pytest.raises(SystemExit) as info:
+        main([command, "--seed", value])
+    assert info.value.code == 2
+    assert f"argument --seed: {why}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["check", "--json", "{tmp}"], "--json {tmp} is a directory: give a file name"),
+        (["check", "--markdown", "{tmp}"], "--markdown {tmp} is a directory"),
+        (["check", "--json", "{tmp}/no/such/r.json"], "the folder {tmp}/no/such does not exist"),
+        (["stats", "--csv", "{tmp}"], "--csv {tmp} is a directory"),
+    ],
+)
+def test_an_unwritable_output_fails_before_any_work(
+    tmp_path, monkeypatch, argv: list[str], message: str, capsys
+) -> None:
+    import dinodiag.checks.runner
+    import dinodiag.stats
+
+    def no_work(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the checks / sampling ran before the output path was checked")
+
+    monkeypatch.setattr(dinodiag.checks.runner, "run_checks", no_work)
+    monkeypatch.setattr(dinodiag.stats, "sample_views", no_work)
+    argv = [arg.replace("{tmp}", str(tmp_path)) for arg in argv]
+    assert main([*argv, "--samples", "1"]) == 2
+    assert message.replace("{tmp}", str(tmp_path)) in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("global_crops_size: .inf\n", "cfg.yaml: global_crops_size = inf has the wrong type"),
+        ("global2:\n  solarize_p: .nan\n", "cfg.yaml: global2.solarize_p = nan has the wrong"),
+        ("a: " + "[" * 20_000 + "]" * 20_000 + "\n", "cfg.yaml: nested more than 50 levels"),
+        ("local_crops_number: 2\nlocal_crops_number: 8\n", "key 'local_crops_number' appears"),
+        ("local_crops_size: 4096\n", "local_crops_size = 4096 is invalid: allowed an integer"),
+    ],
+)
+def test_hostile_config_files_exit_2_with_a_message(tmp_path, text: str, message: str, capsys):
+    path = tmp_path / "cfg.yaml"
+    path.write_text(text)
+    assert main(["check", "--config", str(path), "--samples", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and len(err) < 600
+
+
+# ------------------------------------------------------------------ the dashboard launcher
+def test_app_starts_streamlit_on_loopback_without_code(monkeypatch, capsys) -> None:
+    import dinodiag.cli
+
+    calls: list[tuple[list[str], dict[str, str]]] = []
+    monkeypatch.setattr(
+        dinodiag.cli.subprocess, "call", lambda command, env: calls.append((command, env)) or 0
+    )
+    monkeypatch.delenv("DINODIAG_ALLOW_BROWSER_CODE", raising=False)
+    assert main(["app", "--port", "8600"]) == 0
+    (command, env), *_ = calls
+    assert command[1:4] == ["-m", "streamlit", "run"] and command[4].endswith("app.py")
+    assert command[command.index("--server.address") + 1] == "127.0.0.1"
+    assert command[command.index("--server.port") + 1] == "8600"
+    assert command[command.index("--server.maxUploadSize") + 1] == "50"
+    assert "DINODIAG_ALLOW_BROWSER_CODE" not in env
+    assert capsys.readouterr().err == ""
+
+    assert main(["app", "--allow-browser-code", "--address", "0.0.0.0"]) == 0
+    command, env = calls[1]
+    assert env["DINODIAG_ALLOW_BROWSER_CODE"] == "1"
+    assert command[command.index("--server.address") + 1] == "0.0.0.0"
+    err = capsys.readouterr().err
+    assert "code from the browser is allowed" in err and "listening on 0.0.0.0" in err
+
+
+def test_the_cli_takes_specs_without_the_dashboard_switch(monkeypatch, capsys) -> None:
+    monkeypatch.delenv("DINODIAG_ALLOW_BROWSER_CODE", raising=False)  # it runs as its caller
+    argv = ["check", "--pipeline", "examples/seed_pipeline.py:build_two_view_augment"]
+    assert main([*argv, "--samples", "2"]) == 1  # the seed pipeline fails its checks
+    assert "verdict: FAIL" in capsys.readouterr().out

@@ -20,7 +20,8 @@ from typing import Any
 import yaml
 
 from dinodiag.augment.dinov2_config import is_dinov2_config as has_dinov2_sections
-from dinodiag.errors import ConfigError
+from dinodiag.errors import ConfigError, shown
+from dinodiag.safe_yaml import MAX_CONFIG_CHARS, load_config_text
 from dinodiag.typed_config import build_config, did_you_mean
 
 INTERPOLATIONS = ("bicubic", "bilinear", "nearest", "lanczos", "box", "hamming")
@@ -106,8 +107,42 @@ _AUGMENT_FIELDS = ("global1", "global2", "local")
 # --------------------------------------------------------------------------- validation
 
 
+# Upper bounds: what one sample may cost. A view is a (3, size, size) float32 tensor, so a
+# sample of N views of side S takes 12 * N * S^2 bytes before batching (DINOv2's 2 x 224 +
+# 8 x 96 is 2 MiB); unbounded, 64 locals of 4096 px would be 13 GB per image.
+COUNT_LIMITS = {  # field -> (min, max, why)
+    "global_crops_number": (1, 16, "2 is the recipe"),
+    "local_crops_number": (0, 64, "6-10 typical"),
+}
+MAX_CROP_SIZE = 1024  # output side of any crop, in pixels
+MAX_SAMPLE_PIXELS = 16 * 1024 * 1024  # pixels of all views of one sample (192 MiB as float32)
+FIELD_MAXIMA = {  # the largest value of each bounded integer field (for edit widgets)
+    **{name: hi for name, (_, hi, _) in COUNT_LIMITS.items()},
+    "global_crops_size": MAX_CROP_SIZE,
+    "local_crops_size": MAX_CROP_SIZE,
+    "patch_size": MAX_CROP_SIZE,
+}
+
+
+def view_bytes(size: int) -> int:
+    """Bytes of one (3, size, size) float32 view."""
+    return 3 * 4 * size * size
+
+
+def sample_pixels(cfg: PipelineConfig) -> int:
+    """Pixels of all the views of one sample (globals and locals)."""
+    return (
+        cfg.global_crops_number * cfg.global_crops_size**2
+        + cfg.local_crops_number * cfg.local_crops_size**2
+    )
+
+
+def _mib(nbytes: int) -> str:
+    return f"{nbytes / 2**20:,.0f} MiB" if nbytes >= 2**20 else f"{nbytes / 1024:,.0f} KiB"
+
+
 def _fail(field_name: str, value: Any, allowed: str) -> ConfigError:
-    return ConfigError(f"{field_name} = {value!r} is invalid: allowed {allowed}.")
+    return ConfigError(f"{field_name} = {shown(value)} is invalid: allowed {allowed}.")
 
 
 def _check_prob(name: str, value: float) -> None:
@@ -145,20 +180,37 @@ def _validate_augment(prefix: str, aug: ViewAugment) -> None:
 
 def validate(cfg: PipelineConfig) -> None:
     """Raise :class:`ConfigError` naming the first field whose value is impossible."""
-    if cfg.global_crops_number < 1 or cfg.global_crops_number > 16:
-        raise _fail(
-            "global_crops_number",
-            cfg.global_crops_number,
-            "an integer in [1, 16] (2 is the recipe)",
-        )
-    if cfg.local_crops_number < 0 or cfg.local_crops_number > 64:
-        raise _fail(
-            "local_crops_number", cfg.local_crops_number, "an integer in [0, 64] (6-10 typical)"
-        )
-    for name in ("global_crops_size", "local_crops_size", "patch_size"):
+    for name, (lo, hi, why) in COUNT_LIMITS.items():
         value = getattr(cfg, name)
-        if value < 1 or value > 4096:
-            raise _fail(name, value, "an integer in [1, 4096]")
+        if not lo <= value <= hi:
+            raise _fail(name, value, f"an integer in [{lo}, {hi}] ({why})")
+    if not 1 <= cfg.patch_size <= MAX_CROP_SIZE:
+        raise _fail(
+            "patch_size",
+            cfg.patch_size,
+            f"an integer in [1, {MAX_CROP_SIZE}] (8, 14 or 16 for ViTs)",
+        )
+    for name in ("global_crops_size", "local_crops_size"):
+        value = getattr(cfg, name)
+        if value < 1 or value > MAX_CROP_SIZE:
+            raise _fail(
+                name,
+                value,
+                f"an integer in [1, {MAX_CROP_SIZE}] (one {MAX_CROP_SIZE} px view is "
+                f"{_mib(view_bytes(MAX_CROP_SIZE))} as a float32 tensor; DINOv2 trains at 224 "
+                "and fine-tunes at 518)",
+            )
+    pixels = sample_pixels(cfg)
+    if pixels > MAX_SAMPLE_PIXELS:
+        budget = _mib(view_bytes(1) * MAX_SAMPLE_PIXELS)
+        raise ConfigError(
+            "global_crops_number x global_crops_size² + local_crops_number x local_crops_size² "
+            f"= {cfg.global_crops_number} x {cfg.global_crops_size}² + {cfg.local_crops_number} "
+            f"x {cfg.local_crops_size}² = {pixels:,} pixels is invalid: the views of one image "
+            f"would take {_mib(view_bytes(1) * pixels)} as float32 tensors, before batching; "
+            f"allowed at most {MAX_SAMPLE_PIXELS:,} pixels ({budget}): lower the crop sizes "
+            "or counts (the DINOv2 recipe has 174,080)."
+        )
     _check_range("global_crops_scale", cfg.global_crops_scale, 0.0, 1.0, "area fractions")
     _check_range("local_crops_scale", cfg.local_crops_scale, 0.0, 1.0, "area fractions")
     lo, hi = cfg.crop_ratio
@@ -201,23 +253,31 @@ def config_from_dict(data: Any) -> PipelineConfig:
 
 
 def _read_mapping(path: Path) -> dict[str, Any]:
+    if path.is_dir():
+        raise ConfigError(
+            f"config file {str(path)!r} is a directory: give a YAML / JSON file in it (or a "
+            "preset name)."
+        )
     if not path.is_file():
         raise ConfigError(
             f"config file {str(path)!r} does not exist; give a preset name or a path."
         )
-    text = path.read_text(encoding="utf-8", errors="replace")
+    try:  # one character past the limit is enough for load_config_text to refuse the file
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            text = handle.read(MAX_CONFIG_CHARS + 1)
+    except OSError as exc:
+        reason = exc.strerror or exc
+        raise ConfigError(f"cannot read config file {str(path)!r}: {reason}.") from None
     return parse_config_text(text, source=str(path))
 
 
 def parse_config_text(text: str, source: str = "<text>") -> dict[str, Any]:
-    """Parse YAML or JSON text (JSON is YAML) into a mapping, with the line of a syntax error."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{source}: not valid YAML/JSON{where}: {problem}.") from None
+    """Parse YAML or JSON text (JSON is YAML) into a mapping, with the line of a syntax error.
+
+    Bounded (:mod:`dinodiag.safe_yaml`): no alias bomb, no nesting past 50 levels, no key
+    given twice.
+    """
+    data = load_config_text(text, source=source)
     if data is None:
         raise ConfigError(f"{source}: the file is empty; write a mapping of config keys.")
     if not isinstance(data, dict):

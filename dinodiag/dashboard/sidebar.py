@@ -28,7 +28,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from dinodiag.augment.config import (
+    FIELD_MAXIMA,
     INTERPOLATIONS,
+    MAX_SAMPLE_PIXELS,
     PipelineConfig,
     ViewAugment,
     config_from_dict,
@@ -40,7 +42,7 @@ from dinodiag.augment.config import (
 )
 from dinodiag.augment.presets import PRESETS, get_preset
 from dinodiag.data.base import ImageDataset, LoadProblem
-from dinodiag.data.loading import ImageLoadError, load_image_bytes
+from dinodiag.data.loading import ImageLoadError, load_image_bytes, read_image_size_bytes
 from dinodiag.errors import ConfigError, DataError
 
 # ------------------------------------------------------------------------------ datasets
@@ -55,7 +57,20 @@ DATASET_SOURCES = {
     "upload": "Upload images",
 }
 PATH_SOURCES = ("folder", "cifar10", "cifar100", "stl10")  # the sources read from a path
-MAX_UPLOADED_IMAGES = 200  # more belongs in a folder: uploads live in memory
+
+# Uploads live in the server's memory, decoded (PIL keeps 4 bytes per RGB pixel), and the app
+# keeps the last UPLOADS_KEPT upload sets for every session together: these bounds keep one
+# request from taking gigabytes (a 252 KiB 9000 x 9000 PNG decodes to 309 MiB).
+MAX_UPLOADED_IMAGES = 200  # files per upload; more belongs in a folder
+MAX_UPLOAD_IMAGE_PIXELS = 16_000_000  # one uploaded image (a 12 Mpx phone photo fits): 64 MB
+MAX_UPLOAD_TOTAL_PIXELS = 32_000_000  # all images of one upload together: 128 MB decoded
+UPLOADS_KEPT = 4  # upload sets the app's cache holds (pages/_shared.cached_uploads)
+UPLOAD_LIMITS = (
+    f"At most {MAX_UPLOADED_IMAGES} files, {MAX_UPLOAD_IMAGE_PIXELS / 1e6:g} megapixels each "
+    f"and {MAX_UPLOAD_TOTAL_PIXELS / 1e6:g} megapixels in all: uploads are kept in the "
+    "server's memory. Larger sets: put them in a folder and choose *Image folder on this "
+    "machine*."
+)
 
 
 def path_label(source: str) -> str | None:
@@ -111,8 +126,30 @@ def dataset_split(spec: str) -> str:
     return "all" if spec == "sample" or spec.startswith("folder:") else "train"
 
 
+def load_upload(data: bytes, name: str) -> Any:
+    """One uploaded image as RGB, refused (header read only, nothing decoded) when it has
+    more than :data:`MAX_UPLOAD_IMAGE_PIXELS`. Raises :class:`ImageLoadError`."""
+    _check_upload_pixels(name, *read_image_size_bytes(data, name))
+    return load_image_bytes(data, name)
+
+
+def _check_upload_pixels(name: str, width: int, height: int) -> None:
+    if width * height > MAX_UPLOAD_IMAGE_PIXELS:
+        raise ImageLoadError(
+            name,
+            f"{width} x {height} = {width * height / 1e6:.1f} megapixels is more than the "
+            f"{MAX_UPLOAD_IMAGE_PIXELS / 1e6:g} an uploaded image may have (it would take "
+            f"{4 * width * height / 2**20:,.0f} MiB of the server's memory decoded): resize it, "
+            "or put it in a folder and choose 'Image folder on this machine'",
+        )
+
+
 class UploadedImages(ImageDataset):
-    """Images uploaded in the browser, decoded once and kept in memory (unlabelled)."""
+    """Images uploaded in the browser, decoded once and kept in memory (unlabelled).
+
+    Bounded (:data:`UPLOAD_LIMITS`): every header is read before anything is decoded; an
+    image over the per-image limit is a problem (left out), a set over the total is refused.
+    """
 
     def __init__(self, files: list[tuple[str, bytes]]) -> None:
         super().__init__(f"{len(files)} uploaded image(s)", None, "all")
@@ -123,9 +160,27 @@ class UploadedImages(ImageDataset):
                 f"{len(files)} files uploaded; at most {MAX_UPLOADED_IMAGES} are accepted. "
                 "Put larger sets in a folder and choose 'Image folder'."
             )
+        readable: list[tuple[str, bytes]] = []
+        total = 0
+        for name, data in files:  # headers only: refuse before decoding
+            try:
+                width, height = read_image_size_bytes(data, name)
+                _check_upload_pixels(name, width, height)
+            except ImageLoadError as error:
+                self._record(LoadProblem(error.path, error.reason))
+                continue
+            readable.append((name, data))
+            total += width * height
+        if total > MAX_UPLOAD_TOTAL_PIXELS:
+            raise DataError(
+                f"the {len(readable)} uploaded images have {total / 1e6:.1f} megapixels together; "
+                f"at most {MAX_UPLOAD_TOTAL_PIXELS / 1e6:g} are accepted (uploads are kept "
+                "decoded in the server's memory): upload fewer or smaller images, or put them "
+                "in a folder and choose 'Image folder on this machine'."
+            )
         self._names: list[str] = []
         self._images = []
-        for name, data in files:
+        for name, data in readable:
             try:
                 self._images.append(load_image_bytes(data, name))
                 self._names.append(name)
@@ -157,6 +212,11 @@ def describe_dataset(dataset: Any) -> str:
     problems = len(getattr(dataset, "problems", []) or [])
     tail = f", {problems} unusable file(s) skipped" if problems else ""
     return f"{name}: {len(dataset)} images, {labels}{tail}"
+
+
+def problem_rows(dataset: Any) -> list[dict[str, str]]:
+    """Every unusable file found so far, one row each: ``{"file": path, "reason": why}``."""
+    return [{"file": p.path, "reason": p.reason} for p in getattr(dataset, "problems", []) or []]
 
 
 # ------------------------------------------------------------------------------ pipelines
@@ -267,6 +327,7 @@ class EditableField:
     value: Any  # the current value (tuples for pair / triple)
     help: str  # the comment next to the field in config.py: what it does, what to try
     options: tuple[str, ...] = ()  # for "choice"
+    max_value: int | None = None  # the config's upper bound (what one sample may cost), if any
 
 
 def _comments(cls: type) -> dict[str, str]:
@@ -308,7 +369,15 @@ def editable_fields(cfg: PipelineConfig) -> list[EditableField]:
             kind, options = "float", ()
         else:
             kind, options = "text", ()
-        fields.append(EditableField(key, section, name, kind, value, help_text, options))
+        maximum = FIELD_MAXIMA.get(key)
+        if maximum is not None:
+            help_text += (
+                f" At most {maximum}; all views of one sample together at most "
+                f"{MAX_SAMPLE_PIXELS:,} pixels (a float32 view takes 12 bytes per pixel)."
+            )
+        fields.append(
+            EditableField(key, section, name, kind, value, help_text.strip(), options, maximum)
+        )
     return fields
 
 

@@ -17,6 +17,7 @@ from dinodiag.data.loading import (
     load_image,
     load_image_bytes,
     read_image_size,
+    read_image_size_bytes,
     to_rgb,
 )
 from dinodiag.data.spec import SPEC_FORMS, inspection_split, open_dataset, sample_images_dir
@@ -44,6 +45,7 @@ __all__ = [
     "open_dataset",
     "open_stl10",
     "read_image_size",
+    "read_image_size_bytes",
     "sample_images_dir",
     "scan_folder",
     "to_rgb",

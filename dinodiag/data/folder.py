@@ -9,7 +9,12 @@ Layout rules (decided from the file names only, no file is opened at scan time):
   by name, label = position) and its images are found recursively; a sub-folder without
   images is reported as a problem and is not a class;
 - when the folder itself holds images, it is unlabelled and images are found recursively;
-- zero-byte image files are reported at scan time and left out.
+- zero-byte image files are reported at scan time and left out;
+- symbolic links are followed only when they point inside the folder (a link to a class
+  folder next to it, a shared image): a link leading out of it, and a broken link, is
+  reported as a problem and not followed, so that a folder path (typed in the app, say)
+  reads the files under that folder and nothing else. Each load checks again, in case a
+  link changed after the scan.
 
 Splits are deterministic per class: the images of a class are ordered by a hash of their
 path relative to the root and the first ``round(n * val_fraction)`` (at most n - 1) form
@@ -29,7 +34,13 @@ from pathlib import Path
 from PIL import Image
 
 from dinodiag.data.base import ImageDataset, LoadProblem
-from dinodiag.data.loading import IMAGE_EXTENSIONS, is_image_name, load_image, read_image_size
+from dinodiag.data.loading import (
+    IMAGE_EXTENSIONS,
+    ImageLoadError,
+    is_image_name,
+    load_image,
+    read_image_size,
+)
 from dinodiag.errors import DataError
 
 FOLDER_SPLITS = ("train", "val", "all")  # what split= accepts for folders
@@ -68,19 +79,23 @@ def scan_folder(root: str | os.PathLike[str]) -> FolderScan:
     except OSError as error:
         raise DataError(f"cannot list image folder {folder}: {error.strerror or error}") from None
     scan = FolderScan(root=folder)
-    top_files = [entry for entry in top_entries if _visible(entry.name) and _is_file(entry)]
-    top_dirs = [entry for entry in top_entries if _visible(entry.name) and _is_dir(entry)]
+    real_root = folder.resolve()
+    usable = [e for e in top_entries if _visible(e.name) and _link_inside(e, real_root, scan)]
+    top_files = [entry for entry in usable if _is_file(entry)]
+    top_dirs = [entry for entry in usable if _is_dir(entry)]
     top_images = [entry for entry in top_files if is_image_name(entry.name)]
     scan.other_files = len(top_files) - len(top_images)
     if top_images or not top_dirs:
         # Unlabelled: the folder itself and everything below it.
-        found = _walk(Path(folder), "", scan, visited=set())
+        found = _walk(Path(folder), "", scan, visited=set(), real_root=real_root)
         for relative, size in found:
             _add(scan, relative, size, -1)
     else:
         scan.classes = []
         for entry in top_dirs:
-            found = _walk(Path(entry.path), entry.name + "/", scan, visited=set())
+            found = _walk(
+                Path(entry.path), entry.name + "/", scan, visited=set(), real_root=real_root
+            )
             if not found:
                 scan.problems.append(
                     LoadProblem(
@@ -145,13 +160,45 @@ def _is_dir(entry: os.DirEntry[str]) -> bool:
         return False
 
 
+def _link_inside(entry: os.DirEntry[str], real_root: Path, scan: FolderScan) -> bool:
+    """False (and a problem recorded) for a symbolic link that is broken or leads out of the
+    folder; True for any other entry."""
+    try:
+        if not entry.is_symlink():
+            return True
+        target = Path(entry.path).resolve(strict=True)
+    except (OSError, RuntimeError) as error:  # RuntimeError: a link loop (Python < 3.13)
+        reason = f"broken symbolic link, not followed: {error}"
+    else:
+        if target == real_root or real_root in target.parents:
+            return True
+        reason = (
+            f"symbolic link to {target}, outside the folder {real_root}: not followed (copy "
+            "the files into the folder, or open the folder that holds both)"
+        )
+    if all(problem.path != entry.path for problem in scan.problems):  # the top level is seen twice
+        scan.problems.append(LoadProblem(entry.path, reason))
+    return False
+
+
+def is_inside(path: Path, real_root: Path) -> bool:
+    """Whether ``path``, every link resolved, lies in the folder ``real_root`` (resolved)."""
+    resolved = path.resolve()
+    return resolved == real_root or real_root in resolved.parents
+
+
 def _walk(
-    folder: Path, prefix: str, scan: FolderScan, visited: set[tuple[int, int]]
+    folder: Path,
+    prefix: str,
+    scan: FolderScan,
+    visited: set[tuple[int, int]],
+    real_root: Path,
 ) -> list[tuple[str, int]]:
     """(relative path, size in bytes) of the images under ``folder``, sorted by path.
 
-    Symbolic links to folders are followed once (``visited`` holds device/inode pairs,
-    so a link loop cannot recurse forever).
+    Symbolic links are followed when they stay inside ``real_root`` (the scanned folder,
+    resolved), to folders once (``visited`` holds device/inode pairs, so a link loop cannot
+    recurse forever); a link out of the folder or a broken one is a problem.
     """
     try:
         info = folder.stat()
@@ -165,10 +212,12 @@ def _walk(
         return []
     found: list[tuple[str, int]] = []
     for entry in entries:
-        if not _visible(entry.name):
+        if not _visible(entry.name) or not _link_inside(entry, real_root, scan):
             continue
         if _is_dir(entry):
-            found.extend(_walk(Path(entry.path), f"{prefix}{entry.name}/", scan, visited))
+            found.extend(
+                _walk(Path(entry.path), f"{prefix}{entry.name}/", scan, visited, real_root)
+            )
         elif _is_file(entry):
             if not is_image_name(entry.name):
                 continue
@@ -218,6 +267,7 @@ class FolderDataset(ImageDataset):
         base = name if name is not None else f"folder:{Path(root).expanduser().absolute()}"
         super().__init__(f"{base} ({split})", scan.classes, split)
         self.root = scan.root.expanduser().absolute()
+        self._real_root = self.root.resolve()  # what every loaded file must lie in
         self.val_fraction = val_fraction
         keep = self._split_filter(scan, split, val_fraction)
         self._paths = [rel for rel in scan.paths if keep(rel)]
@@ -253,11 +303,22 @@ class FolderDataset(ImageDataset):
         """Absolute path of item ``index``."""
         return self.root / self._paths[index]
 
+    def _inside_path(self, index: int) -> Path:
+        """``path(index)``, checked to still lie in the folder (a link may have changed)."""
+        path = self.path(index)
+        if not is_inside(path, self._real_root):
+            raise ImageLoadError(
+                str(path),
+                f"now a symbolic link to {path.resolve()}, outside the folder "
+                f"{self._real_root}: not read",
+            )
+        return path
+
     def _load(self, index: int) -> tuple[Image.Image, int]:
-        return load_image(self.path(index)), self._labels[index]
+        return load_image(self._inside_path(index)), self._labels[index]
 
     def _size(self, index: int) -> tuple[int, int]:
-        return read_image_size(self.path(index))
+        return read_image_size(self._inside_path(index))
 
     def describe(self, index: int) -> str:
         return str(self.path(index))

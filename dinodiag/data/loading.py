@@ -12,7 +12,8 @@ the app alike (:func:`load_image`, :func:`load_image_bytes`). What it handles:
   (composited on :data:`ALPHA_BACKGROUND`), CMYK / YCbCr, 16-bit (I;16*, scaled to 8-bit
   by /257 so that white stays white and mid-grey stays mid-grey), 32-bit int and float.
 
-:func:`read_image_size` reads (width, height) from the header only, orientation applied.
+:func:`read_image_size` (a file) and :func:`read_image_size_bytes` (an upload) read
+(width, height) from the header only, orientation applied.
 """
 
 from __future__ import annotations
@@ -92,12 +93,23 @@ def read_image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
         if os.path.getsize(name) == 0:
             raise ImageLoadError(name, "empty file (0 bytes)")
         with open(name, "rb") as handle:
-            image = _open_checked(handle, name)
-            width, height = image.size
-            orientation = _header_orientation(image)
+            return _header_size(handle, name)
     except OSError as error:
         raise ImageLoadError(name, f"cannot read the file: {error.strerror or error}") from None
-    if orientation in _TRANSPOSING_ORIENTATIONS:
+
+
+def read_image_size_bytes(data: bytes, name: str) -> tuple[int, int]:
+    """Like :func:`read_image_size` for bytes in memory (an upload): nothing is decoded, so a
+    caller can refuse a huge image before it takes its memory."""
+    if len(data) == 0:
+        raise ImageLoadError(name, "empty file (0 bytes)")
+    return _header_size(io.BytesIO(data), name)
+
+
+def _header_size(source: BinaryIO, name: str) -> tuple[int, int]:
+    image = _open_checked(source, name)
+    width, height = image.size
+    if _header_orientation(image) in _TRANSPOSING_ORIENTATIONS:
         return height, width
     return width, height
 

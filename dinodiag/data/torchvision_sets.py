@@ -4,8 +4,10 @@ The files are read here in their documented formats (CIFAR: Python pickles of
 (N, 3072) uint8 rows; STL-10: raw column-major uint8 binaries), so that a root
 prepared by torchvision, by hand or by a test works the same; torchvision's own
 classes insist on the official MD5 sums. torchvision is used only to download, and
-only when asked (``download=True``, CLI ``--download``). The pickles are loaded with
-:mod:`pickle`: only open roots you trust, as with torchvision.
+only when asked (``download=True``, CLI ``--download``). The pickles are read by an unpickler
+that builds only what CIFAR's files hold (dicts, lists, strings, numbers and NumPy arrays), so
+a file that tries to call anything else (``os.system``, ...) is refused instead of run
+(torchvision's own reader would run it).
 
 Splits: ``"train"``; ``"val"`` (alias ``"test"``) is the official test set; STL-10 also
 has ``"unlabeled"`` (100,000 images, memory-mapped, no labels).
@@ -158,10 +160,35 @@ def _download(title: str, class_name: str, root: Path, **kwargs: Any) -> None:
         ) from None
 
 
+# The only globals CIFAR's pickles name (NumPy arrays; protocol-2 bytes); anything else in a
+# pickle is a call the file wants to make, and is refused.
+_PICKLE_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("_codecs", "encode"),
+}
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles plain data and NumPy arrays only; any other global raises UnpicklingError."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in _PICKLE_GLOBALS:
+            raise pickle.UnpicklingError(
+                f"it asks for {module}.{name}, which a CIFAR file never needs (a pickle that "
+                "names a function runs it when loaded): not loaded"
+            )
+        return super().find_class(module, name)
+
+
 def _read_pickle(path: Path) -> dict[str, Any]:
     try:
         with open(path, "rb") as handle:
-            entry = pickle.load(handle, encoding="latin1")
+            entry = _ArrayUnpickler(handle, encoding="latin1").load()
     except Exception as error:  # noqa: BLE001 - unpickling raises many types
         raise DataError(
             f"{path} is not a readable CIFAR pickle ({type(error).__name__}: {error}); "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from streamlit import config as streamlit_config
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,3 +25,9 @@ def errors(at: AppTest) -> list[str]:
 
 def assert_no_exception(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
+
+
+def server_address(address: str | None) -> None:
+    """Set Streamlit's ``server.address`` as a server started with it has it (AppTest has no
+    server; the app reads the option)."""
+    streamlit_config.set_option("server.address", address)

@@ -9,14 +9,33 @@ not replace ``tests/conftest.py`` as the module other tests import helpers from
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from streamlit import config as streamlit_config  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from apphelpers import APP, assert_no_exception  # noqa: E402
+from apphelpers import APP, assert_no_exception, server_address  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def server_as_make_run_starts_it(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every AppTest sees the server ``make run`` starts: bound to 127.0.0.1, code from the
+    browser off (whatever the working directory's config or the caller's environment say).
+    Tests that need otherwise set ``server_address`` / DINODIAG_ALLOW_BROWSER_CODE."""
+    monkeypatch.delenv("DINODIAG_ALLOW_BROWSER_CODE", raising=False)
+    before = streamlit_config.get_option("server.address")
+    server_address("127.0.0.1")
+    yield
+    server_address(before)
+
+
+@pytest.fixture
+def allow_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server was started with ``make run ALLOW_CODE=1``."""
+    monkeypatch.setenv("DINODIAG_ALLOW_BROWSER_CODE", "1")
 
 
 @pytest.fixture

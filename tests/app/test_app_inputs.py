@@ -132,7 +132,7 @@ def test_field_edits_change_the_pipeline(app):
     assert len(at.image[2].captions) == 4
 
 
-def test_bad_spec_and_bad_kwargs_are_errors(app, tmp_path):
+def test_bad_spec_and_bad_kwargs_are_errors(app, tmp_path, allow_code):
     at = app(pl_source="byo", pl_spec="no_such_file.py:build")
     assert_no_exception(at)
     assert any("no_such_file.py" in e and "does not exist" in e for e in errors(at)), errors(at)
@@ -144,7 +144,7 @@ def test_bad_spec_and_bad_kwargs_are_errors(app, tmp_path):
     assert any("not valid JSON" in e for e in errors(at)), errors(at)
 
 
-def test_brought_pipeline_is_validated_and_its_errors_shown(app, tmp_path):
+def test_brought_pipeline_is_validated_and_its_errors_shown(app, tmp_path, allow_code):
     module = tmp_path / "my_augment.py"
     module.write_text(TWO_VIEW_AUGMENT)
     at = app(
@@ -168,11 +168,14 @@ def test_brought_pipeline_is_validated_and_its_errors_shown(app, tmp_path):
     assert any("my augmentation is broken" in e for e in errors(at)), errors(at)
 
 
-def test_generated_dataset_and_missing_cifar_root(app):
+def test_generated_dataset(app):
     at = app(ds_source="generated", ds_gen_n=20, ds_gen_size=64)
     assert "generated" in texts(at) and "20 images, 10 classes" in texts(at)
     at.switch_page("pages/inspector.py").run()
     assert_no_exception(at)
     assert "64 × 64 px" in texts(at)
+
+
+def test_missing_cifar_root(app, allow_code):
     at = app(ds_source="cifar10", ds_path="/no/cifar")
     assert any("CIFAR-10 files not found under /no/cifar" in e for e in errors(at)), errors(at)

@@ -117,7 +117,7 @@ def test_every_preset_fills_the_form_with_its_own_defaults(page):
         assert sized_for_gpu == (preset != "cpu-demo" and not gpu)
 
 
-def test_a_brought_pipeline_needs_confirmation_to_train_the_preset_instead(page):
+def test_a_brought_pipeline_needs_confirmation_to_train_the_preset_instead(page, allow_code):
     spec = f"{ROOT / 'examples/seed_pipeline.py'}:build_two_view_augment"
     at = page("New run", pl_source="byo", pl_spec=spec)
     assert "cannot train your transform" in texts(at)

@@ -7,11 +7,13 @@ import json
 import pytest
 
 from dinodiag.augment.config import (
+    MAX_SAMPLE_PIXELS,
     PipelineConfig,
     ViewAugment,
     config_from_dict,
     flatten,
     load_config_file,
+    sample_pixels,
     save_config,
     to_dict,
 )
@@ -45,9 +47,9 @@ def test_defaults_are_the_dinov2_recipe() -> None:
         ({"global_crops_scale": (0.4, 1.5)}, "global_crops_scale", "(0, 1]"),
         ({"local_crops_number": -1}, "local_crops_number", "[0, 64]"),
         ({"global_crops_number": 0}, "global_crops_number", "[1, 16]"),
-        ({"global_crops_size": 0}, "global_crops_size", "[1, 4096]"),
-        ({"local_crops_size": -5}, "local_crops_size", "[1, 4096]"),
-        ({"patch_size": 0}, "patch_size", "[1, 4096]"),
+        ({"global_crops_size": 0}, "global_crops_size", "[1, 1024]"),
+        ({"local_crops_size": -5}, "local_crops_size", "[1, 1024]"),
+        ({"patch_size": 0}, "patch_size", "[1, 1024]"),
         ({"crop_ratio": (1.5, 0.5)}, "crop_ratio", "min <= max"),
         ({"interpolation": "cubic"}, "interpolation", "bicubic"),
         ({"std": (0.2, 0.0, 0.2)}, "std", "positive"),
@@ -229,3 +231,115 @@ def test_a_partial_nested_view_keeps_the_views_own_defaults() -> None:
     cfg = config_from_dict({"global1": {"flip_p": 0.0}, "global2": {"blur_p": 0.3}})
     assert cfg.global1 == ViewAugment(flip_p=0.0, blur_p=1.0)
     assert cfg.global2.blur_p == 0.3 and cfg.global2.solarize_p == 0.2
+
+
+# ------------------------------------------------------------------ bounds and hostile files
+def test_crop_sizes_and_counts_have_upper_bounds_with_the_cost() -> None:
+    with pytest.raises(ConfigError) as info:
+        PipelineConfig(global_crops_size=4096)
+    message = str(info.value)
+    assert message.startswith(
+        "global_crops_size = 4096 is invalid: allowed an integer in [1, 1024]"
+    )
+    assert "12 MiB as a float32 tensor" in message
+    with pytest.raises(ConfigError, match=r"local_crops_number = 65 is invalid.*\[0, 64\]"):
+        PipelineConfig(local_crops_number=65)
+    with pytest.raises(ConfigError, match=r"global_crops_number = 17 is invalid.*\[1, 16\]"):
+        PipelineConfig(global_crops_number=17)
+    PipelineConfig(global_crops_size=1024, local_crops_size=1024, local_crops_number=2)  # fits
+
+
+def test_the_views_of_one_sample_have_a_pixel_budget() -> None:
+    # Each field in range, together 13 GB per image before the bound (the issue's case, scaled
+    # to the new size limit: 2 x 1024² + 64 x 512² px).
+    with pytest.raises(ConfigError) as info:
+        PipelineConfig(global_crops_size=1024, local_crops_size=512, local_crops_number=64)
+    message = str(info.value)
+    assert "global_crops_number x global_crops_size² + local_crops_number x local_crops_size²" in (
+        message
+    )
+    assert "= 2 x 1024² + 64 x 512² = 18,874,368 pixels is invalid" in message
+    assert "216 MiB as float32 tensors" in message and "at most 16,777,216 pixels" in message
+    assert sample_pixels(PipelineConfig()) == 2 * 224**2 + 8 * 96**2 == 174_080
+    assert MAX_SAMPLE_PIXELS >= max(sample_pixels(p.config) for p in PRESETS.values())
+
+
+def test_the_issue_crops_are_refused_in_a_file(tmp_path) -> None:
+    path = tmp_path / "big.yaml"
+    path.write_text("global_crops_size: 4096\nlocal_crops_size: 4096\nlocal_crops_number: 64\n")
+    with pytest.raises(ConfigError, match=r"big.yaml: global_crops_size = 4096 is invalid"):
+        load_config_file(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "field", "expected"),
+    [
+        ("inf.yaml", "global_crops_size: .inf\n", "global_crops_size = inf", "finite integer"),
+        ("nan.yaml", "global1:\n  blur_p: .nan\n", "global1.blur_p = nan", "finite number"),
+        ("neg.yaml", "local_crops_scale: [-.inf, 0.3]\n", "local_crops_scale[0] = -inf", "finite"),
+        ("d2.yaml", "crops:\n  local_crops_size: .NaN\n", "local_crops_size = nan", "finite"),
+        ("big.json", '{"global_crops_size": 1.0e+999}', "global_crops_size = inf", "finite"),
+    ],
+)
+def test_inf_and_nan_name_the_file_and_the_field(
+    tmp_path, name: str, text: str, field: str, expected: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: {field} has the wrong type"), message
+    assert expected in message
+
+
+def test_an_alias_bomb_in_a_config_file_gives_a_short_message(tmp_path) -> None:
+    levels = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    path = tmp_path / "laughs.yaml"
+    path.write_text("\n".join(levels) + "\nglobal_crops_scale: *a8\n")
+    with pytest.raises(ConfigError) as info:
+        load_config_file(path)
+    assert str(info.value).startswith(f"{path}: expands to more than 10,000 values")
+    assert len(str(info.value)) < 400
+
+
+def test_a_long_bad_value_is_quoted_short() -> None:
+    # Within the alias limit, but a wrong type: the message quotes the start, not 9,000 items.
+    with pytest.raises(ConfigError) as info:
+        config_from_dict({"global_crops_scale": [[0.5] * 30] * 300})
+    message = str(info.value)
+    assert message.startswith("global_crops_scale = [[0.5, 0.5, 0.5, 0.5, 0.5, 0.5, ...], ")
+    assert len(message) < 300
+    with pytest.raises(ConfigError) as info:
+        config_from_dict({"name": 7, "interpolation": "x" * 100_000})
+    assert len(str(info.value)) < 300
+
+
+def test_deep_nesting_in_a_file_is_a_message(tmp_path) -> None:
+    path = tmp_path / "deep.yaml"
+    path.write_text("global_crops_scale: " + "[" * 20_000 + "]" * 20_000 + "\n")
+    with pytest.raises(ConfigError, match=r"deep.yaml: nested more than 50 levels deep"):
+        load_config(path)
+
+
+def test_duplicate_keys_in_a_json_config_are_refused(tmp_path) -> None:
+    path = tmp_path / "dup.json"
+    path.write_text('{"local_crops_number": 8, "local_crops_number": 0}')
+    with pytest.raises(ConfigError, match=r"dup.json: key 'local_crops_number' appears twice"):
+        load_config(path)
+
+
+def test_a_directory_is_not_a_config_file(tmp_path) -> None:
+    folder = tmp_path / "configs.yaml"  # even with a config suffix
+    folder.mkdir()
+    for given in (tmp_path, folder):
+        with pytest.raises(ConfigError, match=r"is a directory: give a YAML / JSON file"):
+            load_config(given)
+
+
+def test_a_huge_file_is_refused_without_reading_it_all(tmp_path) -> None:
+    path = tmp_path / "huge.yaml"
+    path.write_text("name: " + "x" * 3_000_000 + "\n")
+    with pytest.raises(ConfigError, match=r"huge.yaml: 1,000,001 characters is more than"):
+        load_config_file(path)

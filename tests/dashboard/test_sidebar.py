@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 import threading
+import tracemalloc
 
 import pytest
 from PIL import Image
 
 import dinodiag
 from dinodiag.dashboard import sidebar
+from dinodiag.data import ImageLoadError
 from dinodiag.errors import ConfigError, DataError
 
 
@@ -62,6 +64,53 @@ def test_uploaded_images_keep_good_files_and_report_bad_ones():
         sidebar.UploadedImages([])
 
 
+def test_a_huge_upload_is_refused_from_its_header_without_decoding(monkeypatch):
+    big = png((9000, 9000))  # the case: ~250 KiB on disk, 309 MiB decoded
+    assert len(big) < 400_000
+    decoded: list[str] = []
+    real_load = sidebar.load_image_bytes
+    monkeypatch.setattr(
+        sidebar,
+        "load_image_bytes",
+        lambda data, name: decoded.append(name) or real_load(data, name),
+    )
+    tracemalloc.start()
+    ds = sidebar.UploadedImages([("huge.png", big), ("ok.png", png())])
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert decoded == ["ok.png"]  # the 9000 x 9000 one was never decoded
+    assert peak < 30 * 2**20, f"{peak / 2**20:.0f} MiB"  # decoding it traces 72 MiB (RSS 1.3 GB)
+    assert len(ds) == 1 and ds.describe(0) == "upload: ok.png"
+    (problem,) = ds.problems
+    assert problem.path == "huge.png"
+    assert problem.reason.startswith("9000 x 9000 = 81.0 megapixels is more than the 16 an")
+    assert "309 MiB" in problem.reason and "resize it" in problem.reason
+    with pytest.raises(DataError, match=r"none of the uploaded files.*huge.png: 9000 x 9000"):
+        sidebar.UploadedImages([("huge.png", big)])
+    with pytest.raises(ImageLoadError, match="81.0 megapixels"):
+        sidebar.load_upload(big, "huge.png")  # the training page's single upload
+    assert sidebar.load_upload(png(), "a.png").size == (40, 30)
+
+
+def test_uploads_have_a_total_pixel_budget():
+    each = png((4000, 3000))  # 12 Mpx: fine alone, three are 36 Mpx
+    assert len(sidebar.UploadedImages([("a.png", each), ("b.png", each)])) == 2
+    with pytest.raises(DataError) as info:
+        sidebar.UploadedImages([("a.png", each), ("b.png", each), ("c.png", each)])
+    message = str(info.value)
+    assert message.startswith("the 3 uploaded images have 36.0 megapixels together; at most 32")
+    assert "folder" in message
+    assert "200 files, 16 megapixels each and 32 megapixels in all" in sidebar.UPLOAD_LIMITS
+
+
+def test_problem_rows_list_every_unusable_file():
+    ds = sidebar.UploadedImages([("a.png", png()), ("bad.jpg", b"nope"), ("empty.png", b"")])
+    rows = sidebar.problem_rows(ds)
+    assert [row["file"] for row in rows] == ["bad.jpg", "empty.png"]
+    assert rows[1]["reason"] == "empty file (0 bytes)" and "not an image" in rows[0]["reason"]
+    assert sidebar.problem_rows(object()) == []
+
+
 def test_base_config_from_preset_yaml_and_dinov2_file():
     assert sidebar.base_config(sidebar.PipelineChoice(preset="dino")).global_crops_scale == (
         0.4,
@@ -82,6 +131,9 @@ def test_base_config_from_preset_yaml_and_dinov2_file():
     ("text", "message"),
     [
         ("", "paste a YAML"),
+        ("a: [" * 20_000 + "]" * 20_000, "nested more than 50 levels"),
+        ('{"local_crops_number": 8, "local_crops_number": 0}', "appears twice"),
+        ("local_crops_size: .inf", "pasted config: local_crops_size = inf has the wrong type"),
         ("a: [1, 2", "not valid YAML"),
         ("global_crop_scale: [0.4, 1.0]", "Did you mean 'global_crops_scale'"),
         ("local_crops_number: -2", "local_crops_number = -2 is invalid"),
@@ -116,6 +168,13 @@ def test_editable_fields_cover_every_field_with_help():
     assert fields["global2.solarize_p"].section == "global2"
     assert "6-10 typical" in fields["local_crops_number"].help  # the comment in config.py
     assert all(f.help for f in fields.values())  # every field explains itself, even wrapped lines
+    # Upper bounds for the widgets, from the config's own limits, with the reason in the help.
+    assert fields["global_crops_size"].max_value == fields["local_crops_size"].max_value == 1024
+    assert fields["local_crops_number"].max_value == 64
+    assert fields["global_crops_number"].max_value == 16
+    assert "At most 64" in fields["local_crops_number"].help
+    assert "16,777,216 pixels" in fields["local_crops_size"].help
+    assert fields["global1.blur_p"].max_value is None
 
 
 def test_changed_values_ignore_float_noise():

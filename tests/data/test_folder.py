@@ -261,3 +261,64 @@ def test_scan_of_ten_thousand_files_is_fast_and_opens_nothing(
     assert len(dataset) == 8000 and len(dataset.classes or []) == 10
     assert elapsed < 3.0, f"scanning 10k files took {elapsed:.2f} s"
     assert len(scan_folder(tmp_path).paths) == 10000
+
+
+# ------------------------------------------------------------------------ symbolic links
+def test_links_inside_the_folder_are_followed(tmp_path: Path) -> None:
+    root = _labelled(tmp_path / "pets", per_class=2)
+    (root / "dogs" / "shared.png").symlink_to(root / "cats" / "img_1.png")  # a file inside
+    (root / "owls" / "loop").symlink_to(root / "owls", target_is_directory=True)  # a loop
+    dataset = FolderDataset(root, "all")
+    assert dataset.problems == []
+    assert len(dataset) == 7  # 6 images + the shared one; the loop adds nothing
+    shared = [i for i in range(len(dataset)) if dataset.describe(i).endswith("shared.png")]
+    assert [dataset.label(i) for i in shared] == [1]  # labelled by the folder it is found in
+
+
+def test_links_out_of_the_folder_are_not_followed_and_are_reported(tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    for index in range(3):
+        _save(secret / f"private_{index}.png", (9, 9, 9))
+    root = _labelled(tmp_path / "pets", per_class=2)
+    (root / "cats" / "leak.png").symlink_to(secret / "private_0.png")
+    (root / "dogs" / "leakdir").symlink_to(secret, target_is_directory=True)
+    (root / "stolen").symlink_to(secret, target_is_directory=True)  # a would-be class
+    (root / "owls" / "gone.png").symlink_to(tmp_path / "no_such_file.png")
+    dataset = FolderDataset(root, "all")
+    assert dataset.classes == ["cats", "dogs", "owls"]
+    assert len(dataset) == 6
+    for index in range(len(dataset)):
+        assert secret not in dataset.path(index).resolve().parents
+    reasons = {Path(p.path).name: p.reason for p in dataset.problems}
+    assert set(reasons) == {"leak.png", "leakdir", "stolen", "gone.png"}
+    for name in ("leak.png", "leakdir", "stolen"):
+        assert "outside the folder" in reasons[name] and "not followed" in reasons[name]
+        assert str(secret) in reasons[name]
+    assert reasons["gone.png"].startswith("broken symbolic link")
+
+
+def test_a_flat_folder_reports_an_outside_link_once(tmp_path: Path) -> None:
+    _save(tmp_path / "outside.png", (1, 2, 3))
+    root = tmp_path / "flat"
+    _save(root / "a.png", (200, 0, 0))
+    (root / "b.png").symlink_to(tmp_path / "outside.png")
+    dataset = FolderDataset(root, "all")
+    assert len(dataset) == 1 and dataset.classes is None
+    assert [Path(p.path).name for p in dataset.problems] == ["b.png"]
+
+
+def test_a_link_changed_after_the_scan_is_not_read(tmp_path: Path) -> None:
+    _save(tmp_path / "outside.png", (1, 2, 3))
+    root = tmp_path / "flat"
+    _save(root / "a.png", (200, 0, 0))
+    _save(root / "real.png", (0, 200, 0))
+    (root / "b.png").symlink_to(root / "real.png")
+    dataset = FolderDataset(root, "all")
+    assert len(dataset) == 3 and dataset.problems == []
+    index = next(i for i in range(3) if dataset.describe(i).endswith("b.png"))
+    (root / "b.png").unlink()
+    (root / "b.png").symlink_to(tmp_path / "outside.png")
+    image, _ = dataset[index]  # the next usable image instead
+    assert image.getpixel((0, 0)) != (1, 2, 3)
+    (problem,) = dataset.problems
+    assert problem.path == str(root / "b.png") and "outside the folder" in problem.reason

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 from pathlib import Path
 
@@ -131,6 +132,48 @@ def test_corrupt_cifar_pickle_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="not a readable CIFAR pickle") as info:
         open_dataset(f"cifar10:{root}", "val")
     assert str(bad) in str(info.value)
+
+
+class _Planted:
+    """What a hostile 'CIFAR file' holds: unpickling it would call os.system."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self) -> tuple:
+        return (os.system, (self.command,))
+
+
+@pytest.mark.parametrize("where", ["meta", "inside the data"])
+def test_a_pickle_that_runs_code_is_refused_and_runs_nothing(tmp_path: Path, where: str) -> None:
+    root = make_cifar10(tmp_path / "c10")
+    marker = tmp_path / "pwned"
+    planted = _Planted(f"touch {marker}")
+    folder = root / "cifar-10-batches-py"
+    if where == "meta":
+        (folder / "batches.meta").write_bytes(pickle.dumps(planted))
+    else:
+        entry = {"data": _cifar_rows(3, 100), "labels": [0, 1, 2], "extra": [planted]}
+        (folder / "test_batch").write_bytes(pickle.dumps(entry))
+    with pytest.raises(DataError) as info:
+        open_dataset(f"cifar10:{root}", "val")
+    assert not marker.exists()
+    message = str(info.value)
+    assert "not a readable CIFAR pickle" in message
+    assert "posix.system" in message and "a CIFAR file never needs" in message
+
+
+def test_pickles_as_python_2_wrote_them_still_load(tmp_path: Path) -> None:
+    # The real files are protocol-2 pickles with bytes keys and latin-1 strings.
+    root = make_cifar10(tmp_path)
+    folder = root / "cifar-10-batches-py"
+    entry = {b"data": _cifar_rows(3, 100), b"labels": [0, 1, 2], b"batch_label": b"testing"}
+    (folder / "test_batch").write_bytes(pickle.dumps(entry, protocol=2))
+    meta = {b"label_names": CIFAR10_NAMES, b"num_vis": 3072}
+    (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
+    dataset = open_dataset(f"cifar10:{root}", "val")
+    assert len(dataset) == 3 and dataset[2][0].getpixel((3, 3))[0] == 102
+    assert dataset.classes == CIFAR10_NAMES
 
 
 def test_cifar_bad_split(tmp_path: Path) -> None:
