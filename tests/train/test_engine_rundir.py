@@ -168,3 +168,19 @@ def test_torchs_own_write_error_is_read_as_a_disk_problem(tmp_path, monkeypatch,
     assert words in result.message and "(torch: [enforce fail" in result.message
     assert "No checkpoint of this run was written" in result.message
     assert rundir.read_status(tmp_path / "run")["state"] == "failed"
+
+
+@pytest.mark.parametrize("damage", ["{not json", '{"name": "x", "model": {"arc": "vit_tiny"}}'])
+def test_a_damaged_config_is_refused_on_resume_and_left_alone(tmp_path, damage, capsys):
+    from dinodiag.cli import main
+
+    run = tmp_path / "run"
+    engine.run_training(tiny(**{"run.max_steps": 2}), run, progress=quiet)
+    (run / rundir.CONFIG_FILE).write_text(damage)
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    code = main(["train", "--run-dir", str(run), "--resume", "--max-steps", "3"])
+    err = capsys.readouterr().err
+    assert code == 2 and f"cannot resume: {run / rundir.CONFIG_FILE}" in err
+    assert ("not valid JSON" if damage.startswith("{not") else "unknown key 'model.arc'") in err
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before  # no rewrite, no status
+    assert rundir.read_status(run)["step"] == 2
