@@ -186,8 +186,10 @@ class RunLock:
                     time.sleep(0.05)
                     continue
                 raise RunDirError(self._held_message()) from None
-            except OSError as exc:
+            except OSError as exc:  # this filesystem has no flock: the file is of no use
                 os.close(fd)
+                with contextlib.suppress(OSError):
+                    self.path.unlink()
                 return exc.strerror or str(exc)
             if self._still_at_path(fd):
                 self._fd, self.locked = fd, True

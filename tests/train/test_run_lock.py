@@ -146,3 +146,23 @@ def test_os_error_messages_say_what_to_do(tmp_path):
     assert full.startswith(f"cannot write {tmp_path / 'x'}: No space left: the disk is full")
     unknown = os_error_message(tmp_path / "x", None, "write the checkpoint")
     assert "write failed" in unknown and "MiB free" in unknown
+
+
+def test_a_filesystem_without_flock_gets_a_warning_and_pid_liveness(tmp_path, monkeypatch):
+    """Some network filesystems refuse flock: the run goes on, said so, and its liveness
+    rests on the pid and its start time."""
+    from dinodiag.train import run_lock
+
+    def no_flock(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(run_lock.fcntl, "flock", no_flock)
+    lock = RunLock(tmp_path)
+    warning = lock.acquire()
+    assert warning is not None and "cannot be locked (No locks available)" in warning
+    assert "would not be refused" in warning
+    record = rundir.read_pid_file(tmp_path)
+    assert record["locked"] is False and rundir.live_process(tmp_path)["pid"] == os.getpid()
+    assert not (tmp_path / rundir.LOCK_FILE).exists()  # of no use there: not left behind
+    lock.release()
+    assert not rundir.is_alive(tmp_path) and not (tmp_path / rundir.PID_FILE).exists()
