@@ -14,7 +14,9 @@ again, and a run whose process died without a final status reads "failed".
 
 Besides the engine's files a dashboard run directory holds ``launch.json`` (the command),
 ``console.log``, ``pipeline.yaml`` (the crop recipe it trains with) and, while it waits in a
-queue (:func:`launch_queue`), ``QUEUED``.
+queue (:func:`launch_queue`), ``QUEUED`` (``STARTING`` while the queue process starts it). A
+run the trainer holds (its ``run.lock``) is never started twice, and Stop signals only a
+process whose pid and start time match the run's record (``rundir.live_process``).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ LAUNCH_FILE = "launch.json"
 CONSOLE_FILE = "console.log"
 PIPELINE_FILE = "pipeline.yaml"
 QUEUED_FILE = "QUEUED"
+STARTING_FILE = "STARTING"  # QUEUED renamed by the queue process while it starts the run
 _MARKERS = (LAUNCH_FILE, *rundir.RUN_MARKERS)  # a launched run has launch.json at once
 
 _children: dict[int, subprocess.Popen[bytes]] = {}  # processes this one started (to reap)
@@ -84,9 +87,16 @@ def _spawn(command: list[str], log_path: Path) -> subprocess.Popen[bytes]:
 def start_process(command: list[str], run_dir: Path) -> subprocess.Popen[bytes]:
     """Start ``command`` in its own session, console output appended to ``console.log``.
 
-    The pid file is written at once, so the run reads "running" before the training has
-    imported torch (the engine rewrites it with the same pid).
+    The pid file is written at once (not ``locked``), so the run reads "running" before the
+    training has imported torch; the trainer rewrites it when it takes the run's lock. Raises
+    :class:`TrainingError` while another trainer holds the lock (its record is left alone).
     """
+    if rundir.lock_held(run_dir):
+        holder = (rundir.read_pid_file(run_dir) or {}).get("pid")
+        raise TrainingError(
+            f"run {Path(run_dir).name} is being trained by another process (pid {holder}): "
+            "stop it before starting it again."
+        )
     process = _spawn(command, run_dir / CONSOLE_FILE)
     rundir.write_pid_file(run_dir, process.pid)
     return process
@@ -163,11 +173,16 @@ def _update_json(path: Path, **changes: Any) -> None:
 def run_queue(run_dirs: list[Path]) -> None:
     """The queue process: start each prepared run that was not cancelled, wait for it."""
     for run_dir in run_dirs:
-        try:
-            (run_dir / QUEUED_FILE).unlink()  # claims the run; a cancel removed it first
+        starting = run_dir / STARTING_FILE
+        try:  # claims the run (a cancel removed QUEUED first); readers see "queued" meanwhile
+            os.rename(run_dir / QUEUED_FILE, starting)
         except FileNotFoundError:
             continue
-        start_process(read_launch(run_dir)["command"], run_dir).wait()
+        try:
+            process = start_process(read_launch(run_dir)["command"], run_dir)
+        finally:
+            starting.unlink(missing_ok=True)  # its pid file says "running" from now on
+        process.wait()
 
 
 def read_launch(run_dir: Path) -> dict[str, Any]:
@@ -217,8 +232,12 @@ def console_tail(run_dir: Path, lines: int = 12) -> str:
 
 
 def _state(run_dir: Path) -> dict[str, Any]:
-    queued = rundir.read_json(run_dir / QUEUED_FILE)
-    if queued is not None or (run_dir / QUEUED_FILE).exists():
+    marker = next(
+        (run_dir / name for name in (QUEUED_FILE, STARTING_FILE) if (run_dir / name).exists()),
+        None,
+    )
+    queued = rundir.read_json(marker) if marker is not None else None
+    if marker is not None:
         runner = (queued or {}).get("runner")
         if runner is None or rundir.process_alive(runner):
             return {"state": "queued", "step": 0, "message": "waiting for the run before it"}
@@ -228,12 +247,20 @@ def _state(run_dir: Path) -> dict[str, Any]:
             "message": "the queue process ended before this run started: start it again.",
         }
     status = rundir.read_status(run_dir)
-    if status.get("state") != "running" and rundir.process_alive(rundir.read_pid_file(run_dir)):
+    if status.get("state") != "running" and rundir.is_alive(run_dir):
         status = {**status, "state": "running", "message": "starting (resuming)"}
     if status.get("state") == "failed" and not (run_dir / rundir.STATUS_FILE).exists():
         tail = console_tail(run_dir, 4)
         status = {**status, "message": "the run did not start" + (f": {tail}" if tail else ".")}
+    elif status.get("state") == "failed" and _last_written_state(run_dir) == "running":
+        tail = console_tail(run_dir, 2)  # it ended without a final status: say how, if it said
+        if tail:
+            status = {**status, "message": f"{status.get('message', '')} Console: {tail}"}
     return status
+
+
+def _last_written_state(run_dir: Path) -> str | None:
+    return (rundir.read_json(run_dir / rundir.STATUS_FILE) or {}).get("state")
 
 
 def _number(value: Any) -> float | None:
@@ -274,10 +301,18 @@ def is_run_dir(path: Path) -> bool:
 
 
 def list_runs(root: str | Path | None = None) -> list[RunInfo]:
-    """Every run under ``root`` (default :func:`runs_root`), newest first."""
+    """Every run under ``root`` (default :func:`runs_root`), newest first. A symbolic link
+    leading out of ``root`` is not followed (:func:`skipped_links` says which)."""
     _reap()
     root = Path(root) if root is not None else runs_root()
-    return [read_run(run_dir) for run_dir in rundir.find_run_dirs(root, _MARKERS)]
+    return [read_run(run_dir) for run_dir in rundir.scan_run_dirs(root, _MARKERS)[0]]
+
+
+def skipped_links(root: str | Path | None = None) -> list[str]:
+    """A sentence for each symbolic link in ``root`` that :func:`list_runs` did not follow
+    because it leads out of the runs folder (for the page to show)."""
+    root = Path(root) if root is not None else runs_root()
+    return rundir.scan_run_dirs(root, _MARKERS)[1]
 
 
 # ----------------------------------------------------------------------------- control
@@ -297,13 +332,18 @@ def stop_run(run_dir: str | Path, wait: float = 3.0) -> str:
         return "cancelled (it had not started)"
     except FileNotFoundError:
         pass
-    info = rundir.read_pid_file(run_dir)
-    if not rundir.process_alive(info):
+    info = rundir.live_process(run_dir)  # pid and start time checked: never a reused pid
+    if info is None:
+        if rundir.lock_held(run_dir):  # a trainer whose run.pid is gone: the STOP file reaches it
+            rundir.request_stop(run_dir)
+            return "stop requested (STOP file): it stops at its next step and keeps a checkpoint"
         return "not running"
-    assert info is not None
     had_status = (run_dir / rundir.STATUS_FILE).exists()
     rundir.request_stop(run_dir)
-    os.kill(info["pid"], signal.SIGTERM)  # the engine handles it like the STOP file
+    try:
+        os.kill(info["pid"], signal.SIGTERM)  # the engine handles it like the STOP file
+    except ProcessLookupError:
+        return "not running (it ended just now)"
     if had_status:
         return "stop requested: it stops at its next step and keeps a checkpoint"
     deadline = time.monotonic() + wait

@@ -2,12 +2,14 @@
 
 ``checkpoint.pt`` holds the student, the teacher, the optimiser state, the DINO / iBOT centres,
 the step, the elapsed time and the config; it is written to a temporary file in the run
-directory and renamed over the old one, so a crash mid-write leaves the previous checkpoint.
-Loading uses ``weights_only=True`` (tensors and plain data only).
+directory, flushed to the disk and renamed over the old one, so a crash or a full disk
+mid-write leaves the previous checkpoint. Loading uses ``weights_only=True`` (tensors and plain
+data only).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from torch import nn
 
 from dinodiag.errors import TrainingError
 from dinodiag.train.ema import unwrap
+from dinodiag.train.run_lock import RunDirError, os_error_message
 from dinodiag.train.rundir import CHECKPOINT_FILE
 
 CHECKPOINT_VERSION = 1
@@ -41,7 +44,11 @@ def save_checkpoint(
     config: dict[str, Any],
     extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Write ``checkpoint.pt`` atomically (temporary file + rename); returns its path."""
+    """Write ``checkpoint.pt`` atomically (temporary file + rename); returns its path.
+
+    Raises :class:`RunDirError` naming the file and the reason when it cannot be written
+    (the directory is not writable, the disk is full); the previous checkpoint is then intact.
+    """
     path = checkpoint_path(run_dir)
     state = {
         "version": CHECKPOINT_VERSION,
@@ -58,10 +65,19 @@ def save_checkpoint(
     }
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        torch.save(state, tmp)
+        with open(tmp, "wb") as handle:
+            torch.save(state, handle)
+            handle.flush()
+            os.fsync(handle.fileno())  # on disk before the rename replaces the old one
         os.replace(tmp, path)
+    except OSError as exc:
+        raise RunDirError(os_error_message(path, exc, "write the checkpoint")) from None
+    except RuntimeError as exc:  # torch's writer reports a full disk without an errno
+        message = os_error_message(path, None, "write the checkpoint")
+        raise RunDirError(f"{message} (torch: {str(exc).strip()[:200]})") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a read-only directory keeps it (no rename either)
+            tmp.unlink(missing_ok=True)
     return path
 
 

@@ -10,14 +10,20 @@ Examples::
     torchrun --nproc_per_node 2 -m dinodiag train --preset tiny-test --run-dir runs/ddp
 
 Stop a run cleanly with Ctrl-C, ``kill -TERM <pid>`` or by creating a ``STOP`` file in its run
-directory: it writes a checkpoint and ends "stopped"; ``--resume`` continues it.
-Exit codes: 0 finished or stopped, 1 the run failed, 2 bad input.
+directory: it writes a checkpoint and ends "stopped"; ``--resume`` continues it. A run
+checkpoints after its first step, then every 60 s (``--checkpoint-seconds``) and every
+``--checkpoint-every`` steps, so a SIGKILL loses at most a minute.
+Exit codes: 0 finished or stopped; 1 the run failed (see its status.json); 2 bad input, found
+before anything was written: a flag or config value, the dataset, pipeline, device or
+checkpoint, or a run directory that is a file, not writable or in use by another trainer.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,32 +32,80 @@ from dinodiag.errors import ConfigError
 from dinodiag.train.config import TrainConfig
 from dinodiag.train.presets import TRAIN_PRESETS, get_train_preset
 
-EXIT_OK, EXIT_FAILED = 0, 1
+EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
+
+
+def _number(text: str) -> float:
+    """A finite float for a flag (``inf`` / ``nan`` are refused by argparse, naming the flag)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a finite number (to lift a limit use --set section.field=none "
+            "where the field allows it)"
+        )
+    return value
+
+
+def _integer(text: str) -> int:
+    """An integer for a flag; ``1e9`` is read as 1000000000 (the config then says if it is
+    too large), ``1.5`` / ``inf`` are refused naming the flag."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = _number(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite integer") from None
+    if value != int(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer")
+    return int(value)
+
 
 # (flag, config field, type, help with tuning advice). Every default is None: only the flags
 # given on the command line change the preset (or, with --resume, the run's own config).
 _OVERRIDES: list[tuple[str, str, Any, str]] = [
     # -- length of the run
-    ("--epochs", "run.epochs", float, "passes over the data; the schedules are laid out over them"),
-    ("--max-steps", "run.max_steps", int, "cap on optimisation steps (the schedules fit the cap)"),
+    (
+        "--epochs",
+        "run.epochs",
+        _number,
+        "passes over the data; the schedules are laid out over them",
+    ),
+    (
+        "--max-steps",
+        "run.max_steps",
+        _integer,
+        "cap on optimisation steps (the schedules fit the cap)",
+    ),
     (
         "--max-seconds",
         "run.max_seconds",
-        float,
+        _number,
         "stop cleanly (final k-NN + checkpoint) before this many seconds",
     ),
     (
         "--eval-every",
         "run.eval_every",
-        int,
+        _integer,
         "k-NN every N steps, plus step 0 (random init) and the end; 0 turns k-NN off",
     ),
-    ("--log-every", "run.log_every", int, "a metrics row with the diagnostics every N steps"),
+    ("--log-every", "run.log_every", _integer, "a metrics row with the diagnostics every N steps"),
     (
         "--checkpoint-every",
         "run.checkpoint_every",
-        int,
-        "checkpoint every N steps (always at the end); 0 = only at the end",
+        _integer,
+        "checkpoint every N steps (always at the end); 0 = by time only",
+    ),
+    (
+        "--checkpoint-seconds",
+        "run.checkpoint_seconds",
+        _number,
+        "also checkpoint after the first step, then every S seconds (60): a SIGKILL loses at "
+        "most S seconds; 0 = off",
     ),
     # -- data
     (
@@ -70,105 +124,110 @@ _OVERRIDES: list[tuple[str, str, Any, str]] = [
     (
         "--local-crops",
         "data.local_crops",
-        int,
+        _integer,
         "local crops per image (DINOv2: 8); fewer is faster, 0 removes multi-crop",
     ),
-    ("--global-size", "data.global_crops_size", int, "global crop side in px (224; 32 for CIFAR)"),
-    ("--local-size", "data.local_crops_size", int, "local crop side in px (96; 16 for CIFAR)"),
+    (
+        "--global-size",
+        "data.global_crops_size",
+        _integer,
+        "global crop side in px (224; 32 for CIFAR)",
+    ),
+    ("--local-size", "data.local_crops_size", _integer, "local crop side in px (96; 16 for CIFAR)"),
     (
         "--batch-size",
         "data.batch_size",
-        int,
+        _integer,
         "images per process and step; below ~64 centering starves and k-NN can get worse",
     ),
     (
         "--workers",
         "data.workers",
-        int,
+        _integer,
         "data loader processes (default: 1 on a 2-core machine, more with more cores)",
     ),
     ("--eval-split", "data.eval_split", str, "held-out labelled split for k-NN (val)"),
-    ("--knn-k", "data.knn_k", int, "k-NN neighbours (20 is the DINO headline)"),
+    ("--knn-k", "data.knn_k", _integer, "k-NN neighbours (20 is the DINO headline)"),
     # -- model
     ("--arch", "model.arch", str, "vit_tiny | vit_small | vit_base | resnet18 (no iBOT)"),
-    ("--patch-size", "model.patch_size", int, "ViT patch side: 16 at 224 px, 4 at 32 px"),
-    ("--embed-dim", "model.embed_dim", int, "custom ViT width (e.g. 96 on a CPU)"),
-    ("--num-heads", "model.num_heads", int, "custom ViT heads (must divide the width)"),
-    ("--depth", "model.depth", int, "ViT blocks (12); 2-4 is enough for a CPU demo"),
+    ("--patch-size", "model.patch_size", _integer, "ViT patch side: 16 at 224 px, 4 at 32 px"),
+    ("--embed-dim", "model.embed_dim", _integer, "custom ViT width (e.g. 96 on a CPU)"),
+    ("--num-heads", "model.num_heads", _integer, "custom ViT heads (must divide the width)"),
+    ("--depth", "model.depth", _integer, "ViT blocks (12); 2-4 is enough for a CPU demo"),
     (
         "--drop-path",
         "model.drop_path_rate",
-        float,
+        _number,
         "stochastic depth: 0.1 ViT-S, 0 for tiny models",
     ),
     (
         "--num-prototypes",
         "model.num_prototypes",
-        int,
+        _integer,
         "K: 65536 in DINOv2; 1024-8192 converge faster on small data (check 'prototypes used')",
     ),
     # -- optimisation
     (
         "--lr",
         "optim.base_lr",
-        float,
+        _number,
         "base lr at batch 1024, scaled by sqrt(batch / 1024): lower it on NaN, raise it if the "
         "loss "
         "is flat",
     ),
     ("--lr-scaling", "optim.lr_scaling", str, "sqrt (default) or none: use --lr as the peak lr"),
-    ("--warmup-epochs", "optim.warmup_epochs", float, "lr warm-up; ~5-10%% of a short run"),
+    ("--warmup-epochs", "optim.warmup_epochs", _number, "lr warm-up; ~5-10%% of a short run"),
     (
         "--momentum",
         "optim.momentum_start",
-        float,
+        _number,
         "teacher EMA momentum at the start (cosine to 1): 0.99 or lower for runs under 1k steps",
     ),
     (
         "--teacher-temp",
         "optim.teacher_temp_end",
-        float,
+        _number,
         "teacher temperature after warm-up (0.07); lower it if the loss stays at ln K",
     ),
     (
         "--teacher-temp-warmup-epochs",
         "optim.teacher_temp_warmup_epochs",
-        float,
+        _number,
         "teacher temperature warm-up from 0.04 (30 epochs in DINOv2)",
     ),
-    ("--koleo-weight", "optim.koleo_weight", float, "KoLeo weight (0.1); 0 turns it off"),
-    ("--ibot-weight", "optim.ibot_weight", float, "iBOT masked-patch loss weight (1.0); 0 = off"),
+    ("--koleo-weight", "optim.koleo_weight", _number, "KoLeo weight (0.1); 0 turns it off"),
+    ("--ibot-weight", "optim.ibot_weight", _number, "iBOT masked-patch loss weight (1.0); 0 = off"),
     ("--centering", "optim.centering", str, "center (EMA) or sinkhorn (try it for small batches)"),
-    ("--clip-grad", "optim.clip_grad", float, "gradient-norm clip (3.0); 0 = off, not advised"),
+    ("--clip-grad", "optim.clip_grad", _number, "gradient-norm clip (3.0); 0 = off, not advised"),
     # -- DINOv2's knobs (DINOv2 defaults)
     (
         "--layerwise-decay",
         "optim.layerwise_decay",
-        float,
+        _number,
         "lr x rate^(depth + 1 - layer) (0.9): early blocks learn slower; 1 turns it off",
     ),
     (
         "--patch-embed-lr-mult",
         "optim.patch_embed_lr_mult",
-        float,
+        _number,
         "extra lr factor of the patch embedding (0.2)",
     ),
     (
         "--freeze-last-layer-epochs",
         "optim.freeze_last_layer_epochs",
-        float,
+        _number,
         "prototypes at lr 0 this long (1); shorten it for runs of a few epochs",
     ),
     (
         "--warmup-teacher-temp",
         "optim.teacher_temp_start",
-        float,
+        _number,
         "teacher temperature at the start of its warm-up (0.04)",
     ),
     (
         "--mask-sample-probability",
         "optim.mask_probability",
-        float,
+        _number,
         "fraction of global crops that get an iBOT mask (0.5)",
     ),
     (
@@ -192,7 +251,7 @@ _OVERRIDES: list[tuple[str, str, Any, str]] = [
     (
         "--num-register-tokens",
         "model.num_register_tokens",
-        int,
+        _integer,
         "register tokens after CLS (0; DINOv2 with registers: 4)",
     ),
     ("--ffn-layer", "model.ffn_layer", str, "mlp or swiglu (swiglufused is the same layer)"),
@@ -211,7 +270,7 @@ _OVERRIDES: list[tuple[str, str, Any, str]] = [
     (
         "--ibot-num-prototypes",
         "model.ibot_num_prototypes",
-        int,
+        _integer,
         "K of the separate iBOT head (default: --num-prototypes)",
     ),
     (
@@ -227,10 +286,10 @@ _OVERRIDES: list[tuple[str, str, Any, str]] = [
         "global_crops (DINOv2) or masked_crops (2x at mask probability 0.5)",
     ),
     # -- where it runs
-    ("--seed", "run.seed", int, "seed of the weights, the data order and the augmentations"),
+    ("--seed", "run.seed", _integer, "seed of the weights, the data order and the augmentations"),
     ("--device", "run.device", str, "auto (CUDA when available), cpu, cuda or cuda:N"),
     ("--precision", "run.precision", str, "auto (bf16 on CUDA, fp32 on CPU), bf16 or fp32"),
-    ("--threads", "run.threads", int, "torch CPU threads (default: all cores)"),
+    ("--threads", "run.threads", _integer, "torch CPU threads (default: all cores)"),
 ]
 
 
@@ -297,30 +356,56 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """``{"section.field": value}`` for every flag given (and every ``--set``)."""
-    overrides: dict[str, Any] = {}
+    return {field: value for field, (value, _) in _given(args).items()}
+
+
+def _given(args: argparse.Namespace) -> dict[str, tuple[Any, str]]:
+    """``{"section.field": (value, how it was given)}``: ``"--lr 0.1"`` or ``"--set x=y"``."""
+    flags = {field: flag for flag, field, _, _ in _OVERRIDES} | {"run.compile": "--compile"}
+    given: dict[str, tuple[Any, str]] = {}
     for key, value in vars(args).items():
         if key.startswith("override__") and value is not None:
-            overrides[key.removeprefix("override__").replace("__", ".")] = value
+            field = key.removeprefix("override__").replace("__", ".")
+            if value is True:
+                shown = flags[field]
+            elif isinstance(value, float):
+                shown = f"{flags[field]} {value:g}"
+            else:
+                shown = f"{flags[field]} {value}"
+            given[field] = (value, shown)
     for item in args.set:
         key, equals, value = item.partition("=")
         if not equals or not key.strip():
             raise ConfigError(f"--set {item!r} must look like section.field=value.")
-        overrides[key.strip()] = value.strip()
-    return overrides
+        given[key.strip()] = (value.strip(), f"--set {item.strip()}")
+    return given
+
+
+_FIELD_IN_MESSAGE = re.compile(r"^(?:unknown key ')?([A-Za-z_]\w*\.[A-Za-z_]\w*)")
+
+
+def _naming_the_option(exc: ConfigError, given: dict[str, tuple[Any, str]]) -> ConfigError:
+    """The error of a config field, prefixed with the flag or ``--set`` that gave the value."""
+    match = _FIELD_IN_MESSAGE.match(str(exc))
+    if match is None or match.group(1) not in given:
+        return exc
+    return ConfigError(f"{given[match.group(1)][1]}: {exc}")
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The preset, the DINOv2 file of ``--config`` or, with --resume, the run's config.json,
-    with the flags applied."""
+    with the flags applied.
+
+    A value out of range names its flag; on --resume a missing, unreadable or invalid
+    config.json is refused (never replaced by the preset's values).
+    """
     return _config_and_recipe(args)[0]
 
 
 def _config_and_recipe(args: argparse.Namespace) -> tuple[TrainConfig, Any]:
-    from dinodiag.train.rundir import read_config
-
     recipe = None
     config_file = getattr(args, "config", None)
-    overrides = overrides_from_args(args)
+    given = _given(args)
     if config_file:
         from dinodiag.train.dinov2_recipe import recipe_from_file
 
@@ -330,7 +415,7 @@ def _config_and_recipe(args: argparse.Namespace) -> tuple[TrainConfig, Any]:
             )
         if args.resume:
             raise ConfigError("--resume continues a run with its own config.json: drop --config.")
-        if "data.data" not in overrides:
+        if "data.data" not in given:
             raise ConfigError(
                 f"{config_file}: give the images with --data (a folder, cifar10:ROOT, ...): "
                 "DINOv2's train.dataset_path names its own dataset classes."
@@ -340,19 +425,32 @@ def _config_and_recipe(args: argparse.Namespace) -> tuple[TrainConfig, Any]:
     else:
         base = get_train_preset(args.preset or "cpu-demo").config
     if args.resume and args.run_dir:
-        saved = read_config(args.run_dir)
-        if saved is not None:
-            base = TrainConfig.from_dict(
-                {k: v for k, v in saved.items() if k in ("name", "model", "optim", "data", "run")}
-            )
-    if "data.pipeline" in overrides and "model.patch_size" not in overrides:
+        from dinodiag.train.run_writer import load_run_config
+        from dinodiag.train.rundir import CONFIG_FILE
+
+        saved = load_run_config(args.run_dir)
+        sections = ("name", "model", "optim", "data", "run")
+        try:
+            base = TrainConfig.from_dict({k: v for k, v in saved.items() if k in sections})
+        except ConfigError as exc:
+            path = Path(args.run_dir) / CONFIG_FILE
+            raise ConfigError(
+                f"cannot resume: {path} does not hold a valid training config: {exc} "
+                "dinodiag did not change it."
+            ) from None
+    if "data.pipeline" in given and "model.patch_size" not in given:
         # A pipeline file with a patch size (a DINOv2 config's student.patch_size) sets the ViT's.
         from dinodiag.train.config import pipeline_file_patch_size
 
-        patch = pipeline_file_patch_size(str(overrides["data.pipeline"]))
+        pipeline, how = given["data.pipeline"]
+        patch = pipeline_file_patch_size(str(pipeline))
         if patch is not None:
-            overrides["model.patch_size"] = patch
-    return base.with_overrides(overrides), recipe
+            given["model.patch_size"] = (patch, f"{how} (its student.patch_size)")
+    try:
+        config = base.with_overrides({field: value for field, (value, _) in given.items()})
+    except ConfigError as exc:
+        raise _naming_the_option(exc, given) from None
+    return config, recipe
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -383,6 +481,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     result = run_training(
         config, run_dir, resume=args.resume, progress=lambda line: print(line, flush=True)
     )
+    if result.refused:  # bad input, found before anything was written
+        if main:
+            print(f"error: {result.message}", file=sys.stderr, flush=True)
+        return EXIT_INPUT
     if not main:
         return EXIT_FAILED if result.state == "failed" else EXIT_OK
     summary = f"{result.state}: {result.message}"

@@ -30,6 +30,9 @@ DINO_NORMALISATIONS = ("dinov2", "pair_mean")
 IBOT_NORMALISATIONS = ("global_crops", "masked_crops")
 DEVICES_HELP = "auto (CUDA when available, else CPU), cpu, cuda or cuda:N"
 PRECISIONS = ("auto", "bf16", "fp32")
+# Upper bound of model.num_prototypes: 8x the largest head of DINOv2 (131072, ViT-g). The
+# prototype layer grows as head_bottleneck_dim x K, and every image's logits hold K values.
+MAX_PROTOTYPES = 1 << 20
 
 
 def _require(section: str, name: str, ok: bool, value: Any, allowed: str) -> None:
@@ -80,6 +83,16 @@ class ModelConfig:
             )
         _require(s, "drop_path_rate", 0 <= self.drop_path_rate < 1, self.drop_path_rate, "[0, 1)")
         _require(s, "num_prototypes", self.num_prototypes >= 2, self.num_prototypes, ">= 2")
+        if self.num_prototypes > MAX_PROTOTYPES:
+            weights = self.head_bottleneck_dim * self.num_prototypes
+            gib = weights * 4 * 5 / 2**30  # fp32 weights, gradient, 2 AdamW moments, teacher
+            raise ConfigError(
+                f"model.num_prototypes = {self.num_prototypes} is too large: allowed 2 to "
+                f"{MAX_PROTOTYPES} (DINOv2 uses 65536, 131072 for ViT-g). The prototype layer "
+                f"alone would hold {self.head_bottleneck_dim} x {self.num_prototypes} weights, "
+                f"~{gib:,.0f} GiB with its gradient, AdamW's state and the teacher's copy. Try "
+                "1024-8192 on small data."
+            )
         for name in ("head_hidden_dim", "head_bottleneck_dim", "head_layers"):
             value = getattr(self, name)
             _require(s, name, value >= 1, value, "an integer >= 1")
@@ -273,7 +286,9 @@ class RunConfig:
     fit_to_time: bool = False  # with max_seconds: shorten the schedules to the steps that fit
     eval_every: int = 500  # k-NN every N steps (also at step 0 and at the end); 0 = no k-NN
     log_every: int = 10  # a metrics row (losses + diagnostics) every N steps
-    checkpoint_every: int = 1000  # checkpoint every N steps (and at the end); 0 = only at the end
+    checkpoint_every: int = 1000  # checkpoint every N steps (and at the end); 0 = by time only
+    checkpoint_seconds: float = 60.0  # also after the first step, then every S s (0 = off): a
+    # SIGKILL or the out-of-memory killer loses at most S seconds of training
     seed: int = 0  # seeds the model init, the data order and every augmentation
     device: str = "auto"  # auto (CUDA when available, else CPU), cpu, cuda or cuda:N
     precision: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU), bf16 or fp32
@@ -307,6 +322,9 @@ class RunConfig:
         for name in ("eval_every", "checkpoint_every", "seed"):
             value = getattr(self, name)
             _require(s, name, value >= 0, value, "an integer >= 0")
+        _require(
+            s, "checkpoint_seconds", self.checkpoint_seconds >= 0, self.checkpoint_seconds, ">= 0"
+        )
         _require(s, "log_every", self.log_every >= 1, self.log_every, "an integer >= 1")
         _require(s, "precision", self.precision in PRECISIONS, self.precision, "auto|bf16|fp32")
         device = self.device.strip().lower()

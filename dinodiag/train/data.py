@@ -201,12 +201,18 @@ def build_run_loader(
     config: TrainConfig, pipeline: PipelineConfig, world_size: int, rank: int, on_gpu: bool
 ) -> tuple[DataLoader, EpochBatchSampler, Any, int]:
     """Open the training split and build its loader as a run's config says; returns
-    ``(loader, sampler, dataset, workers)``."""
+    ``(loader, sampler, dataset, workers)``.
+
+    Raises :class:`DataError` before any training when no image of the split can be loaded (a
+    folder of only damaged files), :class:`TrainingError` when it cannot fill one batch.
+    """
     from dinodiag.data import open_dataset
     from dinodiag.train.builders import ibot_enabled
 
     data = config.data
     dataset = open_dataset(data.data, split=data.train_split)
+    if len(dataset):
+        _image, _label = dataset[0]  # the first usable one: DataError naming the files if none
     workers = data.workers if data.workers is not None else default_workers(world_size, on_gpu)
     grid = pipeline.global_crops_size // config.model.patch_size
     mask = None

@@ -5,13 +5,19 @@ networks, losses, optimizer, schedules, resume, train.
     result = engine.run_training(presets.get_train_preset("cpu-demo").config, "runs/demo")
     result.state, result.step, result.knn_top1
 
-Only rank 0 writes the run directory (see :mod:`dinodiag.train.rundir` for the contract). A
-run ends "finished" (all steps, or the time limit), "stopped" (STOP file, SIGTERM / SIGINT:
-checkpoint first) or "failed" (NaN / Inf, out of memory, bad input, a crash) with the reason.
+Only rank 0 writes the run directory (see :mod:`dinodiag.train.rundir` for the contract), and
+only after every input has been checked: it takes the directory's lock first (one trainer per
+run directory), and a bad input found during set-up (dataset, pipeline, device, checkpoint,
+a second trainer) ends the run "refused" with nothing written (``RunResult.refused``; the CLI
+exits 2). Once started, a run ends "finished" (all steps, or the time limit), "stopped" (STOP
+file, SIGTERM / SIGINT: checkpoint first) or "failed" (NaN / Inf, out of memory, a run
+directory that cannot be written, a crash) with the reason in ``status.json``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -32,7 +38,9 @@ from dinodiag.train.data import batches, build_run_loader
 from dinodiag.train.diagnostics import detect_alerts
 from dinodiag.train.eval.evaluator import build_evaluator
 from dinodiag.train.progress import format_progress
-from dinodiag.train.rundir import STATUS_FILE, RunWriter, clear_stop, read_config
+from dinodiag.train.run_lock import RunDirError
+from dinodiag.train.run_writer import RunWriter, load_run_config
+from dinodiag.train.rundir import STATUS_FILE, clear_stop
 from dinodiag.train.runtime import StopControl, peak_memory_mb, setup_runtime, teardown_runtime
 from dinodiag.train.schedules import Schedules
 from dinodiag.train.step import NonFiniteLossError, StepModules, train_step
@@ -47,6 +55,7 @@ class RunResult:
     run_dir: Path
     knn_top1: float | None = None  # last k-NN top-1 (%)
     knn_top1_start: float | None = None  # k-NN top-1 at step 0 (random init)
+    refused: bool = False  # bad input found in set-up: nothing was written (the CLI exits 2)
 
 
 class _Run:
@@ -69,16 +78,44 @@ class _Run:
         self.step_seconds: float | None = None  # moving average of one step's wall time
         self.train_start = 0.0  # run time (s) when training started (timed schedules)
         self.state: dict[str, Any] | None = None  # the checkpoint being resumed
-        self.opened = False  # the run directory is ours to write (status on failure)
+        self.saved_config: dict[str, Any] | None = None  # config.json of the run resumed
+        self.opened = False  # set-up passed: the run directory is written (status on failure)
         self.stop: StopControl | None = None
+        self.saved_step: int | None = None  # step of the latest checkpoint on disk
+        self.last_save: float | None = None  # monotonic time of this session's last checkpoint
 
     # ------------------------------------------------------------------ stages
     def stage_runtime(self) -> None:
         self.rt = setup_runtime(self.config.run)
         self.writer = RunWriter(self.run_dir, enabled=self.rt.is_main)
 
+    def setup(self, stage: Callable[[], None]) -> None:
+        """Run one set-up stage, then agree with the other processes (under torchrun) that
+        every one of them passed it: a process whose own stage passed raises too when another
+        failed, instead of waiting for it forever at the next collective."""
+        error: BaseException | None = None
+        try:
+            stage()
+        except Exception as exc:
+            error = exc
+        if self.rt.world_size > 1:
+            flag = torch.tensor([int(error is not None)], device=self.rt.device)
+            if int(distributed.all_reduce_max(flag).item()) and error is None:
+                error = TrainingError(
+                    "another process of this run failed to set up (its message is above); "
+                    "this one stops too."
+                )
+        if error is not None:
+            raise error
+
     def stage_run_dir(self) -> None:
-        """Refuse to overwrite a run; on resume read the checkpoint and drop later rows."""
+        """Take the run directory (its lock: one trainer per directory, refused naming the
+        other's pid), refuse to overwrite a run; on resume read its config and checkpoint."""
+        if self.rt.is_main:
+            warning = self.writer.claim()
+            if warning is not None:
+                self.event("lock_unavailable", warning, level="warning")
+            clear_stop(self.run_dir)  # a request of an earlier session
         has_run = (self.run_dir / STATUS_FILE).exists() or ckpt.checkpoint_path(
             self.run_dir
         ).exists()
@@ -89,16 +126,18 @@ class _Run:
             )
         if self.resume:
             self.state = ckpt.load_checkpoint(self.run_dir)
+            self.saved_config = load_run_config(self.run_dir)
             self.step = self.state["step"]
+            self.saved_step = self.step
             self.writer.set_time_offset(self.state["elapsed"])
-        distributed.barrier()
-        dropped = 0
-        if self.rt.is_main:
-            clear_stop(self.run_dir)  # a request of an earlier session
-            dropped = self.writer.drop_metrics_after(self.step) if self.resume else 0
+        self.stop = StopControl(self.run_dir, self.rt)
+
+    def stage_open(self) -> None:
+        """Every input is valid: write the run directory (status "running", config.json, the
+        events held since set-up began; on resume drop the rows after the checkpoint)."""
+        dropped = self.writer.drop_metrics_after(self.step) if self.resume else 0
         self.writer.open()
         self.opened = True
-        self.stop = StopControl(self.run_dir, self.rt)
         self.writer.status(
             "running",
             self.step,
@@ -107,7 +146,11 @@ class _Run:
             device=self.rt.describe(),
             world_size=self.rt.world_size,
             preset=self.config.name,
+            checkpoint_step=self.saved_step,
             **self.knn,
+        )
+        self.writer.write_config(
+            {**self.config.to_dict(), "pipeline": to_dict(self.pipeline), "resolved": self.resolved}
         )
         if self.resume:
             self.event(
@@ -118,7 +161,7 @@ class _Run:
 
     def stage_data(self) -> None:
         cfg, rt = self.config, self.rt
-        saved = (read_config(self.run_dir) or {}).get("pipeline") if self.resume else None
+        saved = (self.saved_config or {}).get("pipeline")
         self.pipeline = config_from_dict(saved) if saved else resolve_pipeline(cfg)
         if cfg.optim.koleo_weight > 0 and cfg.data.batch_size < 2:
             raise TrainingError(
@@ -185,7 +228,7 @@ class _Run:
             device=self.rt.device,
             autocast_dtype=self.rt.autocast_dtype,
         )
-        resolved = {
+        self.resolved = {
             "world_size": self.rt.world_size,
             "device": self.rt.describe(),
             "global_batch_size": global_batch,
@@ -195,9 +238,6 @@ class _Run:
             "peak_lr": self.schedules.peak_lr,
             "ibot": self.nets.ibot,
         }
-        self.writer.write_config(
-            {**cfg.to_dict(), "pipeline": to_dict(self.pipeline), "resolved": resolved}
-        )
 
     def stage_resume(self) -> None:
         if self.state is None:
@@ -247,11 +287,12 @@ class _Run:
             eta = min(eta, max(0.0, self.config.run.max_seconds - self.writer.elapsed()))
         return round(eta, 1)
 
-    def update_status(self, message: str, state: str = "running") -> None:
+    def update_status(self, message: str, state: str = "running", final: bool = False) -> None:
         self.writer.status(
             state,
             self.step,
             message,
+            final=final,
             total_steps=self.shown_total(),
             epoch=round(self.epoch(), 3),
             eta_s=self.eta(),
@@ -306,6 +347,7 @@ class _Run:
         distributed.barrier()
 
     def save(self) -> None:
+        """Write the checkpoint (rank 0): :class:`RunDirError` when it cannot be written."""
         if self.rt.is_main:
             extra = {
                 **self.knn,
@@ -325,6 +367,31 @@ class _Run:
                 config=self.config.to_dict(),
                 extra=extra,
             )
+            self.saved_step = self.step
+            self.writer.update(checkpoint_step=self.step)
+        self.last_save = time.monotonic()
+
+    def checkpoint_kept(self) -> str:
+        """What is left to resume from, for the message of a run directory that failed."""
+        if self.saved_step is None:
+            return " No checkpoint of this run was written: start it again once this is fixed."
+        return (
+            f" The checkpoint of step {self.saved_step} is kept: resume from it with --resume "
+            "once this is fixed."
+        )
+
+    def checkpoint_due(self) -> bool:
+        """Every ``checkpoint_every`` steps; and after this session's first step, then every
+        ``checkpoint_seconds``, so that a kill (SIGKILL, out of memory) loses little work and
+        a run directory that cannot take a checkpoint fails at the first step, not the last."""
+        cfg = self.config.run
+        if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+            return True
+        if not cfg.checkpoint_seconds:
+            return False
+        return self.last_save is None or (
+            time.monotonic() - self.last_save >= cfg.checkpoint_seconds
+        )
 
     def log_train(self, values: dict[str, float], images: int, seconds: float) -> None:
         values = {
@@ -391,8 +458,8 @@ class _Run:
                 self.log_train(values, images, time.monotonic() - t_log)
             if cfg.eval_every and self.step % cfg.eval_every == 0:
                 self.evaluate()
-            if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
-                self.save()
+            if self.step < self.total_steps and self.checkpoint_due():
+                self.save()  # the last step's checkpoint is written after the loop
             if log_now or self.last_eval_step == self.step:
                 images, t_log = 0, time.monotonic()
             if self.on_step is not None:
@@ -427,39 +494,53 @@ def run_training(
     ``status.json`` say "failed" with the reason. ``on_step(step)`` is called after each step."""
     run = _Run(config, Path(run_dir), resume, progress, on_step)
     state, message = "failed", ""
+    error: BaseException | None = None  # what ended the run early
     try:
         run.stage_runtime()
-        run.stage_run_dir()
-        run.stage_data()
-        run.stage_networks()
-        run.stage_losses_optimizer_schedules()
-        run.stage_resume()
-        state, message = run.train()
-        run.save()
+        for stage in (
+            run.stage_run_dir,
+            run.stage_data,
+            run.stage_networks,
+            run.stage_losses_optimizer_schedules,
+            run.stage_resume,
+            run.stage_open,
+        ):
+            run.setup(stage)
+        ended = run.train()
+        run.save()  # a failure here ends the run "failed", not "finished"
+        state, message = ended
     except NonFiniteLossError as exc:
         message = str(exc)
-        run.event("nonfinite_loss", message, level="error", term=exc.term, failed_step=exc.step)
+        with contextlib.suppress(DinodiagError):  # the directory may refuse this row too
+            run.event("nonfinite_loss", message, level="error", term=exc.term, failed_step=exc.step)
     except torch.OutOfMemoryError:
         message = (
             f"out of memory at step {run.step} with a batch of {config.data.batch_size} images "
             "per process: lower --batch-size (halve it), use fewer --local-crops or a smaller "
             "--arch, or use bf16 (--precision bf16)."
         )
+    except RunDirError as exc:  # not writable, disk full, in use by another trainer
+        message, error = str(exc), exc
+        if run.opened:
+            message += run.checkpoint_kept()
     except DinodiagError as exc:
-        message = str(exc)
+        message, error = str(exc), exc
     except KeyboardInterrupt:
         state = "stopped"
         message = f"interrupted at step {run.step} (second Ctrl-C): the last checkpoint is kept"
     except Exception as exc:  # a bug or an unexpected library error: keep the traceback
         traceback.print_exc()
         message = f"crashed at step {run.step}: {type(exc).__name__}: {exc}"
+    # A DinodiagError before the run directory was written is bad input: the run is refused.
+    refused = isinstance(error, DinodiagError) and not run.opened
     if run.stop is not None:
         run.stop.restore()
-    if state == "failed" and hasattr(run, "rt"):
+    if state == "failed" and not refused and hasattr(run, "rt"):
         run.say(f"[error] {message}")
     if run.opened:
-        run.update_status(message, state=state)
-        run.writer.close()
+        _final_status(run, state, message)
+    elif hasattr(run, "writer"):
+        run.writer.abandon()  # refused (or crashed) during set-up: leave no half-made run
     if hasattr(run, "rt"):
         teardown_runtime(run.rt)
     return RunResult(
@@ -470,4 +551,19 @@ def run_training(
         run.run_dir,
         run.knn["knn_top1"],
         run.knn["knn_top1_start"],
+        refused,
     )
+
+
+def _final_status(run: _Run, state: str, message: str) -> None:
+    """Write the run's last status and give the directory up; when even that write fails (the
+    directory is gone or read-only, the disk is full) the console says why."""
+    try:
+        run.update_status(message, state=state, final=True)
+    except DinodiagError as exc:
+        print(
+            f"error: the run ended {state} ({message}), and that could not be recorded: {exc}",
+            file=sys.stderr,
+            flush=True,
+        )
+    run.writer.close()

@@ -11,10 +11,17 @@
   ``message`` (a sentence saying what to try).
 - ``status.json``: ``state`` (one of :data:`STATES` but "queued"), ``step``,
   ``total_steps``, ``epoch``, ``message``, ``eta_s``, ``pid``, ``started``, ``updated``,
-  ``device``, ``knn_top1``, ``knn_top1_start`` (rewritten atomically as the run goes).
-- ``checkpoint.pt``: the latest checkpoint (written to a temporary file, then renamed).
-- ``run.pid``: ``{"pid", "start_ticks", "host"}`` while the process lives (see
-  :func:`process_alive`: the pid and its start time decide, never the host).
+  ``device``, ``knn_top1``, ``knn_top1_start``, ``checkpoint_step`` (rewritten atomically as
+  the run goes).
+- ``checkpoint.pt``: the latest checkpoint (written to a temporary file, then renamed): after
+  the first step, every ``run.checkpoint_seconds`` (60 s) and ``run.checkpoint_every`` steps,
+  and at the end.
+- ``run.lock``: the trainer holds an exclusive lock (``flock``) on it for its whole life, so a
+  second trainer on the same directory is refused (:mod:`dinodiag.train.run_lock`). The
+  kernel drops the lock when the process ends, however it ends: a free lock means no trainer.
+- ``run.pid``: ``{"pid", "start_ticks", "host", "locked"}``, the process that holds the lock
+  (or, ``locked`` false, the process the dashboard started that has not taken it yet). See
+  :func:`is_alive`: the lock, or the pid with its start time, decide; never the host.
 - ``STOP``: created by :func:`request_stop`; the run ends cleanly at its next step.
 
 A run launched from the dashboard may also wait in a queue (``QUEUED``, see
@@ -26,21 +33,29 @@ last line of ``metrics.jsonl`` is ignored, a half-written JSON file reads as mis
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import socket
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+try:  # POSIX: the run lock is a flock (Windows has no fcntl: liveness is the pid record only)
+    import fcntl
+except ImportError:  # pragma: no cover - not on POSIX
+    fcntl = None  # type: ignore[assignment]
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 STATUS_FILE = "status.json"
 CHECKPOINT_FILE = "checkpoint.pt"
 PID_FILE = "run.pid"
+LOCK_FILE = "run.lock"
 STOP_FILE = "STOP"
 # Every state a run reads as. "queued" only before its process starts (dashboard queues);
 # status.json holds one of the others.
@@ -89,8 +104,12 @@ def write_json_atomic(path: str | Path, data: Any) -> None:
     """Write JSON to ``path`` through a temporary file and a rename (readers never see half)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(dumps(data, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(OSError):  # gone after the rename; half-written on a full disk
+            tmp.unlink(missing_ok=True)
 
 
 # ----------------------------------------------------------------------------- processes
@@ -118,8 +137,10 @@ def process_alive(record: dict[str, Any] | None) -> bool:
     """Whether the process of a :func:`process_record` still runs.
 
     A pid that exists but started at another time than recorded was reused by another
-    process: not alive. A zombie (ended, not yet reaped by its parent) is not alive. Without
-    ``/proc`` (not Linux) the signal-0 check is all there is.
+    process: not alive. A record without a start time cannot be checked where ``/proc`` can
+    (it was written elsewhere, or its process ended before it was written): not alive. A
+    zombie (ended, not yet reaped by its parent) is not alive. Without ``/proc`` (not Linux)
+    the signal-0 check is all there is.
     """
     pid = (record or {}).get("pid")
     if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
@@ -135,16 +156,16 @@ def process_alive(record: dict[str, Any] | None) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return True  # no /proc (not Linux)
+        return not Path("/proc/self/stat").exists()  # no /proc at all: signal 0 decides
     if stat[stat.rfind(")") + 2 :].split()[:1] == ["Z"]:
         return False
     ticks = (record or {}).get("start_ticks")
-    return ticks is None or process_start_ticks(pid) == ticks
+    return ticks is not None and process_start_ticks(pid) == ticks
 
 
-def write_pid_file(run_dir: str | Path, pid: int | None = None) -> None:
-    """Record the training process so that :func:`is_alive` can tell a crash from a run."""
-    write_json_atomic(Path(run_dir) / PID_FILE, process_record(pid))
+def write_pid_file(run_dir: str | Path, pid: int | None = None, *, locked: bool = False) -> None:
+    """Record the run's process (``locked``: it holds ``run.lock``; see :func:`is_alive`)."""
+    write_json_atomic(Path(run_dir) / PID_FILE, {**process_record(pid), "locked": locked})
 
 
 def read_pid_file(run_dir: str | Path) -> dict[str, Any] | None:
@@ -152,12 +173,54 @@ def read_pid_file(run_dir: str | Path) -> dict[str, Any] | None:
     return read_json(Path(run_dir) / PID_FILE)
 
 
-def is_alive(run_dir: str | Path) -> bool:
-    """True while the run's training process exists (pid file, else the pid in status.json)."""
+def lock_held(run_dir: str | Path) -> bool | None:
+    """Whether a trainer holds the run's ``run.lock``: True / False, None when it cannot tell
+    (no flock on this system, or the lock file cannot be opened). No lock file: False.
+
+    The probe takes a shared lock for an instant and gives it back; a trainer that starts at
+    that instant retries (:class:`dinodiag.train.run_lock.RunLock` waits ~2 s).
+    """
+    if fcntl is None:
+        return None
+    try:
+        fd = os.open(Path(run_dir) / LOCK_FILE, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return None  # e.g. the run directory is not readable
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return None  # this filesystem has no flock
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def live_process(run_dir: str | Path) -> dict[str, Any] | None:
+    """The :func:`process_record` of the run's live process, or None when none runs.
+
+    A record is returned only when its pid runs with the recorded start time (so it may be
+    signalled), and, when it was written by a lock holder (``locked``), only while the lock is
+    held: a trainer killed with SIGKILL, or gone with its container, leaves a record whose lock
+    is free, and a reused pid never makes it alive again.
+    """
     record = read_pid_file(run_dir)
-    if record is None:
-        record = {"pid": (read_json(Path(run_dir) / STATUS_FILE) or {}).get("pid")}
-    return process_alive(record)
+    if record is None or not process_alive(record):
+        return None
+    if record.get("locked") and lock_held(run_dir) is False:
+        return None
+    return record
+
+
+def is_alive(run_dir: str | Path) -> bool:
+    """True while a trainer holds the run's lock, or the process the dashboard started for it
+    (not holding the lock yet, still importing) runs. Never decided by the host name."""
+    return lock_held(run_dir) is True or live_process(run_dir) is not None
 
 
 # ----------------------------------------------------------------------------- stop requests
@@ -211,11 +274,18 @@ def read_status(run_dir: str | Path) -> dict[str, Any]:
         }
     status = dict(status)
     if status.get("state") == "running" and not alive:
+        saved = status.get("checkpoint_step")
+        resume = (
+            f"Resume it with --resume from its checkpoint at step {saved}."
+            if isinstance(saved, int)
+            else "It had no checkpoint yet: start it again."
+        )
         status["state"] = "failed"
         status["message"] = (
-            f"the training process (pid {status.get('pid')}) is no longer running and did not "
-            f"write a final status at step {status.get('step')}: it was killed or crashed "
-            "(out of memory?). Resume it with --resume."
+            f"the training process (pid {status.get('pid')}) is no longer running and wrote no "
+            f"final status at step {status.get('step')}: it was killed (SIGKILL, the "
+            "out-of-memory killer, a machine or container restart) or could not write its run "
+            f"directory; its console output says which. {resume}"
         )
     return status
 
@@ -271,17 +341,43 @@ def is_run_dir(path: str | Path, markers: tuple[str, ...] = RUN_MARKERS) -> bool
     return path.is_dir() and any((path / name).exists() for name in markers)
 
 
-def find_run_dirs(root: str | Path, markers: tuple[str, ...] = RUN_MARKERS) -> list[Path]:
-    """The run directories directly under ``root`` (see :func:`is_run_dir`), by name, newest
-    run id first; [] when ``root`` does not exist."""
+def scan_run_dirs(
+    root: str | Path, markers: tuple[str, ...] = RUN_MARKERS
+) -> tuple[list[Path], list[str]]:
+    """``(run directories, skipped)`` directly under ``root``: the folders holding one of
+    ``markers`` (see :func:`is_run_dir`), newest run id first, and a sentence for each symbolic
+    link that was not followed because it leads out of ``root``. ``([], [])`` when ``root``
+    does not exist."""
     root = Path(root)
     if not root.is_dir():
-        return []
-    return sorted(
-        (child for child in root.iterdir() if is_run_dir(child, markers)),
-        key=lambda p: p.name,
-        reverse=True,
-    )
+        return [], []
+    real_root = root.resolve()
+    found, skipped = [], []
+    for child in root.iterdir():
+        if child.is_symlink():
+            target = child.resolve()
+            if not target.is_relative_to(real_root):
+                skipped.append(
+                    f"{child} is a symbolic link to {target}, outside the runs folder {root}: "
+                    "not listed (move the run into the runs folder to see it)"
+                )
+                continue
+        if is_run_dir(child, markers):
+            found.append(child)
+    return sorted(found, key=lambda p: p.name, reverse=True), skipped
+
+
+def find_run_dirs(root: str | Path, markers: tuple[str, ...] = RUN_MARKERS) -> list[Path]:
+    """The run directories of :func:`scan_run_dirs`; each link left out is a warning
+    (:class:`RunLinkSkipped`) so that scripts see it too."""
+    found, skipped = scan_run_dirs(root, markers)
+    for note in skipped:
+        warnings.warn(note, RunLinkSkipped, stacklevel=2)
+    return found
+
+
+class RunLinkSkipped(UserWarning):
+    """A symbolic link in the runs folder leads out of it and was not followed."""
 
 
 def list_runs(root: str | Path) -> list[dict[str, Any]]:
@@ -303,100 +399,3 @@ def list_runs(root: str | Path) -> list[dict[str, Any]]:
         )
     runs.sort(key=lambda r: (str(r.get("started") or ""), r["run_id"]), reverse=True)
     return runs
-
-
-# ----------------------------------------------------------------------------- the writer
-class RunWriter:
-    """Writes one run directory (only rank 0 has ``enabled=True``; others do nothing).
-
-    ``time`` in every row is ``elapsed()``: seconds since the run started, continued from
-    ``time_offset`` when a run is resumed.
-    """
-
-    def __init__(self, run_dir: str | Path, *, enabled: bool = True) -> None:
-        self.run_dir = Path(run_dir)
-        self.enabled = enabled
-        self._t0 = time.monotonic()
-        self._metrics: Any = None
-        self._status: dict[str, Any] = {}
-
-    def elapsed(self) -> float:
-        return time.monotonic() - self._t0
-
-    def set_time_offset(self, offset: float) -> None:
-        """Continue the clock of a resumed run from ``offset`` seconds."""
-        self._t0 = time.monotonic() - offset
-
-    def open(self) -> None:
-        """Create the directory, record the pid, open ``metrics.jsonl`` for appending."""
-        if not self.enabled:
-            return
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        write_pid_file(self.run_dir)
-        self._metrics = open(self.run_dir / METRICS_FILE, "a", encoding="utf-8")  # noqa: SIM115
-
-    def write_config(self, data: dict[str, Any]) -> None:
-        if self.enabled:
-            write_json_atomic(self.run_dir / CONFIG_FILE, data)
-
-    def log(self, kind: str, step: int, epoch: float, **values: Any) -> dict[str, Any]:
-        """Append one metrics row (flushed at once); returns the row."""
-        row = {
-            "kind": kind,
-            "step": step,
-            "epoch": round(epoch, 4),
-            "time": round(self.elapsed(), 3),
-        }
-        row.update(values)
-        if self.enabled and self._metrics is not None:
-            self._metrics.write(dumps(row) + "\n")
-            self._metrics.flush()
-        return row
-
-    def status(self, state: str, step: int, message: str, **fields: Any) -> None:
-        """Rewrite ``status.json``; ``fields`` persist into later writes."""
-        self._status.update(fields)
-        self._status.update(state=state, step=step, message=message, updated=time.time())
-        self._status.setdefault("pid", os.getpid())
-        self._status.setdefault("host", socket.gethostname())
-        if self.enabled:
-            write_json_atomic(self.run_dir / STATUS_FILE, self._status)
-
-    def drop_metrics_after(self, step: int) -> int:
-        """Remove rows logged after ``step`` (work lost since the last checkpoint, on resume).
-
-        Returns how many rows were dropped; a partial last line is dropped too.
-        """
-        if not self.enabled:
-            return 0
-        path = self.run_dir / METRICS_FILE
-        try:
-            lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
-        except OSError:
-            return 0
-        kept, dropped = [], 0
-        for line in lines:
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                row_step = int(row.get("step", 0))
-            except (ValueError, TypeError, AttributeError):
-                dropped += 1
-                continue
-            if row_step > step:
-                dropped += 1
-            else:
-                kept.append(line)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
-        os.replace(tmp, path)
-        return dropped
-
-    def close(self) -> None:
-        """Close the metrics file and remove the pid file (the process is done)."""
-        if self._metrics is not None:
-            self._metrics.close()
-            self._metrics = None
-        if self.enabled:
-            (self.run_dir / PID_FILE).unlink(missing_ok=True)

@@ -154,6 +154,14 @@ def test_a_queue_whose_process_died_marks_its_waiting_runs_failed(tmp_path: Path
     rundir.write_json_atomic(run_dir / runs.QUEUED_FILE, {"runner": {"pid": 999_999_999}})
     info = runs.read_run(run_dir)
     assert info.state == "failed" and "queue process ended" in info.message
+    # While the queue process starts a run it holds QUEUED renamed to STARTING: the run never
+    # reads "failed: did not start" in the instant before its own process is recorded.
+    (run_dir / runs.QUEUED_FILE).rename(run_dir / runs.manager.STARTING_FILE)
+    assert runs.read_run(run_dir).state == "failed"  # that queue process is dead
+    rundir.write_json_atomic(
+        run_dir / runs.manager.STARTING_FILE, {"runner": rundir.process_record()}
+    )
+    assert runs.read_run(run_dir).state == "queued"
 
 
 def test_delete_refuses_active_runs_and_foreign_folders(finished: Path, tmp_path: Path):
@@ -180,3 +188,70 @@ def test_scaled_pipeline_keeps_counts_and_scales():
     assert dinov2.local_crops_number == 8 and dinov2.local_crops_scale == (0.05, 0.32)
     fixed = scaled_pipeline(get_preset("seed-fixed").config, 32, 4)
     assert (fixed.global_crops_size, fixed.local_crops_size, fixed.patch_size) == (32, 32, 4)
+
+
+def test_stop_never_signals_a_process_that_is_not_the_run(tmp_path: Path, monkeypatch):
+    """A pid from the record whose start time differs (reused after the run died, or after a
+    container restart), or a trainer's record whose lock is free, gets no signal."""
+    import os
+    import signal
+
+    signals: list[int] = []
+    monkeypatch.setattr(os, "kill", lambda pid, sig: signals.append(sig) if sig else None)
+    run_dir = tmp_path / "20260101-000000-x"
+    run_dir.mkdir()
+    rundir.write_json_atomic(run_dir / "status.json", {"state": "running", "step": 3, "pid": 1})
+    me = rundir.process_record()
+    rundir.write_json_atomic(
+        run_dir / rundir.PID_FILE, {**me, "start_ticks": me["start_ticks"] + 1}
+    )
+    assert runs.stop_run(run_dir) == "not running"
+    rundir.write_pid_file(run_dir, locked=True)  # the right start time, but the lock is free
+    (run_dir / rundir.LOCK_FILE).touch()
+    assert runs.stop_run(run_dir) == "not running"
+    assert signal.SIGTERM not in signals and not (run_dir / rundir.STOP_FILE).exists()
+    assert runs.read_run(run_dir).state == "failed"
+
+
+def test_a_run_held_by_a_trainer_cannot_be_started_twice(tmp_path: Path):
+    from dinodiag.train.run_lock import RunLock
+
+    run_dir = tmp_path / "20260101-000000-held"
+    lock = RunLock(run_dir)
+    lock.acquire()
+    try:
+        assert runs.read_run(run_dir).state == "running"  # the lock says so, no status yet
+        with pytest.raises(TrainingError, match="being trained by another process"):
+            runs.manager.start_process(["true"], run_dir)
+        assert rundir.read_pid_file(run_dir)["locked"] is True  # its record left alone
+        (run_dir / rundir.PID_FILE).unlink()  # a trainer whose record was lost
+        assert "STOP file" in runs.stop_run(run_dir) and rundir.stop_requested(run_dir)
+    finally:
+        lock.release()
+
+
+def test_links_out_of_the_runs_folder_are_skipped_and_named(tmp_path: Path):
+    root, outside = tmp_path / "runs", tmp_path / "other" / "20260101-000000-o"
+    root.mkdir()
+    outside.mkdir(parents=True)
+    rundir.write_json_atomic(outside / "status.json", {"state": "finished", "step": 1})
+    (root / "20260101-000000-o").symlink_to(outside)
+    assert runs.list_runs(root) == []
+    (note,) = runs.manager.skipped_links(root)
+    assert "20260101-000000-o" in note and "outside the runs folder" in note
+    with pytest.raises(TrainingError, match="not a run directory"):
+        runs.delete_run(root / "20260101-000000-o", root=root)
+    assert outside.exists()
+
+
+def test_a_run_that_died_shows_its_last_console_lines(tmp_path: Path):
+    run_dir = tmp_path / "20260101-000000-killed"
+    run_dir.mkdir()
+    rundir.write_json_atomic(
+        run_dir / "status.json",
+        {"state": "running", "step": 9, "pid": 999_999_999, "checkpoint_step": 8},
+    )
+    (run_dir / runs.CONSOLE_FILE).write_text("step 9\nKilled\n")
+    info = runs.read_run(run_dir)
+    assert info.state == "failed" and "from its checkpoint at step 8" in info.message
+    assert info.message.endswith("Console: step 9\nKilled")

@@ -11,11 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from dinodiag.cli import build_parser
 from dinodiag.errors import ConfigError
 from dinodiag.train import rundir
 from dinodiag.train.cli import config_from_args, overrides_from_args
+from dinodiag.train.run_lock import RunLock
 
 REPO = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
@@ -97,13 +99,20 @@ def test_failed_run_exit_code(tmp_path, capsys):
             "tiny-test",
             "--run-dir",
             str(tmp_path / "x"),
-            "--data",
-            "generated:n=2,size=16",
+            "--lr",
+            "1e30",
+            "--lr-scaling",
+            "none",
+            "--clip-grad",
+            "0",
+            "--warmup-epochs",
+            "0",
+            "--max-steps",
+            "30",
         ]
     )
-    assert code == 1
-    out = capsys.readouterr().out
-    assert "failed" in out and "too few" in out
+    assert code == 1  # the run started and failed: its status says why
+    assert "failed" in capsys.readouterr().out
     assert rundir.read_status(tmp_path / "x")["state"] == "failed"
     assert main(["train", "--resume"]) == 2  # --resume needs --run-dir
 
@@ -148,41 +157,16 @@ def test_cli_run_and_resume(tmp_path):
 
 def test_sigterm_stops_cleanly_with_checkpoint(tmp_path):
     run = tmp_path / "run"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "dinodiag",
-            "train",
-            "--preset",
-            "tiny-test",
-            "--run-dir",
-            str(run),
-            "--max-steps",
-            "100000",
-            "--epochs",
-            "100000",
-        ],
-        cwd=REPO,
-        env=ENV,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _start(["--preset", "tiny-test", "--run-dir", str(run), *ENDLESS])
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            status = rundir.read_json(run / "status.json") or {}
-            if status.get("step", 0) >= 2:
-                break
-            time.sleep(0.05)
+        _wait_for_step(run, 2, timeout=60)
         assert rundir.is_alive(run)
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
+        out, _ = proc.communicate(timeout=60)
     finally:
         proc.kill()
         proc.wait()
-    assert proc.returncode == 0, err
+    assert proc.returncode == 0, out
     status = rundir.read_status(run)
     assert status["state"] == "stopped" and "SIGTERM" in status["message"]
     assert (run / "checkpoint.pt").exists() and not rundir.is_alive(run)
@@ -192,26 +176,7 @@ def test_sigterm_stops_cleanly_with_checkpoint(tmp_path):
 
 def test_torchrun_two_processes_only_rank0_writes(tmp_path):
     run = tmp_path / "run"
-    done = _run(
-        [
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc_per_node",
-            "2",
-            "-m",
-            "dinodiag",
-            "train",
-            "--preset",
-            "tiny-test",
-            "--run-dir",
-            str(run),
-            "--max-steps",
-            "3",
-            "--eval-every",
-            "3",
-        ]
-    )
+    done = _torchrun_tiny(run, "--max-steps", "3", "--eval-every", "3")
     assert done.returncode == 0, done.stderr[-3000:]
     assert sorted(p.name for p in run.iterdir()) == [
         "checkpoint.pt",
@@ -365,3 +330,217 @@ def test_a_dinov2_config_trains_its_first_steps(tmp_path):
     assert (
         train["lr"].is_monotonic_increasing and train["lr"].iloc[-1] < saved["resolved"]["peak_lr"]
     )
+
+
+def main_code(argv: list[str]) -> int:
+    """``dinodiag.cli.main`` as the shell sees it (argparse errors exit 2 via SystemExit)."""
+    from dinodiag.cli import main
+
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return int(exc.code)
+
+
+@pytest.mark.parametrize(
+    "flags, words",
+    [
+        (["--data", "generated:n=2,size=16"], "has 2 images, too few for a batch of 4"),
+        (["--lr", "inf"], "argument --lr: 'inf' is not a finite number"),
+        (["--epochs", "nan"], "argument --epochs: 'nan' is not a finite number"),
+        (["--max-seconds", "inf"], "argument --max-seconds: 'inf' is not a finite number"),
+        (["--max-steps", "inf"], "argument --max-steps: 'inf' is not a finite integer"),
+        (["--max-steps", "1.5"], "argument --max-steps: '1.5' is not an integer"),
+        (["--num-prototypes", "1e9"], "--num-prototypes 1000000000: model.num_prototypes = "),
+        (["--seed", "-1"], "--seed -1: run.seed = -1 is invalid"),
+        (["--set", "optim.min_lr=inf"], "--set optim.min_lr=inf: optim.min_lr = 'inf'"),
+        (["--set", "run.max_steps=nan"], "--set run.max_steps=nan: run.max_steps = 'nan'"),
+        (["--set", "optim.bse_lr=1"], "--set optim.bse_lr=1: unknown key 'optim.bse_lr'"),
+        (["--patch-size", "5"], "not a multiple of the ViT patch size 5"),
+        (["--batch-size", "1"], "KoLeo needs a batch of at least 2"),
+    ],
+)
+def test_bad_input_exits_2_naming_the_option_and_writes_nothing(tmp_path, capsys, flags, words):
+    run = tmp_path / "run"
+    code = main_code(["train", "--preset", "tiny-test", "--run-dir", str(run), *flags])
+    err = capsys.readouterr().err
+    assert code == 2 and words in err, err
+    assert "Traceback" not in err and not run.exists()
+
+
+def test_too_many_prototypes_says_why(capsys):
+    assert main_code(["train", "--num-prototypes", "1e9", "--print-config"]) == 2
+    err = capsys.readouterr().err
+    assert "is too large: allowed 2 to 1048576" in err and "GiB" in err
+    assert main_code(["train", "--num-prototypes", "1048576", "--print-config"]) == 0
+
+
+def test_run_dir_faults_exit_2_with_the_path(tmp_path, capsys, read_only):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    assert main_code(["train", "--preset", "tiny-test", "--run-dir", str(a_file)]) == 2
+    assert f"error: --run-dir {a_file} is a file, not a directory" in capsys.readouterr().err
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    read_only(locked)
+    assert main_code(["train", "--preset", "tiny-test", "--run-dir", str(locked)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot create the lock file {locked / rundir.LOCK_FILE}: Permission denied" in err
+    assert "Traceback" not in err
+    missing = tmp_path / "missing"
+    assert main_code(["train", "--run-dir", str(missing), "--resume"]) == 2
+    assert f"the run directory {missing} does not exist" in capsys.readouterr().err
+
+
+ENDLESS = ["--max-steps", "100000", "--epochs", "100000"]  # a run that trains until stopped
+
+
+def _start(argv: list[str]) -> subprocess.Popen:
+    """``python -m dinodiag train ARGV`` in the background (output and errors in stdout)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "dinodiag", "train", *argv],
+        cwd=REPO,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _wait_for_step(run: Path, step: int, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (rundir.read_json(run / "status.json") or {}).get("step", 0) >= step:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{run} did not reach step {step} in {timeout:.0f} s")
+
+
+def _torchrun_tiny(run: Path, *flags: str) -> subprocess.CompletedProcess:
+    """``torchrun --nproc_per_node 2 -m dinodiag train --preset tiny-test --run-dir RUN``."""
+    torchrun = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    return _run(
+        [
+            *torchrun,
+            "-m",
+            "dinodiag",
+            "train",
+            "--preset",
+            "tiny-test",
+            "--run-dir",
+            str(run),
+            *flags,
+        ]
+    )
+
+
+def test_a_second_trainer_on_a_running_run_is_refused(tmp_path):
+    run = tmp_path / "run"
+    first = _start(["--preset", "tiny-test", "--run-dir", str(run), *ENDLESS])
+    try:
+        _wait_for_step(run, 3)
+        for argv in (
+            ["--run-dir", str(run), "--resume", "--max-steps", "100000"],
+            ["--preset", "tiny-test", "--run-dir", str(run)],
+        ):
+            second = _run(["-m", "dinodiag", "train", *argv])
+            assert second.returncode == 2, second.stdout + second.stderr
+            assert f"in use by another trainer (pid {first.pid}" in second.stderr
+        assert rundir.is_alive(run) and rundir.read_pid_file(run)["pid"] == first.pid
+        first.send_signal(signal.SIGTERM)
+        out, _ = first.communicate(timeout=60)
+    finally:
+        first.kill()
+        first.wait()
+    assert first.returncode == 0, out
+    status = rundir.read_status(run)
+    assert status["state"] == "stopped" and status["pid"] == first.pid
+    steps = list(rundir.read_metrics(run, kind="train")["step"])
+    assert steps == list(range(1, status["step"] + 1))  # one writer: every row once, in order
+
+
+@pytest.mark.slow
+def test_cpu_demo_killed_at_step_6_keeps_a_checkpoint_and_resumes(tmp_path):
+    run = tmp_path / "demo"
+    demo = _start(["--preset", "cpu-demo", "--run-dir", str(run)])  # the preset as it is
+    try:
+        _wait_for_step(run, 6, timeout=120)
+        demo.kill()  # SIGKILL: no handler, no final status
+        demo.wait()
+    finally:
+        demo.kill()
+        demo.wait()
+    assert (run / "checkpoint.pt").is_file()
+    saved = torch.load(run / "checkpoint.pt", weights_only=True)["step"]
+    assert 1 <= saved <= 6
+    status = rundir.read_status(run)
+    assert status["state"] == "failed" and not rundir.is_alive(run)
+    assert f"Resume it with --resume from its checkpoint at step {saved}" in status["message"]
+    again = _run(
+        [
+            "-m",
+            "dinodiag",
+            "train",
+            "--run-dir",
+            str(run),
+            "--resume",
+            "--max-steps",
+            "8",
+            "--eval-every",
+            "0",
+        ]
+    )
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    status = rundir.read_status(run)
+    assert status["state"] == "finished" and status["step"] == 8
+
+
+def test_two_processes_on_a_locked_run_both_exit_2(tmp_path):
+    """Only rank 0 takes the lock; rank 1 must not wait for it at the next collective. The two
+    processes are started by hand (as srun or mpirun would), so no launcher kills rank 1 when
+    rank 0 ends: each has to end by itself."""
+    import socket
+
+    run = tmp_path / "run"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    holder = RunLock(run)
+    holder.acquire()
+    try:
+        procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "dinodiag",
+                    "train",
+                    "--preset",
+                    "tiny-test",
+                    "--run-dir",
+                    str(run),
+                ],
+                cwd=REPO,
+                env={
+                    **ENV,
+                    "RANK": str(rank),
+                    "LOCAL_RANK": str(rank),
+                    "WORLD_SIZE": "2",
+                    "MASTER_ADDR": "127.0.0.1",
+                    "MASTER_PORT": str(port),
+                },
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for rank in (0, 1)
+        ]
+        outputs = [proc.communicate(timeout=120) for proc in procs]
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+        holder.release()
+    assert [proc.returncode for proc in procs] == [2, 2], outputs
+    assert f"in use by another trainer (pid {os.getpid()}" in outputs[0][1]
+    assert not (run / "status.json").exists()

@@ -1,7 +1,11 @@
-"""How a run fails: every case ends "failed" (or skips k-NN) with a message saying what to do."""
+"""How a run fails: every case ends "failed" (or skips k-NN) with a message saying what to do;
+bad input is refused during set-up with nothing written (``refused``: the CLI exits 2)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 import torch
 from PIL import Image
 
@@ -77,22 +81,77 @@ def test_crash_is_reported_as_failed(tmp_path, monkeypatch):
     assert not (tmp_path / "run" / rundir.PID_FILE).exists()
 
 
-def test_dataset_too_small_for_the_batch(tmp_path):
-    cfg = tiny(**{"data.data": "generated:n=3,size=16,classes=2", "data.batch_size": 4})
-    result = engine.run_training(cfg, tmp_path / "run", progress=quiet)
-    assert result.state == "failed"
-    assert "3 images" in result.message and "--batch-size" in result.message
-    assert "3 images" in rundir.read_status(tmp_path / "run")["message"]
+def _folder_of_bad_files(root: Path) -> Path:
+    for i in range(6):
+        path = root / "ab"[i % 2] / f"{i}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"not a png at all")
+    return root
 
 
-def test_batch_of_one_with_koleo(tmp_path):
-    result = engine.run_training(tiny(**{"data.batch_size": 1}), tmp_path / "run", progress=quiet)
-    assert result.state == "failed" and "KoLeo" in result.message
-    assert "--koleo-weight 0" in result.message
-    ok = engine.run_training(
-        tiny(**{"data.batch_size": 1, "optim.koleo_weight": 0.0}), tmp_path / "run2", progress=quiet
+# Bad inputs found during set-up: (overrides, words of the message). {tmp} is the test's folder.
+REFUSED = {
+    "batch larger than the dataset": (
+        {"data.data": "generated:n=3,size=16,classes=2", "data.batch_size": 4},
+        "has 3 images, too few for a batch of 4",
+    ),
+    "patch size mismatch": ({"model.patch_size": 5}, "not a multiple of the ViT patch size 5"),
+    "KoLeo with a batch of 1": ({"data.batch_size": 1}, "KoLeo needs a batch of at least 2"),
+    "missing data folder": ({"data.data": "{tmp}/nope"}, "nope' does not exist"),
+    "missing pipeline file": ({"data.pipeline": "{tmp}/nope.yaml"}, "nope.yaml' does not exist"),
+    "oversized crops": ({"data.global_crops_size": 8192}, "global_crops_size = 8192"),
+    "a folder of only bad files": ({"data.data": "{tmp}/bad"}, "has no usable image"),
+}
+
+
+@pytest.mark.parametrize("case", REFUSED)
+def test_bad_input_is_refused_before_anything_is_written(tmp_path, case):
+    overrides, words = REFUSED[case]
+    _folder_of_bad_files(tmp_path / "bad")
+    cfg = tiny(
+        **{k: v.format(tmp=tmp_path) if isinstance(v, str) else v for k, v in overrides.items()}
     )
-    assert ok.state == "finished"
+    result = engine.run_training(cfg, tmp_path / "run", progress=quiet)
+    assert result.state == "failed" and result.refused, result.message
+    assert words in result.message
+    assert not (tmp_path / "run").exists()  # no half-made run directory
+
+
+def test_a_refused_run_leaves_a_prepared_directory_as_it_was(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "launch.json").write_text("{}")  # made by the dashboard before the process starts
+    result = engine.run_training(tiny(**{"data.batch_size": 1}), run, progress=quiet)
+    assert result.refused and sorted(p.name for p in run.iterdir()) == ["launch.json"]
+
+
+def test_cuda_without_a_gpu_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    result = engine.run_training(tiny(**{"run.device": "cuda"}), tmp_path / "run", progress=quiet)
+    assert result.refused and "CUDA is not available" in result.message
+    assert "--device cpu" in result.message and not (tmp_path / "run").exists()
+
+
+def test_batch_of_one_with_koleo_runs_without_koleo(tmp_path):
+    ok = engine.run_training(
+        tiny(**{"data.batch_size": 1, "optim.koleo_weight": 0.0}), tmp_path / "run", progress=quiet
+    )
+    assert ok.state == "finished" and not ok.refused
+
+
+def test_an_empty_validation_split_says_so(tmp_path):
+    folder = tmp_path / "images"
+    for label in ("a", "b"):
+        (folder / label).mkdir(parents=True)
+        for i in range(2):  # 2 images a class: a folder keeps none of them for 'val'
+            Image.new("RGB", (20, 20), (100 * i, 50, 90)).save(folder / label / f"{i}.png")
+    cfg = tiny(**{"data.data": str(folder), "run.eval_every": 1, "data.batch_size": 2})
+    result = engine.run_training(cfg, tmp_path / "run", progress=quiet)
+    assert result.state == "finished" and result.knn_top1 is None
+    skipped = rundir.read_events(tmp_path / "run")
+    message = skipped[skipped["code"] == "knn_skipped"]["message"].iloc[0]
+    assert "held-out split 'val'" in message and "is empty" in message
+    assert "--eval-split" in message
 
 
 def test_unlabelled_dataset_skips_knn_with_an_event(tmp_path):
@@ -114,7 +173,7 @@ def test_unlabelled_dataset_skips_knn_with_an_event(tmp_path):
 def test_resume_without_checkpoint(tmp_path):
     result = engine.run_training(tiny(), tmp_path / "empty", resume=True, progress=quiet)
     assert result.state == "failed" and "no checkpoint.pt" in result.message
-    assert not (tmp_path / "empty" / "status.json").exists()
+    assert result.refused and not (tmp_path / "empty").exists()
 
 
 def test_resume_from_corrupt_checkpoint(tmp_path):
@@ -128,9 +187,11 @@ def test_resume_from_corrupt_checkpoint(tmp_path):
 def test_resume_with_another_model_is_refused(tmp_path):
     run = tmp_path / "run"
     engine.run_training(tiny(**{"run.max_steps": 2}), run, progress=quiet)
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
     cfg = tiny(**{"run.max_steps": 4, "model.embed_dim": 64})
     result = engine.run_training(cfg, run, resume=True, progress=quiet)
-    assert result.state == "failed" and "do not fit" in result.message
+    assert result.state == "failed" and "do not fit" in result.message and result.refused
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before  # the run is untouched
 
 
 def test_alerts_are_events_once_per_episode(tmp_path, monkeypatch):

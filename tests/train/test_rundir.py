@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from dinodiag.train import rundir
-from dinodiag.train.rundir import RunWriter
+from dinodiag.train.run_writer import RunWriter
 
 
 def _finished_pid() -> int:
@@ -101,6 +101,29 @@ def test_liveness_is_pid_and_start_time_never_the_host():
     assert not rundir.process_alive(gone)  # a foreign host does not keep a dead run alive
     for bad in (None, {}, {"pid": None}, {"pid": True}, {"pid": -1}, {"pid": "12"}):
         assert not rundir.process_alive(bad), bad
+    # A record without a start time cannot be checked here (it came from another machine or
+    # container): even a pid that exists, such as 1, is not taken for the run.
+    assert not rundir.process_alive({"pid": 1, "start_ticks": None, "host": "old-container"})
+
+
+def test_a_restarted_container_does_not_leave_a_run_running_forever(tmp_path):
+    """After a container restart the recorded pid may belong to another process (pid 1 always
+    exists there): status.json's pid is no liveness, nor a record whose lock is free."""
+    rundir.write_json_atomic(
+        tmp_path / rundir.STATUS_FILE,
+        {"state": "running", "step": 5, "pid": 1, "host": "old-container", "checkpoint_step": 4},
+    )
+    status = rundir.read_status(tmp_path)
+    assert status["state"] == "failed"
+    assert "from its checkpoint at step 4" in status["message"]
+    assert "out of memory?" not in status["message"]
+    # A trainer's record (locked) of a live process with the right start time, whose lock is
+    # free: the trainer that wrote it is gone, whoever has its pid now.
+    rundir.write_pid_file(tmp_path, locked=True)
+    (tmp_path / rundir.LOCK_FILE).touch()
+    assert rundir.live_process(tmp_path) is None and not rundir.is_alive(tmp_path)
+    rundir.write_pid_file(tmp_path, locked=False)  # the dashboard's record of its child
+    assert rundir.live_process(tmp_path)["pid"] == os.getpid() and rundir.is_alive(tmp_path)
 
 
 def test_zombie_child_counts_as_dead(tmp_path):
@@ -150,6 +173,22 @@ def test_list_runs_newest_first(tmp_path):
     assert runs[0]["state"] == "stopped" and runs[0]["preset"] == "cpu-demo"
     assert runs[0]["data"] == "generated" and runs[0]["has_checkpoint"] is False
     assert rundir.list_runs(tmp_path / "missing") == []
+
+
+def test_a_link_out_of_the_runs_folder_is_not_followed(tmp_path):
+    root, outside = tmp_path / "runs", tmp_path / "elsewhere"
+    for folder in (root / "20260101-inside", outside / "20260102-secret"):
+        folder.mkdir(parents=True)
+        rundir.write_json_atomic(folder / rundir.STATUS_FILE, {"state": "finished", "step": 1})
+    (root / "20260103-link-out").symlink_to(outside / "20260102-secret")
+    (root / "20260104-link-in").symlink_to(root / "20260101-inside")
+    found, skipped = rundir.scan_run_dirs(root)
+    assert [p.name for p in found] == ["20260104-link-in", "20260101-inside"]
+    assert len(skipped) == 1 and "20260103-link-out" in skipped[0]
+    assert "outside the runs folder" in skipped[0]
+    with pytest.warns(rundir.RunLinkSkipped, match="20260103-link-out"):
+        runs = rundir.list_runs(root)
+    assert [r["run_id"] for r in runs] == ["20260104-link-in", "20260101-inside"]
 
 
 def test_request_stop_and_run_ids(tmp_path):

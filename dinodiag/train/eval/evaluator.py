@@ -144,10 +144,18 @@ def build_evaluator(
                 "(a flat folder of images?). Put images in one sub-folder per class to get k-NN "
                 "accuracy; meanwhile watch the collapse diagnostics (entropy, effective rank)."
             )
-    if len(train_set) < 2 or len(test_set) < 1:
+    if len(test_set) == 0:
         return None, (
-            f"k-NN evaluation is skipped: {len(train_set)} training and {len(test_set)} held-out "
-            "images are too few."
+            f"k-NN evaluation is skipped: the held-out split {data.eval_split!r} of {data.data} "
+            "is empty, and k-NN needs labelled images the model does not train on. An image "
+            "folder keeps ~20% of each class for 'val' (none of a class of 1-2 images): add "
+            "images, set --eval-split to another labelled split, or --eval-every 0 to silence "
+            "this."
+        )
+    if len(train_set) < 2:
+        return None, (
+            f"k-NN evaluation is skipped: the training split of {data.data} has "
+            f"{len(train_set)} image(s); the k-NN memory bank needs at least 2."
         )
     transform = eval_transform(pipeline.global_crops_size, pipeline.mean, pipeline.std)
     bank = _EvalItems(
