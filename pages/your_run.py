@@ -25,7 +25,7 @@ from dinodiag.train.models.vit import VisionTransformer
 from pages import _shared as ui
 from pages import _training_charts as charts
 
-TABS = ["Diagnosis", "Curves", "Crop config", "Checkpoints"]
+TABS = ["Curves", "Crop config", "Checkpoints"]
 PATH_KEY = "yr_path"
 EVAL_IMAGES = (500, 200)  # bank / test images at most: the page evaluates in its own thread
 TIMING = rc.Panel(
@@ -67,11 +67,22 @@ def cached_crop_report(run_key: str, data_key: str, expect: str, seed: int, _run
     return check_crops(_run, _dataset, expect=expect, seed=seed)
 
 
-def diagnosis_tab(run: OpenedRun) -> None:
-    for finding in diagnose(run):
+def diagnosis(run: OpenedRun) -> None:
+    """What the log says: problems in full (evidence, what to try), passes folded away."""
+    findings = diagnose(run)
+    problems = [f for f in findings if f.level != "pass"]
+    passes = [f for f in findings if f.level == "pass"]
+    st.subheader("Diagnosis from the log")
+    for finding in problems:
         st.markdown(f"{status_badge(finding.level)} **{finding.title}**  \n{finding.evidence}")
-        if finding.advice and finding.level != "pass":
+        if finding.advice:
             st.caption(f"Try: {finding.advice}")
+    if passes:
+        with st.expander(f"{len(passes)} rule(s) find nothing wrong", icon=":material/check:"):
+            for finding in passes:
+                st.markdown(
+                    f"{status_badge(finding.level)} **{finding.title}**: {finding.evidence}"
+                )
 
 
 def curves_tab(run: OpenedRun) -> None:
@@ -106,8 +117,9 @@ def curves_tab(run: OpenedRun) -> None:
     charts.panel(schedule_frames, rc.PANELS["schedules"], **options, width=160)
     if run.dinov2_config is not None:
         st.caption(
-            "Colours: the logged values and DINOv2's schedules recomputed from config.yaml (the "
-            "teacher temperature is not logged by DINOv2: only the recomputed curve)."
+            "Colours: the logged values and DINOv2's schedules recomputed from config.yaml; "
+            "where the log follows the config the two lines coincide. DINOv2 does not log the "
+            "teacher temperature: only the recomputed curve."
         )
     if run.kind == "dinodiag":
         charts.panel(frames, rc.PANELS["knn"], **options)
@@ -227,11 +239,9 @@ try:
 except DinodiagError as exc:
     ui.show_error(exc)
     st.stop()
-st.code("\n".join(summary_lines(run)), language=None)
+st.code("\n".join(summary_lines(run)), language=None, wrap_lines=True)
+diagnosis(run)
 tabs = dict(zip(TABS, st.tabs(TABS, key="yr_tab", on_change="rerun"), strict=True))
-with tabs["Diagnosis"]:
-    if tabs["Diagnosis"].open:
-        diagnosis_tab(run)
 with tabs["Curves"]:
     if tabs["Curves"].open:
         curves_tab(run)

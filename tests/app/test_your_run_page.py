@@ -30,7 +30,7 @@ def page(app: Callable[..., AppTest], tmp_path: Path, monkeypatch) -> Callable[.
     """``page(path, tab)``: the page with a run directory typed in, on one tab."""
     monkeypatch.setenv(runs.RUNS_ENV, str(tmp_path / "runs"))
 
-    def open_page(path: str = "", tab: str = "Diagnosis", **state: Any) -> AppTest:
+    def open_page(path: str = "", tab: str = "Curves", **state: Any) -> AppTest:
         at = app(**state)
         at.switch_page("pages/your_run.py").run()
         assert_no_exception(at)
@@ -58,11 +58,13 @@ def test_a_wrong_path_is_named(page, tmp_path: Path) -> None:
 
 def test_a_collapsed_run_leads_with_its_failure(page, fake_runs) -> None:
     at = page(str(fake_runs["uniform"]))
+    assert at.subheader[0].value == "Diagnosis from the log"
     first = at.markdown[1].value
     assert first.startswith(":red-badge[FAIL] **Uniform collapse: the DINO loss sits at ln K**")
     assert "ln K = ln 4096" in first
     assert any(c.value.startswith("Try: The teacher gives") for c in at.caption)
     assert "DINOv2 output directory" in at.code[0].value
+    assert at.expander[0].label == "6 rule(s) find nothing wrong"
 
 
 def test_the_curves_draw_with_the_config_schedules_and_an_overlaid_dinodiag_run(
