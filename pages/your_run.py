@@ -168,13 +168,20 @@ def checkpoints_tab(run: OpenedRun, ctx: Any) -> None:
     if spec is None:
         st.warning(f"k-NN needs a dataset with splits: {why}", icon=":material/warning:")
     elif st.button("Evaluate on the sidebar dataset", key="yr_eval", icon=":material/play_arrow:"):
-        result = cached_evaluation(chosen, mtime, spec, ctx.seed)
-        st.markdown(evaluation_line(result))
-        if result.note:
-            st.caption(result.note)
+        try:
+            result = cached_evaluation(chosen, mtime, spec, ctx.seed)
+        except DinodiagError as exc:
+            ui.show_error(exc)
+        else:
+            st.markdown(evaluation_line(result))
+            if result.note:
+                st.caption(result.note)
     if spec is not None and len(run.checkpoints) > 1:
         if st.button("k-NN of every checkpoint", key="yr_curve", icon=":material/show_chart:"):
-            knn_curve(run, run.checkpoints, spec, ctx.seed)
+            try:
+                knn_curve(run, run.checkpoints, spec, ctx.seed)
+            except DinodiagError as exc:
+                ui.show_error(exc)
     look_inside(backbone, ctx)
 
 

@@ -21,7 +21,7 @@ from dinodiag.augment.pipeline import build_pipeline
 from dinodiag.augment.presets import PRESETS, get_preset, load_config
 from dinodiag.checks.report import CheckReport
 from dinodiag.checks.runner import run_checks
-from dinodiag.errors import TrainingError
+from dinodiag.errors import DinodiagError, TrainingError
 from dinodiag.runs.checkpoint_eval import (
     CheckpointEvaluation,
     EvalData,
@@ -248,5 +248,8 @@ def build_report(
     def step(i: int, n: int, checkpoint: CheckpointFile) -> None:
         say(f"evaluating {checkpoint.label} ({i + 1}/{n}) on {data}")
 
-    report.evaluations = evaluate_checkpoints(chosen, eval_data, progress=step)
+    try:
+        report.evaluations = evaluate_checkpoints(chosen, eval_data, progress=step)
+    except DinodiagError as exc:
+        raise type(exc)(f"{exc} (--checkpoint none skips the evaluation)") from None
     return report

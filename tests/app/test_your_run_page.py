@@ -111,3 +111,26 @@ def test_checkpoints_evaluate_curve_and_look_inside(page, fake_runs) -> None:
         "teacher checkpoint at iteration 199",
     ]
     assert table["knn_top1"].notna().all()
+
+
+def test_a_damaged_checkpoint_is_named_and_the_rest_still_shows(page, tmp_path: Path) -> None:
+    root = write_run(tmp_path / "damaged", "healthy", iterations=(99,), patch=16)
+    checkpoint = root / "eval" / "training_99" / "teacher_checkpoint.pth"
+    checkpoint.write_bytes(b"\x00 truncated")
+    at = page(str(root), "Checkpoints")
+    assert any(str(checkpoint) in e for e in errors(at))
+    assert at.subheader[0].value == "Diagnosis from the log"  # the log is still diagnosed
+
+
+def test_a_dinodiag_run_opens_with_its_knn_curve(page, tmp_path: Path) -> None:
+    from dinodiag.train.engine import run_training
+    from dinodiag.train.presets import get_train_preset
+
+    config = get_train_preset("tiny-test").config.with_overrides(
+        {"run.max_steps": 2, "run.eval_every": 1}
+    )
+    run_training(config, tmp_path / "mine", progress=None)
+    at = page(str(tmp_path / "mine"), "Curves")
+    assert "(dinodiag run directory)" in at.code[0].value
+    assert len(at.get("vega_lite_chart")) == 4  # loss, speed, schedules, k-NN
+    assert "k-NN accuracy on held-out images" in texts(at)
