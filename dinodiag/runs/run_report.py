@@ -26,7 +26,6 @@ from dinodiag.runs.checkpoint_eval import (
     CheckpointEvaluation,
     EvalData,
     evaluate_checkpoints,
-    knn_frame,
     open_eval_data,
 )
 from dinodiag.runs.dinov2_run import RELEASED_PRESET, OpenedRun, open_run
@@ -124,11 +123,6 @@ class RunReport:
         if self.crops is not None:
             levels.append({"skip": "pass"}.get(self.crops.verdict, self.crops.verdict))
         return min(levels, key=LEVELS.index)
-
-    @property
-    def knn_frame(self) -> pd.DataFrame:
-        """The evaluations as eval rows (the k-NN panel's input)."""
-        return knn_frame(self.evaluations)
 
     def to_dict(self) -> dict[str, Any]:
         run = self.run

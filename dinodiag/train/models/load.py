@@ -25,7 +25,7 @@ backbone ``forward`` does; ``backbone.model`` is dinodiag's network (``forward``
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +144,6 @@ class _Found:
     state: dict[str, torch.Tensor]
     kind: str
     iteration: int | None
-    notes: list[str] = field(default_factory=list)
 
 
 def read_state_file(path: Path) -> Any:
@@ -238,7 +237,7 @@ def _dinov2_backbone(
     interpolate_offset: float | None,
     interpolate_antialias: bool | None,
 ) -> LoadedBackbone:
-    notes = list(found.notes)
+    notes: list[str] = []
     config_path = find_dinov2_config(path)
     resolved = read_dinov2_config(config_path) if config_path else None
     width = found.state["cls_token"].shape[-1] if "cls_token" in found.state else 0
@@ -249,7 +248,7 @@ def _dinov2_backbone(
         offset = float(resolved.get("student.interpolate_offset"))
         antialias = bool(resolved.get("student.interpolate_antialias"))
         size = int(resolved.get("crops.global_crops_size"))
-        notes.append(f"architecture options from {config_path}")
+        notes.append(f"position interpolation and evaluation size from {config_path}")
     else:
         registers = "register_tokens" in found.state
         offset, antialias = REGISTER_BACKBONE_INTERPOLATION if registers else (0.1, False)
