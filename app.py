@@ -48,6 +48,7 @@ def navigation() -> Any:
             HERE / "pages/statistics.py", title="Sampled statistics", icon=":material/bar_chart:"
         ),
         st.Page(HERE / "pages/validation.py", title="Validation", icon=":material/fact_check:"),
+        st.Page(HERE / "pages/your_run.py", title="Your run", icon=":material/folder_open:"),
     ]
     if (HERE / "pages/training.py").exists():
         pages.append(

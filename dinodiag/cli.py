@@ -1,4 +1,4 @@
-"""Command line: ``python -m dinodiag {check,stats,presets,train,app}``.
+"""Command line: ``python -m dinodiag {check,stats,presets,train,open-run,app}``.
 
 Examples::
 
@@ -9,6 +9,7 @@ Examples::
         --pipeline-kwargs '{"img_size": 96}' --data /path/to/images
     python -m dinodiag stats --preset seed-fixed --samples 500 --csv samples.csv
     python -m dinodiag train --preset cpu-demo --run-dir runs/demo
+    python -m dinodiag open-run /checkpoints/my_dinov2_run --checkpoint all --data /path/to/images
     python -m dinodiag app                                        # the dashboard, on 127.0.0.1
 
 Exit codes: 0 nothing failed, 1 a check failed, 2 usage or input error.
@@ -241,6 +242,62 @@ def cmd_app(args: argparse.Namespace) -> int:
     return subprocess.call(command, env=env)
 
 
+def cmd_open_run(args: argparse.Namespace) -> int:
+    from dinodiag.runs.run_report import build_report
+
+    samples = _positive("--samples", args.samples, 16)
+    check_output_file("--json", args.json, "report.json")
+    report = build_report(
+        args.run_dir,
+        data=args.data,
+        checkpoints=args.checkpoint,
+        expect=args.expect,
+        samples=samples,
+        seed=args.seed,
+        progress=lambda line: print(line, file=sys.stderr),
+    )
+    print(report.to_text())
+    if args.json:
+        Path(args.json).write_text(report.to_json() + "\n", encoding="utf-8")
+        print(f"report written to {args.json}")
+    return EXIT_FAILED if report.verdict == "fail" else EXIT_OK
+
+
+def add_open_run_parser(sub: Any) -> None:
+    run = sub.add_parser(
+        "open-run",
+        help="read a DINOv2 output directory (or a dinodiag run): curves, diagnosis, crop "
+        "check and what its checkpoints learned",
+    )
+    run.add_argument(
+        "run_dir",
+        metavar="DIR",
+        help="the train.output_dir of a DINOv2 run (training_metrics.json, config.yaml, "
+        "eval/training_<iter>/teacher_checkpoint.pth) or a dinodiag run directory",
+    )
+    run.add_argument(
+        "--data",
+        default="sample",
+        help="images to evaluate the checkpoints and check the crops on (default: the bundled "
+        "sample images); k-NN uses its train split as memory bank and its val split as test",
+    )
+    run.add_argument(
+        "--checkpoint",
+        default="latest",
+        help="latest (default), all (k-NN per checkpoint), none, an iteration number or a file",
+    )
+    run.add_argument(
+        "--expect",
+        default=None,
+        help="reference the crops are checked against (default: DINOv2 as its released code "
+        "runs, dinov2-released, where the presets have it; else dinov2)",
+    )
+    run.add_argument("--samples", type=int, default=None, help="images for the crop check (16)")
+    run.add_argument("--seed", type=int, default=0, help="seed of the crop check and subsets")
+    run.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    run.set_defaults(func=cmd_open_run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m dinodiag",
@@ -266,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     presets = sub.add_parser("presets", help="list the pipeline presets")
     presets.set_defaults(func=cmd_presets)
+    add_open_run_parser(sub)
 
     app = sub.add_parser("app", help="start the dashboard on this machine (127.0.0.1)")
     app.add_argument("--port", type=int, default=8501, help="port to listen on (default 8501)")

@@ -28,6 +28,7 @@ PAGES = {
     "inspector": "Crop inspector",
     "statistics": "Sampled statistics",
     "validation": "Validation",
+    "your_run": "Your run",
 }
 
 
@@ -72,7 +73,7 @@ def test_a_page_url_works_as_the_first_request_of_a_fresh_server(browser, fresh_
             expect(page.get_by_test_id("stSidebar")).to_contain_text("1 · Images")
             expect(page.get_by_role("combobox", name="Preset")).to_be_visible()
             links = page.get_by_test_id("stSidebarNav").get_by_role("link")
-            expect(links).to_have_count(5)  # the router's pages, not every file in pages/
+            expect(links).to_have_count(6)  # the router's pages, not every file in pages/
             assert "Training" in links.all_inner_texts()[-1]
             assert len(main_image_sources(page, 11)) == 11  # source with boxes, 2 + 8 views
             assert page.title() == "dinodiag"
