@@ -19,6 +19,10 @@ def _matching_reference(field_name: str, value: tuple[float, float]) -> str | No
     return None
 
 
+def _known(value: float | None) -> bool:
+    return value is not None and not math.isnan(value)
+
+
 def _outside(row: dict, lo: float, hi: float) -> bool:
     """Whether a crop's scale is outside ``[lo, hi]`` by more than whole-pixel rounding explains.
 
@@ -38,15 +42,24 @@ def _scale_check(ev: Evidence, group: str) -> CheckResult:
     expected_range = getattr(ev.expect, field_name)
     expected = f"{fmt_range(expected_range)} ({ev.expect_name})"
     rows = ev.group_rows(group)
-    scales = [r["scale"] for r in rows if r.get("scale") is not None and not math.isnan(r["scale"])]
+    rows = [r for r in rows if _known(r.get("scale"))]
+    scales = [r["scale"] for r in rows]
     if not scales:
         reason = (
             "the pipeline produces no local crops (see view_count)"
-            if group == "local" and not any(s.local_crops for s in ev.samples)
+            if group == "local" and not any(n_local for _, n_local in ev.view_counts)
             else "no RandomResizedCrop was recorded for these views, so their crop scale is unknown"
         )
         return make_result(check_id, title, "skip", "not measured", expected, f"Skipped: {reason}.")
-    configured_set = sorted({(r["configured_scale_min"], r["configured_scale_max"]) for r in rows})
+    configured_set = sorted(
+        {
+            (r["configured_scale_min"], r["configured_scale_max"])
+            for r in rows
+            if _known(r["configured_scale_min"])
+        }
+    )
+    if not configured_set:  # crops without a configured range (RandomCrop, CenterCrop)
+        configured_set = [(min(scales), max(scales))]
     configured = configured_set[0] if len(configured_set) == 1 else None
     sampled = (min(scales), max(scales))
     fallback = [r for r in rows if r.get("fallback")]
@@ -133,7 +146,7 @@ def check_local_scale(ev: Evidence) -> CheckResult:
 
 def check_local_vs_global_size(ev: Evidence) -> CheckResult:
     title = "local smaller than global"
-    sample = ev.samples[0]
+    sample = ev.first
     if not sample.local_crops or not sample.global_crops:
         return make_result(
             "local_vs_global_size",
@@ -227,10 +240,7 @@ def check_upsampling(ev: Evidence) -> CheckResult:
 
 
 def check_source_size(ev: Evidence) -> CheckResult:
-    size = max(
-        (max(v.shape[-2:]) for s in ev.samples for v in s.global_crops),
-        default=ev.expect.global_crops_size,
-    )
+    size = ev.max_global_side or ev.expect.global_crops_size
     short = [min(w, h) for w, h in ev.image_sizes]
     small = [s for s in short if s < size]
     measured = (
@@ -261,7 +271,7 @@ def check_source_size(ev: Evidence) -> CheckResult:
 
 def check_patch_multiple(ev: Evidence) -> CheckResult:
     patch = (ev.config or ev.expect).patch_size
-    sizes = sorted({int(d) for v in ev.samples[0].views for d in v.shape[-2:]})
+    sizes = sorted({int(d) for v in ev.first.views for d in v.shape[-2:]})
     bad = [s for s in sizes if s % patch]
     measured = f"sizes {sizes}, patch {patch}"
     if bad:
