@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from dinodiag.augment.config import PipelineConfig
@@ -117,12 +118,14 @@ class Evidence:
         self.max_global_side = 0
         self.duplicates = Duplicates()
         self.settings: dict[tuple[str, str], set[Any]] = {}  # (view kind, setting) -> values
+        self._frame: pd.DataFrame | None = None
 
     # ------------------------------------------------------------------ gathering
     def add(self, sample: MultiCropSample, image_index: int) -> None:
         """Tally one sample (the ``sample_count``-th) and keep it whole if among the first."""
         index = self.sample_count
         self.sample_count += 1
+        self._frame = None
         self.rows.extend(sample_rows(sample, index, image_index, ""))
         self.notes.update(sample.notes)
         self.view_counts[(len(sample.global_crops), len(sample.local_crops))] += 1
@@ -189,6 +192,13 @@ class Evidence:
     # ------------------------------------------------------------------ reading
     def group_rows(self, group: str) -> list[dict[str, Any]]:
         return [r for r in self.rows if r["group"] == group]
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The rows as a data frame (:func:`dinodiag.stats.sample_views`'s columns), built once."""
+        if self._frame is None:
+            self._frame = pd.DataFrame(self.rows)
+        return self._frame
 
     @property
     def first(self) -> MultiCropSample:

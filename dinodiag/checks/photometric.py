@@ -39,7 +39,7 @@ INVERTED_BLUR_HINT = (
 
 def rate_table(ev: Evidence, expect: PipelineConfig | None = None) -> pd.DataFrame:
     """:func:`dinodiag.stats.rates` of the photometric operations of every sample."""
-    frame = pd.DataFrame(ev.rows)
+    frame = ev.frame
     if frame.empty or "kind" not in frame:
         return pd.DataFrame()
     table = rates(frame, ev.config, ev.expect if expect is None else expect)

@@ -164,5 +164,5 @@ def check_reference_diff(ev: Evidence) -> CheckResult:
         measured,
         expected,
         f"{len(diffs)} value(s) differ from {ev.expect_name}: {listed}{more}. "
-        f"{match_text.capitalize()}.{hint}",
+        f"{match_text[0].upper()}{match_text[1:]}.{hint}",
     )

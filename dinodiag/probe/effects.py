@@ -144,7 +144,7 @@ def _solarize_threshold(x: np.ndarray, y: np.ndarray, tol: float) -> tuple[float
         return None
     high = float(x[only_inverted].min())
     above = x >= high - tol
-    if inverted[above].mean() < 0.999 or kept[~above].mean() < 0.999:
+    if inverted[above].mean() < 0.999 or ((~above).any() and kept[~above].mean() < 0.999):
         return None
     below = x[only_kept & ~above]
     low = float(below.max()) + 1 / 255 if below.size else 0.0

@@ -128,3 +128,21 @@ def test_hand_written_steps_say_what_could_not_be_measured() -> None:
     rotated = T.Compose([T.RandomResizedCrop(32), odd, T.ToTensor()])
     rates = report_of(lambda im: [rotated(im), rotated(im)], samples=4).by_id("photometric_rates")
     assert "step(s) changed images in ways dinodiag could not tell" in rates.message
+
+
+def test_the_examples_tell_the_released_code_from_the_published_recipe(capsys) -> None:
+    """examples/dino_pipelines.py as the README runs it, at small sizes."""
+    from dinodiag.cli import main
+
+    small = '{"global_size": 32, "local_size": 16, "local_crops": 4}'
+    argv = ["check", "--samples", "16", "--pipeline-kwargs", small, "--json", "-"]
+    released = main([*argv[:-2], "--pipeline", "examples/dino_pipelines.py:released_dinov2"])
+    out = capsys.readouterr().out
+    assert released == 1 and "[FAIL] photometric_rates" in out
+    assert "match dinov2-released (the recipe DINOv2's released code runs" in out
+    for factory in ("published_dinov2", "dino_v1"):
+        main(
+            [*argv[:-2], "--pipeline", f"examples/dino_pipelines.py:{factory}", "--expect", "dino"]
+        )
+        out = capsys.readouterr().out
+        assert "[PASS] photometric_rates" in out, out
