@@ -84,6 +84,8 @@ def image_size(image: Any) -> tuple[int, int] | None:
 
 def step_name(event: Event) -> str:
     """The class of the event's transform (a function's own name for a plain function)."""
+    if event.role == "gap":
+        return "your code"
     obj = event.transform
     if isinstance(obj, type):  # a bare get_params call records its class
         return obj.__name__
@@ -105,13 +107,17 @@ def torchvision_base(event: Event) -> str | None:
     return None
 
 
-def chain_of(view: Any, leaves: list[Event]) -> list[Event]:
+def chain_of(view: Any, leaves: list[Event], source: Any = None) -> list[Event]:
     """The operations that made ``view``, in order (empty when no recorded one made it).
 
     Walk back from the view: the operation right before the last one found is taken when
     its output is the current object (that covers operations that did not apply); else the
     latest operation that made the current object, with the skipped operations right after
-    it that passed the object on.
+    it that passed the object on. Where the walk stops at an object that no recorded
+    operation made and that is not ``source`` (the pipeline's input), the user's own code
+    ran between two transforms: when the operation just before made an image of the same
+    type and size, the walk goes on from it through a ``gap`` event, judged later by its
+    effect. A step that drew its parameters with ``get_params`` brings those draws along.
     """
     chain: list[Event] = []
     current, bound = view, len(leaves)
@@ -128,17 +134,33 @@ def chain_of(view: Any, leaves: list[Event]) -> list[Event]:
                 None,
             )
             if made is None:
-                break
+                gap = _gap(leaves[bound - 1], current, source) if chain else None
+                if gap is None:
+                    break
+                chain.insert(0, gap)
+                current = gap.inp
+                continue
             found = [made]
             j = made + 1
             while j < bound and leaves[j].inp is current and leaves[j].out is current:
                 found.append(j)
                 j += 1
-        chain = [leaves[i] for i in found] + chain
+        for i in reversed(found):
+            chain[0:0] = [*leaves[i].drawn_inside, leaves[i]]
         bound = found[0]
         if leaves[found[0]].inp is not current:
             current = leaves[found[0]].inp
     return chain
+
+
+def _gap(before: Event, current: Any, source: Any) -> Event | None:
+    """An event for the user's own code that turned ``before``'s output into ``current``,
+    when that is plausible (an image of the same type and size), else None."""
+    if current is source or before.out is None or type(before.out) is not type(current):
+        return None
+    if image_size(before.out) is None or image_size(before.out) != image_size(current):
+        return None
+    return Event(-1, None, "user", "gap", before.out, None, out=current)
 
 
 def _crop_box(event: Event, base: str) -> tuple[int, int, int, int] | None:
@@ -196,7 +218,9 @@ def describe(event: Event) -> OpRecord:
     name, base = step_name(event), torchvision_base(event)
     source = f"torchvision {event.family}" if event.family in ("v1", "v2") else "measured"
     note = _containers_note(event)
-    if base is None or event.role == "step" or base == "Lambda":
+    if event.role == "gap":
+        note = "between two transforms, outside any Compose"
+    if base is None or event.role in ("step", "gap") or base == "Lambda":
         effect = judge_step(name, event.inp, event.out)
         notes = "; ".join(n for n in (effect.note, note) if n)
         return OpRecord(name, effect.kind, effect.applied, effect.params, "measured", notes)
@@ -258,10 +282,15 @@ def _crop_params(event: Event, base: str) -> dict[str, Any]:
     params.update(
         box=(float(left), float(top), float(w), float(h)), scale=w * h / (size[0] * size[1])
     )
+    scale_ratio = None
     if base == "RandomResizedCrop" and transform is not None:
-        ratio = tuple(float(r) for r in transform.ratio)
+        scale_ratio = transform.scale, transform.ratio
+    elif base == "RandomResizedCrop" and len(event.choice.get("args", ())) >= 2:
+        scale_ratio = event.choice["args"][:2]  # get_params(img, scale, ratio) by the user
+    if scale_ratio is not None:
+        ratio = tuple(float(r) for r in scale_ratio[1])
         params.update(
-            configured_scale=tuple(float(s) for s in transform.scale),
+            configured_scale=tuple(float(s) for s in scale_ratio[0]),
             configured_ratio=ratio,
             fallback=box == fallback_crop_box(size[0], size[1], ratio),
         )
@@ -345,7 +374,7 @@ def view_records(
 ) -> list[ViewRecord]:
     """One record per view: ``views`` are ``(group, index, tensor, object returned)``."""
     leaves = recording.leaves
-    chains = [chain_of(raw, leaves) for _, _, _, raw in views]
+    chains = [chain_of(raw, leaves, source) for _, _, _, raw in views]
     unmatched = [i for i, chain in enumerate(chains) if not chain]
     if unmatched and leaves:
         used = {id(e) for chain in chains for e in chain}

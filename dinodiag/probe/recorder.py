@@ -46,14 +46,16 @@ class Event:
     inp: Any  # the image that went in (first input of a multi-input v2 call)
     parent: Event | None
     out: Any = None
-    children: int = 0  # events started inside this one
+    children: int = 0  # operations started inside this one (bare get_params calls aside)
+    drawn_inside: list[Event] = field(default_factory=list)  # bare get_params calls inside
     drawn: Any = None  # what get_params / make_params returned inside this call
     choice: dict[str, Any] = field(default_factory=dict)  # a container's own draws
     failed: bool = False
 
     @property
     def is_leaf(self) -> bool:
-        """Nothing was recorded inside: this event is one operation of the view's chain."""
+        """No operation was recorded inside: this event is one operation of a view's chain
+        (a step that only drew parameters with ``get_params`` is one, the draws beside it)."""
         return self.children == 0 and not self.failed
 
     def within(self) -> list[Event]:
@@ -75,7 +77,9 @@ class Recording:
     def open(self, transform: Any, inp: Any, family: str, role: str) -> Event:
         parent = self._stack[-1] if self._stack else None
         event = Event(len(self.events), transform, family, role, inp, parent)
-        if parent is not None:
+        if parent is not None and role == "params":
+            parent.drawn_inside.append(event)
+        elif parent is not None:
             parent.children += 1
         self.events.append(event)
         self._stack.append(event)
@@ -269,6 +273,7 @@ def _v1_params(original: Callable[..., Any], owner_type: type) -> staticmethod:
                 # an event without an output, matched to its view by order
                 event = recording.open(owner_type, args[0] if args else None, "v1", "params")
                 event.drawn = drawn
+                event.choice["args"] = args[1:]  # e.g. RandomResizedCrop's (scale, ratio)
                 recording.close(event, None)
             else:
                 event.drawn = drawn

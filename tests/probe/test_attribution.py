@@ -173,3 +173,34 @@ def test_a_view_returned_twice_is_one_chain() -> None:
 
     sample = records(pipeline)
     assert sample.records[0].box == sample.records[1].box
+
+
+def test_a_crop_drawn_with_get_params_by_the_users_code_is_the_views_crop() -> None:
+    def own_crop(image: Image.Image) -> Image.Image:
+        top, left, h, w = T.RandomResizedCrop.get_params(image, (0.3, 0.6), (0.75, 1.33))
+        return image.crop((left, top, left + w, top + h)).resize((GLOBAL, GLOBAL))
+
+    view = T.Compose([own_crop, T.RandomHorizontalFlip(p=1.0), T.ToTensor()])
+    record = records(lambda im: [view(im)]).records[0]
+    assert kinds(record)[:2] == ["crop", "resize"]  # the draw, then the step that used it
+    assert record.configured_scale == (0.3, 0.6) and 0.29 <= record.scale <= 0.61
+    assert record.recorded_by == "RandomResizedCrop(v1)" and record.flip is True
+    assert "drawn by your code" in record.operations[0].note
+
+
+def test_the_users_own_code_between_transforms_is_judged_by_its_effect() -> None:
+    """A blur called by hand between two Composes: the chain goes on across it."""
+    from PIL import ImageFilter
+
+    crop = T.Compose([T.RandomResizedCrop(GLOBAL), T.RandomHorizontalFlip(p=1.0)])
+    finish = T.Compose([T.ToTensor()])
+
+    def pipeline(image: Image.Image) -> list:
+        base = crop(image)
+        return [finish(base.filter(ImageFilter.GaussianBlur(1.5)))]
+
+    record = records(pipeline).records[0]
+    assert kinds(record) == ["crop", "flip", "blur", "to_tensor"]
+    gap = record.operations[2]
+    assert gap.name == "your code" and gap.source == "measured"
+    assert "outside any Compose" in gap.note and record.blur is True

@@ -129,7 +129,8 @@ def test_nested_containers_and_bare_get_params_calls_are_events(image: Image.Ima
     jitter_event = next(e for e in recording.events if e.transform is jitter and e.role == "leaf")
     assert jitter_event.is_leaf and len(jitter_event.drawn) == 5  # (order, b, c, s, h)
     step = next(e for e in recording.events if e.transform is own_crop)
-    assert step.role == "step" and step.children == 1  # the bare get_params inside it
+    # a step that only drew parameters is still a leaf, its draw beside it
+    assert step.role == "step" and step.is_leaf and step.drawn_inside == params
 
 
 def test_a_failing_transform_closes_its_event_and_restores_the_classes(image) -> None:
