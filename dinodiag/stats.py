@@ -130,6 +130,39 @@ def sample_rows(
     return rows
 
 
+class RowFrames:
+    """Rows gathered as data frames of :data:`CHUNK` rows: a list of row dicts costs about
+    ten times the memory of the frame it makes, so long runs keep frames, not dicts."""
+
+    CHUNK = 2048
+
+    def __init__(self) -> None:
+        self._chunks: list[pd.DataFrame] = []
+        self._rows: list[dict[str, Any]] = []
+        self._frame: pd.DataFrame | None = None
+
+    def extend(self, rows: list[dict[str, Any]]) -> None:
+        self._rows.extend(rows)
+        self._frame = None
+        if len(self._rows) >= self.CHUNK:
+            self._chunks.append(pd.DataFrame(self._rows))
+            self._rows = []
+
+    def __len__(self) -> int:
+        return sum(len(c) for c in self._chunks) + len(self._rows)
+
+    def frame(self) -> pd.DataFrame:
+        """Every row so far, in order, as one frame (built once until more rows come)."""
+        if self._frame is None:
+            parts = [*self._chunks, *([pd.DataFrame(self._rows)] if self._rows else [])]
+            self._frame = (
+                pd.concat(parts, ignore_index=True)
+                if len(parts) > 1
+                else (parts[0].reset_index(drop=True) if parts else pd.DataFrame())
+            )
+        return self._frame
+
+
 COLUMNS = [
     "sample",
     "image_index",
@@ -195,7 +228,7 @@ def sample_views(
         raise ValueError(f"n_samples = {n_samples} is invalid: allowed an integer >= 1")
     order = np.random.default_rng(seed).permutation(len(dataset))
     describe = describe or getattr(dataset, "describe", None) or str
-    rows: list[dict[str, Any]] = []
+    rows = RowFrames()
     for i in range(n_samples):
         index = int(order[i % len(order)])
         image, _ = dataset[index]
@@ -203,8 +236,8 @@ def sample_views(
         rows.extend(sample_rows(sample, i, index, describe(index)))
         if progress is not None:
             progress(i + 1, n_samples)
-    frame = pd.DataFrame(rows)
-    return frame.reindex(columns=[c for c in COLUMNS if c in frame.columns or not rows])
+    frame = rows.frame()
+    return frame.reindex(columns=[c for c in COLUMNS if c in frame.columns or not len(rows)])
 
 
 MEASURES = ("scale", "ratio", "upsampling", "global_iou", "local_coverage")

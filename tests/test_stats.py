@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import pytest
 
 from dinodiag.augment.pipeline import build_pipeline
@@ -157,3 +158,15 @@ def test_stats_command_prints_rates_against_the_expectation_and_strengths(capsys
     global1_blur = next(line for line in out.splitlines() if "global1" in line and "blur " in line)
     assert global1_blur.split()[-1] == "far"  # never blurred; dinov2 blurs global 1 always
     assert "Drawn strengths where the operation applied, vs the expected range:" in out
+
+
+def test_rows_gathered_in_chunks_make_the_same_frame(small_dataset, monkeypatch) -> None:
+    from dinodiag.stats import RowFrames
+
+    whole = sample_views(build_pipeline(SMALL), small_dataset, 12, seed=3)
+    monkeypatch.setattr(RowFrames, "CHUNK", 25)  # 12 samples x 8 views: 3 chunks and a rest
+    chunked = sample_views(build_pipeline(SMALL), small_dataset, 12, seed=3)
+    assert len(chunked) == len(whole) == 12 * SMALL.num_views
+    pd.testing.assert_frame_equal(chunked, whole)
+    rows = RowFrames()
+    assert len(rows) == 0 and rows.frame().empty

@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 import statistics
 
+import pandas as pd
+
 from dinodiag.augment.presets import PRESETS, REFERENCE_PRESETS
 from dinodiag.checks.evidence import SCALE_TOLERANCE, Evidence, fmt_range, make_result
 from dinodiag.checks.report import CheckResult
@@ -19,21 +21,22 @@ def _matching_reference(field_name: str, value: tuple[float, float]) -> str | No
     return None
 
 
-def _known(value: float | None) -> bool:
-    return value is not None and not math.isnan(value)
-
-
-def _outside(row: dict, lo: float, hi: float) -> bool:
-    """Whether a crop's scale is outside ``[lo, hi]`` by more than whole-pixel rounding explains.
+def _outside(rows: pd.DataFrame, lo: float, hi: float) -> pd.Series:
+    """Which crops' scales are outside ``[lo, hi]`` by more than whole-pixel rounding explains.
 
     RandomResizedCrop rounds the box sides to pixels: each side may move by half a
     pixel, so the area fraction may move by about (w + h) / 2 / (W * H).
     """
-    scale = row.get("scale")
-    if scale is None or math.isnan(scale):
-        return False
-    slack = (0.5 * (row["box_w"] + row["box_h"]) + 0.25) / (row["source_w"] * row["source_h"])
-    return scale < lo - slack - 1e-9 or scale > hi + slack + 1e-9
+    scale = rows["scale"].astype(float)
+    slack = (0.5 * (rows["box_w"] + rows["box_h"]) + 0.25) / (rows["source_w"] * rows["source_h"])
+    return (scale < lo - slack - 1e-9) | (scale > hi + slack + 1e-9)
+
+
+def _numbers(rows: pd.DataFrame, column: str) -> pd.Series:
+    """A column as floats, unknown values dropped."""
+    if column not in rows:
+        return pd.Series([], dtype=float)
+    return pd.to_numeric(rows[column], errors="coerce").dropna()
 
 
 def _scale_check(ev: Evidence, group: str) -> CheckResult:
@@ -41,9 +44,10 @@ def _scale_check(ev: Evidence, group: str) -> CheckResult:
     title = f"{group} crop scale"
     expected_range = getattr(ev.expect, field_name)
     expected = f"{fmt_range(expected_range)} ({ev.expect_name})"
-    rows = ev.group_rows(group)
-    rows = [r for r in rows if _known(r.get("scale"))]
-    scales = [r["scale"] for r in rows]
+    rows = ev.group_frame(group)
+    if "scale" in rows:
+        rows = rows[pd.to_numeric(rows["scale"], errors="coerce").notna()]
+    scales = rows["scale"].astype(float).tolist() if len(rows) else []
     if not scales:
         reason = (
             "the pipeline produces no local crops (see view_count)"
@@ -51,25 +55,30 @@ def _scale_check(ev: Evidence, group: str) -> CheckResult:
             else "no RandomResizedCrop was recorded for these views, so their crop scale is unknown"
         )
         return make_result(check_id, title, "skip", "not measured", expected, f"Skipped: {reason}.")
+    known = rows[rows["configured_scale_min"].notna()]
     configured_set = sorted(
         {
-            (r["configured_scale_min"], r["configured_scale_max"])
-            for r in rows
-            if _known(r["configured_scale_min"])
+            (float(a), float(b))
+            for a, b in zip(
+                known["configured_scale_min"], known["configured_scale_max"], strict=True
+            )
         }
     )
     if not configured_set:  # crops without a configured range (RandomCrop, CenterCrop)
         configured_set = [(min(scales), max(scales))]
     configured = configured_set[0] if len(configured_set) == 1 else None
     sampled = (min(scales), max(scales))
-    fallback = [r for r in rows if r.get("fallback")]
+    fallback = rows["fallback"].fillna(False).astype(bool) if "fallback" in rows else None
+    n_fallback = int(fallback.sum()) if fallback is not None else 0
     measured = (
         f"configured {' / '.join(fmt_range(c) for c in configured_set)}, sampled "
         f"{sampled[0]:.3f}-{sampled[1]:.3f} over {len(scales)} crops"
     )
     lo_c, hi_c = min(c[0] for c in configured_set), max(c[1] for c in configured_set)
-    outside = [r for r in rows if not r.get("fallback") and _outside(r, lo_c, hi_c)]
-    if outside:
+    outside = _outside(rows, lo_c, hi_c)
+    if fallback is not None:
+        outside &= ~fallback
+    if outside.any():
         return make_result(
             check_id,
             title,
@@ -92,10 +101,10 @@ def _scale_check(ev: Evidence, group: str) -> CheckResult:
             "pass",
             f"{group.capitalize()} crops are sampled in {fmt_range(configured)}, as expected.",
         )
-        if len(fallback) > 0.2 * len(rows):
+        if n_fallback > 0.2 * len(rows):
             status = "warn"
             message += (
-                f" But {len(fallback)}/{len(rows)} crops fell back to a centre crop (the range or "
+                f" But {n_fallback}/{len(rows)} crops fell back to a centre crop (the range or "
                 "aspect "
                 "ratios do not fit these images)."
             )
@@ -188,16 +197,8 @@ def check_local_vs_global_size(ev: Evidence) -> CheckResult:
 
 def check_upsampling(ev: Evidence) -> CheckResult:
     title = "local crop upsampling"
-    local = [
-        r["upsampling"]
-        for r in ev.group_rows("local")
-        if not math.isnan(r.get("upsampling", math.nan))
-    ]
-    glob = [
-        r["upsampling"]
-        for r in ev.group_rows("global")
-        if not math.isnan(r.get("upsampling", math.nan))
-    ]
+    local = _numbers(ev.group_frame("local"), "upsampling").tolist()
+    glob = _numbers(ev.group_frame("global"), "upsampling").tolist()
     if not local:
         return make_result(
             "upsampling",

@@ -1,8 +1,8 @@
 """What the checks look at, gathered once and kept small: memory stays flat in the sample count.
 
 :class:`Evidence` takes the samples one at a time (:meth:`Evidence.add`) and keeps, of each,
-only what some check reads: its rows (the records as flat statistics, no per-view
-operation lists), running tallies of the view tensors (counts, shapes, dtypes, channels,
+only what some check reads: its rows (the records as flat statistics in data frames, no
+per-view operation lists), running tallies of the view tensors (counts, shapes, dtypes, channels,
 non-finite values, range, per-channel sums for the mean / std), the identical view pairs
 with the reason each is or is not a fault, the operation settings seen (jitter ranges, blur
 sigma ranges, solarize thresholds, normalisation) and the notes. Whole samples (views and
@@ -25,7 +25,7 @@ import torch
 from dinodiag.augment.config import PipelineConfig
 from dinodiag.augment.records import MultiCropSample, ViewRecord
 from dinodiag.checks.report import CheckResult
-from dinodiag.stats import sample_rows, view_kind
+from dinodiag.stats import RowFrames, sample_rows, view_kind
 
 Check = Callable[["Evidence"], CheckResult]
 SCALE_TOLERANCE = 1e-3  # configured ranges closer than this count as equal
@@ -101,7 +101,7 @@ class Evidence:
         self.expect, self.expect_name, self.config = expect, expect_name, config
         self.examples: list[MultiCropSample] = []  # the first EXAMPLES_KEPT samples, whole
         self.repeat: MultiCropSample | None = None  # sample 0 drawn again with the same seed
-        self.rows: list[dict[str, Any]] = []
+        self.rows = RowFrames()  # one row per view (dinodiag.stats.sample_rows)
         self.sample_count = 0
         self.image_sizes: list[tuple[int, int]] = []  # (W, H) of the dataset images looked at
         self.notes: set[str] = set()
@@ -118,14 +118,12 @@ class Evidence:
         self.max_global_side = 0
         self.duplicates = Duplicates()
         self.settings: dict[tuple[str, str], set[Any]] = {}  # (view kind, setting) -> values
-        self._frame: pd.DataFrame | None = None
 
     # ------------------------------------------------------------------ gathering
     def add(self, sample: MultiCropSample, image_index: int) -> None:
         """Tally one sample (the ``sample_count``-th) and keep it whole if among the first."""
         index = self.sample_count
         self.sample_count += 1
-        self._frame = None
         self.rows.extend(sample_rows(sample, index, image_index, ""))
         self.notes.update(sample.notes)
         self.view_counts[(len(sample.global_crops), len(sample.local_crops))] += 1
@@ -156,8 +154,8 @@ class Evidence:
         self.value_high = max(self.value_high, float(values.max()))
         if view.ndim == 3 and view.shape[0] == 3:
             pixels = values.reshape(3, -1).to(torch.float64)
-            self.channel_sums += pixels.sum(dim=1).numpy()
-            self.channel_squares += (pixels * pixels).sum(dim=1).numpy()
+            self.channel_sums += pixels.sum(dim=1).cpu().numpy()
+            self.channel_squares += (pixels * pixels).sum(dim=1).cpu().numpy()
             self.channel_count += pixels.shape[1]
 
     def _tally_duplicates(self, sample: MultiCropSample, index: int) -> None:
@@ -190,15 +188,15 @@ class Evidence:
                         self.settings.setdefault((kind, key), set()).add(value)
 
     # ------------------------------------------------------------------ reading
-    def group_rows(self, group: str) -> list[dict[str, Any]]:
-        return [r for r in self.rows if r["group"] == group]
-
     @property
     def frame(self) -> pd.DataFrame:
-        """The rows as a data frame (:func:`dinodiag.stats.sample_views`'s columns), built once."""
-        if self._frame is None:
-            self._frame = pd.DataFrame(self.rows)
-        return self._frame
+        """Every view's row (:func:`dinodiag.stats.sample_rows` columns) as one data frame."""
+        return self.rows.frame()
+
+    def group_frame(self, group: str) -> pd.DataFrame:
+        """The rows of the ``global`` or ``local`` views."""
+        frame = self.frame
+        return frame[frame["group"] == group] if len(frame) else frame
 
     @property
     def first(self) -> MultiCropSample:

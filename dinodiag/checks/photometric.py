@@ -32,7 +32,7 @@ VERBS = {
 }
 PHOTOMETRIC_OPS = tuple(VERBS)
 INVERTED_BLUR_HINT = (
-    "a blur class that passes 1 - p to RandomApply does exactly this (DINOv2's and DINOv3's "
+    "A blur class that passes 1 - p to RandomApply does exactly this (DINOv2's and DINOv3's "
     "own GaussianBlur; dinov2 PR #411, dinov3 issue #286): keep the probability as it is"
 )
 
@@ -93,7 +93,10 @@ def check_photometric_rates(ev: Evidence) -> CheckResult:
     }
     matches = matching_recipes(ev)
     measured["matches"] = matches
-    unknown = sum(int(r.get("unknown_steps") or 0) for r in ev.rows)
+    untold = ev.frame.get("unknown_steps")
+    unknown = (
+        int(pd.to_numeric(untold, errors="coerce").fillna(0).sum()) if untold is not None else 0
+    )
     caveat = (
         f" {unknown} step(s) changed images in ways dinodiag could not tell: operations they "
         "did are not counted."

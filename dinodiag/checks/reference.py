@@ -66,11 +66,18 @@ def measured_values(ev: Evidence) -> dict[str, Any]:
     if sample.local_crops:
         values["local_crops_size"] = int(sample.local_crops[0].shape[-1])
     for group in ("global", "local"):
-        scales = {
-            (r["configured_scale_min"], r["configured_scale_max"])
-            for r in ev.group_rows(group)
-            if r["configured_scale_min"] == r["configured_scale_min"]  # not NaN: a range known
-        }
+        rows = ev.group_frame(group)
+        rows = rows[rows["configured_scale_min"].notna()] if len(rows) else rows
+        scales = (
+            {
+                (float(a), float(b))
+                for a, b in zip(
+                    rows["configured_scale_min"], rows["configured_scale_max"], strict=True
+                )
+            }
+            if len(rows)
+            else set()
+        )
         if len(scales) == 1:
             values[f"{group}_crops_scale"] = scales.pop()
     return values
