@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from dinodiag.augment.presets import size_variant
+from dinodiag.augment.presets import SizeVariant, size_variant
 from dinodiag.augment.records import collate_views
 from dinodiag.checks.evidence import Evidence, fmt_range, make_result
 from dinodiag.checks.report import CheckResult
@@ -109,25 +109,28 @@ def check_view_sizes(ev: Evidence) -> CheckResult:
     )
 
 
-def _size_variant(ev: Evidence, shapes: dict[str, list[str]]) -> object | None:
+def _square_side(shape: str) -> int | None:
+    """The side of a ``3xSxS`` view shape, else None."""
+    parts = shape.split("x")
+    if len(parts) == 3 and parts[0] == "3" and parts[1] == parts[2] and parts[1].isdigit():
+        return int(parts[1])
+    return None
+
+
+def _size_variant(ev: Evidence, shapes: dict[str, list[str]]) -> SizeVariant | None:
     """The expected reference's size variant the views match (one size per group), if any."""
     if len(shapes["globals"]) != 1 or len(shapes["locals"]) > 1:
         return None
-    e = ev.expect
-    g = shapes["globals"][0]
-    loc = shapes["locals"][0] if shapes["locals"] else None
-    if g == f"3x{e.global_crops_size}x{e.global_crops_size}" and loc in (
+    global_side = _square_side(shapes["globals"][0])
+    local_side = _square_side(shapes["locals"][0]) if shapes["locals"] else None
+    if global_side is None or (shapes["locals"] and local_side is None):
+        return None
+    if global_side == ev.expect.global_crops_size and local_side in (
         None,
-        f"3x{e.local_crops_size}x{e.local_crops_size}",
+        ev.expect.local_crops_size,
     ):
         return None  # the expected sizes themselves
-    g_side = int(g.split("x")[-1]) if g.count("x") == 2 and g.startswith("3x") else None
-    l_side = int(loc.split("x")[-1]) if loc and loc.count("x") == 2 else None
-    if g_side is None or f"3x{g_side}x{g_side}" != g:
-        return None
-    if loc is not None and f"3x{l_side}x{l_side}" != loc:
-        return None
-    return size_variant(ev.expect_name, g_side, l_side)
+    return size_variant(ev.expect_name, global_side, local_side)
 
 
 def check_dtype(ev: Evidence) -> CheckResult:
