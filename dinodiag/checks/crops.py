@@ -52,7 +52,8 @@ def _scale_check(ev: Evidence, group: str) -> CheckResult:
         reason = (
             "the pipeline produces no local crops (see view_count)"
             if group == "local" and not any(n_local for _, n_local in ev.view_counts)
-            else "no RandomResizedCrop was recorded for these views, so their crop scale is unknown"
+            else "no torchvision crop (RandomResizedCrop, RandomCrop, CenterCrop) was recorded for "
+            "these views, so their crop scale is unknown"
         )
         return make_result(check_id, title, "skip", "not measured", expected, f"Skipped: {reason}.")
     known = rows[rows["configured_scale_min"].notna()]
