@@ -157,13 +157,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         pipeline_name=name,
         data_name=dataset.name,
     )
-    print(report.to_table())
-    if dataset.problems:
-        print(
-            f"\n{len(dataset.problems)} unusable file(s) in the dataset, e.g. "
-            f"{dataset.problems[0].path}: "
-            f"{dataset.problems[0].reason}"
-        )
+    print(report.to_table())  # ends with every unusable file of the dataset, if any
     if args.json:
         Path(args.json).write_text(report.to_json() + "\n", encoding="utf-8")
         print(f"report written to {args.json}")
@@ -176,25 +170,38 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_stats(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from dinodiag.stats import rates, sample_views, summarize
+    from dinodiag.augment.presets import load_config
+    from dinodiag.stats import rates, sample_views, strengths, summarize
 
     samples = _positive("--samples", args.samples, 200)
     check_output_file("--csv", args.csv, "samples.csv")
     pipeline, config, name = resolve_pipeline(args)
+    expect = load_config(args.expect)
     dataset = open_inspection_dataset(args)
     frame = sample_views(pipeline, dataset, samples, seed=args.seed)
     with pd.option_context(
-        "display.width", 120, "display.max_columns", 20, "display.float_format", "{:.3f}".format
+        "display.width", 140, "display.max_columns", 20, "display.float_format", "{:.3f}".format
     ):
-        print(f"pipeline: {name}\ndata:     {dataset.name} ({samples} samples, seed {args.seed})\n")
+        print(f"pipeline: {name}\ndata:     {dataset.name} ({samples} samples, seed {args.seed})")
+        print(f"expected: {args.expect}\n")
         print(
             "Crop measures (area scale, aspect ratio, upsampling, global-pair IoU, local coverage):"
         )
         print(summarize(frame, config).to_string(index=False))
-        table = rates(frame, config)
+        table = rates(frame, config, expect)
         if not table.empty:
-            print("\nApplication rates, measured vs configured:")
+            print(
+                "\nApplication rates per view, measured vs configured and expected (low-high: "
+                "the binomial interval of the expected rate at n; verdict far = a fault):"
+            )
             print(table.to_string(index=False))
+        drawn = strengths(frame, expect)
+        if not drawn.empty:
+            print("\nDrawn strengths where the operation applied, vs the expected range:")
+            print(drawn.to_string(index=False))
+        unknown = int(pd.to_numeric(frame.get("unknown_steps"), errors="coerce").fillna(0).sum())
+        if unknown:
+            print(f"\n{unknown} step(s) changed images in ways dinodiag could not tell.")
     if args.csv:
         frame.to_csv(args.csv, index=False)
         print(f"\n{len(frame)} rows written to {args.csv}")
@@ -204,15 +211,26 @@ def cmd_stats(args: argparse.Namespace) -> int:
 def cmd_presets(args: argparse.Namespace) -> int:
     from dinodiag.augment.presets import PRESETS
 
+    width = max(len(name) for name in PRESETS) + 1
     for preset in PRESETS.values():
         c = preset.config
-        print(f"{preset.name:13} {preset.description}")
+        print(f"{preset.name:{width}} {preset.description}")
         print(
-            f"{'':13} {c.global_crops_number} x {c.global_crops_size}px {c.global_crops_scale} + "
-            f"{c.local_crops_number} x {c.local_crops_size}px {c.local_crops_scale}, patch "
-            f"{c.patch_size}"
+            f"{'':{width}} {c.global_crops_number} x {c.global_crops_size}px "
+            f"{c.global_crops_scale} + {c.local_crops_number} x {c.local_crops_size}px "
+            f"{c.local_crops_scale}, patch {c.patch_size}"
         )
-        print(f"{'':13} source: {preset.source}\n")
+        if (c.global1.blur_p, c.global2.blur_p, c.local.blur_p) != (1.0, 0.1, 0.5):
+            print(
+                f"{'':{width}} blur p {c.global1.blur_p:g} / {c.global2.blur_p:g} / "
+                f"{c.local.blur_p:g} on global 1 / global 2 / locals"
+            )
+        for variant in preset.size_variants:
+            print(
+                f"{'':{width}} {variant.name} variant: {variant.global_crops_size} / "
+                f"{variant.local_crops_size} px, patch {variant.patch_size}"
+            )
+        print(f"{'':{width}} source: {preset.source}\n")
     return EXIT_OK
 
 
@@ -318,6 +336,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     stats = sub.add_parser("stats", help="sample the pipeline and summarise what it drew")
     add_pipeline_args(stats)
+    stats.add_argument(
+        "--expect",
+        default="dinov2",
+        help="reference the rates and strengths are compared with (default dinov2)",
+    )
     stats.add_argument("--csv", metavar="FILE", help="write one row per sampled view as CSV")
     stats.set_defaults(func=cmd_stats)
 

@@ -2,7 +2,11 @@
 
 :func:`sample_views` runs a pipeline (built or brought) over N images of a
 dataset and returns one row per view with the recorded parameters and derived
-measures; :func:`summarize` and :func:`rates` condense it against the config.
+measures; :func:`summarize` condenses the crop measures, :func:`rates` the application
+rate of every photometric operation per view (global 1, global 2, locals) against the
+configured and the expected probability, with a binomial tolerance
+(:func:`binomial_interval`), and :func:`strengths` the ranges of the drawn strengths
+(jitter factors, blur sigma, solarize threshold) against the expected ranges.
 
 Derived measures:
 
@@ -25,9 +29,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from dinodiag.augment.config import PipelineConfig
+from dinodiag.augment.config import PipelineConfig, ViewAugment
 from dinodiag.augment.pipeline import MultiCropPipeline
-from dinodiag.augment.records import MultiCropSample, ViewRecord
+from dinodiag.augment.records import PHOTOMETRIC_KINDS, MultiCropSample, ViewRecord
 
 Box = tuple[float, float, float, float]  # (left, top, width, height)
 
@@ -97,6 +101,8 @@ def sample_rows(
         configured_scale = row.pop("configured_scale") or (math.nan, math.nan)
         row.pop("configured_ratio", None)
         row.pop("configured_size", None)
+        row.pop("operations", None)  # per-view detail: the records keep it, rows stay flat
+        mean, std = row.pop("mean", None), row.pop("std", None)
         order = row.pop("jitter_order")
         row.update(
             sample=sample_id,
@@ -114,12 +120,47 @@ def sample_rows(
             configured_scale_min=configured_scale[0],
             configured_scale_max=configured_scale[1],
             jitter_order=",".join(order) if order else None,
+            norm_mean=",".join(f"{v:.4g}" for v in mean) if mean else None,
+            norm_std=",".join(f"{v:.4g}" for v in std) if std else None,
             upsampling=math.sqrt((out[0] / box[3]) * (out[1] / box[2])) if box else math.nan,
             global_iou=pair_iou if rec.group == "global" else math.nan,
             local_coverage=coverage(box, globals_) if rec.group == "local" and box else math.nan,
         )
         rows.append(row)
     return rows
+
+
+class RowFrames:
+    """Rows gathered as data frames of :data:`CHUNK` rows: a list of row dicts costs about
+    ten times the memory of the frame it makes, so long runs keep frames, not dicts."""
+
+    CHUNK = 2048
+
+    def __init__(self) -> None:
+        self._chunks: list[pd.DataFrame] = []
+        self._rows: list[dict[str, Any]] = []
+        self._frame: pd.DataFrame | None = None
+
+    def extend(self, rows: list[dict[str, Any]]) -> None:
+        self._rows.extend(rows)
+        self._frame = None
+        if len(self._rows) >= self.CHUNK:
+            self._chunks.append(pd.DataFrame(self._rows))
+            self._rows = []
+
+    def __len__(self) -> int:
+        return sum(len(c) for c in self._chunks) + len(self._rows)
+
+    def frame(self) -> pd.DataFrame:
+        """Every row so far, in order, as one frame (built once until more rows come)."""
+        if self._frame is None:
+            parts = [*self._chunks, *([pd.DataFrame(self._rows)] if self._rows else [])]
+            self._frame = (
+                pd.concat(parts, ignore_index=True)
+                if len(parts) > 1
+                else (parts[0].reset_index(drop=True) if parts else pd.DataFrame())
+            )
+        return self._frame
 
 
 COLUMNS = [
@@ -153,6 +194,10 @@ COLUMNS = [
     "blur",
     "blur_sigma",
     "solarize",
+    "solarize_threshold",
+    "norm_mean",
+    "norm_std",
+    "unknown_steps",
     "upsampling",
     "global_iou",
     "local_coverage",
@@ -183,7 +228,7 @@ def sample_views(
         raise ValueError(f"n_samples = {n_samples} is invalid: allowed an integer >= 1")
     order = np.random.default_rng(seed).permutation(len(dataset))
     describe = describe or getattr(dataset, "describe", None) or str
-    rows: list[dict[str, Any]] = []
+    rows = RowFrames()
     for i in range(n_samples):
         index = int(order[i % len(order)])
         image, _ = dataset[index]
@@ -191,8 +236,8 @@ def sample_views(
         rows.extend(sample_rows(sample, i, index, describe(index)))
         if progress is not None:
             progress(i + 1, n_samples)
-    frame = pd.DataFrame(rows)
-    return frame.reindex(columns=[c for c in COLUMNS if c in frame.columns or not rows])
+    frame = rows.frame()
+    return frame.reindex(columns=[c for c in COLUMNS if c in frame.columns or not len(rows)])
 
 
 MEASURES = ("scale", "ratio", "upsampling", "global_iou", "local_coverage")
@@ -248,13 +293,75 @@ OPERATIONS = (
     ("blur", "blur_p"),
     ("solarize", "solarize_p"),
 )
+KINDS = ("global1", "global2", "local")
+# The rate tests of one report (3 view kinds x 5 operations) share this false-alarm rate, so
+# a correct pipeline fails one of them about once in a thousand reports.
+RATE_ALPHA = 1e-3
+RATE_TESTS = len(KINDS) * len(PHOTOMETRIC_KINDS)
+FAR_FROM_EXPECTED = 0.05  # a rate off by less than this is a warning, not a failure
 
 
-def rates(frame: pd.DataFrame, config: PipelineConfig | None = None) -> pd.DataFrame:
-    """Measured application rate of each operation per view kind, against its configured p."""
+def binomial_interval(n: int, p: float, alpha: float = RATE_ALPHA / RATE_TESTS) -> tuple[int, int]:
+    """Counts ``(low, high)`` a Binomial(n, p) lands in with probability >= 1 - alpha.
+
+    Each tail outside holds at most ``alpha / 2`` (exact, summed in log space); with p = 0
+    or 1 the interval is the single count 0 or n: any other count is impossible.
+    """
+    if n <= 0:
+        return 0, 0
+    if p <= 0.0:
+        return 0, 0
+    if p >= 1.0:
+        return n, n
+    log_p, log_q = math.log(p), math.log1p(-p)
+    log_pmf = [
+        math.lgamma(n + 1)
+        - math.lgamma(k + 1)
+        - math.lgamma(n - k + 1)
+        + k * log_p
+        + (n - k) * log_q
+        for k in range(n + 1)
+    ]
+    pmf = np.exp(np.asarray(log_pmf))
+    below = np.cumsum(pmf)  # P(X <= k)
+    above = np.cumsum(pmf[::-1])[::-1]  # P(X >= k)
+    low = int(np.argmax(below > alpha / 2))  # first k whose lower tail exceeds alpha / 2
+    high = int(n - np.argmax(above[::-1] > alpha / 2))
+    return low, high
+
+
+def rate_verdict(applied: int, n: int, p: float) -> str:
+    """``"ok"`` inside the binomial interval of ``p``; outside it ``"off"`` (by less than
+    :data:`FAR_FROM_EXPECTED`) or ``"far"``; ``""`` without an expectation or a count."""
+    if n == 0 or p is None or math.isnan(p):
+        return ""
+    low, high = binomial_interval(n, p)
+    if low <= applied <= high:
+        return "ok"
+    return "far" if abs(applied / n - p) >= FAR_FROM_EXPECTED else "off"
+
+
+def recipe_for(config: PipelineConfig, kind: str) -> ViewAugment:
+    """The photometric recipe of a view kind (``global1`` / ``global2`` / ``local``)."""
+    if kind == "local":
+        return config.local
+    return config.global1 if kind == "global1" else config.global2
+
+
+def rates(
+    frame: pd.DataFrame,
+    config: PipelineConfig | None = None,
+    expect: PipelineConfig | None = None,
+) -> pd.DataFrame:
+    """Measured application rate of each operation per view kind.
+
+    Against the pipeline's configured p (``config``; NaN for a brought pipeline) and the
+    expected p (``expect``, e.g. the reference), with the binomial acceptance interval of
+    the expected p at this count (``low`` / ``high``, as rates) and a ``verdict``
+    (:func:`rate_verdict`). Views whose value is unknown are not counted (``n``).
+    """
     rows = []
-    kinds = ("global1", "global2", "local")
-    for kind in kinds:
+    for kind in KINDS:
         part = frame[frame["kind"] == kind] if len(frame) else frame
         if part.empty:
             continue
@@ -262,19 +369,78 @@ def rates(frame: pd.DataFrame, config: PipelineConfig | None = None) -> pd.DataF
             values = part[op].dropna() if op in part else pd.Series([], dtype=object)
             if values.empty:
                 continue
-            configured = math.nan
+            n = int(values.size)
+            applied = int(values.astype(bool).sum())
+            configured = expected = math.nan
             if config is not None and prob_field is not None:
-                group, index = (
-                    ("local", 0) if kind == "local" else ("global", 0 if kind == "global1" else 1)
-                )
-                configured = getattr(config.augment_for(group, index), prob_field)
+                configured = getattr(recipe_for(config, kind), prob_field)
+            if expect is not None and prob_field is not None:
+                expected = getattr(recipe_for(expect, kind), prob_field)
+            low, high = (math.nan, math.nan)
+            if not math.isnan(expected):
+                low, high = (count / n for count in binomial_interval(n, expected))
             rows.append(
                 {
                     "kind": kind,
                     "operation": op,
-                    "n": int(values.size),
-                    "measured": float(values.astype(bool).mean()),
+                    "n": n,
+                    "applied": applied,
+                    "measured": applied / n,
                     "configured": configured,
+                    "expected": expected,
+                    "low": low,
+                    "high": high,
+                    "verdict": rate_verdict(applied, n, expected),
                 }
             )
-    return pd.DataFrame(rows, columns=["kind", "operation", "n", "measured", "configured"])
+    columns = ["kind", "operation", "n", "applied", "measured", "configured", "expected"]
+    return pd.DataFrame(rows, columns=[*columns, "low", "high", "verdict"])
+
+
+# (column, recipe field that bounds it): the strengths :func:`strengths` reports.
+STRENGTHS = (
+    ("brightness", "brightness"),
+    ("contrast", "contrast"),
+    ("saturation", "saturation"),
+    ("hue", "hue"),
+    ("blur_sigma", "blur_sigma"),
+    ("solarize_threshold", "solarize_threshold"),
+)
+
+
+def expected_range(recipe: ViewAugment, column: str) -> tuple[float, float]:
+    """The range a strength is drawn in under ``recipe`` (a threshold: one value)."""
+    if column in ("brightness", "contrast", "saturation"):
+        strength = getattr(recipe, column)
+        return max(0.0, 1.0 - strength), 1.0 + strength
+    if column == "hue":
+        return -recipe.hue, recipe.hue
+    if column == "blur_sigma":
+        return tuple(recipe.blur_sigma)  # type: ignore[return-value]
+    return float(recipe.solarize_threshold), float(recipe.solarize_threshold)
+
+
+def strengths(frame: pd.DataFrame, expect: PipelineConfig | None = None) -> pd.DataFrame:
+    """Per view kind, the range of each drawn strength (jitter factors, blur sigma, solarize
+    threshold) over the views where the operation applied, against ``expect``'s range;
+    ``inside`` says whether every drawn value lies in it."""
+    rows = []
+    for kind in KINDS:
+        part = frame[frame["kind"] == kind] if len(frame) else frame
+        for column, _ in STRENGTHS:
+            if part.empty or column not in part:
+                continue
+            values = pd.to_numeric(part[column], errors="coerce").dropna()
+            if values.empty:
+                continue
+            low, high = float(values.min()), float(values.max())
+            row: dict[str, Any] = {"kind": kind, "strength": column, "n": int(values.size)}
+            row.update(min=low, max=high, expected="", inside=None)
+            if expect is not None:
+                lo, hi = expected_range(recipe_for(expect, kind), column)
+                slack = 1e-6 + 1e-3 * max(abs(lo), abs(hi))
+                row["expected"] = f"{lo:g}" if lo == hi else f"{lo:g} to {hi:g}"
+                row["inside"] = bool(lo - slack <= low and high <= hi + slack)
+            rows.append(row)
+    columns = ["kind", "strength", "n", "min", "max", "expected", "inside"]
+    return pd.DataFrame(rows, columns=columns)

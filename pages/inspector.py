@@ -7,7 +7,7 @@ from typing import Any
 import streamlit as st
 
 from dinodiag.dashboard import comparisons, crop_pictures, labels, sidebar
-from dinodiag.dashboard.view_records import records_frame
+from dinodiag.dashboard.view_records import operations_frame, records_frame, view_name
 from dinodiag.errors import DinodiagError
 from pages import _shared as ui
 
@@ -57,6 +57,22 @@ if upload is None and len(dataset) > 1:
         index = c_image.slider("Image", 0, last, 0, key="insp_index")
     else:
         index = int(c_image.number_input(f"Image (0–{last})", 0, last, 0, key="insp_index_n"))
+
+if upload is None:
+    try:
+        shown_index = crop_pictures.usable_index(dataset, index)
+    except DinodiagError as exc:
+        ui.show_error(exc)
+        st.stop()
+    if shown_index != index:
+        skipped = dataset.describe(index)
+        reason = next((p.reason for p in dataset.problems if str(p.path) == skipped), "unusable")
+        st.warning(
+            f"Image {index} ({labels.short_source(skipped)}) cannot be used: {reason}. "
+            f"Showing the next usable image, {shown_index}.",
+            icon=":material/broken_image:",
+        )
+        index = shown_index
 
 if compare != "seed" and ctx.pipeline is None:
     st.error(f"**Pipeline:** {ctx.pipeline_error} Fix it in the sidebar.", icon=":material/error:")
@@ -121,6 +137,21 @@ st.dataframe(
         for c in ("scale", "ratio", "brightness", "contrast", "saturation", "hue", "blur σ")
     },
 )
+
+
+st.subheader("Operations per view, in order")
+st.caption(
+    "What made each view, step by step, applied or not, with what it drew. For your own "
+    "pipeline these are read from torchvision's transforms as they ran; a step dinodiag does "
+    "not know (a hand-written class, a lambda) is judged from the change it made to the image, "
+    "and says so when that cannot be told."
+)
+view_names = [view_name(r) for r in drawn[0][2].records]
+which = st.selectbox("Views", ["every view", *view_names], key="insp_ops_view")
+operations = operations_frame([(shown.title, sample.records) for shown, _, sample in drawn])
+if which != "every view":
+    operations = operations[operations["view"] == which]
+st.dataframe(operations, hide_index=True, key="insp_ops")
 
 
 def figure_png() -> bytes:

@@ -51,8 +51,13 @@ except (DinodiagError, ValueError) as exc:
 
 main = frames[shown[0].title]
 if main.empty:
-    st.warning("The pipeline recorded no crop: nothing to measure (no RandomResizedCrop inside).")
+    st.warning("The pipeline returned no view to measure.")
     st.stop()
+if main["scale"].isna().all():
+    st.warning(
+        "No torchvision crop ran inside the pipeline: crop scales are not measured; the "
+        "operation rates below still are."
+    )
 
 numbers = {name: labels.headline_numbers(frame) for name, frame in frames.items()}
 head = numbers[shown[0].title]
@@ -97,17 +102,48 @@ st.dataframe(
     column_config={c: number for c in ("min", "p05", "median", "p95", "max")},
 )
 
+st.subheader(f"Photometric operations per view: measured vs {ctx.reference}")
+st.caption(
+    "How often each operation applied to global view 1, global view 2 and the local views. "
+    "Bars: measured; black tick: the reference's probability; grey band: the counts a correct "
+    "pipeline gives at this sample size (binomial); red outline: far outside it."
+)
+
+
+def reference_rates(frame: pd.DataFrame, config: object) -> pd.DataFrame:
+    return stats.rates(frame, config, ctx.reference_config)
+
+
+rate_tables = {run.title: reference_rates(frames[run.title], run.config) for run in shown}
+st.image(crop_pictures.png_bytes(stats_charts.rates_figure(rate_tables), dpi=90), width="stretch")
+rates = comparisons.per_pipeline(reference_rates, shown, frames)
+bar = st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="%.2f")
+st.dataframe(
+    rates,
+    hide_index=True,
+    key="stats_rates",
+    height=35 * min(len(rates) + 1, 20) + 3,
+    column_config={"measured": bar, "configured": bar, "expected": bar},
+)
+untold = int(pd.to_numeric(main.get("unknown_steps"), errors="coerce").fillna(0).sum())
+if untold:
+    st.info(
+        f"{untold} step(s) changed images in ways dinodiag could not tell: what they did is "
+        "not counted above (see the crop inspector's operations table).",
+        icon=":material/help:",
+    )
+
 left, right = st.columns([3, 2], gap="large")
 with left:
-    st.subheader("Photometric operations: measured vs configured")
-    rates = comparisons.per_pipeline(stats.rates, shown, frames)
-    bar = st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="%.2f")
+    st.subheader(f"Drawn strengths vs {ctx.reference}")
+    strengths = comparisons.per_pipeline(
+        lambda frame, _config: stats.strengths(frame, ctx.reference_config), shown, frames
+    )
     st.dataframe(
-        rates,
+        strengths,
         hide_index=True,
-        key="stats_rates",
-        height=35 * min(len(rates) + 1, 20) + 3,
-        column_config={"measured": bar, "configured": bar},
+        key="stats_strengths",
+        column_config={c: number for c in ("min", "max")},
     )
 with right:
     st.subheader("Image sizes vs crop sizes")

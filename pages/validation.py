@@ -14,7 +14,8 @@ st.title("Validation")
 st.caption(
     "One click runs every check on a few images: view count and sizes, value range and "
     "normalisation, the crop scales actually sampled, local vs global size, upsampling, "
-    "determinism, batching, and how the config differs from the reference recipe."
+    "determinism, how often each photometric operation ran per view and how strong it was, "
+    "batching, and how the config differs from the reference recipe."
 )
 
 c_run, c_samples, c_info = st.columns([2, 2, 5], vertical_alignment="bottom")
@@ -70,6 +71,9 @@ with st.container(border=True):
 st.markdown(labels.report_markdown_table(report))
 for note in report.notes:
     st.info(note, icon=":material/info:")
+if report.unusable_files:
+    with st.expander(f"{len(report.unusable_files)} unusable file(s) in the dataset, skipped"):
+        st.dataframe(report.unusable_files, hide_index=True, key="val_unusable")
 
 c_json, c_md, _ = st.columns([1, 1, 2])
 c_json.download_button(

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import pytest
 
 from dinodiag.augment.pipeline import build_pipeline
 from dinodiag.augment.presets import PRESETS
-from dinodiag.stats import COLUMNS, coverage, iou, rates, sample_views, summarize
+from dinodiag.stats import COLUMNS, coverage, iou, rates, sample_views, strengths, summarize
 
 SMALL = PRESETS["small-images"].config
 
@@ -98,3 +99,74 @@ def test_sample_views_is_fast_for_500_samples(small_dataset) -> None:
     frame = sample_views(build_pipeline(PRESETS["dinov2"].config), small_dataset, 500, seed=0)
     assert len(frame) == 500 * 10
     assert frame.scale.notna().all()
+
+
+def test_binomial_interval_is_exact_and_degenerate_at_the_ends() -> None:
+    from dinodiag.stats import binomial_interval, rate_verdict
+
+    assert binomial_interval(64, 1.0) == (64, 64) and binomial_interval(64, 0.0) == (0, 0)
+    low, high = binomial_interval(100, 0.5, alpha=0.05)
+    assert (low, high) == (40, 60)  # the textbook two-sided 95% acceptance region
+    assert rate_verdict(0, 64, 1.0) == "far" and rate_verdict(63, 64, 1.0) == "off"
+    assert rate_verdict(64, 64, 1.0) == "ok" and rate_verdict(5, 10, math.nan) == ""
+
+
+def test_rates_against_the_expected_recipe_and_strengths(small_dataset) -> None:
+    released = PRESETS["dinov2-released"].config
+    frame = sample_views(build_pipeline(released), small_dataset, 40, seed=0)
+    table = rates(frame, released, PRESETS["dinov2"].config).set_index(["kind", "operation"])
+    blur = table.loc[("global1", "blur")]
+    assert (blur.applied, blur.n, blur.configured, blur.expected) == (0, 40, 0.0, 1.0)
+    assert blur.verdict == "far" and blur.low == blur.high == 1.0
+    assert table.loc[("local", "blur"), "verdict"] == "ok"
+    assert table.loc[("global2", "solarize"), "verdict"] == "ok"
+    drawn = strengths(frame, PRESETS["dinov2"].config).set_index(["kind", "strength"])
+    brightness = drawn.loc[("global1", "brightness")]
+    assert brightness.expected == "0.6 to 1.4" and bool(brightness.inside)
+    assert 0.6 <= brightness["min"] <= brightness["max"] <= 1.4
+    assert drawn.loc[("global2", "blur_sigma"), "expected"] == "0.1 to 2"
+    assert ("global1", "blur_sigma") not in drawn.index  # never blurred: nothing drawn
+
+
+def test_brought_pipeline_rows_carry_their_operations(small_dataset) -> None:
+    import torchvision.transforms as T
+
+    from dinodiag.probe.pipeline import ForeignPipeline
+
+    view = T.Compose(
+        [
+            T.RandomResizedCrop(32),
+            T.RandomSolarize(128, p=1.0),
+            T.ToTensor(),
+            T.Normalize((0.5, 0.5, 0.5), (0.25, 0.25, 0.25)),
+        ]
+    )
+    frame = sample_views(ForeignPipeline(lambda im: [view(im), view(im)], "mine"), small_dataset, 6)
+    assert list(frame.columns) == COLUMNS
+    assert frame.solarize.all() and (frame.solarize_threshold == 128).all()
+    assert set(frame.norm_mean) == {"0.5,0.5,0.5"} and set(frame.norm_std) == {"0.25,0.25,0.25"}
+    assert not frame.blur.any() and not frame.jitter.any() and (frame.unknown_steps == 0).all()
+
+
+def test_stats_command_prints_rates_against_the_expectation_and_strengths(capsys) -> None:
+    from dinodiag.cli import main
+
+    code = main(["stats", "--preset", "dinov2-released", "--samples", "30", "--expect", "dinov2"])
+    out = capsys.readouterr().out
+    assert code == 0 and "expected: dinov2" in out
+    assert "Application rates per view, measured vs configured and expected" in out
+    global1_blur = next(line for line in out.splitlines() if "global1" in line and "blur " in line)
+    assert global1_blur.split()[-1] == "far"  # never blurred; dinov2 blurs global 1 always
+    assert "Drawn strengths where the operation applied, vs the expected range:" in out
+
+
+def test_rows_gathered_in_chunks_make_the_same_frame(small_dataset, monkeypatch) -> None:
+    from dinodiag.stats import RowFrames
+
+    whole = sample_views(build_pipeline(SMALL), small_dataset, 12, seed=3)
+    monkeypatch.setattr(RowFrames, "CHUNK", 25)  # 12 samples x 8 views: 3 chunks and a rest
+    chunked = sample_views(build_pipeline(SMALL), small_dataset, 12, seed=3)
+    assert len(chunked) == len(whole) == 12 * SMALL.num_views
+    pd.testing.assert_frame_equal(chunked, whole)
+    rows = RowFrames()
+    assert len(rows) == 0 and rows.frame().empty

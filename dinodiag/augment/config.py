@@ -19,10 +19,10 @@ from typing import Any
 
 import yaml
 
-from dinodiag.augment.dinov2_config import is_dinov2_config as has_dinov2_sections
+from dinodiag.augment import dinov2_config
 from dinodiag.errors import ConfigError, shown
 from dinodiag.safe_yaml import MAX_CONFIG_CHARS, load_config_text
-from dinodiag.typed_config import build_config, did_you_mean
+from dinodiag.typed_config import build_config
 
 INTERPOLATIONS = ("bicubic", "bilinear", "nearest", "lanczos", "box", "hamming")
 
@@ -289,39 +289,25 @@ def parse_config_text(text: str, source: str = "<text>") -> dict[str, Any]:
 
 def is_dinov2_config(data: dict[str, Any]) -> bool:
     """A DINOv2 training config: its top-level keys are DINOv2 sections (``crops:``,
-    ``student:``, ``train:`` ...). One without ``crops:`` (``vitl16_short.yaml``) has DINOv2's
-    default crops."""
-    return has_dinov2_sections(data)
-
-
-DINOV2_CROP_KEYS = (
-    "global_crops_scale",
-    "local_crops_number",
-    "local_crops_scale",
-    "global_crops_size",
-    "local_crops_size",
-)
+    ``student:``, ``train:`` ...), none of which is a dinodiag pipeline key (see
+    :func:`dinodiag.augment.dinov2_config.is_dinov2_config`)."""
+    return dinov2_config.is_dinov2_config(data)
 
 
 def config_from_dinov2(data: dict[str, Any], source: str = "<dinov2 config>") -> PipelineConfig:
-    """Read the ``crops:`` section and ``student.patch_size`` of a DINOv2 training config.
+    """The pipeline a DINOv2 training config describes, read as DINOv2 reads it.
 
-    Keys of the ``crops:`` section that are not crop geometry (DINOv2 has none
-    other than these today) are refused with a suggestion, like any config key.
-    Everything else in the file (optim, train, ...) is ignored: it does not
-    describe the data pipeline.
+    The file is merged over DINOv2's ``ssl_default_config.yaml`` values
+    (:func:`~dinodiag.augment.dinov2_config.resolve_dinov2_config`): a file without a
+    ``crops:`` section (``vitl16_short.yaml`` sets only ``train:``) trains with DINOv2's
+    default crops, ``vitl14.yaml`` with its 98 px locals and patch 14. The crop geometry and
+    ``student.patch_size`` come from the merged config; the photometric recipe is DINOv2's
+    (its code fixes it, not the config). Unknown keys of ``crops:`` are refused with a
+    suggestion; the other sections do not describe the data pipeline.
     """
-    crops = data.get("crops") or {}
+    resolved = dinov2_config.resolve_dinov2_config(data, source=source)
     values: dict[str, Any] = {"name": Path(source).stem if source else "dinov2-file"}
-    for key, value in crops.items():
-        if key not in DINOV2_CROP_KEYS:
-            raise ConfigError(
-                f"{source}: unknown key 'crops.{key}'.{did_you_mean(str(key), DINOV2_CROP_KEYS)}"
-            )
-        values[key] = value
-    student = data.get("student") or {}
-    if isinstance(student, dict) and "patch_size" in student:
-        values["patch_size"] = student["patch_size"]
+    values.update(dinov2_config.pipeline_values(resolved))
     try:
         return config_from_dict(values)
     except ConfigError as exc:

@@ -1,7 +1,12 @@
 """Named pipeline presets: the references a configuration is compared against.
 
 Each preset carries a one-line description and where its values come from, so
-a report can say "this config matches DINO v1, not DINOv2" with a source.
+a report can say "this config matches DINO v1, not DINOv2" with a source. Beside the
+published DINOv2 recipe sits ``dinov2-released``, the recipe DINOv2's released code
+actually runs (its ``GaussianBlur`` passes ``1 - p`` to ``RandomApply``: blur 0 / 0.9 / 0.5
+on global 1 / global 2 / locals, REFERENCE.md), so a report can tell "you copied
+DINOv2's code" from "you have a new bug". A preset may know size variants of its recipe
+(DINOv2's patch-14 models use 98 px locals), which the checks accept as that recipe.
 """
 
 from __future__ import annotations
@@ -16,12 +21,32 @@ from dinodiag.errors import ConfigError
 
 
 @dataclass(frozen=True)
+class SizeVariant:
+    """Crop sizes under which a reference's recipe also runs (its other model sizes)."""
+
+    name: str  # "patch-14"
+    global_crops_size: int
+    local_crops_size: int
+    patch_size: int
+    source: str  # where the variant is used
+
+
+@dataclass(frozen=True)
 class Preset:
     name: str  # the name users type: `--preset dinov2`
     description: str  # one line: what it is and when to use it
     source: str  # where the values were read from
     config: PipelineConfig
     reference: bool = True  # False for presets that are examples of mistakes, not references
+    size_variants: tuple[SizeVariant, ...] = ()  # other crop sizes of the same recipe
+    crops_of: str | None = None  # a preset with the same crops (only photometry differs)
+
+
+# DINOv2's ViT-L/14 and ViT-g/14 configs (configs/train/vitl14.yaml, vitg14.yaml) keep the
+# 224 px globals and cut 98 px locals: multiples of the patch size 14.
+DINOV2_PATCH14 = SizeVariant(
+    "patch-14", 224, 98, 14, "facebookresearch/dinov2 configs/train/vitl14.yaml, vitg14.yaml"
+)
 
 
 def _recipe(name: str, **crops: object) -> PipelineConfig:
@@ -35,6 +60,22 @@ _PRESETS = [
         "DINOv2 default: 2 x 224 px globals (0.32-1.0), 8 x 96 px locals (0.05-0.32)",
         "facebookresearch/dinov2 dinov2/configs/ssl_default_config.yaml, crops: section",
         _recipe("dinov2"),
+        size_variants=(DINOV2_PATCH14,),
+    ),
+    Preset(
+        "dinov2-released",
+        "DINOv2 as its released code runs: the dinov2 recipe, but blur 0 / ~0.9 / 0.5 on global "
+        "1 / global 2 / locals (its GaussianBlur passes 1 - p to RandomApply)",
+        "facebookresearch/dinov2 dinov2/data/transforms.py GaussianBlur and augmentations.py; "
+        "dinov2 PR #411, dinov3 issue #286 (open); the released checkpoints were trained so",
+        _recipe(
+            "dinov2-released",
+            global1=ViewAugment(blur_p=0.0, solarize_p=0.0),
+            global2=ViewAugment(blur_p=0.9, solarize_p=0.2),
+            local=ViewAugment(blur_p=0.5, solarize_p=0.0),
+        ),
+        size_variants=(DINOV2_PATCH14,),
+        crops_of="dinov2",
     ),
     Preset(
         "dino",
@@ -103,6 +144,21 @@ _PRESETS = [
 
 PRESETS: dict[str, Preset] = {p.name: p for p in _PRESETS}
 REFERENCE_PRESETS = tuple(p.name for p in _PRESETS if p.reference)
+# References that differ in their crops (a preset that only changes photometry is left out
+# of "which crop recipe does this match").
+CROP_REFERENCES = tuple(p.name for p in _PRESETS if p.reference and p.crops_of is None)
+
+
+def size_variant(reference: str, global_size: int, local_size: int | None) -> SizeVariant | None:
+    """The size variant of preset ``reference`` with these crop sizes, if it has one."""
+    preset = PRESETS.get(reference)
+    for variant in preset.size_variants if preset else ():
+        if variant.global_crops_size == global_size and local_size in (
+            None,
+            variant.local_crops_size,
+        ):
+            return variant
+    return None
 
 
 def lookup_preset(name: str, table: dict[str, Any], kind: str, tail: str = "") -> Any:

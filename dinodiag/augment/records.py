@@ -13,6 +13,38 @@ from typing import Any
 
 import torch
 
+# What an operation does, as the statistics and the checks count it. The photometric kinds are
+# the ones whose rate per view the recipe fixes (REFERENCE.md); the rest are named for display.
+PHOTOMETRIC_KINDS = ("flip", "jitter", "grayscale", "blur", "solarize")
+OP_KINDS = (
+    "crop",  # RandomResizedCrop, RandomCrop, CenterCrop, FiveCrop ...
+    "resize",
+    *PHOTOMETRIC_KINDS,
+    "to_tensor",  # ToTensor, PILToTensor, ToImage, ToDtype, ConvertImageDtype
+    "normalize",
+    "apply",  # RandomApply that did not apply (what it wraps is in params["wraps"])
+    "other",  # a known transform outside the recipe (RandomRotation, RandomInvert, ...)
+    "unknown",  # a step whose effect could not be told
+)
+
+
+@dataclass
+class OpRecord:
+    """One operation a view went through: what ran, whether it applied, what it drew.
+
+    A brought pipeline's views carry these in order (:attr:`ViewRecord.operations`):
+    torchvision transforms are read from their drawn parameters; a step of a ``Compose``
+    whose class dinodiag does not know is judged from the change it made to the image
+    (``source="measured"``), and ``applied`` is ``None`` when that could not be told.
+    """
+
+    name: str  # the class, e.g. "RandomResizedCrop", "GaussianBlur"
+    kind: str  # one of OP_KINDS
+    applied: bool | None  # None: could not be told
+    params: dict[str, Any] = field(default_factory=dict)  # drawn / configured values
+    source: str = "dinodiag"  # "torchvision v1", "torchvision v2", "measured" or "dinodiag"
+    note: str = ""  # e.g. "in RandomApply(p=0.8)", "no visible change", "looks like a blur"
+
 
 @dataclass
 class ViewRecord:
@@ -44,10 +76,43 @@ class ViewRecord:
     blur: bool | None = None
     blur_sigma: float | None = None
     solarize: bool | None = None
+    solarize_threshold: float | None = None  # in the units of the image it ran on (128 on uint8)
+    mean: tuple[float, ...] | None = None  # Normalize's mean / std (None: no Normalize recorded)
+    std: tuple[float, ...] | None = None
+    unknown_steps: int | None = None  # steps whose effect could not be told (brought pipelines)
     recorded_by: str = "dinodiag"  # or "RandomResizedCrop" (v1) / "RandomResizedCrop(v2)" for BYO
+    # Every operation of a brought pipeline's view, in order (None for built pipelines, whose
+    # recipe is fixed: see :func:`recipe_operations`).
+    operations: tuple[OpRecord, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def recipe_operations(record: ViewRecord) -> tuple[OpRecord, ...]:
+    """The operations of a view in order: the brought pipeline's recorded ones, or for a
+    built pipeline its recipe (crop, flip, jitter, grayscale, blur, solarize, normalise)
+    with what each drew, so both kinds of pipeline show the same way."""
+    if record.operations is not None:
+        return record.operations
+    crop = {"box": record.box, "scale": record.scale, "ratio": record.ratio}
+    jitter = {
+        name: getattr(record, name)
+        for name in ("brightness", "contrast", "saturation", "hue")
+        if getattr(record, name) is not None
+    }
+    if record.jitter_order:
+        jitter["order"] = record.jitter_order
+    steps = [
+        OpRecord("RandomResizedCrop", "crop", True, crop),
+        OpRecord("RandomHorizontalFlip", "flip", record.flip),
+        OpRecord("ColorJitter", "jitter", record.jitter, jitter),
+        OpRecord("RandomGrayscale", "grayscale", record.grayscale),
+        OpRecord("GaussianBlur", "blur", record.blur, {"sigma": record.blur_sigma}),
+        OpRecord("RandomSolarize", "solarize", record.solarize),
+        OpRecord("Normalize", "normalize", True),  # the config's mean / std
+    ]
+    return tuple(steps)
 
 
 @dataclass

@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 import statistics
 
+import pandas as pd
+
 from dinodiag.augment.presets import PRESETS, REFERENCE_PRESETS
 from dinodiag.checks.evidence import SCALE_TOLERANCE, Evidence, fmt_range, make_result
 from dinodiag.checks.report import CheckResult
@@ -19,17 +21,22 @@ def _matching_reference(field_name: str, value: tuple[float, float]) -> str | No
     return None
 
 
-def _outside(row: dict, lo: float, hi: float) -> bool:
-    """Whether a crop's scale is outside ``[lo, hi]`` by more than whole-pixel rounding explains.
+def _outside(rows: pd.DataFrame, lo: float, hi: float) -> pd.Series:
+    """Which crops' scales are outside ``[lo, hi]`` by more than whole-pixel rounding explains.
 
     RandomResizedCrop rounds the box sides to pixels: each side may move by half a
     pixel, so the area fraction may move by about (w + h) / 2 / (W * H).
     """
-    scale = row.get("scale")
-    if scale is None or math.isnan(scale):
-        return False
-    slack = (0.5 * (row["box_w"] + row["box_h"]) + 0.25) / (row["source_w"] * row["source_h"])
-    return scale < lo - slack - 1e-9 or scale > hi + slack + 1e-9
+    scale = rows["scale"].astype(float)
+    slack = (0.5 * (rows["box_w"] + rows["box_h"]) + 0.25) / (rows["source_w"] * rows["source_h"])
+    return (scale < lo - slack - 1e-9) | (scale > hi + slack + 1e-9)
+
+
+def _numbers(rows: pd.DataFrame, column: str) -> pd.Series:
+    """A column as floats, unknown values dropped."""
+    if column not in rows:
+        return pd.Series([], dtype=float)
+    return pd.to_numeric(rows[column], errors="coerce").dropna()
 
 
 def _scale_check(ev: Evidence, group: str) -> CheckResult:
@@ -37,26 +44,42 @@ def _scale_check(ev: Evidence, group: str) -> CheckResult:
     title = f"{group} crop scale"
     expected_range = getattr(ev.expect, field_name)
     expected = f"{fmt_range(expected_range)} ({ev.expect_name})"
-    rows = ev.group_rows(group)
-    scales = [r["scale"] for r in rows if r.get("scale") is not None and not math.isnan(r["scale"])]
+    rows = ev.group_frame(group)
+    if "scale" in rows:
+        rows = rows[pd.to_numeric(rows["scale"], errors="coerce").notna()]
+    scales = rows["scale"].astype(float).tolist() if len(rows) else []
     if not scales:
         reason = (
             "the pipeline produces no local crops (see view_count)"
-            if group == "local" and not any(s.local_crops for s in ev.samples)
-            else "no RandomResizedCrop was recorded for these views, so their crop scale is unknown"
+            if group == "local" and not any(n_local for _, n_local in ev.view_counts)
+            else "no torchvision crop (RandomResizedCrop, RandomCrop, CenterCrop) was recorded for "
+            "these views, so their crop scale is unknown"
         )
         return make_result(check_id, title, "skip", "not measured", expected, f"Skipped: {reason}.")
-    configured_set = sorted({(r["configured_scale_min"], r["configured_scale_max"]) for r in rows})
+    known = rows[rows["configured_scale_min"].notna()]
+    configured_set = sorted(
+        {
+            (float(a), float(b))
+            for a, b in zip(
+                known["configured_scale_min"], known["configured_scale_max"], strict=True
+            )
+        }
+    )
+    if not configured_set:  # crops without a configured range (RandomCrop, CenterCrop)
+        configured_set = [(min(scales), max(scales))]
     configured = configured_set[0] if len(configured_set) == 1 else None
     sampled = (min(scales), max(scales))
-    fallback = [r for r in rows if r.get("fallback")]
+    fallback = rows["fallback"].fillna(False).astype(bool) if "fallback" in rows else None
+    n_fallback = int(fallback.sum()) if fallback is not None else 0
     measured = (
         f"configured {' / '.join(fmt_range(c) for c in configured_set)}, sampled "
         f"{sampled[0]:.3f}-{sampled[1]:.3f} over {len(scales)} crops"
     )
     lo_c, hi_c = min(c[0] for c in configured_set), max(c[1] for c in configured_set)
-    outside = [r for r in rows if not r.get("fallback") and _outside(r, lo_c, hi_c)]
-    if outside:
+    outside = _outside(rows, lo_c, hi_c)
+    if fallback is not None:
+        outside &= ~fallback
+    if outside.any():
         return make_result(
             check_id,
             title,
@@ -79,10 +102,10 @@ def _scale_check(ev: Evidence, group: str) -> CheckResult:
             "pass",
             f"{group.capitalize()} crops are sampled in {fmt_range(configured)}, as expected.",
         )
-        if len(fallback) > 0.2 * len(rows):
+        if n_fallback > 0.2 * len(rows):
             status = "warn"
             message += (
-                f" But {len(fallback)}/{len(rows)} crops fell back to a centre crop (the range or "
+                f" But {n_fallback}/{len(rows)} crops fell back to a centre crop (the range or "
                 "aspect "
                 "ratios do not fit these images)."
             )
@@ -133,7 +156,7 @@ def check_local_scale(ev: Evidence) -> CheckResult:
 
 def check_local_vs_global_size(ev: Evidence) -> CheckResult:
     title = "local smaller than global"
-    sample = ev.samples[0]
+    sample = ev.first
     if not sample.local_crops or not sample.global_crops:
         return make_result(
             "local_vs_global_size",
@@ -175,16 +198,8 @@ def check_local_vs_global_size(ev: Evidence) -> CheckResult:
 
 def check_upsampling(ev: Evidence) -> CheckResult:
     title = "local crop upsampling"
-    local = [
-        r["upsampling"]
-        for r in ev.group_rows("local")
-        if not math.isnan(r.get("upsampling", math.nan))
-    ]
-    glob = [
-        r["upsampling"]
-        for r in ev.group_rows("global")
-        if not math.isnan(r.get("upsampling", math.nan))
-    ]
+    local = _numbers(ev.group_frame("local"), "upsampling").tolist()
+    glob = _numbers(ev.group_frame("global"), "upsampling").tolist()
     if not local:
         return make_result(
             "upsampling",
@@ -227,10 +242,7 @@ def check_upsampling(ev: Evidence) -> CheckResult:
 
 
 def check_source_size(ev: Evidence) -> CheckResult:
-    size = max(
-        (max(v.shape[-2:]) for s in ev.samples for v in s.global_crops),
-        default=ev.expect.global_crops_size,
-    )
+    size = ev.max_global_side or ev.expect.global_crops_size
     short = [min(w, h) for w, h in ev.image_sizes]
     small = [s for s in short if s < size]
     measured = (
@@ -261,7 +273,7 @@ def check_source_size(ev: Evidence) -> CheckResult:
 
 def check_patch_multiple(ev: Evidence) -> CheckResult:
     patch = (ev.config or ev.expect).patch_size
-    sizes = sorted({int(d) for v in ev.samples[0].views for d in v.shape[-2:]})
+    sizes = sorted({int(d) for v in ev.first.views for d in v.shape[-2:]})
     bad = [s for s in sizes if s % patch]
     measured = f"sizes {sizes}, patch {patch}"
     if bad:

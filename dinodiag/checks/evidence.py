@@ -1,40 +1,225 @@
-"""What the checks look at, gathered once: samples, their rows, the configs; and result helpers."""
+"""What the checks look at, gathered once and kept small: memory stays flat in the sample count.
+
+:class:`Evidence` takes the samples one at a time (:meth:`Evidence.add`) and keeps, of each,
+only what some check reads: its rows (the records as flat statistics in data frames, no
+per-view operation lists), running tallies of the view tensors (counts, shapes, dtypes, channels,
+non-finite values, range, per-channel sums for the mean / std), the identical view pairs
+with the reason each is or is not a fault, the operation settings seen (jitter ranges, blur
+sigma ranges, solarize thresholds, normalisation) and the notes. Whole samples (views and
+records) are kept for the first :data:`EXAMPLES_KEPT` only: the checks that need tensors
+side by side (batch collation, determinism, the first sample's sizes) use those.
+"""
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import torch
 
 from dinodiag.augment.config import PipelineConfig
-from dinodiag.augment.records import MultiCropSample
+from dinodiag.augment.records import MultiCropSample, ViewRecord
 from dinodiag.checks.report import CheckResult
+from dinodiag.stats import RowFrames, sample_rows, view_kind
 
 Check = Callable[["Evidence"], CheckResult]
 SCALE_TOLERANCE = 1e-3  # configured ranges closer than this count as equal
+EXAMPLES_KEPT = 4  # whole samples kept for the checks that compare tensors
+# The drawn values that make two views different draws (identical values: a reused draw).
+DRAW_FIELDS = (
+    "box",
+    "flip",
+    "jitter",
+    "brightness",
+    "contrast",
+    "saturation",
+    "hue",
+    "grayscale",
+    "blur",
+    "blur_sigma",
+    "solarize",
+)
 
 
 @dataclass
-class Evidence:
-    """What the checks look at: the samples, their rows, and the two configs."""
+class Duplicates:
+    """Identical view pairs of the samples: the faults, and the pairs excused and why."""
 
-    samples: list[MultiCropSample]
-    rows: list[dict[str, Any]]
-    repeat: MultiCropSample  # sample 0 drawn again with the same seed
-    expect: PipelineConfig
-    expect_name: str
-    config: PipelineConfig | None  # None for a brought pipeline
-    image_sizes: list[tuple[int, int]]  # (W, H) of the dataset images looked at
-    notes: list[str] = field(default_factory=list)
-
-    def group_rows(self, group: str) -> list[dict[str, Any]]:
-        return [r for r in self.rows if r["group"] == group]
+    faults: Counter[str] = field(default_factory=Counter)  # reason -> pairs
+    excused: Counter[str] = field(default_factory=Counter)  # reason -> pairs
+    example: str | None = None  # "sample 3: L2 and L5" (the first fault)
 
     @property
-    def views(self) -> list[torch.Tensor]:
-        return [v for s in self.samples for v in s.views]
+    def fault_count(self) -> int:
+        return sum(self.faults.values())
+
+
+def _constant(view: torch.Tensor) -> bool:
+    """Every channel holds one value: a crop of a flat region (or of a blank image)."""
+    flat = view.reshape(view.shape[0], -1) if view.ndim >= 2 else view.reshape(1, -1)
+    return bool(flat.numel() == 0 or (flat == flat[:, :1]).all())
+
+
+def _draw(record: ViewRecord | None) -> tuple[Any, ...] | None:
+    if record is None or all(getattr(record, f) is None for f in DRAW_FIELDS):
+        return None
+    return tuple(getattr(record, f) for f in DRAW_FIELDS)
+
+
+def pair_verdict(
+    a: torch.Tensor, b: torch.Tensor, ra: ViewRecord | None, rb: ViewRecord | None
+) -> tuple[bool, str]:
+    """``(fault, reason)`` for two identical views of one sample.
+
+    A fault when the same object was returned twice or the same draw was used twice, or
+    when different draws gave identical pixels of a structured image; excused when both
+    views are uniform (any crop of a flat region looks the same, whatever was drawn).
+    """
+    if a is b or (a.numel() and a.data_ptr() == b.data_ptr() and a.stride() == b.stride()):
+        return True, "the same view object returned twice"
+    draw_a, draw_b = _draw(ra), _draw(rb)
+    if draw_a is not None and draw_a == draw_b:
+        return True, "the same random draw used for both views"
+    if _constant(a):
+        return False, "both views are uniform (a flat region or a blank image)"
+    if draw_a is None or draw_b is None:
+        return True, "identical pixels (the draws were not recorded)"
+    return True, "different draws gave identical pixels"
+
+
+class Evidence:
+    """What the checks look at: tallies of every sample, whole samples for the first few."""
+
+    def __init__(
+        self, expect: PipelineConfig, expect_name: str, config: PipelineConfig | None
+    ) -> None:
+        self.expect, self.expect_name, self.config = expect, expect_name, config
+        self.examples: list[MultiCropSample] = []  # the first EXAMPLES_KEPT samples, whole
+        self.repeat: MultiCropSample | None = None  # sample 0 drawn again with the same seed
+        self.rows = RowFrames()  # one row per view (dinodiag.stats.sample_rows)
+        self.sample_count = 0
+        self.image_sizes: list[tuple[int, int]] = []  # (W, H) of the dataset images looked at
+        self.notes: set[str] = set()
+        self.view_counts: Counter[tuple[int, int]] = Counter()
+        self.shapes: dict[str, Counter[str]] = {"globals": Counter(), "locals": Counter()}
+        self.dtypes: Counter[str] = Counter()
+        self.non_float_views = 0
+        self.bad_channels: Counter[str] = Counter()  # shape text -> views not 3xHxW
+        self.nonfinite = 0
+        self.value_low, self.value_high = math.inf, -math.inf
+        self.channel_sums = np.zeros(3)  # per channel over every 3xHxW view: sum, sum of x^2
+        self.channel_squares = np.zeros(3)
+        self.channel_count = 0
+        self.max_global_side = 0
+        self.duplicates = Duplicates()
+        self.settings: dict[tuple[str, str], set[Any]] = {}  # (view kind, setting) -> values
+
+    # ------------------------------------------------------------------ gathering
+    def add(self, sample: MultiCropSample, image_index: int) -> None:
+        """Tally one sample (the ``sample_count``-th) and keep it whole if among the first."""
+        index = self.sample_count
+        self.sample_count += 1
+        self.rows.extend(sample_rows(sample, index, image_index, ""))
+        self.notes.update(sample.notes)
+        self.view_counts[(len(sample.global_crops), len(sample.local_crops))] += 1
+        for group, views in (("globals", sample.global_crops), ("locals", sample.local_crops)):
+            for view in views:
+                self.shapes[group][shape_text(view)] += 1
+        for view in sample.global_crops:
+            self.max_global_side = max(self.max_global_side, int(max(view.shape[-2:])))
+        for view in sample.views:
+            self._tally_view(view)
+        self._tally_duplicates(sample, index)
+        self._tally_settings(sample.records)
+        if len(self.examples) < EXAMPLES_KEPT:
+            self.examples.append(sample)
+
+    def _tally_view(self, view: torch.Tensor) -> None:
+        self.dtypes[str(view.dtype).replace("torch.", "")] += 1
+        if not view.is_floating_point():
+            self.non_float_views += 1
+        if view.ndim != 3 or view.shape[0] != 3:
+            self.bad_channels[shape_text(view)] += 1
+        if view.numel() == 0:
+            return
+        values = view.float()
+        finite = torch.isfinite(values)
+        self.nonfinite += int((~finite).sum())
+        self.value_low = min(self.value_low, float(values.min()))
+        self.value_high = max(self.value_high, float(values.max()))
+        if view.ndim == 3 and view.shape[0] == 3:
+            pixels = values.reshape(3, -1).to(torch.float64)
+            self.channel_sums += pixels.sum(dim=1).cpu().numpy()
+            self.channel_squares += (pixels * pixels).sum(dim=1).cpu().numpy()
+            self.channel_count += pixels.shape[1]
+
+    def _tally_duplicates(self, sample: MultiCropSample, index: int) -> None:
+        views = sample.views
+        by_key = {(r.group, r.index): r for r in sample.records}
+        keys = [("global", i) for i in range(len(sample.global_crops))]
+        keys += [("local", i) for i in range(len(sample.local_crops))]
+        for i in range(len(views)):
+            for j in range(i + 1, len(views)):
+                a, b = views[i], views[j]
+                if a.shape != b.shape or not torch.equal(a, b):
+                    continue
+                fault, reason = pair_verdict(a, b, by_key.get(keys[i]), by_key.get(keys[j]))
+                (self.duplicates.faults if fault else self.duplicates.excused)[reason] += 1
+                if fault and self.duplicates.example is None:
+                    names = [f"{g[0].upper()}{k + 1}" for g, k in (keys[i], keys[j])]
+                    self.duplicates.example = f"sample {index}: {names[0]} and {names[1]}"
+
+    def _tally_settings(self, records: list[ViewRecord]) -> None:
+        for record in records:
+            kind = view_kind(record)
+            for op in record.operations or ():
+                if not op.applied and op.kind != "normalize":
+                    continue
+                for key in SETTING_KEYS.get(op.kind, ()):
+                    if key == "threshold" and op.source == "measured":
+                        continue  # a measured threshold is a range: threshold_range
+                    value = op.params.get(key)
+                    if value is not None:
+                        self.settings.setdefault((kind, key), set()).add(value)
+
+    # ------------------------------------------------------------------ reading
+    @property
+    def frame(self) -> pd.DataFrame:
+        """Every view's row (:func:`dinodiag.stats.sample_rows` columns) as one data frame."""
+        return self.rows.frame()
+
+    def group_frame(self, group: str) -> pd.DataFrame:
+        """The rows of the ``global`` or ``local`` views."""
+        frame = self.frame
+        return frame[frame["group"] == group] if len(frame) else frame
+
+    @property
+    def first(self) -> MultiCropSample:
+        """The first sample, whole."""
+        return self.examples[0]
+
+    def channel_stats(self) -> tuple[list[float], list[float]] | None:
+        """Per-channel mean and (sample) standard deviation over every 3xHxW view."""
+        n = self.channel_count
+        if n < 2:
+            return None
+        mean = self.channel_sums / n
+        variance = np.maximum(self.channel_squares / n - mean**2, 0.0) * n / (n - 1)
+        return [float(m) for m in mean], [float(s) for s in np.sqrt(variance)]
+
+
+# Operation parameters worth comparing with the recipe, by operation kind.
+SETTING_KEYS = {
+    "jitter": ("brightness_range", "contrast_range", "saturation_range", "hue_range"),
+    "blur": ("sigma_range",),
+    "solarize": ("threshold", "threshold_range"),
+    "normalize": ("mean", "std"),
+}
 
 
 def fmt_range(value: tuple[float, float] | None) -> str:

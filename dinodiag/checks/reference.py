@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from dinodiag.augment.config import PipelineConfig, flatten
-from dinodiag.augment.presets import PRESETS, REFERENCE_PRESETS
+from dinodiag.augment.presets import CROP_REFERENCES, PRESETS, size_variant
+from dinodiag.checks.photometric import matching_recipes
 from dinodiag.checks.report import CheckResult
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ def matching_presets(values: dict[str, Any]) -> list[str]:
     """Reference presets whose recipe fields (counts and scales) all equal ``values``."""
     return [
         name
-        for name in REFERENCE_PRESETS
+        for name in CROP_REFERENCES
         if not differences(
             {k: values[k] for k in RECIPE_FIELDS if k in values}, PRESETS[name].config
         )
@@ -55,7 +56,7 @@ def matching_presets(values: dict[str, Any]) -> list[str]:
 
 def measured_values(ev: Evidence) -> dict[str, Any]:
     """What can be said of a brought pipeline's geometry from its outputs and recorded crops."""
-    sample = ev.samples[0]
+    sample = ev.first
     values: dict[str, Any] = {
         "global_crops_number": len(sample.global_crops),
         "local_crops_number": len(sample.local_crops),
@@ -65,12 +66,37 @@ def measured_values(ev: Evidence) -> dict[str, Any]:
     if sample.local_crops:
         values["local_crops_size"] = int(sample.local_crops[0].shape[-1])
     for group in ("global", "local"):
-        scales = {
-            (r["configured_scale_min"], r["configured_scale_max"]) for r in ev.group_rows(group)
-        }
+        rows = ev.group_frame(group)
+        rows = rows[rows["configured_scale_min"].notna()] if len(rows) else rows
+        scales = (
+            {
+                (float(a), float(b))
+                for a, b in zip(
+                    rows["configured_scale_min"], rows["configured_scale_max"], strict=True
+                )
+            }
+            if len(rows)
+            else set()
+        )
         if len(scales) == 1:
             values[f"{group}_crops_scale"] = scales.pop()
     return values
+
+
+def _variant_of_diffs(
+    ev: Evidence, values: dict[str, Any], diffs: list[tuple[str, Any, Any]]
+) -> str | None:
+    """The name of the reference's size variant when the sizes (and patch) are all that
+    differ and they are that variant's (DINOv2's patch-14 configs), else None."""
+    fields = {k for k, _, _ in diffs}
+    if not diffs or not fields <= {"global_crops_size", "local_crops_size", "patch_size"}:
+        return None
+    variant = size_variant(
+        ev.expect_name, values.get("global_crops_size", -1), values.get("local_crops_size")
+    )
+    if variant is None or values.get("patch_size", variant.patch_size) != variant.patch_size:
+        return None
+    return variant.name
 
 
 def _fmt(value: Any) -> str:
@@ -93,25 +119,41 @@ def check_reference_diff(ev: Evidence) -> CheckResult:
         values = measured_values(ev)
         scope = "measured crop geometry (counts, sizes, RandomResizedCrop scales)"
     diffs = differences(values, ev.expect)
+    variant = _variant_of_diffs(ev, values, diffs)
+    if variant:
+        diffs = []
     matches = matching_presets(values)
+    rate_matches = matching_recipes(ev)
     match_text = (
         f"its crop recipe (counts and scales) matches {', '.join(matches)}"
         if matches
         else "its crop recipe matches no reference preset"
     )
+    match_text += (
+        f"; its measured photometric rates match {', '.join(rate_matches)}"
+        if rate_matches
+        else "; its measured photometric rates match no reference recipe"
+    )
+    if "dinov2-released" in rate_matches and "dinov2" not in rate_matches:
+        match_text += (
+            " (the recipe DINOv2's released code runs, its GaussianBlur passing 1 - p to "
+            "RandomApply, not the published one)"
+        )
     measured = {
         "differences": {k: f"{_fmt(v)} (expected {_fmt(r)})" for k, v, r in diffs},
         "matches": matches,
+        "rate_matches": rate_matches,
     }
     expected = f"{ev.expect_name}: {scope} equal"
     if not diffs:
+        same = f"{ev.expect_name}'s {variant} variant" if variant else ev.expect_name
         return CheckResult(
             "reference_diff",
             "difference from the reference",
             "pass",
             measured,
             expected,
-            f"Identical to {ev.expect_name}; {match_text}.",
+            f"Identical to {same}; {match_text}.",
         )
     listed = "; ".join(f"{k} = {_fmt(v)} ({ev.expect_name}: {_fmt(r)})" for k, v, r in diffs[:8])
     more = f" and {len(diffs) - 8} more" if len(diffs) > 8 else ""
@@ -129,5 +171,5 @@ def check_reference_diff(ev: Evidence) -> CheckResult:
         measured,
         expected,
         f"{len(diffs)} value(s) differ from {ev.expect_name}: {listed}{more}. "
-        f"{match_text.capitalize()}.{hint}",
+        f"{match_text[0].upper()}{match_text[1:]}.{hint}",
     )

@@ -33,6 +33,8 @@ class CheckReport:
     samples: int
     seed: int
     notes: list[str] = field(default_factory=list)  # e.g. BYO output conversions
+    # Every file of the dataset found unusable while checking: {"path", "reason"} each.
+    unusable_files: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def verdict(self) -> str:
@@ -65,6 +67,7 @@ class CheckReport:
             "samples": self.samples,
             "seed": self.seed,
             "notes": list(self.notes),
+            "unusable_files": [dict(f) for f in self.unusable_files],
             "checks": [asdict(r) for r in self.sorted()],
         }
 
@@ -83,6 +86,9 @@ class CheckReport:
         ]
         if self.notes:
             lines += ["", "Notes:", *[f"- {n}" for n in self.notes]]
+        if self.unusable_files:
+            lines += ["", f"Unusable files in the dataset ({len(self.unusable_files)}, skipped):"]
+            lines += [f"- `{f['path']}`: {f['reason']}" for f in self.unusable_files]
         return "\n".join(lines) + "\n"
 
     def to_table(self, width: int = 100) -> str:
@@ -103,6 +109,9 @@ class CheckReport:
                 lines.append(f"       {'':22} {r.message}")
         for note in self.notes:
             lines.append(f"note: {note}")
+        if self.unusable_files:
+            lines += ["", f"{len(self.unusable_files)} unusable file(s) in the dataset, skipped:"]
+            lines += [f"  {f['path']}: {f['reason']}" for f in self.unusable_files]
         lines += [
             "",
             f"verdict: {self.verdict.upper()}  "

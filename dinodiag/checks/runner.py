@@ -7,20 +7,19 @@ user's YAML or a DINOv2 config file). Each check returns a
 :class:`~dinodiag.checks.report.CheckResult` with a stable id, a status, the measured
 and expected values and a sentence a person can act on.
 
-Checks use what was *measured* (output tensors, recorded crops) wherever they
+Checks use what was *measured* (output tensors, recorded operations) wherever they
 can, so the same checks work on a brought pipeline; the config of a built
 pipeline is used only for what cannot be measured (e.g. its configured scale
-range, for the message).
+range, for the message). The samples are tallied one by one
+(:class:`~dinodiag.checks.evidence.Evidence`): memory does not grow with their number
+beyond a few kilobytes of statistics each.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from dinodiag.augment.config import PipelineConfig
-from dinodiag.augment.records import MultiCropSample
 from dinodiag.checks.crops import (
     check_global_scale,
     check_local_scale,
@@ -30,6 +29,7 @@ from dinodiag.checks.crops import (
     check_upsampling,
 )
 from dinodiag.checks.evidence import Check, Evidence
+from dinodiag.checks.photometric import check_photometric_params, check_photometric_rates
 from dinodiag.checks.reference import check_reference_diff
 from dinodiag.checks.report import CheckReport
 from dinodiag.checks.tensors import (
@@ -44,7 +44,7 @@ from dinodiag.checks.tensors import (
     check_view_count,
     check_view_sizes,
 )
-from dinodiag.stats import Dataset, Pipeline, sample_rows
+from dinodiag.stats import Dataset, Pipeline
 
 CHECKS: list[Check] = [
     check_view_count,
@@ -62,6 +62,8 @@ CHECKS: list[Check] = [
     check_determinism,
     check_upsampling,
     check_source_size,
+    check_photometric_rates,
+    check_photometric_params,
     check_reference_diff,
     check_collate,
 ]
@@ -91,23 +93,23 @@ def run_checks(
         raise ValueError(f"samples = {samples} is invalid: allowed an integer >= 1")
     config = config if config is not None else getattr(pipeline, "config", None)
     order = np.random.default_rng(seed).permutation(len(dataset))
-    drawn: list[MultiCropSample] = []
-    rows: list[dict[str, Any]] = []
+    ev = Evidence(expect, expect_name or expect.name, config)
     sizes: list[tuple[int, int]] = []
     first_image = None
     for i in range(samples):
-        image, _ = dataset[int(order[i % len(order)])]
+        image_index = int(order[i % len(order)])
+        image, _ = dataset[image_index]
         first_image = first_image or image
-        sample = pipeline(image, seed=seed * 1_000_003 + i)
-        drawn.append(sample)
-        rows.extend(sample_rows(sample, i, int(order[i % len(order)]), ""))
-        sizes.append(image.size)
-    repeat = pipeline(first_image, seed=seed * 1_000_003)
+        ev.add(pipeline(image, seed=seed * 1_000_003 + i), image_index)
+        if len(sizes) < 500:
+            sizes.append(image.size)
+    ev.repeat = pipeline(first_image, seed=seed * 1_000_003)
     if hasattr(dataset, "image_sizes"):
         sizes = dataset.image_sizes(limit=500) or sizes
-    notes = sorted({n for s in drawn for n in s.notes})
-    ev = Evidence(drawn, rows, repeat, expect, expect_name or expect.name, config, sizes, notes)
+    ev.image_sizes = sizes
+    notes = sorted(ev.notes)
     results = [check(ev) for check in CHECKS]
+    problems = list(getattr(dataset, "problems", None) or [])
     return CheckReport(
         results=results,
         pipeline=pipeline_name or (config.name if config is not None else repr(pipeline)),
@@ -116,4 +118,5 @@ def run_checks(
         samples=samples,
         seed=seed,
         notes=notes,
+        unusable_files=[{"path": str(p.path), "reason": str(p.reason)} for p in problems],
     )

@@ -1,16 +1,21 @@
-"""Checks on the output tensors: count, sizes, dtype, channels, values, duplicates, determinism."""
+"""Checks on the output tensors: count, sizes, dtype, channels, values, duplicates, determinism.
+
+They read the running tallies of :class:`~dinodiag.checks.evidence.Evidence` (every sample)
+and, where tensors must be compared side by side, its first samples kept whole.
+"""
 
 from __future__ import annotations
 
 import torch
 
+from dinodiag.augment.presets import SizeVariant, size_variant
 from dinodiag.augment.records import collate_views
-from dinodiag.checks.evidence import Evidence, fmt_range, make_result, shape_text
+from dinodiag.checks.evidence import Evidence, fmt_range, make_result
 from dinodiag.checks.report import CheckResult
 
 
 def check_view_count(ev: Evidence) -> CheckResult:
-    counts = sorted({(len(s.global_crops), len(s.local_crops)) for s in ev.samples})
+    counts = sorted(ev.view_counts)
     want = (ev.expect.global_crops_number, ev.expect.local_crops_number)
     measured = " or ".join(f"{g} global + {n} local" for g, n in counts)
     expected = f"{want[0]} global + {want[1]} local"
@@ -64,11 +69,20 @@ def check_view_sizes(ev: Evidence) -> CheckResult:
         if e.local_crops_number
         else ", no locals"
     )
-    shapes = {
-        "globals": sorted({shape_text(v) for s in ev.samples for v in s.global_crops}),
-        "locals": sorted({shape_text(v) for s in ev.samples for v in s.local_crops}),
-    }
+    shapes = {group: sorted(counter) for group, counter in ev.shapes.items()}
     measured = ", ".join(f"{k} {' / '.join(v)}" for k, v in shapes.items() if v) or "no views"
+    variant = _size_variant(ev, shapes)
+    if variant is not None:
+        return make_result(
+            "view_sizes",
+            "view sizes",
+            "pass",
+            measured,
+            expected + f" (or {variant.global_crops_size} / {variant.local_crops_size})",
+            f"The sizes of {ev.expect_name}'s {variant.name} variant ({variant.global_crops_size}"
+            f" / {variant.local_crops_size} px for patch {variant.patch_size}; "
+            f"{variant.source}).",
+        )
     problems = []
     for group, size in (("globals", e.global_crops_size), ("locals", e.local_crops_size)):
         if len(shapes[group]) > 1:
@@ -95,9 +109,33 @@ def check_view_sizes(ev: Evidence) -> CheckResult:
     )
 
 
+def _square_side(shape: str) -> int | None:
+    """The side of a ``3xSxS`` view shape, else None."""
+    parts = shape.split("x")
+    if len(parts) == 3 and parts[0] == "3" and parts[1] == parts[2] and parts[1].isdigit():
+        return int(parts[1])
+    return None
+
+
+def _size_variant(ev: Evidence, shapes: dict[str, list[str]]) -> SizeVariant | None:
+    """The expected reference's size variant the views match (one size per group), if any."""
+    if len(shapes["globals"]) != 1 or len(shapes["locals"]) > 1:
+        return None
+    global_side = _square_side(shapes["globals"][0])
+    local_side = _square_side(shapes["locals"][0]) if shapes["locals"] else None
+    if global_side is None or (shapes["locals"] and local_side is None):
+        return None
+    if global_side == ev.expect.global_crops_size and local_side in (
+        None,
+        ev.expect.local_crops_size,
+    ):
+        return None  # the expected sizes themselves
+    return size_variant(ev.expect_name, global_side, local_side)
+
+
 def check_dtype(ev: Evidence) -> CheckResult:
-    dtypes = sorted({str(v.dtype).replace("torch.", "") for v in ev.views})
-    ok = all(v.is_floating_point() for v in ev.views)
+    dtypes = sorted(ev.dtypes)
+    ok = ev.non_float_views == 0
     return make_result(
         "dtype",
         "floating point",
@@ -113,7 +151,7 @@ def check_dtype(ev: Evidence) -> CheckResult:
 
 
 def check_channels(ev: Evidence) -> CheckResult:
-    bad = [shape_text(v) for v in ev.views if v.ndim != 3 or v.shape[0] != 3]
+    bad = list(ev.bad_channels.elements())
     if not bad:
         return make_result(
             "channels",
@@ -144,7 +182,7 @@ def check_channels(ev: Evidence) -> CheckResult:
 
 
 def check_finite(ev: Evidence) -> CheckResult:
-    bad = sum(int((~torch.isfinite(v.float())).sum()) for v in ev.views)
+    bad = ev.nonfinite
     if bad:
         return make_result(
             "finite",
@@ -161,9 +199,7 @@ def check_finite(ev: Evidence) -> CheckResult:
 
 
 def check_value_range(ev: Evidence) -> CheckResult:
-    floats = [v.float() for v in ev.views if v.numel()]
-    lo = min(float(v.min()) for v in floats)
-    hi = max(float(v.max()) for v in floats)
+    lo, hi = ev.value_low, ev.value_high
     measured = f"[{lo:.3g}, {hi:.3g}]"
     expected = "normalised: negative values present, |x| < ~5"
     title = "value range"
@@ -200,10 +236,8 @@ def check_value_range(ev: Evidence) -> CheckResult:
 
 
 def check_normalization(ev: Evidence) -> CheckResult:
-    stacked = [
-        v.float().reshape(v.shape[0], -1) for v in ev.views if v.ndim == 3 and v.shape[0] == 3
-    ]
-    if not stacked:
+    stats = ev.channel_stats()
+    if stats is None:
         return make_result(
             "normalization",
             "per-channel mean/std",
@@ -212,9 +246,8 @@ def check_normalization(ev: Evidence) -> CheckResult:
             "mean ~0, std ~1",
             "Skipped: no 3xHxW views to measure (see the channels check).",
         )
-    pixels = torch.cat(stacked, dim=1)
-    mean = [round(float(m), 2) for m in pixels.mean(dim=1)]
-    std = [round(float(s), 2) for s in pixels.std(dim=1)]
+    mean = [round(m, 2) for m in stats[0]]
+    std = [round(s, 2) for s in stats[1]]
     measured = f"mean {mean}, std {std}"
     off = [i for i in range(3) if abs(mean[i]) > 1.5 or not (0.4 <= std[i] <= 2.5)]
     if off:
@@ -242,7 +275,18 @@ def check_normalization(ev: Evidence) -> CheckResult:
 
 def check_collate(ev: Evidence) -> CheckResult:
     try:
-        batch = collate_views(ev.samples)
+        for group, counter in ev.shapes.items():
+            if len(counter) > 1:
+                raise ValueError(
+                    f"{group} come in shapes {' / '.join(sorted(counter))} across the samples; "
+                    "all views of a group must have one size"
+                )
+        if len(ev.view_counts) > 1:
+            raise ValueError(
+                "samples have different view counts "
+                + ", ".join(f"{g} global + {n} local" for g, n in sorted(ev.view_counts))
+            )
+        batch = collate_views(ev.examples)
     except (ValueError, RuntimeError) as exc:
         return make_result(
             "collate",
@@ -265,35 +309,44 @@ def check_collate(ev: Evidence) -> CheckResult:
 
 
 def check_distinct_views(ev: Evidence) -> CheckResult:
-    duplicates = 0
-    for sample in ev.samples:
-        views = sample.views
-        for i in range(len(views)):
-            for j in range(i + 1, len(views)):
-                if views[i].shape == views[j].shape and torch.equal(views[i], views[j]):
-                    duplicates += 1
-    if duplicates:
+    dup = ev.duplicates
+    excused = sum(dup.excused.values())
+    excuse = (
+        f"; {excused} identical pair(s) excused: "
+        + "; ".join(f"{n} as {reason}" for reason, n in dup.excused.most_common())
+        if excused
+        else ""
+    )
+    if dup.fault_count:
+        reasons = "; ".join(f"{n} x {reason}" for reason, n in dup.faults.most_common())
         return make_result(
             "distinct_views",
             "distinct views",
             "fail",
-            f"{duplicates} identical view pairs",
+            f"{dup.fault_count} identical view pairs ({reasons}), e.g. {dup.example}{excuse}",
             "0",
-            "Some views of one image are identical: each view needs its own random draw (call the "
-            "transform once per view, do not reuse one output).",
+            "Some views of one image are identical although they could have differed: each "
+            "view needs its own random draw (call the transform once per view, do not reuse one "
+            "output).",
         )
     return make_result(
         "distinct_views",
         "distinct views",
         "pass",
-        "0 identical view pairs",
+        f"0 identical view pairs that could have differed{excuse}",
         "0",
-        "Every view of a sample is different.",
+        "Every view of a sample is different"
+        + (
+            f" (except {excused} pair(s) of uniform views: a crop of a flat region looks the "
+            "same whatever was drawn)."
+            if excused
+            else "."
+        ),
     )
 
 
 def check_determinism(ev: Evidence) -> CheckResult:
-    first, again = ev.samples[0].views, ev.repeat.views
+    first, again = ev.first.views, ev.repeat.views if ev.repeat is not None else []
     same = len(first) == len(again) and all(
         a.shape == b.shape and torch.equal(a, b) for a, b in zip(first, again, strict=False)
     )

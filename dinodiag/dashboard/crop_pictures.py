@@ -24,6 +24,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import torch
@@ -163,7 +164,12 @@ def view_images(
     mean: Sequence[float] | None = IMAGENET_MEAN,
     std: Sequence[float] | None = IMAGENET_STD,
 ) -> list[tuple[Image.Image, str, ViewRecord | None]]:
-    """``(display image, caption, record)`` per view, globals first; records matched by group."""
+    """``(display image, caption, record)`` per view, globals first; records matched by group.
+
+    Without ``mean`` / ``std`` (a brought pipeline), a view whose record holds the Normalize
+    it went through is de-normalised with those values; others are guessed (see
+    :func:`to_display_image`).
+    """
     by_key = {(r.group, r.index): r for r in sample.records}
     out = []
     for group, views in (("global", sample.global_crops), ("local", sample.local_crops)):
@@ -172,8 +178,30 @@ def view_images(
             caption = (
                 view_caption(rec) if rec else f"{'G' if group == 'global' else 'L'}{index + 1}"
             )
-            out.append((to_display_image(view, mean, std), caption, rec))
+            view_mean, view_std = mean, std
+            if (mean is None or std is None) and rec is not None and rec.mean and rec.std:
+                if len(rec.mean) == len(rec.std) == 3:
+                    view_mean, view_std = rec.mean, rec.std
+            out.append((to_display_image(view, view_mean, view_std), caption, rec))
     return out
+
+
+def usable_index(dataset: Any, index: int) -> int:
+    """The index of the image ``dataset[index]`` actually returns.
+
+    A dataset hands out the next usable item when item ``index`` is an unusable file (and
+    records the file among its ``problems``); the inspector captions the image it shows,
+    so it asks here which one that is: the first index from ``index`` on whose file is not
+    among the problems. Loads item ``index`` once (which is what finds a bad file).
+    """
+    dataset[index]
+    bad = {str(problem.path) for problem in getattr(dataset, "problems", None) or []}
+    count = len(dataset)
+    for step in range(count):
+        current = (index + step) % count
+        if dataset.describe(current) not in bad:
+            return current
+    return index
 
 
 @dataclass(frozen=True)

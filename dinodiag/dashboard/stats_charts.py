@@ -1,4 +1,5 @@
-"""Charts of sampled statistics: histograms with the configured and reference ranges.
+"""Charts of sampled statistics: histograms with the configured and reference ranges, and the
+photometric rates per view against the expected recipe.
 
 matplotlib with the Agg backend only (``Figure`` objects, no pyplot), so figures
 can be drawn in any thread; :func:`dinodiag.dashboard.crop_pictures.png_bytes` turns them into PNG.
@@ -19,7 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.patches import Patch
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import FuncFormatter
 
 from dinodiag.augment.config import PipelineConfig
@@ -222,4 +224,62 @@ def image_size_figure(
     ax.set_title("Image sizes vs crop sizes", fontsize=11)
     ax.spines[["top", "right"]].set_visible(False)
     ax.legend(fontsize=8, frameon=False)
+    return fig
+
+
+RATE_PANELS = (("global1", "Global view 1"), ("global2", "Global view 2"), ("local", "Local views"))
+RATE_OPERATIONS = ("flip", "jitter", "grayscale", "blur", "solarize")
+
+
+def rates_figure(tables: dict[str, pd.DataFrame]) -> Figure:
+    """Measured application rate of each photometric operation, one panel per view kind.
+
+    ``tables``: label -> :func:`dinodiag.stats.rates` of that pipeline (one or two). Bars
+    are the measured rates; the expected rate is a black tick inside a grey band (its
+    binomial interval at the count measured); a rate far outside is outlined in red.
+    """
+    fig = Figure(figsize=(13, 3.4), layout="constrained")
+    axes = fig.subplots(1, len(RATE_PANELS), sharey=True)
+    width = 0.8 / max(1, len(tables))
+    for ax, (kind, title) in zip(axes, RATE_PANELS, strict=True):
+        for series, (label, table) in enumerate(tables.items()):
+            part = table[(table["kind"] == kind) & table["operation"].isin(RATE_OPERATIONS)]
+            for _, row in part.iterrows():
+                x = (
+                    RATE_OPERATIONS.index(row["operation"])
+                    + (series - (len(tables) - 1) / 2) * width
+                )
+                far = row.get("verdict") == "far"
+                ax.bar(
+                    x,
+                    row["measured"],
+                    width=width * 0.9,
+                    color=SERIES_COLOURS[series % len(SERIES_COLOURS)],
+                    edgecolor="#e8112d" if far else "none",
+                    linewidth=2 if far else 0,
+                    label=label if row["operation"] == part["operation"].iloc[0] else None,
+                )
+                expected = row.get("expected", math.nan)
+                if expected == expected:  # not NaN
+                    low, high = row.get("low", expected), row.get("high", expected)
+                    ax.add_patch(
+                        Rectangle(
+                            (x - width / 2, low),
+                            width,
+                            max(high - low, 0.004),
+                            color="grey",
+                            alpha=0.3,
+                            lw=0,
+                        )
+                    )
+                    ax.plot([x - width / 2, x + width / 2], [expected] * 2, color="black", lw=1.5)
+        ax.set_xticks(range(len(RATE_OPERATIONS)), RATE_OPERATIONS, fontsize=9)
+        ax.set_ylim(0, 1.05)
+        ax.set_title(title, fontsize=11)
+        ax.spines[["top", "right"]].set_visible(False)
+    axes[0].set_ylabel("fraction of views")
+    handles, labels = axes[0].get_legend_handles_labels()
+    handles += [Patch(color="grey", alpha=0.3), Line2D([], [], color="black", lw=1.5)]
+    labels += ["binomial interval of the expected rate", "expected rate"]
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), frameon=False)
     return fig

@@ -1,8 +1,11 @@
-"""What each view was sampled with, as text: its name, its caption, the parameters table.
+"""What each view was sampled with, as text: its name, its caption, the parameters table,
+and the operations that made it, in order (a brought pipeline's recorded ones, a built
+pipeline's recipe).
 
 view_name(record)                      # "G1", "L3"
 view_caption(record)                   # "G1 · scale 0.53 · ratio 1.12 · flip · blur σ1.2"
 records_frame([("dinov2", sample.records), ("seed-broken", other.records)])
+operations_frame([("mine.py:build", sample.records)])   # one row per operation of each view
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from dinodiag.augment.records import ViewRecord
+from dinodiag.augment.records import OpRecord, ViewRecord, recipe_operations
 
 
 def view_name(record: ViewRecord) -> str:
@@ -45,6 +48,8 @@ def view_caption(record: ViewRecord | None, multiline: bool = False) -> str:
         ops.append(f"blur σ{record.blur_sigma:.1f}")
     if record.solarize:
         ops.append("solarize")
+    if record.unknown_steps:
+        ops.append(f"{record.unknown_steps} untold step(s)")
     if not ops and record.jitter is not None:
         ops.append("no photometric op")
     sep = "\n" if multiline else " · "
@@ -90,3 +95,65 @@ def records_table(records: Sequence[ViewRecord]) -> list[dict[str, object]]:
             }
         )
     return rows
+
+
+# How a parameter of an operation is written in the operations table (others: key value).
+_SKIPPED_PARAMS = ("source_size", "configured_ratio", "wraps_kinds")
+
+
+def _value_text(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, (tuple, list)):
+        return "(" + ", ".join(_value_text(v) for v in value) + ")"
+    return str(value)
+
+
+def parameters_text(op: OpRecord) -> str:
+    """An operation's parameters on one line: ``sigma 1.23 · sigma_range (0.1, 2)``."""
+    parts = [
+        f"{key} {_value_text(value)}"
+        for key, value in op.params.items()
+        if key not in _SKIPPED_PARAMS and value is not None
+    ]
+    return " · ".join(parts)
+
+
+def applied_text(op: OpRecord) -> str:
+    """``yes`` / ``no`` / ``cannot tell``."""
+    return "cannot tell" if op.applied is None else ("yes" if op.applied else "no")
+
+
+def operations_table(records: Sequence[ViewRecord]) -> list[dict[str, object]]:
+    """One row per operation of each view, in the order they ran."""
+    rows = []
+    for rec in records:
+        for step, op in enumerate(recipe_operations(rec), start=1):
+            rows.append(
+                {
+                    "view": view_name(rec),
+                    "step": step,
+                    "operation": op.name,
+                    "kind": op.kind,
+                    "applied": applied_text(op),
+                    "parameters": parameters_text(op),
+                    "read from": op.source,
+                    "note": op.note,
+                }
+            )
+    return rows
+
+
+def operations_frame(samples: Sequence[tuple[str, Sequence[ViewRecord]]]) -> pd.DataFrame:
+    """:func:`operations_table` of each ``(pipeline title, records)``, as :func:`records_frame`."""
+    tables = []
+    for title, records in samples:
+        frame = pd.DataFrame(
+            operations_table(records),
+            columns=["view", "step", "operation", "kind", "applied", "parameters", "read from"]
+            + ["note"],
+        )
+        if len(samples) > 1:
+            frame.insert(0, "pipeline", title)
+        tables.append(frame)
+    return pd.concat(tables, ignore_index=True)

@@ -2,9 +2,11 @@
 
 Modules: ``spec`` (load the factory named by ``file.py:factory`` / ``module:factory`` with
 JSON keyword arguments), ``outputs`` (what it returned, as global / local view tensors),
-``recorder`` (what torchvision's ``RandomResizedCrop`` sampled inside it, as view records)
-and ``pipeline`` (:class:`ForeignPipeline`: call it seeded, split its output, attach the
-records).
+``recorder`` (every torchvision transform and container step that ran inside it, with what
+it drew), ``effects`` (what an unknown step did, judged from the image before and after),
+``operations`` (one recorded call as an operation record: kind, applied, parameters),
+``attribution`` (which operations made which view, as view records) and ``pipeline``
+(:class:`ForeignPipeline`: call it seeded and recorded, split its output, attach the records).
 """
 
 from dinodiag.probe.pipeline import ForeignPipeline, load_pipeline_spec

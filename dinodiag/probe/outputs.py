@@ -1,7 +1,9 @@
 """What a user's pipeline returned, as global and local views: ``(C, H, W)`` tensors.
 
-Accepted outputs: a dict with ``global_crops`` / ``local_crops`` (DINOv2), a list / tuple of
-views (lightly, the seed's ``build_two_view_augment``), a single view. A view is a torch
+Accepted outputs: a dict with ``global_crops`` / ``local_crops`` (DINOv2; other keys such as
+dinov3's ``global_crops_teacher`` or ``weak_flag`` are left alone, and a note names them), a
+list / tuple of views (lightly, the seed's ``build_two_view_augment``), a single view. An
+output without any view is an error that says so. A view is a torch
 tensor, a PIL image (converted with ``ToTensor``, values in [0, 1]) or a numpy array; every
 conversion and every guess (which views of a list are global) adds a line to ``notes``,
 which the checks and the app show next to the verdict.
@@ -33,13 +35,30 @@ def split_views(
         if "global_crops" not in output:
             raise PipelineSpecError(
                 f"pipeline {spec!r} returned a dict without 'global_crops' (keys: "
-                f"{sorted(output)}); "
+                f"{sorted(map(str, output))}); "
                 "return {'global_crops': [...], 'local_crops': [...]} or a list of views."
             )
         globals_ = as_tensors(output["global_crops"], "global_crops", spec, notes)
         locals_ = as_tensors(output.get("local_crops", []), "local_crops", spec, notes)
+        if not globals_:
+            raise PipelineSpecError(
+                f"pipeline {spec!r} returned no global crops (an empty 'global_crops'): DINO "
+                "needs at least one global view; return the views it made."
+            )
+        others = sorted(str(k) for k in output if k not in ("global_crops", "local_crops"))
+        if others:
+            notes.append(
+                f"dict output: checked 'global_crops' and 'local_crops'; other keys "
+                f"({', '.join(others)}) are not views dinodiag checks"
+            )
         return globals_, locals_
     if isinstance(output, (list, tuple)):
+        if not output:
+            raise PipelineSpecError(
+                f"pipeline {spec!r} returned an empty {type(output).__name__}: no views to "
+                "check. Return the views, e.g. {'global_crops': [g1, g2], 'local_crops': "
+                "[...]} or a list of view tensors."
+            )
         views = as_tensors(output, "views", spec, notes)
         if n_global is None:
             first = tuple(views[0].shape) if views else None
@@ -51,6 +70,20 @@ def split_views(
                 notes.append(f"list output: took the first {n_global} views as global crops")
         return views[:n_global], views[n_global:]
     return as_tensors([output], "output", spec, notes), []
+
+
+def view_objects(output: Any, n_global: int) -> tuple[list[Any], list[Any]]:
+    """The objects the pipeline returned as its global and local views, before conversion,
+    split as :func:`split_views` split them (``n_global``: how many globals it took)."""
+
+    def listed(value: Any) -> list[Any]:
+        return [value] if isinstance(value, (torch.Tensor, Image.Image)) else list(value)
+
+    if isinstance(output, dict):
+        return listed(output["global_crops"]), listed(output.get("local_crops", []))
+    if isinstance(output, (list, tuple)):
+        return list(output[:n_global]), list(output[n_global:])
+    return [output], []
 
 
 def as_tensors(views: Any, what: str, spec: str, notes: list[str]) -> list[torch.Tensor]:

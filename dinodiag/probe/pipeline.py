@@ -4,9 +4,10 @@
 ``package.module:factory`` with JSON keyword arguments, :mod:`dinodiag.probe.spec`).
 :class:`ForeignPipeline` calls it on a PIL image with every generator seeded, and returns a
 :class:`~dinodiag.augment.records.MultiCropSample`: the views split into global / local
-groups (:mod:`dinodiag.probe.outputs`) and one record per torchvision ``RandomResizedCrop``
-call made inside (:mod:`dinodiag.probe.recorder`), so the statistics and the checks measure
-the user's code as they measure dinodiag's own pipeline.
+groups (:mod:`dinodiag.probe.outputs`) and one record per view with every operation that
+made it, in order, applied or not, with what it drew (:mod:`dinodiag.probe.recorder` records
+the calls, :mod:`dinodiag.probe.attribution` gives them to the views), so the statistics and
+the checks measure the user's code as they measure dinodiag's own pipeline.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from PIL import Image
 
 from dinodiag.augment.records import MultiCropSample
 from dinodiag.errors import PipelineSpecError
-from dinodiag.probe.outputs import split_views
-from dinodiag.probe.recorder import record_random_resized_crops, view_records
-from dinodiag.probe.spec import describe_exception, load_factory, parse_kwargs
+from dinodiag.probe.attribution import view_records
+from dinodiag.probe.outputs import split_views, view_objects
+from dinodiag.probe.recorder import record_operations
+from dinodiag.probe.spec import USER_CODE_ERRORS, describe_exception, load_factory, parse_kwargs
 
 
 class ForeignPipeline:
@@ -55,21 +57,32 @@ class ForeignPipeline:
         return f"ForeignPipeline({self.spec!r})"
 
     def __call__(self, image: Image.Image, seed: int | None = None) -> MultiCropSample:
-        with _seeded(seed), record_random_resized_crops() as crops:
+        with _seeded(seed), record_operations() as recording:
             try:
                 output = self.transform(image)
-            except Exception as exc:
+            except USER_CODE_ERRORS as exc:
                 raise PipelineSpecError(
                     f"pipeline {self.spec!r} raised {describe_exception(exc)} when called on a "
                     f"{image.size[0]}x{image.size[1]} {image.mode} PIL image."
                 ) from exc
         notes: list[str] = []
         globals_, locals_ = split_views(output, self.spec, notes, self.n_global)
-        records = view_records(crops, globals_, locals_, image.size)
-        if not crops:
+        raw_globals, raw_locals = view_objects(output, len(globals_))
+        views = [
+            *(
+                ("global", i, v, raw)
+                for i, (v, raw) in enumerate(zip(globals_, raw_globals, strict=True))
+            ),
+            *(
+                ("local", i, v, raw)
+                for i, (v, raw) in enumerate(zip(locals_, raw_locals, strict=True))
+            ),
+        ]
+        records = view_records(recording, views, image, notes)
+        if not any(r.box is not None for r in records):
             notes.append(
-                "no torchvision RandomResizedCrop ran inside this pipeline: crop scales were not "
-                "measured"
+                "no torchvision crop (RandomResizedCrop, RandomCrop, CenterCrop) ran inside this "
+                "pipeline: crop scales were not measured"
             )
         return MultiCropSample(globals_, locals_, records, image.size, notes)
 
@@ -100,7 +113,7 @@ def load_pipeline_spec(
     arguments = parse_kwargs(kwargs, spec)
     try:
         transform = factory(**arguments)
-    except Exception as exc:
+    except USER_CODE_ERRORS as exc:
         shown = ", ".join(f"{k}={v!r}" for k, v in arguments.items())
         raise PipelineSpecError(
             f"pipeline spec {spec!r}: calling the factory({shown}) raised {describe_exception(exc)}"

@@ -1,177 +1,381 @@
-"""Record what every torchvision ``RandomResizedCrop`` (transforms v1 and v2) sampled.
+"""Record every transform a brought pipeline runs: what went in, what came out, what it drew.
 
-Within :func:`record_random_resized_crops`, each call of a ``RandomResizedCrop``
-appends its crop box, source size, fallback and configured size / scale / ratio
-to a list; outside the block the classes are untouched. :func:`view_records` turns
-one call's list into :class:`~dinodiag.augment.records.ViewRecord` s matched to the
-views. This is how dinodiag measures the crop statistics of a pipeline it did not build.
+Within :func:`record_operations`, torchvision's transforms (v1 and v2) append an
+:class:`Event` each time they run: the transform, its input and output objects and the
+parameters it drew (``get_params`` / ``make_params``). The containers (``Compose``,
+``RandomApply``, ``RandomChoice``, ``RandomOrder``) also record each of their steps, so a
+hand-written step of a ``Compose`` (DINO v1's ``GaussianBlur`` class, a lambda) is an event
+too, judged afterwards from the change it made (:mod:`dinodiag.probe.effects`).
+:mod:`dinodiag.probe.attribution` turns one call's events into one record per view.
+
+How it stays out of the way:
+
+- The classes are patched while at least one recording is open anywhere in the process
+  (a lock and a count: the first block in patches, the last one out restores the original
+  methods), and each wrapper looks up the recording of its own thread / context
+  (a ``ContextVar``): a call outside a block, or in another thread, runs the original.
+- The containers' loops are re-run by dinodiag (to see each step), drawing exactly what
+  torchvision draws (the same ``torch.rand`` / ``random`` calls in the same order), so a
+  recorded call returns the same views and leaves the generators where an unrecorded call
+  would (``tests/probe/test_recorder.py`` holds both equal).
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Iterator
+import functools
+import inspect
+import random
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from dinodiag.augment.pipeline import fallback_crop_box
-from dinodiag.augment.records import ViewRecord
 
-_RECORDS: contextvars.ContextVar[list[dict[str, Any]] | None] = contextvars.ContextVar(
-    "dinodiag_rrc_records", default=None
+@dataclass(eq=False)
+class Event:
+    """One transform call (or one step of a container) inside a recorded pipeline call."""
+
+    seq: int  # the order in which calls started
+    transform: Any  # the transform object (a step: whatever callable the container held)
+    family: str  # "v1", "v2" (torchvision) or "user" (a step whose class dinodiag does not know)
+    role: str  # "leaf", "container", "step" (any step of a container) or "params" (bare get_params)
+    inp: Any  # the image that went in (first input of a multi-input v2 call)
+    parent: Event | None
+    out: Any = None
+    children: int = 0  # operations started inside this one (bare get_params calls aside)
+    drawn_inside: list[Event] = field(default_factory=list)  # bare get_params calls inside
+    drawn: Any = None  # what get_params / make_params returned inside this call
+    choice: dict[str, Any] = field(default_factory=dict)  # a container's own draws
+    failed: bool = False
+
+    @property
+    def is_leaf(self) -> bool:
+        """No operation was recorded inside: this event is one operation of a view's chain
+        (a step that only drew parameters with ``get_params`` is one, the draws beside it)."""
+        return self.children == 0 and not self.failed
+
+    def within(self) -> list[Event]:
+        """The enclosing events, innermost first."""
+        out, parent = [], self.parent
+        while parent is not None:
+            out.append(parent)
+            parent = parent.parent
+        return out
+
+
+class Recording:
+    """The events of one pipeline call, in the order they started."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self._stack: list[Event] = []
+
+    def open(self, transform: Any, inp: Any, family: str, role: str) -> Event:
+        parent = self._stack[-1] if self._stack else None
+        event = Event(len(self.events), transform, family, role, inp, parent)
+        if parent is not None and role == "params":
+            parent.drawn_inside.append(event)
+        elif parent is not None:
+            parent.children += 1
+        self.events.append(event)
+        self._stack.append(event)
+        return event
+
+    def close(self, event: Event, out: Any, failed: bool = False) -> None:
+        event.out, event.failed = out, failed
+        if self._stack and self._stack[-1] is event:
+            self._stack.pop()
+
+    def run(self, event: Event, call: Callable[[], Any]) -> Any:
+        """``call()`` inside the open ``event``, closed with its output (or as failed)."""
+        try:
+            out = call()
+        except BaseException:
+            self.close(event, None, failed=True)
+            raise
+        self.close(event, out)
+        return out
+
+    def owner(self, transform_type: type | None = None, transform: Any = None) -> Event | None:
+        """The innermost open call of ``transform`` (or of an instance of ``transform_type``)."""
+        for event in reversed(self._stack):
+            if transform is not None and event.transform is transform:
+                return event
+            if transform_type is not None and isinstance(event.transform, transform_type):
+                return event
+        return None
+
+    @property
+    def leaves(self) -> list[Event]:
+        return [e for e in self.events if e.is_leaf]
+
+
+_ACTIVE: contextvars.ContextVar[Recording | None] = contextvars.ContextVar(
+    "dinodiag_recording", default=None
 )
-_CURRENT_V1: contextvars.ContextVar[Any] = contextvars.ContextVar("dinodiag_rrc_v1", default=None)
-
-
-def _pair(size: Any) -> tuple[int, int]:
-    if isinstance(size, int):
-        return (size, size)
-    size = list(size)
-    return (int(size[0]), int(size[0] if len(size) == 1 else size[1]))
-
-
-def _log(
-    transform: Any, version: str, width: int, height: int, top: int, left: int, h: int, w: int
-) -> None:
-    records = _RECORDS.get()
-    if records is None:
-        return
-    ratio = tuple(float(r) for r in transform.ratio)
-    records.append(
-        {
-            "recorded_by": f"RandomResizedCrop({version})",
-            "source_size": (int(width), int(height)),
-            "box": (float(left), float(top), float(w), float(h)),
-            "fallback": (int(left), int(top), int(w), int(h))
-            == fallback_crop_box(int(width), int(height), ratio),
-            "configured_size": _pair(transform.size),
-            "configured_scale": tuple(float(s) for s in transform.scale),
-            "configured_ratio": ratio,
-        }
-    )
+_PATCH_LOCK = threading.Lock()
+_PATCH_STATE: dict[str, Any] = {"count": 0, "saved": []}
 
 
 @contextlib.contextmanager
-def record_random_resized_crops() -> Iterator[list[dict[str, Any]]]:
-    """Within the block, every torchvision RandomResizedCrop call appends what it sampled.
+def record_operations() -> Iterator[Recording]:
+    """Within the block, every torchvision transform call of this context is recorded."""
+    with _PATCH_LOCK:
+        if _PATCH_STATE["count"] == 0:
+            _PATCH_STATE["saved"] = _install()
+        _PATCH_STATE["count"] += 1
+    recording = Recording()
+    token = _ACTIVE.set(recording)
+    try:
+        yield recording
+    finally:
+        _ACTIVE.reset(token)
+        with _PATCH_LOCK:
+            _PATCH_STATE["count"] -= 1
+            if _PATCH_STATE["count"] == 0:
+                for owner, name, original in reversed(_PATCH_STATE["saved"]):
+                    setattr(owner, name, original)
+                _PATCH_STATE["saved"] = []
 
-    Patches the classes (v1 ``forward``/``get_params``, v2 ``make_params``) for the
-    duration only; calls outside a recording block are unaffected.
-    """
-    import torchvision.transforms as T
-    from torchvision.transforms import functional as F1
 
-    patched: list[tuple[Any, str, Any]] = []
+def run_step(recording: Recording, step: Any, *inputs: Any) -> Any:
+    """Call one step of a container as an event of its own (a known transform records itself
+    inside it, so the step event is then not a leaf)."""
+    event = recording.open(step, _first(inputs), "user", "step")
+    return recording.run(event, lambda: step(*inputs))
+
+
+def _first(inputs: tuple[Any, ...]) -> Any:
+    return inputs[0] if len(inputs) == 1 else inputs
+
+
+def _leaf(original: Callable[..., Any], family: str) -> Callable[..., Any]:
+    """A transform's ``forward`` / ``__call__`` that records one event around the original."""
+
+    @functools.wraps(original)
+    def wrapper(self: Any, *inputs: Any, **kwargs: Any) -> Any:
+        recording = _ACTIVE.get()
+        if recording is None or not inputs:
+            return original(self, *inputs, **kwargs)
+        event = recording.open(self, _first(inputs), family, "leaf")
+        return recording.run(event, lambda: original(self, *inputs, **kwargs))
+
+    return wrapper
+
+
+def _container(
+    original: Callable[..., Any], family: str, loop: Callable[..., Any]
+) -> Callable[..., Any]:
+    """A container's call re-run by ``loop(self, recording, event, *inputs)`` when recording."""
+
+    @functools.wraps(original)
+    def wrapper(self: Any, *inputs: Any) -> Any:
+        recording = _ACTIVE.get()
+        if recording is None:
+            return original(self, *inputs)
+        event = recording.open(self, _first(inputs), family, "container")
+        return recording.run(event, lambda: loop(self, recording, event, *inputs))
+
+    return wrapper
+
+
+# ------------------------------------------------------------------ the containers' loops
+# Each draws what torchvision's own method draws, in the same order (see the module doc).
+
+
+def _v1_compose(self: Any, recording: Recording, event: Event, img: Any) -> Any:
+    for step in self.transforms:
+        img = run_step(recording, step, img)
+    return img
+
+
+def _v1_random_apply(self: Any, recording: Recording, event: Event, img: Any) -> Any:
+    skipped = bool(self.p < torch.rand(1))
+    event.choice["applied"] = not skipped
+    if skipped:
+        return img
+    for step in self.transforms:
+        img = run_step(recording, step, img)
+    return img
+
+
+def _v1_random_order(self: Any, recording: Recording, event: Event, img: Any) -> Any:
+    order = list(range(len(self.transforms)))
+    random.shuffle(order)
+    event.choice["order"] = order
+    for i in order:
+        img = run_step(recording, self.transforms[i], img)
+    return img
+
+
+def _v1_random_choice(self: Any, recording: Recording, event: Event, *args: Any) -> Any:
+    step = random.choices(self.transforms, weights=self.p)[0]
+    event.choice["picked"] = list(self.transforms).index(step)
+    return run_step(recording, step, *args)
+
+
+def _v2_chain(recording: Recording, steps: Any, inputs: tuple[Any, ...]) -> Any:
+    needs_unpacking = len(inputs) > 1
+    outputs: Any = None
+    for step in steps:
+        outputs = run_step(recording, step, *inputs)
+        inputs = outputs if needs_unpacking else (outputs,)
+    return outputs
+
+
+def _v2_compose(self: Any, recording: Recording, event: Event, *inputs: Any) -> Any:
+    return _v2_chain(recording, self.transforms, inputs)
+
+
+def _v2_random_apply(self: Any, recording: Recording, event: Event, *inputs: Any) -> Any:
+    skipped = bool(torch.rand(1) >= self.p)
+    event.choice["applied"] = not skipped
+    if skipped:
+        return inputs if len(inputs) > 1 else inputs[0]
+    return _v2_chain(recording, self.transforms, inputs)
+
+
+def _v2_random_choice(self: Any, recording: Recording, event: Event, *inputs: Any) -> Any:
+    idx = int(torch.multinomial(torch.tensor(self.p), 1))
+    event.choice["picked"] = idx
+    return run_step(recording, self.transforms[idx], *inputs)
+
+
+def _v2_random_order(self: Any, recording: Recording, event: Event, *inputs: Any) -> Any:
+    needs_unpacking = len(inputs) > 1
+    order = torch.randperm(len(self.transforms))
+    event.choice["order"] = [int(i) for i in order]
+    outputs: Any = None
+    for idx in order:
+        outputs = run_step(recording, self.transforms[idx], *inputs)
+        inputs = outputs if needs_unpacking else (outputs,)
+    return outputs
+
+
+# ------------------------------------------------------------------ parameter draws
+
+
+def _v1_params(original: Callable[..., Any], owner_type: type) -> staticmethod:
+    """A v1 ``get_params`` (a staticmethod) that hands what it drew to the calling transform."""
+
+    @functools.wraps(original)
+    def get_params(*args: Any, **kwargs: Any) -> Any:
+        drawn = original(*args, **kwargs)
+        recording = _ACTIVE.get()
+        if recording is not None:
+            event = recording.owner(transform_type=owner_type)
+            if event is None or event.drawn is not None:
+                # called from the user's own code (``T.RandomResizedCrop.get_params(img, ...)``):
+                # an event without an output, matched to its view by order
+                event = recording.open(owner_type, args[0] if args else None, "v1", "params")
+                event.drawn = drawn
+                event.choice["args"] = args[1:]  # e.g. RandomResizedCrop's (scale, ratio)
+                recording.close(event, None)
+            else:
+                event.drawn = drawn
+        return drawn
+
+    return staticmethod(get_params)
+
+
+def _v2_params(original: Callable[..., Any]) -> Callable[..., Any]:
+    """A v2 ``make_params`` that hands its dict to the transform's event."""
+
+    @functools.wraps(original)
+    def make_params(self: Any, flat_inputs: list[Any]) -> dict[str, Any]:
+        drawn = original(self, flat_inputs)
+        recording = _ACTIVE.get()
+        if recording is not None:
+            event = recording.owner(transform=self)
+            if event is not None:
+                event.drawn = drawn
+        return drawn
+
+    return make_params
+
+
+# ------------------------------------------------------------------ installing the patches
+
+
+def _install() -> list[tuple[Any, str, Any]]:
+    """Patch torchvision's transform classes; returns ``(owner, name, original)`` to restore."""
+    saved: list[tuple[Any, str, Any]] = []
 
     def patch(owner: Any, name: str, new: Any) -> None:
-        patched.append((owner, name, owner.__dict__[name]))
+        saved.append((owner, name, owner.__dict__[name]))
         setattr(owner, name, new)
 
-    v1 = T.RandomResizedCrop
-    orig_forward = v1.forward
-    orig_get_params = v1.__dict__["get_params"].__func__
+    for cls, method, loop, family in _containers():
+        patch(cls, method, _container(cls.__dict__[method], family, loop))
+    containers = {cls for cls, *_ in _containers()}
+    for cls in _v1_classes():
+        if cls in containers:
+            continue
+        for method in ("forward", "__call__"):
+            if method in cls.__dict__ and not (
+                cls.__name__ == "RandomTransforms" and method == "__call__"
+            ):
+                patch(cls, method, _leaf(cls.__dict__[method], "v1"))
+        if isinstance(cls.__dict__.get("get_params"), staticmethod):
+            patch(cls, "get_params", _v1_params(cls.__dict__["get_params"].__func__, cls))
+    for cls in _v2_classes():
+        if cls not in containers and "forward" in cls.__dict__:
+            patch(cls, "forward", _leaf(cls.__dict__["forward"], "v2"))
+        for method in ("make_params", "_get_params"):
+            if method in cls.__dict__ and cls.__name__ != "Transform":
+                patch(cls, method, _v2_params(cls.__dict__[method]))
+    return saved
 
-    def forward(self: Any, img: Any) -> Any:
-        token = _CURRENT_V1.set(self)
-        try:
-            return orig_forward(self, img)
-        finally:
-            _CURRENT_V1.reset(token)
 
-    def get_params(img: Any, scale: Any, ratio: Any) -> tuple[int, int, int, int]:
-        top, left, h, w = orig_get_params(img, scale, ratio)
-        owner = _CURRENT_V1.get()
-        if owner is not None:
-            _, height, width = F1.get_dimensions(img)
-            _log(owner, "v1", width, height, top, left, h, w)
-        return top, left, h, w
+@functools.lru_cache(maxsize=1)
+def _v1_classes() -> tuple[type, ...]:
+    import torchvision.transforms.transforms as v1
 
-    patch(v1, "forward", forward)
-    patch(v1, "get_params", staticmethod(get_params))
+    return tuple(c for c in vars(v1).values() if inspect.isclass(c) and c.__module__ == v1.__name__)
+
+
+@functools.lru_cache(maxsize=1)
+def _v2_classes() -> tuple[type, ...]:
     try:
         from torchvision.transforms import v2
-        from torchvision.transforms.v2._utils import query_size
+    except ImportError:  # pragma: no cover - torchvision without transforms v2
+        return ()
+    found: dict[type, None] = {}
+    for value in vars(v2).values():
+        if inspect.isclass(value) and issubclass(value, v2.Transform):
+            for base in value.__mro__:
+                if isinstance(base, type) and issubclass(base, v2.Transform):
+                    found.setdefault(base, None)
+    return tuple(found)
 
-        v2_cls = v2.RandomResizedCrop
-        name = "make_params" if "make_params" in v2_cls.__dict__ else "_get_params"
-        orig_make = v2_cls.__dict__[name]
 
-        def make_params(self: Any, flat_inputs: list[Any]) -> dict[str, Any]:
-            params = orig_make(self, flat_inputs)
-            height, width = query_size(flat_inputs)
-            _log(
-                self,
-                "v2",
-                width,
-                height,
-                params["top"],
-                params["left"],
-                params["height"],
-                params["width"],
-            )
-            return params
+@functools.lru_cache(maxsize=1)
+def _containers() -> tuple[tuple[type, str, Callable[..., Any], str], ...]:
+    import torchvision.transforms as v1
 
-        patch(v2_cls, name, make_params)
-    except (ImportError, KeyError):  # pragma: no cover - very old torchvision without v2
-        pass
-
-    records: list[dict[str, Any]] = []
-    token = _RECORDS.set(records)
+    table: list[tuple[type, str, Callable[..., Any], str]] = [
+        (v1.Compose, "__call__", _v1_compose, "v1"),
+        (v1.RandomApply, "forward", _v1_random_apply, "v1"),
+        (v1.RandomOrder, "__call__", _v1_random_order, "v1"),
+        (v1.RandomChoice, "__call__", _v1_random_choice, "v1"),
+    ]
     try:
-        yield records
-    finally:
-        _RECORDS.reset(token)
-        for owner, attr, original in reversed(patched):
-            setattr(owner, attr, original)
+        from torchvision.transforms import v2
+    except ImportError:  # pragma: no cover
+        return tuple(table)
+    table += [
+        (v2.Compose, "forward", _v2_compose, "v2"),
+        (v2.RandomApply, "forward", _v2_random_apply, "v2"),
+        (v2.RandomChoice, "forward", _v2_random_choice, "v2"),
+        (v2.RandomOrder, "forward", _v2_random_order, "v2"),
+    ]
+    return tuple(table)
 
 
-def view_records(
-    crops: list[dict[str, Any]],
-    globals_: list[torch.Tensor],
-    locals_: list[torch.Tensor],
-    source_size: tuple[int, int],
-) -> list[ViewRecord]:
-    """The recorded crops of one call as :class:`ViewRecord` s, matched to the views.
-
-    When there are as many crops as views, the n-th crop made the n-th view (globals
-    first); otherwise a crop whose configured size is the first global view's size is a
-    global one. ``globals_`` / ``locals_``: the call's views, ``(C, H, W)`` each;
-    ``source_size``: ``(width, height)`` of the image the pipeline was called on.
-    """
-    width, height = source_size
-    n_views = len(globals_) + len(locals_)
-    global_size = tuple(globals_[0].shape[-2:]) if globals_ else None
-    records: list[ViewRecord] = []
-    counters = {"global": 0, "local": 0}
-    for position, crop in enumerate(crops):
-        if len(crops) == n_views:
-            group = "global" if position < len(globals_) else "local"
-        else:
-            group = "global" if crop["configured_size"] == global_size else "local"
-        views = globals_ if group == "global" else locals_
-        index = counters[group]
-        counters[group] += 1
-        left, top, w, h = crop["box"]
-        src_w, src_h = crop["source_size"]
-        out_size = tuple(views[index].shape[-2:]) if index < len(views) else crop["configured_size"]
-        records.append(
-            ViewRecord(
-                group=group,
-                index=index,
-                source_size=(src_w, src_h),
-                out_size=(int(out_size[0]), int(out_size[1])),
-                box=crop["box"],
-                scale=(w * h) / (src_w * src_h),
-                ratio=w / h,
-                fallback=crop["fallback"],
-                configured_size=crop["configured_size"],
-                configured_scale=crop["configured_scale"],
-                configured_ratio=crop["configured_ratio"],
-                recorded_by=crop["recorded_by"],
-            )
-        )
-        if (src_w, src_h) != (width, height):
-            records[-1].recorded_by += " (on a resized input)"
-    return records
+def known_transform(obj: Any) -> bool:
+    """Whether ``obj`` is a torchvision transform (which records itself when called)."""
+    return isinstance(obj, _v1_classes() + _v2_classes())

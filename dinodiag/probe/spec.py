@@ -19,6 +19,11 @@ from typing import Any
 
 from dinodiag.errors import PipelineSpecError
 
+# What a user's code may raise that is an error of the spec, not of dinodiag: any exception,
+# and SystemExit (a file that calls sys.exit() or runs argparse when imported), which would
+# otherwise end the CLI or the app's script run without a word. KeyboardInterrupt still stops.
+USER_CODE_ERRORS: tuple[type[BaseException], ...] = (Exception, SystemExit)
+
 
 def _load_module(spec: str, target: str) -> Any:
     if target.endswith(".py") or "/" in target or "\\" in target:
@@ -38,7 +43,7 @@ def _load_module(spec: str, target: str) -> Any:
         sys.path.insert(0, str(path.parent.resolve()))
         try:
             module_spec.loader.exec_module(module)
-        except Exception as exc:
+        except USER_CODE_ERRORS as exc:
             sys.modules.pop(module_name, None)
             raise PipelineSpecError(
                 f"pipeline spec {spec!r}: importing {str(path)!r} raised {describe_exception(exc)}"
@@ -48,7 +53,7 @@ def _load_module(spec: str, target: str) -> Any:
         return module
     try:
         return importlib.import_module(target)
-    except Exception as exc:
+    except USER_CODE_ERRORS as exc:
         raise PipelineSpecError(
             f"pipeline spec {spec!r}: importing module {target!r} raised {describe_exception(exc)}"
         ) from exc
@@ -58,7 +63,13 @@ def describe_exception(exc: BaseException) -> str:
     """``TypeError: message (file.py, line 12)``: the exception and where in the user's code."""
     frames = traceback.extract_tb(exc.__traceback__)
     where = f" (at {Path(frames[-1].filename).name}, line {frames[-1].lineno})" if frames else ""
-    return f"{type(exc).__name__}: {exc}{where}"
+    text = f"{type(exc).__name__}: {exc}{where}"
+    if isinstance(exc, SystemExit):
+        text += (
+            "; the code called sys.exit() (or argparse gave up on the command line): keep "
+            "scripts' entry points under `if __name__ == '__main__':`"
+        )
+    return text
 
 
 def parse_kwargs(kwargs: str | dict[str, Any] | None, spec: str = "") -> dict[str, Any]:

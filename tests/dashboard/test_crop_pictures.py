@@ -126,3 +126,28 @@ def test_wrap_keeps_captions_inside_the_tile():
     )
     assert 2 <= len(lines) <= 3
     assert all(font.getlength(line) <= 100 for line in lines)
+
+
+def test_brought_views_are_shown_with_the_normalisation_they_recorded():
+    import torchvision.transforms as T
+
+    from dinodiag.probe.pipeline import ForeignPipeline
+
+    half = T.Compose([T.CenterCrop(8), T.ToTensor(), T.Normalize((0.5,) * 3, (0.25,) * 3)])
+    sample = ForeignPipeline(lambda im: [half(im)], "mine")(flat_image((30, 120, 200)))
+    shown, _, rec = crop_pictures.view_images(sample, None, None)[0]
+    assert rec.mean == (0.5, 0.5, 0.5)
+    assert np.abs(np.asarray(shown).astype(int) - np.array([30, 120, 200])).max() <= 1
+
+
+def test_usable_index_names_the_image_a_dataset_really_returns(tmp_path):
+    from dinodiag.data import open_dataset
+
+    (tmp_path / "a_bad.jpg").write_bytes(b"\xff\xd8 broken")
+    flat_image(size=(20, 10)).save(tmp_path / "b_good.png")
+    (tmp_path / "c_bad.png").write_bytes(b"\x89PNG broken")
+    dataset = open_dataset(str(tmp_path), split="all")
+    names = [dataset.describe(i).rsplit("/", 1)[-1] for i in range(len(dataset))]
+    assert names == ["a_bad.jpg", "b_good.png", "c_bad.png"]
+    assert [crop_pictures.usable_index(dataset, i) for i in range(3)] == [1, 1, 1]
+    assert dataset[2][0].size == (20, 10)  # what the dataset really returns for item 2

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from PIL import Image
 
 import dinodiag
 from dinodiag.dashboard import crop_pictures, stats_charts
+from dinodiag.dashboard.stats_charts import RATE_OPERATIONS
 from dinodiag.stats import sample_views
 
 
@@ -76,3 +78,24 @@ def test_crop_sides_come_from_the_config_or_the_sampled_views():
     views = frame("seed-broken", 4)
     assert stats_charts.crop_sides(cfg, views) == (224, 96)
     assert stats_charts.crop_sides(None, views) == (96, None)  # the widest global view
+
+
+def test_rates_figure_draws_measured_bars_and_expected_ticks():
+    from dinodiag.stats import rates
+
+    released = dinodiag.load_config("dinov2-released")
+    frame = sample_views(dinodiag.build_pipeline(released), Images(), 20, seed=0)
+    table = rates(frame, released, dinodiag.load_config("dinov2"))
+    fig = stats_charts.rates_figure({"released": table})
+    panels = fig.axes[:3]
+    assert [ax.get_title() for ax in panels] == ["Global view 1", "Global view 2", "Local views"]
+    bars = [patch for patch in panels[0].patches if patch.get_width() < 0.8 and patch.get_height()]
+    blur_bar = panels[0].containers[RATE_OPERATIONS.index("blur")][0]
+    assert blur_bar.get_height() == 0.0 and blur_bar.get_edgecolor()[:3] == (
+        pytest.approx(0xE8 / 255),
+        pytest.approx(0x11 / 255),
+        pytest.approx(0x2D / 255),
+    )  # never blurred where dinov2 always blurs: outlined as far off
+    assert bars  # the expected-rate bands are drawn as patches too
+    ticks = [line.get_ydata()[0] for line in panels[0].lines]
+    assert 1.0 in ticks and 0.0 in ticks  # blur expected always, solarize never on global 1

@@ -49,3 +49,46 @@ def test_records_table_and_frame_have_one_row_per_view():
     both = records_frame([("lightly", sample.records), ("two", sample.records[:2])])
     assert list(both.columns)[:2] == ["pipeline", "view"]
     assert list(both["pipeline"]) == ["lightly"] * 8 + ["two"] * 2
+
+
+def test_operations_table_lists_each_views_operations_in_order():
+    import torchvision.transforms as T
+
+    from dinodiag.dashboard.view_records import operations_frame, operations_table
+    from dinodiag.probe.pipeline import ForeignPipeline
+
+    image = Image.new("RGB", (160, 120), (30, 120, 200))
+    view = T.Compose(
+        [
+            T.RandomResizedCrop(32),
+            T.RandomApply([T.GaussianBlur(5)], p=0.0),
+            T.RandomSolarize(128, p=1.0),
+            T.ToTensor(),
+        ]
+    )
+    sample = ForeignPipeline(lambda im: [view(im)], "mine")(image, seed=0)
+    rows = operations_table(sample.records)
+    assert [(r["step"], r["operation"], r["applied"]) for r in rows] == [
+        (1, "RandomResizedCrop", "yes"),
+        (2, "RandomApply", "no"),
+        (3, "RandomSolarize", "yes"),
+        (4, "ToTensor", "yes"),
+    ]
+    assert "p 0" in rows[1]["parameters"] and "wraps (GaussianBlur)" in rows[1]["parameters"]
+    assert (
+        rows[2]["parameters"] == "p 1 · threshold 128" and rows[0]["read from"] == "torchvision v1"
+    )
+    built = dinodiag.build_pipeline(dinodiag.load_config("dinov2"))(image, seed=1).records
+    both = operations_frame([("mine", sample.records), ("dinov2", built[:1])])
+    assert list(both.columns)[:3] == ["pipeline", "view", "step"]
+    assert list(both[both.pipeline == "dinov2"]["kind"]) == [
+        "crop",
+        "flip",
+        "jitter",
+        "grayscale",
+        "blur",
+        "solarize",
+        "normalize",
+    ]
+    untold = view_caption(ViewRecord("global", 0, (10, 10), unknown_steps=2))
+    assert untold == "G1 · 2 untold step(s)"

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from dinodiag.errors import PipelineSpecError
-from dinodiag.probe.outputs import as_tensors, split_views
+from dinodiag.probe.outputs import as_tensors, split_views, view_objects
 
 
 def test_dict_output_keeps_its_groups() -> None:
@@ -17,6 +17,19 @@ def test_dict_output_keeps_its_groups() -> None:
     globals_, locals_ = split_views(output, "spec", notes)
     assert [tuple(v.shape) for v in globals_] == [(3, 8, 8)] * 2
     assert [tuple(v.shape) for v in locals_] == [(3, 4, 4)] and notes == []
+
+
+def test_dict_output_with_extra_keys_names_them() -> None:
+    notes: list[str] = []
+    view = torch.zeros(3, 8, 8)
+    output = {"global_crops": [view] * 2, "global_crops_teacher": [view] * 2, "weak_flag": True}
+    globals_, locals_ = split_views(output, "spec", notes)
+    assert len(globals_) == 2 and locals_ == []
+    assert notes == [
+        "dict output: checked 'global_crops' and 'local_crops'; other keys "
+        "(global_crops_teacher, weak_flag) are not views dinodiag checks"
+    ]
+    assert view_objects(output, 2) == ([view, view], [])
 
 
 def test_list_output_guesses_at_most_two_leading_globals_and_says_so() -> None:
@@ -50,6 +63,9 @@ def test_pil_and_numpy_views_are_converted_with_a_note() -> None:
         ({"local_crops": []}, r"pipeline 'mine' returned a dict without 'global_crops'"),
         ({"global_crops": "a"}, r"returned global_crops of type str; expected a list"),
         ([torch.zeros(3, 4, 4), 7], r"returned views\[1\] of type int; expected a torch tensor"),
+        ([], r"pipeline 'mine' returned an empty list: no views to check"),
+        ((), r"pipeline 'mine' returned an empty tuple"),
+        ({"global_crops": []}, r"pipeline 'mine' returned no global crops"),
     ],
 )
 def test_unusable_outputs_name_the_pipeline_and_the_part(output: object, message: str) -> None:

@@ -76,8 +76,9 @@ def test_pil_outputs_are_flagged(image: Image.Image) -> None:
 def test_pipeline_without_random_resized_crop_is_noted(image: Image.Image) -> None:
     pipe = ForeignPipeline(lambda im: [T.ToTensor()(im.resize((8, 8)))] * 2, "resize")
     sample = pipe(image)
-    assert sample.records == []
-    assert any("no torchvision RandomResizedCrop" in note for note in sample.notes)
+    assert [r.box for r in sample.records] == [None, None]  # one record per view, no crop
+    assert [op.kind for op in sample.records[0].operations] == ["to_tensor"]
+    assert any("no torchvision crop" in note for note in sample.notes)
 
 
 def test_list_output_takes_leading_same_size_views_as_globals(image: Image.Image) -> None:
@@ -106,6 +107,17 @@ def user_file(tmp_path):
             return lambda im: 42
         def returns_bad_dict():
             return lambda im: {"views": []}
+        def returns_empty():
+            return lambda im: []
+        def returns_no_globals():
+            return lambda im: {"global_crops": [], "local_crops": []}
+        def exits_when_built():
+            import sys
+            sys.exit(2)
+        def exits_when_called():
+            def t(im):
+                raise SystemExit("usage: train.py [-h]")
+            return t
         NOT_CALLABLE = 3
     """)
     )
@@ -151,6 +163,25 @@ def test_errors_when_called(user_file, image: Image.Image) -> None:
         load_pipeline_spec(f"{user_file}:returns_number")(image)
     with pytest.raises(PipelineSpecError, match=r"dict without 'global_crops'"):
         load_pipeline_spec(f"{user_file}:returns_bad_dict")(image)
+    with pytest.raises(PipelineSpecError, match=r"returned an empty list: no views to check"):
+        load_pipeline_spec(f"{user_file}:returns_empty")(image)
+    with pytest.raises(PipelineSpecError, match=r"returned no global crops"):
+        load_pipeline_spec(f"{user_file}:returns_no_globals")(image)
+
+
+def test_system_exit_in_the_spec_is_an_error_of_the_spec(user_file, tmp_path, image) -> None:
+    """A spec that calls sys.exit (argparse at import time, a script's main) must not end
+    the CLI or the app's script run: it is reported like any other error of the spec."""
+    with pytest.raises(
+        PipelineSpecError, match=r"calling the factory\(\) raised SystemExit: 2 .*sys.exit"
+    ):
+        load_pipeline_spec(f"{user_file}:exits_when_built")
+    with pytest.raises(PipelineSpecError, match=r"raised SystemExit: usage: train.py .* called on"):
+        load_pipeline_spec(f"{user_file}:exits_when_called")(image)
+    script = tmp_path / "train_script.py"
+    script.write_text("import argparse\nargparse.ArgumentParser().parse_args(['--nope'])\n")
+    with pytest.raises(PipelineSpecError, match=r"importing .*train_script.py' raised SystemExit"):
+        load_pipeline_spec(f"{script}:build")
 
 
 def test_import_error_in_user_file(tmp_path) -> None:
