@@ -308,7 +308,7 @@ def add_open_run_parser(sub: Any) -> None:
         "--expect",
         default=None,
         help="reference the crops are checked against (default: DINOv2 as its released code "
-        "runs, dinov2-released, where the presets have it; else dinov2)",
+        "runs, dinov2-released)",
     )
     run.add_argument("--samples", type=int, default=None, help="images for the crop check (16)")
     run.add_argument("--seed", type=int, default=0, help="seed of the crop check and subsets")

@@ -60,13 +60,6 @@ METRIC_NAMES = {
 }
 DINO_TERMS = ("dino_local_crops_loss", "dino_global_crops_loss")
 RELEASED_PRESET = "dinov2-released"  # the photometric recipe DINOv2's released code runs
-# Blur / solarize of DINOv2's released code (its GaussianBlur passes 1 - p to RandomApply;
-# REFERENCE.md), used while the presets do not offer RELEASED_PRESET.
-RELEASED_VIEWS = {
-    "global1": {"blur_p": 0.0, "solarize_p": 0.0},
-    "global2": {"blur_p": 0.9, "solarize_p": 0.2},
-    "local": {"blur_p": 0.5, "solarize_p": 0.0},
-}
 
 
 @dataclass
@@ -183,11 +176,9 @@ def infer_world_size(resolved: ResolvedDinov2Config) -> int | None:
 def released_pipeline(crops: PipelineConfig) -> PipelineConfig:
     """``crops`` with the photometric recipe of DINOv2's released code (blur 0 / ~0.9 / 0.5 on
     global 1 / global 2 / locals): what a run of that code drew, whatever its config says."""
-    preset = PRESETS.get(RELEASED_PRESET)
-    if preset is None:
-        return crops.replace(**RELEASED_VIEWS)
-    views = {name: asdict(getattr(preset.config, name)) for name in RELEASED_VIEWS}
-    return crops.replace(**views)
+    released = PRESETS[RELEASED_PRESET].config
+    views = ("global1", "global2", "local")
+    return crops.replace(**{name: asdict(getattr(released, name)) for name in views})
 
 
 # ----------------------------------------------------------------------------- opening

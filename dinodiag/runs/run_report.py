@@ -39,13 +39,13 @@ CHECKPOINT_CHOICES = ("latest", "all", "none")  # or an iteration number / a fil
 def default_reference(run: OpenedRun | None = None) -> str:
     """The recipe a run's crops are held against. A DINOv2 run: DINOv2 as its released code
     runs (``dinov2-released``: its crops, blur 0 / ~0.9 / 0.5), so that a failure is a change
-    the user made, not the blur bug every run of that code shares; ``dinov2`` (published) where
-    the presets do not offer it. A dinodiag run: the reference preset it trained with, if any."""
+    the user made, not the blur bug every run of that code shares. A dinodiag run: the reference
+    preset it trained with, if any."""
     if run is not None and run.kind == "dinodiag" and run.pipeline is not None:
         name = run.pipeline.name
         if name in PRESETS and PRESETS[name].reference:
             return name
-    return RELEASED_PRESET if RELEASED_PRESET in PRESETS else "dinov2"
+    return RELEASED_PRESET
 
 
 def check_crops(

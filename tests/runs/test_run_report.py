@@ -44,6 +44,14 @@ def test_the_crop_config_is_checked_with_the_released_photometry(healthy: Path) 
     assert report.by_id("patch_multiple").status == "pass"
 
 
+def test_a_patch14_run_passes_view_sizes_against_dinov2s_size_variant(tmp_path: Path) -> None:
+    """DINOv2's patch-14 configs (98 px locals, vitl14.yaml) are DINOv2's own: not a failure."""
+    run = open_run(write_run(tmp_path / "p14", "healthy", patch=14, iterations=(99,)))
+    report = check_crops(run, open_dataset("sample", split="all"), samples=4)
+    assert report.by_id("view_sizes").status == "pass", report.by_id("view_sizes")
+    assert report.verdict != "fail"
+
+
 def test_choose_checkpoints(healthy: Path) -> None:
     run = open_run(healthy)
     assert [c.iteration for c in choose_checkpoints(run, "latest")] == [199]
