@@ -86,24 +86,53 @@ def _as_uint8_chw(image: object, index: int) -> torch.Tensor:
     )
 
 
+def _check_sizes(
+    sizes: list[tuple[int, int]], batch: int, height: int, width: int
+) -> list[tuple[int, int]]:
+    """The (width, height) of each image of a padded ``(B, 3, H, W)`` batch, checked."""
+    sizes = [(int(w), int(h)) for w, h in sizes]
+    if len(sizes) != batch:
+        raise DataError(
+            f"a padded batch of {batch} images came with {len(sizes)} sizes: give one "
+            "(width, height) per image."
+        )
+    for index, (w, h) in enumerate(sizes):
+        if not (1 <= w <= width and 1 <= h <= height):
+            raise DataError(
+                f"image {index}: size {w}x{h} does not fit the padded batch of {width}x{height}: "
+                "sizes are (width, height) of each image before padding."
+            )
+    return sizes
+
+
 def _stack_images(
-    images: torch.Tensor | list, device: torch.device
+    images: torch.Tensor | list,
+    device: torch.device,
+    sizes: list[tuple[int, int]] | None = None,
 ) -> tuple[torch.Tensor, list[tuple[int, int]]]:
     """(B, 3, H, W) uint8 or a list of images -> float32 (B, 3, Hmax, Wmax) on ``device`` + sizes.
 
     Images of different sizes are padded to the largest by repeating their edge
-    pixels, so that sampling just outside an image reads its edge, as PIL clamps.
+    pixels, so that sampling just outside an image reads its edge, as PIL clamps. A
+    ``(B, 3, H, W)`` batch padded that way already (a training loader's, see
+    :mod:`dinodiag.train.device_batches`) comes with ``sizes``: each image's (width, height)
+    before padding. Copies from pinned CPU memory do not block.
     """
     if isinstance(images, torch.Tensor):
         if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
             raise DataError(
                 f"expected a (B, 3, H, W) uint8 batch, got {tuple(images.shape)} {images.dtype}."
             )
-        height, width = images.shape[-2:]
-        return images.to(device).float(), [(int(width), int(height))] * images.shape[0]
+        height, width = (int(v) for v in images.shape[-2:])
+        if sizes is None:
+            sizes = [(width, height)] * images.shape[0]
+        sizes = _check_sizes(sizes, images.shape[0], height, width)
+        return images.to(device, non_blocking=True).float(), sizes
     if not images:
         raise DataError("the batch is empty: give at least one image.")
-    chw = [_as_uint8_chw(image, i).to(device) for i, image in enumerate(images)]
+    if sizes is not None:
+        raise DataError("sizes go with a padded (B, 3, H, W) batch, not with a list of images.")
+    chw = [_as_uint8_chw(image, i).to(device, non_blocking=True) for i, image in enumerate(images)]
     sizes = [(int(t.shape[2]), int(t.shape[1])) for t in chw]
     max_w, max_h = max(w for w, _ in sizes), max(h for _, h in sizes)
     padded = [
@@ -191,9 +220,19 @@ class GPUMultiCrop:
             globals_, locals_, records, batch.source_sizes[0], notes=list(batch.notes)
         )
 
-    def batch(self, images: torch.Tensor | list, seed: int | None = None) -> MultiCropBatch:
-        """Draw parameters for every view of ``images`` and render them on the device."""
-        source, sizes = _stack_images(images, self.device)
+    def batch(
+        self,
+        images: torch.Tensor | list,
+        seed: int | None = None,
+        sizes: list[tuple[int, int]] | None = None,
+    ) -> MultiCropBatch:
+        """Draw parameters for every view of ``images`` and render them on the device.
+
+        ``images``: a ``(B, 3, H, W)`` uint8 batch (``sizes``: each image's (width, height)
+        when the batch is edge-padded, else all are H x W) or a list of PIL images / ``(3,
+        Hi, Wi)`` uint8 tensors.
+        """
+        source, sizes = _stack_images(images, self.device, sizes)
         generator = torch.Generator().manual_seed(seed) if seed is not None else self._generator
         params = sample_params(generator, self.config, sizes)
         return self._render(source, sizes, params)
