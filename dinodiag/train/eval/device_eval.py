@@ -5,8 +5,8 @@ With the on-device augmentation (``--augment-device``) the training loop's evalu
 float tensors: 224 px sets of thousands of images) are decoded to uint8 by loader workers, then
 resized (short side to ``S * 256 / 224``, bicubic, antialiased), centre-cropped to ``S`` and
 normalised on the device, as :func:`dinodiag.train.eval.knn.eval_transform` does on the CPU
-(within a grey level: the resize runs in float and is rounded, torchvision's in 8 bits). The
-crops stay on the device as uint8 (a 224 px crop is 147 KiB) while they fit
+(within a grey level: the resize runs in float, rounded after each pass, torchvision's in 8
+bits). The crops stay on the device as uint8 (a 224 px crop is 147 KiB) while they fit
 ``cache_bytes``, so from the second evaluation on, one is only the forward passes. Sets the CPU
 evaluator already holds as tensors (small images) are moved to the device once.
 
@@ -55,12 +55,16 @@ def center_crops(
     for (h, w), rows in by_size.items():
         batch = torch.stack([images[i] for i in rows]).float()
         new_h, new_w = (int(side * h / w), side) if w <= h else (side, int(side * w / h))
-        if (new_h, new_w) != (h, w):
-            batch = F.interpolate(batch, size=(new_h, new_w), mode="bicubic", antialias=True)
+        # Width then height, rounded to bytes in between, as the 8-bit resize of torchvision
+        # (and Pillow) runs: within one grey level of it, where one 2-D pass differs by up
+        # to ~10 levels on fine texture (its overshoot is not clipped in between).
+        for shape in ((h, new_w), (new_h, new_w)):
+            if tuple(batch.shape[-2:]) != shape:
+                batch = F.interpolate(batch, size=shape, mode="bicubic", antialias=True)
+                batch = batch.round_().clamp_(0, 255)
         top = int(round((new_h - size) / 2.0))
         left = int(round((new_w - size) / 2.0))
-        crop = batch[:, :, top : top + size, left : left + size]
-        out[rows] = crop.round().clamp_(0, 255).to(torch.uint8)
+        out[rows] = batch[:, :, top : top + size, left : left + size].to(torch.uint8)
     return out
 
 
