@@ -86,13 +86,17 @@ def configure_cuda_backends() -> None:
     torch.backends.cudnn.benchmark = True
 
 
+#: ``init_process_group(device_id=...)`` exists (torch >= 2.3).
+_BINDS_DEVICE = "device_id" in inspect.signature(dist.init_process_group).parameters
+
+
 def _init_process_group(backend: str, device: torch.device) -> None:
     """``init_process_group`` from torchrun's environment; NCCL bound to this process's GPU
     (``device_id``, torch >= 2.3: collectives and barriers then never guess the device)."""
     kwargs: dict[str, object] = {}
     if device.type == "cuda":
         torch.cuda.set_device(device)
-        if "device_id" in inspect.signature(dist.init_process_group).parameters:
+        if _BINDS_DEVICE:
             kwargs["device_id"] = device
     dist.init_process_group(backend=backend, **kwargs)
 
