@@ -153,6 +153,25 @@ def augmentation_only_case(images: torch.Tensor, device: torch.device) -> Callab
     return step
 
 
+def profile(step: Callable[[], int], device: torch.device, top: int = 15) -> list[dict]:
+    """Where one on-device batch spends its time: the ``top`` operators by device time (CPU
+    time on a CPU), from torch.profiler."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    step()
+    synchronize(device)
+    with torch_profile(activities=activities) as prof:
+        step()
+        synchronize(device)
+    key = "device_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    rows = sorted(prof.key_averages(), key=lambda e: getattr(e, key, 0.0), reverse=True)
+    return [
+        {"op": e.key, "ms": getattr(e, key, 0.0) / 1000.0, "calls": e.count} for e in rows[:top]
+    ]
+
+
 def kornia_case(images: torch.Tensor, device: torch.device) -> Callable:
     from gpu_recipes import KorniaMultiCrop
 
@@ -251,6 +270,7 @@ def main() -> None:
         )
         on_device = decoded_batch(dataset, batch, device)
         record("device, augmentation only", lambda: augmentation_only_case(on_device, device))
+        results["device_profile"] = profile(augmentation_only_case(on_device, device), device)
         reason = why_not("kornia")
         if reason is None:
             record("kornia, augmentation only", lambda: kornia_case(on_device, device))
@@ -270,9 +290,9 @@ def main() -> None:
     cases = results["cases"]
     sixteen = cases.get(f"cpu loader, {max(workers)} workers")
     best_cpu = max((c["images_per_s"] for n, c in cases.items() if n.startswith("cpu")), default=0)
-    for name, figures in cases.items():
+    for figures in cases.values():
         if sixteen:
-            figures["x_vs_cpu_loader_max_workers"] = figures["images_per_s"] / sixteen["images_per_s"]
+            figures["x_vs_cpu_loader"] = figures["images_per_s"] / sixteen["images_per_s"]
     ours = cases.get("device, end to end", {}).get("images_per_s")
     results["summary"] = {
         "cpu_loader_max_workers": max(workers),
@@ -284,6 +304,9 @@ def main() -> None:
     }
     print(f"\nmulti-crop views on {device} ({results['figures_are']}), batch {batch}")
     print_table(["case", "images/s", "device peak MiB"], rows)
+    print("\non-device batch, top operators by time (ms):")
+    for row in results.get("device_profile", [])[:8]:
+        print(f"  {row['ms']:9.2f}  {row['calls']:5d}  {row['op']}")
     for name, why in results["skipped"].items():
         print(f"skipped {name}: {why}")
     print(f"wrote {write_results('bench_gpu_loader', results, args.out)}")

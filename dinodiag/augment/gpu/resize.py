@@ -56,31 +56,47 @@ def check_filter(interpolation: str) -> str:
 
 
 def resize_weights(
-    start: torch.Tensor, length: torch.Tensor, in_size: int, out_size: int, interpolation: str
+    start: torch.Tensor,
+    length: torch.Tensor,
+    in_size: int,
+    out_size: int,
+    interpolation: str,
+    reach: int | None = None,
 ) -> torch.Tensor:
-    """Per-image weights of one axis: ``(B, out_size, in_size)``, rows summing to 1.
+    """Per-image weights of one axis: ``(B, out_size, in_size)`` float32, rows summing to 1.
 
     ``start`` / ``length`` (B,): the box along the axis, in input pixels. As Pillow's
     ``precompute_coeffs`` on the cropped image: output pixel ``o`` is centred at
     ``(o + 0.5) * scale`` in the box (``scale = length / out_size``), the filter is stretched
     by ``max(scale, 1)`` (antialiasing), its taps are the box pixels in
-    ``[int(centre - support + 0.5), int(centre + support + 0.5))``, normalised.
+    ``[int(centre - support + 0.5), int(centre + support + 0.5))``, normalised. The taps are
+    computed on the band (``reach`` >= the most taps of a row, from the CPU boxes: no device
+    round trip) and scattered into the dense matrix.
     """
     device = start.device
     length = length.to(torch.float64).view(-1, 1, 1)
     scale = length / out_size
     stretch = scale.clamp(min=1.0)
     support = SUPPORT[interpolation] * stretch
-    centre = (torch.arange(out_size, device=device, dtype=torch.float64).view(1, -1, 1) + 0.5)
-    centre = centre * scale  # (B, S, 1), in box pixels
-    pixel = torch.arange(in_size, device=device, dtype=torch.float64).view(1, 1, -1)
-    pixel = pixel - start.to(torch.float64).view(-1, 1, 1)  # (B, 1, in), in box pixels
+    if reach is None:
+        reach = int(2 * SUPPORT[interpolation] * float(stretch.max())) + 2
+    out = torch.arange(out_size, device=device, dtype=torch.float64).view(1, -1, 1)
+    centre = (out + 0.5) * scale  # (B, S, 1), in box pixels
     low = torch.floor(centre - support + 0.5).clamp(min=0.0)
     high = torch.minimum(torch.floor(centre + support + 0.5), length)
-    taps = (pixel >= low) & (pixel < high)
-    weights = FILTERS[interpolation]((pixel - centre + 0.5) / stretch) * taps
-    weights = weights / weights.sum(dim=2, keepdim=True)
-    return weights.to(torch.float32)
+    pixel = low + torch.arange(reach, device=device, dtype=torch.float64)  # (B, S, reach)
+    taps = pixel < high
+    band = FILTERS[interpolation]((pixel - centre + 0.5) / stretch) * taps
+    band = band / band.sum(dim=2, keepdim=True)
+    index = (pixel + start.to(torch.float64).view(-1, 1, 1)).clamp(max=in_size - 1).long()
+    dense = torch.zeros((index.shape[0], out_size, in_size), device=device)
+    return dense.scatter_add_(2, index, band.to(torch.float32))
+
+
+def _reach(lengths: torch.Tensor, size: int, interpolation: str) -> int:
+    """Most taps of one output pixel over CPU box lengths (B,)."""
+    stretch = max(1.0, float(lengths.max()) / size)
+    return int(2 * SUPPORT[interpolation] * stretch) + 2
 
 
 @contextlib.contextmanager
@@ -110,10 +126,11 @@ def crop_resize(
     batch, _, height, width = source.shape
     device = source.device
     left, top, w, h = (column.to(device) for column in box.to(torch.float64).unbind(1))
-    across = resize_weights(left, w, width, size, interpolation)  # (B, S, W)
-    down = resize_weights(top, h, height, size, interpolation)  # (B, S, H)
-    # The CPU pipeline's pass order (decided on the CPU box: no device round trip).
     box_w, box_h = box[:, 2], box[:, 3]
+    reach = _reach(torch.cat([box_w, box_h]), size, interpolation)
+    across = resize_weights(left, w, width, size, interpolation, reach)  # (B, S, W)
+    down = resize_weights(top, h, height, size, interpolation, reach)  # (B, S, H)
+    # The CPU pipeline's pass order (decided on the CPU box: no device round trip).
     vertical_first = (box_h > size) & (box_h - size > 2 * (box_w - size))
     out = torch.empty((batch, 3, size, size), device=device, dtype=source.dtype)
     with _exact_float32(device):
