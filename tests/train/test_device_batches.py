@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
@@ -12,6 +13,7 @@ from PIL import Image
 from dinodiag.augment.gpu.multicrop import GPUMultiCrop
 from dinodiag.augment.gpu.params import records_from_params, sample_params
 from dinodiag.augment.presets import get_preset
+from dinodiag.cli import main
 from dinodiag.data import open_dataset
 from dinodiag.errors import ConfigError, DataError, TrainingError
 from dinodiag.train.config import DataConfig
@@ -68,6 +70,15 @@ def test_config_refuses_unknown_augment_devices():
         DataConfig(augment_device="gpu")
     with pytest.raises(ConfigError, match=r"data.decode_cache_gb = -1 is invalid"):
         DataConfig(decode_cache_gb=-1)
+
+
+def test_the_flags_reach_the_config_and_a_bad_value_names_its_flag(capsys):
+    args = ["train", "--preset", "tiny-test", "--augment-device", "device"]
+    assert main([*args, "--decode-cache-gb", "0.5", "--print-config"]) == 0
+    data = json.loads(capsys.readouterr().out)["data"]
+    assert data["augment_device"] == "device" and data["decode_cache_gb"] == 0.5
+    assert main(["train", "--preset", "tiny-test", "--augment-device", "gpu"]) == 2
+    assert "--augment-device gpu: data.augment_device = 'gpu' is invalid" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------- packing

@@ -49,8 +49,8 @@ def check_filter(interpolation: str) -> str:
     if interpolation not in FILTERS:
         raise ConfigError(
             f"interpolation = {interpolation!r} is not available on the on-device backend: "
-            f"use one of {', '.join(FILTERS)} (or the CPU pipeline, which also offers Pillow's "
-            "other filters)."
+            f"use one of {', '.join(FILTERS)}, or make the views with the CPU pipeline, which "
+            "offers Pillow's other filters (train --augment-device cpu)."
         )
     return interpolation
 
