@@ -109,7 +109,7 @@ def _oom(*args, **kwargs):
 
 
 def test_out_of_memory_in_the_augmentation_says_so_and_what_to_change(tmp_path, monkeypatch):
-    monkeypatch.setattr(multicrop, "_crop_resize", _oom)
+    monkeypatch.setattr(multicrop, "crop_resize", _oom)
     run = tmp_path / "run"
     cfg = tiny(**{"data.augment_device": "device", "run.max_steps": 3})
     result = engine.run_training(cfg, run, progress=quiet)
