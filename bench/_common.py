@@ -195,10 +195,11 @@ def ratio_median(rates: dict[str, list[float]], name: str, baseline: str) -> flo
     return statistics.median(a / b for a, b in zip(rates[name], rates[baseline], strict=True))
 
 
-def write_results(name: str, payload: dict[str, Any]) -> Path:
-    """Write ``bench/results/<name>.json`` and return its path."""
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"{name}.json"
+def write_results(name: str, payload: dict[str, Any], out: str | Path | None = None) -> Path:
+    """Write ``<out>/<name>.json`` (default ``bench/results/``) and return its path."""
+    folder = Path(out) if out else RESULTS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
     payload = {"benchmark": name, "command": f"python bench/{name}.py", **payload}
     payload.setdefault("argv", sys.argv[1:])
     path.write_text(json.dumps(payload, indent=2, default=float) + "\n", encoding="utf-8")

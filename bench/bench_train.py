@@ -2,6 +2,7 @@
 
     python bench/bench_train.py           # cpu-demo, small-images, gpu (about 2 min on CPU)
     python bench/bench_train.py --presets cpu-demo   # one preset
+    python bench/bench_train.py --presets gpu small-images --compile both --out $OUT  # GPU suite
 
 Throughput: each preset runs through the real engine (``run_training``) for a few steps in a
 fresh child process (so that its peak memory is its own), without k-NN evaluation or
@@ -16,6 +17,11 @@ they use the preset's batch. Peak memory beside every figure: the engine's ``pea
 FLOPs: the first ``train_step`` runs under ``torch.utils.flop_counter.FlopCounterMode``
 (teacher forward, student forward + backward, heads, losses; matmuls, convolutions and
 attention only, the optimiser and element-wise ops are not counted), divided by the batch.
+On CUDA the ``gpu`` / ``small-images`` runs make their views on the GPU (``--augment-device
+device``) from a few thousand generated images decoded once (``--decode-cache-gb``), so that
+the loader is not what is measured; ``data ms`` / ``step ms`` (median ``data_time`` /
+``iter_time`` of the train rows) show whether it still waits. ``--compile both`` adds a
+torch.compile run per preset (FLOPs counted on the plain run of the same model).
 MFU = FLOPs/image x images/s / the GPU's dense bf16 peak (H100 / H200 SXM 989 TFLOP/s, H100
 PCIe 756, A100 312); "n/a" on a CPU or an unknown GPU, where the achieved GFLOP/s is still shown.
 
@@ -62,8 +68,14 @@ PLAN_CPU: dict[str, tuple[int | None, int, int]] = {
 }
 PLAN_CUDA: dict[str, tuple[int | None, int, int]] = {
     "cpu-demo": (None, 25, 5),
-    "small-images": (None, 30, 5),
-    "gpu": (None, 30, 5),
+    "small-images": (None, 60, 10),
+    "gpu": (None, 60, 10),
+}
+# On CUDA the loader must not be what is measured: a few thousand generated images of the
+# preset's size, decoded once (--decode-cache-gb) and cut / coloured on the device.
+DATA_CUDA = {
+    "small-images": "generated:n=4096,val_n=512,size=32",
+    "gpu": "generated:n=2048,val_n=256,size=128",
 }
 # dense bf16 peak FLOP/s by a substring of torch.cuda.get_device_name (first match wins)
 GPU_PEAKS = (("H100 PCIe", 756e12), ("H100", 989e12), ("H200", 989e12), ("A100", 312e12))
@@ -80,11 +92,13 @@ def gpu_peak_flops() -> float | None:
     return next((peak for key, peak in GPU_PEAKS if key in name), None)
 
 
-def bench_config(preset: str) -> tuple[TrainConfig, str]:
+def bench_config(preset: str, compile: bool = False) -> tuple[TrainConfig, str]:
     """The preset, shortened to a few steps without k-NN / checkpoints; and what was changed."""
-    plan = PLAN_CUDA if torch.cuda.is_available() else PLAN_CPU
+    cuda = torch.cuda.is_available()
+    plan = PLAN_CUDA if cuda else PLAN_CPU
     batch, steps, log_every = plan[preset]
     overrides: dict[str, Any] = {
+        "run.compile": compile,
         "run.max_steps": steps,
         "run.eval_every": 0,
         "run.checkpoint_every": 0,
@@ -92,7 +106,12 @@ def bench_config(preset: str) -> tuple[TrainConfig, str]:
         "run.fit_to_time": False,
         "run.log_every": log_every,
     }
-    note = f"{steps} steps"
+    note = f"{steps} steps" + (", torch.compile" if compile else "")
+    if cuda and preset in DATA_CUDA:
+        overrides["data.data"] = DATA_CUDA[preset]
+        overrides["data.decode_cache_gb"] = 2.0
+        overrides["data.augment_device"] = "device"
+        note += ", views made on the GPU from decoded images"
     if batch is not None:
         overrides["data.batch_size"] = batch
         note += f", batch {batch} (preset {get_train_preset(preset).config.data.batch_size})"
@@ -102,17 +121,18 @@ def bench_config(preset: str) -> tuple[TrainConfig, str]:
 # --------------------------------------------------------------------------- child: training
 
 
-def run_child(preset: str) -> dict[str, Any]:
-    """Train ``preset`` briefly through the engine; FLOPs counted on the first step."""
+def run_child(preset: str, compile: bool = False) -> dict[str, Any]:
+    """Train ``preset`` briefly through the engine; FLOPs counted on the first step (not under
+    torch.compile: the same model's count comes from the plain run)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    config, note = bench_config(preset)
+    config, note = bench_config(preset, compile)
     load_before = list(os.getloadavg())  # other processes on the machine skew CPU figures
     counted: dict[str, float] = {}
     real_step = engine.train_step
 
     def counting_step(*args: Any, **kwargs: Any) -> dict[str, float]:
-        if counted:
+        if counted or compile:
             return real_step(*args, **kwargs)
         with FlopCounterMode(display=False) as counter:
             values = real_step(*args, **kwargs)
@@ -130,8 +150,16 @@ def run_child(preset: str) -> dict[str, Any]:
     rates = train["img_per_s"].tolist()
     measured = rates[1:] or rates
     batch = config.data.batch_size
+    timings = {
+        key: statistics.median(train[key].dropna().tolist()[1:] or train[key].dropna().tolist())
+        for key in ("data_time", "iter_time", "augment_time")
+        if key in train and train[key].notna().any()
+    }
     return {
         "preset": preset,
+        "compile": compile,
+        "augment_device": config.data.augment_device,
+        "median_seconds_per_step": timings,
         "setting": note,
         "batch_size": batch,
         "steps": result.step,
@@ -148,11 +176,11 @@ def run_child(preset: str) -> dict[str, Any]:
     }
 
 
-def train_in_child(preset: str) -> dict[str, Any]:
+def train_in_child(preset: str, compile: bool = False) -> dict[str, Any]:
     """``run_child`` in a fresh interpreter (own peak memory); its last stdout line is JSON."""
-    proc = subprocess.run(
-        [sys.executable, __file__, "--child", preset], capture_output=True, text=True, check=False
-    )
+    command = [sys.executable, __file__, "--child", preset]
+    command += ["--child-compile"] if compile else []
+    proc = subprocess.run(command, capture_output=True, text=True, check=False)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode or not lines:
         sys.stderr.write(proc.stdout + proc.stderr)
@@ -227,17 +255,31 @@ def cpu_demo_evaluation(device: str) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--presets", nargs="+", default=list(PRESETS), choices=PRESETS)
+    parser.add_argument(
+        "--compile",
+        choices=("no", "yes", "both"),
+        default="no",
+        help="train without / with torch.compile, or both (compiled after plain)",
+    )
+    parser.add_argument("--out", default=None, help="results folder (default bench/results)")
+    parser.add_argument("--name", default="bench_train", help="results file name (no .json)")
     parser.add_argument("--child", choices=PRESETS, help=argparse.SUPPRESS)
+    parser.add_argument("--child-compile", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print("RESULT " + json.dumps(run_child(args.child)), flush=True)
+        print("RESULT " + json.dumps(run_child(args.child, args.child_compile)), flush=True)
         return
+    variants = {"no": [False], "yes": [True], "both": [False, True]}[args.compile]
 
     device = device_name()
     peak = gpu_peak_flops()
     train_rows, train_results = [], []
-    for preset in args.presets:
-        r = train_in_child(preset)
+    flops: dict[str, float] = {}
+    for preset, compile in [(p, c) for p in args.presets for c in variants]:
+        r = train_in_child(preset, compile)
+        if compile and preset in flops:  # counted on the plain run of the same model
+            r["flops_per_image"] = flops[preset]
+        flops.setdefault(preset, r["flops_per_image"])
         achieved = r["flops_per_image"] * r["img_per_s"]
         r["achieved_gflop_per_s"] = achieved / 1e9
         r["mfu"] = achieved / peak if peak else None
@@ -251,6 +293,8 @@ def main() -> None:
                 r["achieved_gflop_per_s"],
                 f"{100 * r['mfu']:.1f}%" if r["mfu"] is not None else "n/a",
                 r["peak_mem_mb"],
+                r["median_seconds_per_step"].get("data_time", float("nan")) * 1000,
+                r["median_seconds_per_step"].get("iter_time", float("nan")) * 1000,
                 r["rss_self_mb"],
                 r["rss_workers_mb"],
             ]
@@ -265,6 +309,8 @@ def main() -> None:
             "GFLOP/s",
             "MFU",
             "peak MB",
+            "data ms",
+            "step ms",
             "RSS MB",
             "workers RSS MB",
         ],
@@ -302,14 +348,16 @@ def main() -> None:
         )
 
     path = write_results(
-        "bench_train",
+        args.name,
         {
             "machine": machine_info(device),
+            "figures_are": f"{'GPU' if device == 'cuda' else 'CPU'} figures ({device})",
             "gpu_peak_flops_bf16": peak,
             "training": train_results,
             "knn": knn_results,
             "cpu_demo_evaluation": evaluation,
         },
+        args.out,
     )
     print(f"\nwrote {path}")
 

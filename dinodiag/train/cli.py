@@ -146,6 +146,20 @@ _OVERRIDES: list[tuple[str, str, Any, str]] = [
         _integer,
         "data loader processes (default: 1 on a 2-core machine, more with more cores)",
     ),
+    (
+        "--augment-device",
+        "data.augment_device",
+        str,
+        "where the views are cut and coloured: auto (the GPU when training on one, else cpu), "
+        "cpu (DataLoader workers), device (the training device, also a CPU), cuda / cuda:N",
+    ),
+    (
+        "--decode-cache-gb",
+        "data.decode_cache_gb",
+        _number,
+        "on-device augmentation: decode the images once and keep them in RAM up to this many "
+        "GiB (CIFAR-10 takes 0.15); 0 = off",
+    ),
     ("--eval-split", "data.eval_split", str, "held-out labelled split for k-NN (val)"),
     ("--knn-k", "data.knn_k", _integer, "k-NN neighbours (20 is the DINO headline)"),
     # -- model

@@ -29,6 +29,10 @@ HEAD_STYLES = ("dinov2", "dino_v1")
 DINO_NORMALISATIONS = ("dinov2", "pair_mean")
 IBOT_NORMALISATIONS = ("global_crops", "masked_crops")
 DEVICES_HELP = "auto (CUDA when available, else CPU), cpu, cuda or cuda:N"
+AUGMENT_DEVICES_HELP = (
+    "auto (the training device when it is a GPU, else cpu), cpu (DataLoader workers cut and "
+    "colour), device (the training device, GPU or CPU), cuda or cuda:N"
+)
 PRECISIONS = ("auto", "bf16", "fp32")
 # Upper bound of model.num_prototypes: 8x the largest head of DINOv2 (131072, ViT-g). The
 # prototype layer grows as head_bottleneck_dim x K, and every image's logits hold K values.
@@ -251,6 +255,11 @@ class DataConfig:
     eval_split: str = "val"  # held-out labelled split the k-NN classifies
     batch_size: int = 64  # images per process and step; DINO needs >= 64 for centering to work
     workers: int | None = None  # loader processes; None = auto (1 on a 2-core machine)
+    # -- where the views are made (dinodiag.train.device_batches)
+    # auto: on the training device when it is a GPU (workers only decode), else CPU workers
+    # cut and colour; cpu: CPU workers; device: the training device, even a CPU; cuda / cuda:N
+    augment_device: str = "auto"
+    decode_cache_gb: float = 0.0  # keep decoded images in RAM up to this (device backend); 0 off
     knn_k: int = 20  # neighbours that vote (20 is the headline number of DINO)
     knn_temperature: float = 0.07  # vote weight exp(similarity / T)
     knn_train_max: int = 5000  # memory-bank images (a random subset of the train split)
@@ -270,6 +279,12 @@ class DataConfig:
             value = getattr(self, name)
             _require(s, name, value >= 1, value, "an integer >= 1")
         _require(s, "knn_temperature", self.knn_temperature > 0, self.knn_temperature, "> 0")
+        where = self.augment_device.strip().lower()
+        known = where in ("auto", "cpu", "device", "cuda") or (
+            where.startswith("cuda:") and where[5:].isdigit()
+        )
+        _require(s, "augment_device", known, self.augment_device, AUGMENT_DEVICES_HELP)
+        _require(s, "decode_cache_gb", self.decode_cache_gb >= 0, self.decode_cache_gb, ">= 0")
 
 
 @dataclass(frozen=True)

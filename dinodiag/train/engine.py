@@ -35,13 +35,27 @@ from dinodiag.train import distributed
 from dinodiag.train.builders import build_losses, build_networks, build_optimizer
 from dinodiag.train.config import TrainConfig, resolve_pipeline
 from dinodiag.train.data import batches, build_run_loader
+from dinodiag.train.device_batches import (
+    CPU_PATH_NO_CACHE,
+    BatchFeed,
+    augments_on_device,
+    build_run_device_loader,
+    describe_augmentation,
+)
 from dinodiag.train.diagnostics import detect_alerts
+from dinodiag.train.eval.device_eval import on_device
 from dinodiag.train.eval.evaluator import build_evaluator
 from dinodiag.train.progress import format_progress
 from dinodiag.train.run_lock import RunDirError
 from dinodiag.train.run_writer import RunWriter, load_run_config
 from dinodiag.train.rundir import STATUS_FILE, clear_stop
-from dinodiag.train.runtime import StopControl, peak_memory_mb, setup_runtime, teardown_runtime
+from dinodiag.train.runtime import (
+    StopControl,
+    out_of_memory_message,
+    peak_memory_mb,
+    setup_runtime,
+    teardown_runtime,
+)
 from dinodiag.train.schedules import Schedules
 from dinodiag.train.step import NonFiniteLossError, StepModules, train_step
 
@@ -169,9 +183,19 @@ class _Run:
                 f"{cfg.data.batch_size}): at 1 it is inf, then NaN. Raise --batch-size or set "
                 "--koleo-weight 0."
             )
-        self.loader, self.sampler, self.train_set, workers = build_run_loader(
-            cfg, self.pipeline, rt.world_size, rt.rank, rt.device.type == "cuda"
-        )
+        self.augment = None  # on-device augmentation (dinodiag.train.device_batches)
+        if augments_on_device(cfg.data.augment_device, rt.device):
+            feed = build_run_device_loader(cfg, self.pipeline, rt.world_size, rt.rank, rt.device)
+            self.loader, self.sampler, self.train_set = feed.loader, feed.sampler, feed.dataset
+            self.augment, workers = feed.augment, feed.workers
+            for note in feed.notes:
+                self.event("decode_cache", note)
+        else:
+            self.loader, self.sampler, self.train_set, workers = build_run_loader(
+                cfg, self.pipeline, rt.world_size, rt.rank, rt.device.type == "cuda"
+            )
+            if cfg.data.decode_cache_gb > 0:
+                self.event("decode_cache", CPU_PATH_NO_CACHE, level="warning")
         self.steps_per_epoch = len(self.sampler)
         self.schedule_epoch = cfg.run.epoch_length or self.steps_per_epoch  # DINOv2: 1250
         full = max(1, round(cfg.run.epochs * self.schedule_epoch))
@@ -190,6 +214,8 @@ class _Run:
             )
             if self.evaluator is None:
                 self.event("knn_skipped", reason)
+            elif self.augment is not None:  # the k-NN centre crops on the device too
+                self.evaluator = on_device(self.evaluator, self.pipeline)
 
     def stage_networks(self) -> None:
         torch.manual_seed(self.config.run.seed)  # the same initial weights on every process
@@ -237,6 +263,7 @@ class _Run:
             "schedule_steps": self.planned_steps,
             "peak_lr": self.schedules.peak_lr,
             "ibot": self.nets.ibot,
+            "augment_device": describe_augmentation(self.augment, self.config.data),
         }
 
     def stage_resume(self) -> None:
@@ -437,7 +464,10 @@ class _Run:
         stop = self.stop
         assert stop is not None
         self.update_status(f"training: step {self.step} of {self.shown_total()}")
-        stream = batches(self.loader, self.sampler, self.step, self.steps_per_epoch)
+        # Timed, and on the device backend augmented on the device (device_batches.BatchFeed).
+        stream = BatchFeed(
+            batches(self.loader, self.sampler, self.step, self.steps_per_epoch), self.augment
+        )
         world_batch = self.config.data.batch_size * self.rt.world_size
         reason, images, t_log = None, 0, time.monotonic()
         while self.step < self.total_steps:
@@ -455,6 +485,7 @@ class _Run:
             average = self.step_seconds
             self.step_seconds = took if average is None else 0.9 * average + 0.1 * took
             if log_now:
+                values.update(stream.window())  # data / iter / augment time, what was sampled
                 self.log_train(values, images, time.monotonic() - t_log)
             if cfg.eval_every and self.step % cfg.eval_every == 0:
                 self.evaluate()
@@ -513,12 +544,18 @@ def run_training(
         message = str(exc)
         with contextlib.suppress(DinodiagError):  # the directory may refuse this row too
             run.event("nonfinite_loss", message, level="error", term=exc.term, failed_step=exc.step)
-    except torch.OutOfMemoryError:
-        message = (
-            f"out of memory at step {run.step} with a batch of {config.data.batch_size} images "
-            "per process: lower --batch-size (halve it), use fewer --local-crops or a smaller "
-            "--arch, or use bf16 (--precision bf16)."
-        )
+    except torch.OutOfMemoryError as exc:
+        message = out_of_memory_message(exc, run.step, config, getattr(run, "rt", None))
+        if hasattr(run, "writer"):  # an event row; the console line comes below
+            with contextlib.suppress(DinodiagError):
+                run.writer.log(
+                    "event",
+                    run.step,
+                    run.epoch(),
+                    level="error",
+                    code="out_of_memory",
+                    message=message,
+                )
     except RunDirError as exc:  # not writable, disk full, in use by another trainer
         message, error = str(exc), exc
         if run.opened:

@@ -7,9 +7,11 @@ gloo on CPU; the process group is created here from the environment torchrun set
 
 from __future__ import annotations
 
+import inspect
 import os
 import signal
 import threading
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -19,7 +21,7 @@ import torch.distributed as dist
 
 from dinodiag.errors import TrainingError
 from dinodiag.train import distributed
-from dinodiag.train.config import RunConfig
+from dinodiag.train.config import RunConfig, TrainConfig
 from dinodiag.train.rundir import STOP_FILE, stop_requested
 
 
@@ -60,6 +62,45 @@ def _pick_device(requested: str, local_rank: int) -> torch.device:
     return torch.device(requested)
 
 
+def autocast_dtype_for(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of ``run.precision`` on ``device``: ``torch.bfloat16`` for bf16
+    (``auto``: on CUDA), None for plain fp32 (``auto`` on a CPU: bf16 matmuls there are slow
+    on most CPUs). Raises :class:`TrainingError` for bf16 on a GPU without bf16 (pre-Ampere)."""
+    if precision == "auto":
+        precision = "bf16" if device.type == "cuda" else "fp32"
+    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise TrainingError(
+            f"--precision bf16 is not supported on {torch.cuda.get_device_name(device)}: use "
+            "--precision fp32 (fp16 is not offered: DINO overflows in fp16)."
+        )
+    return torch.bfloat16 if precision == "bf16" else None
+
+
+def configure_cuda_backends() -> None:
+    """TF32 for fp32 matmuls and convolutions (what autocast leaves in fp32: the losses, the
+    optimizer, the EMA; ~8x faster matmuls on Ampere+ at 10 mantissa bits), and cuDNN's
+    autotuner: the step's shapes are fixed (global and local crops), so the fastest patch
+    embedding / ResNet convolution is picked once. Process-wide settings, for CUDA runs."""
+    torch.backends.cuda.matmul.allow_tf32 = True  # == torch.set_float32_matmul_precision("high")
+    torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cudnn.benchmark = True
+
+
+#: ``init_process_group(device_id=...)`` exists (torch >= 2.3).
+_BINDS_DEVICE = "device_id" in inspect.signature(dist.init_process_group).parameters
+
+
+def _init_process_group(backend: str, device: torch.device) -> None:
+    """``init_process_group`` from torchrun's environment; NCCL bound to this process's GPU
+    (``device_id``, torch >= 2.3: collectives and barriers then never guess the device)."""
+    kwargs: dict[str, object] = {}
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+        if _BINDS_DEVICE:
+            kwargs["device_id"] = device
+    dist.init_process_group(backend=backend, **kwargs)
+
+
 def setup_runtime(run: RunConfig) -> Runtime:
     """Initialise the process group (under torchrun), pick the device and precision, turn on
     TF32 on CUDA, set the CPU threads and seed this process (``seed + rank``)."""
@@ -68,30 +109,18 @@ def setup_runtime(run: RunConfig) -> Runtime:
     device = _pick_device(run.device, local_rank)
     owns = False
     if world > 1 and not distributed.is_distributed():
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        if device.type == "cuda":
-            torch.cuda.set_device(device)
-        dist.init_process_group(backend=backend)
+        _init_process_group("nccl" if device.type == "cuda" else "gloo", device)
         owns = True
     if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-        torch.backends.cudnn.benchmark = True
+        configure_cuda_backends()
     if run.threads is not None:
         torch.set_num_threads(run.threads)
-    precision = run.precision
-    if precision == "auto":
-        precision = "bf16" if device.type == "cuda" else "fp32"
-    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise TrainingError(
-            f"--precision bf16 is not supported on {torch.cuda.get_device_name(device)}: use "
-            "--precision fp32 (fp16 is not offered: DINO overflows in fp16)."
-        )
+    dtype = autocast_dtype_for(run.precision, device)
     rank = distributed.rank()
     torch.manual_seed(run.seed + rank)
     return Runtime(
         device=device,
-        autocast_dtype=torch.bfloat16 if precision == "bf16" else None,
+        autocast_dtype=dtype,
         world_size=distributed.world_size(),
         rank=rank,
         owns_process_group=owns,
@@ -101,6 +130,71 @@ def setup_runtime(run: RunConfig) -> Runtime:
 def teardown_runtime(runtime: Runtime) -> None:
     if runtime.owns_process_group and distributed.is_distributed():
         dist.destroy_process_group()
+
+
+#: Where an out-of-memory error came from, by the file that raised it (first match from the
+#: innermost frame), and what to try there.
+_OOM_PLACES = (
+    (
+        "augment/gpu",
+        "the on-device augmentation",
+        "make the views on CPU workers (--augment-device cpu), lower --batch-size, or use "
+        "smaller source images (each batch is padded to its largest image)",
+    ),
+    (
+        "train/eval",
+        "the k-NN evaluation",
+        "use fewer k-NN images (--set data.knn_train_max=2000) or --eval-every 0",
+    ),
+    (
+        "train/checkpoint",
+        "writing the checkpoint",
+        "free GPU memory held by other processes (nvidia-smi), then --resume",
+    ),
+)
+
+
+def _oom_place(exc: BaseException) -> tuple[str, str]:
+    """(what ran, what to try) for an out-of-memory error, from its traceback."""
+    frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
+    for frame in reversed(frames):
+        path = frame.filename.replace("\\", "/")
+        for part, what, advice in _OOM_PLACES:
+            if f"dinodiag/{part}" in path:
+                return what, advice
+    return "the training step", ""
+
+
+def out_of_memory_message(
+    exc: BaseException, step: int, config: TrainConfig, runtime: Runtime | None
+) -> str:
+    """What ran out of memory, where, how full the device was, and what to change."""
+    what, advice = _oom_place(exc)
+    data = config.data
+    message = (
+        f"out of memory in {what} at step {step} with a batch of {data.batch_size} images per "
+        "process"
+    )
+    device = runtime.device if runtime is not None else None
+    if device is not None and device.type == "cuda":
+        free, total = torch.cuda.mem_get_info(device)
+        message += (
+            f" on {device} ({torch.cuda.get_device_name(device)}: "
+            f"{torch.cuda.max_memory_allocated(device) / 2**30:.1f} GiB peak allocated by this "
+            f"run, {torch.cuda.memory_reserved(device) / 2**30:.1f} GiB reserved, "
+            f"{free / 2**30:.1f} of {total / 2**30:.1f} GiB free now)"
+        )
+    steps = [advice] if advice else []
+    steps.append(
+        "lower --batch-size (halve it), use fewer --local-crops, a smaller --arch or fewer "
+        "--num-prototypes (each crop's logits hold K values)"
+    )
+    on_gpu = device is not None and device.type == "cuda"
+    if on_gpu and runtime is not None and runtime.autocast_dtype is None:
+        steps.append("use bf16 (--precision bf16)")
+    message += ": " + "; or ".join(steps) + "."
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return message + (f" ({first})" if first else "")
 
 
 def peak_memory_mb(device: torch.device) -> float:

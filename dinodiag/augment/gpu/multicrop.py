@@ -10,13 +10,10 @@ backend too: ``GPUMultiCrop(cfg)(pil_image, seed=0)`` returns a ``MultiCropSampl
 
 Rendering: everything after the resize is bit-identical to the CPU path on the same
 resized pixels (:mod:`dinodiag.augment.gpu.photometric`: Pillow's blends, 8-bit HSV hue, luma,
-integer box blur, solarize). The resize differs: ``F.grid_sample`` bicubic sampling of
-the source at the crop box, with ``k x k`` supersampling then ``k x k`` average
-pooling against aliasing (``k`` = the group's largest downscale factor rounded up, at
-most ``max_supersample``), instead of Pillow's antialiased bicubic filter; sampling
-may read a pixel or two outside the box (clamped at the image edge). Measured against
-the CPU pipeline on the same parameters: ~0.6 grey levels mean absolute difference,
-a few levels at the 99th percentile, more only along crop borders.
+integer box blur, solarize). The resize (:mod:`dinodiag.augment.gpu.resize`) is the CPU path's
+crop-then-resize as two batched matrix products per view slot: the same antialiased filter
+taps over the box only, the same pass order, rounded to bytes between the passes; float sums
+instead of fixed point put it within one grey level of the CPU path's pixels.
 
 Example::
 
@@ -27,7 +24,6 @@ Example::
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,12 +41,11 @@ from dinodiag.augment.gpu.params import (
     records_from_params,
     sample_params,
 )
+from dinodiag.augment.gpu.resize import check_filter, crop_resize
 from dinodiag.augment.records import MultiCropSample, ViewRecord
 from dinodiag.errors import DataError
 
 __all__ = ["GPUMultiCrop", "MultiCropBatch", "ViewParams", "params_from_records", "sample_params"]
-
-MAX_SUPERSAMPLE = 4  # default cap on antialiasing sub-samples per pixel and axis (cost ~ k**2)
 
 
 @dataclass
@@ -86,24 +81,53 @@ def _as_uint8_chw(image: object, index: int) -> torch.Tensor:
     )
 
 
+def _check_sizes(
+    sizes: list[tuple[int, int]], batch: int, height: int, width: int
+) -> list[tuple[int, int]]:
+    """The (width, height) of each image of a padded ``(B, 3, H, W)`` batch, checked."""
+    sizes = [(int(w), int(h)) for w, h in sizes]
+    if len(sizes) != batch:
+        raise DataError(
+            f"a padded batch of {batch} images came with {len(sizes)} sizes: give one "
+            "(width, height) per image."
+        )
+    for index, (w, h) in enumerate(sizes):
+        if not (1 <= w <= width and 1 <= h <= height):
+            raise DataError(
+                f"image {index}: size {w}x{h} does not fit the padded batch of {width}x{height}: "
+                "sizes are (width, height) of each image before padding."
+            )
+    return sizes
+
+
 def _stack_images(
-    images: torch.Tensor | list, device: torch.device
+    images: torch.Tensor | list,
+    device: torch.device,
+    sizes: list[tuple[int, int]] | None = None,
 ) -> tuple[torch.Tensor, list[tuple[int, int]]]:
     """(B, 3, H, W) uint8 or a list of images -> float32 (B, 3, Hmax, Wmax) on ``device`` + sizes.
 
     Images of different sizes are padded to the largest by repeating their edge
-    pixels, so that sampling just outside an image reads its edge, as PIL clamps.
+    pixels, so that sampling just outside an image reads its edge, as PIL clamps. A
+    ``(B, 3, H, W)`` batch padded that way already (a training loader's, see
+    :mod:`dinodiag.train.device_batches`) comes with ``sizes``: each image's (width, height)
+    before padding. Copies from pinned CPU memory do not block.
     """
     if isinstance(images, torch.Tensor):
         if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
             raise DataError(
                 f"expected a (B, 3, H, W) uint8 batch, got {tuple(images.shape)} {images.dtype}."
             )
-        height, width = images.shape[-2:]
-        return images.to(device).float(), [(int(width), int(height))] * images.shape[0]
+        height, width = (int(v) for v in images.shape[-2:])
+        if sizes is None:
+            sizes = [(width, height)] * images.shape[0]
+        sizes = _check_sizes(sizes, images.shape[0], height, width)
+        return images.to(device, non_blocking=True).float(), sizes
     if not images:
         raise DataError("the batch is empty: give at least one image.")
-    chw = [_as_uint8_chw(image, i).to(device) for i, image in enumerate(images)]
+    if sizes is not None:
+        raise DataError("sizes go with a padded (B, 3, H, W) batch, not with a list of images.")
+    chw = [_as_uint8_chw(image, i).to(device, non_blocking=True) for i, image in enumerate(images)]
     sizes = [(int(t.shape[2]), int(t.shape[1])) for t in chw]
     max_w, max_h = max(w for w, _ in sizes), max(h for _, h in sizes)
     padded = [
@@ -113,28 +137,6 @@ def _stack_images(
         for t, (w, h) in zip(chw, sizes, strict=True)
     ]
     return torch.cat(padded), sizes
-
-
-def _crop_resize(
-    source: torch.Tensor, box: torch.Tensor, size: int, supersample: int
-) -> torch.Tensor:
-    """Cut ``box`` (B, 4: left, top, w, h) out of each source image -> (B, 3, size, size).
-
-    Bicubic sampling at ``supersample**2`` points per output pixel, then averaged.
-    """
-    batch, _, height, width = source.shape
-    steps = size * supersample
-    offsets = (torch.arange(steps, dtype=torch.float64) + 0.5) / steps  # (steps,)
-    left, top, w, h = box.unbind(1)
-    x = (left[:, None] + offsets[None] * w[:, None]) * (2.0 / width) - 1.0  # (B, steps)
-    y = (top[:, None] + offsets[None] * h[:, None]) * (2.0 / height) - 1.0
-    grid = torch.empty((batch, steps, steps, 2), dtype=torch.float32, device=source.device)
-    grid[..., 0] = x.to(device=source.device, dtype=torch.float32)[:, None, :]
-    grid[..., 1] = y.to(device=source.device, dtype=torch.float32)[:, :, None]
-    out = F.grid_sample(source, grid, mode="bicubic", padding_mode="border", align_corners=False)
-    if supersample > 1:
-        out = F.avg_pool2d(out, supersample)
-    return torch.floor(out + 0.5).clamp_(0.0, 255.0)
 
 
 class GPUMultiCrop:
@@ -155,10 +157,9 @@ class GPUMultiCrop:
         device: str | torch.device | None = None,
         seed: int | None = None,
         record: bool = True,
-        max_supersample: int = MAX_SUPERSAMPLE,
     ) -> None:
         self.config = config
-        self.max_supersample = max(1, int(max_supersample))  # 1 turns antialiasing off
+        self.interpolation = check_filter(config.interpolation)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.record = record
         self._generator = torch.Generator()
@@ -191,9 +192,19 @@ class GPUMultiCrop:
             globals_, locals_, records, batch.source_sizes[0], notes=list(batch.notes)
         )
 
-    def batch(self, images: torch.Tensor | list, seed: int | None = None) -> MultiCropBatch:
-        """Draw parameters for every view of ``images`` and render them on the device."""
-        source, sizes = _stack_images(images, self.device)
+    def batch(
+        self,
+        images: torch.Tensor | list,
+        seed: int | None = None,
+        sizes: list[tuple[int, int]] | None = None,
+    ) -> MultiCropBatch:
+        """Draw parameters for every view of ``images`` and render them on the device.
+
+        ``images``: a ``(B, 3, H, W)`` uint8 batch (``sizes``: each image's (width, height)
+        when the batch is edge-padded, else all are H x W) or a list of PIL images / ``(3,
+        Hi, Wi)`` uint8 tensors.
+        """
+        source, sizes = _stack_images(images, self.device, sizes)
         generator = torch.Generator().manual_seed(seed) if seed is not None else self._generator
         params = sample_params(generator, self.config, sizes)
         return self._render(source, sizes, params)
@@ -217,8 +228,9 @@ class GPUMultiCrop:
             groups.append(self._render_group(source, params, rows, first, count, size))
         batch_out = MultiCropBatch(groups[0], groups[1], params, sizes)
         batch_out.notes.append(
-            "rendered by dinodiag.augment.gpu.multicrop: crops resized by bicubic grid_sample with "
-            "supersampling; every other operation as the CPU pipeline"
+            "rendered by dinodiag.augment.gpu.multicrop: crops resized by separable matrix "
+            "products with the CPU path's filter taps (within a grey level of it); every other "
+            "operation as the CPU pipeline"
         )
         if self.record:
             batch_out.records = records_from_params(cfg, params, sizes)
@@ -242,11 +254,9 @@ class GPUMultiCrop:
         if count == 0:
             return torch.empty((0, 3, size, size), device=self.device)
         box = params.box[rows]
-        factor = float(torch.maximum(box[:, 2], box[:, 3]).max()) / size
-        supersample = int(min(self.max_supersample, max(1, math.ceil(factor - 1e-9))))
         views = torch.cat(
             [
-                _crop_resize(source, box[v * batch : (v + 1) * batch], size, supersample)
+                crop_resize(source, box[v * batch : (v + 1) * batch], size, self.interpolation)
                 for v in range(count)
             ]
         )

@@ -241,13 +241,14 @@ def test_batches_of_mixed_sizes(device: str) -> None:
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_rendering_the_cpu_records_gives_nearly_the_cpu_views(device: str) -> None:
-    """Same parameters: only the resize differs (grid_sample vs Pillow's filter)."""
+def test_rendering_the_cpu_records_gives_the_cpu_views(device: str) -> None:
+    """Same parameters, same filter taps and pass order: the resize's float sums round
+    like the CPU path's fixed point on all but ~0.2% of the pixels."""
     cfg = PRESETS["dinov2"].config.replace(
         global_crops_size=64, local_crops_size=32, local_crops_number=4
     )
     cpu = build_pipeline(cfg)
-    images = [make_image(200, 150, seed=s) for s in range(3)]
+    images = [make_image(200, 150, seed=s) for s in range(3)] + [make_image(90, 260, seed=5)]
     samples = [cpu(img, seed=s) for s, img in enumerate(images)]
     batch = GPUMultiCrop(cfg, device=device).render(
         images, params_from_records(cfg, [s.records for s in samples])
@@ -255,7 +256,8 @@ def test_rendering_the_cpu_records_gives_nearly_the_cpu_views(device: str) -> No
     std = torch.tensor(cfg.std).view(1, 3, 1, 1)
     for group in ("global_crops", "local_crops"):
         levels = ((getattr(batch, group).cpu() - collate_views(samples)[group]) * std * 255).abs()
-        assert levels.mean() < 2.0 and torch.quantile(levels.flatten(), 0.9) <= 4.0, group
+        assert float((levels > 0.5).float().mean()) < 0.005, group
+        assert levels.mean() < 0.02, group
 
 
 def test_without_resize_differences_the_backends_agree_exactly() -> None:
@@ -269,7 +271,7 @@ def test_without_resize_differences_the_backends_agree_exactly() -> None:
     for rec in sample.records:
         rec.box = (0.0, 0.0, 48.0, 48.0)
     expected = [cpu._normalise(_replay_cpu(cfg, image, rec)) for rec in sample.records]
-    batch = GPUMultiCrop(cfg, device="cpu", max_supersample=1).render(
+    batch = GPUMultiCrop(cfg, device="cpu").render(
         [image], params_from_records(cfg, [sample.records])
     )
     for got, want in zip([*batch.global_crops, *batch.local_crops], expected, strict=True):
