@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from dinodiag import runs
-from dinodiag.dashboard import curve_charts
+from dinodiag.dashboard import curve_charts, curve_points
 from dinodiag.dashboard import curves as rc
 from dinodiag.dashboard.labels import status_badge
 from dinodiag.dashboard.run_names import run_colors
@@ -139,7 +139,7 @@ def downloads(long: pd.DataFrame, x: str, name: str, key: str) -> None:
     left, right, _ = st.columns([1, 1, 6])
     left.download_button(
         "CSV",
-        lambda: rc.export_frame(long, x).to_csv(index=False),
+        lambda: curve_points.export_frame(long, x).to_csv(index=False),
         file_name=f"{name}.csv",
         mime="text/csv",
         icon=":material/download:",
@@ -149,7 +149,7 @@ def downloads(long: pd.DataFrame, x: str, name: str, key: str) -> None:
     )
     right.download_button(
         "JSON",
-        lambda: rc.export_frame(long, x).to_json(orient="records", indent=1),
+        lambda: curve_points.export_frame(long, x).to_json(orient="records", indent=1),
         file_name=f"{name}.json",
         mime="application/json",
         icon=":material/download:",

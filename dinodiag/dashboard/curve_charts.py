@@ -7,7 +7,7 @@
 - a hover rule at the pointer's x with every run's value there;
 - a click on a legend entry hides that run (click again to show it);
 - log scale, outliers left out of the y range, 1 point or 100k points alike (the drawing is
-  thinned to :data:`~dinodiag.dashboard.curves.MAX_DRAWN_POINTS` per line, the data not).
+  thinned to :data:`~dinodiag.dashboard.curve_points.MAX_DRAWN_POINTS` per line, the data not).
 
     long = curves.long_frame(frames, curves.PANELS["loss"], smoothing=0.6)
     chart = curve_chart(long, x="step", log_y=True, colors=run_colors(all_run_ids))
@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from dinodiag.dashboard import curves
+from dinodiag.dashboard import curve_points, curves
 from dinodiag.dashboard.run_names import run_colors
 
 RULE_COLOUR = "#666"  # reference lines (ln K, step 0): grey, a colour no run has
@@ -49,7 +49,7 @@ def colour_scale(long: pd.DataFrame, colors: Mapping[str, str] | None, alt: Any)
 
 def _y_scale(long: pd.DataFrame, log_y: bool, ignore_outliers: bool, alt: Any) -> Any:
     options: dict[str, Any] = {"type": "log"} if log_y else {"zero": False}
-    domain = curves.outlier_domain(long) if ignore_outliers else None
+    domain = curve_points.outlier_domain(long) if ignore_outliers else None
     if domain is not None:
         low, high = domain
         if log_y:
@@ -75,7 +75,7 @@ def _one_chart(
     """The layers of one chart: raw (faint), smoothed, reference rules, hover rule."""
     import altair as alt
 
-    smoothed, raw = curves.drawing_points(long, max_points)
+    smoothed, raw = curve_points.drawing_points(long, max_points)
     # Only the fields the layers use travel to the browser (Altair embeds the data inline).
     smoothed = smoothed[["x", "value", "name", "metric", "run"]]
     raw = raw[["x", "raw", "name", "metric"]]
@@ -108,7 +108,7 @@ def _one_chart(
         )
     clip = ignore_outliers
     layers = [_hover_layer(long, x, tag, alt)]  # under the lines: a line shows its own tooltip
-    if curves.smoothed(long):  # the raw values underneath, faint
+    if curve_points.smoothed(long):  # the raw values underneath, faint
         faint = alt.when(hidden).then(alt.value(0.0)).otherwise(alt.value(0.22))
         layers.append(
             alt.Chart(raw)
@@ -151,7 +151,7 @@ def _one_chart(
 
 def _hover_layer(long: pd.DataFrame, x: str, tag: str, alt: Any) -> Any:
     """A vertical rule at the x nearest the pointer, with every series' value there."""
-    table = curves.hover_frame(long, x)
+    table = curve_points.hover_frame(long, x)
     nearest = alt.selection_point(
         name=f"hover_{tag}",
         nearest=True,
@@ -181,7 +181,7 @@ def curve_chart(
     title: str | None = None,
     colors: Mapping[str, str] | None = None,
     ignore_outliers: bool = False,
-    max_points: int = curves.MAX_DRAWN_POINTS,
+    max_points: int = curve_points.MAX_DRAWN_POINTS,
 ) -> Any:
     """An Altair chart of a :func:`~dinodiag.dashboard.curves.long_frame`: colour = run
     (``colors`` by run id, e.g. :func:`run_colors` of every run, or by series: broken red,
@@ -211,7 +211,7 @@ def small_multiples(
     colors: Mapping[str, str] | None = None,
     log_y: bool = False,
     ignore_outliers: bool = False,
-    max_points: int = curves.MAX_DRAWN_POINTS,
+    max_points: int = curve_points.MAX_DRAWN_POINTS,
 ) -> Any:
     """One small chart per metric, each with its own y scale (lr and momentum differ
     1000-fold), the runs' colours shared."""

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dinodiag.dashboard import curve_points as cp
 from dinodiag.dashboard import curves as rc
 
 
@@ -95,8 +96,8 @@ def test_x_axis_by_relative_time_in_minutes_by_epoch_and_by_wall_time():
     )
     assert set(wall["run"]) == {"a"} and wall.attrs["no_x"] == ["b"]  # b has no start
     assert str(wall["x"].iloc[0]) == "2026-05-09 22:00:30+00:00"
-    assert rc.position_text("wall", wall["x"].iloc[0]) == "2026-05-09 22:00:30"
-    assert rc.position_text("relative", 1.46385) == "1 min 28 s"  # not "1.46385"
+    assert cp.position_text("wall", wall["x"].iloc[0]) == "2026-05-09 22:00:30"
+    assert cp.position_text("relative", 1.46385) == "1 min 28 s"  # not "1.46385"
     with pytest.raises(ValueError, match="x axis"):
         rc.long_frame({"a": metrics_frame()}, ["loss"], x="time")
 
@@ -158,50 +159,50 @@ def long_run(n: int, spike_at: int | None = None) -> pd.DataFrame:
 def test_lttb_keeps_the_ends_and_the_shape_with_the_target_count():
     x = np.arange(10_000, dtype=float)
     y = np.where(x == 5000, 50.0, np.sin(x / 300))
-    keep = rc.lttb_indices(x, y, 200)
+    keep = cp.lttb_indices(x, y, 200)
     assert len(keep) == 200 and keep[0] == 0 and keep[-1] == 9999
     assert np.all(np.diff(keep) > 0) and 5000 in keep  # the peak is the largest triangle
-    assert list(rc.lttb_indices(x[:5], y[:5], 200)) == [0, 1, 2, 3, 4]
-    keep = rc.minmax_indices(y, 100)
+    assert list(cp.lttb_indices(x[:5], y[:5], 200)) == [0, 1, 2, 3, 4]
+    keep = cp.minmax_indices(y, 100)
     assert len(keep) <= 100 and 5000 in keep
 
 
 def test_drawing_is_thinned_per_line_but_the_data_and_the_export_keep_every_point():
     frames = {"a": long_run(100_000, spike_at=77_777), "b": long_run(50)}
     long = rc.long_frame(frames, ["loss"], smoothing=0.9)
-    smoothed, raw = rc.drawing_points(long, max_points=1000)
+    smoothed, raw = cp.drawing_points(long, max_points=1000)
     assert smoothed.groupby("run").size().to_dict() == {"a": 1000, "b": 50}
     assert raw.groupby("run").size().max() <= 1000
     assert raw["raw"].max() == 1e4  # the spike is still drawn in the raw envelope
-    exported = rc.export_frame(long, "step")
+    exported = cp.export_frame(long, "step")
     assert len(exported) == 100_050  # every point, not the drawing
     assert list(exported.columns) == ["run", "name", "metric", "step", "seconds", "value", "raw"]
     one = rc.long_frame({"a": long_run(1)}, ["loss"])
-    assert [len(part) for part in rc.drawing_points(one)] == [1, 1]
+    assert [len(part) for part in cp.drawing_points(one)] == [1, 1]
 
 
 def test_hover_shows_every_run_at_the_pointers_step_and_nothing_past_a_runs_end():
     frames = {"20260509-220101-a": metrics_frame(steps=5), "20260509-221500-b": metrics_frame(3)}
     long = rc.long_frame(frames, ["loss"], smoothing=0.5)
-    table = rc.hover_frame(long, "step")
+    table = cp.hover_frame(long, "step")
     assert table.attrs["series"] == {"s0": "a 22:01", "s1": "b 22:15"}
     row = table[table["x"] == 3].iloc[0]
     assert row["at"] == "step 3"
     assert row["s0"].endswith("(raw 5)") and row["s1"].endswith("(raw 5)")
     assert table[table["x"] == 5].iloc[0]["s1"] == ""  # b ended at step 3
-    unsmoothed = rc.hover_frame(rc.long_frame(frames, ["loss"]), "step")
+    unsmoothed = cp.hover_frame(rc.long_frame(frames, ["loss"]), "step")
     assert unsmoothed[unsmoothed["x"] == 3].iloc[0]["s0"] == "5"  # no "(raw 5)" twice
-    several = rc.hover_frame(rc.long_frame({"a": metrics_frame()}, ["loss", "dino_loss"]), "step")
+    several = cp.hover_frame(rc.long_frame({"a": metrics_frame()}, ["loss", "dino_loss"]), "step")
     assert set(several.attrs["series"].values()) == {"a · total loss", "a · DINO"}
-    assert len(rc.hover_frame(rc.long_frame({"a": long_run(20_000)}, ["loss"]), "step")) == 500
+    assert len(cp.hover_frame(rc.long_frame({"a": long_run(20_000)}, ["loss"]), "step")) == 500
 
 
 def test_outliers_are_left_out_of_the_y_range():
     long = rc.long_frame({"a": long_run(2000, spike_at=1000)}, ["loss"])
-    low, high = rc.outlier_domain(long)
+    low, high = cp.outlier_domain(long)
     assert high < 100 < 1e4  # the spike at 1e4 no longer sets the scale
     assert low < long["value"].median() < high
-    assert rc.outlier_domain(rc.long_frame({"a": long_run(3)}, ["loss"])) is None
+    assert cp.outlier_domain(rc.long_frame({"a": long_run(3)}, ["loss"])) is None
 
 
 def test_every_panel_column_has_a_label():
