@@ -104,7 +104,7 @@ class CurveOptions:
 
 def controls(key: str) -> CurveOptions:
     """Smoothing, x axis, log scale and outlier widgets."""
-    left, middle, log, outliers = st.columns([3, 3, 2, 2], vertical_alignment="bottom")
+    left, middle, log, outliers = st.columns([3, 4, 2, 2], vertical_alignment="bottom")
     smoothing = left.slider(
         "Smoothing",
         0.0,
@@ -136,8 +136,8 @@ def controls(key: str) -> CurveOptions:
 
 def downloads(long: pd.DataFrame, x: str, name: str, key: str) -> None:
     """CSV and JSON of exactly what a chart shows (every point, smoothed and raw)."""
-    left, right, _ = st.columns([1, 1, 6])
-    left.download_button(
+    row = st.container(horizontal=True, gap="small")
+    row.download_button(
         "CSV",
         lambda: curve_points.export_frame(long, x).to_csv(index=False),
         file_name=f"{name}.csv",
@@ -147,7 +147,7 @@ def downloads(long: pd.DataFrame, x: str, name: str, key: str) -> None:
         type="tertiary",
         help="Every point of this chart (runs, metrics, x axis and smoothing as shown).",
     )
-    right.download_button(
+    row.download_button(
         "JSON",
         lambda: curve_points.export_frame(long, x).to_json(orient="records", indent=1),
         file_name=f"{name}.json",
@@ -215,7 +215,8 @@ def panel(
         notes.append(f"{dropped} point(s) <= 0 left out by the log scale (KoLeo can be negative).")
     if no_x:
         notes.append(f"Not drawn, no wall time recorded: {', '.join(no_x)}.")
-    st.caption(" ".join(n for n in notes if n))
+    if any(notes):
+        st.caption(" ".join(n for n in notes if n))
     downloads(long, x, f"dinodiag-{which.key}", key=f"{key or 'curves'}_{which.key}")
 
 

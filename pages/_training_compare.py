@@ -57,8 +57,8 @@ def compare_tab(all_runs: Sequence[runs.RunInfo]) -> None:
         default=default,
         key="cmp_runs",
         format_func=lambda i: f"{names[i]}  ·  {by_id[i].state}  ·  {i}",
-        help="A run keeps its colour in every chart and page. Click a legend entry to hide "
-        "that run in a chart, click again to show it.",
+        help="A run keeps its colour in every chart and page. In a chart, a click on a legend "
+        "entry shows only that run, more clicks add or remove runs, a double click shows all.",
     )
     if not chosen:
         st.caption("Choose one or more runs.")

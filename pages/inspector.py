@@ -134,20 +134,31 @@ st.caption(
     "✓ applied · blank: not applied · –: not recorded. Jitter: the brightness, contrast and "
     "saturation factors and the hue shift drawn."
 )
-narrow = {"width": "small"}
+widths = {  # pixels: every column fits the page at 1400 px, a comparison's too
+    "pipeline": 100,
+    "view": 45,
+    "scale": 58,
+    "ratio": 58,
+    "box (l, t, w, h)": 118,
+    "out size": 68,
+    "flip": 40,
+    "jitter": 205,
+    "grayscale": 42,
+    "blur σ": 52,
+    "solarize": 62,
+    "fallback": 62,
+}
 st.dataframe(
     records_frame([(shown.title, sample.records) for shown, _, sample in drawn]),
     hide_index=True,
     key="insp_table",
     column_config={
-        "view": st.column_config.TextColumn(**narrow),
-        "scale": st.column_config.NumberColumn(format="%.3f", **narrow),
-        "ratio": st.column_config.NumberColumn(format="%.3f", **narrow),
-        "jitter": st.column_config.TextColumn(width="medium"),
-        **{
-            c: st.column_config.TextColumn(**narrow)
-            for c in ("out size", "flip", "grayscale", "blur σ", "solarize", "fallback")
-        },
+        column: (
+            st.column_config.NumberColumn(format="%.3f", width=width)
+            if column in ("scale", "ratio")
+            else st.column_config.TextColumn("gray" if column == "grayscale" else None, width=width)
+        )
+        for column, width in widths.items()
     },
 )
 

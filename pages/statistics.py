@@ -128,8 +128,9 @@ def reference_rates(frame: pd.DataFrame, config: object) -> pd.DataFrame:
 rate_tables = {run.title: reference_rates(frames[run.title], run.config) for run in shown}
 st.image(crop_pictures.png_bytes(stats_charts.rates_figure(rate_tables), dpi=90), width="stretch")
 rates = comparisons.per_pipeline(reference_rates, shown, frames)
+rates = labels.with_interval(rates)  # low / high as one cell; "–" where there is none
 bar = st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="%.2f")
-first = ["kind", "operation", "measured", "expected", "configured", "verdict"]
+first = ["kind", "operation", "measured", "expected", "interval", "configured", "verdict"]
 st.dataframe(
     rates,
     hide_index=True,

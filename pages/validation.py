@@ -16,6 +16,7 @@ from pages import _shared as ui
 
 CONFIG_KEY = "val_config"  # session_state: the config the last report checked (None: your code)
 AUTORUN_KEY = "val_autorun"  # session_state: run the checks on the next run (after a reload)
+MAX_SAMPLES = 256  # images the checks sample at most (about a minute on two cores)
 
 
 def load_into_sidebar(text: str) -> None:
@@ -37,16 +38,21 @@ ctx = ui.require(
 )
 
 c_run, c_samples, c_info = st.columns([2, 3, 5], vertical_alignment="bottom")
-samples = c_samples.number_input(
+st.session_state.setdefault("val_samples", 16)  # set before the widget: tests may change it
+asked = c_samples.number_input(  # no max_value: a box refusing 99999 keeps its hint over it
     "Images to sample",
-    1,
-    256,
-    16,
+    min_value=1,
     step=4,
     key="val_samples",
-    help="1 to 256. More images make the rates and scales more certain; 256 take about a "
-    "minute on two cores (a bar shows how far it is).",
+    help=f"1 to {MAX_SAMPLES}. More images make the rates and scales more certain; "
+    f"{MAX_SAMPLES} take about a minute on two cores (a bar shows how far it is).",
 )
+samples = min(int(asked), MAX_SAMPLES)
+if asked > MAX_SAMPLES:
+    st.caption(
+        f"{int(asked):,} images asked: the checks sample at most {MAX_SAMPLES}; "
+        f"using {MAX_SAMPLES}."
+    )
 c_info.markdown(f"`{ctx.pipeline_label}` against **{ctx.reference}** · seed {ctx.seed}")
 signature = (ctx.pipeline_key, ctx.dataset_key, ctx.reference, ctx.seed, int(samples))
 repeats = labels.repeats_line(int(samples), len(ctx.dataset))

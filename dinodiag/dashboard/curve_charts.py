@@ -5,7 +5,8 @@
 - the smoothed line over the raw values drawn faint; schedules are never smoothed
   (:mod:`dinodiag.dashboard.curves` decides what is);
 - a hover rule at the pointer's x with every run's value there;
-- a click on a legend entry hides that run (click again to show it);
+- a click on a legend entry shows only that run, more clicks add or remove runs, a double
+  click shows them all (the legend greys the runs not shown);
 - log scale, outliers left out of the y range, 1 point or 100k points alike (the drawing is
   thinned to :data:`~dinodiag.dashboard.curve_points.MAX_DRAWN_POINTS` per line, the data not).
 
@@ -31,7 +32,11 @@ DASHES = ([1, 0], [6, 3], [2, 2], [8, 3, 2, 3])  # metric 1, 2, 3, 4 on a chart 
 def _x_encoding(x: str, alt: Any) -> Any:
     if x == "wall":
         return alt.X("x:T", title=curves.X_TITLES[x], axis=alt.Axis(format="%H:%M"))
-    return alt.X("x:Q", title=curves.X_TITLES[x], axis=alt.Axis(format="~g"))
+    if x == "step":  # 20k, 100k as TensorBoard writes them (and 0, not "0k")
+        axis = alt.Axis(labelExpr="datum.value == 0 ? '0' : format(datum.value, '~s')")
+    else:
+        axis = alt.Axis(format="~g")
+    return alt.X("x:Q", title=curves.X_TITLES[x], axis=axis)
 
 
 def colour_scale(long: pd.DataFrame, colors: Mapping[str, str] | None, alt: Any) -> Any:
@@ -80,8 +85,11 @@ def _one_chart(
     smoothed = smoothed[["x", "value", "name", "metric", "run"]]
     raw = raw[["x", "raw", "name", "metric"]]
     several_metrics = long["metric"].nunique() > 1
-    hidden = alt.selection_point(
-        name=f"hidden_{tag}", fields=["name"], bind="legend", toggle="true", empty=False
+    # The runs shown: all while nothing is picked; a click on a legend entry shows only that
+    # run, further clicks add or remove runs, a double click shows all again. The legend
+    # greys the runs that are not shown.
+    shown = alt.selection_point(
+        name=f"shown_{tag}", fields=["name"], bind="legend", toggle="true", empty=True
     )
     colour = alt.Color(
         "name:N",
@@ -92,6 +100,7 @@ def _one_chart(
             columns=4,
             labelLimit=320,
             symbolStrokeWidth=3,
+            symbolOpacity=1,  # not the faint raw layer's
         ),
     )
     y_scale = _y_scale(long, log_y, ignore_outliers, alt)
@@ -109,7 +118,7 @@ def _one_chart(
     clip = ignore_outliers
     layers = [_hover_layer(long, x, tag, alt)]  # under the lines: a line shows its own tooltip
     if curve_points.smoothed(long):  # the raw values underneath, faint
-        faint = alt.when(hidden).then(alt.value(0.0)).otherwise(alt.value(0.22))
+        faint = alt.when(shown).then(alt.value(0.22)).otherwise(alt.value(0.0))
         layers.append(
             alt.Chart(raw)
             .mark_line(strokeWidth=1, clip=clip)
@@ -119,20 +128,27 @@ def _one_chart(
                 detail="name:N",
             )
         )
-    longest = int(long.groupby(["run", "column"]).size().max())
-    seen = alt.when(hidden).then(alt.value(0.06)).otherwise(alt.value(1.0))
+    seen = alt.when(shown).then(alt.value(1.0)).otherwise(alt.value(0.06))
     line = (
         alt.Chart(smoothed)
-        .mark_line(strokeWidth=2, clip=clip, point=longest < FEW_POINTS)
+        .mark_line(strokeWidth=2, clip=clip)
         .encode(
             **encoding,
             opacity=seen,
             detail="name:N",
             tooltip=[alt.Tooltip("run:N", title="run"), alt.Tooltip("metric:N", title="metric")],
         )
-        .add_params(hidden)
+        .add_params(shown)
     )
     layers.append(line)
+    sizes = smoothed.groupby(["name", "metric"])["x"].transform("size")
+    few = smoothed[sizes < FEW_POINTS]  # a line of 1 point draws nothing: dots show them
+    if len(few):
+        layers.append(
+            alt.Chart(few)
+            .mark_point(filled=True, size=36, clip=clip)
+            .encode(x=encoding["x"], y=y, color=colour, opacity=seen)
+        )
     if rules is not None and not rules.empty:
         rule = alt.Chart(rules).encode(
             y="value:Q", tooltip=["label:N", alt.Tooltip("value:Q", format=".3g")]

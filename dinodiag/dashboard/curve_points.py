@@ -138,8 +138,8 @@ def hover_frame(long: pd.DataFrame, x: str, positions: int = HOVER_POSITIONS) ->
     """The table the hover rule shows (TensorBoard's tooltip): one row per x position (the
     union of the points' x, thinned to ``positions``), columns ``x``, ``at`` (the position
     as text) and ``s0``, ``s1`` ... one per series: ``smoothed (raw r)`` of that series at its
-    last point at or before x, empty past its last point. ``frame.attrs["series"]`` maps the
-    column to its legend text (``run name · metric``)."""
+    last point at or before x, "–" before its first, ``ended at step 300`` past its last.
+    ``frame.attrs["series"]`` maps the column to its legend text (``run name · metric``)."""
     if long.empty:
         out = pd.DataFrame(columns=["x", "at"])
         out.attrs["series"] = {}
@@ -161,7 +161,8 @@ def hover_frame(long: pd.DataFrame, x: str, positions: int = HOVER_POSITIONS) ->
         )
         text = [_pair_text(v, r) for v, r in zip(merged["value"], merged["raw"], strict=True)]
         past = out["x"] > part["x"].iloc[-1]
-        out[f"s{n}"] = ["" if gone else t for t, gone in zip(text, past, strict=True)]
+        ended = f"ended at {position_text(x, part['x'].iloc[-1])}"
+        out[f"s{n}"] = [ended if gone else (t or "–") for t, gone in zip(text, past, strict=True)]
         titles[f"s{n}"] = title
     out["at"] = [position_text(x, v) for v in out["x"]]
     out.attrs["series"] = titles

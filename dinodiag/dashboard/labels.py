@@ -258,3 +258,14 @@ def validation_staleness(saved: tuple | None, current: tuple) -> str | None:
     parts = ("pipeline", "dataset", "reference", "seed")
     changed = [name for name, a, b in zip(parts, saved, current, strict=False) if a != b]
     return f"the {' and '.join(changed)} changed since"
+
+
+def with_interval(rates: Any) -> Any:
+    """A :func:`dinodiag.stats.rates` table with its ``low`` / ``high`` columns as one text
+    column ``interval`` (``0.41–0.59``; ``–`` where the reference has no rate), so that no
+    cell reads "None"."""
+    text = [
+        "–" if low is None or high is None or low != low else f"{low:.2f}–{high:.2f}"
+        for low, high in zip(rates["low"], rates["high"], strict=True)
+    ]
+    return rates.drop(columns=["low", "high"]).assign(interval=text)

@@ -72,18 +72,22 @@ def test_colours_by_series_still_win_for_the_seed_story():
     assert scale == {"domain": ["broken", "fixed"], "range": ["#d62728", "#2ca02c"]}
 
 
-def test_the_smoothed_line_lies_over_the_faint_raw_one_and_the_legend_hides_runs():
+def test_the_smoothed_line_lies_over_the_faint_raw_one_and_the_legend_picks_runs():
     spec = curve_chart(rc.long_frame({A: run()}, ["loss"], smoothing=0.6)).to_dict()
-    hover, raw, line = layers_of(spec)
+    hover, raw, line, dots = layers_of(spec)  # 30 points: dots on the line too
+    assert dots["mark"]["type"] == "point"
     assert raw["encoding"]["y"]["field"] == "raw" and line["encoding"]["y"]["field"] == "value"
-    assert raw["encoding"]["opacity"]["value"] < 0.5  # faint, hidden with its run
-    legend = param(spec, "hidden")
+    faint = raw["encoding"]["opacity"]
+    assert faint["condition"][0]["value"] < 0.5 and faint["value"] == 0  # faint, or gone
+    legend = param(spec, "shown")
     assert legend["select"] == {"type": "point", "fields": ["name"], "toggle": "true"}
     assert legend["bind"] == "legend"
-    assert line["encoding"]["opacity"]["condition"][0]["value"] < 0.1  # a hidden run fades out
+    opacity = line["encoding"]["opacity"]
+    assert opacity["condition"][0] == {"param": "shown_c", "value": 1.0, "empty": True}
+    assert opacity["value"] < 0.1  # a run left out fades out
     assert [t["field"] for t in line["encoding"]["tooltip"]] == ["run", "metric"]  # full id
     unsmoothed = curve_chart(rc.long_frame({A: run()}, ["loss"])).to_dict()
-    assert len(layers_of(unsmoothed)) == 2  # no raw layer when nothing is smoothed
+    assert len(layers_of(unsmoothed)) == 3  # no raw layer when nothing is smoothed
 
 
 def test_hover_rule_lists_every_run_at_the_pointers_x():
@@ -95,7 +99,7 @@ def test_hover_rule_lists_every_run_at_the_pointers_x():
     assert titles == ["at", "cpu-demo 22:01", "cpu-demo 22:15"]
     rows = data_of(spec, hover)
     assert rows[4]["at"] == "step 5" and "(raw " in rows[4]["s0"]
-    assert rows[-1]["s1"] == ""  # B logged 20 steps only
+    assert rows[-1]["s1"] == "ended at step 20"  # B logged 20 steps only
 
 
 def test_several_metrics_are_told_apart_by_dashes_not_colours():
@@ -120,8 +124,9 @@ def test_log_scale_outliers_and_axes():
 
 
 def test_one_point_is_drawn_as_a_dot_and_100k_points_stay_small():
-    one = curve_chart(rc.long_frame({A: run(1)}, ["loss"])).to_dict()
-    assert smoothed_line(one)["mark"]["point"] is True
+    one = curve_chart(rc.long_frame({A: run(1), B: run(5000)}, ["loss"])).to_dict()
+    dots = next(layer for layer in layers_of(one) if layer["mark"]["type"] == "point")
+    assert [row["name"] for row in data_of(one, dots)] == ["cpu-demo 22:01"]  # the 1-point run
     big = rc.long_frame({A: run(100_000), B: run(100_000, 1.0)}, ["loss"], smoothing=0.9)
     spec = curve_chart(big).to_dict()
     drawn = sum(len(rows) for rows in spec["datasets"].values())

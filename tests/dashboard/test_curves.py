@@ -189,7 +189,7 @@ def test_hover_shows_every_run_at_the_pointers_step_and_nothing_past_a_runs_end(
     row = table[table["x"] == 3].iloc[0]
     assert row["at"] == "step 3"
     assert row["s0"].endswith("(raw 5)") and row["s1"].endswith("(raw 5)")
-    assert table[table["x"] == 5].iloc[0]["s1"] == ""  # b ended at step 3
+    assert table[table["x"] == 5].iloc[0]["s1"] == "ended at step 3"
     unsmoothed = cp.hover_frame(rc.long_frame(frames, ["loss"]), "step")
     assert unsmoothed[unsmoothed["x"] == 3].iloc[0]["s0"] == "5"  # no "(raw 5)" twice
     several = cp.hover_frame(rc.long_frame({"a": metrics_frame()}, ["loss", "dino_loss"]), "step")
