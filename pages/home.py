@@ -55,6 +55,15 @@ steps = [
         "Run every check in one click: pass / warn / fail with what to change.",
     ),
 ]
+if (Path(__file__).parent / "your_run.py").exists():
+    steps.append(
+        (
+            "pages/your_run.py",
+            "Your run",
+            ":material/folder_open:",
+            "Open your DINOv2 output directory: a diagnosis, its curves and checkpoints.",
+        )
+    )
 if (Path(__file__).parent / "training.py").exists():
     steps.append(
         (

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dinodiag.augment.config import dump_yaml
 from dinodiag.augment.presets import get_preset
-from dinodiag.checks.fixes import dinov2_section, plan_fixes
+from dinodiag.checks.fixes import compact_yaml, dinov2_section, plan_fixes
 from dinodiag.checks.runner import run_checks
 from dinodiag.dashboard import labels
 from dinodiag.dashboard.progress import CountingPipeline, progress_text
@@ -182,7 +181,7 @@ for check, status, message in plan.left:
         f"{labels.status_badge(status)} `{check}` is not fixed by a config value: {message}",
         icon=":material/report:",
     )
-fixed_yaml = dump_yaml(plan.fixed)
+fixed_yaml = compact_yaml(plan.fixed)
 c_yaml, c_dinov2, c_load = st.columns(3)
 c_yaml.download_button(
     "Download (dinodiag YAML)",

@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from dinodiag.augment.config import PipelineConfig, config_from_dict, dump_yaml, flatten, to_dict
+from dinodiag.augment.config import PipelineConfig, config_from_dict, flatten, to_dict
 from dinodiag.augment.presets import PRESETS
 from dinodiag.checks.reference import differences
 from dinodiag.checks.report import STATUSES, CheckReport
@@ -92,8 +92,8 @@ class FixPlan:
 
     def diff(self) -> str:
         """Unified diff of the config's YAML and the corrected one ("" when they are equal)."""
-        before = dump_yaml(self.original).splitlines(keepends=True)
-        after = dump_yaml(self.fixed).splitlines(keepends=True)
+        before = compact_yaml(self.original).splitlines(keepends=True)
+        after = compact_yaml(self.fixed).splitlines(keepends=True)
         lines = difflib.unified_diff(
             before, after, fromfile=f"{self.original.name}.yaml", tofile=f"{self.fixed.name}.yaml"
         )
@@ -116,6 +116,21 @@ class FixPlan:
         """The fixes a DINOv2 config cannot carry (the photometric recipe, two global crops):
         they are changes to the augmentation code."""
         return [fix for fix in self.fixes if fix.field not in DINOV2_FIELDS]
+
+
+class _FlowLists(yaml.SafeDumper):
+    """YAML with each list on its line (``global_crops_scale: [0.32, 1.0]``), mappings in
+    blocks: a diff then shows one changed line per changed value."""
+
+
+_FlowLists.add_representer(
+    list, lambda dumper, data: dumper.represent_sequence("tag:yaml.org,2002:seq", data, True)
+)
+
+
+def compact_yaml(config: PipelineConfig) -> str:
+    """``config`` as dinodiag YAML with lists on one line (read back by ``load_config``)."""
+    return yaml.dump(to_dict(config), Dumper=_FlowLists, sort_keys=False)
 
 
 def _status(check: str, fix: Fix) -> str:
@@ -260,7 +275,7 @@ def fixed_text(plan: FixPlan, path: str | Path, fixed_format: str | None = None)
         return dinov2_section(plan.fixed, plan)
     if Path(path).suffix.lower() == ".json":
         return json.dumps(to_dict(plan.fixed), indent=2) + "\n"
-    return dump_yaml(plan.fixed)
+    return compact_yaml(plan.fixed)
 
 
 def write_fixed(plan: FixPlan, path: str | Path, fixed_format: str | None = None) -> Path:

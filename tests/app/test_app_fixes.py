@@ -24,7 +24,7 @@ def test_apply_the_fixes_shows_the_diff_and_a_reload_re_checks_to_pass(app):
     ]
     assert table.set_index("field").loc["global_crops_scale", "dinov2"] == "(0.32, 1)"
     diff = at.code[0].value
-    assert "-global_crops_size: 96\n+global_crops_size: 224" in diff
+    assert "-global_crops_size: 96\n" in diff and "+global_crops_size: 224\n" in diff
     labels = {b.proto.label for b in at.get("download_button")}
     assert {"Download (dinodiag YAML)", "Download (DINOv2 crops:)"} <= labels
     at.button(key="val_fix_load").click().run()

@@ -53,8 +53,11 @@ def test_the_seed_broken_pipeline_gets_every_failing_value_of_the_reference(samp
     assert plan.fixed.name == "seed-broken-fixed"
     assert report_of(plan.fixed, sample).verdict == "pass"  # re-checked: every check passes
     diff = plan.diff()
-    assert "-global_crops_size: 96\n+global_crops_size: 224" in diff
+    assert "-global_crops_size: 96\n" in diff and "+global_crops_size: 224\n" in diff
     assert "+local_crops_number: 8\n" in diff and "-local_crops_number: 0\n" in diff
+    assert (
+        "-global_crops_scale: [0.2, 1.0]\n" in diff and "+global_crops_scale: [0.32, 1.0]\n" in diff
+    )
 
 
 def test_warnings_are_fixed_too_unless_only_failures_are_asked_for(sample):
