@@ -166,7 +166,7 @@ def panel(
     smoothing: float | None = None,
     log_y: bool | None = None,
     ln_k: Mapping[str, int] | None = None,
-    width: int = 190,
+    per_row: int = 4,
     colors: Mapping[str, str] | None = None,
     options: CurveOptions | None = None,
     names: Mapping[str, str] | None = None,
@@ -205,8 +205,11 @@ def panel(
         st.caption(f"All {dropped} point(s) are <= 0: the log scale cannot show them.")
         return
     if which.separate:
-        chart = curve_charts.small_multiples(long, width=width, **style)
-        st.altair_chart(chart, width="content")
+        charts = curve_charts.metric_charts(long, **style)
+        for n, chart in enumerate(charts):
+            if n % per_row == 0:
+                columns = st.columns(per_row)
+            columns[n % per_row].altair_chart(chart, width="stretch")
     else:
         lines = rules if rules is not None else rc.reference_lines(which, frames, ln_k or {}, names)
         st.altair_chart(curve_charts.curve_chart(long, rules=lines, **style), width="stretch")
@@ -233,6 +236,6 @@ def all_panels(frames: Mapping[str, pd.DataFrame], infos: Sequence[RunInfo], key
     with left:
         panel(frames, rc.PANELS["entropy"], **common)
     with right:
-        panel(frames, rc.PANELS["speed"], **common, width=170)
-    panel(frames, rc.PANELS["features"], **common, width=240)
-    panel(frames, rc.PANELS["schedules"], **common, width=160)
+        panel(frames, rc.PANELS["speed"], **common, per_row=2)
+    panel(frames, rc.PANELS["features"], **common, per_row=3)
+    panel(frames, rc.PANELS["schedules"], **common)

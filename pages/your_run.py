@@ -114,7 +114,7 @@ def curves_tab(run: OpenedRun) -> None:
         steps = pd.to_numeric(run.train_rows["step"], errors="coerce").dropna().astype(int)
         expected = expected_schedules(run.dinov2_config, steps.to_numpy(), run.world_size)
         schedule_frames = {f"{run.name} (logged)": run.metrics, "config.yaml": expected}
-    charts.panel(schedule_frames, rc.PANELS["schedules"], **common, width=160)
+    charts.panel(schedule_frames, rc.PANELS["schedules"], **common)
     if run.dinov2_config is not None:
         st.caption(
             "Colours: the logged values and DINOv2's schedules recomputed from config.yaml; "

@@ -76,6 +76,7 @@ def _one_chart(
     max_points: int,
     tag: str,
     title: str | None = None,
+    legend: bool = True,
 ) -> Any:
     """The layers of one chart: raw (faint), smoothed, reference rules, hover rule."""
     import altair as alt
@@ -101,7 +102,9 @@ def _one_chart(
             labelLimit=320,
             symbolStrokeWidth=3,
             symbolOpacity=1,  # not the faint raw layer's
-        ),
+        )
+        if legend
+        else None,
     )
     y_scale = _y_scale(long, log_y, ignore_outliers, alt)
     y = alt.Y("value:Q", title=None, scale=y_scale)
@@ -218,37 +221,36 @@ def curve_chart(
     )
 
 
-def small_multiples(
+def metric_charts(
     long: pd.DataFrame,
     *,
     x: str = "step",
-    width: int = 210,
-    columns: int = 4,
+    width: int | None = None,
     colors: Mapping[str, str] | None = None,
     log_y: bool = False,
     ignore_outliers: bool = False,
     max_points: int = curve_points.MAX_DRAWN_POINTS,
-) -> Any:
+) -> list[Any]:
     """One small chart per metric, each with its own y scale (lr and momentum differ
-    1000-fold), the runs' colours shared."""
-    import altair as alt
-
+    1000-fold), the runs' colours shared: the page lays them out side by side. (Separate
+    charts, not an Altair concat: Altair's concat gives each layer's selections to every
+    layer, which Vega cannot draw.) The legend is drawn only when several runs are."""
     charts = []
+    several = long["run"].nunique() > 1
     for n, metric in enumerate(dict.fromkeys(long["metric"])):
-        part = long[long["metric"] == metric]
-        charts.append(
-            _one_chart(
-                part,
-                x=x,
-                log_y=log_y,
-                rules=None,
-                height=150,
-                width=width,
-                colors=colors,
-                ignore_outliers=ignore_outliers,
-                max_points=max_points,
-                tag=f"m{n}",
-                title=metric,
-            )
+        chart = _one_chart(
+            long[long["metric"] == metric],
+            x=x,
+            log_y=log_y,
+            rules=None,
+            height=150,
+            width=width,
+            colors=colors,
+            ignore_outliers=ignore_outliers,
+            max_points=max_points,
+            tag=f"m{n}",
+            title=metric,
+            legend=several,
         )
-    return alt.concat(*charts, columns=columns).resolve_scale(y="independent")
+        charts.append(chart)
+    return charts

@@ -363,10 +363,3 @@ def curve_chart(long: pd.DataFrame, **options: Any) -> Any:
     from dinodiag.dashboard.curve_charts import curve_chart as chart
 
     return chart(long, **options)
-
-
-def small_multiples(long: pd.DataFrame, **options: Any) -> Any:
-    """:func:`dinodiag.dashboard.curve_charts.small_multiples` (kept here for callers)."""
-    from dinodiag.dashboard.curve_charts import small_multiples as chart
-
-    return chart(long, **options)

@@ -26,7 +26,7 @@ def view_name(record: ViewRecord) -> str:
 def view_caption(record: ViewRecord | None, multiline: bool = False) -> str:
     """The sampled parameters of one view, e.g. ``G1 · scale 0.53 · ratio 1.12 · flip · blur σ1.2``.
 
-    Only what is known is shown (a brought pipeline records crops only).
+    Only what is known is shown (a step dinodiag could not read leaves its parameters out).
     """
     if record is None:
         return "no record"

@@ -220,3 +220,19 @@ def test_a_link_restores_the_sidebar_and_the_url_follows_it(page, plain_server):
     page.reload()
     wait_idle(page)
     expect(page.get_by_role("combobox", name="Preset")).to_have_value("seed-fixed")
+
+
+def test_every_panel_of_the_live_view_draws(page, runs_server):
+    url, _ = runs_server
+    open_tab(page, url, "Live")
+    picker = page.get_by_test_id("stMain").get_by_role("combobox", name="Run")
+    picker.click()
+    page.get_by_role("option", name=re.compile(f"^{SHORT}")).click()
+    wait_idle(page)
+    charts = page.get_by_test_id("stVegaLiteChart")
+    expect(charts).to_have_count(3)  # loss, k-NN, learning rate (the one schedule logged)
+    page.wait_for_timeout(1500)
+    schedule = charts.nth(2)
+    schedule.scroll_into_view_if_needed()
+    colour = run_colors([SHORT, LONG, ONE])[SHORT]
+    assert colour_pixels(schedule.screenshot(), colour) > 50  # drawn, not an empty frame

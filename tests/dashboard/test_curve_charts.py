@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from dinodiag.dashboard import curves as rc
-from dinodiag.dashboard.curve_charts import curve_chart, small_multiples
+from dinodiag.dashboard.curve_charts import curve_chart, metric_charts
 from dinodiag.dashboard.run_names import run_colors
 
 A, B, C = "20260509-220101-cpu-demo", "20260509-221500-cpu-demo", "20260509-223000-seed-fixed"
@@ -134,12 +134,17 @@ def test_one_point_is_drawn_as_a_dot_and_100k_points_stay_small():
     assert len(json.dumps(spec)) < 1_500_000
 
 
-def test_small_multiples_give_each_metric_its_own_scale_and_the_runs_their_colours():
+def test_metric_charts_give_each_metric_its_own_chart_and_the_runs_their_colours():
     everything = run_colors([A, B])
     long = rc.long_frame({A: run(), B: run()}, rc.PANELS["schedules"], x="epoch")
-    spec = small_multiples(long, x="epoch", colors=everything).to_dict()
-    assert spec["resolve"]["scale"]["y"] == "independent"
-    assert [chart["title"] for chart in spec["concat"]] == ["learning rate"]
-    line = smoothed_line(spec["concat"][0])
+    charts = [c.to_dict() for c in metric_charts(long, x="epoch", colors=everything)]
+    assert [chart["title"] for chart in charts] == ["learning rate"]  # the one logged
+    line = smoothed_line(charts[0])
     assert line["encoding"]["x"]["title"] == "epoch"
     assert line["encoding"]["color"]["scale"]["range"] == [everything[A], everything[B]]
+    for chart in charts:  # each selection belongs to its own layer (Vega draws nothing else)
+        hover, legend = param(chart, "hover"), param(chart, "shown")
+        assert len(hover["views"]) == len(legend["views"]) == 1
+        assert hover["views"] != legend["views"]
+    alone = metric_charts(rc.long_frame({A: run()}, rc.PANELS["schedules"]))[0].to_dict()
+    assert smoothed_line(alone)["encoding"]["color"]["legend"] is None  # one run: no legend
