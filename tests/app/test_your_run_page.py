@@ -5,7 +5,6 @@ and look inside; bad paths give a message naming them."""
 from __future__ import annotations
 
 import json
-
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
