@@ -4,7 +4,8 @@ app.py``: ``.streamlit/config.toml`` next to this file binds it to 127.0.0.1 eit
 Routes the pages with ``st.navigation`` and owns the shared sidebar (dataset,
 pipeline, reference, seed), whose widgets keep their values on every page. The
 sidebar's choices are resolved by ``dinodiag.dashboard.sidebar`` into a context that the
-pages read (``pages/_shared.py``); pages only lay out widgets and call dinodiag.
+pages read (``pages/_shared.py``); pages only lay out widgets and call dinodiag. The choices
+live in the URL too (``dinodiag.dashboard.links``): a reload or a shared link restores them.
 
 Inputs that make the server run code chosen in the browser (your own pipeline code, dataset
 roots) are off unless the server was started with ``DINODIAG_ALLOW_BROWSER_CODE=1``
@@ -22,10 +23,10 @@ import streamlit as st
 
 from dinodiag.augment.config import dump_yaml
 from dinodiag.augment.presets import PRESETS
-from dinodiag.dashboard import security, sidebar
+from dinodiag.dashboard import field_edits, links, security, sidebar
 from dinodiag.dashboard.context import SidebarContext
 from dinodiag.data import IMAGE_EXTENSIONS
-from dinodiag.errors import DinodiagError
+from dinodiag.errors import ConfigError, DinodiagError
 from pages import _shared as ui
 from pages._widgets import field_widgets
 
@@ -33,6 +34,15 @@ HERE = Path(__file__).resolve().parent
 
 st.set_page_config(page_title="dinodiag", page_icon=":material/biotech:", layout="wide")
 CODE_ALLOWED = security.browser_code_allowed(os.environ)  # set by whoever started the server
+EDITS_KEY = "dinodiag_edits"  # session_state: the field edits of this run (for the URL)
+LINKS_KEY = "dinodiag_links_read"  # session_state: the URL's choices were read (once a session)
+
+
+def defaults(**values: Any) -> None:
+    """Widget defaults set through the session state, not the widget's ``value`` / ``index``:
+    a value restored from a link (or set by a test) then never clashes with the default."""
+    for key, value in values.items():
+        st.session_state.setdefault(key, value)
 
 
 def off_here(**choice: str) -> str:
@@ -57,11 +67,13 @@ def navigation() -> Any:
     return st.navigation(pages)
 
 
-def dataset_sidebar() -> tuple[Any, str, str | None, Any]:
-    """(dataset, cache key, error message, status slot) from the dataset widgets.
+def dataset_sidebar() -> tuple[Any, str, str | None, Any, bool]:
+    """(dataset, cache key, error message, status slot, waiting) from the dataset widgets.
 
-    The slot is where :func:`dataset_status` writes the dataset's line and its unusable
-    files, before the page and again after it (the page's loads may find more of them).
+    ``waiting``: nothing chosen yet (no upload, no path typed): the message says what to do
+    and is not an error. The slot is where :func:`dataset_status` writes the dataset's line
+    and its unusable files, before the page and again after it (the page's loads may find
+    more of them).
     """
     sb = st.sidebar
     sb.subheader("1 · Images", help="The images the pipeline is applied to.")
@@ -74,7 +86,7 @@ def dataset_sidebar() -> tuple[Any, str, str | None, Any]:
     )
     if security.needs_code(dataset_source=source) and not CODE_ALLOWED:
         sb.warning(security.code_off_message(source), icon=":material/lock:")
-        return None, "", "dataset roots are off on this server (see the sidebar).", None
+        return None, "", "dataset roots are off on this server (see the sidebar).", None, False
     try:
         if source == "upload":
             files = sb.file_uploader(
@@ -86,6 +98,8 @@ def dataset_sidebar() -> tuple[Any, str, str | None, Any]:
             )
             sb.caption(sidebar.UPLOAD_LIMITS)
             pairs = [(f.name, f.getvalue()) for f in files or []]
+            if not pairs:
+                return None, "", "drop JPEG / PNG files on the uploader in the sidebar.", None, True
             key = f"upload:{sidebar.upload_key(pairs)}"
             dataset = ui.cached_uploads(key, pairs)
         else:
@@ -93,17 +107,23 @@ def dataset_sidebar() -> tuple[Any, str, str | None, Any]:
             label = sidebar.path_label(source)
             if label is not None:
                 path = sb.text_input(label, key="ds_path", placeholder="/data/my_images")
+                if not path.strip():
+                    what = sidebar.waiting_for_path(source)
+                    sb.caption(what)
+                    return None, "", what, None, True
             if source == "generated":
-                count = sb.number_input("Images", 10, 5000, 200, step=50, key="ds_gen_n")
-                size = sb.number_input("Side (px)", 16, 512, 96, step=16, key="ds_gen_size")
+                defaults(ds_gen_n=200, ds_gen_size=96)
+                count = sb.number_input("Images", 10, 5000, step=50, key="ds_gen_n")
+                size = sb.number_input("Side (px)", 16, 512, step=16, key="ds_gen_size")
             key = sidebar.dataset_spec(source, path, count, size)
             dataset = ui.sidebar_dataset(key)
     except DinodiagError as exc:
-        sb.error(str(exc), icon=":material/error:")
-        return None, "", str(exc), None
+        message = sidebar.menu_words(str(exc))
+        sb.error(message, icon=":material/error:")
+        return None, "", message, None, False
     slot = sb.empty()
     dataset_status(slot, dataset)
-    return dataset, key, None, slot
+    return dataset, key, None, slot, False
 
 
 def dataset_status(slot: Any, dataset: Any) -> None:
@@ -118,8 +138,16 @@ def dataset_status(slot: Any, dataset: Any) -> None:
                 st.dataframe(rows, hide_index=True)
 
 
-def pipeline_sidebar() -> tuple[sidebar.PipelineChoice, Any, Any, str, str | None]:
-    """(choice, config or None, pipeline, cache key, error) from the pipeline widgets."""
+def prefer(which: str) -> None:
+    """on_change of the config uploader and the paste box: the one edited last is used."""
+    st.session_state["pl_prefer"] = which
+
+
+def pipeline_sidebar() -> tuple[sidebar.PipelineChoice, Any, Any, str, str | None, bool]:
+    """(choice, config or None, pipeline, cache key, error, waiting) from the pipeline widgets.
+
+    ``waiting``: nothing typed yet (an empty paste box, an empty spec): not an error.
+    """
     sb = st.sidebar
     sb.subheader("2 · Pipeline", help="The augmentation under test.")
     sources = list(sidebar.PIPELINE_SOURCES)
@@ -135,21 +163,37 @@ def pipeline_sidebar() -> tuple[sidebar.PipelineChoice, Any, Any, str, str | Non
         sb.caption(PRESETS[name].description)
         choice = sidebar.PipelineChoice(source=source, preset=name)
     elif source == "config":
-        upload = sb.file_uploader("Config file", type=["yaml", "yml", "json"], key="pl_upload")
+        upload = sb.file_uploader(
+            "Config file",
+            type=["yaml", "yml", "json"],
+            key="pl_upload",
+            on_change=prefer,
+            args=("upload",),
+        )
         text = sb.text_area(
             "…or paste YAML / JSON",
             key="pl_text",
             height=140,
             placeholder="global_crops_scale: [0.4, 1.0]\nlocal_crops_number: 8",
+            on_change=prefer,
+            args=("text",),
         )
+        used = sidebar.config_input(
+            upload.name if upload is not None else None, text, st.session_state.get("pl_prefer")
+        )
+        if used.note:
+            sb.caption(used.note)
+        if used.source == "none":
+            sb.caption(used.waiting)
+            return choice, None, None, "", used.waiting, True
         name = "pasted config"
-        if upload is not None:
+        if used.source == "upload":
             text, name = upload.getvalue().decode("utf-8", errors="replace"), upload.name
         choice = sidebar.PipelineChoice(source=source, config_text=text, config_name=name)
     elif not CODE_ALLOWED:
         sb.warning(security.code_off_message(source), icon=":material/lock:")
         message = "your own pipeline code is off on this server (see the sidebar)."
-        return choice, None, None, "", message
+        return choice, None, None, "", message, False
     else:
         spec = sb.text_input(
             "Spec",
@@ -163,11 +207,11 @@ def pipeline_sidebar() -> tuple[sidebar.PipelineChoice, Any, Any, str, str | Non
         choice = sidebar.PipelineChoice(source=source, spec=spec, spec_kwargs=kwargs)
         if not spec.strip():
             message = (
-                "type a spec such as my_augment.py:build_transform "
+                "type a spec such as my_augment.py:build_transform in the sidebar "
                 "(a factory returning the transform)."
             )
-            sb.info(message, icon=":material/info:")
-            return choice, None, None, "", message
+            sb.caption("Waiting for a spec.")
+            return choice, None, None, "", message, True
     try:
         config = None
         if source != "byo":
@@ -175,32 +219,46 @@ def pipeline_sidebar() -> tuple[sidebar.PipelineChoice, Any, Any, str, str | Non
         pipeline, key = ui.pipeline_from(config, choice)
     except DinodiagError as exc:
         sb.error(str(exc), icon=":material/error:")
-        return choice, None, None, "", str(exc)
-    return choice, config, pipeline, key, None
+        return choice, None, None, "", str(exc), False
+    return choice, config, pipeline, key, None, False
 
 
 def edited_config(choice: sidebar.PipelineChoice) -> Any:
-    """The base config with the edits made in the field widgets (errors propagate)."""
+    """The base config with the edits made in the field widgets (errors propagate, after
+    the edit controls are drawn: "Reset edits" stays within reach of an invalid value)."""
     base = sidebar.base_config(choice)
     nonce = st.session_state.setdefault("edit_nonce", 0)
     prefix = f"edit:{sidebar.short_hash(sidebar.config_key(base))}:{nonce}"
+    initial = st.session_state.pop(links.PENDING_EDITS, None) or {}  # from a link, once
     with st.sidebar.expander("Edit any field", icon=":material/tune:"):
-        values = field_widgets(base, prefix)
-    edits = sidebar.changed_values(base, values)
-    config = sidebar.apply_edits(base, edits)
-    if edits:
-        st.sidebar.caption("Edited: " + ", ".join(f"`{k}`" for k in edits))
+        values = field_widgets(base, prefix, initial)
+    error: ConfigError | None = None
+    edits: dict[str, Any] = {}
+    config = None
+    try:
+        edits = field_edits.changed_values(base, field_edits.parse_field_values(base, values))
+        config = field_edits.apply_edits(base, edits)
+    except ConfigError as exc:
+        error = exc
+    st.session_state[EDITS_KEY] = edits if error is None else {}
+    if edits or error is not None:
+        named = ", ".join(f"`{k}`" for k in edits) or "a field"
+        st.sidebar.caption(f"Edited: {named}" + (" (invalid)" if error is not None else ""))
         if st.sidebar.button("Reset edits", key="edit_reset", icon=":material/undo:"):
             st.session_state["edit_nonce"] = nonce + 1
             st.rerun()
     st.sidebar.download_button(
         "Download config (YAML)",
-        dump_yaml(config),
-        file_name=f"{config.name}.yaml",
+        dump_yaml(config) if config is not None else "",
+        file_name=f"{(config or base).name}.yaml",
         mime="text/yaml",
         icon=":material/download:",
         key="edit_download",
+        disabled=config is None,
+        help="Fix the invalid value first." if config is None else None,
     )
+    if error is not None:
+        raise error
     return config
 
 
@@ -208,17 +266,16 @@ def reference_sidebar() -> tuple[str, int]:
     sb = st.sidebar
     sb.subheader("3 · Reference and seed")
     names = sidebar.reference_names()
+    defaults(reference="dinov2", seed=0)
     reference = sb.selectbox(
         "Compare against",
         names,
-        index=names.index("dinov2"),
         key="reference",
         help="The recipe the checks expect and the statistics outline.",
     )
     seed = sb.number_input(
         "Seed",
         min_value=0,
-        value=0,
         step=1,
         key="seed",
         help="Same seed, same images and same crops.",
@@ -236,10 +293,33 @@ def exposure_banner() -> None:
         st.warning(warning, icon=":material/public:")
 
 
+def read_link() -> None:
+    """Once per browser session, before any widget: the URL's choices become widget values
+    (:func:`dinodiag.dashboard.links.from_query`); what it could not take is said once."""
+    if st.session_state.get(LINKS_KEY):
+        return
+    st.session_state[LINKS_KEY] = True
+    values, notes = links.from_query(st.query_params.to_dict(), CODE_ALLOWED)
+    for key, value in values.items():
+        st.session_state[key] = value
+    if notes:
+        st.session_state["links_notes"] = notes
+
+
+def write_link() -> None:
+    """The sidebar's current choices into the URL (only what changed is sent)."""
+    for note in st.session_state.pop("links_notes", []):
+        st.sidebar.warning(f"Not taken from the link: {note}", icon=":material/link_off:")
+    query = links.to_query(st.session_state, CODE_ALLOWED, st.session_state.get(EDITS_KEY))
+    if query != st.query_params.to_dict():
+        st.query_params.from_dict(query)
+
+
 page = navigation()
+read_link()
 exposure_banner()
-dataset, dataset_key, dataset_error, dataset_slot = dataset_sidebar()
-choice, config, pipeline, pipeline_key, pipeline_error = pipeline_sidebar()
+dataset, dataset_key, dataset_error, dataset_slot, dataset_waiting = dataset_sidebar()
+choice, config, pipeline, pipeline_key, pipeline_error, pipeline_waiting = pipeline_sidebar()
 reference, seed = reference_sidebar()
 st.session_state[ui.CONTEXT_KEY] = SidebarContext(
     dataset,
@@ -252,7 +332,10 @@ st.session_state[ui.CONTEXT_KEY] = SidebarContext(
     pipeline_error,
     reference,
     seed,
+    dataset_waiting=dataset_waiting,
+    pipeline_waiting=pipeline_waiting,
 )
+write_link()  # before the page: a page may end its run with st.stop()
 with ui.routed():
     page.run()
 dataset_status(dataset_slot, dataset)  # with what the page's loads found (a page that stops

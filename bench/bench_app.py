@@ -1,17 +1,22 @@
-"""How fast the dashboard answers: inspector after Resample, statistics for 500 samples.
+"""How fast the dashboard answers: inspector after Resample, statistics for 500 samples, and
+the time a browser waits for the first chart of each page.
 
 Run from the repository root::
 
-    .venv/bin/python bench/bench_app.py      # defaults: 5 resamples, 500 samples, 2 repeats
-    .venv/bin/python bench/bench_app.py --samples 200 --repeats 1
+    .venv/bin/python bench/bench_app.py      # defaults: 5 resamples, 500 samples, 3 repeats
+    .venv/bin/python bench/bench_app.py --samples 200 --repeats 1 --no-browser
 
-Two views of each number:
+Three views of each number (median and spread over the repeats):
 
 - ``page``: a full script rerun of the page under ``streamlit.testing`` AppTest
   (``app.py`` with the default sidebar: sample images, dinov2 preset), after a click on
   Resample (inspector) or a change of seed (statistics, so nothing is cached);
 - ``library``: the dinodiag calls the page makes (sample + draw; sample_views +
-  summarize + rates + figures), without Streamlit.
+  summarize + rates + figures), without Streamlit;
+- ``browser``: a fresh session in the system Chromium (``streamlit run app.py`` on a free
+  port) opening the page's URL, until its first chart is on screen (the inspector's crop
+  boxes, the statistics' histograms). Each statistics load has its own seed (``?seed=N``,
+  the sidebar's link), so its samples are drawn, not read from the cache.
 
 Targets (issue): inspector < 1 s after a resample; statistics < 5 s for 500 samples.
 """
@@ -106,6 +111,65 @@ def bench_pages(samples: int, resamples: int, repeats: int) -> dict[str, list[fl
     }
 
 
+def spread(times: list[float]) -> str:
+    """``median 0.41 s (0.38-0.47, n=3)``."""
+    return (
+        f"median {statistics.median(times):6.3f} s  ({min(times):.3f}-{max(times):.3f}, "
+        f"n={len(times)})"
+    )
+
+
+def bench_browser(repeats: int) -> dict[str, list[float]]:
+    """Seconds from ``page.goto`` to the first chart on screen, a fresh session each time
+    (the statistics page at its default of 500 samples)."""
+    sys.path.insert(0, str(ROOT / "tests" / "browser"))
+    from streamlit_server import (
+        free_port,
+        launch_browser,
+        missing_browser,
+        start_server,
+        stop_server,
+    )
+
+    reason = missing_browser()
+    if reason:
+        print(f"browser timings skipped: {reason}")
+        return {}
+    from playwright.sync_api import sync_playwright
+
+    port = free_port()
+    server = start_server(port, ROOT / "artifacts" / "bench_app_server.log")
+    url = f"http://127.0.0.1:{port}"
+    first_image = "[data-testid='stMain'] [data-testid='stImage'] img"
+    times: dict[str, list[float]] = {
+        "browser: inspector, time to first chart": [],
+        "browser: statistics (500 samples, new seed), time to first chart": [],
+    }
+    try:
+        with sync_playwright() as playwright:
+            browser = launch_browser(playwright)
+            warm = browser.new_context().new_page()  # the server's first request imports
+            warm.goto(f"{url}/inspector")
+            warm.wait_for_selector(first_image, timeout=180_000)
+            warm.context.close()
+            for repeat in range(repeats):
+                for name, path in zip(
+                    times, ("inspector", f"statistics?seed={5000 + repeat}"), strict=True
+                ):
+                    context = browser.new_context(viewport={"width": 1400, "height": 900})
+                    page = context.new_page()
+                    start = time.perf_counter()
+                    page.goto(f"{url}/{path}")
+                    page.wait_for_selector(first_image, state="visible", timeout=180_000)
+                    page.evaluate("() => new Promise(r => requestAnimationFrame(() => r()))")
+                    times[name].append(time.perf_counter() - start)
+                    context.close()
+            browser.close()
+    finally:
+        stop_server(server)
+    return times
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -116,7 +180,10 @@ def main() -> int:
     parser.add_argument(
         "--resamples", type=int, default=5, help="inspector resamples timed (default 5)"
     )
-    parser.add_argument("--repeats", type=int, default=2, help="statistics runs timed (default 2)")
+    parser.add_argument("--repeats", type=int, default=3, help="statistics runs timed (default 3)")
+    parser.add_argument(
+        "--no-browser", action="store_true", help="skip the browser-measured time to first chart"
+    )
     parser.add_argument(
         "--torch-threads", type=int, default=None, help="torch.set_num_threads (default: torch's)"
     )
@@ -135,12 +202,11 @@ def main() -> int:
         **bench_library(args.samples, args.resamples, args.repeats),
         **bench_pages(args.samples, args.resamples, args.repeats),
     }
+    if not args.no_browser:
+        results.update(bench_browser(args.repeats))
     width = max(len(name) for name in results)
     for name, times in results.items():
-        print(
-            f"{name:<{width}}  median {statistics.median(times):6.3f} s  (min {min(times):.3f}, "
-            f"n={len(times)})"
-        )
+        print(f"{name:<{width}}  {spread(times)}")
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from _common import machine_info, write_results
 
@@ -154,7 +220,13 @@ def main() -> int:
                 "statistics page rerun, 500 samples, cold cache": 5.0,
             },
             "seconds": {
-                name: {"median": statistics.median(t), "min": min(t), "n": len(t)}
+                name: {
+                    "median": statistics.median(t),
+                    "min": min(t),
+                    "max": max(t),
+                    "n": len(t),
+                    "runs": t,
+                }
                 for name, t in results.items()
             },
         },

@@ -5,6 +5,9 @@ Examples::
     python -m dinodiag presets
     python -m dinodiag check --preset seed-broken                 # vs DINOv2, on sample_images/
     python -m dinodiag check --config my_dinov2_train.yaml --expect dinov2 --json report.json
+    python -m dinodiag check --preset seed-broken --write-fixed fixed.yaml   # the corrected config
+    python -m dinodiag check --config my_dinov2_train.yaml --write-fixed crops.yaml \\
+        --fixed-format dinov2                                     # a crops: section to paste
     python -m dinodiag check --pipeline examples/seed_pipeline.py:build_two_view_augment \\
         --pipeline-kwargs '{"img_size": 96}' --data /path/to/images
     python -m dinodiag stats --preset seed-fixed --samples 500 --csv samples.csv
@@ -142,6 +145,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     samples = _positive("--samples", args.samples, 16)
     check_output_file("--json", args.json, "report.json")
     check_output_file("--markdown", args.markdown, "report.md")
+    fixed_format = check_write_fixed(args)
     pipeline, config, name = resolve_pipeline(args)
     expect = load_config(args.expect)
     expect_name = get_preset(args.expect).name if Path(args.expect).suffix == "" else expect.name
@@ -164,7 +168,40 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.markdown:
         Path(args.markdown).write_text(report.to_markdown(), encoding="utf-8")
         print(f"report written to {args.markdown}")
+    if args.write_fixed:
+        write_fixed_config(report, config, expect, expect_name, args.write_fixed, fixed_format)
     return EXIT_FAILED if report.verdict == "fail" else EXIT_OK
+
+
+def check_write_fixed(args: argparse.Namespace) -> str | None:
+    """The format ``--write-fixed`` will write, refused before any work when it cannot be."""
+    from dinodiag.checks.fixes import resolve_format
+
+    if args.fixed_format and not args.write_fixed:
+        raise DinodiagError("--fixed-format only applies with --write-fixed FILE.")
+    if not args.write_fixed:
+        return None
+    if args.pipeline:
+        raise DinodiagError(
+            "--write-fixed corrects a config (--preset or --config); a pipeline from your own "
+            "code (--pipeline) has none to correct: the report says what to change in it."
+        )
+    check_output_file("--write-fixed", args.write_fixed, "fixed.yaml")
+    return resolve_format(args.write_fixed, args.fixed_format)
+
+
+def write_fixed_config(
+    report: Any, config: Any, expect: Any, expect_name: str, path: str, fixed_format: str | None
+) -> None:
+    """``--write-fixed``: the config with every failing / warning value set to the reference's."""
+    from dinodiag.checks.fixes import plan_fixes, summary_lines, write_fixed
+
+    plan = plan_fixes(report, config, expect, expect_name)
+    write_fixed(plan, path, fixed_format)
+    what = "DINOv2 crops: section" if fixed_format == "dinov2" else "dinodiag config"
+    print(f"\ncorrected {what} written to {path}")
+    for line in summary_lines(plan):
+        print(f"  {line}")
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
@@ -332,6 +369,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     check.add_argument("--markdown", metavar="FILE", help="also write the report as Markdown")
+    check.add_argument(
+        "--write-fixed",
+        metavar="FILE",
+        help="also write the config with every failing / warning value set to the reference's "
+        "(.yaml / .yml / .json: a dinodiag config; see --fixed-format)",
+    )
+    check.add_argument(
+        "--fixed-format",
+        choices=("dinodiag", "dinov2"),
+        default=None,
+        help="what --write-fixed writes: a dinodiag config (default) or the crops: section and "
+        "student.patch_size to paste into a DINOv2 training config (YAML)",
+    )
     check.set_defaults(func=cmd_check)
 
     stats = sub.add_parser("stats", help="sample the pipeline and summarise what it drew")

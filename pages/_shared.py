@@ -75,12 +75,26 @@ def context() -> SidebarContext:
     return st.session_state[CONTEXT_KEY]
 
 
-def require(need_dataset: bool = True, need_pipeline: bool = True) -> SidebarContext:
-    """The context, or an error box and ``st.stop()`` when a needed part is unusable."""
+ICONS = {"info": ":material/arrow_back:", "warning": ":material/warning:"}
+
+
+def require(
+    title: str,
+    caption: str = "",
+    need_dataset: bool = True,
+    need_pipeline: bool = True,
+) -> SidebarContext:
+    """The context, after the page's title and caption; when a needed part is not chosen yet
+    or not usable, a pointer to the sidebar in place of the content, then ``st.stop()`` (the
+    title stays, the sidebar's own message is not repeated)."""
     ctx = context()
-    problems = ctx.problems(need_dataset, need_pipeline)
-    if problems:
-        st.error("\n\n".join(problems) + "\n\nFix it in the sidebar.", icon=":material/error:")
+    st.title(title)
+    if caption:
+        st.caption(caption)
+    notices = ctx.notices(need_dataset, need_pipeline)
+    for level, text in notices:
+        getattr(st, level)(text, icon=ICONS[level])
+    if notices:
         st.stop()
     return ctx
 

@@ -1,19 +1,24 @@
 """Training page glue: cached reads of run directories and the curve panels.
 
-Not a page. Shared by the live view, the comparison and the seed story; the curve logic
-(smoothing, x axis, long frames, Altair specs) lives in ``dinodiag.dashboard.curves``.
+Not a page. Shared by the live view, the comparison, the seed story and "Your run"; the curve
+logic (colours per run, smoothing, x axes, thinning, hover, export) lives in
+``dinodiag.dashboard.curves`` / ``curve_charts`` / ``run_names``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
+from dinodiag import runs
+from dinodiag.dashboard import curve_charts, curve_points
 from dinodiag.dashboard import curves as rc
 from dinodiag.dashboard.labels import status_badge
+from dinodiag.dashboard.run_names import run_colors
 from dinodiag.runs.manager import RunInfo
 from dinodiag.train import rundir
 
@@ -50,14 +55,56 @@ def config(path: Path) -> dict | None:
     return _read_config(str(path), _stamp(path, rundir.CONFIG_FILE))
 
 
+@st.cache_data(max_entries=256, show_spinner=False)
+def _started(path: str, stamp: tuple[float, int]) -> float | None:
+    started = (rundir.read_json(Path(path) / rundir.STATUS_FILE) or {}).get("started")
+    return float(started) if isinstance(started, (int, float)) else None
+
+
 def prototypes(infos: Sequence[RunInfo]) -> dict[str, int]:
     """K (number of prototypes) per run, for the ln K line."""
     return rc.prototypes({info.run_id: config(info.path) for info in infos})
 
 
-def controls(key: str) -> tuple[float, str, bool]:
-    """Smoothing, x axis and log scale widgets: ``(smoothing, x, log_y)``."""
-    left, middle, right = st.columns([3, 2, 2], vertical_alignment="bottom")
+def known_runs() -> list[str]:
+    """The id of every run in the runs directory: the colours are assigned over all of them,
+    so a run has the same colour whichever runs a chart shows."""
+    return [path.name for path in rundir.scan_run_dirs(runs.runs_root())[0]]
+
+
+def colours(series: Sequence[str]) -> dict[str, str]:
+    """Each run's colour (:func:`dinodiag.dashboard.run_names.run_colors` over every run of
+    the runs directory); names that are not runs there get colours none of them has."""
+    known = known_runs()
+    return run_colors(known, extra=[s for s in series if s not in set(known)])
+
+
+def wall_starts(frames: Mapping[str, pd.DataFrame]) -> dict[str, float]:
+    """Where each run's clock starts in wall time (runs of the runs directory only)."""
+    root = runs.runs_root()
+    started = {
+        run: _started(str(root / run), _stamp(root / run, rundir.STATUS_FILE)) for run in frames
+    }
+    return rc.wall_starts(frames, started)
+
+
+@dataclass(frozen=True)
+class CurveOptions:
+    """What the curve controls chose. Unpacks as ``(smoothing, x, log_y)`` for callers that
+    take those three only."""
+
+    smoothing: float = 0.6  # EMA weight, TensorBoard's slider: 0 shows the raw points
+    x: str = "step"  # a key of dinodiag.dashboard.curves.X_AXES
+    log_y: bool = False
+    ignore_outliers: bool = False  # y range from the 2nd to the 98th percentile
+
+    def __iter__(self) -> Iterator[object]:
+        return iter((self.smoothing, self.x, self.log_y))
+
+
+def controls(key: str) -> CurveOptions:
+    """Smoothing, x axis, log scale and outlier widgets."""
+    left, middle, log, outliers = st.columns([3, 4, 2, 2], vertical_alignment="bottom")
     smoothing = left.slider(
         "Smoothing",
         0.0,
@@ -65,64 +112,130 @@ def controls(key: str) -> tuple[float, str, bool]:
         0.6,
         0.05,
         key=f"{key}_smooth",
-        help="Exponential moving average, as in TensorBoard: 0 shows the raw points.",
+        help="Exponential moving average, as in TensorBoard: 0 shows the raw points. The raw "
+        "values stay drawn faintly under the smoothed line; schedules and k-NN are never "
+        "smoothed.",
     )
     x = middle.segmented_control(
         "x axis",
         list(rc.X_AXES),
         default="step",
         key=f"{key}_x",
-        format_func=lambda v: {"time": "wall time"}.get(v, v),
+        format_func=rc.X_AXES.get,
+        help="Relative: time since the run started. Wall: the clock time (UTC).",
     )
-    log_y = right.toggle("Log scale for losses", key=f"{key}_log")
-    return smoothing, x or "step", log_y
+    log_y = log.toggle("Log scale", key=f"{key}_log", help="Points <= 0 are left out and counted.")
+    ignore = outliers.toggle(
+        "Ignore outliers",
+        key=f"{key}_outliers",
+        help="Scale the y axis to the 2nd-98th percentile of the points, as TensorBoard's "
+        "'ignore outliers in chart scaling': one spike no longer flattens the curve.",
+    )
+    return CurveOptions(smoothing, x or "step", log_y, ignore)
+
+
+def downloads(long: pd.DataFrame, x: str, name: str, key: str) -> None:
+    """CSV and JSON of exactly what a chart shows (every point, smoothed and raw)."""
+    row = st.container(horizontal=True, gap="small")
+    row.download_button(
+        "CSV",
+        lambda: curve_points.export_frame(long, x).to_csv(index=False),
+        file_name=f"{name}.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        key=f"{key}_csv",
+        type="tertiary",
+        help="Every point of this chart (runs, metrics, x axis and smoothing as shown).",
+    )
+    row.download_button(
+        "JSON",
+        lambda: curve_points.export_frame(long, x).to_json(orient="records", indent=1),
+        file_name=f"{name}.json",
+        mime="application/json",
+        icon=":material/download:",
+        key=f"{key}_json",
+        type="tertiary",
+    )
 
 
 def panel(
     frames: Mapping[str, pd.DataFrame],
     which: rc.Panel,
     *,
-    x: str,
-    smoothing: float,
-    log_y: bool,
+    x: str | None = None,
+    smoothing: float | None = None,
+    log_y: bool | None = None,
     ln_k: Mapping[str, int] | None = None,
-    width: int = 190,
+    per_row: int = 4,
     colors: Mapping[str, str] | None = None,
+    options: CurveOptions | None = None,
+    names: Mapping[str, str] | None = None,
+    rules: pd.DataFrame | None = None,
+    note: str = "",
+    key: str = "",
 ) -> None:
-    """One titled chart (or small multiples) with its reference lines and a hint below."""
-    long = rc.long_frame(frames, which, x=x, smoothing=smoothing if which.kind == "train" else 0)
+    """One titled chart (or small multiples) with its reference lines, a hint and its data.
+
+    ``options`` (from :func:`controls`) or ``x`` / ``smoothing`` / ``log_y``; ``colors`` by
+    run id or series (default: every run's own colour, :func:`colours`); ``names`` short
+    names by run id (default: :func:`~dinodiag.dashboard.run_names.short_names`); ``rules``
+    replaces the panel's reference lines; ``note`` is added to its hint.
+    """
+    chosen = options or CurveOptions()
+    x = x or chosen.x
+    smoothing = chosen.smoothing if smoothing is None else smoothing
+    log_y = chosen.log_y if log_y is None else log_y
+    starts = wall_starts(frames) if x == "wall" else None
+    long = rc.long_frame(frames, which, x=x, smoothing=smoothing, starts=starts, names=names)
+    no_x = long.attrs.get("no_x", [])
     st.markdown(f"**{which.title}**")
     if long.empty:
-        st.caption("No points yet." if which.kind == "train" else "No k-NN evaluation yet.")
+        if no_x:
+            st.caption("No wall time for these runs (no recorded start): choose another x axis.")
+        else:
+            st.caption("No points yet." if which.kind == "train" else "No k-NN evaluation yet.")
+        return
+    dropped = 0
+    if log_y and which.log_allowed:
+        long, dropped = rc.positive_only(long)
+    colors = colors or colours(list(long["run"].unique()))
+    style = {"x": x, "colors": colors, "ignore_outliers": chosen.ignore_outliers}
+    style["log_y"] = bool(log_y and which.log_allowed)
+    if long.empty:
+        st.caption(f"All {dropped} point(s) are <= 0: the log scale cannot show them.")
         return
     if which.separate:
-        st.altair_chart(rc.small_multiples(long, x=x, width=width), width="content")
+        charts = curve_charts.metric_charts(long, **style)
+        for n, chart in enumerate(charts):
+            if n % per_row == 0:
+                columns = st.columns(per_row)
+            columns[n % per_row].altair_chart(chart, width="stretch")
     else:
-        rules = rc.reference_lines(which, frames, ln_k or {})
-        log = log_y and which.log_allowed
-        dropped = 0
-        if log:
-            long, dropped = rc.positive_only(long)
-        chart = rc.curve_chart(long, x=x, log_y=log, rules=rules, colors=colors)
-        st.altair_chart(chart, width="stretch")
-        if dropped:
-            st.caption(f"{dropped} point(s) ≤ 0 hidden by the log scale (KoLeo can be negative).")
-    st.caption(which.help)
+        lines = rules if rules is not None else rc.reference_lines(which, frames, ln_k or {}, names)
+        st.altair_chart(curve_charts.curve_chart(long, rules=lines, **style), width="stretch")
+    notes = [which.help, note]
+    if dropped:
+        notes.append(f"{dropped} point(s) <= 0 left out by the log scale (KoLeo can be negative).")
+    if no_x:
+        notes.append(f"Not drawn, no wall time recorded: {', '.join(no_x)}.")
+    if any(notes):
+        st.caption(" ".join(n for n in notes if n))
+    downloads(long, x, f"dinodiag-{which.key}", key=f"{key or 'curves'}_{which.key}")
 
 
 def all_panels(frames: Mapping[str, pd.DataFrame], infos: Sequence[RunInfo], key: str) -> None:
     """Every panel of the live view in a grid, with the shared controls."""
-    smoothing, x, log_y = controls(key)
-    options = {"x": x, "smoothing": smoothing, "log_y": log_y, "ln_k": prototypes(infos)}
+    options = controls(key)
+    common = {"options": options, "ln_k": prototypes(infos), "key": key}
     left, right = st.columns(2)
     with left:
-        panel(frames, rc.PANELS["loss"], **options)
+        panel(frames, rc.PANELS["loss"], **common)
     with right:
-        panel(frames, rc.PANELS["knn"], **options)
+        panel(frames, rc.PANELS["knn"], **common)
     left, right = st.columns(2)
     with left:
-        panel(frames, rc.PANELS["entropy"], **options)
+        panel(frames, rc.PANELS["entropy"], **common)
     with right:
-        panel(frames, rc.PANELS["speed"], **options, width=170)
-    panel(frames, rc.PANELS["features"], **options, width=240)
-    panel(frames, rc.PANELS["schedules"], **options, width=160)
+        panel(frames, rc.PANELS["speed"], **common, per_row=2)
+    panel(frames, rc.PANELS["features"], **common, per_row=3)
+    panel(frames, rc.PANELS["schedules"], **common)

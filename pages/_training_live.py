@@ -3,13 +3,14 @@ every 2 s while the run is queued or running, and stops refreshing when it ends)
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import pandas as pd
 import streamlit as st
 
 from dinodiag import runs
-from dinodiag.dashboard import run_status
+from dinodiag.dashboard import run_status, sidebar
 from dinodiag.errors import DinodiagError
 from dinodiag.runs.compare import metrics_json, metrics_summary
 from dinodiag.train import rundir
@@ -34,11 +35,13 @@ def pick_run(all_runs: Sequence[runs.RunInfo]) -> runs.RunInfo | None:
     by_id = {r.run_id: r for r in all_runs}
     pending = st.session_state.pop(PENDING_KEY, None)
     shown = run_status.selected_run(all_runs, st.session_state.get(RUN_KEY), pending)
-    if st.session_state.get(RUN_KEY) != shown:
-        st.session_state[RUN_KEY] = shown
-    run_id = st.selectbox(
-        "Run", list(by_id), key=RUN_KEY, format_func=lambda i: run_status.run_label(by_id[i])
-    )
+    labels = {i: run_status.run_label(info) for i, info in by_id.items()}
+    # The browser keeps a selectbox's text while its key stays, even when the labels change
+    # ("running" after the run ended): a key made of the labels gives a new widget then.
+    key = f"tr_run_pick:{sidebar.short_hash(json.dumps(labels))}:{shown}"
+    ids = list(by_id)
+    run_id = st.selectbox("Run", ids, index=ids.index(shown), key=key, format_func=labels.get)
+    st.session_state[RUN_KEY] = run_id
     return by_id[run_id]
 
 

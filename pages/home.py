@@ -25,7 +25,9 @@ st.markdown(
     f"- **Pipeline:** {ctx.pipeline_status}\n"
     f"- **Reference:** {sidebar.describe_config(ctx.reference_config)} · **seed** {ctx.seed}"
 )
-st.markdown(labels.last_validation(st.session_state.get(ui.REPORT_KEY)))
+current = (ctx.pipeline_key, ctx.dataset_key, ctx.reference, ctx.seed)
+stale = labels.validation_staleness(st.session_state.get("val_signature"), current)
+st.markdown(labels.last_validation(st.session_state.get(ui.REPORT_KEY), stale))
 
 st.subheader("How to use it")
 st.markdown(
@@ -53,6 +55,15 @@ steps = [
         "Run every check in one click: pass / warn / fail with what to change.",
     ),
 ]
+if (Path(__file__).parent / "your_run.py").exists():
+    steps.append(
+        (
+            "pages/your_run.py",
+            "Your run",
+            ":material/folder_open:",
+            "Open your DINOv2 output directory: a diagnosis, its curves and checkpoints.",
+        )
+    )
 if (Path(__file__).parent / "training.py").exists():
     steps.append(
         (

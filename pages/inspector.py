@@ -11,12 +11,13 @@ from dinodiag.dashboard.view_records import operations_frame, records_frame, vie
 from dinodiag.errors import DinodiagError
 from pages import _shared as ui
 
-ctx = ui.require(need_dataset=False, need_pipeline=False)
-st.title("Crop inspector")
-st.caption(
+ctx = ui.require(
+    "Crop inspector",
     "Every crop the pipeline cut from one image: boxes on the source (globals in orange / red, "
     "locals in cyan, numbered like the views), then each view as the model sees it "
-    "(de-normalised), labelled with the parameters it was sampled with."
+    "(de-normalised), labelled with the parameters it was sampled with.",
+    need_dataset=False,
+    need_pipeline=False,
 )
 
 choices = comparisons.inspector_choices(ctx.reference)
@@ -43,9 +44,9 @@ try:
     elif ctx.dataset is not None:
         dataset, data_key = ctx.dataset, ctx.dataset_key
     else:
-        raise DinodiagError(
-            f"{ctx.dataset_error} Fix the dataset in the sidebar, or upload an image here."
-        )
+        for level, text in ctx.notices(need_pipeline=False):
+            getattr(st, level)(f"{text} Or upload an image here.", icon=ui.ICONS[level])
+        st.stop()
 except DinodiagError as exc:
     ui.show_error(exc)
     st.stop()
@@ -75,7 +76,8 @@ if upload is None:
         index = shown_index
 
 if compare != "seed" and ctx.pipeline is None:
-    st.error(f"**Pipeline:** {ctx.pipeline_error} Fix it in the sidebar.", icon=":material/error:")
+    for level, text in ctx.notices(need_dataset=False):
+        getattr(st, level)(text, icon=ui.ICONS[level])
     st.stop()
 drawn = []  # (shown, source image, sample)
 try:
@@ -128,13 +130,35 @@ for shown, _, sample in drawn:
         st.info(f"{shown.title}: {note}", icon=":material/info:")
 
 st.subheader("Sampled parameters per view")
+st.caption(
+    "✓ applied · blank: not applied · –: not recorded. Jitter: the brightness, contrast and "
+    "saturation factors and the hue shift drawn."
+)
+widths = {  # pixels: every column fits the page at 1400 px, a comparison's too
+    "pipeline": 100,
+    "view": 45,
+    "scale": 58,
+    "ratio": 58,
+    "box (l, t, w, h)": 118,
+    "out size": 68,
+    "flip": 40,
+    "jitter": 205,
+    "grayscale": 42,
+    "blur σ": 52,
+    "solarize": 62,
+    "fallback": 62,
+}
 st.dataframe(
     records_frame([(shown.title, sample.records) for shown, _, sample in drawn]),
     hide_index=True,
     key="insp_table",
     column_config={
-        c: st.column_config.NumberColumn(format="%.3f")
-        for c in ("scale", "ratio", "brightness", "contrast", "saturation", "hue", "blur σ")
+        column: (
+            st.column_config.NumberColumn(format="%.3f", width=width)
+            if column in ("scale", "ratio")
+            else st.column_config.TextColumn("gray" if column == "grayscale" else None, width=width)
+        )
+        for column, width in widths.items()
     },
 )
 

@@ -10,12 +10,11 @@ from dinodiag.dashboard import comparisons, crop_pictures, labels, stats_charts
 from dinodiag.errors import DinodiagError
 from pages import _shared as ui
 
-ctx = ui.require()
-st.title("Sampled statistics")
-st.caption(
+ctx = ui.require(
+    "Sampled statistics",
     "Runs the pipeline on many images and records what it sampled. Wrong crop scales live here, "
     "not in the output tensors: a view of the right size and range can still come from the wrong "
-    "crop. Shaded: the configured range; dashed: the reference range."
+    "crop. Shaded: the configured range; dashed: the reference range.",
 )
 
 choices = comparisons.statistics_choices(ctx)
@@ -26,6 +25,9 @@ compare = c_compare.selectbox(
     "Compare on the same images with", list(choices), format_func=choices.get, key="stats_compare"
 )
 
+repeats = labels.repeats_line(n_samples, len(ctx.dataset))
+if repeats:
+    st.caption(repeats)
 shown = [comparisons.sidebar_pipeline(ctx)]
 other = comparisons.statistics_comparison(compare, ctx)
 if other is not None:
@@ -73,8 +75,11 @@ st.caption(
 )
 
 ref_ranges = stats_charts.config_ranges(ctx.reference_config)
-configured = {
-    run.title: stats_charts.config_ranges(run.config) for run in shown if run.config is not None
+configured = {  # a brought pipeline's ranges: what its recorded RandomResizedCrop calls say
+    run.title: stats_charts.config_ranges(run.config)
+    if run.config is not None
+    else stats_charts.recorded_ranges(frames[run.title])
+    for run in shown
 }
 
 
@@ -90,6 +95,12 @@ def histogram_png(
 hist_key = tuple(f"{run.key}|{ctx.dataset_key}|{n_samples}|{ctx.seed}" for run in shown)
 hist_key += (ctx.reference,)
 st.image(histogram_png(hist_key, frames, configured, ref_ranges), width="stretch")
+outside = stats_charts.outside_lines(frames, ref_ranges, ctx.reference)
+if outside:
+    st.markdown(
+        f"**Outside {ctx.reference}'s range** (the dashed lines):\n"
+        + "\n".join(f"- {line}" for line in outside)
+    )
 
 st.subheader("Summary per view group")
 number = st.column_config.NumberColumn(format="%.3f")
@@ -117,13 +128,21 @@ def reference_rates(frame: pd.DataFrame, config: object) -> pd.DataFrame:
 rate_tables = {run.title: reference_rates(frames[run.title], run.config) for run in shown}
 st.image(crop_pictures.png_bytes(stats_charts.rates_figure(rate_tables), dpi=90), width="stretch")
 rates = comparisons.per_pipeline(reference_rates, shown, frames)
+rates = labels.with_interval(rates)  # low / high as one cell; "–" where there is none
 bar = st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="%.2f")
+first = ["kind", "operation", "measured", "expected", "interval", "configured", "verdict"]
 st.dataframe(
     rates,
     hide_index=True,
     key="stats_rates",
     height=35 * min(len(rates) + 1, 20) + 3,
-    column_config={"measured": bar, "configured": bar, "expected": bar},
+    column_order=[*first, *(c for c in rates.columns if c not in first)],
+    column_config={
+        "measured": bar,
+        "configured": bar,
+        "expected": bar,
+        "pipeline": st.column_config.TextColumn(width="small"),
+    },
 )
 untold = int(pd.to_numeric(main.get("unknown_steps"), errors="coerce").fillna(0).sum())
 if untold:

@@ -88,33 +88,33 @@ def diagnosis(run: OpenedRun) -> None:
 def curves_tab(run: OpenedRun) -> None:
     others = {r.run_id: r for r in runs.list_runs()}
     overlay = st.multiselect(
-        "Overlay dinodiag runs", list(others), key="yr_overlay", help="Runs of the Training page."
+        "Overlay dinodiag runs",
+        list(others),
+        key="yr_overlay",
+        help="Runs of the Training page, each in the colour it has there.",
     )
-    smoothing, x, log_y = charts.controls("yr")
+    options = charts.controls("yr")
     frames = {run.name: run.metrics, **{i: charts.metrics(others[i].path) for i in overlay}}
     ln_k = {run.name: run.num_prototypes} if run.num_prototypes else {}
     ln_k.update(charts.prototypes([others[i] for i in overlay]))
-    options = {"x": x, "smoothing": smoothing, "log_y": log_y, "ln_k": ln_k}
+    common = {"options": options, "ln_k": ln_k, "key": "yr"}
     left, right = st.columns(2)
     with left:
-        loss = rc.long_frame(frames, rc.PANELS["loss"], x=x, smoothing=smoothing)
-        st.markdown(f"**{rc.PANELS['loss'].title}**")
-        if loss.empty:
-            st.caption("No loss logged.")
-        else:
-            if log_y:
-                loss, _ = rc.positive_only(loss)
-            chart = rc.curve_chart(loss, x=x, log_y=log_y, rules=rc.ln_k_lines(ln_k))
-            st.altair_chart(chart, width="stretch")
-            st.caption(rc.PANELS["loss"].help + " Dashed: ln K of each run.")
+        charts.panel(
+            frames,
+            rc.PANELS["loss"],
+            **common,
+            rules=rc.ln_k_lines(ln_k),
+            note="Dashed: ln K of each run.",
+        )
     with right:
-        charts.panel(frames, TIMING if run.kind == "dinov2" else rc.PANELS["speed"], **options)
+        charts.panel(frames, TIMING if run.kind == "dinov2" else rc.PANELS["speed"], **common)
     schedule_frames = dict(frames)
     if run.dinov2_config is not None and not run.train_rows.empty:
         steps = pd.to_numeric(run.train_rows["step"], errors="coerce").dropna().astype(int)
         expected = expected_schedules(run.dinov2_config, steps.to_numpy(), run.world_size)
         schedule_frames = {f"{run.name} (logged)": run.metrics, "config.yaml": expected}
-    charts.panel(schedule_frames, rc.PANELS["schedules"], **options, width=160)
+    charts.panel(schedule_frames, rc.PANELS["schedules"], **common)
     if run.dinov2_config is not None:
         st.caption(
             "Colours: the logged values and DINOv2's schedules recomputed from config.yaml; "
@@ -122,7 +122,7 @@ def curves_tab(run: OpenedRun) -> None:
             "teacher temperature: only the recomputed curve."
         )
     if run.kind == "dinodiag":
-        charts.panel(frames, rc.PANELS["knn"], **options)
+        charts.panel(frames, rc.PANELS["knn"], **common)
 
 
 def crops_tab(run: OpenedRun, ctx: Any) -> None:
@@ -193,7 +193,7 @@ def knn_curve(run: OpenedRun, checkpoints: list[CheckpointFile], spec: str, seed
         results.append(cached_evaluation(str(c.path), c.path.stat().st_mtime, spec, seed))
     bar.empty()
     frame = ce.knn_frame(results)
-    charts.panel({run.name: frame}, rc.PANELS["knn"], x="step", smoothing=0.0, log_y=False)
+    charts.panel({run.name: frame}, rc.PANELS["knn"], x="step", smoothing=0.0, key="yr_ckpt")
     st.dataframe(
         frame[["label", "knn_top1", "knn_top5", "feature_std", "effective_rank", "mean_cosine"]],
         hide_index=True,

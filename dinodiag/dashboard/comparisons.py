@@ -50,8 +50,9 @@ def built(title: str, config: PipelineConfig) -> Shown:
 
 
 def sidebar_pipeline(ctx: SidebarContext) -> Shown:
-    """The sidebar's pipeline (check ``ctx.pipeline`` is not None first)."""
-    return Shown(ctx.pipeline_label, ctx.pipeline, ctx.pipeline_key, ctx.config)
+    """The sidebar's pipeline (check ``ctx.pipeline`` is not None first), titled by its short
+    label (a brought spec by its file name and factory, not its path)."""
+    return Shown(ctx.pipeline_short_label, ctx.pipeline, ctx.pipeline_key, ctx.config)
 
 
 def per_pipeline(
@@ -106,7 +107,7 @@ def inspector_pipelines(choice: str, ctx: SidebarContext) -> list[Shown]:
 def statistics_choices(ctx: SidebarContext) -> dict[str, str]:
     """The statistics page's "compare with" options: nothing, the reference, every other
     preset (key -> label)."""
-    presets = [name for name in PRESETS if name != ctx.pipeline_label]
+    presets = [name for name in PRESETS if name != ctx.pipeline_short_label]
     return {
         "none": "Nothing",
         "reference": f"Reference ({ctx.reference})",
@@ -125,6 +126,6 @@ def statistics_comparison(choice: str, ctx: SidebarContext) -> Shown | None:
     else:
         other = get_preset(choice).config
         name = other.name
-    if name == ctx.pipeline_label:
+    if name == ctx.pipeline_short_label:
         name += " (2)"
     return built(name, other)

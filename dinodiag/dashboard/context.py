@@ -35,6 +35,8 @@ class SidebarContext:
     pipeline_error: str | None
     reference: str  # reference preset name
     seed: int
+    dataset_waiting: bool = False  # nothing chosen yet (no upload, no path): not an error
+    pipeline_waiting: bool = False  # nothing typed yet (empty paste box, no spec)
 
     @property
     def reference_config(self) -> PipelineConfig:
@@ -54,21 +56,38 @@ class SidebarContext:
             return describe_config(self.config)
         if self.pipeline is not None:
             return (
-                f"your code: `{self.choice.spec}` (crops measured from its RandomResizedCrop calls)"
+                f"your code: `{self.choice.spec}` (every operation recorded as it runs: crops, "
+                "flips, colour, blur, solarize, per view)"
             )
         return "not usable yet (see the sidebar)"
 
     @property
+    def pipeline_short_label(self) -> str:
+        """The pipeline's name for table cells: a brought spec's file name and factory
+        (``my_augment.py:build``), not its whole path."""
+        label = self.pipeline_label
+        if self.config is None and ":" in label:
+            path, _, factory = label.rpartition(":")
+            return f"{path.replace(os.sep, '/').rsplit('/', 1)[-1]}:{factory}"
+        return label
+
+    @property
     def dataset_status(self) -> str:
-        """The dataset's line, or its error in red (Markdown)."""
+        """The dataset's line, or its error in red (Markdown); a choice not made yet in grey."""
+        if self.dataset is None and self.dataset_waiting:
+            return f":gray[not chosen yet: {self.dataset_error}]"
         if self.dataset is None:
             return f":red[{self.dataset_error}]"
         return describe_dataset(self.dataset)
 
     @property
     def pipeline_status(self) -> str:
-        """The pipeline's line, or its error in red (Markdown)."""
-        return self.pipeline_line if self.pipeline_error is None else f":red[{self.pipeline_error}]"
+        """The pipeline's line, or its error in red (Markdown); not chosen yet in grey."""
+        if self.pipeline_error is None:
+            return self.pipeline_line
+        if self.pipeline_waiting:
+            return f":gray[not chosen yet: {self.pipeline_error}]"
+        return f":red[{self.pipeline_error}]"
 
     def training_data(self) -> tuple[str | None, str]:
         """(dataset spec a training process can open, or None; a line saying what it is or
@@ -97,6 +116,33 @@ class SidebarContext:
         if need_pipeline and self.pipeline_error:
             problems.append(f"**Pipeline:** {self.pipeline_error}")
         return problems
+
+    def notices(
+        self, need_dataset: bool = True, need_pipeline: bool = True
+    ) -> list[tuple[str, str]]:
+        """What a page says in place of its content when a needed part is missing:
+        ``(level, Markdown)``. A part not chosen yet is an "info" with what to do; a part in
+        error is a "warning" pointing at the sidebar, which shows the error itself (a page
+        does not repeat it)."""
+        out = []
+        parts = (
+            ("Images", "1 · Images", need_dataset, self.dataset_error, self.dataset_waiting),
+            ("Pipeline", "2 · Pipeline", need_pipeline, self.pipeline_error, self.pipeline_waiting),
+        )
+        for name, section, needed, error, waiting in parts:
+            if not needed or not error:
+                continue
+            if waiting:
+                out.append(("info", f"**{name}:** {error[0].upper()}{error[1:]}"))
+            else:
+                out.append(
+                    (
+                        "warning",
+                        f"**{name}:** not usable: the message in the sidebar, under "
+                        f"*{section}*, says why and what to change.",
+                    )
+                )
+        return out
 
 
 def spec_stamp(spec: str) -> float:

@@ -1,12 +1,13 @@
-"""Training curves: the panels of the training page, EMA smoothing, x by step / epoch / time,
-long-format frames (one row per point) for ``st.line_chart`` or Altair, several runs overlaid.
+"""Training curves as data: the panels of the training page, EMA smoothing, x by step /
+epoch / relative or wall time, long-format frames (one row per point), reference lines.
 
     frame = rundir.read_metrics("runs/demo")                       # metrics.jsonl rows
     long = long_frame({"demo": frame}, PANELS["loss"], smoothing=0.6)
-    chart = curve_chart(long, x="step", log_y=True)                 # altair.Chart
 
 Input frames are :func:`dinodiag.train.rundir.read_metrics` frames (``kind``, ``step``,
-``epoch``, ``time`` and one column per logged value).
+``epoch``, ``time`` and one column per logged value). What a chart draws of them (thinned,
+never the data), its hover table and its export are in :mod:`dinodiag.dashboard.curve_points`;
+the Altair charts in :mod:`dinodiag.dashboard.curve_charts`.
 """
 
 from __future__ import annotations
@@ -19,8 +20,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-X_AXES = {"step": "step", "epoch": "epoch", "time": "minutes"}  # choice -> frame column
-X_TITLES = {"step": "step", "epoch": "epoch", "time": "wall time (min)"}
+from dinodiag.dashboard.run_names import short_names
+
+# x axis choice -> (axis title, what it is). "relative" is the time since the run started,
+# "wall" the clock time (the run's start + relative), as TensorBoard's RELATIVE and WALL.
+X_AXES = {"step": "step", "epoch": "epoch", "relative": "relative time", "wall": "wall time"}
+X_TITLES = {
+    "step": "step",
+    "epoch": "epoch",
+    "relative": "relative time (min)",
+    "wall": "wall time",
+}
+LONG_COLUMNS = ["x", "seconds", "raw", "value", "metric", "column", "run", "name", "series"]
 
 
 @dataclass(frozen=True)
@@ -31,9 +42,10 @@ class Panel:
     title: str  # chart title
     columns: tuple[str, ...]  # metrics columns drawn as lines
     kind: str  # metrics row kind the columns come from: "train" or "eval"
-    log_allowed: bool  # the "log scale for losses" switch applies to it
+    log_allowed: bool  # the log-scale switch applies to it
     separate: bool  # values of very different sizes: one small chart per column
     help: str  # what to look for (shown under the chart)
+    smooth: bool = True  # False: drawn as logged whatever the smoothing (schedules, k-NN)
 
 
 PANELS: dict[str, Panel] = {
@@ -53,17 +65,18 @@ PANELS: dict[str, Panel] = {
             "k-NN accuracy on held-out images (%)",
             ("knn_top1", "knn_top5"),
             "eval",
-            False,
+            True,
             False,
             "Dashed: step 0, the random-weights baseline. A learning run climbs "
             "above it; the seed's broken pipeline stayed near it.",
+            smooth=False,
         ),
         Panel(
             "entropy",
             "Teacher entropy against ln K",
             ("teacher_entropy", "teacher_batch_entropy"),
             "train",
-            False,
+            True,
             False,
             "Per-image entropy near ln K (dashed) = uniform collapse; batch-mean entropy "
             "near 0 = every image on one prototype (one-hot collapse).",
@@ -73,7 +86,7 @@ PANELS: dict[str, Panel] = {
             "Features: spread and effective rank",
             ("feature_std", "effective_rank", "prototypes_used"),
             "train",
-            False,
+            True,
             True,
             "Feature std and effective rank falling towards 0 / 1 mean the features "
             "collapse to a point; few prototypes used means the head collapses.",
@@ -83,17 +96,19 @@ PANELS: dict[str, Panel] = {
             "Schedules: lr, weight decay, teacher momentum and temperature",
             ("lr", "wd", "momentum", "teacher_temp"),
             "train",
-            False,
+            True,
             True,
             "lr: warm-up then cosine decay; teacher momentum: cosine rise to its final value; "
-            "teacher temperature: warm-up to its final value (flat when it starts there).",
+            "teacher temperature: warm-up to its final value (flat when it starts there). "
+            "Never smoothed: a schedule is drawn as it was applied.",
+            smooth=False,
         ),
         Panel(
             "speed",
             "Throughput and memory",
             ("img_per_s", "peak_mem_mb"),
             "train",
-            False,
+            True,
             True,
             "Images per second and peak memory (GPU allocator or CPU resident set).",
         ),
@@ -119,6 +134,7 @@ LABELS = {
     "img_per_s": "images / s",
     "peak_mem_mb": "peak memory (MiB)",
 }
+SCHEDULE_COLUMNS = frozenset(PANELS["schedules"].columns)  # never smoothed, on any panel
 
 
 # The metrics a user can overlay in the comparison, by label -> (column, the panel it is on).
@@ -132,10 +148,10 @@ OVERLAY_METRICS = {
 def overlay_panel(label: str) -> Panel:
     """A one-metric panel for an :data:`OVERLAY_METRICS` label. It keeps its panel's key for
     k-NN top-1 and the per-image entropy, so that their reference lines are drawn (the step-0
-    baseline, ln K)."""
+    baseline, ln K), and its panel's smoothing rule (a schedule is never smoothed)."""
     column, panel = OVERLAY_METRICS[label]
     key = panel.key if column in ("knn_top1", "teacher_entropy") else column
-    return Panel(key, label, (column,), panel.kind, panel.log_allowed, False, "")
+    return Panel(key, label, (column,), panel.kind, panel.log_allowed, False, "", panel.smooth)
 
 
 def prototypes(configs: Mapping[str, Mapping[str, Any] | None]) -> dict[str, int]:
@@ -150,26 +166,64 @@ def prototypes(configs: Mapping[str, Mapping[str, Any] | None]) -> dict[str, int
 
 def ema(values: Sequence[float] | np.ndarray | pd.Series, weight: float) -> np.ndarray:
     """TensorBoard's smoothing: a debiased exponential moving average (weight 0 = raw, 0.99 =
-    very smooth). NaN points stay NaN and do not enter the average."""
+    very smooth), ``sum w^(t-k) v_k / sum w^(t-k)`` over the points so far. NaN and inf
+    points stay as they are and do not enter the average (a NaN loss is still shown)."""
     if not 0.0 <= weight < 1.0:
         raise ValueError(f"smoothing weight {weight} must be in [0, 1).")
     raw = np.asarray(values, dtype=float)
-    out = np.full_like(raw, np.nan)
-    last, count = 0.0, 0
-    for i, value in enumerate(raw):
-        if not math.isfinite(value):
-            continue
-        last = last * weight + (1.0 - weight) * value
-        count += 1
-        out[i] = last / (1.0 - weight**count) if weight > 0 else value
+    out = raw.copy()
+    finite = np.isfinite(raw)
+    if weight > 0 and finite.any():
+        # pandas' adjust=True mean is exactly the debiased form, in C (100k points: ~2 ms).
+        out[finite] = pd.Series(raw[finite]).ewm(alpha=1.0 - weight, adjust=True).mean()
     return out
 
 
-def with_x(frame: pd.DataFrame) -> pd.DataFrame:
-    """The frame with a ``minutes`` column (``time`` is seconds since the start)."""
-    frame = frame.copy()
-    frame["minutes"] = pd.to_numeric(frame.get("time"), errors="coerce") / 60.0
-    return frame
+def significant(values: np.ndarray, digits: int) -> np.ndarray:
+    """``values`` rounded to ``digits`` significant digits (0, NaN and inf kept)."""
+    values = np.asarray(values, dtype=float)
+    finite = np.isfinite(values) & (values != 0)
+    out = values.copy()
+    magnitude = np.floor(np.log10(np.abs(values[finite])))
+    scale = 10.0 ** (digits - 1 - magnitude)
+    out[finite] = np.round(values[finite] * scale) / scale
+    return out
+
+
+def _x_values(rows: pd.DataFrame, x: str, start: float | None) -> pd.Series | None:
+    """The x of every row for axis ``x`` (None: this run has no such axis, e.g. no start)."""
+    seconds = pd.to_numeric(rows.get("time"), errors="coerce")
+    if x in ("step", "epoch"):
+        return pd.to_numeric(rows.get(x), errors="coerce") if x in rows else None
+    if x == "relative":
+        return seconds / 60.0
+    if start is None or not math.isfinite(start):
+        return None
+    return pd.to_datetime(start + seconds, unit="s", utc=True)
+
+
+def wall_starts(
+    runs: Mapping[str, pd.DataFrame], started: Mapping[str, float | None]
+) -> dict[str, float]:
+    """The unix time each run's clock (``time``) counts from, for wall-time axes.
+
+    A run directory records the start of its latest session (``status.json`` ``started``)
+    and a ``resumed`` event at the time the clock had then: rows of that session sit at
+    ``started + time - resumed``. Earlier sessions are placed just before it (their own
+    start is not recorded), so a gap between sessions is not drawn.
+    """
+    out = {}
+    for run, frame in runs.items():
+        start = started.get(run)
+        if start is None or frame is None or not math.isfinite(start):
+            continue
+        offset = 0.0
+        if "code" in frame:
+            resumed = frame[(frame["kind"] == "event") & (frame["code"] == "resumed")]
+            times = pd.to_numeric(resumed.get("time"), errors="coerce").dropna()
+            offset = float(times.iloc[-1]) if len(times) else 0.0
+        out[run] = float(start) - offset
+    return out
 
 
 def long_frame(
@@ -179,50 +233,89 @@ def long_frame(
     x: str = "step",
     smoothing: float = 0.0,
     kind: str | None = None,
+    starts: Mapping[str, float | None] | None = None,
+    names: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
-    """One row per point: ``x`` (step / epoch / minutes), ``value`` (smoothed), ``raw``,
-    ``metric`` (label), ``run`` and ``series`` (the legend: the metric, prefixed with the
-    run when several runs are drawn, only the run for a single metric). Rows without the
-    value are dropped."""
+    """One row per point: ``x`` (step / epoch / minutes since the start / a UTC timestamp),
+    ``seconds`` (since the start), ``value`` (smoothed unless the panel or column is never
+    smoothed), ``raw``, ``metric`` (label), ``column``, ``run`` (its id), ``name`` (its
+    short name, :func:`~dinodiag.dashboard.run_names.short_names` unless ``names`` says)
+    and ``series`` (the metric, prefixed with the run when several runs are drawn, only the
+    run for a single metric). Rows without the value are dropped; NaN / inf are kept.
+
+    ``starts``: the unix start time of each run, for ``x="wall"``; runs without one are left
+    out and listed in ``frame.attrs["no_x"]``.
+    """
     columns = panel.columns if isinstance(panel, Panel) else tuple(panel)
     kind = kind or (panel.kind if isinstance(panel, Panel) else "train")
-    xcol = X_AXES[x]
-    parts = []
+    smooth = panel.smooth if isinstance(panel, Panel) else True
+    if x not in X_AXES:
+        raise ValueError(f"x axis {x!r}: one of {', '.join(X_AXES)}.")
+    names = {**short_names(runs), **(names or {})}
+    parts, no_x = [], []
     for run, frame in runs.items():
         if frame is None or frame.empty or "kind" not in frame:
             continue
-        rows = with_x(frame[frame["kind"] == kind])
+        rows = frame[frame["kind"] == kind]
+        xs = _x_values(rows, x, (starts or {}).get(run))
+        if xs is None:
+            no_x.append(run)
+            continue
+        seconds = pd.to_numeric(rows.get("time"), errors="coerce")
         for column in columns:
             if column not in rows:
                 continue
-            part = rows[[xcol, column]].rename(columns={xcol: "x", column: "raw"})
-            part["raw"] = pd.to_numeric(part["raw"], errors="coerce")
-            part = part.dropna().sort_values("x", kind="stable")
+            part = pd.DataFrame(
+                {
+                    "x": xs,
+                    "seconds": seconds if seconds is not None else np.nan,
+                    "raw": pd.to_numeric(rows[column], errors="coerce"),
+                }
+            )
+            part = part[part["x"].notna() & part["raw"].notna()].sort_values("x", kind="stable")
             if part.empty:
                 continue
-            value = ema(part["raw"].to_numpy(), smoothing) if smoothing else part["raw"].to_numpy()
+            weight = smoothing if smooth and column not in SCHEDULE_COLUMNS else 0.0
+            value = ema(part["raw"].to_numpy(), weight) if weight else part["raw"].to_numpy()
             # 6 significant digits: float noise on a constant (0.04 vs 0.04000000001) is not
             # drawn as a zigzag.
-            part["value"] = [float(f"{v:.6g}") for v in value]
+            part["value"] = significant(value, 6)
             part["metric"] = LABELS.get(column, column)
             part["column"] = column
             part["run"] = run
+            part["name"] = names.get(run, run)
             parts.append(part)
     if not parts:
-        return pd.DataFrame(columns=["x", "raw", "value", "metric", "column", "run", "series"])
-    out = pd.concat(parts, ignore_index=True)
-    if len(runs) == 1:
-        out["series"] = out["metric"]
-    elif len(columns) == 1:
-        out["series"] = out["run"]
+        out = pd.DataFrame(columns=LONG_COLUMNS)
     else:
-        out["series"] = out["run"] + " · " + out["metric"]
+        out = pd.concat(parts, ignore_index=True)
+        if len(runs) == 1:
+            out["series"] = out["metric"]
+        elif len(columns) == 1:
+            out["series"] = out["run"]
+        else:
+            out["series"] = out["run"] + " · " + out["metric"]
+    out.attrs["no_x"] = no_x
     return out
 
 
-def baselines(runs: Mapping[str, pd.DataFrame], column: str = "knn_top1") -> pd.DataFrame:
+# ------------------------------------------------------------------------------ lines
+
+
+def positive_only(long: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Rows that a log scale can show, and how many were dropped (KoLeo can be < 0)."""
+    keep = (long["value"] > 0) & (long["raw"] > 0)
+    return long[keep], int((~keep).sum())
+
+
+def baselines(
+    runs: Mapping[str, pd.DataFrame],
+    column: str = "knn_top1",
+    names: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
     """The step-0 value of ``column`` per run (the random-weights k-NN baseline):
-    columns ``value``, ``run``, ``label``."""
+    columns ``value``, ``run``, ``label`` (with the run's short name when several runs)."""
+    names = {**short_names(runs), **(names or {})}
     rows = []
     for run, frame in runs.items():
         if frame is None or frame.empty or column not in frame:
@@ -231,7 +324,7 @@ def baselines(runs: Mapping[str, pd.DataFrame], column: str = "knn_top1") -> pd.
         if len(first):
             label = f"step 0 ({LABELS.get(column, column)})"
             if len(runs) > 1:
-                label = f"{run}: step 0"
+                label = f"{names.get(run, run)}: step 0"
             rows.append({"value": float(first.iloc[0]), "run": run, "label": label})
     frame = pd.DataFrame(rows, columns=["value", "run", "label"])
     if frame["value"].duplicated().any():  # same seed, same start: one line says it
@@ -250,95 +343,23 @@ def ln_k_lines(num_prototypes: Mapping[str, int]) -> pd.DataFrame:
 
 
 def reference_lines(
-    which: Panel, runs: Mapping[str, pd.DataFrame], num_prototypes: Mapping[str, int]
+    which: Panel,
+    runs: Mapping[str, pd.DataFrame],
+    num_prototypes: Mapping[str, int],
+    names: Mapping[str, str] | None = None,
 ) -> pd.DataFrame | None:
     """The dashed lines a panel draws: the step-0 k-NN baseline of each run on the k-NN
     panel, ln K on the entropy panel (see :func:`overlay_panel`); None on the others."""
     if which.key == "knn":
-        return baselines(runs)
+        return baselines(runs, names=names)
     if which.key == "entropy":
         return ln_k_lines(num_prototypes)
     return None
 
 
-def positive_only(long: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Rows that a log scale can show, and how many were dropped (KoLeo can be < 0)."""
-    keep = long["value"] > 0
-    return long[keep], int((~keep).sum())
+def curve_chart(long: pd.DataFrame, **options: Any) -> Any:
+    """:func:`dinodiag.dashboard.curve_charts.curve_chart` (kept here for callers of this
+    module; the Altair charts live there)."""
+    from dinodiag.dashboard.curve_charts import curve_chart as chart
 
-
-def curve_chart(
-    long: pd.DataFrame,
-    *,
-    x: str = "step",
-    log_y: bool = False,
-    rules: pd.DataFrame | None = None,
-    height: int = 260,
-    title: str | None = None,
-    colors: Mapping[str, str] | None = None,
-) -> Any:
-    """An Altair line chart of a :func:`long_frame` (colour = series, tooltip with the raw
-    value), with dashed horizontal ``rules`` (``value``, ``label``) such as ln K or the
-    step-0 k-NN. ``colors`` maps series to colours (e.g. broken red, fixed green)."""
-    import altair as alt
-
-    y_scale = alt.Scale(type="log") if log_y else alt.Scale(zero=False)
-    order = list(dict.fromkeys(long["series"]))
-    palette = {}
-    if colors and set(order) <= set(colors):
-        palette = {"scale": alt.Scale(domain=order, range=[colors[s] for s in order])}
-    base = alt.Chart(long).encode(
-        x=alt.X("x:Q", title=X_TITLES[x]),
-        y=alt.Y("value:Q", title=None, scale=y_scale),
-        color=alt.Color(
-            "series:N",
-            title=None,
-            sort=order,
-            legend=alt.Legend(orient="bottom", columns=3, labelLimit=0),
-            **palette,
-        ),
-        tooltip=[
-            alt.Tooltip("series:N", title="series"),
-            alt.Tooltip("x:Q", title=X_TITLES[x]),
-            alt.Tooltip("raw:Q", title="value", format=".4g"),
-        ],
-    )
-    layers = [base.mark_line(point=len(long) < 40, strokeWidth=2)]
-    if rules is not None and not rules.empty:
-        rule = alt.Chart(rules).encode(
-            y="value:Q", tooltip=["label:N", alt.Tooltip("value:Q", format=".3g")]
-        )
-        layers.append(rule.mark_rule(strokeDash=[6, 4], color="#666"))
-        layers.append(
-            rule.mark_text(align="left", dx=4, dy=-6, color="#666").encode(
-                text="label:N", x=alt.value(0)
-            )
-        )
-    chart = alt.layer(*layers).properties(height=height)
-    return chart.properties(title=title) if title else chart
-
-
-def small_multiples(
-    long: pd.DataFrame, *, x: str = "step", width: int = 210, columns: int = 4
-) -> Any:
-    """One small chart per metric with its own y scale (lr and momentum differ 1000-fold)."""
-    import altair as alt
-
-    several = long["run"].nunique() > 1
-    base = alt.Chart(long).encode(
-        x=alt.X("x:Q", title=X_TITLES[x]),
-        y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False), axis=alt.Axis(format=".4~g")),
-        color=alt.Color(
-            "run:N", title=None, legend=alt.Legend(orient="bottom") if several else None
-        ),
-        tooltip=["run:N", "metric:N", alt.Tooltip("raw:Q", title="value", format=".4g")],
-    )
-    return (
-        base.mark_line(strokeWidth=2)
-        .properties(width=width, height=150)
-        .facet(
-            facet=alt.Facet("metric:N", title=None, sort=list(dict.fromkeys(long["metric"]))),
-            columns=columns,
-        )
-        .resolve_scale(y="independent")
-    )
+    return chart(long, **options)

@@ -86,19 +86,25 @@ VERDICT_SENTENCES = {
 }
 
 
-def last_validation(report: CheckReport | None) -> str:
-    """The home page's "Last validation" line (Markdown): the verdict and its counts."""
+def last_validation(report: CheckReport | None, stale: str | None = None) -> str:
+    """The home page's "Last validation" line (Markdown): the verdict and its counts, or
+    that it no longer applies (``stale``: why, from :func:`validation_staleness`)."""
     if report is None:
         return (
             "**Last validation:** :gray-badge[NOT RUN] open **Validation** and press "
             "*Run all checks*."
         )
     counts = report.counts()
-    return (
-        f"**Last validation:** {status_badge(report.verdict)} `{report.pipeline}` against "
-        f"`{report.expected}`: {counts.get('fail', 0)} failed, {counts.get('warn', 0)} warnings, "
-        f"{counts.get('pass', 0)} passed."
+    line = (
+        f"`{report.pipeline}` against `{report.expected}`: {counts.get('fail', 0)} failed, "
+        f"{counts.get('warn', 0)} warnings, {counts.get('pass', 0)} passed."
     )
+    if stale:
+        return (
+            f"**Last validation:** :gray-badge[OUT OF DATE] {stale}: it was "
+            f"{report.verdict.upper()} for {line} Run the checks again on **Validation**."
+        )
+    return f"**Last validation:** {status_badge(report.verdict)} {line}"
 
 
 def report_markdown_table(report: CheckReport) -> str:
@@ -226,3 +232,40 @@ def upsampled_line(sizes: list[tuple[int, int]], side: int) -> str:
         f"{share} of {len(sizes)} images have a shorter side below the {side} px global crop: "
         "every global crop of those is upsampled."
     )
+
+
+def repeats_line(samples: int, images: int) -> str | None:
+    """What a sample count larger than the dataset means, or None when it is not larger:
+    ``500 samples from 20 images: each image is drawn 25 times, with new crops each time.``"""
+    if images <= 0 or samples <= images:
+        return None
+    each = samples / images
+    times = f"{each:.0f}" if each == int(each) else f"{math.floor(each)}–{math.ceil(each)}"
+    return (
+        f"{samples} samples from {images} images: each image is drawn {times} times, with new "
+        "crops each time (the statistics of the crops are still those of the pipeline; the "
+        "image-size figures count each image once)."
+    )
+
+
+def validation_staleness(saved: tuple | None, current: tuple) -> str | None:
+    """Why the last validation no longer describes the sidebar, or None when it still does.
+
+    ``saved`` / ``current``: ``(pipeline key, dataset key, reference, seed)``.
+    """
+    if saved is None or tuple(saved[:4]) == tuple(current[:4]):
+        return None
+    parts = ("pipeline", "dataset", "reference", "seed")
+    changed = [name for name, a, b in zip(parts, saved, current, strict=False) if a != b]
+    return f"the {' and '.join(changed)} changed since"
+
+
+def with_interval(rates: Any) -> Any:
+    """A :func:`dinodiag.stats.rates` table with its ``low`` / ``high`` columns as one text
+    column ``interval`` (``0.41–0.59``; ``–`` where the reference has no rate), so that no
+    cell reads "None"."""
+    text = [
+        "–" if low is None or high is None or low != low else f"{low:.2f}–{high:.2f}"
+        for low, high in zip(rates["low"], rates["high"], strict=True)
+    ]
+    return rates.drop(columns=["low", "high"]).assign(interval=text)

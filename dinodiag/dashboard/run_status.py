@@ -11,7 +11,7 @@ Plain functions of :class:`dinodiag.runs.manager.RunInfo` and the run directory'
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
@@ -124,3 +124,25 @@ def default_overlay(infos: Sequence[RunInfo]) -> list[str]:
     """The runs the comparison overlays first: the latest seed story's, else the two newest."""
     story = latest_story(infos)
     return [r.run_id for r in story.values()] or [r.run_id for r in infos[:2]]
+
+
+def filter_runs(
+    infos: Sequence[RunInfo],
+    text: str = "",
+    states: Sequence[str] = (),
+    names: Mapping[str, str] | None = None,
+) -> list[RunInfo]:
+    """The runs whose id, short name, pipeline or preset hold every word of ``text`` (case
+    ignored) and whose state is one of ``states`` (any state when none is given)."""
+    words = text.lower().split()
+    kept = []
+    for info in infos:
+        if states and info.state not in states:
+            continue
+        haystack = " ".join(
+            str(part or "")
+            for part in (info.run_id, (names or {}).get(info.run_id), info.pipeline, info.preset)
+        ).lower()
+        if all(word in haystack for word in words):
+            kept.append(info)
+    return kept

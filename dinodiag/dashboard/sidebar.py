@@ -15,27 +15,17 @@ Example::
 
 from __future__ import annotations
 
-import ast
 import hashlib
-import inspect
-import io
 import json
-import textwrap
 import threading
-import tokenize
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 from dinodiag.augment.config import (
-    FIELD_MAXIMA,
-    INTERPOLATIONS,
-    MAX_SAMPLE_PIXELS,
     PipelineConfig,
-    ViewAugment,
     config_from_dict,
     config_from_dinov2,
-    flatten,
     is_dinov2_config,
     parse_config_text,
     to_dict,
@@ -106,6 +96,30 @@ def dataset_spec(
             raise DataError(f"type the path of {what} in the sidebar (e.g. /data/images).")
         return f"{source}:{path}"
     raise DataError(f"unknown dataset source {source!r}: one of {', '.join(DATASET_SOURCES)}.")
+
+
+def waiting_for_path(source: str) -> str:
+    """What the sidebar asks for while a path source has no path yet (not an error)."""
+    what = "an image folder" if source == "folder" else f"the {DATASET_SOURCES[source]} root"
+    return f"type the path of {what} in the sidebar (e.g. /data/images)."
+
+
+# The dataset loaders name the other sources as the CLI spells them; the sidebar's menu
+# calls them otherwise.
+_MENU_WORDS = {
+    "'sample' / 'generated'": f"*{DATASET_SOURCES['sample']}* or *{DATASET_SOURCES['generated']}*",
+    "'sample' for the bundled sample images": f"*{DATASET_SOURCES['sample']}*",
+    "'generated' for a synthetic dataset": f"*{DATASET_SOURCES['generated']}*",
+    "'sample'": f"*{DATASET_SOURCES['sample']}*",
+    "'generated'": f"*{DATASET_SOURCES['generated']}*",
+}
+
+
+def menu_words(message: str) -> str:
+    """A dataset error with the CLI's source names replaced by the sidebar menu's."""
+    for cli, menu in _MENU_WORDS.items():
+        message = message.replace(cli, menu)
+    return message
 
 
 def short_hash(text: str | bytes, length: int = 12) -> str:
@@ -240,6 +254,39 @@ class PipelineChoice:
     spec_kwargs: str = ""  # JSON object of keyword arguments for the factory (byo)
 
 
+@dataclass(frozen=True)
+class ConfigInput:
+    """Which of the config uploader and the paste box the sidebar reads, and why."""
+
+    source: str  # "upload", "text" or "none" (nothing given yet)
+    note: str = ""  # said under the boxes when both hold something
+    waiting: str = (
+        "paste a YAML / JSON config or upload a file in the sidebar (a DINOv2 training YAML works)."
+    )
+
+
+def config_input(upload_name: str | None, text: str, prefer: str | None) -> ConfigInput:
+    """The config the sidebar reads when a file is uploaded and / or text is pasted: the one
+    edited last (``prefer``: "upload" or "text", set by the widgets' on_change), and a note
+    naming the one left out, so that neither is ignored silently."""
+    pasted = bool(text.strip())
+    if upload_name is None:
+        return ConfigInput("text" if pasted else "none")
+    if not pasted:
+        return ConfigInput("upload")
+    if prefer == "text":
+        return ConfigInput(
+            "text",
+            f"Using the pasted text; the uploaded file {upload_name} is left out "
+            "(upload it again, or remove the text, to use it).",
+        )
+    return ConfigInput(
+        "upload",
+        f"Using the uploaded file {upload_name}; the pasted text is left out (edit the text, "
+        "or remove the file, to use the text).",
+    )
+
+
 def base_config(choice: PipelineChoice) -> PipelineConfig:
     """The config before edits: a preset, or parsed text. Raises :class:`ConfigError`."""
     if choice.source == "preset":
@@ -258,25 +305,6 @@ def base_config(choice: PipelineChoice) -> PipelineConfig:
             raise ConfigError(f"{choice.config_name}: {exc}") from None
         return cfg if "name" in data else cfg.replace(name=choice.config_name.rsplit(".", 1)[0])
     raise ConfigError(f"pipeline source {choice.source!r} has no config (a brought pipeline).")
-
-
-def apply_edits(cfg: PipelineConfig, edits: dict[str, Any]) -> PipelineConfig:
-    """``cfg`` with flat-key edits (``{"global1.blur_p": 0.5, "global_crops_scale": (0.4, 1)}``).
-
-    Values are validated by the config itself: the error names the field, the
-    value and the allowed range.
-    """
-    if not edits:
-        return cfg
-    data = to_dict(cfg)
-    for key, value in edits.items():
-        value = list(value) if isinstance(value, tuple) else value
-        if "." in key:
-            section, name = key.split(".", 1)
-            data[section][name] = value
-        else:
-            data[key] = value
-    return config_from_dict(data)
 
 
 def config_key(cfg: PipelineConfig) -> str:
@@ -304,106 +332,6 @@ def describe_config(cfg: PipelineConfig) -> str:
 def reference_names() -> list[str]:
     """Presets that can serve as the reference (the seed's examples of mistakes excluded)."""
     return [name for name, preset in PRESETS.items() if preset.reference]
-
-
-# ------------------------------------------------------------------------------ field editing
-
-SECTIONS = {
-    "": "Crops",
-    "global1": "Global view 1 (photometric)",
-    "global2": "Global view 2 (photometric)",
-    "local": "Local views (photometric)",
-}
-
-
-@dataclass(frozen=True)
-class EditableField:
-    """One config field as the sidebar shows it."""
-
-    key: str  # flat key: "global_crops_scale", "global1.blur_p"
-    section: str  # "" (crops and normalisation) or "global1" / "global2" / "local"
-    label: str  # short label: the field name without its section
-    kind: str  # "int" | "float" | "pair" | "triple" | "choice" | "text"
-    value: Any  # the current value (tuples for pair / triple)
-    help: str  # the comment next to the field in config.py: what it does, what to try
-    options: tuple[str, ...] = ()  # for "choice"
-    max_value: int | None = None  # the config's upper bound (what one sample may cost), if any
-
-
-def _comments(cls: type) -> dict[str, str]:
-    """Field -> the comment(s) on its lines in the class source (the tuning advice)."""
-    source = textwrap.dedent(inspect.getsource(cls))
-    comments = {
-        token.start[0]: token.string.lstrip("#").strip()
-        for token in tokenize.generate_tokens(io.StringIO(source).readline)
-        if token.type == tokenize.COMMENT
-    }
-    found: dict[str, str] = {}
-    class_node = ast.parse(source).body[0]
-    assert isinstance(class_node, ast.ClassDef)
-    for node in class_node.body:
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            lines = range(node.lineno, (node.end_lineno or node.lineno) + 1)
-            text = " ".join(comments[line] for line in lines if line in comments)
-            if text:
-                found[node.target.id] = text
-    return found
-
-
-def editable_fields(cfg: PipelineConfig) -> list[EditableField]:
-    """Every field of ``cfg`` (crops, per-view photometric recipe, normalisation), in order."""
-    top_help, view_help = _comments(PipelineConfig), _comments(ViewAugment)
-    fields: list[EditableField] = []
-    for key, value in flatten(cfg).items():
-        section, _, name = key.rpartition(".")
-        help_text = (view_help if section else top_help).get(name, "")
-        if key == "interpolation":
-            kind, options = "choice", INTERPOLATIONS
-        elif isinstance(value, tuple):
-            kind, options = ("pair" if len(value) == 2 else "triple"), ()
-        elif isinstance(value, bool):
-            kind, options = "text", ()
-        elif isinstance(value, int):
-            kind, options = "int", ()
-        elif isinstance(value, float):
-            kind, options = "float", ()
-        else:
-            kind, options = "text", ()
-        maximum = FIELD_MAXIMA.get(key)
-        if maximum is not None:
-            help_text += (
-                f" At most {maximum}; all views of one sample together at most "
-                f"{MAX_SAMPLE_PIXELS:,} pixels (a float32 view takes 12 bytes per pixel)."
-            )
-        fields.append(
-            EditableField(key, section, name, kind, value, help_text.strip(), options, maximum)
-        )
-    return fields
-
-
-def changed_values(cfg: PipelineConfig, values: dict[str, Any]) -> dict[str, Any]:
-    """The entries of ``values`` (flat key -> widget value) that differ from ``cfg``."""
-    current = flatten(cfg)
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        old = current.get(key)
-        new = tuple(value) if isinstance(value, list) else value
-        if isinstance(old, float) or (isinstance(old, tuple) and old and isinstance(old[0], float)):
-            same = _close(old, new)
-        else:
-            same = old == new
-        if not same:
-            out[key] = new
-    return out
-
-
-def _close(a: Any, b: Any) -> bool:
-    if isinstance(a, tuple) and isinstance(b, tuple):
-        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
-    try:
-        return abs(float(a) - float(b)) <= 1e-9
-    except (TypeError, ValueError):
-        return a == b
 
 
 class LRUStore:

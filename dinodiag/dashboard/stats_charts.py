@@ -39,6 +39,67 @@ def config_ranges(config: PipelineConfig | None) -> dict[str, tuple[float, float
     return ranges
 
 
+def recorded_ranges(frame: pd.DataFrame) -> dict[str, tuple[float, float]]:
+    """The configured scale ranges a brought pipeline's recorded RandomResizedCrop calls
+    carry (``configured_scale_min`` / ``_max`` of :func:`dinodiag.stats.sample_views`): per
+    group, when all its crops share one range."""
+    ranges = {}
+    for group in ("global", "local"):
+        rows = frame[frame["group"] == group] if "group" in frame else frame.iloc[:0]
+        if "configured_scale_min" not in rows:
+            continue
+        pairs = rows[["configured_scale_min", "configured_scale_max"]].dropna().drop_duplicates()
+        if len(pairs) == 1:
+            ranges[group] = (float(pairs.iloc[0, 0]), float(pairs.iloc[0, 1]))
+    return ranges
+
+
+def outside_share(values: np.ndarray, bounds: tuple[float, float]) -> tuple[float, float]:
+    """Fractions of the finite ``values`` below and above ``bounds`` (NaN, NaN when none)."""
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return math.nan, math.nan
+    tolerance = 1e-9  # a crop drawn exactly at the bound is inside
+    low, high = bounds
+    return float(np.mean(values < low - tolerance)), float(np.mean(values > high + tolerance))
+
+
+# (group, column, what a crop of it is called, range key of config_ranges)
+OUTSIDE_MEASURES = (
+    ("global", "scale", "global crops", "global"),
+    ("local", "scale", "local crops", "local"),
+    (None, "ratio", "crops", "ratio"),
+)
+
+
+def outside_lines(
+    frames: dict[str, pd.DataFrame], reference: dict[str, tuple[float, float]], name: str
+) -> list[str]:
+    """How much of each histogram falls outside the reference's range, one sentence per
+    pipeline and measure: ``dinov2: 11% of global crops below 0.32 (reference 0.32–1)``."""
+    lines = []
+    for group, column, what, key in OUTSIDE_MEASURES:
+        bounds = reference.get(key)
+        if bounds is None:
+            continue
+        for label, frame in frames.items():
+            part = frame if group is None else frame[frame["group"] == group]
+            if column not in part or not len(part):
+                continue
+            below, above = outside_share(part[column].to_numpy(dtype=float), bounds)
+            if math.isnan(below):
+                continue
+            measure = "aspect ratio" if column == "ratio" else "scale"
+            parts = [f"{below:.0%} below {bounds[0]:.3g}"] if below else []
+            parts += [f"{above:.0%} above {bounds[1]:.3g}"] if above else []
+            verdict = " and ".join(parts) if parts else "all inside"
+            lines.append(
+                f"**{label}**: {verdict} ({what}, {measure}; {name}'s range "
+                f"{bounds[0]:.3g}–{bounds[1]:.3g})"
+            )
+    return lines
+
+
 # (column, group, title, x label, log x): the panels of :func:`stats_figure`.
 STAT_PANELS = (
     ("scale", "global", "Global crop area scale", "box area / image area", False),
@@ -96,10 +157,12 @@ def histogram(
     log_x: bool = False,
     bins: int = 30,
 ) -> None:
-    """Overlaid histograms (densities) of ``series`` on a matplotlib axis.
+    """Overlaid histograms of ``series`` on a matplotlib axis, each bar the share (%) of that
+    series' values in the bin (two configs with different view counts stay comparable).
 
-    ``configured`` ranges are shaded in the colour of their series; the
-    ``reference`` range is outlined with dashed black lines.
+    ``configured`` ranges are shaded in the colour of their series; the ``reference`` range
+    is outlined with dashed black lines, and the share of each series outside it is written
+    in the panel's corner.
     """
     values = [v[np.isfinite(v)] for v in series.values()]
     values = [v[v > 0] if log_x else v for v in values]
@@ -122,11 +185,10 @@ def histogram(
         if shade is not None:
             ax.axvspan(shade[0], shade[1], color=colour, alpha=0.12, lw=0)
         alpha = 0.75 if len(series) == 1 else 0.55
-        # density: two configs with different view counts keep comparable heights
         ax.hist(
             vals,
             bins=edges,
-            density=True,
+            weights=np.full(vals.size, 100.0 / vals.size),
             color=colour,
             alpha=alpha,
             label=label,
@@ -137,6 +199,28 @@ def histogram(
         for x in reference:
             ax.axvline(x, color="black", linestyle="--", linewidth=1.2)
         ax.plot([], [], color="black", linestyle="--", label="reference range")
+        notes = []
+        for i, vals in enumerate(values):
+            below, above = outside_share(vals, reference)
+            if vals.size and (below or above):
+                text = " · ".join(
+                    t
+                    for t, share in ((f"{below:.0%} below", below), (f"{above:.0%} above", above))
+                    if share
+                )
+                notes.append((text, SERIES_COLOURS[i % len(SERIES_COLOURS)]))
+        for row, (text, colour) in enumerate(notes):
+            ax.text(
+                0.98,
+                0.96 - 0.09 * row,
+                f"{text} the reference",
+                transform=ax.transAxes,
+                ha="right",
+                va="top",
+                fontsize=8,
+                color=colour,
+                fontweight="bold",
+            )
     if log_x:
         ax.set_xscale("log")
         plain = FuncFormatter(lambda value, _: f"{value:g}")
@@ -144,7 +228,8 @@ def histogram(
         ax.xaxis.set_minor_formatter(FuncFormatter(lambda value, _: ""))
         ax.set_xticks(_log_ticks(lo, hi))
     ax.spines[["top", "right"]].set_visible(False)
-    ax.set_yticks([])
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}%"))
+    ax.tick_params(axis="y", labelsize=8)
 
 
 def stats_figure(
@@ -171,6 +256,7 @@ def stats_figure(
         histogram(ax, series, shades or None, ref, log_x=log_x)
         ax.set_title(title, fontsize=11)
         ax.set_xlabel(xlabel, fontsize=9)
+        ax.set_ylabel("share of crops", fontsize=8)
         if column == "upsampling":
             ax.axvline(1.0, color="grey", linewidth=0.8)
     handles, labels = axes.flat[0].get_legend_handles_labels()
@@ -179,9 +265,10 @@ def stats_figure(
             if lab not in labels:
                 handles.append(h)
                 labels.append(lab)
-    if configured:
-        handles.append(Patch(color="grey", alpha=0.25))
-        labels.append("configured range (shaded)")
+    for i, label in enumerate(frames):  # one swatch per shaded series, in its own colour
+        if label in (configured or {}) and configured[label]:
+            handles.append(Patch(color=SERIES_COLOURS[i % len(SERIES_COLOURS)], alpha=0.25))
+            labels.append(f"{label}: configured range (shaded)")
     fig.legend(
         handles, labels, loc="outside lower center", ncols=min(4, len(labels)), frameon=False
     )
@@ -189,11 +276,18 @@ def stats_figure(
 
 
 def crop_sides(config: PipelineConfig | None, frame: pd.DataFrame) -> tuple[int, int | None]:
-    """``(global side, local side)`` of the output crops: the config's, or for a brought
-    pipeline the widest global view sampled (its local size is not known: None)."""
+    """``(global side, local side)`` of the output crops: the config's (no local side when
+    it has no local crops), or for a brought pipeline the widest global and local views
+    sampled (None for a group it does not produce)."""
     if config is not None:
-        return config.global_crops_size, config.local_crops_size
-    return int(frame[frame["group"] == "global"]["out_w"].max()), None
+        local = config.local_crops_size if config.local_crops_number else None
+        return config.global_crops_size, local
+
+    def widest(group: str) -> int | None:
+        sides = pd.to_numeric(frame[frame["group"] == group]["out_w"], errors="coerce").dropna()
+        return int(sides.max()) if len(sides) else None
+
+    return widest("global") or 0, widest("local")
 
 
 def image_size_figure(

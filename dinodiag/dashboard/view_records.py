@@ -26,7 +26,7 @@ def view_name(record: ViewRecord) -> str:
 def view_caption(record: ViewRecord | None, multiline: bool = False) -> str:
     """The sampled parameters of one view, e.g. ``G1 · scale 0.53 · ratio 1.12 · flip · blur σ1.2``.
 
-    Only what is known is shown (a brought pipeline records crops only).
+    Only what is known is shown (a step dinodiag could not read leaves its parameters out).
     """
     if record is None:
         return "no record"
@@ -69,29 +69,52 @@ def records_frame(samples: Sequence[tuple[str, Sequence[ViewRecord]]]) -> pd.Dat
     return pd.concat(tables, ignore_index=True)
 
 
+def flag_text(value: bool | None) -> str:
+    """A table cell for an operation that may have applied: ✓ (it did), blank (it did not),
+    – (not recorded: a step dinodiag could not read)."""
+    return "–" if value is None else ("✓" if value else "")
+
+
+def jitter_text(record: ViewRecord) -> str:
+    """The drawn colour-jitter factors in one cell: ``b 1.12 · c 0.87 · s 1.05 · h +0.03``."""
+    if not record.jitter:
+        return flag_text(record.jitter)
+    parts = [
+        f"{short} {value:.2f}"
+        for short, value in (
+            ("b", record.brightness),
+            ("c", record.contrast),
+            ("s", record.saturation),
+        )
+        if value is not None
+    ]
+    if record.hue is not None:
+        parts.append(f"h {record.hue:+.2f}")
+    return " · ".join(parts) or "✓"
+
+
 def records_table(records: Sequence[ViewRecord]) -> list[dict[str, object]]:
-    """One row per view with its sampled parameters (for a table / CSV)."""
+    """One row per view with its sampled parameters (for a table / CSV): numbers as numbers
+    (NaN when not recorded), operations as :func:`flag_text`, the jitter factors in one cell
+    so that the table fits a page without scrolling sideways."""
     rows = []
     for rec in records:
         box = rec.box or (math.nan,) * 4
         rows.append(
             {
                 "view": view_name(rec),
-                "group": rec.group,
-                "scale": rec.scale,
-                "ratio": rec.ratio,
+                "scale": math.nan if rec.scale is None else rec.scale,
+                "ratio": math.nan if rec.ratio is None else rec.ratio,
                 "box (l, t, w, h)": ", ".join(f"{v:.0f}" for v in box),
-                "out size": "x".join(str(v) for v in rec.out_size) if rec.out_size else "",
-                "fallback": rec.fallback,
-                "flip": rec.flip,
-                "jitter": rec.jitter,
-                "brightness": rec.brightness,
-                "contrast": rec.contrast,
-                "saturation": rec.saturation,
-                "hue": rec.hue,
-                "grayscale": rec.grayscale,
-                "blur σ": rec.blur_sigma,
-                "solarize": rec.solarize,
+                "out size": "x".join(str(v) for v in rec.out_size) if rec.out_size else "–",
+                "flip": flag_text(rec.flip),
+                "jitter": jitter_text(rec),
+                "grayscale": flag_text(rec.grayscale),
+                "blur σ": f"{rec.blur_sigma:.2f}"
+                if rec.blur and rec.blur_sigma
+                else flag_text(rec.blur),
+                "solarize": flag_text(rec.solarize),
+                "fallback": flag_text(rec.fallback),
             }
         )
     return rows

@@ -38,15 +38,21 @@ def png_bytes(size: tuple[int, int] = (120, 90)) -> bytes:
     return buffer.getvalue()
 
 
-def test_missing_folder_is_an_error_in_the_sidebar_and_the_pages(app):
+def warnings(at) -> list[str]:
+    return [str(w.value) for w in at.warning]
+
+
+def test_missing_folder_is_an_error_in_the_sidebar_and_a_pointer_in_the_pages(app):
     at = app(ds_source="folder", ds_path="/no/such/folder")
     assert any("/no/such/folder" in e and "does not exist" in e for e in errors(at))
     at.switch_page("pages/statistics.py").run()
     assert_no_exception(at)
-    assert any("**Dataset:**" in e and "Fix it in the sidebar" in e for e in errors(at))
+    assert at.title[0].value == "Sampled statistics"  # the page keeps its title
+    assert len(errors(at)) == 1  # the sidebar's message, not repeated by the page
+    assert any("**Images:** not usable" in w and "1 · Images" in w for w in warnings(at))
     at.switch_page("pages/inspector.py").run()
     assert_no_exception(at)
-    assert any("upload an image here" in e for e in errors(at))
+    assert any("Or upload an image here." in w for w in warnings(at))
 
 
 def test_folder_without_images_names_the_folder(app, tmp_path):
@@ -96,7 +102,8 @@ def test_invalid_yaml_names_the_line(app):
     assert_no_exception(at)
     assert any("not valid YAML" in e and "line" in e for e in errors(at)), errors(at)
     at.switch_page("pages/validation.py").run()
-    assert any("**Pipeline:**" in e for e in errors(at))
+    assert at.title[0].value == "Validation"
+    assert any("**Pipeline:** not usable" in w for w in warnings(at))
 
 
 def test_dinov2_training_config_is_read(app):

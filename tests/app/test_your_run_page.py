@@ -4,6 +4,7 @@ and look inside; bad paths give a message naming them."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,12 @@ def test_a_collapsed_run_leads_with_its_failure(page, fake_runs) -> None:
     assert at.expander[0].label == "6 rule(s) find nothing wrong"
 
 
+def chart_titles(at) -> list[str | None]:
+    """The title of each chart on the page (None: a panel titled by the page's Markdown; a
+    metric chart of a separate panel carries its metric's label)."""
+    return [json.loads(c.proto.spec).get("title") for c in at.get("vega_lite_chart")]
+
+
 def test_the_curves_draw_with_the_config_schedules_and_an_overlaid_dinodiag_run(
     page, fake_runs, tmp_path: Path
 ) -> None:
@@ -76,11 +83,18 @@ def test_the_curves_draw_with_the_config_schedules_and_an_overlaid_dinodiag_run(
     config = get_train_preset("tiny-test").config.with_overrides({"run.max_steps": 2})
     run_training(config, tmp_path / "runs" / "mine", progress=None)
     at = page(str(fake_runs["healthy"]), "Curves")
-    assert len(at.get("vega_lite_chart")) == 3  # loss, timing, schedules (logged vs config)
+    titles = chart_titles(at)
+    assert titles[:2] == [None, None]  # loss, timing (titled by the page's Markdown)
+    assert titles[2:] == [
+        "learning rate",
+        "weight decay",
+        "teacher momentum",
+        "teacher temperature",
+    ]
     assert "recomputed from config.yaml" in texts(at)
     at.multiselect(key="yr_overlay").set_value(["mine"]).run()
     assert_no_exception(at)
-    assert len(at.get("vega_lite_chart")) == 3
+    assert len(chart_titles(at)) == 6  # the same charts, the dinodiag run overlaid on them
 
 
 def test_the_crop_config_is_checked(page, fake_runs) -> None:
@@ -132,5 +146,7 @@ def test_a_dinodiag_run_opens_with_its_knn_curve(page, tmp_path: Path) -> None:
     run_training(config, tmp_path / "mine", progress=None)
     at = page(str(tmp_path / "mine"), "Curves")
     assert "(dinodiag run directory)" in at.code[0].value
-    assert len(at.get("vega_lite_chart")) == 4  # loss, speed, schedules, k-NN
+    titles = chart_titles(at)  # loss, speed (one chart per metric), schedules, k-NN
+    assert titles[0] is None and titles[-1] is None
+    assert {"images / s", "learning rate", "teacher temperature"} <= set(titles)
     assert "k-NN accuracy on held-out images" in texts(at)

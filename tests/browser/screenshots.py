@@ -91,7 +91,27 @@ def take(page: Any, url: str, out: Path) -> list[Path]:
     page.get_by_text("Verdict").first.wait_for(timeout=120_000)
     wait_idle(page)
     shots.append(full_screenshot(page, out / "validation.png"))
+    page.get_by_role("button", name="Apply the fixes").click()
+    page.get_by_text("Load into the sidebar and re-check").wait_for()
+    wait_idle(page)
+    fixes = page.get_by_test_id("stMain").get_by_text("Apply the fixes", exact=True).first
+    fixes.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    shots.append(section_screenshot(page, fixes, out / "validation_fixes.png"))
     return shots
+
+
+def section_screenshot(page: Any, start: Any, path: Path, height: int = 900) -> Path:
+    """The page from ``start`` (a heading) down, ``height`` pixels of it."""
+    full_screenshot(page, path)
+    top = start.evaluate(
+        "e => e.getBoundingClientRect().top + document.querySelector('[data-testid=stMain]')"
+        ".scrollTop"
+    )
+    image = Image.open(path)
+    box = (0, max(0, int(top) - 20), image.width, min(image.height, int(top) - 20 + height))
+    image.crop(box).save(path)
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,8 +7,9 @@
 
 Starts the dashboard with a fresh runs directory, presses **Run the seed story** (the seed's
 broken and fixed pipelines, one after the other, ``--steps`` each, on the cpu-demo preset),
-photographs the live view of the second run half-way (``training_live.png``) and the story tab
-once both ended (``seed_story.png``). ``--reuse`` photographs a runs directory that already
+photographs the live view of the second run half-way (``training_live.png``), the story tab
+once both ended (``seed_story.png``) and the two runs in "Compare runs" (``compare_runs.png``).
+``--reuse`` photographs a runs directory that already
 holds a finished story instead of training again (``--resume-steps``: then resumes its fixed
 run and photographs it live). Needs playwright and the system Chromium.
 """
@@ -119,6 +120,10 @@ def main() -> int:
             page.get_by_text("k-NN top-1 over the random-weights baseline").wait_for()
             page.wait_for_timeout(1500)
             print("story:", full_screenshot(page, args.out / "seed_story.png"))
+            open_tab(page, url, "Compare runs")
+            page.get_by_test_id("stVegaLiteChart").nth(1).wait_for()
+            page.wait_for_timeout(1500)
+            print("compare:", full_screenshot(page, args.out / "compare_runs.png"))
             if args.reuse and args.resume_steps:
                 fixed = story_runs(root)["fixed"]
                 runs.resume_run(fixed.path, more_steps=args.resume_steps)

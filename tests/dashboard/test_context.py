@@ -90,3 +90,21 @@ def test_a_brought_pipeline_is_keyed_by_its_file_time(tmp_path: Path):
     assert spec_stamp(f"{tmp_path / 'gone.py'}:build") == 0.0
     key = brought_pipeline_key("aug.py:build", {"size": 96, "a": 1}, 5.0)
     assert key == "byo:aug.py:build:[('a', 1), ('size', 96)]:5.0"
+
+
+def test_pages_say_what_is_missing_without_repeating_the_sidebars_error():
+    assert context().notices() == []
+    waiting = context(
+        pipeline=None, config=None, pipeline_error="paste a config.", pipeline_waiting=True
+    )
+    assert waiting.notices() == [("info", "**Pipeline:** Paste a config.")]
+    assert waiting.pipeline_status == ":gray[not chosen yet: paste a config.]"
+    broken = context(dataset=None, dataset_error="no such folder /x")
+    ((level, text),) = broken.notices(need_pipeline=False)
+    assert level == "warning" and "/x" not in text and "*1 · Images*" in text
+    assert broken.notices(need_dataset=False) == []
+    brought = context(
+        config=None, choice=PipelineChoice(source="byo", spec="/home/me/long/path/aug.py:build")
+    )
+    assert brought.pipeline_short_label == "aug.py:build"
+    assert "every operation recorded" in brought.pipeline_line  # not only RandomResizedCrop

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import dinodiag
-from dinodiag.dashboard import sidebar
+from dinodiag.dashboard import field_edits, sidebar
 from dinodiag.data import ImageLoadError
 from dinodiag.errors import ConfigError, DataError
 
@@ -146,19 +146,19 @@ def test_base_config_errors_name_the_problem(text, message):
 
 def test_edits_are_applied_and_validated():
     base = dinodiag.load_config("seed-broken")
-    fixed = sidebar.apply_edits(base, {"global_crops_scale": (0.4, 1.0), "local.blur_p": 0.2})
+    fixed = field_edits.apply_edits(base, {"global_crops_scale": (0.4, 1.0), "local.blur_p": 0.2})
     assert fixed.global_crops_scale == (0.4, 1.0) and fixed.local.blur_p == 0.2
-    assert sidebar.apply_edits(base, {}) is base
+    assert field_edits.apply_edits(base, {}) is base
     with pytest.raises(ConfigError, match=r"global1.blur_p = 2.0 is invalid"):
-        sidebar.apply_edits(base, {"global1.blur_p": 2.0})
+        field_edits.apply_edits(base, {"global1.blur_p": 2.0})
     choice = sidebar.PipelineChoice(preset="seed-broken")
-    edited = sidebar.apply_edits(sidebar.base_config(choice), {"local_crops_number": 8})
+    edited = field_edits.apply_edits(sidebar.base_config(choice), {"local_crops_number": 8})
     assert edited.local_crops_number == 8 and edited.global_crops_scale == (0.2, 1.0)
 
 
 def test_editable_fields_cover_every_field_with_help():
     cfg = dinodiag.load_config("dinov2")
-    fields = {f.key: f for f in sidebar.editable_fields(cfg)}
+    fields = {f.key: f for f in field_edits.editable_fields(cfg)}
     assert set(fields) == set(dinodiag.augment.config.flatten(cfg))
     assert fields["global_crops_scale"].kind == "pair" and fields["mean"].kind == "triple"
     assert fields["interpolation"].kind == "choice" and "bicubic" in fields["interpolation"].options
@@ -184,7 +184,7 @@ def test_changed_values_ignore_float_noise():
         "local_crops_number": 6,
         "local.blur_p": 0.5,
     }
-    assert sidebar.changed_values(cfg, values) == {"local_crops_number": 6}
+    assert field_edits.changed_values(cfg, values) == {"local_crops_number": 6}
 
 
 def test_describe_config():

@@ -99,3 +99,80 @@ def test_rates_figure_draws_measured_bars_and_expected_ticks():
     assert bars  # the expected-rate bands are drawn as patches too
     ticks = [line.get_ydata()[0] for line in panels[0].lines]
     assert 1.0 in ticks and 0.0 in ticks  # blur expected always, solarize never on global 1
+
+
+def test_seed_broken_has_no_local_crop_line():  # bug 5: "local crop 32 px" was drawn
+    broken = dinodiag.load_config("seed-broken")
+    assert stats_charts.crop_sides(broken, frame("seed-broken", 4)) == (96, None)
+    fig = stats_charts.image_size_figure(
+        [(500, 375)], *stats_charts.crop_sides(broken, frame("seed-broken", 2))
+    )
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
+        "images",
+        "global crop 96 px",
+    ]
+
+
+def test_a_brought_pipelines_recorded_ranges_are_shaded():
+    import torchvision.transforms as T
+
+    from dinodiag.probe.pipeline import ForeignPipeline
+
+    view = T.Compose([T.RandomResizedCrop(64, scale=(0.2, 1.0)), T.ToTensor()])
+    brought = ForeignPipeline(lambda image: [view(image), view(image)])
+    views = sample_views(brought, Images(), 6)
+    ranges = stats_charts.recorded_ranges(views)
+    assert ranges == {"global": (0.2, 1.0)}
+    fig = stats_charts.stats_figure({"mine": views}, {"mine": ranges}, {"global": (0.32, 1.0)})
+    shaded = [p for p in fig.axes[0].patches if p.get_alpha() == 0.12]
+    assert len(shaded) == 1 and shaded[0].get_x() == pytest.approx(0.2)
+
+
+def test_legend_swatches_have_their_series_colours_and_histograms_a_percent_axis():
+    dinov2, broken = dinodiag.load_config("dinov2"), dinodiag.load_config("seed-broken")
+    fig = stats_charts.stats_figure(
+        {"dinov2": frame("dinov2"), "seed-broken": frame("seed-broken")},
+        {
+            "dinov2": stats_charts.config_ranges(dinov2),
+            "seed-broken": stats_charts.config_ranges(broken),
+        },
+        stats_charts.config_ranges(dinov2),
+    )
+    legend = fig.legends[0]
+    swatches = {
+        text.get_text(): handle.get_facecolor()[:3]
+        for text, handle in zip(legend.get_texts(), legend.legend_handles, strict=True)
+        if "configured range" in text.get_text()
+    }
+    from matplotlib.colors import to_rgb
+
+    assert swatches == {
+        "dinov2: configured range (shaded)": pytest.approx(to_rgb(stats_charts.SERIES_COLOURS[0])),
+        "seed-broken: configured range (shaded)": pytest.approx(
+            to_rgb(stats_charts.SERIES_COLOURS[1])
+        ),
+    }
+    ax = fig.axes[0]
+    ax.figure.canvas.draw()
+    assert ax.get_ylabel() == "share of crops"
+    assert all(t.get_text().endswith("%") for t in ax.get_yticklabels() if t.get_text())
+    heights = [p.get_height() for p in ax.patches if p.get_alpha() in (0.55,)]
+    assert sum(heights) == pytest.approx(200.0)  # each series' bars add up to 100 %
+
+
+def test_the_share_outside_the_reference_range_is_said():
+    broken = frame("seed-broken", 40)
+    dinov2 = stats_charts.config_ranges(dinodiag.load_config("dinov2"))
+    lines = stats_charts.outside_lines(
+        {"seed-broken": broken, "dinov2": frame("dinov2", 40)}, dinov2, "dinov2"
+    )
+    expected = (broken[broken["group"] == "global"]["scale"] < 0.32).mean()
+    assert expected > 0
+    assert lines[0] == (
+        f"**seed-broken**: {expected:.0%} below 0.32 (global crops, scale; dinov2's range 0.32–1)"
+    )
+    assert lines[1].startswith("**dinov2**: all inside (global crops, scale")
+    assert stats_charts.outside_share(pd.Series([0.1, 0.5, 2.0]).to_numpy(), (0.32, 1.0)) == (
+        pytest.approx(1 / 3),
+        pytest.approx(1 / 3),
+    )

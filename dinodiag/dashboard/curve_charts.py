@@ -1,0 +1,256 @@
+"""Altair charts of training curves, as TensorBoard draws them and a little more.
+
+- one colour per run, the same in every chart (:mod:`dinodiag.dashboard.run_names`), its
+  short name in the legend and its full id in the tooltip;
+- the smoothed line over the raw values drawn faint; schedules are never smoothed
+  (:mod:`dinodiag.dashboard.curves` decides what is);
+- a hover rule at the pointer's x with every run's value there;
+- a click on a legend entry shows only that run, more clicks add or remove runs, a double
+  click shows them all (the legend greys the runs not shown);
+- log scale, outliers left out of the y range, 1 point or 100k points alike (the drawing is
+  thinned to :data:`~dinodiag.dashboard.curve_points.MAX_DRAWN_POINTS` per line, the data not).
+
+    long = curves.long_frame(frames, curves.PANELS["loss"], smoothing=0.6)
+    chart = curve_chart(long, x="step", log_y=True, colors=run_colors(all_run_ids))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from dinodiag.dashboard import curve_points, curves
+from dinodiag.dashboard.run_names import run_colors
+
+RULE_COLOUR = "#666"  # reference lines (ln K, step 0): grey, a colour no run has
+FEW_POINTS = 40  # below this many points per line, each point is drawn as a dot too
+DASHES = ([1, 0], [6, 3], [2, 2], [8, 3, 2, 3])  # metric 1, 2, 3, 4 on a chart of several
+
+
+def _x_encoding(x: str, alt: Any) -> Any:
+    if x == "wall":
+        return alt.X("x:T", title=curves.X_TITLES[x], axis=alt.Axis(format="%H:%M"))
+    if x == "step":  # 20k, 100k as TensorBoard writes them (and 0, not "0k")
+        axis = alt.Axis(labelExpr="datum.value == 0 ? '0' : format(datum.value, '~s')")
+    else:
+        axis = alt.Axis(format="~g")
+    return alt.X("x:Q", title=curves.X_TITLES[x], axis=axis)
+
+
+def colour_scale(long: pd.DataFrame, colors: Mapping[str, str] | None, alt: Any) -> Any:
+    """The colour scale of a chart: each run's colour (``colors`` by run id, series or short
+    name; else :func:`run_colors` of the runs drawn) under its short name."""
+    pairs = long[["run", "name", "series"]].drop_duplicates("name")
+    fallback = run_colors(pairs["run"])
+    domain, colours = [], []
+    for run, name, series in pairs.itertuples(index=False):
+        chosen = colors or {}
+        domain.append(name)
+        colours.append(chosen.get(run) or chosen.get(series) or chosen.get(name) or fallback[run])
+    return alt.Scale(domain=domain, range=colours)
+
+
+def _y_scale(long: pd.DataFrame, log_y: bool, ignore_outliers: bool, alt: Any) -> Any:
+    options: dict[str, Any] = {"type": "log"} if log_y else {"zero": False}
+    domain = curve_points.outlier_domain(long) if ignore_outliers else None
+    if domain is not None:
+        low, high = domain
+        if log_y:
+            low = max(low, float(long["value"][long["value"] > 0].min()) * 0.9)
+        options["domain"] = [low, high]
+    return alt.Scale(**options)
+
+
+def _one_chart(
+    long: pd.DataFrame,
+    *,
+    x: str,
+    log_y: bool,
+    rules: pd.DataFrame | None,
+    height: int,
+    width: int | str | None,
+    colors: Mapping[str, str] | None,
+    ignore_outliers: bool,
+    max_points: int,
+    tag: str,
+    title: str | None = None,
+    legend: bool = True,
+) -> Any:
+    """The layers of one chart: raw (faint), smoothed, reference rules, hover rule."""
+    import altair as alt
+
+    smoothed, raw = curve_points.drawing_points(long, max_points)
+    # Only the fields the layers use travel to the browser (Altair embeds the data inline).
+    smoothed = smoothed[["x", "value", "name", "metric", "run"]]
+    raw = raw[["x", "raw", "name", "metric"]]
+    several_metrics = long["metric"].nunique() > 1
+    # The runs shown: all while nothing is picked; a click on a legend entry shows only that
+    # run, further clicks add or remove runs, a double click shows all again. The legend
+    # greys the runs that are not shown.
+    shown = alt.selection_point(
+        name=f"shown_{tag}", fields=["name"], bind="legend", toggle="true", empty=True
+    )
+    colour = alt.Color(
+        "name:N",
+        title=None,
+        scale=colour_scale(long, colors, alt),
+        legend=alt.Legend(
+            orient="bottom",
+            columns=4,
+            labelLimit=320,
+            symbolStrokeWidth=3,
+            symbolOpacity=1,  # not the faint raw layer's
+        )
+        if legend
+        else None,
+    )
+    y_scale = _y_scale(long, log_y, ignore_outliers, alt)
+    y = alt.Y("value:Q", title=None, scale=y_scale)
+    encoding: dict[str, Any] = {"x": _x_encoding(x, alt), "y": y, "color": colour}
+    if several_metrics:
+        metrics = list(dict.fromkeys(long["metric"]))
+        encoding["strokeDash"] = alt.StrokeDash(
+            "metric:N",
+            title=None,
+            sort=metrics,
+            scale=alt.Scale(domain=metrics, range=list(DASHES[: len(metrics)])),
+            legend=alt.Legend(orient="bottom", symbolStrokeColor="black"),
+        )
+    clip = ignore_outliers
+    layers = [_hover_layer(long, x, tag, alt)]  # under the lines: a line shows its own tooltip
+    if curve_points.smoothed(long):  # the raw values underneath, faint
+        faint = alt.when(shown).then(alt.value(0.22)).otherwise(alt.value(0.0))
+        layers.append(
+            alt.Chart(raw)
+            .mark_line(strokeWidth=1, clip=clip)
+            .encode(
+                **{**encoding, "y": alt.Y("raw:Q", title=None, scale=y_scale)},
+                opacity=faint,
+                detail="name:N",
+            )
+        )
+    seen = alt.when(shown).then(alt.value(1.0)).otherwise(alt.value(0.06))
+    line = (
+        alt.Chart(smoothed)
+        .mark_line(strokeWidth=2, clip=clip)
+        .encode(
+            **encoding,
+            opacity=seen,
+            detail="name:N",
+            tooltip=[alt.Tooltip("run:N", title="run"), alt.Tooltip("metric:N", title="metric")],
+        )
+        .add_params(shown)
+    )
+    layers.append(line)
+    sizes = smoothed.groupby(["name", "metric"])["x"].transform("size")
+    few = smoothed[sizes < FEW_POINTS]  # a line of 1 point draws nothing: dots show them
+    if len(few):
+        layers.append(
+            alt.Chart(few)
+            .mark_point(filled=True, size=36, clip=clip)
+            .encode(x=encoding["x"], y=y, color=colour, opacity=seen)
+        )
+    if rules is not None and not rules.empty:
+        rule = alt.Chart(rules).encode(
+            y="value:Q", tooltip=["label:N", alt.Tooltip("value:Q", format=".3g")]
+        )
+        layers.append(rule.mark_rule(strokeDash=[6, 4], color=RULE_COLOUR))
+        layers.append(
+            rule.mark_text(align="left", dx=4, dy=-6, color=RULE_COLOUR).encode(
+                text="label:N", x=alt.value(0)
+            )
+        )
+    chart = alt.layer(*layers).properties(height=height)
+    if width is not None:
+        chart = chart.properties(width=width)
+    return chart.properties(title=title) if title else chart
+
+
+def _hover_layer(long: pd.DataFrame, x: str, tag: str, alt: Any) -> Any:
+    """A vertical rule at the x nearest the pointer, with every series' value there."""
+    table = curve_points.hover_frame(long, x)
+    nearest = alt.selection_point(
+        name=f"hover_{tag}",
+        nearest=True,
+        on="pointerover",
+        clear="pointerout",
+        fields=["x"],
+        empty=False,
+    )
+    tooltip = [alt.Tooltip("at:N", title="at")]
+    tooltip += [alt.Tooltip(f"{c}:N", title=t) for c, t in table.attrs["series"].items()]
+    show = alt.when(nearest).then(alt.value(0.5)).otherwise(alt.value(0.0))
+    return (
+        alt.Chart(table)
+        .mark_rule(color=RULE_COLOUR, strokeWidth=1)
+        .encode(x=_x_encoding(x, alt), opacity=show, tooltip=tooltip)
+        .add_params(nearest)
+    )
+
+
+def curve_chart(
+    long: pd.DataFrame,
+    *,
+    x: str = "step",
+    log_y: bool = False,
+    rules: pd.DataFrame | None = None,
+    height: int = 260,
+    title: str | None = None,
+    colors: Mapping[str, str] | None = None,
+    ignore_outliers: bool = False,
+    max_points: int = curve_points.MAX_DRAWN_POINTS,
+) -> Any:
+    """An Altair chart of a :func:`~dinodiag.dashboard.curves.long_frame`: colour = run
+    (``colors`` by run id, e.g. :func:`run_colors` of every run, or by series: broken red,
+    fixed green), dash = metric when there are several, dashed grey ``rules`` (``value``,
+    ``label``: ln K, the step-0 k-NN)."""
+    return _one_chart(
+        long,
+        x=x,
+        log_y=log_y,
+        rules=rules,
+        height=height,
+        width=None,
+        colors=colors,
+        ignore_outliers=ignore_outliers,
+        max_points=max_points,
+        tag="c",
+        title=title,
+    )
+
+
+def metric_charts(
+    long: pd.DataFrame,
+    *,
+    x: str = "step",
+    width: int | None = None,
+    colors: Mapping[str, str] | None = None,
+    log_y: bool = False,
+    ignore_outliers: bool = False,
+    max_points: int = curve_points.MAX_DRAWN_POINTS,
+) -> list[Any]:
+    """One small chart per metric, each with its own y scale (lr and momentum differ
+    1000-fold), the runs' colours shared: the page lays them out side by side. (Separate
+    charts, not an Altair concat: Altair's concat gives each layer's selections to every
+    layer, which Vega cannot draw.) The legend is drawn only when several runs are."""
+    charts = []
+    several = long["run"].nunique() > 1
+    for n, metric in enumerate(dict.fromkeys(long["metric"])):
+        chart = _one_chart(
+            long[long["metric"] == metric],
+            x=x,
+            log_y=log_y,
+            rules=None,
+            height=150,
+            width=width,
+            colors=colors,
+            ignore_outliers=ignore_outliers,
+            max_points=max_points,
+            tag=f"m{n}",
+            title=metric,
+            legend=several,
+        )
+        charts.append(chart)
+    return charts

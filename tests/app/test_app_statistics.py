@@ -1,0 +1,41 @@
+"""The statistics page: outside-the-reference shares, repeats, a brought pipeline's name."""
+
+from __future__ import annotations
+
+from apphelpers import assert_no_exception, errors, texts
+
+
+def test_the_share_outside_the_reference_range_and_the_repeats_are_said(app):
+    at = app(stats_n=100, stats_compare="seed-broken")
+    at.switch_page("pages/statistics.py").run()
+    assert_no_exception(at)
+    text = texts(at)
+    assert "100 samples from 20 images: each image is drawn 5 times" in text
+    assert "**Outside dinov2's range** (the dashed lines)" in text
+    assert "**dinov2**: all inside (global crops, scale; dinov2's range 0.32–1)" in text
+    line = next(
+        x for x in text.splitlines() if x.startswith("- **seed-broken**: ") and "global" in x
+    )
+    assert "% below 0.32" in line
+
+
+def test_a_brought_pipeline_is_named_short_in_the_tables(app, tmp_path, allow_code):
+    folder = tmp_path / "a" / "very" / "long" / "path" / "to" / "my" / "project"
+    folder.mkdir(parents=True)
+    module = folder / "my_augment.py"
+    module.write_text(
+        "from torchvision import transforms\n"
+        "def build():\n"
+        "    view = transforms.Compose([\n"
+        "        transforms.RandomResizedCrop(64, scale=(0.2, 1.0)),\n"
+        "        transforms.RandomHorizontalFlip(), transforms.ToTensor()])\n"
+        "    return lambda image: [view(image), view(image)]\n"
+    )
+    at = app(pl_source="byo", pl_spec=f"{module}:build", stats_n=50)
+    at.switch_page("pages/statistics.py").run()
+    assert_no_exception(at)
+    assert not errors(at)
+    rates = next(d.value for d in at.dataframe if "operation" in d.value.columns)
+    assert set(rates["pipeline"]) == {"my_augment.py:build"}  # not the whole path
+    summary = at.dataframe[0].value
+    assert set(summary["pipeline"]) == {"my_augment.py:build"}
