@@ -5,16 +5,22 @@ so a run is reproducible, every worker draws different crops, and a resumed run 
 the batches the interrupted one would have seen. The epoch travels with each index
 (``(epoch, index)`` pairs from :class:`EpochBatchSampler`), so persistent workers work.
 
+The pipeline is a dinodiag recipe or the user's own code (:mod:`dinodiag.train.pipelines`):
+either way every view comes with its :class:`~dinodiag.augment.records.ViewRecord`, and the
+batch carries the mean crop scale of its global and local views (what the run sampled).
+
 A batch is a dict (tensors view-major: row ``v * B + i`` is view ``v`` of image ``i``)::
 
     {"global_crops": (G * B, 3, H, W), "local_crops": (L * B, 3, h, w) or (0,),
-     "masks": (G * B, N) bool or None, "indices": (B,) long}
+     "masks": (G * B, N) bool or None, "indices": (B,) long,
+     "crop_stats": {"global_crop_scale": float, "local_crop_scale": float} (measured ones)}
 """
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +30,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from dinodiag.augment.config import PipelineConfig
 from dinodiag.augment.pipeline import build_pipeline
 from dinodiag.augment.records import collate_views
-from dinodiag.errors import TrainingError
+from dinodiag.errors import DataError, TrainingError
 from dinodiag.train.config import TrainConfig
 from dinodiag.train.masking import generate_ibot_masks
 
@@ -46,11 +52,19 @@ def mix_seed(*values: int) -> int:
 
 class MultiCropDataset(Dataset):
     """``ds[(epoch, index)] -> (MultiCropSample, (epoch, index))``: the image of ``index``
-    through the multi-crop pipeline seeded with ``mix_seed(seed, epoch, index)``."""
+    through the multi-crop pipeline seeded with ``mix_seed(seed, epoch, index)``.
 
-    def __init__(self, dataset: Any, pipeline: PipelineConfig, seed: int) -> None:
+    ``pipeline`` is a recipe (built here, recording every view's parameters) or a callable
+    ``pipeline(image, seed) -> MultiCropSample`` such as a brought pipeline (which pickles as
+    its spec, so that workers started with *spawn* rebuild it)."""
+
+    def __init__(
+        self, dataset: Any, pipeline: PipelineConfig | Callable[..., Any], seed: int
+    ) -> None:
         self.dataset = dataset
-        self.pipeline = build_pipeline(pipeline, record=False)
+        if isinstance(pipeline, PipelineConfig):
+            pipeline = build_pipeline(pipeline, record=True)
+        self.pipeline = pipeline
         self.seed = seed
 
     def __len__(self) -> int:
@@ -100,14 +114,23 @@ class MultiCropCollate:
     """Stacks samples view-major (``collate_views``) and draws the iBOT masks of the batch,
     seeded by ``(seed, epoch, first index)`` so they are reproducible in any worker."""
 
-    def __init__(self, mask: MaskSpec | None, seed: int) -> None:
+    def __init__(self, mask: MaskSpec | None, seed: int, name: str = "the pipeline") -> None:
         self.mask = mask
         self.seed = seed
+        self.name = name  # the pipeline, in the error of views that do not stack
 
     def __call__(self, items: list[tuple[Any, tuple[int, int]]]) -> dict[str, Any]:
         samples = [sample for sample, _ in items]
-        batch: dict[str, Any] = dict(collate_views(samples))
+        try:
+            views = collate_views(samples)
+        except ValueError as exc:
+            raise DataError(
+                f"{self.name}: {exc}. A training batch stacks the views of its images, so the "
+                "pipeline must make the same views (count and size) for every image."
+            ) from None
+        batch: dict[str, Any] = dict(views)
         batch["indices"] = torch.tensor([key[1] for _, key in items], dtype=torch.long)
+        batch["crop_stats"] = crop_stats(samples)
         batch["masks"] = None
         if self.mask is not None:
             epoch, first = items[0][1]
@@ -120,6 +143,22 @@ class MultiCropCollate:
                 generator=generator,
             )
         return batch
+
+
+def crop_stats(samples: list[Any]) -> dict[str, float]:
+    """Mean crop scale (box area / source area) of the global and the local views of a
+    batch, from the views' records; a group whose scales were not measured is left out."""
+    stats: dict[str, float] = {}
+    for group in ("global", "local"):
+        scales = [
+            r.scale
+            for sample in samples
+            for r in sample.records
+            if r.group == group and r.scale is not None and math.isfinite(r.scale)
+        ]
+        if scales:
+            stats[f"{group}_crop_scale"] = float(sum(scales) / len(scales))
+    return stats
 
 
 def default_workers(world_size: int = 1, on_gpu: bool = False) -> int:
@@ -147,7 +186,7 @@ def check_dataset_size(n_images: int, batch_size: int, world_size: int, name: st
 
 def build_train_loader(
     dataset: Any,
-    pipeline: PipelineConfig,
+    pipeline: PipelineConfig | Callable[..., Any],
     *,
     batch_size: int,
     seed: int,
@@ -156,13 +195,14 @@ def build_train_loader(
     world_size: int = 1,
     rank: int = 0,
     pin_memory: bool = False,
+    name: str = "the pipeline",
 ) -> tuple[DataLoader, EpochBatchSampler]:
     """The training DataLoader and its batch sampler (call ``sampler.set_epoch`` per epoch).
 
     Raises :class:`TrainingError` when the dataset cannot fill one batch per process.
     """
-    name = getattr(dataset, "name", type(dataset).__name__)
-    check_dataset_size(len(dataset), batch_size, world_size, name)
+    dataset_name = getattr(dataset, "name", type(dataset).__name__)
+    check_dataset_size(len(dataset), batch_size, world_size, dataset_name)
     index_sampler = DistributedSampler(
         range(len(dataset)),  # only its length is used
         num_replicas=world_size,
@@ -175,7 +215,7 @@ def build_train_loader(
     loader = DataLoader(
         MultiCropDataset(dataset, pipeline, seed),
         batch_sampler=batch_sampler,
-        collate_fn=MultiCropCollate(mask, seed),
+        collate_fn=MultiCropCollate(mask, seed, name),
         num_workers=workers,
         pin_memory=pin_memory,
         persistent_workers=workers > 0,
@@ -184,43 +224,75 @@ def build_train_loader(
     return loader, batch_sampler
 
 
+class BatchStream:
+    """Endless ``(epoch, batch)`` from step ``start_step`` on (a mid-epoch resume skips the
+    batches already seen). The loader's workers start when the stream is made and prefetch
+    while the run does other work (the step-0 k-NN)."""
+
+    def __init__(
+        self, loader: DataLoader, sampler: EpochBatchSampler, start_step: int, steps_per_epoch: int
+    ) -> None:
+        self.loader, self.sampler = loader, sampler
+        self.epoch, skip = divmod(start_step, steps_per_epoch)
+        sampler.set_epoch(self.epoch, skip)
+        self.iterator = iter(loader)
+
+    def __iter__(self) -> BatchStream:
+        return self
+
+    def __next__(self) -> tuple[int, dict[str, Any]]:
+        while True:
+            try:
+                return self.epoch, next(self.iterator)
+            except StopIteration:
+                self.epoch += 1
+                self.sampler.set_epoch(self.epoch, 0)
+                self.iterator = iter(self.loader)
+
+
 def batches(
     loader: DataLoader, sampler: EpochBatchSampler, start_step: int, steps_per_epoch: int
 ) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Endless ``(epoch, batch)`` from step ``start_step`` on (mid-epoch resumes skip the
-    batches already seen)."""
-    epoch, skip = divmod(start_step, steps_per_epoch)
-    while True:
-        sampler.set_epoch(epoch, skip)
-        for batch in loader:
-            yield epoch, batch
-        epoch, skip = epoch + 1, 0
+    """Endless ``(epoch, batch)`` from step ``start_step`` on (:class:`BatchStream`)."""
+    return BatchStream(loader, sampler, start_step, steps_per_epoch)
+
+
+def open_train_set(config: TrainConfig) -> Any:
+    """The training split of ``data.data``; :class:`DataError` before any training when no
+    image of it can be loaded (a folder of only damaged files)."""
+    from dinodiag.data import open_dataset
+
+    dataset = open_dataset(config.data.data, split=config.data.train_split)
+    if len(dataset):
+        _image, _label = dataset[0]  # the first usable one: DataError naming the files if none
+    return dataset
 
 
 def build_run_loader(
-    config: TrainConfig, pipeline: PipelineConfig, world_size: int, rank: int, on_gpu: bool
-) -> tuple[DataLoader, EpochBatchSampler, Any, int]:
-    """Open the training split and build its loader as a run's config says; returns
-    ``(loader, sampler, dataset, workers)``.
+    config: TrainConfig,
+    dataset: Any,
+    pipeline: Any,
+    world_size: int,
+    rank: int,
+    on_gpu: bool,
+) -> tuple[DataLoader, EpochBatchSampler, int]:
+    """The training loader of a run as its config says, for ``pipeline`` (a
+    :class:`~dinodiag.train.pipelines.RunPipeline`); returns ``(loader, sampler, workers)``.
 
-    Raises :class:`DataError` before any training when no image of the split can be loaded (a
-    folder of only damaged files), :class:`TrainingError` when it cannot fill one batch.
+    Raises :class:`TrainingError` when the dataset cannot fill one batch.
     """
-    from dinodiag.data import open_dataset
     from dinodiag.train.builders import ibot_enabled
 
     data = config.data
-    dataset = open_dataset(data.data, split=data.train_split)
-    if len(dataset):
-        _image, _label = dataset[0]  # the first usable one: DataError naming the files if none
     workers = data.workers if data.workers is not None else default_workers(world_size, on_gpu)
-    grid = pipeline.global_crops_size // config.model.patch_size
     mask = None
     if ibot_enabled(config):
-        mask = MaskSpec((grid, grid), config.optim.mask_probability, config.optim.mask_ratio)
+        height, width = pipeline.global_grid_size
+        grid = (height // config.model.patch_size, width // config.model.patch_size)
+        mask = MaskSpec(grid, config.optim.mask_probability, config.optim.mask_ratio)
     loader, sampler = build_train_loader(
         dataset,
-        pipeline,
+        pipeline.make(),
         batch_size=data.batch_size,
         seed=config.run.seed,
         mask=mask,
@@ -228,5 +300,6 @@ def build_run_loader(
         world_size=world_size,
         rank=rank,
         pin_memory=on_gpu,
+        name=f"pipeline {pipeline.label}",
     )
-    return loader, sampler, dataset, workers
+    return loader, sampler, workers

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -33,10 +34,16 @@ from dinodiag.errors import DinodiagError, TrainingError
 from dinodiag.train import checkpoint as ckpt
 from dinodiag.train import distributed
 from dinodiag.train.builders import build_losses, build_networks, build_optimizer
-from dinodiag.train.config import TrainConfig, resolve_pipeline
-from dinodiag.train.data import batches, build_run_loader
+from dinodiag.train.config import TrainConfig
+from dinodiag.train.data import BatchStream, build_run_loader, open_train_set
 from dinodiag.train.diagnostics import detect_alerts
-from dinodiag.train.eval.evaluator import build_evaluator
+from dinodiag.train.eval.evaluator import KnnEvaluator, build_evaluator
+from dinodiag.train.pipelines import (
+    BroughtSpec,
+    RunPipeline,
+    check_unchanged,
+    resolve_run_pipeline,
+)
 from dinodiag.train.progress import format_progress
 from dinodiag.train.run_lock import RunDirError
 from dinodiag.train.run_writer import RunWriter, load_run_config
@@ -56,6 +63,33 @@ class RunResult:
     knn_top1: float | None = None  # last k-NN top-1 (%)
     knn_top1_start: float | None = None  # k-NN top-1 at step 0 (random init)
     refused: bool = False  # bad input found in set-up: nothing was written (the CLI exits 2)
+    knn_test: int | None = None  # held-out images of the k-NN (its noise: binomial on them)
+
+
+class _Baseline(threading.Thread):
+    """The step-0 k-NN (random weights) in a thread, while the main thread builds the losses
+    and the optimizer (importing ``torch._dynamo`` alone takes 2 s) and the loader's workers
+    prepare the first batches: the forward passes release the GIL. Nothing changes the
+    teacher until the first step, which waits for it (:meth:`_Run.evaluate`)."""
+
+    def __init__(self, evaluator: KnnEvaluator, backbone: torch.nn.Module) -> None:
+        super().__init__(name="dinodiag-step0-knn", daemon=True)
+        self.evaluator, self.backbone = evaluator, backbone
+        self.result: dict[str, float] | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.result = self.evaluator.evaluate(self.backbone)
+        except BaseException as exc:  # re-raised in the main thread by take()
+            self.error = exc
+
+    def take(self) -> dict[str, float]:
+        self.join()
+        if self.error is not None:
+            raise self.error
+        assert self.result is not None
+        return self.result
 
 
 class _Run:
@@ -68,12 +102,19 @@ class _Run:
         resume: bool,
         progress: Callable[[str], None] | None,
         on_step: Callable[[int], None] | None,
+        started: float | None = None,
+        allow_pipeline_change: bool = False,
     ):
         self.config, self.run_dir, self.resume = config, run_dir, resume
         self.progress, self.on_step = progress, on_step
+        self.started = started  # unix time the clock (and the time budget) counts from
+        self.allow_pipeline_change = allow_pipeline_change  # resume a changed brought pipeline
+        self.stream: BatchStream | None = None  # the training batches (workers started)
+        self.baseline: _Baseline | None = None  # the step-0 k-NN running in a thread
         self.step, self.total_steps, self.steps_per_epoch = 0, 0, 1
         self.knn: dict[str, float | None] = {"knn_top1": None, "knn_top1_start": None}
         self.last_eval_step: int | None = None
+        self.knn_test: int | None = None  # held-out images of the last k-NN
         self.active_alerts: set[str] = set()
         self.step_seconds: float | None = None  # moving average of one step's wall time
         self.train_start = 0.0  # run time (s) when training started (timed schedules)
@@ -88,6 +129,12 @@ class _Run:
     def stage_runtime(self) -> None:
         self.rt = setup_runtime(self.config.run)
         self.writer = RunWriter(self.run_dir, enabled=self.rt.is_main)
+        self.writer.set_time_offset(self.setup_age())
+
+    def setup_age(self) -> float:
+        """Seconds since :attr:`started` (the process start, from the CLI): the time budget
+        and the ``time`` of every row include the imports and the set-up."""
+        return max(0.0, time.time() - self.started) if self.started is not None else 0.0
 
     def setup(self, stage: Callable[[], None]) -> None:
         """Run one set-up stage, then agree with the other processes (under torchrun) that
@@ -129,7 +176,7 @@ class _Run:
             self.saved_config = load_run_config(self.run_dir)
             self.step = self.state["step"]
             self.saved_step = self.step
-            self.writer.set_time_offset(self.state["elapsed"])
+            self.writer.set_time_offset(self.state["elapsed"] + self.setup_age())
         self.stop = StopControl(self.run_dir, self.rt)
 
     def stage_open(self) -> None:
@@ -149,9 +196,11 @@ class _Run:
             checkpoint_step=self.saved_step,
             **self.knn,
         )
-        self.writer.write_config(
-            {**self.config.to_dict(), "pipeline": to_dict(self.pipeline), "resolved": self.resolved}
-        )
+        saved = {**self.config.to_dict(), "pipeline": to_dict(self.pipeline)}
+        brought = self.run_pipeline.record()
+        if brought is not None:
+            saved["brought_pipeline"] = brought
+        self.writer.write_config({**saved, "resolved": self.resolved})
         if self.resume:
             self.event(
                 "resumed",
@@ -161,16 +210,17 @@ class _Run:
 
     def stage_data(self) -> None:
         cfg, rt = self.config, self.rt
-        saved = (self.saved_config or {}).get("pipeline")
-        self.pipeline = config_from_dict(saved) if saved else resolve_pipeline(cfg)
         if cfg.optim.koleo_weight > 0 and cfg.data.batch_size < 2:
             raise TrainingError(
                 f"KoLeo needs a batch of at least 2 images per process (--batch-size is "
                 f"{cfg.data.batch_size}): at 1 it is inf, then NaN. Raise --batch-size or set "
                 "--koleo-weight 0."
             )
-        self.loader, self.sampler, self.train_set, workers = build_run_loader(
-            cfg, self.pipeline, rt.world_size, rt.rank, rt.device.type == "cuda"
+        self.train_set = open_train_set(cfg)
+        self.run_pipeline = self.resolve_pipeline()
+        self.pipeline = self.run_pipeline.config
+        self.loader, self.sampler, workers = build_run_loader(
+            cfg, self.train_set, self.run_pipeline, rt.world_size, rt.rank, rt.device.type == "cuda"
         )
         self.steps_per_epoch = len(self.sampler)
         self.schedule_epoch = cfg.run.epoch_length or self.steps_per_epoch  # DINOv2: 1250
@@ -191,6 +241,28 @@ class _Run:
             if self.evaluator is None:
                 self.event("knn_skipped", reason)
 
+    def resolve_pipeline(self) -> RunPipeline:
+        """The pipeline of the run: on resume the one it started with (a brought pipeline's
+        file must be unchanged, unless allowed), else ``data.pipeline``."""
+        saved = self.saved_config or {}
+        if saved.get("brought_pipeline"):
+            stored = BroughtSpec.from_dict(saved["brought_pipeline"])
+            spec, changed = check_unchanged(stored, self.allow_pipeline_change)
+            if changed is not None:
+                self.event("pipeline_changed", changed, level="warning")
+            return resolve_run_pipeline(self.config, self.train_set, spec)
+        if saved.get("pipeline"):
+            return RunPipeline(config_from_dict(saved["pipeline"]))
+        return resolve_run_pipeline(self.config, self.train_set)
+
+    def start_stream(self) -> None:
+        """Start the loader's workers (they prefetch from now on) and, on a fresh run, the
+        step-0 k-NN in a thread. Workers are forked first: never fork beside a thread."""
+        self.stream = BatchStream(self.loader, self.sampler, self.step, self.steps_per_epoch)
+        if self.evaluator is not None and not self.resume:
+            self.baseline = _Baseline(self.evaluator, self.nets.teacher.backbone)
+            self.baseline.start()
+
     def stage_networks(self) -> None:
         torch.manual_seed(self.config.run.seed)  # the same initial weights on every process
         self.nets = build_networks(self.config, self.pipeline, self.rt.device)
@@ -209,6 +281,7 @@ class _Run:
         if self.config.run.compile:
             self.student_call = torch.compile(self.student_call)
             self.teacher_call = torch.compile(self.teacher_call)
+        self.start_stream()
 
     def stage_losses_optimizer_schedules(self) -> None:
         cfg = self.config
@@ -331,9 +404,14 @@ class _Run:
         return min(index, self.planned_steps - 1)
 
     def evaluate(self) -> None:
-        """k-NN on rank 0 (the others wait); step 0 is the random-init baseline."""
+        """k-NN on rank 0 (the others wait); step 0 is the random-init baseline (computed in
+        a thread during the set-up: :class:`_Baseline`)."""
         if self.evaluator is not None:
-            result = self.evaluator.evaluate(self.nets.teacher.backbone)
+            if self.baseline is not None:
+                result, self.baseline = self.baseline.take(), None
+            else:
+                result = self.evaluator.evaluate(self.nets.teacher.backbone)
+            self.knn_test = int(result["knn_test"])
             self.writer.log("eval", self.step, self.epoch(), **result)
             self.knn["knn_top1"] = result["knn_top1"]
             if self.knn["knn_top1_start"] is None and self.step == 0:
@@ -420,6 +498,12 @@ class _Run:
         )
         self.update_status(f"training: step {self.step} of {self.shown_total()}")
 
+    def log_due(self, step: int) -> bool:
+        """A metrics row after every step up to ``log_first_steps``, then every ``log_every``
+        steps, and after the last one."""
+        cfg = self.config.run
+        return step <= cfg.log_first_steps or step % cfg.log_every == 0 or step == self.total_steps
+
     # ------------------------------------------------------------------ the loop
     def train(self) -> tuple[str, str]:
         cfg = self.config.run
@@ -437,7 +521,10 @@ class _Run:
         stop = self.stop
         assert stop is not None
         self.update_status(f"training: step {self.step} of {self.shown_total()}")
-        stream = batches(self.loader, self.sampler, self.step, self.steps_per_epoch)
+        if self.stream is None:
+            self.start_stream()
+        stream = self.stream
+        assert stream is not None
         world_batch = self.config.data.batch_size * self.rt.world_size
         reason, images, t_log = None, 0, time.monotonic()
         while self.step < self.total_steps:
@@ -446,9 +533,11 @@ class _Run:
                 break
             t_step = time.monotonic()
             _, batch = next(stream)
-            log_now = (self.step + 1) % cfg.log_every == 0 or self.step + 1 == self.total_steps
+            crops = batch.pop("crop_stats", None) or {}
+            log_now = self.log_due(self.step + 1)
             schedule = self.schedules.at(self.schedule_index())
             values = train_step(self.modules, batch, schedule, self.step + 1, diagnostics=log_now)
+            values.update(crops)  # what the pipeline sampled: mean crop scale per group
             self.step += 1
             images += world_batch
             took = time.monotonic() - t_step
@@ -489,10 +578,17 @@ def run_training(
     resume: bool = False,
     progress: Callable[[str], None] | None = print,
     on_step: Callable[[int], None] | None = None,
+    started: float | None = None,
+    allow_pipeline_change: bool = False,
 ) -> RunResult:
     """Train (or resume) a run in ``run_dir``; never raises for a failed run: the result and
-    ``status.json`` say "failed" with the reason. ``on_step(step)`` is called after each step."""
-    run = _Run(config, Path(run_dir), resume, progress, on_step)
+    ``status.json`` say "failed" with the reason. ``on_step(step)`` is called after each step.
+
+    ``started``: the unix time the run's clock starts from (the CLI gives its process start, so
+    ``run.max_seconds`` includes the imports and the set-up); None = now.
+    ``allow_pipeline_change``: resume a brought pipeline whose file changed (else refused).
+    """
+    run = _Run(config, Path(run_dir), resume, progress, on_step, started, allow_pipeline_change)
     state, message = "failed", ""
     error: BaseException | None = None  # what ended the run early
     try:
@@ -533,6 +629,9 @@ def run_training(
         message = f"crashed at step {run.step}: {type(exc).__name__}: {exc}"
     # A DinodiagError before the run directory was written is bad input: the run is refused.
     refused = isinstance(error, DinodiagError) and not run.opened
+    if run.baseline is not None:  # set-up failed while the step-0 k-NN ran: let it end
+        run.baseline.join()
+    run.stream = None  # ends the loader's workers
     if run.stop is not None:
         run.stop.restore()
     if state == "failed" and not refused and hasattr(run, "rt"):
@@ -552,6 +651,7 @@ def run_training(
         run.knn["knn_top1"],
         run.knn["knn_top1_start"],
         refused,
+        run.knn_test,
     )
 
 
