@@ -162,7 +162,7 @@ def seed_story(together: bool) -> None:
             "image instead of 2: it takes about twice as long."
         )
         steps = st.number_input(
-            "Steps per run",
+            "Steps per seed-story run",
             10,
             5000,
             story.STORY_STEPS,
