@@ -554,6 +554,14 @@ class _Run:
             took = time.monotonic() - t_step
             average = self.step_seconds
             self.step_seconds = took if average is None else 0.9 * average + 0.1 * took
+            if self.step == 1:  # how long the set-up took, in the run's own record
+                before = self.writer.elapsed() - took
+                self.event(
+                    "first_step",
+                    f"first step after {before:.1f} s of set-up (imports, data, networks, "
+                    f"step-0 k-NN); it took {took:.2f} s",
+                    setup_seconds=round(before, 3),
+                )
             if log_now:
                 self.log_train(values, images, time.monotonic() - t_log)
             if cfg.eval_every and self.step % cfg.eval_every == 0:

@@ -114,6 +114,9 @@ def test_the_first_steps_are_logged_then_every_log_every(tmp_path):
     result = run_training(config, tmp_path / "r", progress=None)
     assert result.state == "finished", result.message
     assert list(rundir.read_metrics(tmp_path / "r", "train")["step"]) == [1, 2, 3, 4, 8, 9]
+    events = rundir.read_metrics(tmp_path / "r", "event").set_index("code")
+    assert events.loc["first_step", "setup_seconds"] > 0  # the set-up, in the run's record
+    assert "first step after" in events.loc["first_step", "message"]
 
 
 def test_the_time_budget_counts_from_the_process_start(tmp_path):
