@@ -12,6 +12,11 @@ a second trainer) ends the run "refused" with nothing written (``RunResult.refus
 exits 2). Once started, a run ends "finished" (all steps, or the time limit), "stopped" (STOP
 file, SIGTERM / SIGINT: checkpoint first) or "failed" (NaN / Inf, out of memory, a run
 directory that cannot be written, a crash) with the reason in ``status.json``.
+
+The run's clock (``time`` of every row, ``run.max_seconds``) starts at ``started`` (the CLI
+passes its process start), so a time budget holds the imports, the set-up and every k-NN
+evaluation. Set-up overlaps what it can: the loader's workers start and the step-0 k-NN runs
+in a thread while the losses and the optimizer are built.
 """
 
 from __future__ import annotations
