@@ -14,17 +14,18 @@ from pages import _training_compare as compare
 from pages import _training_form as form
 from pages import _training_inspect as look
 from pages import _training_live as live
-from pages import _training_story as story
+from pages import _training_versus as versus
 
-TABS = ["Live", "New run", "Seed story", "Compare runs", "Look inside"]
+TABS = ["Live", "New run", "Yours vs reference", "Compare runs", "Look inside"]
 TAB_KEY = "tr_tab"
 
 ctx = ui.context()
 st.title("Training")
 st.markdown(
-    "Does the pipeline let the model **learn**? Train briefly and watch the k-NN accuracy on "
-    "held-out images: a working recipe climbs above its step-0 (random weights) baseline, a "
-    "broken one stays near it. Each run is its own process writing to a run directory."
+    "Does **your** pipeline let the model **learn**? Train the sidebar's pipeline briefly and "
+    "watch the k-NN accuracy on held-out images: a working recipe climbs above its step-0 "
+    "(random weights) baseline, a broken one stays near it; *Yours vs reference* trains the "
+    "reference beside it. Each run is its own process writing to a run directory."
 )
 st.caption(f"Device: {device_summary()} · runs in `{runs.runs_root()}`")
 
@@ -47,9 +48,9 @@ if tabs["New run"].open:
     with tabs["New run"]:
         form.new_run_tab(ctx, all_runs)
 
-if tabs["Seed story"].open:
-    with tabs["Seed story"]:
-        story.story_tab(all_runs)
+if tabs["Yours vs reference"].open:
+    with tabs["Yours vs reference"]:
+        versus.versus_tab(ctx, all_runs)
 
 if tabs["Compare runs"].open:
     with tabs["Compare runs"]:

@@ -1,15 +1,22 @@
 """What a dashboard run is made of: the launch form's values, their validation and the
-command line they become (the devices: ``runs/devices.py``; the seed story: ``runs/story.py``).
+command line they become (the devices: ``runs/devices.py``; yours vs the reference and the
+seed story: ``runs/story.py``).
 
     spec = LaunchSpec(preset="cpu-demo", batch_size=32, max_seconds=120)
     plan = resolve_launch(spec)                   # ConfigError / DataError naming the knob
     build_command(spec, Path("runs/x"))           # [python, -m, dinodiag, train, --preset, ...]
+    LaunchSpec(pipeline_spec="my_aug.py:build", pipeline_kwargs='{"size": 32}')  # your code
 
-Every knob is ``None`` = "the training preset's value", so a spec only says what changes.
+Every knob is ``None`` = "the training preset's value", so a spec only says what changes. A
+spec trains a recipe (``pipeline``, a :class:`PipelineConfig`) or your own code
+(``pipeline_spec``): the code's crops are measured on the training images, and when the knob
+``patch_size`` is not set the patch adapts to them (:mod:`dinodiag.train.pipelines`).
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -17,9 +24,16 @@ from typing import Any
 
 from dinodiag.augment.config import PipelineConfig
 from dinodiag.augment.presets import load_config
-from dinodiag.errors import ConfigError
+from dinodiag.errors import ConfigError, TrainingError
 from dinodiag.runs.devices import check_device
 from dinodiag.train.config import TrainConfig, check_crops
+from dinodiag.train.estimate import TimeEstimate
+from dinodiag.train.pipelines import (
+    RunPipeline,
+    adapted_patch_size,
+    resolve_run_pipeline,
+    with_brought_pipeline,
+)
 from dinodiag.train.presets import get_train_preset
 
 LAUNCH_PRESETS = ("cpu-demo", "gpu", "small-images", "tiny-test")  # what the form offers
@@ -32,6 +46,8 @@ class LaunchSpec:
     preset: str = "cpu-demo"  # training preset: cpu-demo (2-core laptop), gpu, small-images ...
     data: str | None = None  # dataset spec (folder, generated:..., cifar10:ROOT); None = preset's
     pipeline: PipelineConfig | None = None  # crop recipe to train with; None = preset's
+    pipeline_spec: str | None = None  # or your own code: path/to/file.py:factory (the sidebar's)
+    pipeline_kwargs: str = ""  # JSON object of keyword arguments for that factory
     epochs: float | None = None  # passes over the data (the schedules are laid out over them)
     max_seconds: float | None = None  # time budget; 0 = no limit (stops cleanly before it)
     max_steps: int | None = None  # step cap; 0 = no cap
@@ -50,14 +66,32 @@ class LaunchSpec:
     threads: int | None = None  # torch CPU threads (two runs at once on 2 cores: 1 each)
     label: str = ""  # end of the run id (default: the preset name)
 
+    @property
+    def brought(self) -> bool:
+        """Whether the spec trains your own code rather than a recipe."""
+        return bool(self.pipeline_spec)
+
     def with_recipe(self, pipeline: PipelineConfig | None) -> LaunchSpec:
         """This spec training ``pipeline`` at the spec's global crop size and patch size
         (:func:`scaled_pipeline`: counts, scales and photometrics kept); None: the preset's."""
         if pipeline is None:
-            return replace(self, pipeline=None)
+            return replace(self, pipeline=None, pipeline_spec=None, pipeline_kwargs="")
         size = self.global_size or pipeline.global_crops_size
         recipe = scaled_pipeline(pipeline, size, self.patch_size or pipeline.patch_size)
-        return replace(self, pipeline=recipe)
+        return replace(self, pipeline=recipe, pipeline_spec=None, pipeline_kwargs="")
+
+    def with_code(self, spec: str, kwargs: str = "") -> LaunchSpec:
+        """This spec training your code ``spec``: its crops come from it, so the crop knobs
+        are dropped (and the patch adapts to the crops unless ``patch_size`` is set)."""
+        return replace(
+            self,
+            pipeline=None,
+            pipeline_spec=spec.strip(),
+            pipeline_kwargs=(kwargs or "").strip(),
+            local_crops=None,
+            global_size=None,
+            local_size=None,
+        )
 
 
 # spec field -> (config field, command-line flag); "none" = a 0 that means "no limit".
@@ -98,6 +132,14 @@ def overrides(spec: LaunchSpec) -> dict[str, Any]:
         # A preset's custom width belongs to its own arch: the new arch brings its own.
         out["model.embed_dim"] = None
         out["model.num_heads"] = None
+    if spec.brought:
+        for name in ("local_crops", "global_size", "local_size"):
+            if getattr(spec, name) is not None:
+                raise ConfigError(
+                    f"{_FIELDS[name][1]} cannot change your own pipeline's crops (they come "
+                    f"from {spec.pipeline_spec}): pass sizes to the factory in its keyword "
+                    "arguments instead."
+                )
     return out
 
 
@@ -106,8 +148,11 @@ class LaunchPlan:
     """What a validated spec will train."""
 
     config: TrainConfig  # the training config (preset + knobs)
-    pipeline: PipelineConfig  # the crops it trains with (sizes and patch applied)
+    pipeline: PipelineConfig  # the crops it trains with (sizes and patch applied); for your own
+    # code its measured counts, sizes and normalisation
     train_images: int | None  # images in the training split (None when not opened)
+    run_pipeline: RunPipeline | None = None  # your own code as measured (None: a recipe)
+    adapted: str = ""  # why the patch size differs from the preset's (your code's crops)
 
     @property
     def steps(self) -> int | None:
@@ -122,16 +167,20 @@ class LaunchPlan:
     def summary(self) -> str:
         """One sentence for the form: steps, batch, training images, time budget, views."""
         p = self.pipeline
-        views = f"2 × {p.global_crops_size} px"
+        views = f"{p.global_crops_number} × {p.global_crops_size} px"
         if p.local_crops_number:
             views += f" + {p.local_crops_number} × {p.local_crops_size} px"
         budget = self.config.run.max_seconds
-        stop = f", stopping at {budget:g} s" if budget else ""
-        return (
-            f"About {self.steps} steps of {self.config.data.batch_size} images "
-            f"({self.train_images} training images){stop}; views per image: {views}; "
-            f"pipeline `{p.name}`."
+        stop = f", stopping at {budget:g} s (set-up and k-NN included)" if budget else ""
+        steps = f"About {self.steps}" if self.steps is not None else "The planned"
+        what = f"pipeline `{p.name}`"
+        if self.run_pipeline is not None:
+            what = f"your code `{self.run_pipeline.label}` (views measured on the training images)"
+        text = (
+            f"{steps} steps of {self.config.data.batch_size} images "
+            f"({self.train_images} training images){stop}; views per image: {views}; {what}."
         )
+        return text + (f" ViT {self.adapted}." if self.adapted else "")
 
 
 def resolve_launch(spec: LaunchSpec, check_data: bool = True) -> LaunchPlan:
@@ -143,6 +192,8 @@ def resolve_launch(spec: LaunchSpec, check_data: bool = True) -> LaunchPlan:
     if spec.preset not in LAUNCH_PRESETS:
         get_train_preset(spec.preset)  # an unknown name gets a suggestion
     config = get_train_preset(spec.preset).config.with_overrides(overrides(spec))
+    if spec.brought:
+        return _resolve_code(spec, config)
     pipeline = spec.pipeline or load_config(config.data.pipeline)
     changes: dict[str, Any] = {"patch_size": config.model.patch_size}
     for knob, target in (
@@ -172,6 +223,68 @@ def resolve_launch(spec: LaunchSpec, check_data: bool = True) -> LaunchPlan:
                 f"({images} images in {config.data.data}): lower the batch size."
             )
     return LaunchPlan(config, pipeline, images)
+
+
+def _resolve_code(spec: LaunchSpec, config: TrainConfig) -> LaunchPlan:
+    """The plan of a spec that trains your code: imported, measured on the training images
+    (always opened: the views are measured on them), the patch adapted unless set."""
+    from dinodiag.data import open_dataset
+
+    assert spec.pipeline_spec is not None
+    config = with_brought_pipeline(config, spec.pipeline_spec, spec.pipeline_kwargs)
+    _check_batch(config)
+    check_device(config.run.device)
+    dataset = open_dataset(config.data.data, split=config.data.train_split)
+    adapted = ""
+    if spec.patch_size is None:
+        found = adapted_patch_size(config, dataset)
+        if found is not None:
+            config = config.with_overrides({"model.patch_size": found[0]})
+            adapted = found[1]
+    run_pipeline = resolve_run_pipeline(config, dataset)
+    if len(dataset) < config.data.batch_size:
+        raise ConfigError(
+            f"batch size {config.data.batch_size} is larger than the training set "
+            f"({len(dataset)} images in {config.data.data}): lower the batch size."
+        )
+    return LaunchPlan(config, run_pipeline.config, len(dataset), run_pipeline, adapted)
+
+
+def _check_batch(config: TrainConfig) -> None:
+    if config.optim.koleo_weight > 0 and config.data.batch_size < 2:
+        raise ConfigError(
+            f"batch size {config.data.batch_size}: KoLeo needs at least 2 images per step "
+            "(at 1 it is infinite). Use a batch of 2 or more (DINO works best from 64)."
+        )
+
+
+def reference_at(plan: LaunchPlan, reference: PipelineConfig) -> PipelineConfig:
+    """The reference recipe at the crop sizes ``plan`` trains: the same global size and patch,
+    the same local size when the plan has local crops (else scaled in proportion), so that
+    only the recipe (counts, scales, photometrics) differs."""
+    patch = plan.config.model.patch_size
+    scaled = scaled_pipeline(reference, plan.pipeline.global_crops_size, patch)
+    if plan.pipeline.local_crops_number and plan.pipeline.local_crops_size % patch == 0:
+        scaled = scaled.replace(local_crops_size=plan.pipeline.local_crops_size)
+    name = reference.name.split("@")[0]  # "seed-fixed@32px" -> "seed-fixed"
+    return scaled.replace(name=f"{name}@{scaled.global_crops_size}px")
+
+
+def spec_for_recipe(
+    spec: LaunchSpec, recipe: PipelineConfig, patch_size: int | None = None
+) -> LaunchSpec:
+    """``spec`` training ``recipe`` as it is: its counts and sizes (and ``patch_size``, when
+    given) set as knobs, so that no preset override changes them."""
+    return replace(
+        spec,
+        pipeline=recipe,
+        pipeline_spec=None,
+        pipeline_kwargs="",
+        patch_size=patch_size or spec.patch_size,
+        local_crops=recipe.local_crops_number,
+        global_size=recipe.global_crops_size,
+        local_size=recipe.local_crops_size,
+    )
 
 
 def preset_knobs(preset: str, recipe: PipelineConfig | None = None) -> LaunchSpec:
@@ -216,6 +329,10 @@ def build_command(
     ]
     if pipeline_file is not None:
         command += ["--pipeline", str(pipeline_file)]
+    elif spec.pipeline_spec:
+        command += ["--pipeline", spec.pipeline_spec]
+        if spec.pipeline_kwargs:
+            command += ["--pipeline-kwargs", spec.pipeline_kwargs]
     for name, (_, flag) in _FIELDS.items():
         value = getattr(spec, name)
         if value is None:
@@ -225,6 +342,26 @@ def build_command(
         else:
             command += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
     return command
+
+
+def estimate_launch(spec: LaunchSpec, timeout: float = 180.0) -> TimeEstimate:
+    """``train --estimate`` of a spec in a fresh process (as the run will start): the measured
+    set-up, step and k-NN times and what fits in the budget. Raises :class:`TrainingError`
+    with the command's message when it fails."""
+    command = build_command(spec, Path("estimate-only")) + ["--estimate", "--json"]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise TrainingError(
+            f"the estimate took more than {timeout:g} s: the run is very slow here "
+            "(a smaller model, fewer or smaller crops, or a GPU would help)."
+        ) from None
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        raise TrainingError("the estimate failed: " + (" ".join(tail) or f"exit {done.returncode}"))
+    data = json.loads(lines[-1])
+    return TimeEstimate(**{k: data[k] for k in TimeEstimate.__dataclass_fields__})
 
 
 def scaled_pipeline(pipeline: PipelineConfig, global_size: int, patch_size: int) -> PipelineConfig:

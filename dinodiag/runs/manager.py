@@ -213,8 +213,9 @@ class RunInfo:
     knn_top1: float | None  # last k-NN top-1 (%)
     knn_top1_start: float | None  # k-NN top-1 at step 0 (random weights), the baseline
     has_checkpoint: bool  # resumable / inspectable
-    story: str | None = None  # id of the seed story that launched it
-    role: str | None = None  # its part in the story: "broken" or "fixed"
+    story: str | None = None  # id of the comparison ("yours vs reference") that launched it
+    role: str | None = None  # its part in it: "yours" or "reference" (seed story: too)
+    story_kind: str | None = None  # "versus" or "seed" (the seed story)
 
     @property
     def active(self) -> bool:
@@ -293,6 +294,7 @@ def read_run(run_dir: str | Path) -> RunInfo:
         has_checkpoint=(run_dir / rundir.CHECKPOINT_FILE).exists(),
         story=launch_info.get("story"),
         role=launch_info.get("role"),
+        story_kind=launch_info.get("story_kind"),
     )
 
 

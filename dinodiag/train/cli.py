@@ -7,12 +7,18 @@ Examples::
     python -m dinodiag train --preset gpu --data /path/to/imagenette/train --batch-size 128
     python -m dinodiag train --run-dir runs/demo --resume --max-steps 3000  # continue a run
     python -m dinodiag train --config vitl16_short.yaml --data DIR --max-steps 500  # DINOv2 file
+    python -m dinodiag train --pipeline examples/seed_pipeline.py:build_multicrop_augment \
+        --pipeline-kwargs '{"img_size": 32, "num_local_crops": 4}'          # your own code
+    python -m dinodiag train --preset cpu-demo --max-seconds 120 --estimate  # time it first
     torchrun --nproc_per_node 2 -m dinodiag train --preset tiny-test --run-dir runs/ddp
 
 Stop a run cleanly with Ctrl-C, ``kill -TERM <pid>`` or by creating a ``STOP`` file in its run
 directory: it writes a checkpoint and ends "stopped"; ``--resume`` continues it. A run
 checkpoints after its first step, then every 60 s (``--checkpoint-seconds``) and every
-``--checkpoint-every`` steps, so a SIGKILL loses at most a minute.
+``--checkpoint-every`` steps, so a SIGKILL loses at most a minute. ``--max-seconds`` counts
+from the start of the process: the imports, the set-up and every k-NN evaluation are in it.
+``--estimate`` measures the set-up, a training step and a k-NN evaluation here and says how
+many steps and evaluations fit, without writing a run.
 Exit codes: 0 finished or stopped; 1 the run failed (see its status.json); 2 bad input, found
 before anything was written: a flag or config value, the dataset, pipeline, device or
 checkpoint, or a run directory that is a file, not writable or in use by another trainer.
@@ -119,7 +125,15 @@ _OVERRIDES: list[tuple[str, str, Any, str]] = [
         "--pipeline",
         "data.pipeline",
         str,
-        "augmentation preset (dinov2, dino, small-images ...) or YAML/JSON/DINOv2 config file",
+        "augmentation preset (dinov2, dino, small-images ...), YAML/JSON/DINOv2 config file, "
+        "or your own code: path/to/file.py:factory or package.module:factory (its crops are "
+        "measured; the patch size adapts when --patch-size is not given)",
+    ),
+    (
+        "--pipeline-kwargs",
+        "data.pipeline_kwargs",
+        str,
+        "keyword arguments for a --pipeline factory, as a JSON object: '{\"img_size\": 32}'",
     ),
     (
         "--local-crops",
@@ -359,6 +373,21 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--print-config", action="store_true", help="print the resolved config as JSON and exit"
     )
+    parser.add_argument(
+        "--estimate",
+        action="store_true",
+        help="measure the set-up, one training step and one k-NN evaluation, say how many "
+        "steps fit in --max-seconds and exit (nothing is written)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="with --estimate: print the estimate as JSON"
+    )
+    parser.add_argument(
+        "--allow-pipeline-change",
+        action="store_true",
+        help="with --resume: go on although the file of the run's own pipeline code changed "
+        "(refused by default: the run would mix two pipelines)",
+    )
     for flag, field, kind, help_text in _OVERRIDES:
         metavar = flag.lstrip("-").upper().replace("-", "_")
         parser.add_argument(
@@ -452,6 +481,8 @@ def _config_and_recipe(args: argparse.Namespace) -> tuple[TrainConfig, Any]:
                 f"cannot resume: {path} does not hold a valid training config: {exc} "
                 "dinodiag did not change it."
             ) from None
+    if "data.pipeline" in given and not args.resume:
+        _drop_crop_knobs(given, base)
     if "data.pipeline" in given and "model.patch_size" not in given:
         # A pipeline file with a patch size (a DINOv2 config's student.patch_size) sets the ViT's.
         from dinodiag.train.config import pipeline_file_patch_size
@@ -464,7 +495,47 @@ def _config_and_recipe(args: argparse.Namespace) -> tuple[TrainConfig, Any]:
         config = base.with_overrides({field: value for field, (value, _) in given.items()})
     except ConfigError as exc:
         raise _naming_the_option(exc, given) from None
+    if "data.pipeline" in given and "model.patch_size" not in given and not args.resume:
+        config = _adapt_patch_size(config)
     return config, recipe
+
+
+def _drop_crop_knobs(given: dict[str, tuple[Any, str]], base: TrainConfig) -> None:
+    """Your own code makes its crops: the preset's crop overrides (cpu-demo's 4 local crops)
+    are dropped; the same flags given here are an error that names them."""
+    from dinodiag.train.pipelines import CROP_KNOBS, is_pipeline_spec
+
+    if not is_pipeline_spec(str(given["data.pipeline"][0])):
+        return
+    for knob in CROP_KNOBS:
+        if f"data.{knob}" not in given and getattr(base.data, knob) is not None:
+            given[f"data.{knob}"] = (None, f"the preset's data.{knob}, dropped")
+
+
+def _adapt_patch_size(config: TrainConfig) -> TrainConfig:
+    """Your own pipeline's crops set the ViT patch when the preset's does not divide them."""
+    from dinodiag.train.data import open_train_set
+    from dinodiag.train.pipelines import adapted_patch_size, is_pipeline_spec
+
+    if not is_pipeline_spec(config.data.pipeline):
+        return config
+    adapted = adapted_patch_size(config, open_train_set(config))
+    if adapted is None:
+        return config
+    patch, why = adapted
+    if os.environ.get("RANK", "0") == "0":
+        print(f"[note] {why}", file=sys.stderr, flush=True)
+    return config.with_overrides({"model.patch_size": patch})
+
+
+def process_start_time() -> float | None:
+    """Unix time this process started (the clock of ``--max-seconds``); None if unknown."""
+    try:
+        import psutil
+
+        return float(psutil.Process().create_time())
+    except Exception:  # psutil missing or no /proc: the clock starts at the set-up instead
+        return None
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -472,17 +543,28 @@ def cmd_train(args: argparse.Namespace) -> int:
     from dinodiag.train.engine import run_training
     from dinodiag.train.rundir import dumps, new_run_id
 
+    started = process_start_time()
     config, recipe = _config_and_recipe(args)
     if args.print_config:
         from dinodiag.augment.config import to_dict
-        from dinodiag.train.config import resolve_pipeline
+        from dinodiag.train.data import open_train_set
+        from dinodiag.train.pipelines import resolve_run_pipeline
 
-        shown = {**config.to_dict(), "pipeline": to_dict(resolve_pipeline(config))}
+        pipeline = resolve_run_pipeline(config, open_train_set(config))
+        shown = {**config.to_dict(), "pipeline": to_dict(pipeline.config)}
+        if pipeline.record() is not None:
+            shown["brought_pipeline"] = pipeline.record()
         if recipe is not None:
             shown["dinov2_config"] = recipe.describe()
         print(dumps(shown, indent=2))
         return EXIT_OK
     check_fits_device(config)
+    if args.estimate:
+        from dinodiag.train.warmup import estimate_training
+
+        estimate = estimate_training(config, started=started)
+        print(dumps(estimate.to_dict()) if args.json else estimate.sentence(), flush=True)
+        return EXIT_OK
     if recipe is not None and os.environ.get("RANK", "0") == "0":
         for note in recipe.notes:
             print(f"[note] {recipe.resolved.source}: {note}", file=sys.stderr, flush=True)
@@ -493,7 +575,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     if main:
         print(f"run directory: {run_dir}", flush=True)
     result = run_training(
-        config, run_dir, resume=args.resume, progress=lambda line: print(line, flush=True)
+        config,
+        run_dir,
+        resume=args.resume,
+        progress=lambda line: print(line, flush=True),
+        started=started,
+        allow_pipeline_change=args.allow_pipeline_change,
     )
     if result.refused:  # bad input, found before anything was written
         if main:
@@ -503,10 +590,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         return EXIT_FAILED if result.state == "failed" else EXIT_OK
     summary = f"{result.state}: {result.message}"
     if result.knn_top1 is not None and result.knn_top1_start is not None:
+        from dinodiag.train.eval.knn import gain_noise
+
         gain = result.knn_top1 - result.knn_top1_start
         summary += (
             f" | k-NN top-1 {result.knn_top1_start:.1f}% at step 0 -> "
-            f"{result.knn_top1:.1f}% ({gain:+.1f} points)"
+            f"{result.knn_top1:.1f}% ({gain:+.1f} points"
         )
+        noise = gain_noise(result.knn_top1_start, result.knn_top1, result.knn_test)
+        if noise is not None and abs(gain) < 2 * noise:
+            summary += (
+                f"; within the k-NN noise of ±{2 * noise:.1f} points on {result.knn_test} "
+                "held-out images: too short to judge, train longer"
+            )
+        summary += ")"
     print(summary, flush=True)
     return EXIT_FAILED if result.state == "failed" else EXIT_OK

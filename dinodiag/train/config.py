@@ -245,7 +245,10 @@ class DataConfig:
     """Dataset, augmentation pipeline, loader and k-NN evaluation data."""
 
     data: str = "generated"  # dataset spec: a folder, sample, generated:..., cifar10:ROOT ...
-    pipeline: str = "dinov2"  # pipeline preset or YAML/JSON/DINOv2 config file (the crops)
+    # the crops: a pipeline preset, a YAML / JSON / DINOv2 config file, or your own code as
+    # path/to/file.py:factory or package.module:factory (dinodiag.train.pipelines)
+    pipeline: str = "dinov2"
+    pipeline_kwargs: str = ""  # JSON object of keyword arguments for a factory ("" = none)
     local_crops: int | None = (
         None  # override the pipeline's local crop count (0-10; fewer = faster)
     )
@@ -301,6 +304,8 @@ class RunConfig:
     fit_to_time: bool = False  # with max_seconds: shorten the schedules to the steps that fit
     eval_every: int = 500  # k-NN every N steps (also at step 0 and at the end); 0 = no k-NN
     log_every: int = 10  # a metrics row (losses + diagnostics) every N steps
+    log_first_steps: int = 20  # ... and one after every step up to this one, so the curves of
+    # a short run have points from its first seconds on
     checkpoint_every: int = 1000  # checkpoint every N steps (and at the end); 0 = by time only
     checkpoint_seconds: float = 60.0  # also after the first step, then every S s (0 = off): a
     # SIGKILL or the out-of-memory killer loses at most S seconds of training
@@ -341,6 +346,7 @@ class RunConfig:
             s, "checkpoint_seconds", self.checkpoint_seconds >= 0, self.checkpoint_seconds, ">= 0"
         )
         _require(s, "log_every", self.log_every >= 1, self.log_every, "an integer >= 1")
+        _require(s, "log_first_steps", self.log_first_steps >= 0, self.log_first_steps, ">= 0")
         _require(s, "precision", self.precision in PRECISIONS, self.precision, "auto|bf16|fp32")
         device = self.device.strip().lower()
         ok = device in ("auto", "cpu", "cuda") or (
@@ -419,10 +425,19 @@ def _upgrade(data: Any) -> Any:
 def resolve_pipeline(config: TrainConfig) -> PipelineConfig:
     """The augmentation a run uses: ``data.pipeline`` with the crop overrides and patch size.
 
-    Raises :class:`ConfigError` when a ViT crop size is not a multiple of the patch size.
+    Raises :class:`ConfigError` when a ViT crop size is not a multiple of the patch size, or
+    when ``data.pipeline`` is code (``file.py:factory``): a brought pipeline is measured on
+    the data (:func:`dinodiag.train.pipelines.resolve_run_pipeline`).
     """
     from dinodiag.augment.presets import load_config
+    from dinodiag.train.pipelines import is_pipeline_spec
 
+    if is_pipeline_spec(config.data.pipeline):
+        raise ConfigError(
+            f"data.pipeline = {config.data.pipeline!r} is your own code: its crops are measured "
+            "on the training images (dinodiag.train.pipelines.resolve_run_pipeline), not read "
+            "from a config."
+        )
     pipeline = load_config(config.data.pipeline)
     file_patch = pipeline_file_patch_size(config.data.pipeline)
     vit = config.model.arch.startswith("vit")

@@ -45,15 +45,16 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from dinodiag.augment.config import PipelineConfig
 from dinodiag.augment.gpu.multicrop import GPUMultiCrop
 from dinodiag.augment.gpu.params import ViewParams
-from dinodiag.augment.records import ViewRecord
 from dinodiag.errors import TrainingError
 from dinodiag.train.config import TrainConfig
 from dinodiag.train.data import (
+    SAMPLED_RATES,
     EpochBatchSampler,
     MaskSpec,
     check_dataset_size,
     default_workers,
     mix_seed,
+    summarise_records,
 )
 from dinodiag.train.masking import generate_ibot_masks
 
@@ -61,16 +62,6 @@ from dinodiag.train.masking import generate_ibot_masks
 #: of pixels (one copy to the device); beyond, it stays a list (a 4000 px photo among 400 px
 #: ones would otherwise make every image 4000 px).
 PAD_LIMIT = 2.0
-
-#: Train-row keys of :func:`summarise_params` / :func:`summarise_records`: mean crop area
-#: fraction per group and the fraction of views that used each random operation.
-SAMPLED_RATES = ("fallback", "flip", "jitter", "grayscale", "blur", "solarize")
-SAMPLED_KEYS = (
-    "sampled_global_scale",
-    "sampled_local_scale",
-    *(f"sampled_{name}_rate" for name in SAMPLED_RATES),
-)
-
 
 # --------------------------------------------------------------------------- which backend
 
@@ -289,24 +280,21 @@ class DeviceData:
 
 def build_run_device_loader(
     config: TrainConfig,
+    dataset: Any,
     pipeline: PipelineConfig,
     world_size: int,
     rank: int,
     device: torch.device,
 ) -> DeviceData:
-    """Open the training split and set up decode-only loading + on-device augmentation, as
-    :func:`dinodiag.train.data.build_run_loader` sets up the CPU path.
+    """Decode-only loading of ``dataset`` (the training split,
+    :func:`dinodiag.train.data.open_train_set`) + on-device augmentation,
+    as :func:`dinodiag.train.data.build_run_loader` sets up the CPU path.
 
-    Raises :class:`DataError` when no image of the split can be loaded and
-    :class:`TrainingError` when it cannot fill one batch.
+    Raises :class:`TrainingError` when the dataset cannot fill one batch.
     """
-    from dinodiag.data import open_dataset
     from dinodiag.train.builders import ibot_enabled
 
     data = config.data
-    dataset = open_dataset(data.data, split=data.train_split)
-    if len(dataset):
-        dataset[0]  # the first usable image: DataError naming the files if there is none
     dataset, note = cached_dataset(dataset, data.decode_cache_gb)
     mask = None
     if ibot_enabled(config):
@@ -362,8 +350,8 @@ class DeviceAugment:
 def summarise_params(
     pipeline: PipelineConfig, params: ViewParams, sizes: list[tuple[int, int]]
 ) -> dict[str, tuple[float, int]]:
-    """What a batch sampled, as ``{key: (sum, count)}`` (see :data:`SAMPLED_KEYS`): crop area
-    fractions summed per group, and how many views used each random operation."""
+    """What a batch sampled, as ``{key: (sum, count)}`` (:data:`dinodiag.train.data.SAMPLED_KEYS`):
+    crop area fractions summed per group, and how many views used each random operation."""
     area = torch.tensor([w * h for w, h in sizes], dtype=torch.float64)[params.sample]
     scale = params.box[:, 2] * params.box[:, 3] / area
     is_global = params.slot < pipeline.global_crops_number
@@ -374,20 +362,6 @@ def summarise_params(
     }
     for name in SAMPLED_RATES:
         out[f"sampled_{name}_rate"] = (float(getattr(params, name).sum()), n_views)
-    return out
-
-
-def summarise_records(records: list[list[ViewRecord]]) -> dict[str, tuple[float, int]]:
-    """:func:`summarise_params` of recorded views (one list per sample, the CPU path's records):
-    the same keys, so both backends log the same columns."""
-    rows = [record for sample in records for record in sample]
-    out: dict[str, tuple[float, int]] = {}
-    for group in ("global", "local"):
-        scales = [r.scale for r in rows if r.group == group and r.scale is not None]
-        out[f"sampled_{group}_scale"] = (float(sum(scales)), len(scales))
-    for name in SAMPLED_RATES:
-        known = [bool(getattr(r, name)) for r in rows if getattr(r, name) is not None]
-        out[f"sampled_{name}_rate"] = (float(sum(known)), len(known))
     return out
 
 

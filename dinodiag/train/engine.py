@@ -12,12 +12,18 @@ a second trainer) ends the run "refused" with nothing written (``RunResult.refus
 exits 2). Once started, a run ends "finished" (all steps, or the time limit), "stopped" (STOP
 file, SIGTERM / SIGINT: checkpoint first) or "failed" (NaN / Inf, out of memory, a run
 directory that cannot be written, a crash) with the reason in ``status.json``.
+
+The run's clock (``time`` of every row, ``run.max_seconds``) starts at ``started`` (the CLI
+passes its process start), so a time budget holds the imports, the set-up and every k-NN
+evaluation. Set-up overlaps what it can: the loader's workers start and the step-0 k-NN runs
+in a thread while the losses and the optimizer are built.
 """
 
 from __future__ import annotations
 
 import contextlib
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -33,8 +39,14 @@ from dinodiag.errors import DinodiagError, TrainingError
 from dinodiag.train import checkpoint as ckpt
 from dinodiag.train import distributed
 from dinodiag.train.builders import build_losses, build_networks, build_optimizer
-from dinodiag.train.config import TrainConfig, resolve_pipeline
-from dinodiag.train.data import batches, build_run_loader
+from dinodiag.train.config import TrainConfig
+from dinodiag.train.data import (
+    CACHE_BYTES,
+    BatchStream,
+    CachedImages,
+    build_run_loader,
+    open_train_set,
+)
 from dinodiag.train.device_batches import (
     CPU_PATH_NO_CACHE,
     BatchFeed,
@@ -44,7 +56,13 @@ from dinodiag.train.device_batches import (
 )
 from dinodiag.train.diagnostics import detect_alerts
 from dinodiag.train.eval.device_eval import on_device
-from dinodiag.train.eval.evaluator import build_evaluator
+from dinodiag.train.eval.evaluator import KnnEvaluator, build_evaluator
+from dinodiag.train.pipelines import (
+    BroughtSpec,
+    RunPipeline,
+    check_unchanged,
+    resolve_run_pipeline,
+)
 from dinodiag.train.progress import format_progress
 from dinodiag.train.run_lock import RunDirError
 from dinodiag.train.run_writer import RunWriter, load_run_config
@@ -70,6 +88,44 @@ class RunResult:
     knn_top1: float | None = None  # last k-NN top-1 (%)
     knn_top1_start: float | None = None  # k-NN top-1 at step 0 (random init)
     refused: bool = False  # bad input found in set-up: nothing was written (the CLI exits 2)
+    knn_test: int | None = None  # held-out images of the k-NN (its noise: binomial on them)
+
+
+class _Baseline(threading.Thread):
+    """The step-0 k-NN (random weights) in a thread, while the main thread builds the losses
+    and the optimizer (importing ``torch._dynamo`` alone takes 2 s) and the loader's workers
+    prepare the first batches: the forward passes release the GIL. Nothing changes the
+    teacher until the first step, which waits for it (:meth:`_Run.evaluate`)."""
+
+    # The thread needs the GIL back after each of its ~1000 small ops while the main thread
+    # runs Python (imports): at the default 5 ms switch interval that wait alone doubles the
+    # evaluation, at 0.5 ms it is a tenth of it.
+    SWITCH_INTERVAL = 0.0005
+
+    def __init__(self, evaluator: KnnEvaluator, backbone: torch.nn.Module) -> None:
+        super().__init__(name="dinodiag-step0-knn", daemon=True)
+        self.evaluator, self.backbone = evaluator, backbone
+        self.result: dict[str, float] | None = None
+        self.error: BaseException | None = None
+        self.interval = sys.getswitchinterval()
+
+    def start(self) -> None:
+        sys.setswitchinterval(min(self.interval, self.SWITCH_INTERVAL))
+        super().start()
+
+    def run(self) -> None:
+        try:
+            self.result = self.evaluator.evaluate(self.backbone)
+        except BaseException as exc:  # re-raised in the main thread by take()
+            self.error = exc
+
+    def take(self) -> dict[str, float]:
+        self.join()
+        sys.setswitchinterval(self.interval)
+        if self.error is not None:
+            raise self.error
+        assert self.result is not None
+        return self.result
 
 
 class _Run:
@@ -82,12 +138,19 @@ class _Run:
         resume: bool,
         progress: Callable[[str], None] | None,
         on_step: Callable[[int], None] | None,
+        started: float | None = None,
+        allow_pipeline_change: bool = False,
     ):
         self.config, self.run_dir, self.resume = config, run_dir, resume
         self.progress, self.on_step = progress, on_step
+        self.started = started  # unix time the clock (and the time budget) counts from
+        self.allow_pipeline_change = allow_pipeline_change  # resume a changed brought pipeline
+        self.stream: BatchFeed | None = None  # the training batches (workers started)
+        self.baseline: _Baseline | None = None  # the step-0 k-NN running in a thread
         self.step, self.total_steps, self.steps_per_epoch = 0, 0, 1
         self.knn: dict[str, float | None] = {"knn_top1": None, "knn_top1_start": None}
         self.last_eval_step: int | None = None
+        self.knn_test: int | None = None  # held-out images of the last k-NN
         self.active_alerts: set[str] = set()
         self.step_seconds: float | None = None  # moving average of one step's wall time
         self.train_start = 0.0  # run time (s) when training started (timed schedules)
@@ -102,6 +165,12 @@ class _Run:
     def stage_runtime(self) -> None:
         self.rt = setup_runtime(self.config.run)
         self.writer = RunWriter(self.run_dir, enabled=self.rt.is_main)
+        self.writer.set_time_offset(self.setup_age())
+
+    def setup_age(self) -> float:
+        """Seconds since :attr:`started` (the process start, from the CLI): the time budget
+        and the ``time`` of every row include the imports and the set-up."""
+        return max(0.0, time.time() - self.started) if self.started is not None else 0.0
 
     def setup(self, stage: Callable[[], None]) -> None:
         """Run one set-up stage, then agree with the other processes (under torchrun) that
@@ -143,7 +212,7 @@ class _Run:
             self.saved_config = load_run_config(self.run_dir)
             self.step = self.state["step"]
             self.saved_step = self.step
-            self.writer.set_time_offset(self.state["elapsed"])
+            self.writer.set_time_offset(self.state["elapsed"] + self.setup_age())
         self.stop = StopControl(self.run_dir, self.rt)
 
     def stage_open(self) -> None:
@@ -163,9 +232,11 @@ class _Run:
             checkpoint_step=self.saved_step,
             **self.knn,
         )
-        self.writer.write_config(
-            {**self.config.to_dict(), "pipeline": to_dict(self.pipeline), "resolved": self.resolved}
-        )
+        saved = {**self.config.to_dict(), "pipeline": to_dict(self.pipeline)}
+        brought = self.run_pipeline.record()
+        if brought is not None:
+            saved["brought_pipeline"] = brought
+        self.writer.write_config({**saved, "resolved": self.resolved})
         if self.resume:
             self.event(
                 "resumed",
@@ -175,24 +246,36 @@ class _Run:
 
     def stage_data(self) -> None:
         cfg, rt = self.config, self.rt
-        saved = (self.saved_config or {}).get("pipeline")
-        self.pipeline = config_from_dict(saved) if saved else resolve_pipeline(cfg)
         if cfg.optim.koleo_weight > 0 and cfg.data.batch_size < 2:
             raise TrainingError(
                 f"KoLeo needs a batch of at least 2 images per process (--batch-size is "
                 f"{cfg.data.batch_size}): at 1 it is inf, then NaN. Raise --batch-size or set "
                 "--koleo-weight 0."
             )
+        self.train_set = open_train_set(cfg)
+        self.run_pipeline = self.resolve_pipeline()
+        self.pipeline = self.run_pipeline.config
+        device_views = augments_on_device(cfg.data.augment_device, rt.device)
+        if device_views and self.run_pipeline.brought is not None:
+            device_views = self.brought_on_the_cpu(cfg.data.augment_device)
         self.augment = None  # on-device augmentation (dinodiag.train.device_batches)
-        if augments_on_device(cfg.data.augment_device, rt.device):
-            feed = build_run_device_loader(cfg, self.pipeline, rt.world_size, rt.rank, rt.device)
+        if device_views:
+            feed = build_run_device_loader(
+                cfg, self.train_set, self.pipeline, rt.world_size, rt.rank, rt.device
+            )
             self.loader, self.sampler, self.train_set = feed.loader, feed.sampler, feed.dataset
             self.augment, workers = feed.augment, feed.workers
             for note in feed.notes:
                 self.event("decode_cache", note)
         else:
-            self.loader, self.sampler, self.train_set, workers = build_run_loader(
-                cfg, self.pipeline, rt.world_size, rt.rank, rt.device.type == "cuda"
+            self.train_set = CachedImages(self.train_set, CACHE_BYTES)
+            self.loader, self.sampler, workers = build_run_loader(
+                cfg,
+                self.train_set,
+                self.run_pipeline,
+                rt.world_size,
+                rt.rank,
+                rt.device.type == "cuda",
             )
             if cfg.data.decode_cache_gb > 0:
                 self.event("decode_cache", CPU_PATH_NO_CACHE, level="warning")
@@ -217,6 +300,48 @@ class _Run:
             elif self.augment is not None:  # the k-NN centre crops on the device too
                 self.evaluator = on_device(self.evaluator, self.pipeline)
 
+    def brought_on_the_cpu(self, requested: str) -> bool:
+        """Your own code runs in the loader workers, never on the device (the device backend
+        draws dinodiag's recipe): with ``auto`` the run goes on with the CPU path and says so;
+        a device asked for by name is refused (False: the CPU path)."""
+        if requested.strip().lower() != "auto":
+            raise TrainingError(
+                f"--augment-device {requested} cannot run your own pipeline "
+                f"({self.run_pipeline.label}): the on-device backend makes dinodiag's recipes "
+                "only. Your code runs in the DataLoader workers: use --augment-device cpu "
+                "(or auto), or train a recipe (a preset or a config file) on the device."
+            )
+        self.event(
+            "augment_device",
+            f"your own pipeline ({self.run_pipeline.label}) runs in the DataLoader workers: "
+            "the on-device augmentation makes dinodiag's recipes only",
+        )
+        return False
+
+    def resolve_pipeline(self) -> RunPipeline:
+        """The pipeline of the run: on resume the one it started with (a brought pipeline's
+        file must be unchanged, unless allowed), else ``data.pipeline``."""
+        saved = self.saved_config or {}
+        if saved.get("brought_pipeline"):
+            stored = BroughtSpec.from_dict(saved["brought_pipeline"])
+            spec, changed = check_unchanged(stored, self.allow_pipeline_change)
+            if changed is not None:
+                self.event("pipeline_changed", changed, level="warning")
+            return resolve_run_pipeline(self.config, self.train_set, spec)
+        if saved.get("pipeline"):
+            return RunPipeline(config_from_dict(saved["pipeline"]))
+        return resolve_run_pipeline(self.config, self.train_set)
+
+    def start_stream(self) -> None:
+        """Start the loader's workers (they prefetch from now on) and, on a fresh run, the
+        step-0 k-NN in a thread. Workers are forked first: never fork beside a thread."""
+        batches = BatchStream(self.loader, self.sampler, self.step, self.steps_per_epoch)
+        # Timed, and on the device backend augmented on the device (device_batches.BatchFeed).
+        self.stream = BatchFeed(batches, self.augment)
+        if self.evaluator is not None and not self.resume:
+            self.baseline = _Baseline(self.evaluator, self.nets.teacher.backbone)
+            self.baseline.start()
+
     def stage_networks(self) -> None:
         torch.manual_seed(self.config.run.seed)  # the same initial weights on every process
         self.nets = build_networks(self.config, self.pipeline, self.rt.device)
@@ -235,6 +360,7 @@ class _Run:
         if self.config.run.compile:
             self.student_call = torch.compile(self.student_call)
             self.teacher_call = torch.compile(self.teacher_call)
+        self.start_stream()
 
     def stage_losses_optimizer_schedules(self) -> None:
         cfg = self.config
@@ -358,9 +484,14 @@ class _Run:
         return min(index, self.planned_steps - 1)
 
     def evaluate(self) -> None:
-        """k-NN on rank 0 (the others wait); step 0 is the random-init baseline."""
+        """k-NN on rank 0 (the others wait); step 0 is the random-init baseline (computed in
+        a thread during the set-up: :class:`_Baseline`)."""
         if self.evaluator is not None:
-            result = self.evaluator.evaluate(self.nets.teacher.backbone)
+            if self.baseline is not None:
+                result, self.baseline = self.baseline.take(), None
+            else:
+                result = self.evaluator.evaluate(self.nets.teacher.backbone)
+            self.knn_test = int(result["knn_test"])
             self.writer.log("eval", self.step, self.epoch(), **result)
             self.knn["knn_top1"] = result["knn_top1"]
             if self.knn["knn_top1_start"] is None and self.step == 0:
@@ -447,6 +578,12 @@ class _Run:
         )
         self.update_status(f"training: step {self.step} of {self.shown_total()}")
 
+    def log_due(self, step: int) -> bool:
+        """A metrics row after every step up to ``log_first_steps``, then every ``log_every``
+        steps, and after the last one."""
+        cfg = self.config.run
+        return step <= cfg.log_first_steps or step % cfg.log_every == 0 or step == self.total_steps
+
     # ------------------------------------------------------------------ the loop
     def train(self) -> tuple[str, str]:
         cfg = self.config.run
@@ -464,10 +601,10 @@ class _Run:
         stop = self.stop
         assert stop is not None
         self.update_status(f"training: step {self.step} of {self.shown_total()}")
-        # Timed, and on the device backend augmented on the device (device_batches.BatchFeed).
-        stream = BatchFeed(
-            batches(self.loader, self.sampler, self.step, self.steps_per_epoch), self.augment
-        )
+        if self.stream is None:
+            self.start_stream()
+        stream = self.stream
+        assert stream is not None
         world_batch = self.config.data.batch_size * self.rt.world_size
         reason, images, t_log = None, 0, time.monotonic()
         while self.step < self.total_steps:
@@ -476,7 +613,7 @@ class _Run:
                 break
             t_step = time.monotonic()
             _, batch = next(stream)
-            log_now = (self.step + 1) % cfg.log_every == 0 or self.step + 1 == self.total_steps
+            log_now = self.log_due(self.step + 1)
             schedule = self.schedules.at(self.schedule_index())
             values = train_step(self.modules, batch, schedule, self.step + 1, diagnostics=log_now)
             self.step += 1
@@ -484,6 +621,14 @@ class _Run:
             took = time.monotonic() - t_step
             average = self.step_seconds
             self.step_seconds = took if average is None else 0.9 * average + 0.1 * took
+            if self.step == 1:  # how long the set-up took, in the run's own record
+                before = self.writer.elapsed() - took
+                self.event(
+                    "first_step",
+                    f"first step after {before:.1f} s of set-up (imports, data, networks, "
+                    f"step-0 k-NN); it took {took:.2f} s",
+                    setup_seconds=round(before, 3),
+                )
             if log_now:
                 values.update(stream.window())  # data / iter / augment time, what was sampled
                 self.log_train(values, images, time.monotonic() - t_log)
@@ -520,10 +665,17 @@ def run_training(
     resume: bool = False,
     progress: Callable[[str], None] | None = print,
     on_step: Callable[[int], None] | None = None,
+    started: float | None = None,
+    allow_pipeline_change: bool = False,
 ) -> RunResult:
     """Train (or resume) a run in ``run_dir``; never raises for a failed run: the result and
-    ``status.json`` say "failed" with the reason. ``on_step(step)`` is called after each step."""
-    run = _Run(config, Path(run_dir), resume, progress, on_step)
+    ``status.json`` say "failed" with the reason. ``on_step(step)`` is called after each step.
+
+    ``started``: the unix time the run's clock starts from (the CLI gives its process start, so
+    ``run.max_seconds`` includes the imports and the set-up); None = now.
+    ``allow_pipeline_change``: resume a brought pipeline whose file changed (else refused).
+    """
+    run = _Run(config, Path(run_dir), resume, progress, on_step, started, allow_pipeline_change)
     state, message = "failed", ""
     error: BaseException | None = None  # what ended the run early
     try:
@@ -570,6 +722,10 @@ def run_training(
         message = f"crashed at step {run.step}: {type(exc).__name__}: {exc}"
     # A DinodiagError before the run directory was written is bad input: the run is refused.
     refused = isinstance(error, DinodiagError) and not run.opened
+    if run.baseline is not None:  # set-up failed while the step-0 k-NN ran: let it end
+        run.baseline.join()
+        sys.setswitchinterval(run.baseline.interval)
+    run.stream = None  # ends the loader's workers
     if run.stop is not None:
         run.stop.restore()
     if state == "failed" and not refused and hasattr(run, "rt"):
@@ -589,6 +745,7 @@ def run_training(
         run.knn["knn_top1"],
         run.knn["knn_top1_start"],
         refused,
+        run.knn_test,
     )
 
 

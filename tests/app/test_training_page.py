@@ -1,6 +1,7 @@
 """The training page in AppTest: the form's validation, a real tiny run started from the page
-(state and curves), stop, a dead process shown as failed, delete, compare, the seed story's
-wiring and the look inside a checkpoint.
+(state and curves), your own code trained from the sidebar, stop, a dead process shown as
+failed, delete, compare, yours vs the reference from one click (and the seed story), and the
+look inside a checkpoint.
 
 Every test has its own runs directory (``DINODIAG_RUNS_DIR``); runs are ``tiny-test`` (16 px,
 one block, seconds long).
@@ -83,7 +84,7 @@ def test_without_runs_the_page_says_how_to_start(page):
     assert [t.label for t in at.tabs] == [
         "Live",
         "New run",
-        "Seed story",
+        "Yours vs reference",
         "Compare runs",
         "Look inside",
     ]
@@ -117,13 +118,59 @@ def test_every_preset_fills_the_form_with_its_own_defaults(page):
         assert sized_for_gpu == (preset != "cpu-demo" and not gpu)
 
 
-def test_a_brought_pipeline_needs_confirmation_to_train_the_preset_instead(page, allow_code):
-    spec = f"{ROOT / 'examples/seed_pipeline.py'}:build_two_view_augment"
-    at = page("New run", pl_source="byo", pl_spec=spec)
-    assert "cannot train your transform" in texts(at)
+SEED_CODE = f"{ROOT / 'examples/seed_pipeline.py'}:build_two_view_augment"
+
+
+def test_your_code_needs_the_servers_opt_in_or_a_confirmation_to_train_the_preset(page):
+    at = page("New run", pl_source="byo", pl_spec=SEED_CODE)  # code from the browser is off
+    text = texts(at)
+    assert "runs code from the browser only when allowed" in text and "--allow-browser" in text
     assert at.button(key="tr_start").proto.disabled is True
-    at.checkbox(key="tr_byo_ok").check().run()
+    at.checkbox(key="tr_pipe_ok").check().run()
     assert at.button(key="tr_start").proto.disabled is False
+    assert "pipeline `small-images`" in texts(at)  # the preset's, as the box says
+
+
+def test_the_form_trains_your_code_from_the_sidebar_by_default(page, runs_dir, allow_code):
+    at = page("New run", pl_source="byo", pl_spec=SEED_CODE, pl_kwargs='{"img_size": 16}')
+    at.selectbox(key="tr_preset").set_value("tiny-test").run()
+    assert_no_exception(at)
+    text = texts(at)
+    assert at.radio(key="tr_pipe").value == "sidebar"
+    assert "This run trains **your code**" in text
+    assert "your code `seed_pipeline.py:build_two_view_augment`" in text  # the plan's summary
+    assert "Crops: your code's, measured: 2 × 16 px" in text
+    assert not [w for w in at.number_input if w.label == "Local crops"]  # the code's crops
+    at.button(key="tr_start").click().run()
+    assert_no_exception(at)
+    (run_dir,) = list(runs_dir.iterdir())
+    command = runs.read_launch(run_dir)["command"]
+    assert command[command.index("--pipeline") + 1] == SEED_CODE
+    assert command[command.index("--pipeline-kwargs") + 1] == '{"img_size": 16}'
+    wait_for(lambda: runs.read_run(run_dir).state == "finished", timeout=120)
+    brought = rundir.read_config(run_dir)["brought_pipeline"]
+    assert brought["spec"] == SEED_CODE and brought["global_crops"]["size"] == [16, 16]
+    assert runs.read_run(run_dir).pipeline == "yours: seed_pipeline.py:build_two_view_augment"
+
+
+def test_the_estimate_button_measures_the_run_here(page, monkeypatch):
+    from dinodiag.train.estimate import TimeEstimate
+    from pages import _training_form as form
+
+    seen = []
+
+    def fake(spec):  # the real one starts `train --estimate` (tests/train/test_estimate.py)
+        seen.append(spec)
+        return TimeEstimate(5.0, 0.5, 0.25, 1.0, 2, 4, 90.0, 4, 3, 8.0)
+
+    monkeypatch.setattr(form, "estimate_launch", fake)
+    at = page("New run")
+    at.selectbox(key="tr_preset").set_value("tiny-test").run()
+    assert "counts from the start of the training process" in texts(at)
+    at.button(key="tr_estimate").click().run()
+    assert_no_exception(at)
+    assert seen and seen[0].preset == "tiny-test"
+    assert any("set-up 5.0 s" in i.value and "All 4 steps" in i.value for i in at.info)
 
 
 def test_start_a_tiny_run_watch_it_and_stop_it(page, runs_dir: Path):
@@ -213,9 +260,9 @@ def test_the_seed_story_launches_the_broken_and_the_fixed_recipe(page, runs_dir,
         return dirs
 
     monkeypatch.setattr(manager, "launch_queue", fake_queue)  # what runs/story.py calls
-    at = page("Seed story")
+    at = page("Yours vs reference")
     text = texts(at)
-    assert "no local crops" in text and "8 × 32 px locals (0.05–0.4)" in text
+    assert "no local crops" in text and "seed's researcher" in text
     at.number_input(key="story_steps").set_value(60).run()
     at.button(key="story_start").click().run()
     assert_no_exception(at)
@@ -223,10 +270,43 @@ def test_the_seed_story_launches_the_broken_and_the_fixed_recipe(page, runs_dir,
     assert [s.pipeline.local_crops_number for s in specs] == [0, 8]
     assert {s.max_steps for s in specs} == {60}
     made = runs.list_runs(runs_dir)
-    assert sorted(r.role for r in made) == ["broken", "fixed"] and len({r.story for r in made}) == 1
-    assert texts(at).count("QUEUED") == 2
+    assert (
+        sorted(r.role for r in made) == ["reference", "yours"] and len({r.story for r in made}) == 1
+    )
+    assert {r.story_kind for r in made} == {"seed"}
+    text = texts(at)
+    assert text.count("QUEUED") == 2 and "broken (seed-broken)" in text
     for info in made:
         runs.stop_run(info.path)  # cancels the queued runs
+
+
+def test_yours_vs_the_reference_from_one_click(page, runs_dir):
+    at = page("Yours vs reference", pl_preset="seed-broken", reference="dinov2")
+    at.selectbox(key="vs_preset").set_value("tiny-test").run()
+    at.number_input(key="vs_steps").set_value(4).run()
+    at.number_input(key="vs_seconds").set_value(0).run()
+    assert_no_exception(at)
+    text = texts(at)
+    assert "views per image: 2 × 16 px; pipeline `seed-broken`" in text  # the sidebar's
+    assert "2 × 16 px + 8 × 8 px; pipeline `dinov2@16px`" in text  # the reference, same sizes
+    at.button(key="versus_start").click().run()
+    assert_no_exception(at)
+    made = runs.list_runs(runs_dir)
+    assert sorted(r.role for r in made) == ["reference", "yours"]
+    for info in made:
+        wait_for(lambda info=info: runs.read_run(info.path).state == "finished", timeout=180)
+    at.run()
+    assert_no_exception(at)
+    boxes = [*at.info, *at.success, *at.warning]
+    verdict = next(b.value for b in boxes if "Yours gains" in b.value)
+    assert "k-NN points in 4 steps" in verdict and "the reference +" in verdict
+    assert "Too short to judge" in verdict  # 32 held-out images: no 4-step gain is a result
+    assert len(at.get("vega_lite_chart")) == 2  # k-NN and entropy, both runs overlaid
+    configs = [rundir.read_config(i.path) for i in runs.list_runs(runs_dir)]
+    assert {c["run"]["max_steps"] for c in configs} == {4}
+    assert {c["run"]["seed"] for c in configs} == {0} and len(
+        {c["data"]["data"] for c in configs}
+    ) == 1
 
 
 def test_look_inside_shows_attention_and_pca_of_a_checkpoint(page, runs_dir: Path):

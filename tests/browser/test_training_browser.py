@@ -91,3 +91,33 @@ def test_start_watch_live_and_stop_a_tiny_run(page, training_server, screenshots
     expect(main).to_contain_text("stopped at step")
     assert runs.read_run(run_dir).state == "stopped"
     assert (run_dir / "checkpoint.pt").is_file()
+
+
+def test_yours_vs_the_reference_from_one_click(page, training_server, screenshots):
+    """A tiny comparison: the sidebar's seed-broken recipe against the reference, tiny-test
+    preset, 4 steps each; both runs finish in the queue and the verdict and the overlaid
+    curves appear without a reload."""
+    url, root = training_server
+    page.goto(f"{url}/training")
+    wait_idle(page)
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_test_id("stSelectbox").filter(has_text="Preset").click()
+    page.get_by_role("option", name=re.compile("^seed-broken")).click()
+    wait_idle(page)
+    page.get_by_role("tab", name="Yours vs reference").click()
+    wait_idle(page)
+    main = page.get_by_test_id("stMain")
+    choose(page, "Training preset", "tiny-test")
+    set_number(page, "Steps per run", "4")
+    set_number(page, "Time budget per run (s)", "0")
+    expect(main).to_contain_text("views per image: 2 × 16 px; pipeline seed-broken.")
+    page.get_by_role("button", name="Train yours vs the reference").click()
+    expect(main).to_contain_text("Latest comparison", timeout=60_000)
+    expect(main).to_contain_text("Yours gains", timeout=240_000)  # both runs finished
+    expect(main).to_contain_text("the reference +")
+    expect(main.get_by_test_id("stVegaLiteChart")).to_have_count(2, timeout=30_000)
+    assert page.get_by_test_id("stException").count() == 0
+    finished = [info for info in runs.list_runs(root) if info.story]
+    assert sorted(info.role for info in finished) == ["reference", "yours"]
+    assert {info.state for info in finished} == {"finished"}
+    full_screenshot(page, screenshots / "training_versus_test.png")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,10 @@ from dinodiag.runs.launch_spec import (
     build_command,
     overrides,
     preset_knobs,
+    reference_at,
     resolve_launch,
     scaled_pipeline,
+    spec_for_recipe,
 )
 
 
@@ -125,8 +128,68 @@ def test_the_sidebar_recipe_is_trained_at_the_forms_crop_size():
 def test_the_plan_summary_says_steps_views_and_budget():
     plan = resolve_launch(LaunchSpec(preset="tiny-test", max_seconds=90))
     assert plan.summary() == (
-        "About 4 steps of 4 images (64 training images), stopping at 90 s; views per image: "
+        "About 4 steps of 4 images (64 training images), stopping at 90 s (set-up and k-NN "
+        "included); views per image: "
         "2 × 16 px + 2 × 8 px; pipeline `small-images`."
     )
     plain = resolve_launch(LaunchSpec(preset="tiny-test", local_crops=0, max_seconds=0))
     assert ", stopping" not in plain.summary() and "views per image: 2 × 16 px;" in plain.summary()
+
+
+SEED_CODE = f"{Path(__file__).resolve().parents[2] / 'examples/seed_pipeline.py'}"
+
+
+def test_a_spec_of_your_code_is_measured_and_its_patch_adapted(tmp_path: Path):
+    spec = LaunchSpec(preset="tiny-test", local_crops=3).with_code(
+        f"{SEED_CODE}:build_two_view_augment", '{"img_size": 18}'
+    )
+    assert spec.brought and spec.local_crops is None  # the crop knobs are the code's
+    plan = resolve_launch(spec)
+    assert plan.config.model.patch_size == 3 and "patch size 3 instead of 4" in plan.adapted
+    assert plan.pipeline.global_crops_size == 18 and plan.run_pipeline is not None
+    assert plan.config.data.pipeline_kwargs == '{"img_size": 18}'
+    summary = plan.summary()
+    assert "2 × 18 px; your code `seed_pipeline.py:build_two_view_augment`" in summary
+    assert summary.endswith(
+        "ViT patch size 3 instead of 4: the crops of seed_pipeline.py:build_two_view_augment "
+        "(18x18 px) are not multiples of 4 (give --patch-size to choose another)."
+    )
+    command = build_command(spec, tmp_path / "run")
+    at = command.index("--pipeline")
+    assert command[at + 1 : at + 4] == [
+        f"{SEED_CODE}:build_two_view_augment",
+        "--pipeline-kwargs",
+        '{"img_size": 18}',
+    ]
+    assert "--local-crops" not in command and "--global-size" not in command
+    with pytest.raises(ConfigError, match="--patch-size 3 or 6 or 2"):
+        resolve_launch(replace(spec, patch_size=4))  # a patch the user chose is not changed
+    with pytest.raises(ConfigError, match="--global-size cannot change your own pipeline"):
+        resolve_launch(replace(spec, global_size=32))
+    assert spec.with_recipe(None).pipeline_spec is None  # back to the preset's recipe
+
+
+def test_the_reference_is_scaled_to_the_crop_sizes_of_yours():
+    code = LaunchSpec(preset="tiny-test").with_code(
+        f"{SEED_CODE}:build_multicrop_augment", '{"img_size": 16, "num_local_crops": 2}'
+    )
+    plan = resolve_launch(code)
+    dinov2 = get_preset("dinov2").config
+    reference = reference_at(plan, dinov2)
+    assert (reference.global_crops_size, reference.local_crops_size) == (16, 96)
+    assert reference.local_crops_number == dinov2.local_crops_number == 8
+    assert reference.name == "dinov2@16px" and reference.patch_size == 4
+    two_views = resolve_launch(LaunchSpec(preset="tiny-test", local_crops=0))
+    assert reference_at(two_views, dinov2).local_crops_size == 8  # 224 / 96 scaled to 16 px
+    pinned = spec_for_recipe(LaunchSpec(preset="tiny-test"), reference, 4)
+    assert (pinned.local_crops, pinned.global_size, pinned.local_size) == (8, 16, 96)
+
+
+def test_runs_of_your_code_compare_by_their_files_hash():
+    from dinodiag.runs.compare import config_diff
+
+    def config(sha: str) -> dict:
+        return {"data": {"pipeline": "aug.py:build"}, "brought_pipeline": {"sha256": sha}}
+
+    diff = config_diff({"a": config("1" * 64), "b": config("2" * 64)})
+    assert list(diff.index) == ["brought_pipeline.sha256"]

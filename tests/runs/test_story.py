@@ -1,7 +1,9 @@
-"""The seed story: its two runs, how they start, which runs make the latest one, the verdict."""
+"""Yours vs the reference and the seed story: their two runs, how they start, which runs make
+the latest one, the verdict against the k-NN noise."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -9,22 +11,35 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from dinodiag.augment.presets import get_preset
 from dinodiag.errors import ConfigError
 from dinodiag.runs import manager, story
-from dinodiag.runs.launch_spec import resolve_launch
+from dinodiag.runs.launch_spec import LaunchSpec, resolve_launch
 from dinodiag.runs.manager import RunInfo
-from dinodiag.runs.story import latest_story, story_pipeline, story_specs, story_verdict
+from dinodiag.runs.story import (
+    knn_gain,
+    latest_story,
+    story_pipeline,
+    story_specs,
+    story_verdict,
+    versus_specs,
+    versus_verdict,
+)
+from dinodiag.train.eval.knn import knn_noise
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_the_story_keeps_the_seeds_counts_and_scales_at_the_demo_size():
     specs = story_specs("cpu-demo", 90)
-    broken, fixed = specs["broken"], specs["fixed"]
+    broken, fixed = specs["yours"], specs["reference"]  # the seed's broken one is "yours"
     assert broken.pipeline is not None and fixed.pipeline is not None
     assert broken.pipeline.local_crops_number == 0 and broken.local_crops == 0
     assert broken.pipeline.global_crops_scale == (0.2, 1.0)
     assert fixed.pipeline.local_crops_number == 8 and fixed.local_crops == 8
     assert fixed.pipeline.global_crops_scale == (0.4, 1.0)
     assert fixed.pipeline.local_crops_scale == (0.05, 0.4)
+    assert fixed.pipeline.name == "seed-fixed@32px"
     for spec in (broken, fixed):  # the only difference is the recipe
         assert spec.pipeline.global_crops_size == spec.pipeline.local_crops_size == 32
         assert spec.max_steps == 90 and spec.max_seconds == 0 and spec.preset == "cpu-demo"
@@ -32,9 +47,42 @@ def test_the_story_keeps_the_seeds_counts_and_scales_at_the_demo_size():
         assert plan.pipeline.global_crops_size == 32
         assert plan.config.run.max_seconds is None and plan.config.run.eval_every == 18
         assert plan.steps is None and plan.config.run.max_steps == 90
-    assert story_pipeline("fixed", 64, 8).local_crops_size == 64
+    assert story_pipeline("reference", 64, 8).local_crops_size == 64
+    assert story_pipeline("fixed", 64, 8) == story_pipeline("reference", 64, 8)  # old names
     with pytest.raises(ConfigError, match="at least 1 step"):
         story_specs("cpu-demo", 0)
+
+
+def test_yours_vs_the_reference_differ_only_in_the_pipeline():
+    yours = LaunchSpec(preset="cpu-demo", batch_size=32).with_recipe(
+        get_preset("seed-fixed").config
+    )
+    specs = versus_specs(yours, get_preset("dinov2").config, steps=120, max_seconds=200)
+    mine, reference = specs["yours"], specs["reference"]
+    assert mine.pipeline.name == "seed-fixed" and reference.pipeline.name == "dinov2@32px"
+    assert (mine.local_crops, reference.local_crops) == (8, 8)  # each recipe's own counts
+    # the same crop sizes: the reference's locals at yours' size (32 px, as the seed's)
+    assert (reference.global_size, reference.local_size) == (32, 32)
+    assert reference.pipeline.global1.blur_p == get_preset("dinov2").config.global1.blur_p
+    same = ("preset", "data", "batch_size", "max_steps", "max_seconds", "eval_every", "seed")
+    for name in (*same, "patch_size", "epochs"):
+        assert getattr(mine, name) == getattr(reference, name), name
+    assert (mine.max_steps, mine.max_seconds, mine.eval_every) == (120, 200, 24)
+    plans = [resolve_launch(spec) for spec in (mine, reference)]
+    assert [p.config.data.batch_size for p in plans] == [32, 32]
+    assert [p.pipeline.local_crops_number for p in plans] == [8, 8]  # no preset override
+
+
+def test_yours_can_be_your_code_and_the_reference_takes_its_measured_sizes():
+    code = f"{REPO / 'examples/seed_pipeline.py'}:build_multicrop_augment"
+    yours = LaunchSpec(preset="tiny-test").with_code(code, '{"img_size": 16, "num_local_crops": 2}')
+    specs = versus_specs(yours, get_preset("dinov2").config, steps=10, max_seconds=None)
+    mine, reference = specs["yours"], specs["reference"]
+    assert mine.pipeline_spec == code and mine.pipeline is None and mine.patch_size == 4
+    assert reference.pipeline_spec is None and reference.pipeline is not None
+    assert (reference.global_size, reference.local_size) == (16, 96)  # the example's 96 px locals
+    assert reference.pipeline.local_crops_number == 8  # the reference's own count
+    assert mine.max_seconds == reference.max_seconds == 0
 
 
 @pytest.fixture
@@ -57,11 +105,12 @@ def launched(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list[Any], list
 
 
 def test_the_story_queues_its_runs_or_starts_both_with_half_the_cores(launched):
-    assert story.start_story(40, together=False) == [Path("story-broken"), Path("story-fixed")]
+    assert story.start_story(40, together=False) == [Path("story-yours"), Path("story-reference")]
     ((kind, specs, extras),) = launched
     assert kind == "queue" and [s.max_steps for s in specs] == [40, 40]
     assert [s.threads for s in specs] == [None, None]
-    assert [e["role"] for e in extras] == ["broken", "fixed"]
+    assert [e["role"] for e in extras] == ["yours", "reference"]
+    assert {e["story_kind"] for e in extras} == {"seed"}
     assert extras[0]["story"] == extras[1]["story"]  # one story id tags both runs
     launched.clear()
     story.start_story(40, together=True)
@@ -94,34 +143,66 @@ def run(run_id: str, story_id: str | None, role: str | None) -> RunInfo:
 
 def test_latest_story_takes_the_newest_story_in_role_order():
     infos = [
-        run("new-fixed", "20260102-000000", "fixed"),
+        run("new-ref", "20260102-000000", "reference"),
         run("plain", None, None),
-        run("old-broken", "20260101-000000", "broken"),
-        run("new-broken", "20260102-000000", "broken"),
+        run("old-broken", "20260101-000000", "broken"),  # a seed story of an earlier version
+        run("new-yours", "20260102-000000", "yours"),
         run("old-fixed", "20260101-000000", "fixed"),
     ]
     latest = latest_story(infos)
-    assert list(latest) == ["broken", "fixed"]
-    assert [r.run_id for r in latest.values()] == ["new-broken", "new-fixed"]
-    assert latest_story([infos[0]]) == {"fixed": infos[0]}  # a story half started
+    assert list(latest) == ["yours", "reference"]
+    assert [r.run_id for r in latest.values()] == ["new-yours", "new-ref"]
+    assert latest_story([infos[0]]) == {"reference": infos[0]}  # a story half started
     assert latest_story([infos[1]]) == {}
     assert latest_story([replace(infos[0], role="other")]) == {}
+    old = latest_story([infos[2], infos[4]])
+    assert [r.run_id for r in old.values()] == ["old-broken", "old-fixed"]
+    assert story.story_labels(old) is story.SEED_LABELS
+    assert story.story_labels(latest) is story.ROLE_LABELS
 
 
-def knn(*values: float) -> pd.DataFrame:
-    """A metrics frame with one k-NN evaluation per value (step 0 first)."""
+def knn(*values: float, test: int | None = 1000) -> pd.DataFrame:
+    """A metrics frame with one k-NN evaluation per value (step 0 first), on ``test`` images."""
     return pd.DataFrame(
         [
-            {"kind": "eval", "step": 10 * i, "time": float(i), "knn_top1": v}
+            {"kind": "eval", "step": 10 * i, "time": float(i), "knn_top1": v, "knn_test": test}
             for i, v in enumerate(values)
         ]
     )
 
 
+def test_the_gain_and_its_noise_come_from_the_evaluations():
+    gain = knn_gain(knn(14.0, 20.0, 30.0))
+    assert gain is not None and gain.gain == 16.0 and gain.steps == 20 and gain.evaluations == 3
+    assert gain.noise == pytest.approx(math.hypot(knn_noise(14.0, 1000), knn_noise(30.0, 1000)))
+    assert gain.clear and not knn_gain(knn(14.0, 16.0)).clear  # 2 points on 1000: noise
+    assert knn_gain(knn(14.0)) is None  # nothing after step 0 yet
+
+
+def test_the_verdict_says_who_learns_more_or_that_it_is_too_short():
+    outcome, level, text = versus_verdict(knn(14.0, 40.0), knn(14.0, 25.0))
+    assert (outcome, level) == ("yours", "success")
+    assert text.startswith("Yours gains +26.0 k-NN points in 10 steps (14.0% → 40.0%), the ")
+    assert "reference +11.0 k-NN points" in text and "learns clearly more (15.0 points" in text
+    outcome, level, text = versus_verdict(knn(14.0, 20.0), knn(14.0, 40.0))
+    assert (outcome, level) == ("reference", "warning") and "holds the model back" in text
+    outcome, level, text = versus_verdict(knn(14.0, 30.0), knn(14.0, 32.0))
+    assert (outcome, level) == ("same", "success") and "about as much as" in text
+    outcome, level, text = versus_verdict(knn(14.0, 13.8), knn(14.0, 15.0))  # "-0.2 vs +1"
+    assert (outcome, level) == ("too_short", "info") and "Too short to judge" in text
+    assert "on 1000 held-out images" in text
+    outcome, level, _ = versus_verdict(knn(14.0, 14.0, 17.0, test=32), knn(14.0, 30.0, test=32))
+    assert outcome == "too_short"  # 32 images: even 16 points are within the noise
+    assert versus_verdict(knn(14.0), knn(14.0, 20.0))[:2] == ("pending", "info")
+
+
 def test_story_verdict_says_which_pipeline_learned():
     level, text = story_verdict(knn(10.0, 11.0), knn(10.0, 30.0))
-    assert level == "success" and "+1.0 points" in text and "+20.0 points" in text
-    level, text = story_verdict(knn(10.0, 20.0), knn(10.0, 21.0))  # +1 point is not clear
+    assert level == "success" and "+1.0 k-NN points" in text and "+20.0 k-NN points" in text
+    assert "multi-crop recipe learns clearly faster" in text
+    level, text = story_verdict(knn(10.0, 24.0), knn(10.0, 25.0))  # +1 point is not clear
     assert level == "warning" and "more steps" in text
+    level, text = story_verdict(knn(10.0, 10.5), knn(10.0, 11.0))
+    assert level == "info" and "Too short to judge" in text
     level, _ = story_verdict(knn(10.0), pd.DataFrame(columns=["kind", "step", "time"]))
     assert level == "info"

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import itertools
+import pickle
 
 import pytest
 import torch
+from PIL import Image
 
 from dinodiag.augment.presets import get_preset
 from dinodiag.data import open_dataset
 from dinodiag.errors import TrainingError
 from dinodiag.train.data import (
+    CachedImages,
     MaskSpec,
     batches,
     build_train_loader,
@@ -111,3 +114,32 @@ def test_default_workers_on_two_cores(monkeypatch):
     assert default_workers(1, on_gpu=False) == 1
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(32)), raising=False)
     assert default_workers(1, on_gpu=True) == 8
+
+
+class Counting:
+    """Five 4x4 images that count how often they are read."""
+
+    name, has_labels = "counting", True
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def __len__(self) -> int:
+        return 5
+
+    def __getitem__(self, index: int) -> tuple[Image.Image, int]:
+        self.reads += 1
+        return Image.new("RGB", (4, 4), (index, 0, 0)), index % 2
+
+
+def test_the_training_images_are_read_once_then_served_from_memory():
+    source = Counting()
+    cached = CachedImages(source, limit_bytes=3 * 16 * 3)  # room for three 4x4 RGB images
+    first = [cached[i] for i in range(5)]
+    again = [cached[i] for i in range(5)]
+    assert source.reads == 5 + 2  # the three that fit are not read again, the last two are
+    assert [label for _, label in again] == [0, 1, 0, 1, 0]
+    assert again[0][0] is first[0][0] and again[4][0] is not first[4][0]
+    assert cached.name == "counting" and cached.has_labels and len(cached) == 5
+    copy = pickle.loads(pickle.dumps(cached))  # a spawned worker gets its own copy
+    assert copy[1][1] == 1

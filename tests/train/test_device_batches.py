@@ -17,9 +17,14 @@ from dinodiag.cli import main
 from dinodiag.data import open_dataset
 from dinodiag.errors import ConfigError, DataError, TrainingError
 from dinodiag.train.config import DataConfig
-from dinodiag.train.data import MaskSpec, MultiCropCollate, build_train_loader
-from dinodiag.train.device_batches import (
+from dinodiag.train.data import (
     SAMPLED_KEYS,
+    MaskSpec,
+    MultiCropCollate,
+    build_train_loader,
+    summarise_records,
+)
+from dinodiag.train.device_batches import (
     BatchFeed,
     DecodedCollate,
     DecodedDataset,
@@ -29,7 +34,6 @@ from dinodiag.train.device_batches import (
     cached_dataset,
     pack_images,
     summarise_params,
-    summarise_records,
 )
 from dinodiag.train.presets import get_train_preset
 

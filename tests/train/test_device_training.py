@@ -18,9 +18,8 @@ from dinodiag.augment.pipeline import build_pipeline
 from dinodiag.augment.presets import get_preset
 from dinodiag.data import open_dataset
 from dinodiag.train import engine, rundir
-from dinodiag.train.data import MaskSpec, MultiCropDataset, build_train_loader
+from dinodiag.train.data import SAMPLED_KEYS, MaskSpec, MultiCropDataset, build_train_loader
 from dinodiag.train.device_batches import (
-    SAMPLED_KEYS,
     DeviceAugment,
     build_device_loader,
 )
@@ -112,10 +111,11 @@ def test_both_backends_train_and_evaluate(tmp_path, where):
     assert list(evals["step"]) == [0, 2, 4] and evals["knn_top1"].between(0, 100).all()
     assert (train["data_time"] >= 0).all() and (train["iter_time"].dropna() > 0).all()
     config = rundir.read_config(run)
+    assert set(SAMPLED_KEYS) <= set(train.columns)  # both backends log what they sampled
+    assert train["sampled_global_scale"].between(*PIPELINE.global_crops_scale).all()
+    assert train["sampled_local_scale"].between(*PIPELINE.local_crops_scale).all()
     if where == "device":
         assert config["resolved"]["augment_device"].startswith("cpu (GPUMultiCrop")
-        assert set(SAMPLED_KEYS) <= set(train.columns)
-        assert train["sampled_global_scale"].between(*PIPELINE.global_crops_scale).all()
         assert (train["augment_time"] > 0).all()
     else:
         assert config["resolved"]["augment_device"] == "cpu (DataLoader workers cut and colour)"

@@ -2,8 +2,9 @@
 
 The memory bank is a fixed random subset of the training split, the test set a fixed random
 subset of the held-out split, both centre-cropped at the global crop size and normalised like
-the training crops. Small sets are transformed once and kept as tensors (32 px: 12 KiB an
-image), so an evaluation is only the forward passes.
+the training crops. Small sets are transformed once, batched (:func:`eval_images`, no
+torchvision import), and kept as tensors (32 px: 12 KiB an image), so an evaluation is only the
+forward passes.
 """
 
 from __future__ import annotations
@@ -18,24 +19,43 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 from dinodiag.augment.config import PipelineConfig
 from dinodiag.errors import DataError
 from dinodiag.train.config import DataConfig
-from dinodiag.train.eval.knn import eval_transform, extract_features, knn_classify
+from dinodiag.train.eval.knn import eval_images, eval_transform, extract_features, knn_classify
 
 #: Eval images are kept in memory as tensors when they take less than this.
 CACHE_LIMIT_BYTES = 1 << 30
 
 
 class _EvalItems(Dataset):
-    """``(transformed image, label)`` for chosen indices of a dataset."""
+    """``(transformed image, label)`` for chosen indices of a dataset: centre crops of side
+    ``size`` normalised with ``mean`` / ``std`` (:func:`eval_transform`, built on first use)."""
 
-    def __init__(self, dataset: Any, indices: list[int], transform: Any) -> None:
-        self.dataset, self.indices, self.transform = dataset, indices, transform
+    def __init__(
+        self,
+        dataset: Any,
+        indices: list[int],
+        size: int,
+        mean: tuple[float, ...],
+        std: tuple[float, ...],
+    ) -> None:
+        self.dataset, self.indices = dataset, indices
+        self.size, self.mean, self.std = size, mean, std
+        self._transform: Any = None
 
     def __len__(self) -> int:
         return len(self.indices)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        if self._transform is None:
+            self._transform = eval_transform(self.size, self.mean, self.std)
         image, label = self.dataset[self.indices[i]]
-        return self.transform(image), int(label)
+        return self._transform(image), int(label)
+
+    def as_tensors(self) -> TensorDataset:
+        """All the items transformed at once (:func:`eval_images`): ``(N, 3, S, S)`` + labels."""
+        pairs = [self.dataset[i] for i in self.indices]
+        images = eval_images([image for image, _ in pairs], self.size, self.mean, self.std)
+        labels = torch.tensor([int(label) for _, label in pairs], dtype=torch.long)
+        return TensorDataset(images, labels)
 
 
 def subset_indices(n: int, limit: int, seed: int) -> list[int]:
@@ -108,11 +128,9 @@ def _maybe_cache(items: _EvalItems | Dataset) -> Dataset:
     """The transformed images as one tensor when small enough, else the lazy dataset."""
     if not isinstance(items, _EvalItems) or not len(items):
         return items
-    first, _ = items[0]
-    if first.numel() * 4 * len(items) > CACHE_LIMIT_BYTES:
+    if 3 * 4 * items.size**2 * len(items) > CACHE_LIMIT_BYTES:
         return items
-    images, labels = zip(*(items[i] for i in range(len(items))), strict=True)
-    return TensorDataset(torch.stack(images), torch.tensor(labels, dtype=torch.long))
+    return items.as_tensors()
 
 
 def build_evaluator(
@@ -157,13 +175,9 @@ def build_evaluator(
             f"k-NN evaluation is skipped: the training split of {data.data} has "
             f"{len(train_set)} image(s); the k-NN memory bank needs at least 2."
         )
-    transform = eval_transform(pipeline.global_crops_size, pipeline.mean, pipeline.std)
-    bank = _EvalItems(
-        train_set, subset_indices(len(train_set), data.knn_train_max, seed), transform
-    )
-    test = _EvalItems(
-        test_set, subset_indices(len(test_set), data.knn_test_max, seed + 1), transform
-    )
+    shape = (pipeline.global_crops_size, tuple(pipeline.mean), tuple(pipeline.std))
+    bank = _EvalItems(train_set, subset_indices(len(train_set), data.knn_train_max, seed), *shape)
+    test = _EvalItems(test_set, subset_indices(len(test_set), data.knn_test_max, seed + 1), *shape)
     evaluator = KnnEvaluator(
         bank,
         test,

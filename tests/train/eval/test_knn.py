@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader, TensorDataset
 
 from dinodiag.errors import ConfigError, DataError
-from dinodiag.train.eval.knn import eval_transform, extract_features, knn_classify
+from dinodiag.train.eval.knn import (
+    eval_images,
+    eval_transform,
+    extract_features,
+    gain_noise,
+    knn_classify,
+    knn_noise,
+)
 from dinodiag.train.models.vit import build_vit
 
 
@@ -125,3 +133,27 @@ def test_extract_features_from_dataset_and_loader_agree() -> None:
         extract_features(model, loader, transform)
     # the features feed knn_classify directly
     assert knn_classify(feats, labels, feats, labels, k=1)["top1"] == 100.0
+
+
+def test_eval_images_equal_the_eval_transform_without_torchvision() -> None:
+    rng = np.random.default_rng(0)
+    images = [
+        Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8))
+        for h, w in ((32, 32), (32, 32), (40, 57), (64, 48), (37, 37))
+    ]
+    images.append(images[0].convert("L"))  # grey images are read as RGB, as the datasets give
+    batched = eval_images(images, 32, (0.5, 0.4, 0.3), (0.2, 0.25, 0.3))
+    transform = eval_transform(32, (0.5, 0.4, 0.3), (0.2, 0.25, 0.3))
+    single = torch.stack([transform(image.convert("RGB")) for image in images])
+    assert batched.shape == (6, 3, 32, 32)
+    assert torch.allclose(batched, single, atol=1e-5)  # the same 8-bit resize, crop and scale
+    with pytest.raises(DataError, match="smaller than the 32 px centre crop"):
+        eval_images(images[:1], 32, resize_ratio=0.5)
+
+
+def test_knn_noise_is_the_binomial_spread_in_points() -> None:
+    assert knn_noise(40.0, 500) == pytest.approx(100 * (0.4 * 0.6 / 500) ** 0.5)  # ~2.2
+    assert knn_noise(40.0, 2000) == pytest.approx(knn_noise(40.0, 500) / 2)
+    assert knn_noise(0.0, 100) == pytest.approx(100 * (0.01 * 0.99 / 100) ** 0.5)  # floored
+    assert knn_noise(50.0, None) is None and gain_noise(10.0, 20.0, 0) is None
+    assert gain_noise(40.0, 40.0, 500) == pytest.approx(2**0.5 * knn_noise(40.0, 500))
