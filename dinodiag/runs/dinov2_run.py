@@ -21,7 +21,6 @@ panels and overlay with dinodiag's runs:
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -99,19 +98,9 @@ def read_training_metrics(path: str | Path) -> pd.DataFrame:
         text = Path(path).read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
         raise TrainingError(f"cannot read {path}: {exc.strerror or exc}.") from None
-    rows, bad = [], 0
-    for line in text.split("\n")[:-1]:  # after the last newline: empty, or being written
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            bad += 1
-            continue
-        if isinstance(row, dict) and "iteration" in row:
-            rows.append({k: _number(v) for k, v in row.items()})
-        else:
-            bad += 1
+    objects, bad = rundir.json_lines(text)
+    rows = [{k: _number(v) for k, v in row.items()} for row in objects if "iteration" in row]
+    bad += len(objects) - len(rows)  # an object without "iteration" is no metrics line
     frame = pd.DataFrame(rows)
     if not frame.empty:
         frame = frame.sort_values("iteration", kind="stable").reset_index(drop=True)

@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from dinodiag.augment.config import PipelineConfig
 from dinodiag.augment.pipeline import build_pipeline
-from dinodiag.augment.records import ViewRecord, collate_views
+from dinodiag.augment.records import PHOTOMETRIC_KINDS, ViewRecord, collate_views
 from dinodiag.errors import DataError, TrainingError
 from dinodiag.train.config import TrainConfig
 from dinodiag.train.masking import generate_ibot_masks
@@ -147,7 +147,7 @@ class MultiCropCollate:
 
 #: Train-row keys of :func:`summarise_records` (and of the on-device backend): mean crop area
 #: fraction per group and the fraction of views that used each random operation.
-SAMPLED_RATES = ("fallback", "flip", "jitter", "grayscale", "blur", "solarize")
+SAMPLED_RATES = ("fallback", *PHOTOMETRIC_KINDS)
 SAMPLED_KEYS = (
     "sampled_global_scale",
     "sampled_local_scale",

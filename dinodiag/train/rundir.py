@@ -62,7 +62,6 @@ STOP_FILE = "STOP"
 STATES = ("queued", "running", "finished", "stopped", "failed")
 ACTIVE_STATES = ("queued", "running")  # still going: pages refresh, resume / delete refuse
 RUN_MARKERS = (STATUS_FILE, CONFIG_FILE)  # a folder holding one of these is a run directory
-METRIC_KINDS = ("train", "eval", "event")
 _TEXT_KEYS = ("kind", "level", "code", "message", "term")
 
 
@@ -290,6 +289,26 @@ def read_status(run_dir: str | Path) -> dict[str, Any]:
     return status
 
 
+def json_lines(text: str) -> tuple[list[dict[str, Any]], int]:
+    """The JSON objects of a JSON-lines file that may be being appended to, and how many
+    complete lines were not one (unparsable, or not an object). The text after the last
+    newline is incomplete (or empty) and left out; blank lines are skipped."""
+    rows, bad = [], 0
+    for line in text.split("\n")[:-1]:
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            bad += 1
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+        else:
+            bad += 1
+    return rows, bad
+
+
 def read_metrics(run_dir: str | Path, kind: str | None = None) -> pd.DataFrame:
     """``metrics.jsonl`` as a DataFrame (one row per line, file order), optionally one ``kind``.
 
@@ -301,22 +320,12 @@ def read_metrics(run_dir: str | Path, kind: str | None = None) -> pd.DataFrame:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         text = ""
-    lines = text.split("\n")
-    complete = lines[:-1]  # the text after the last newline is incomplete (or empty)
-    rows, bad = [], 0
-    for line in complete:
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            bad += 1
-            continue
-        if not isinstance(row, dict):
-            bad += 1
-            continue
-        if kind is None or row.get("kind") == kind:
-            rows.append({k: _number(k, v) for k, v in row.items()})
+    objects, bad = json_lines(text)
+    rows = [
+        {k: _number(k, v) for k, v in row.items()}
+        for row in objects
+        if kind is None or row.get("kind") == kind
+    ]
     frame = pd.DataFrame(rows)
     if frame.empty:
         frame = pd.DataFrame(columns=["kind", "step", "epoch", "time"])
