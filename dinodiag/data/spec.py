@@ -25,7 +25,8 @@ Options (in the spec after ``generated:``, or as keyword arguments, which win):
   ``seed`` (default 0);
 - folders and ``sample``: ``val_fraction`` (default 0.2).
 
-CIFAR / STL-10 files are never downloaded unless ``download=True`` (CLI ``--download``).
+CIFAR / STL-10 files are never downloaded unless ``download=True`` (a library call only: the
+CLI and the dashboard read local roots).
 """
 
 from __future__ import annotations

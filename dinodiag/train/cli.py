@@ -1,4 +1,4 @@
-"""``python -m dinodiag train``: run a short DINOv2 training and write a run directory.
+r"""``python -m dinodiag train``: run a short DINOv2 training and write a run directory.
 
 Examples::
 
