@@ -77,6 +77,7 @@ def _one_chart(
     tag: str,
     title: str | None = None,
     legend: bool = True,
+    legend_columns: int = 4,
 ) -> Any:
     """The layers of one chart: raw (faint), smoothed, reference rules, hover rule."""
     import altair as alt
@@ -98,7 +99,7 @@ def _one_chart(
         scale=colour_scale(long, colors, alt),
         legend=alt.Legend(
             orient="bottom",
-            columns=4,
+            columns=legend_columns,
             labelLimit=320,
             symbolStrokeWidth=3,
             symbolOpacity=1,  # not the faint raw layer's
@@ -235,6 +236,8 @@ def metric_charts(
     1000-fold), the runs' colours shared: the page lays them out side by side. (Separate
     charts, not an Altair concat: Altair's concat gives each layer's selections to every
     layer, which Vega cannot draw.) The legend is drawn only when several runs are."""
+    import altair as alt
+
     charts = []
     several = long["run"].nunique() > 1
     for n, metric in enumerate(dict.fromkeys(long["metric"])):
@@ -251,6 +254,11 @@ def metric_charts(
             tag=f"m{n}",
             title=metric,
             legend=several,
+            legend_columns=1,  # a narrow chart: one run a line, never a cut name
         )
-        charts.append(chart)
+        # Streamlit's default autosize ("fit") squeezes title, axes and legend into the
+        # height, leaving a small chart a plot a few pixels high: fit the width only.
+        charts.append(
+            chart.properties(autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
+        )
     return charts

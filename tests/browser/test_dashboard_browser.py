@@ -55,7 +55,10 @@ def write_run(root: Path, run_id: str, steps: int, state: str = "finished") -> P
         out.write(json.dumps({"kind": "eval", "step": 0, "time": 0.0, "knn_top1": 10.0}) + "\n")
         for s, value in zip(x, loss, strict=True):
             row = {"kind": "train", "step": int(s), "epoch": s / 500, "time": 0.05 * s}
-            out.write(json.dumps({**row, "loss": float(value), "lr": 1e-3}) + "\n")
+            lr = (
+                1e-3 * min(1.0, s / 50) * (0.5 + 0.5 * np.cos(np.pi * s / steps))
+            )  # warm-up, cosine
+            out.write(json.dumps({**row, "loss": float(value), "lr": float(lr)}) + "\n")
         end = {"kind": "eval", "step": steps, "time": 0.05 * steps, "knn_top1": 30.0}
         out.write(json.dumps(end) + "\n")
     return folder
@@ -90,6 +93,13 @@ def colour_pixels(png: bytes, colour: str, tolerance: int = 40) -> int:
     target = np.array([int(colour[i : i + 2], 16) for i in (1, 3, 5)])
     pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=int)
     return int((np.abs(pixels - target).sum(axis=2) < tolerance).sum())
+
+
+def colour_rows(png: bytes, colour: str, tolerance: int = 40) -> int:
+    """How many pixel rows of a screenshot hold ``colour``: the height a line spans."""
+    target = np.array([int(colour[i : i + 2], 16) for i in (1, 3, 5)])
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=int)
+    return int((np.abs(pixels - target).sum(axis=2) < tolerance).any(axis=1).sum())
 
 
 def test_the_run_picker_follows_a_run_that_ends(page, runs_server, tmp_path):
@@ -235,4 +245,7 @@ def test_every_panel_of_the_live_view_draws(page, runs_server):
     schedule = charts.nth(2)
     schedule.scroll_into_view_if_needed()
     colour = run_colors([SHORT, LONG, ONE])[SHORT]
-    assert colour_pixels(schedule.screenshot(), colour) > 50  # drawn, not an empty frame
+    picture = schedule.screenshot()
+    assert colour_pixels(picture, colour) > 50  # drawn, not an empty frame
+    # The warm-up and the cosine span the plot's height: a plot, not a squeezed strip.
+    assert colour_rows(picture, colour) > 80, colour_rows(picture, colour)

@@ -7,10 +7,10 @@
 
 Starts the dashboard with a fresh runs directory, presses **Run the seed story** (the seed's
 broken and fixed pipelines, one after the other, ``--steps`` each, on the cpu-demo preset),
-photographs the live view of the second run half-way (``training_live.png``), the story tab
-once both ended (``seed_story.png``) and the two runs in "Compare runs" (``compare_runs.png``).
-``--reuse`` photographs a runs directory that already
-holds a finished story instead of training again (``--resume-steps``: then resumes its fixed
+photographs the live view of the second run half-way (``training_live.png``), the "Yours vs
+reference" tab once both ended (``seed_story.png``) and the two runs in "Compare runs"
+(``compare_runs.png``). ``--reuse`` photographs a runs directory that already holds a finished
+story instead of training again (``--resume-steps``: then resumes its fixed
 run and photographs it live). Needs playwright and the system Chromium.
 """
 
@@ -36,11 +36,14 @@ from streamlit_server import (  # noqa: E402
 )
 
 from dinodiag import runs  # noqa: E402
+from dinodiag.runs import story  # noqa: E402
 
 
 def story_runs(root: Path) -> dict[str, runs.RunInfo]:
-    found = {r.role: r for r in runs.list_runs(root) if r.story}
-    return {role: found[role] for role in ("broken", "fixed") if role in found}
+    """The story's runs by the seed's names: "broken" is "yours", "fixed" the reference."""
+    found = story.latest_story(runs.list_runs(root))
+    names = {"yours": "broken", "reference": "fixed"}
+    return {names[role]: info for role, info in found.items()}
 
 
 def wait_until(check: Any, timeout: float, what: str) -> None:
@@ -88,8 +91,11 @@ def main() -> int:
             page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
             page.set_default_timeout(120_000)
             if not args.reuse:
-                open_tab(page, url, "Seed story")
-                box = page.get_by_role("spinbutton", name="Steps per run")
+                open_tab(page, url, "Yours vs reference")
+                page.get_by_text(
+                    "The seed story: the seed's broken pipeline against its fix"
+                ).click()
+                box = page.get_by_role("spinbutton", name="Steps per seed-story run")
                 box.fill(str(args.steps))
                 box.press("Enter")
                 wait_idle(page)
@@ -116,8 +122,8 @@ def main() -> int:
                 args.timeout,
                 "both runs to end",
             )
-            open_tab(page, url, "Seed story")
-            page.get_by_text("k-NN top-1 over the random-weights baseline").wait_for()
+            open_tab(page, url, "Yours vs reference")
+            page.get_by_text("The broken pipeline gains").wait_for()  # the verdict: both ended
             page.wait_for_timeout(1500)
             print("story:", full_screenshot(page, args.out / "seed_story.png"))
             open_tab(page, url, "Compare runs")
