@@ -68,7 +68,7 @@ PANELS: dict[str, Panel] = {
             True,
             False,
             "Dashed: step 0, the random-weights baseline. A learning run climbs "
-            "above it; the seed's broken pipeline stayed near it.",
+            "above it; one that stays near it is not learning.",
             smooth=False,
         ),
         Panel(
