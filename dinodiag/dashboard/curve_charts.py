@@ -27,13 +27,18 @@ from dinodiag.dashboard.run_names import run_colors
 RULE_COLOUR = "#666"  # reference lines (ln K, step 0): grey, a colour no run has
 FEW_POINTS = 40  # below this many points per line, each point is drawn as a dot too
 DASHES = ([1, 0], [6, 3], [2, 2], [8, 3, 2, 3])  # metric 1, 2, 3, 4 on a chart of several
+METRIC_CHART_HEIGHT = 220  # px, title + axes + plot of one small chart of metric_charts
+LEGEND_ROW_HEIGHT = 22  # px per legend entry under it (one run a line)
 
 
 def _x_encoding(x: str, alt: Any) -> Any:
     if x == "wall":
         return alt.X("x:T", title=curves.X_TITLES[x], axis=alt.Axis(format="%H:%M"))
-    if x == "step":  # 20k, 100k as TensorBoard writes them (and 0, not "0k")
-        axis = alt.Axis(labelExpr="datum.value == 0 ? '0' : format(datum.value, '~s')")
+    if x == "step":  # 20k, 100k as TensorBoard writes them (and 0, not "0k"); steps are
+        # whole numbers: a run of 1 step gets ticks 0 and 1, not 0, 100m, 200m, ... 1
+        axis = alt.Axis(
+            labelExpr="datum.value == 0 ? '0' : format(datum.value, '~s')", tickMinStep=1
+        )
     else:
         axis = alt.Axis(format="~g")
     return alt.X("x:Q", title=curves.X_TITLES[x], axis=axis)
@@ -77,6 +82,7 @@ def _one_chart(
     tag: str,
     title: str | None = None,
     legend: bool = True,
+    legend_columns: int = 4,
 ) -> Any:
     """The layers of one chart: raw (faint), smoothed, reference rules, hover rule."""
     import altair as alt
@@ -98,8 +104,8 @@ def _one_chart(
         scale=colour_scale(long, colors, alt),
         legend=alt.Legend(
             orient="bottom",
-            columns=4,
-            labelLimit=320,
+            columns=legend_columns,
+            labelLimit=320 if legend_columns > 1 else 150,
             symbolStrokeWidth=3,
             symbolOpacity=1,  # not the faint raw layer's
         )
@@ -236,14 +242,19 @@ def metric_charts(
     charts, not an Altair concat: Altair's concat gives each layer's selections to every
     layer, which Vega cannot draw.) The legend is drawn only when several runs are."""
     charts = []
-    several = long["run"].nunique() > 1
+    runs = long["run"].nunique()
+    several = runs > 1
+    # The height is the whole chart's (Streamlit fits title, axes and legend into it): 150 px
+    # left a plot ~25 px high, and a legend row under a quarter-width chart squeezed it to
+    # nothing (its entries cut off). One legend entry per line, each adding its own height.
+    height = METRIC_CHART_HEIGHT + (LEGEND_ROW_HEIGHT * runs if several else 0)
     for n, metric in enumerate(dict.fromkeys(long["metric"])):
         chart = _one_chart(
             long[long["metric"] == metric],
             x=x,
             log_y=log_y,
             rules=None,
-            height=150,
+            height=height,
             width=width,
             colors=colors,
             ignore_outliers=ignore_outliers,
@@ -251,6 +262,7 @@ def metric_charts(
             tag=f"m{n}",
             title=metric,
             legend=several,
+            legend_columns=1,
         )
         charts.append(chart)
     return charts
