@@ -141,9 +141,11 @@ def schedule_choice(all_runs: Sequence[runs.RunInfo]) -> bool:
             icon=":material/warning:",
         )
     active = [r for r in all_runs if r.active]
-    if active:
+    if active:  # shown after a start too, when the active runs are the ones just started
+        names = ", ".join(f"`{r.run_id}`" for r in active[:4]) + (" …" if len(active) > 4 else "")
         st.warning(
-            f"{len(active)} run(s) already active: these runs will share the machine with them.",
+            f"Active now: {names}. A comparison started now shares the machine with "
+            f"{'it' if len(active) == 1 else 'them'}.",
             icon=":material/warning:",
         )
     return mode == "together"

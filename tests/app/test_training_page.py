@@ -82,6 +82,7 @@ def test_without_runs_the_page_says_how_to_start(page):
     assert at.title[0].value == "Training"
     text = texts(at)
     assert "No run yet" in text and "seed story" in text
+    assert "**Run the seed story** (in **Yours vs reference**)" in text  # where the button is
     assert "Device:" in text and "core" in text
     assert [t.label for t in at.tabs] == [
         "Live",
@@ -278,6 +279,10 @@ def test_the_seed_story_launches_the_broken_and_the_fixed_recipe(page, runs_dir,
     assert {r.story_kind for r in made} == {"seed"}
     text = texts(at)
     assert text.count("QUEUED") == 2 and "broken (seed-broken)" in text
+    # the warning under Schedule names the runs it means (here the two just queued)
+    warning = next(w.value for w in at.warning if w.value.startswith("Active now:"))
+    assert all(f"`{info.run_id}`" in warning for info in made)
+    assert warning.endswith("A comparison started now shares the machine with them.")
     for info in made:
         runs.stop_run(info.path)  # cancels the queued runs
 
