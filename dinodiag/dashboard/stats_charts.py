@@ -166,8 +166,10 @@ def _log_ticks(lo: float, hi: float) -> list[float]:
         20.0,
     ]
     ticks = [t for t in candidates if lo <= t <= hi]
-    if len(ticks) > 6:
-        ticks = ticks[:: math.ceil(len(ticks) / 6)]
+    if len(ticks) > 6:  # thin to about 6, counting from 1 (no upsampling, a square crop)
+        step = math.ceil(len(ticks) / 6)
+        one = ticks.index(1.0) if 1.0 in ticks else 0
+        ticks = [t for i, t in enumerate(ticks) if (i - one) % step == 0]
     return ticks or [round(lo, 2), round(hi, 2)]
 
 

@@ -198,3 +198,11 @@ def test_pixel_rounding_alone_never_counts_as_outside_the_reference_range():
         if "aspect ratio" in line
     )
     assert "above 1.33" in wide_line
+
+
+def test_log_axes_keep_the_tick_at_1_when_thinned():
+    # the upsampling panel (about 0.12x-2x) lost its "1" (no upsampling: where the grey line
+    # is) and kept the aspect ratio's 0.75 and 1.33 instead
+    ticks = stats_charts._log_ticks(0.12, 2.0)
+    assert 1.0 in ticks and len(ticks) <= 6
+    assert stats_charts._log_ticks(0.75, 1.3333) == [0.75, 1.0, 1.33]  # unthinned as before
