@@ -27,8 +27,6 @@ from dinodiag.dashboard.run_names import run_colors
 RULE_COLOUR = "#666"  # reference lines (ln K, step 0): grey, a colour no run has
 FEW_POINTS = 40  # below this many points per line, each point is drawn as a dot too
 DASHES = ([1, 0], [6, 3], [2, 2], [8, 3, 2, 3])  # metric 1, 2, 3, 4 on a chart of several
-METRIC_CHART_HEIGHT = 220  # px, title + axes + plot of one small chart of metric_charts
-LEGEND_ROW_HEIGHT = 22  # px per legend entry under it (one run a line)
 
 
 def _x_encoding(x: str, alt: Any) -> Any:
@@ -82,7 +80,6 @@ def _one_chart(
     tag: str,
     title: str | None = None,
     legend: bool = True,
-    legend_columns: int = 4,
 ) -> Any:
     """The layers of one chart: raw (faint), smoothed, reference rules, hover rule."""
     import altair as alt
@@ -104,8 +101,8 @@ def _one_chart(
         scale=colour_scale(long, colors, alt),
         legend=alt.Legend(
             orient="bottom",
-            columns=legend_columns,
-            labelLimit=320 if legend_columns > 1 else 150,
+            columns=4,
+            labelLimit=320,
             symbolStrokeWidth=3,
             symbolOpacity=1,  # not the faint raw layer's
         )
@@ -242,19 +239,14 @@ def metric_charts(
     charts, not an Altair concat: Altair's concat gives each layer's selections to every
     layer, which Vega cannot draw.) The legend is drawn only when several runs are."""
     charts = []
-    runs = long["run"].nunique()
-    several = runs > 1
-    # The height is the whole chart's (Streamlit fits title, axes and legend into it): 150 px
-    # left a plot ~25 px high, and a legend row under a quarter-width chart squeezed it to
-    # nothing (its entries cut off). One legend entry per line, each adding its own height.
-    height = METRIC_CHART_HEIGHT + (LEGEND_ROW_HEIGHT * runs if several else 0)
+    several = long["run"].nunique() > 1
     for n, metric in enumerate(dict.fromkeys(long["metric"])):
         chart = _one_chart(
             long[long["metric"] == metric],
             x=x,
             log_y=log_y,
             rules=None,
-            height=height,
+            height=150,
             width=width,
             colors=colors,
             ignore_outliers=ignore_outliers,
@@ -262,7 +254,6 @@ def metric_charts(
             tag=f"m{n}",
             title=metric,
             legend=several,
-            legend_columns=1,
         )
         charts.append(chart)
     return charts

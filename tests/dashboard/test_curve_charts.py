@@ -155,15 +155,3 @@ def test_the_step_axis_has_whole_steps_only():
     spec = curve_chart(rc.long_frame({A: run(1)}, ["loss"])).to_dict()
     axis = smoothed_line(spec)["encoding"]["x"]["axis"]
     assert axis["tickMinStep"] == 1
-
-
-def test_metric_charts_leave_room_for_the_plot_and_every_legend_entry():
-    # Streamlit fits title, axes and legend into the chart's height: at 150 px a quarter-width
-    # chart kept a plot ~25 px high, and with two series (a DINOv2 run's logged schedule and
-    # its config.yaml one) the legend row squeezed the plot to nothing and was cut off.
-    alone = metric_charts(rc.long_frame({A: run()}, rc.PANELS["schedules"]))[0].to_dict()
-    pair = metric_charts(rc.long_frame({A: run(), B: run()}, rc.PANELS["schedules"]))[0].to_dict()
-    assert alone["height"] >= 200
-    assert pair["height"] >= alone["height"] + 2 * 20  # one line per legend entry on top
-    legend = smoothed_line(pair)["encoding"]["color"]["legend"]
-    assert legend["columns"] == 1 and legend["labelLimit"] <= 160  # fits a quarter of the page
