@@ -27,8 +27,8 @@ def pick_run(all_runs: Sequence[runs.RunInfo]) -> runs.RunInfo | None:
     if not all_runs:
         st.info(
             f"No run yet in `{runs.runs_root()}`. Start one in **New run**, or press "
-            "**Run the seed story** to train the broken and the fixed pipeline one after the "
-            "other.",
+            "**Run the seed story** (in **Yours vs reference**) to train the broken and the "
+            "fixed pipeline one after the other.",
             icon=":material/info:",
         )
         return None

@@ -21,11 +21,10 @@ from dinodiag.runs import story
 from dinodiag.runs.launch_spec import LAUNCH_PRESETS, LaunchSpec, resolve_launch
 from dinodiag.train import rundir
 from dinodiag.train.presets import TRAIN_PRESETS
+from pages import _training_charts as charts
 from pages import _training_form as form
 from pages._training_live import REFRESH_SECONDS
 
-COLORS = {"yours": "#1f77b4", "the reference": "#2ca02c"}
-SEED_COLORS = {story.SEED_LABELS["yours"]: "#d62728", story.SEED_LABELS["reference"]: "#2ca02c"}
 KNN = dataclasses.replace(
     curves.PANELS["knn"], title="k-NN top-1 on held-out images (%)", columns=("knn_top1",)
 )
@@ -142,9 +141,11 @@ def schedule_choice(all_runs: Sequence[runs.RunInfo]) -> bool:
             icon=":material/warning:",
         )
     active = [r for r in all_runs if r.active]
-    if active:
+    if active:  # shown after a start too, when the active runs are the ones just started
+        names = ", ".join(f"`{r.run_id}`" for r in active[:4]) + (" …" if len(active) > 4 else "")
         st.warning(
-            f"{len(active)} run(s) already active: these runs will share the machine with them.",
+            f"Active now: {names}. A comparison started now shares the machine with "
+            f"{'it' if len(active) == 1 else 'them'}.",
             icon=":material/warning:",
         )
     return mode == "together"
@@ -208,7 +209,9 @@ def results(members: dict[str, runs.RunInfo]) -> None:
             if active and level != "info":
                 text = "So far: " + text
             getattr(st, level)(text)
-        colors = SEED_COLORS if labels is story.SEED_LABELS else COLORS
+        # each run in its own colour, the one the Live and Compare tabs give it (by run id)
+        every = charts.colours([])
+        colors = {labels[r]: every[i.run_id] for r, i in now.items() if i.run_id in every}
         k = curves.prototypes({labels[r]: rundir.read_config(i.path) for r, i in now.items()})
         left, right = st.columns(2)
         for column, panel in ((left, KNN), (right, ENTROPY)):

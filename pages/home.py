@@ -73,9 +73,11 @@ if (Path(__file__).parent / "training.py").exists():
             "Train briefly with two pipelines and see which one learns.",
         )
     )
-columns = st.columns(len(steps))
-for number, (column, (page, title, icon, text)) in enumerate(zip(columns, steps, strict=True), 2):
-    with column.container(border=True):
+PER_ROW = 3  # five cards in one row cut "Sampled statistics" to "Sampled statis" at 1400 px
+for number, (page, title, icon, text) in enumerate(steps, 2):
+    if (number - 2) % PER_ROW == 0:
+        columns = st.columns(PER_ROW)
+    with columns[(number - 2) % PER_ROW].container(border=True):
         st.page_link(page, label=f"**{number}. {title}**", icon=icon)
         st.caption(text)
 

@@ -92,11 +92,9 @@ if clicked or st.session_state.pop(AUTORUN_KEY, False):
 
 report = st.session_state.get(ui.REPORT_KEY)
 if report is None:
-    st.info(
-        "Press **Run all checks**. Try the preset `seed-broken` to see what a broken "
-        "pipeline looks like.",
-        icon=":material/info:",
-    )
+    on_broken = ctx.choice.source == "preset" and ctx.choice.preset == "seed-broken"
+    hint = "" if on_broken else " Try the preset `seed-broken` to see what a broken one looks like."
+    st.info(f"Press **Run all checks**.{hint}", icon=":material/info:")
     st.stop()
 current = st.session_state.get("val_signature") == signature
 if not current:

@@ -223,15 +223,17 @@ def view_groups(
     margin: int = 4,
 ) -> list[ViewGroup]:
     """Global then local views, displayed at their relative output size: globals ``tile`` px
-    wide, locals in proportion (at least 48 px), so a 96 px local next to a 224 px global
-    looks as small as the model sees it."""
+    wide, locals in proportion (at least 48 px, at most ``tile``), so a 96 px local next to
+    a 224 px global looks as small as the model sees it. Locals larger than the globals (a
+    pipeline bug the checks name) are drawn as wide as the globals: in proportion, 96 px
+    locals beside 32 px globals would be 3 x ``tile`` wide and run off the page."""
     views = view_images(sample, mean, std)
     g_side = max((v.shape[-1] for v in sample.global_crops), default=1)
     groups = []
     for group, label in (("global", "Global crops"), ("local", "Local crops")):
         items = [(img, cap) for img, cap, rec in views if (rec.group if rec else "global") == group]
         side = items[0][0].size[0] if items else 0
-        width = max(48, round(tile * side / g_side)) + 2 * margin if items else 0
+        width = min(tile, max(48, round(tile * side / g_side))) + 2 * margin if items else 0
         images = [with_margin(img, margin) for img, _ in items]
         groups.append(ViewGroup(label, images, [cap for _, cap in items], side, width))
     return groups

@@ -32,8 +32,11 @@ DASHES = ([1, 0], [6, 3], [2, 2], [8, 3, 2, 3])  # metric 1, 2, 3, 4 on a chart 
 def _x_encoding(x: str, alt: Any) -> Any:
     if x == "wall":
         return alt.X("x:T", title=curves.X_TITLES[x], axis=alt.Axis(format="%H:%M"))
-    if x == "step":  # 20k, 100k as TensorBoard writes them (and 0, not "0k")
-        axis = alt.Axis(labelExpr="datum.value == 0 ? '0' : format(datum.value, '~s')")
+    if x == "step":  # 20k, 100k as TensorBoard writes them (and 0, not "0k"); steps are
+        # whole numbers: a run of 1 step gets ticks 0 and 1, not 0, 100m, 200m, ... 1
+        axis = alt.Axis(
+            labelExpr="datum.value == 0 ? '0' : format(datum.value, '~s')", tickMinStep=1
+        )
     else:
         axis = alt.Axis(format="~g")
     return alt.X("x:Q", title=curves.X_TITLES[x], axis=axis)

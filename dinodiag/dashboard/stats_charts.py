@@ -54,14 +54,35 @@ def recorded_ranges(frame: pd.DataFrame) -> dict[str, tuple[float, float]]:
     return ranges
 
 
-def outside_share(values: np.ndarray, bounds: tuple[float, float]) -> tuple[float, float]:
-    """Fractions of the finite ``values`` below and above ``bounds`` (NaN, NaN when none)."""
-    values = values[np.isfinite(values)]
+def outside_share(
+    values: np.ndarray, bounds: tuple[float, float], slack: np.ndarray | float = 0.0
+) -> tuple[float, float]:
+    """Fractions of the finite ``values`` below and above ``bounds`` (NaN, NaN when none),
+    each value allowed ``slack`` (per value or one for all) beyond the bounds."""
+    slack = np.broadcast_to(np.asarray(slack, dtype=float), values.shape)
+    keep = np.isfinite(values)
+    values, slack = values[keep], np.nan_to_num(slack[keep])
     if values.size == 0:
         return math.nan, math.nan
-    tolerance = 1e-9  # a crop drawn exactly at the bound is inside
+    tolerance = 1e-9 + slack  # a crop drawn exactly at the bound is inside
     low, high = bounds
     return float(np.mean(values < low - tolerance)), float(np.mean(values > high + tolerance))
+
+
+def rounding_slack(rows: pd.DataFrame, column: str) -> np.ndarray | float:
+    """How far a crop's ``scale`` or ``ratio`` can sit past its drawn range only because
+    RandomResizedCrop rounds the box sides to whole pixels (each side moves by up to half a
+    pixel): a crop of a pipeline whose range equals the reference's is never "outside" it.
+    0 when the frame has no box sizes."""
+    if not {"box_w", "box_h"} <= set(rows):
+        return 0.0
+    w, h = rows["box_w"].to_numpy(dtype=float), rows["box_h"].to_numpy(dtype=float)
+    if column == "ratio":  # w / h with w and h each off by 0.5 px
+        return rows["ratio"].to_numpy(dtype=float) * (0.5 / w + 0.5 / h)
+    if column == "scale" and {"source_w", "source_h"} <= set(rows):
+        area = rows["source_w"].to_numpy(dtype=float) * rows["source_h"].to_numpy(dtype=float)
+        return (0.5 * (w + h) + 0.25) / area
+    return 0.0
 
 
 # (group, column, what a crop of it is called, range key of config_ranges)
@@ -86,7 +107,8 @@ def outside_lines(
             part = frame if group is None else frame[frame["group"] == group]
             if column not in part or not len(part):
                 continue
-            below, above = outside_share(part[column].to_numpy(dtype=float), bounds)
+            values = part[column].to_numpy(dtype=float)
+            below, above = outside_share(values, bounds, rounding_slack(part, column))
             if math.isnan(below):
                 continue
             measure = "aspect ratio" if column == "ratio" else "scale"
@@ -144,8 +166,10 @@ def _log_ticks(lo: float, hi: float) -> list[float]:
         20.0,
     ]
     ticks = [t for t in candidates if lo <= t <= hi]
-    if len(ticks) > 6:
-        ticks = ticks[:: math.ceil(len(ticks) / 6)]
+    if len(ticks) > 6:  # thin to about 6, counting from 1 (no upsampling, a square crop)
+        step = math.ceil(len(ticks) / 6)
+        one = ticks.index(1.0) if 1.0 in ticks else 0
+        ticks = [t for i, t in enumerate(ticks) if (i - one) % step == 0]
     return ticks or [round(lo, 2), round(hi, 2)]
 
 

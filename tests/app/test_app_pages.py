@@ -102,6 +102,7 @@ def test_validation_of_the_seed_broken_pipeline_fails_view_count_and_global_scal
     at.selectbox(key="pl_preset").set_value("seed-broken").run()
     at.switch_page("pages/validation.py").run()
     assert "Press **Run all checks**" in texts(at)
+    assert "Try the preset `seed-broken`" not in texts(at)  # it is the one shown already
     at.button(key="val_run").click().run()
     assert_no_exception(at)
     report = at.session_state["dinodiag_last_report"]
@@ -123,3 +124,9 @@ def test_validation_of_the_seed_broken_pipeline_fails_view_count_and_global_scal
     }
     at.switch_page("pages/home.py").run()
     assert ":red-badge[FAIL]" in texts(at)  # the home page shows the last verdict
+
+
+def test_validation_suggests_the_broken_preset_only_when_another_pipeline_is_shown(app):
+    at = app()
+    at.switch_page("pages/validation.py").run()
+    assert "Press **Run all checks**. Try the preset `seed-broken`" in texts(at)  # on dinov2

@@ -9,6 +9,7 @@ one block, seconds long).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,7 @@ from apphelpers import assert_no_exception, errors, texts
 from streamlit.testing.v1 import AppTest
 
 from dinodiag import runs
+from dinodiag.dashboard.run_names import run_colors
 from dinodiag.runs import manager
 from dinodiag.runs.devices import has_gpu
 from dinodiag.train import rundir
@@ -80,6 +82,7 @@ def test_without_runs_the_page_says_how_to_start(page):
     assert at.title[0].value == "Training"
     text = texts(at)
     assert "No run yet" in text and "seed story" in text
+    assert "**Run the seed story** (in **Yours vs reference**)" in text  # where the button is
     assert "Device:" in text and "core" in text
     assert [t.label for t in at.tabs] == [
         "Live",
@@ -276,6 +279,10 @@ def test_the_seed_story_launches_the_broken_and_the_fixed_recipe(page, runs_dir,
     assert {r.story_kind for r in made} == {"seed"}
     text = texts(at)
     assert text.count("QUEUED") == 2 and "broken (seed-broken)" in text
+    # the warning under Schedule names the runs it means (here the two just queued)
+    warning = next(w.value for w in at.warning if w.value.startswith("Active now:"))
+    assert all(f"`{info.run_id}`" in warning for info in made)
+    assert warning.endswith("A comparison started now shares the machine with them.")
     for info in made:
         runs.stop_run(info.path)  # cancels the queued runs
 
@@ -302,6 +309,21 @@ def test_yours_vs_the_reference_from_one_click(page, runs_dir):
     assert "k-NN points in 4 steps" in verdict and "the reference +" in verdict
     assert "Too short to judge" in verdict  # 32 held-out images: no 4-step gain is a result
     assert len(at.get("vega_lite_chart")) == 2  # k-NN and entropy, both runs overlaid
+    # each run in the colour it has in the Live and Compare tabs (by run id), not one by role
+    every = run_colors([info.run_id for info in made])
+    by_role = {info.role: every[info.run_id] for info in made}
+    for element in at.get("vega_lite_chart"):
+        spec = json.loads(element.proto.spec)
+        scales = [
+            layer["encoding"]["color"]["scale"]
+            for layer in spec["layer"]
+            if "color" in layer.get("encoding", {}) and "scale" in layer["encoding"]["color"]
+        ]
+        assert scales and all(
+            dict(zip(sc["domain"], sc["range"], strict=True))
+            == {"yours": by_role["yours"], "the reference": by_role["reference"]}
+            for sc in scales
+        )
     configs = [rundir.read_config(i.path) for i in runs.list_runs(runs_dir)]
     assert {c["run"]["max_steps"] for c in configs} == {4}
     assert {c["run"]["seed"] for c in configs} == {0} and len(

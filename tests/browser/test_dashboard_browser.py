@@ -214,6 +214,15 @@ def test_layouts_a_researcher_complained_about(page, plain_server):
         "t => { const s = t.querySelector('.dvn-scroller'); return [s.scrollWidth, s.clientWidth] }"
     )
     assert widths[0] <= widths[1], widths  # every column in view, solarize too
+    page.goto(plain_server)
+    wait_idle(page)
+    cards = main.get_by_test_id("stPageLink")
+    expect(cards).to_have_count(5)
+    cut = cards.evaluate_all(
+        "links => links.filter(a => { const t = a.querySelector('p') || a;"
+        " return t.scrollWidth > t.clientWidth + 1 }).map(a => a.innerText)"
+    )
+    assert cut == []  # "3. Sampled statistics" was shown as "3. Sampled statis"
 
 
 def test_a_link_restores_the_sidebar_and_the_url_follows_it(page, plain_server):

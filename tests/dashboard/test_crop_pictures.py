@@ -95,6 +95,18 @@ def test_view_groups_show_locals_at_their_size_relative_to_globals():
     assert tiny.width == 48 + 8  # never narrower than 48 px
 
 
+def test_view_groups_never_draw_locals_wider_than_the_globals():
+    # the README's own-code example: 32 px globals, 96 px locals. In proportion the locals
+    # were 3 x 200 px wide, wider than the inspector's column: cut off at the page's edge.
+    cfg = dinodiag.load_config("dinov2").replace(
+        global_crops_size=32, local_crops_size=96, local_crops_number=4
+    )
+    sample = dinodiag.build_pipeline(cfg)(flat_image(), seed=0)
+    globals_, locals_ = crop_pictures.view_groups(sample, cfg.mean, cfg.std, tile=200)
+    assert (globals_.side, locals_.side) == (32, 96)
+    assert locals_.width == globals_.width == 200 + 8
+
+
 def test_inspector_figure_and_png_bytes():
     cfg = dinodiag.load_config("seed-fixed")
     image = flat_image(size=(300, 200))

@@ -148,3 +148,10 @@ def test_metric_charts_give_each_metric_its_own_chart_and_the_runs_their_colours
         assert hover["views"] != legend["views"]
     alone = metric_charts(rc.long_frame({A: run()}, rc.PANELS["schedules"]))[0].to_dict()
     assert smoothed_line(alone)["encoding"]["color"]["legend"] is None  # one run: no legend
+
+
+def test_the_step_axis_has_whole_steps_only():
+    # a run of 1 step drew ticks 0, 100m, 200m, ... 1 (SI milli-steps) on the versus tab
+    spec = curve_chart(rc.long_frame({A: run(1)}, ["loss"])).to_dict()
+    axis = smoothed_line(spec)["encoding"]["x"]["axis"]
+    assert axis["tickMinStep"] == 1
