@@ -61,10 +61,10 @@ def build_two_view_augment(img_size: int = 96) -> TwoViews:
 
 
 class MultiCrop:
-    def __init__(self, img_size: int, num_local_crops: int) -> None:
+    def __init__(self, img_size: int, num_local_crops: int, local_size: int = 96) -> None:
         self.global1 = _view(img_size, (0.4, 1.0), 1.0, 0.0)
         self.global2 = _view(img_size, (0.4, 1.0), 0.1, 0.2)
-        self.local = _view(96, (0.05, 0.4), 0.5, 0.0)
+        self.local = _view(local_size, (0.05, 0.4), 0.5, 0.0)
         self.num_local_crops = num_local_crops
 
     def __call__(self, img):
@@ -74,6 +74,11 @@ class MultiCrop:
         }
 
 
-def build_multicrop_augment(img_size: int = 96, num_local_crops: int = 8) -> MultiCrop:
-    """The write-up's "fixed" pipeline: 2 globals (0.4, 1.0) + 96 px locals (0.05, 0.4)."""
-    return MultiCrop(img_size, num_local_crops)
+def build_multicrop_augment(
+    img_size: int = 96, num_local_crops: int = 8, local_size: int = 96
+) -> MultiCrop:
+    """The write-up's "fixed" pipeline: 2 globals (0.4, 1.0) + 96 px locals (0.05, 0.4).
+
+    The write-up's locals are 96 px whatever the globals; ``local_size`` makes them smaller,
+    e.g. 16 px beside 32 px globals for a short run on a CPU."""
+    return MultiCrop(img_size, num_local_crops, local_size)

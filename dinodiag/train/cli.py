@@ -8,7 +8,7 @@ Examples::
     python -m dinodiag train --run-dir runs/demo --resume --max-steps 3000  # continue a run
     python -m dinodiag train --config vitl16_short.yaml --data DIR --max-steps 500  # DINOv2 file
     python -m dinodiag train --pipeline examples/seed_pipeline.py:build_multicrop_augment \
-        --pipeline-kwargs '{"img_size": 32, "num_local_crops": 4}'          # your own code
+        --pipeline-kwargs '{"img_size": 32, "local_size": 16, "num_local_crops": 4}'  # yours
     python -m dinodiag train --preset cpu-demo --max-seconds 120 --estimate  # time it first
     torchrun --nproc_per_node 2 -m dinodiag train --preset tiny-test --run-dir runs/ddp
 

@@ -36,6 +36,17 @@ def test_dict_output_and_group_assignment(image: Image.Image) -> None:
     assert (len(sample.global_crops), len(sample.local_crops)) == (2, 3)
     assert [r.group for r in sample.records] == ["global", "global", "local", "local", "local"]
     assert [r.configured_scale for r in sample.records][2] == (0.05, 0.4)
+    assert sample.local_crops[0].shape[-2:] == (96, 96)  # the write-up's locals, by default
+
+
+def test_the_readme_training_example_makes_small_views(image: Image.Image) -> None:
+    """README "Train your own pipeline": 32 px globals and 16 px locals, a CPU's sizes."""
+    kwargs = {"img_size": 32, "local_size": 16, "num_local_crops": 4}
+    sample = load_pipeline_spec("examples/seed_pipeline.py:build_multicrop_augment", kwargs)(
+        image, seed=0
+    )
+    assert [v.shape[-1] for v in sample.global_crops] == [32, 32]
+    assert [v.shape[-1] for v in sample.local_crops] == [16, 16, 16, 16]
 
 
 def test_seeded_calls_are_reproducible_and_restore_global_rng(image: Image.Image) -> None:
