@@ -39,7 +39,7 @@ from dinodiag.train.config import TrainConfig, resolve_pipeline
 from dinodiag.train.models.dinov2_keys import to_dinodiag_keys, under, vit_from_state
 from dinodiag.train.models.network import build_backbone
 from dinodiag.train.models.vit import VIT_WIDTHS, VisionTransformer
-from dinodiag.train.rundir import CHECKPOINT_FILE, read_config
+from dinodiag.train.rundir import CHECKPOINT_FILE, STATUS_FILE, read_config, read_json
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # DINOv2 normalises every image so
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -85,7 +85,12 @@ def find_checkpoints(run_dir: str | Path) -> list[CheckpointFile]:
             states.append(CheckpointFile(path, "training-state", int(match[1])))
     states.sort(key=lambda c: c.iteration or 0)
     own = run_dir / CHECKPOINT_FILE
-    return teachers + states + ([CheckpointFile(own, "dinodiag", None)] if own.is_file() else [])
+    if not own.is_file():
+        return teachers + states
+    status = read_json(run_dir / STATUS_FILE) or {}
+    saved = status.get("checkpoint_step")  # the step the checkpoint holds
+    step = saved if isinstance(saved, int) and not isinstance(saved, bool) else None
+    return [*teachers, *states, CheckpointFile(own, "dinodiag", step)]
 
 
 class LoadedBackbone(nn.Module):

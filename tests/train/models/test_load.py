@@ -236,6 +236,8 @@ def test_a_dinodiag_run_loads_its_teacher_as_look_inside_does(tmp_path: Path) ->
     config = get_train_preset("tiny-test").config.with_overrides({"run.max_steps": 2})
     assert run_training(config, tmp_path / "run", progress=None).state == "finished"
     backbone = dinodiag.load_backbone(tmp_path / "run")
+    # the step its checkpoint holds, from status.json (open-run listed it as "dinodiag (?)")
+    assert [(c.kind, c.iteration) for c in find_checkpoints(tmp_path / "run")] == [("dinodiag", 2)]
     teacher = load_teacher(tmp_path / "run")
     assert backbone.kind == "dinodiag" and backbone.iteration == 2 and backbone.image_size == 16
     x = torch.randn(3, 3, 16, 16)
