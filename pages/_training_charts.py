@@ -187,8 +187,10 @@ def panel(
     log_y = chosen.log_y if log_y is None else log_y
     starts = wall_starts(frames) if x == "wall" else None
     long = rc.long_frame(frames, which, x=x, smoothing=smoothing, starts=starts, names=names)
-    no_x = long.attrs.get("no_x", [])
+    no_x, off = long.attrs.get("no_x", []), long.attrs.get("off", [])
     st.markdown(f"**{which.title}**")
+    if off:
+        st.caption(f"Not drawn: {', '.join(off)}, 0 at every step (the term is off).")
     if long.empty:
         if no_x:
             st.caption("No wall time for these runs (no recorded start): choose another x axis.")

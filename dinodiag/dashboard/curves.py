@@ -226,6 +226,11 @@ def wall_starts(
     return out
 
 
+#: Loss terms a run can switch off (weight 0, no patch tokens): logged as 0 at every step then,
+#: and left out of the drawing instead of a flat line at 0 (``attrs["off"]`` names them).
+SWITCHABLE_TERMS = ("ibot_loss", "koleo_loss")
+
+
 def long_frame(
     runs: Mapping[str, pd.DataFrame],
     panel: Panel | Sequence[str],
@@ -244,7 +249,8 @@ def long_frame(
     run for a single metric). Rows without the value are dropped; NaN / inf are kept.
 
     ``starts``: the unix start time of each run, for ``x="wall"``; runs without one are left
-    out and listed in ``frame.attrs["no_x"]``.
+    out and listed in ``frame.attrs["no_x"]``. A :data:`SWITCHABLE_TERMS` term that is 0 at
+    every step of a run is off there: left out, its label in ``frame.attrs["off"]``.
     """
     columns = panel.columns if isinstance(panel, Panel) else tuple(panel)
     kind = kind or (panel.kind if isinstance(panel, Panel) else "train")
@@ -252,7 +258,7 @@ def long_frame(
     if x not in X_AXES:
         raise ValueError(f"x axis {x!r}: one of {', '.join(X_AXES)}.")
     names = {**short_names(runs), **(names or {})}
-    parts, no_x = [], []
+    parts, no_x, off = [], [], []
     for run, frame in runs.items():
         if frame is None or frame.empty or "kind" not in frame:
             continue
@@ -275,6 +281,9 @@ def long_frame(
             part = part[part["x"].notna() & part["raw"].notna()].sort_values("x", kind="stable")
             if part.empty:
                 continue
+            if column in SWITCHABLE_TERMS and (part["raw"] == 0).all():
+                off.append(LABELS.get(column, column))  # the term is off in this run
+                continue
             weight = smoothing if smooth and column not in SCHEDULE_COLUMNS else 0.0
             value = ema(part["raw"].to_numpy(), weight) if weight else part["raw"].to_numpy()
             # 6 significant digits: float noise on a constant (0.04 vs 0.04000000001) is not
@@ -296,6 +305,7 @@ def long_frame(
         else:
             out["series"] = out["run"] + " · " + out["metric"]
     out.attrs["no_x"] = no_x
+    out.attrs["off"] = list(dict.fromkeys(off))
     return out
 
 

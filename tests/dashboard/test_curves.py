@@ -85,6 +85,15 @@ def test_long_frame_has_one_row_per_point_and_metric():
     assert set(named["name"]) == {"cpu-demo 22:01"}
 
 
+def test_a_loss_term_that_is_off_is_named_not_drawn_flat_at_zero():
+    frame = metrics_frame()
+    frame.loc[frame["kind"] == "train", "ibot_loss"] = 0.0  # cpu-demo: iBOT off, logged as 0
+    long = rc.long_frame({"run-a": frame}, rc.PANELS["loss"])
+    assert "iBOT" not in set(long["metric"]) and long.attrs["off"] == ["iBOT"]
+    frame.loc[frame.index[frame["kind"] == "train"][0], "ibot_loss"] = 0.5  # on, once
+    assert "iBOT" in set(rc.long_frame({"run-a": frame}, rc.PANELS["loss"])["metric"])
+
+
 def test_x_axis_by_relative_time_in_minutes_by_epoch_and_by_wall_time():
     by_time = rc.long_frame({"a": metrics_frame()}, ["loss"], x="relative")
     assert list(by_time["x"]) == [0.5, 1.0, 1.5, 2.0, 2.5]
