@@ -172,7 +172,9 @@ class LaunchPlan:
             views += f" + {p.local_crops_number} × {p.local_crops_size} px"
         budget = self.config.run.max_seconds
         stop = f", stopping at {budget:g} s (set-up and k-NN included)" if budget else ""
-        steps = f"About {self.steps}" if self.steps is not None else "The planned"
+        # With a budget the count is a cap: how many fit depends on the machine and the
+        # pipeline's cost per step (the form's "Estimate the time" measures it).
+        steps = "The planned" if self.steps is None else f"{'Up to ' if budget else ''}{self.steps}"
         what = f"pipeline `{p.name}`"
         if self.run_pipeline is not None:
             what = f"your code `{self.run_pipeline.label}` (views measured on the training images)"

@@ -97,7 +97,7 @@ def test_the_form_validates_knobs_with_messages(page):
     at = page("New run")
     at.selectbox(key="tr_preset").set_value("tiny-test").run()
     assert not errors(at)
-    assert "About 4 steps of 4 images (64 training images)" in texts(at)
+    assert "4 steps of 4 images (64 training images)" in texts(at)
     assert at.button(key="tr_start").proto.disabled is False
     widget(at.number_input, "Global crop (px)").set_value(18).run()
     assert any("18 px is not a multiple of the ViT patch size 4" in e for e in errors(at))

@@ -128,12 +128,13 @@ def test_the_sidebar_recipe_is_trained_at_the_forms_crop_size():
 def test_the_plan_summary_says_steps_views_and_budget():
     plan = resolve_launch(LaunchSpec(preset="tiny-test", max_seconds=90))
     assert plan.summary() == (
-        "About 4 steps of 4 images (64 training images), stopping at 90 s (set-up and k-NN "
+        "Up to 4 steps of 4 images (64 training images), stopping at 90 s (set-up and k-NN "
         "included); views per image: "
         "2 × 16 px + 2 × 8 px; pipeline `small-images`."
     )
     plain = resolve_launch(LaunchSpec(preset="tiny-test", local_crops=0, max_seconds=0))
     assert ", stopping" not in plain.summary() and "views per image: 2 × 16 px;" in plain.summary()
+    assert plain.summary().startswith("4 steps of 4 images")  # no budget: the count is the plan
 
 
 SEED_CODE = f"{Path(__file__).resolve().parents[2] / 'examples/seed_pipeline.py'}"
