@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -55,8 +54,9 @@ from dinodiag.train.device_batches import (
     describe_augmentation,
 )
 from dinodiag.train.diagnostics import detect_alerts
+from dinodiag.train.eval.background import BackgroundEvaluation
 from dinodiag.train.eval.device_eval import on_device
-from dinodiag.train.eval.evaluator import KnnEvaluator, build_evaluator
+from dinodiag.train.eval.evaluator import build_evaluator
 from dinodiag.train.pipelines import (
     BroughtSpec,
     RunPipeline,
@@ -91,43 +91,6 @@ class RunResult:
     knn_test: int | None = None  # held-out images of the k-NN (its noise: binomial on them)
 
 
-class _Baseline(threading.Thread):
-    """The step-0 k-NN (random weights) in a thread, while the main thread builds the losses
-    and the optimizer (importing ``torch._dynamo`` alone takes 2 s) and the loader's workers
-    prepare the first batches: the forward passes release the GIL. Nothing changes the
-    teacher until the first step, which waits for it (:meth:`_Run.evaluate`)."""
-
-    # The thread needs the GIL back after each of its ~1000 small ops while the main thread
-    # runs Python (imports): at the default 5 ms switch interval that wait alone doubles the
-    # evaluation, at 0.5 ms it is a tenth of it.
-    SWITCH_INTERVAL = 0.0005
-
-    def __init__(self, evaluator: KnnEvaluator, backbone: torch.nn.Module) -> None:
-        super().__init__(name="dinodiag-step0-knn", daemon=True)
-        self.evaluator, self.backbone = evaluator, backbone
-        self.result: dict[str, float] | None = None
-        self.error: BaseException | None = None
-        self.interval = sys.getswitchinterval()
-
-    def start(self) -> None:
-        sys.setswitchinterval(min(self.interval, self.SWITCH_INTERVAL))
-        super().start()
-
-    def run(self) -> None:
-        try:
-            self.result = self.evaluator.evaluate(self.backbone)
-        except BaseException as exc:  # re-raised in the main thread by take()
-            self.error = exc
-
-    def take(self) -> dict[str, float]:
-        self.join()
-        sys.setswitchinterval(self.interval)
-        if self.error is not None:
-            raise self.error
-        assert self.result is not None
-        return self.result
-
-
 class _Run:
     """State shared by the stages of one run."""
 
@@ -146,7 +109,7 @@ class _Run:
         self.started = started  # unix time the clock (and the time budget) counts from
         self.allow_pipeline_change = allow_pipeline_change  # resume a changed brought pipeline
         self.stream: BatchFeed | None = None  # the training batches (workers started)
-        self.baseline: _Baseline | None = None  # the step-0 k-NN running in a thread
+        self.baseline: BackgroundEvaluation | None = None  # the step-0 k-NN running in a thread
         self.step, self.total_steps, self.steps_per_epoch = 0, 0, 1
         self.knn: dict[str, float | None] = {"knn_top1": None, "knn_top1_start": None}
         self.last_eval_step: int | None = None
@@ -339,7 +302,7 @@ class _Run:
         # Timed, and on the device backend augmented on the device (device_batches.BatchFeed).
         self.stream = BatchFeed(batches, self.augment)
         if self.evaluator is not None and not self.resume:
-            self.baseline = _Baseline(self.evaluator, self.nets.teacher.backbone)
+            self.baseline = BackgroundEvaluation(self.evaluator, self.nets.teacher.backbone)
             self.baseline.start()
 
     def stage_networks(self) -> None:
@@ -485,7 +448,7 @@ class _Run:
 
     def evaluate(self) -> None:
         """k-NN on rank 0 (the others wait); step 0 is the random-init baseline (computed in
-        a thread during the set-up: :class:`_Baseline`)."""
+        a thread during the set-up: :class:`BackgroundEvaluation`)."""
         if self.evaluator is not None:
             if self.baseline is not None:
                 result, self.baseline = self.baseline.take(), None
@@ -723,8 +686,7 @@ def run_training(
     # A DinodiagError before the run directory was written is bad input: the run is refused.
     refused = isinstance(error, DinodiagError) and not run.opened
     if run.baseline is not None:  # set-up failed while the step-0 k-NN ran: let it end
-        run.baseline.join()
-        sys.setswitchinterval(run.baseline.interval)
+        run.baseline.finish()
     run.stream = None  # ends the loader's workers
     if run.stop is not None:
         run.stop.restore()
