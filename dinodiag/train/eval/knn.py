@@ -12,7 +12,6 @@ weight ``exp(similarity / T)`` (k = 20, T = 0.07). Test samples are processed in
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -23,6 +22,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from dinodiag.errors import ConfigError, DataError
+from dinodiag.train.eval.knn_noise import gain_noise, knn_noise  # noqa: F401 (re-exported)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -88,23 +88,6 @@ def knn_classify(
         result["top1"] = 100.0 * float((predictions == labels).float().mean())
         result["top5"] = 100.0 * float((candidates == labels[:, None]).any(dim=1).float().mean())
     return result
-
-
-def knn_noise(top1: float, n_test: int | None) -> float | None:
-    """Chance spread of a k-NN top-1 (in points) measured on ``n_test`` held-out images: the
-    binomial standard deviation ``100 sqrt(p (1 - p) / n)`` (2.2 points at 40% on 500 images).
-    None when the test size is unknown."""
-    if not n_test or n_test < 1:
-        return None
-    p = min(max(top1 / 100.0, 1.0 / n_test), 1.0 - 1.0 / n_test) if n_test > 1 else 0.5
-    return 100.0 * math.sqrt(p * (1.0 - p) / n_test)
-
-
-def gain_noise(start: float, end: float, n_test: int | None) -> float | None:
-    """Chance spread (points) of a gain ``end - start`` of two k-NN measurements on the same
-    ``n_test`` images, taken as independent (a gain under twice this is not a result)."""
-    a, b = knn_noise(start, n_test), knn_noise(end, n_test)
-    return None if a is None or b is None else math.sqrt(a * a + b * b)
 
 
 def _check_features(
