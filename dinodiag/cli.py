@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from dinodiag.errors import DinodiagError
+from dinodiag.printable import printable
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
 
@@ -161,12 +162,13 @@ def cmd_check(args: argparse.Namespace) -> int:
         pipeline_name=name,
         data_name=dataset.name,
     )
-    print(report.to_table())  # ends with every unusable file of the dataset, if any
+    # printable: a name typed with undecodable bytes (--data, --config) is escaped, not fatal
+    print(printable(report.to_table()))  # ends with every unusable file of the dataset, if any
     if args.json:
-        Path(args.json).write_text(report.to_json() + "\n", encoding="utf-8")
+        Path(args.json).write_text(printable(report.to_json()) + "\n", encoding="utf-8")
         print(f"report written to {args.json}")
     if args.markdown:
-        Path(args.markdown).write_text(report.to_markdown(), encoding="utf-8")
+        Path(args.markdown).write_text(printable(report.to_markdown()), encoding="utf-8")
         print(f"report written to {args.markdown}")
     if args.write_fixed:
         write_fixed_config(report, config, expect, expect_name, args.write_fixed, fixed_format)
@@ -424,7 +426,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def escape_undecodable_output() -> None:
+    """Print what cannot be encoded as escapes instead of failing at the last line.
+
+    A file name with undecodable bytes (a Latin-1 name in a UTF-8 locale) reaches ``print``
+    as lone surrogates; a strict stdout (``PYTHONIOENCODING=utf-8:strict``, some terminals)
+    would raise after the work is done. dinodiag escapes the names it knows (``printable``);
+    this catches the ones it does not (an argument typed with such bytes, a library's text).
+    """
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)  # absent on a replaced stream
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+
+
 def main(argv: list[str] | None = None) -> int:
+    escape_undecodable_output()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -9,9 +9,16 @@ from __future__ import annotations
 
 import reprlib
 
+from dinodiag.printable import printable
+
 
 class DinodiagError(Exception):
     """Base class of every error dinodiag raises on purpose (bad input, not a bug)."""
+
+    def __str__(self) -> str:
+        # A message quoting a file name with undecodable bytes (a Latin-1 name in a UTF-8
+        # locale) must still print, go into a report and into the page: bytes escaped.
+        return printable(super().__str__())
 
 
 class ConfigError(DinodiagError, ValueError):

@@ -19,6 +19,7 @@ from PIL import Image
 
 from dinodiag.data.loading import ImageLoadError
 from dinodiag.errors import DataError
+from dinodiag.printable import printable
 
 # How many problems an error message lists before saying "and N more".
 _PROBLEMS_SHOWN = 5
@@ -28,8 +29,14 @@ _PROBLEMS_SHOWN = 5
 class LoadProblem:
     """A file (or folder) that could not be used, and why."""
 
-    path: str  # the file or folder, as found on disk
+    path: str  # the file or folder, undecodable bytes of its name escaped (``printable``)
     reason: str  # human sentence, e.g. "truncated JPEG: image file is truncated (...)"
+
+    def __post_init__(self) -> None:
+        # Reports print, write and draw these: a Latin-1 name must not break them (the file
+        # itself is opened through the dataset's own paths, never through a problem).
+        object.__setattr__(self, "path", printable(self.path))
+        object.__setattr__(self, "reason", printable(self.reason))
 
 
 def format_problems(problems: list[LoadProblem], limit: int = _PROBLEMS_SHOWN) -> str:
@@ -48,8 +55,8 @@ class ImageDataset:
     split: str  # "train", "val", "all", "unlabeled" (what the source supports)
 
     def __init__(self, name: str, classes: list[str] | None, split: str) -> None:
-        self.name = name
-        self.classes = classes
+        self.name = printable(name)  # a folder's name may hold undecodable bytes
+        self.classes = None if classes is None else [printable(c) for c in classes]
         self.split = split
         self._problems: dict[str, LoadProblem] = {}  # by path: each bad file is reported once
         self._bad_indices: set[int] = set()  # indices known to fail, skipped without retrying

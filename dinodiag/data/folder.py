@@ -42,6 +42,7 @@ from dinodiag.data.loading import (
     read_image_size,
 )
 from dinodiag.errors import DataError
+from dinodiag.printable import printable
 
 FOLDER_SPLITS = ("train", "val", "all")  # what split= accepts for folders
 _SKIPPED_FOLDERS = ("__MACOSX",)  # macOS zip residue, never images
@@ -176,7 +177,8 @@ def _link_inside(entry: os.DirEntry[str], real_root: Path, scan: FolderScan) -> 
             f"symbolic link to {target}, outside the folder {real_root}: not followed (copy "
             "the files into the folder, or open the folder that holds both)"
         )
-    if all(problem.path != entry.path for problem in scan.problems):  # the top level is seen twice
+    shown = printable(entry.path)  # what a LoadProblem keeps
+    if all(problem.path != shown for problem in scan.problems):  # the top level is seen twice
         scan.problems.append(LoadProblem(entry.path, reason))
     return False
 
@@ -321,7 +323,7 @@ class FolderDataset(ImageDataset):
         return read_image_size(self._inside_path(index))
 
     def describe(self, index: int) -> str:
-        return str(self.path(index))
+        return printable(self.path(index))  # for people: undecodable bytes escaped
 
     def label(self, index: int) -> int:
         return self._labels[index]

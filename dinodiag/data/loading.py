@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from dinodiag.errors import DataError
+from dinodiag.printable import printable
 
 # File name endings that count as images (compared lower-case).
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -45,8 +46,9 @@ class ImageLoadError(DataError):
     """A file cannot be used as an image; ``path`` and ``reason`` are kept apart for reports."""
 
     def __init__(self, path: str, reason: str) -> None:
+        path, reason = printable(path), printable(reason)  # undecodable bytes escaped
         super().__init__(f"{path}: {reason}")
-        self.path = path  # the file (or upload name) that failed
+        self.path = path  # the file (or upload name) that failed, as printed
         self.reason = reason  # human sentence, e.g. "empty file (0 bytes)"
 
 

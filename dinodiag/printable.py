@@ -1,0 +1,28 @@
+"""File names as people read them: undecodable bytes escaped, never a crash.
+
+On POSIX a file name is bytes. Python decodes them with ``surrogateescape``: a Latin-1
+``café.png`` (byte ``0xe9``) in a UTF-8 locale becomes ``'caf\\udce9.png'``, a string that
+opens the file but that no strict UTF-8 writer accepts (``print`` under
+``PYTHONIOENCODING=utf-8:strict``, a JSON or Markdown report, pyarrow behind a Streamlit
+table all raise "surrogates not allowed"). Every name dinodiag prints, writes or draws goes
+through :func:`printable` first; the name used to *open* the file stays as found.
+
+    printable(os.fsdecode(b"/data/caf\\xe9.png"))   # '/data/caf\\\\xe9.png' (shown as caf\\xe9)
+    printable("/data/café.png")                     # unchanged
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def printable(value: str | os.PathLike[str]) -> str:
+    """``value`` (a path or a sentence that may quote one) with every byte that is not
+    UTF-8 written as ``\\xNN``; text that is valid UTF-8 comes back unchanged."""
+    text = os.fspath(value) if isinstance(value, os.PathLike) else str(value)
+    if text.isascii():
+        return text
+    try:  # the bytes the name was made of (surrogateescape), then decoded for people
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that no file name produced: keep it visible
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
