@@ -15,12 +15,31 @@ import pandas as pd
 import streamlit as st
 
 from dinodiag import runs
-from dinodiag.dashboard import curve_charts, curve_points
+from dinodiag.dashboard import curve_charts, curve_points, knn_verdict
 from dinodiag.dashboard import curves as rc
 from dinodiag.dashboard.labels import status_badge
 from dinodiag.dashboard.run_names import run_colors
 from dinodiag.runs.manager import RunInfo
 from dinodiag.train import rundir
+
+KNN_NOTE = (
+    "Shaded: each evaluation's 95% interval on its test images (binomial); grey: the change "
+    "from step 0 that is still noise. The y axis never zooms narrower than that noise."
+)
+
+
+def verdicts(frames: Mapping[str, pd.DataFrame]) -> None:
+    """One k-NN verdict line per run (learning / too short to judge / too few test images)."""
+    for name, frame in frames.items():
+        verdict = knn_verdict.run_verdict(frame, name)
+        getattr(st, verdict.level)(verdict.text, icon=VERDICT_ICONS[verdict.level])
+
+
+VERDICT_ICONS = {
+    "success": ":material/trending_up:",
+    "warning": ":material/warning:",
+    "info": ":material/info:",
+}
 
 
 def badge(state: str) -> str:
@@ -214,8 +233,10 @@ def panel(
             columns[n % per_row].altair_chart(chart, width="stretch")
     else:
         lines = rules if rules is not None else rc.reference_lines(which, frames, ln_k or {}, names)
-        st.altair_chart(curve_charts.curve_chart(long, rules=lines, **style), width="stretch")
-    notes = [which.help, note]
+        zone = knn_verdict.baseline_zone(frames) if which.key == "knn" else None
+        chart = curve_charts.curve_chart(long, rules=lines, zone=zone, **style)
+        st.altair_chart(chart, width="stretch")
+    notes = [which.help, KNN_NOTE if which.key == "knn" else "", note]
     if dropped:
         notes.append(f"{dropped} point(s) <= 0 left out by the log scale (KoLeo can be negative).")
     if no_x:

@@ -9,7 +9,7 @@ import streamlit as st
 
 from dinodiag import runs
 from dinodiag.dashboard import curves as rc
-from dinodiag.dashboard import run_status
+from dinodiag.dashboard import knn_verdict, run_status
 from dinodiag.dashboard.run_names import short_names
 from dinodiag.runs.compare import config_diff, runs_table
 from dinodiag.train.rundir import STATES
@@ -67,6 +67,10 @@ def compare_tab(all_runs: Sequence[runs.RunInfo]) -> None:
     metrics = st.multiselect(
         "Metrics", list(rc.OVERLAY_METRICS), default=["k-NN top-1", "total loss"], key="cmp_metrics"
     )
+    selected_named = {names[i]: frames[i] for i in chosen}
+    charts.verdicts(selected_named)
+    for pair in knn_verdict.compare_verdicts(selected_named):
+        st.markdown(pair.text)
     options_chosen = charts.controls("cmp")
     selected = {i: frames[i] for i in chosen}
     ln_k = charts.prototypes(picked)

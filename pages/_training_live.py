@@ -138,7 +138,15 @@ def header(info: runs.RunInfo, frame: pd.DataFrame) -> None:
         st.progress(progress[0], text=progress[1])
     metrics = run_status.run_metrics(info, frame)
     for column, metric in zip(st.columns(len(metrics)), metrics, strict=True):
-        column.metric(metric.label, metric.value, metric.delta, help=metric.help)
+        column.metric(
+            metric.label,
+            metric.value,
+            metric.delta,
+            metric.delta_color,
+            help=metric.help,
+            delta_description=metric.delta_description,
+        )
+    charts.verdicts({info.run_id: frame})
 
 
 def alerts(info: runs.RunInfo) -> None:

@@ -21,11 +21,12 @@ from typing import Any
 
 import pandas as pd
 
-from dinodiag.dashboard import curve_points, curves
+from dinodiag.dashboard import curve_points, curves, knn_verdict
 from dinodiag.dashboard.run_names import run_colors
 
 RULE_COLOUR = "#666"  # reference lines (ln K, step 0): grey, a colour no run has
 FEW_POINTS = 40  # below this many points per line, each point is drawn as a dot too
+BAND_OPACITY = 0.15  # the k-NN noise band under its line
 DASHES = ([1, 0], [6, 3], [2, 2], [8, 3, 2, 3])  # metric 1, 2, 3, 4 on a chart of several
 
 
@@ -55,9 +56,21 @@ def colour_scale(long: pd.DataFrame, colors: Mapping[str, str] | None, alt: Any)
     return alt.Scale(domain=domain, range=colours)
 
 
-def _y_scale(long: pd.DataFrame, log_y: bool, ignore_outliers: bool, alt: Any) -> Any:
+def _y_scale(
+    long: pd.DataFrame,
+    log_y: bool,
+    ignore_outliers: bool,
+    alt: Any,
+    zone: pd.DataFrame | None = None,
+) -> Any:
     options: dict[str, Any] = {"type": "log"} if log_y else {"zero": False}
     domain = curve_points.outlier_domain(long) if ignore_outliers else None
+    knn = None if log_y else knn_verdict.knn_domain(long)  # never zoomed into its own noise
+    if knn is not None:
+        low, high = knn
+        if zone is not None and not zone.empty:
+            low, high = min(low, float(zone["low"].min())), max(high, float(zone["high"].max()))
+        domain = (low, high)
     if domain is not None:
         low, high = domain
         if log_y:
@@ -81,8 +94,11 @@ def _one_chart(
     title: str | None = None,
     legend: bool = True,
     legend_columns: int = 4,
+    zone: pd.DataFrame | None = None,
 ) -> Any:
-    """The layers of one chart: raw (faint), smoothed, reference rules, hover rule."""
+    """The layers of one chart: raw (faint), smoothed, reference rules, hover rule; on a k-NN
+    chart the noise band of each point and the grey ``zone`` (``low`` / ``high`` / ``label``)
+    around step 0 that a change must leave to count."""
     import altair as alt
 
     smoothed, raw = curve_points.drawing_points(long, max_points)
@@ -110,7 +126,7 @@ def _one_chart(
         if legend
         else None,
     )
-    y_scale = _y_scale(long, log_y, ignore_outliers, alt)
+    y_scale = _y_scale(long, log_y, ignore_outliers, alt, zone)
     y = alt.Y("value:Q", title=None, scale=y_scale)
     encoding: dict[str, Any] = {"x": _x_encoding(x, alt), "y": y, "color": colour}
     if several_metrics:
@@ -124,6 +140,19 @@ def _one_chart(
         )
     clip = ignore_outliers
     layers = [_hover_layer(long, x, tag, alt)]  # under the lines: a line shows its own tooltip
+    if zone is not None and not zone.empty:  # the change a run must make to count
+        layers.append(
+            alt.Chart(zone)
+            .mark_rect(color=RULE_COLOUR, opacity=0.12, clip=clip)
+            .encode(
+                y=alt.Y("low:Q", scale=y_scale, title=None),
+                y2="high:Q",
+                tooltip=[alt.Tooltip("label:N", title="grey zone")],
+            )
+        )
+    band = knn_verdict.knn_band(long)
+    if len(band):  # each k-NN point's 95% interval, in the run's colour
+        layers += _band_layers(band, encoding, shown, y_scale, clip, alt)
     if curve_points.smoothed(long):  # the raw values underneath, faint
         faint = alt.when(shown).then(alt.value(0.22)).otherwise(alt.value(0.0))
         layers.append(
@@ -172,6 +201,36 @@ def _one_chart(
     return chart.properties(title=title) if title else chart
 
 
+def _band_layers(
+    band: pd.DataFrame, encoding: dict[str, Any], shown: Any, y_scale: Any, clip: bool, alt: Any
+) -> list[Any]:
+    """The noise band of k-NN curves: an area between the 95% interval bounds of each point
+    (low opacity, the run's colour) and a bar at each point (a single evaluation has no area)."""
+    band = band[["x", "low", "high", "raw", "n_test", "name", "metric", "run"]]
+    opacity = alt.when(shown).then(alt.value(BAND_OPACITY)).otherwise(alt.value(0.02))
+    tooltip = [
+        alt.Tooltip("run:N", title="run"),
+        alt.Tooltip("metric:N", title="metric"),
+        alt.Tooltip("raw:Q", title="k-NN (%)", format=".1f"),
+        alt.Tooltip("low:Q", title="95% low", format=".1f"),
+        alt.Tooltip("high:Q", title="95% high", format=".1f"),
+        alt.Tooltip("n_test:Q", title="test images"),
+    ]
+    common = {
+        "x": encoding["x"],
+        "y": alt.Y("low:Q", title=None, scale=y_scale),
+        "y2": "high:Q",
+        "color": encoding["color"],
+        "opacity": opacity,
+        "detail": "metric:N",
+        "tooltip": tooltip,
+    }
+    # named: the SVG marks get the class "knn_noise_band_marks" (the browser tests find them)
+    area = alt.Chart(band, name="knn_noise_band").mark_area(clip=clip).encode(**common)
+    bars = alt.Chart(band).mark_rule(strokeWidth=2, clip=clip).encode(**common)
+    return [area, bars]
+
+
 def _hover_layer(long: pd.DataFrame, x: str, tag: str, alt: Any) -> Any:
     """A vertical rule at the x nearest the pointer, with every series' value there."""
     table = curve_points.hover_frame(long, x)
@@ -205,13 +264,17 @@ def curve_chart(
     colors: Mapping[str, str] | None = None,
     ignore_outliers: bool = False,
     max_points: int = curve_points.MAX_DRAWN_POINTS,
+    zone: pd.DataFrame | None = None,
 ) -> Any:
     """An Altair chart of a :func:`~dinodiag.dashboard.curves.long_frame`: colour = run
     (``colors`` by run id, e.g. :func:`run_colors` of every run, or by series: broken red,
     fixed green), dash = metric when there are several, dashed grey ``rules`` (``value``,
-    ``label``: ln K, the step-0 k-NN)."""
+    ``label``: ln K, the step-0 k-NN). k-NN curves get their 95% noise band, a y range no
+    narrower than their noise (:func:`~dinodiag.dashboard.knn_verdict.knn_domain`) and the
+    grey ``zone`` (:func:`~dinodiag.dashboard.knn_verdict.baseline_zone`) when given."""
     return _one_chart(
         long,
+        zone=zone,
         x=x,
         log_y=log_y,
         rules=rules,

@@ -18,6 +18,7 @@ import pandas as pd
 
 from dinodiag.dashboard.curves import X_TITLES
 from dinodiag.runs.compare import format_seconds
+from dinodiag.train.eval.knn_noise import knn_interval
 
 MAX_DRAWN_POINTS = 1000  # per line and layer: a 100k-point run draws as fast as a short one
 HOVER_POSITIONS = 500  # x positions the hover rule snaps to, at most
@@ -134,11 +135,22 @@ def _pair_text(value: float, raw: float) -> str:
     return shown if shown == logged else f"{shown} (raw {logged})"
 
 
+def interval_note(top1: float, n_test: float) -> str:
+    """`` (95% 32.4–41.0, 500 images)`` after a k-NN value; "" when the test size is unknown."""
+    if pd.isna(n_test) or n_test < 1:
+        return ""
+    interval = knn_interval(float(top1), int(n_test))
+    if interval is None:
+        return ""
+    return f" (95% {interval[0]:.1f}–{interval[1]:.1f}, {int(n_test)} images)"
+
+
 def hover_frame(long: pd.DataFrame, x: str, positions: int = HOVER_POSITIONS) -> pd.DataFrame:
     """The table the hover rule shows (TensorBoard's tooltip): one row per x position (the
     union of the points' x, thinned to ``positions``), columns ``x``, ``at`` (the position
     as text) and ``s0``, ``s1`` ... one per series: ``smoothed (raw r)`` of that series at its
-    last point at or before x, "–" before its first, ``ended at step 300`` past its last.
+    last point at or before x, "–" before its first, ``ended at step 300`` past its last; a
+    k-NN value with its 95% interval and test images.
     ``frame.attrs["series"]`` maps the column to its legend text (``run name · metric``)."""
     if long.empty:
         out = pd.DataFrame(columns=["x", "at"])
@@ -156,10 +168,14 @@ def hover_frame(long: pd.DataFrame, x: str, positions: int = HOVER_POSITIONS) ->
         name = part["name"].iloc[0]
         title = f"{name} · {part['metric'].iloc[0]}" if several_metrics else name
         part = part.sort_values("x")
-        merged = pd.merge_asof(
-            out[["x"]], part[["x", "value", "raw"]], on="x", direction="backward"
-        )
+        fields = ["x", "value", "raw"] + (["n_test"] if "n_test" in part else [])
+        merged = pd.merge_asof(out[["x"]], part[fields], on="x", direction="backward")
         text = [_pair_text(v, r) for v, r in zip(merged["value"], merged["raw"], strict=True)]
+        if "n_test" in merged:  # a k-NN: its 95% interval on its test images
+            text = [
+                t + interval_note(r, n) if t else t
+                for t, r, n in zip(text, merged["raw"], merged["n_test"], strict=True)
+            ]
         past = out["x"] > part["x"].iloc[-1]
         ended = f"ended at {position_text(x, part['x'].iloc[-1])}"
         out[f"s{n}"] = [ended if gone else (t or "–") for t, gone in zip(text, past, strict=True)]

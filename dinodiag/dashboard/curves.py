@@ -31,6 +31,7 @@ X_TITLES = {
     "relative": "relative time (min)",
     "wall": "wall time",
 }
+KNN_COLUMNS = ("knn_top1", "knn_top5")  # k-NN rows carry ``n_test``, their held-out images
 LONG_COLUMNS = ["x", "seconds", "raw", "value", "metric", "column", "run", "name", "series"]
 
 
@@ -246,7 +247,8 @@ def long_frame(
     smoothed), ``raw``, ``metric`` (label), ``column``, ``run`` (its id), ``name`` (its
     short name, :func:`~dinodiag.dashboard.run_names.short_names` unless ``names`` says)
     and ``series`` (the metric, prefixed with the run when several runs are drawn, only the
-    run for a single metric). Rows without the value are dropped; NaN / inf are kept.
+    run for a single metric). k-NN rows also carry ``n_test``, the held-out images of that
+    evaluation (NaN when not recorded). Rows without the value are dropped; NaN / inf are kept.
 
     ``starts``: the unix start time of each run, for ``x="wall"``; runs without one are left
     out and listed in ``frame.attrs["no_x"]``. A :data:`SWITCHABLE_TERMS` term that is 0 at
@@ -278,6 +280,8 @@ def long_frame(
                     "raw": pd.to_numeric(rows[column], errors="coerce"),
                 }
             )
+            if column in KNN_COLUMNS and "knn_test" in rows:  # its noise: binomial on these
+                part["n_test"] = pd.to_numeric(rows["knn_test"], errors="coerce")
             part = part[part["x"].notna() & part["raw"].notna()].sort_values("x", kind="stable")
             if part.empty:
                 continue

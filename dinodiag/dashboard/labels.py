@@ -133,6 +133,8 @@ class Metric:
     value: str
     delta: str | None = None
     help: str | None = None
+    delta_color: str = "normal"  # "off": grey, a change that is not a result (k-NN noise)
+    delta_description: str | None = None  # small text after the delta (a k-NN interval)
 
 
 # ------------------------------------------------------------------------------ statistics

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
+from dinodiag.dashboard.knn_verdict import knn_tile
 from dinodiag.dashboard.labels import Metric
 from dinodiag.runs.compare import format_seconds, metrics_summary
 from dinodiag.runs.manager import RunInfo
@@ -69,20 +70,15 @@ def logged_value(value: object, pattern: str) -> str:
 
 
 def run_metrics(info: RunInfo, frame: pd.DataFrame) -> list[Metric]:
-    """The live view's headline numbers: k-NN top-1 (against step 0), last loss, images / s,
-    peak memory and training time, from the run's metrics frame."""
+    """The live view's headline numbers: k-NN top-1 (its interval, and the change since step 0
+    judged against the noise: :func:`~dinodiag.dashboard.knn_verdict.knn_tile`), last loss,
+    images / s, peak memory and training time, from the run's metrics frame."""
     summary = metrics_summary(frame)
     elapsed = summary["elapsed"] or 0.0
     train = frame[frame["kind"] == "train"] if "kind" in frame else frame
     last = train.iloc[-1] if len(train) else pd.Series(dtype=object)
-    knn, start = summary["knn_last"], summary["knn_start"]
     return [
-        Metric(
-            "k-NN top-1",
-            "–" if knn is None else f"{knn:.1f}%",
-            None if knn is None or start is None else f"{knn - start:+.1f} vs step 0",
-            "Held-out k-NN accuracy; step 0 is the random-weights baseline.",
-        ),
+        knn_tile(frame),
         Metric("Loss", logged_value(last.get("loss"), "{:.3f}")),
         Metric("Images / s", logged_value(last.get("img_per_s"), "{:.0f}")),
         Metric(

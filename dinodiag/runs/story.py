@@ -13,8 +13,9 @@ the verdict.
     level, sentence = versus_verdict(yours_metrics, reference_metrics)
 
 The verdict reads the k-NN gain of each run over its step-0 baseline and compares it with the
-k-NN's own noise (binomial on the held-out images, :func:`~dinodiag.train.eval.knn.knn_noise`):
-a gain or a difference under twice its noise is not a result, and the verdict says so.
+k-NN's own noise (binomial on the held-out images, :mod:`dinodiag.train.eval.knn_noise`, the
+one rule every page uses): a gain or a difference under twice its noise is not a result, nor
+is any gain on fewer test images than resolve 10 points, and the verdict says so.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from dinodiag.runs.launch_spec import (
     scaled_pipeline,
     spec_for_recipe,
 )
-from dinodiag.train.eval.knn import knn_noise
+from dinodiag.train.eval.knn_noise import CLEAR, KnnChange, judge_change, knn_noise, min_test_images
 from dinodiag.train.presets import get_train_preset
 
 ROLES = ("yours", "reference")
@@ -51,7 +52,6 @@ STORY_PRESET = "cpu-demo"  # the training preset both runs use: minutes on 2 CPU
 STORY_STEPS = 100  # default length of each run (steps): ~2 + 5 min on 2 free cores
 VERSUS_STEPS = 300  # default length of a "yours vs reference" run
 VERSUS_SECONDS = 300  # and its default time budget (s), set-up and k-NN included
-CLEAR = 2.0  # a gain or a difference is clear beyond CLEAR x its noise (about 95%)
 
 
 def story_pipeline(role: str, global_size: int, patch_size: int) -> PipelineConfig:
@@ -187,16 +187,25 @@ class KnnGain:
         return self.end - self.start
 
     @property
+    def change(self) -> KnnChange:
+        """The gain judged by :func:`~dinodiag.train.eval.knn_noise.judge_change`."""
+        return judge_change(self.start, self.end, self.test_images)
+
+    @property
     def noise(self) -> float | None:
         """Standard deviation (points) of the gain by chance alone."""
-        a, b = knn_noise(self.start, self.test_images), knn_noise(self.end, self.test_images)
-        return None if a is None or b is None else math.hypot(a, b)
+        return self.change.noise
 
     @property
     def clear(self) -> bool:
-        """Whether the gain is beyond :data:`CLEAR` x its noise (unknown noise: any gain)."""
-        noise = self.noise
-        return abs(self.gain) > (CLEAR * noise if noise is not None else 0.0)
+        """Whether the gain is beyond :data:`CLEAR` x its noise on enough test images (an
+        unknown test size or fewer than ``min_test_images()`` never count)."""
+        return self.change.is_clear
+
+    @property
+    def too_few(self) -> bool:
+        """Whether its test set is too small to resolve a 10-point change."""
+        return self.change.status == "too_few"
 
     def phrase(self) -> str:
         """``+12.3 k-NN points in 300 steps (14.0% → 26.3%)``."""
@@ -229,9 +238,10 @@ def knn_gain(frame: pd.DataFrame) -> KnnGain | None:
 
 def compare_gains(a: KnnGain, b: KnnGain) -> tuple[str, float, float]:
     """``(outcome, difference, noise)`` of two runs' gains: "too_short" (neither gain is
-    beyond its noise), "yours" / "reference" (the first / second learns clearly more), "same"
-    (the difference ``a.gain - b.gain`` is within :data:`CLEAR` x its ``noise``)."""
-    if not a.clear and not b.clear:
+    beyond its noise, or either is measured on too few test images to judge), "yours" /
+    "reference" (the first / second learns clearly more), "same" (the difference
+    ``a.gain - b.gain`` is within :data:`CLEAR` x its ``noise``)."""
+    if (not a.clear and not b.clear) or a.too_few or b.too_few:  # too few images: no verdict
         return "too_short", a.gain - b.gain, max(a.noise or 0.0, b.noise or 0.0)
     # Runs with the same seed and model start from the same weights: the same step-0 k-NN, so
     # the difference of the gains is that of the last evaluations (their noises add).
@@ -245,6 +255,16 @@ def compare_gains(a: KnnGain, b: KnnGain) -> tuple[str, float, float]:
     if difference < -CLEAR * noise:
         return "reference", difference, noise
     return "same", difference, noise
+
+
+def too_few_sentence(a: KnnGain, b: KnnGain) -> str:
+    """Why two gains on a small test set say nothing: the images and the rule."""
+    images = min(g.test_images or 0 for g in (a, b) if g.too_few)
+    return (
+        f"Too few test images to judge: {images} held-out images cannot resolve a "
+        f"10-point change (it takes {min_test_images()}); raise the k-NN test images "
+        "(data.knn_test_max) or use a dataset with a larger validation split."
+    )
 
 
 PENDING = "The verdict comes when both runs have a k-NN evaluation after step 0."
@@ -266,6 +286,8 @@ def versus_verdict(
     outcome, difference, noise = compare_gains(a, b)
     text = f"{first.capitalize()} gains {a.phrase()}, {second} {b.phrase()}. "
     margin = f"{abs(difference):.1f} points, {{}} the k-NN noise of ±{CLEAR * noise:.1f}"
+    if outcome == "too_short" and (a.too_few or b.too_few):
+        return outcome, "info", text + too_few_sentence(a, b)
     if outcome == "too_short":
         return (
             outcome,
@@ -313,6 +335,8 @@ def story_verdict(broken: pd.DataFrame, fixed: pd.DataFrame) -> tuple[str, str]:
         return "info", PENDING
     outcome, difference, noise = compare_gains(a, b)
     text = f"The broken pipeline gains {a.phrase()}, the fixed pipeline {b.phrase()}. "
+    if outcome == "too_short" and (a.too_few or b.too_few):
+        return "info", text + too_few_sentence(a, b)
     if outcome == "too_short":
         return "info", text + (
             f"Too short to judge: neither gain is beyond the k-NN noise (±{CLEAR * noise:.1f} "
