@@ -33,6 +33,8 @@ from dinodiag.augment.config import PipelineConfig, config_from_dict
 from dinodiag.augment.dinov2_config import ResolvedDinov2Config, resolve_dinov2_config
 from dinodiag.augment.presets import PRESETS, load_config
 from dinodiag.errors import DinodiagError, TrainingError
+from dinodiag.runs.console_log import ConsoleLog, find_console_log, is_dino_v1_log, read_console_log
+from dinodiag.runs.launches import Launch, describe_launches, launch_ids, lineage
 from dinodiag.train import rundir
 from dinodiag.train.models.load import (
     DINOV2_CONFIG_FILE,
@@ -77,6 +79,13 @@ class OpenedRun:
     epoch_length: int | None = None  # DINOv2: train.OFFICIAL_EPOCH_LENGTH
     world_size: int | None = None  # DINOv2: processes, from optim.lr vs base_lr and the batch
     notes: list[str] = field(default_factory=list)  # what was assumed or missing
+    launches: list[Launch] = field(default_factory=list)  # DINOv2: every launch of the log
+    launch: int | None = None  # the launch diagnosed (metrics = its lineage); None: one run
+    all_metrics: pd.DataFrame | None = None  # every launch's rows (``launch`` column)
+    sources: dict[str, str] = field(default_factory=dict)  # value -> where it was read
+    console: ConsoleLog | None = None  # DINOv2's log.txt, when there is one
+    flavour: str = ""  # "dinov2" | "dinov3" | "dino" (v1) for a foreign run
+    planned_iterations: int | None = None  # what the diagnosed launch was to run
 
     @property
     def name(self) -> str:
@@ -99,12 +108,22 @@ def read_training_metrics(path: str | Path) -> pd.DataFrame:
     except OSError as exc:
         raise TrainingError(f"cannot read {path}: {exc.strerror or exc}.") from None
     objects, bad = rundir.json_lines(text)
-    rows = [{k: _number(v) for k, v in row.items()} for row in objects if "iteration" in row]
-    bad += len(objects) - len(rows)  # an object without "iteration" is no metrics line
+    rows, where = [], []
+    for number, row in enumerate(objects, start=1):
+        if "iteration" not in row:
+            continue
+        value = _number(row["iteration"])
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            where.append(f"row {number}: iteration {str(value)[:40]!r}")
+            continue
+        rows.append({k: _number(v) for k, v in row.items()})
+    bad += len(objects) - len(rows)  # an object without a numeric "iteration" is no metrics line
     frame = pd.DataFrame(rows)
     if not frame.empty:
-        frame = frame.sort_values("iteration", kind="stable").reset_index(drop=True)
+        frame["iteration"] = pd.to_numeric(frame["iteration"], errors="coerce")
+        frame["launch"] = launch_ids(frame["iteration"].to_numpy(dtype=float))
     frame.attrs["bad_lines"] = bad
+    frame.attrs["bad_iterations"] = where[:3]
     return frame
 
 
@@ -139,6 +158,12 @@ def to_dinodiag_metrics(
         out[term] = pd.to_numeric(raw[term], errors="coerce")
     if terms:
         out["dino_loss"] = out[terms].sum(axis=1, min_count=len(terms))
+    # the console log's running averages (``<meter>_avg``): a transient inf shows only there
+    for source, target in [*METRIC_NAMES.items(), *((t, t) for t in DINO_TERMS)]:
+        if f"{source}_avg" in raw:
+            out[f"{target}_avg"] = pd.to_numeric(raw[f"{source}_avg"], errors="coerce")
+    if all(f"{t}_avg" in out for t in DINO_TERMS):
+        out["dino_loss_avg"] = out[[f"{t}_avg" for t in DINO_TERMS]].sum(axis=1, min_count=2)
     if "iter_time" in out:
         gaps = steps.diff().fillna(steps.iloc[0] + 1).clip(lower=0)
         out["time"] = (out["iter_time"].fillna(0) * gaps).cumsum()
@@ -171,75 +196,325 @@ def released_pipeline(crops: PipelineConfig) -> PipelineConfig:
 
 
 # ----------------------------------------------------------------------------- opening
-def open_run(path: str | Path) -> OpenedRun:
-    """Read a DINOv2 output directory (``training_metrics.json`` / ``config.yaml`` /
-    checkpoints) or a dinodiag run directory. :class:`TrainingError` naming the directory and
-    the files expected when it is neither."""
+DINOV3_SECTIONS = ("gram", "distillation", "multidistillation")  # sections only dinov3 has
+
+
+def open_run(
+    path: str | Path, *, launch: int | None = None, num_prototypes: int | None = None
+) -> OpenedRun:
+    """Read a DINOv2 (or dinov3) output directory (``training_metrics.json``,
+    ``logs/log.txt``, ``config.yaml``, checkpoints), a DINO v1 one (``log.txt`` of JSON epochs)
+    or a dinodiag run directory. ``launch`` picks the launch of an appended log to diagnose
+    (0-based; default the last); ``num_prototypes`` overrides K wherever it was read.
+    :class:`TrainingError` naming the directory and the files expected when it is none."""
     path = Path(path).expanduser()
     if not path.is_dir():
         what = "is a file" if path.exists() else "does not exist"
         raise TrainingError(
             f"{path} {what}: give the output directory of a DINOv2 run (holding "
-            f"{METRICS_FILE} and {DINOV2_CONFIG_FILE}) or a dinodiag run directory."
+            f"{METRICS_FILE}, logs/log.txt or {DINOV2_CONFIG_FILE}) or a dinodiag run directory."
         )
+    console = find_console_log(path)
+    if console is not None and is_dino_v1_log(console) and not (path / METRICS_FILE).exists():
+        return _open_dino_v1(path, console, num_prototypes)
     dinov2_files = (METRICS_FILE, DINOV2_CONFIG_FILE, "eval")
-    if any((path / name).exists() for name in dinov2_files) or list(path.glob("model_*.pth")):
-        return _open_dinov2(path)
+    if (
+        any((path / name).exists() for name in dinov2_files)
+        or list(path.glob("model_*.pth"))
+        or console is not None
+    ):
+        return _open_dinov2(path, console, launch, num_prototypes)
     if rundir.is_run_dir(path):
         return _open_dinodiag(path)
     present = ", ".join(sorted(p.name for p in path.iterdir())[:8]) or "nothing"
     raise TrainingError(
-        f"{path} is not a training run directory: it has no {METRICS_FILE} or "
+        f"{path} is not a training run directory: it has no {METRICS_FILE}, logs/log.txt or "
         f"{DINOV2_CONFIG_FILE} (DINOv2) and no {rundir.CONFIG_FILE} or {rundir.STATUS_FILE} "
         f"(dinodiag); it holds {present}. Give the train.output_dir of your DINOv2 run."
     )
 
 
-def _open_dinov2(path: Path) -> OpenedRun:
-    notes: list[str] = []
+def config_number(resolved: ResolvedDinov2Config, dotted: str, kind: type = float) -> Any:
+    """``resolved.get(dotted)`` as ``kind``; :class:`TrainingError` naming the file and the key
+    for a value that is not a number (``train.OFFICIAL_EPOCH_LENGTH: abc``)."""
+    value = resolved.get(dotted)
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        number = kind(float(value)) if kind is int else kind(value)
+        if isinstance(number, float) and not math.isfinite(number):
+            raise ValueError
+        return number
+    except (TypeError, ValueError, OverflowError):
+        raise TrainingError(
+            f"{resolved.source}: {dotted} is {str(value)[:80]!r}, not a number; fix the value "
+            "(DINOv2 would not run with it either) or remove the key to use DINOv2's default."
+        ) from None
+
+
+def _config(path: Path, console: ConsoleLog | None) -> tuple[ResolvedDinov2Config | None, str]:
+    """config.yaml over DINOv2's defaults, else the config log.txt echoes; and its source."""
     config_file = path / DINOV2_CONFIG_FILE
-    resolved: ResolvedDinov2Config | None = None
+    if config_file.is_file():
+        return read_dinov2_config(config_file), DINOV2_CONFIG_FILE
+    if console is None:
+        return None, ""
+    source = f"{console.path.relative_to(path)}'s config echo"
+    echo = console.config
+    if echo is None and console.config_keys:
+        echo = {}
+        for dotted, value in console.config_keys.items():
+            section, _, key = dotted.partition(".")
+            echo.setdefault(section, {})[key] = value
+    if not echo:
+        return None, ""
+    try:
+        return resolve_dinov2_config(echo, source=source), source
+    except DinodiagError as exc:
+        raise TrainingError(f"{exc} (read from {console.path})") from None
+
+
+def _prototypes_from_checkpoint(checkpoints: list[CheckpointFile]) -> int | None:
+    """K from the newest teacher checkpoint's DINO head (rows of its last layer), read with
+    ``weights_only`` and memory-mapped; None when there is none or it cannot be read."""
+    import torch
+
+    for checkpoint in reversed([c for c in checkpoints if c.kind == "teacher"]):
+        try:
+            data = torch.load(checkpoint.path, map_location="cpu", weights_only=True, mmap=True)
+        except Exception:  # noqa: BLE001 - any unreadable file: K stays unknown, said so
+            continue
+        state = data.get("teacher", data) if isinstance(data, dict) else {}
+        for key in ("dino_head.last_layer.weight_v", "dino_head.last_layer.weight"):
+            tensor = state.get(key) if isinstance(state, dict) else None
+            if isinstance(tensor, torch.Tensor) and tensor.ndim == 2:
+                return int(tensor.shape[0])
+    return None
+
+
+def _merge_console(raw: pd.DataFrame, console: ConsoleLog, notes: list[str]) -> pd.DataFrame:
+    """Join the console log's rows (console line, planned iterations, running averages) onto
+    training_metrics.json's, launch by launch from the last (a console log may begin later);
+    with no metrics file, the console's rows are the log."""
+    rows = console.rows.copy()
+    if rows.empty:
+        return raw
+    start_rows = []
+    for start_line, _ in console.launch_starts:
+        after = np.flatnonzero(rows["line"].to_numpy() > start_line)
+        if len(after):
+            start_rows.append(int(after[0]))
+    rows["launch"] = launch_ids(rows["iteration"].to_numpy(dtype=float), start_rows)
+    if raw.empty:
+        return rows
+    extra = ["line", "planned", *[c for c in rows.columns if c.endswith("_avg")]]
+    n_raw, n_console = int(raw["launch"].max()) + 1, int(rows["launch"].max()) + 1
+    if n_raw != n_console:
+        notes.append(
+            f"{METRICS_FILE} holds {n_raw} launch(es), {console.path.name} {n_console}: paired "
+            "from the last (one of them was truncated, rotated or copied in part)."
+        )
+    parts = []
+    for index in range(n_raw):
+        own = raw[raw["launch"] == index]
+        other = index + n_console - n_raw
+        if 0 <= other < n_console:
+            side = rows[rows["launch"] == other][["iteration", *extra]]
+            side = side.drop_duplicates("iteration", keep="last")
+            own = own.merge(side, on="iteration", how="left")
+        parts.append(own)
+    return pd.concat(parts).reset_index(drop=True)
+
+
+def _open_dinov2(
+    path: Path, console_file: Path | None, launch: int | None, k_override: int | None
+) -> OpenedRun:
+    notes: list[str] = []
+    sources: dict[str, str] = {}
+    console = read_console_log(console_file) if console_file is not None else None
+    if console is not None:
+        notes += console.notes
+    resolved, config_source = _config(path, console)
     pipeline: PipelineConfig | None = None
     recipe = ""
-    if config_file.is_file():
-        resolved = read_dinov2_config(config_file)
-        crops = load_config(config_file)
+    if resolved is not None and config_source == DINOV2_CONFIG_FILE:
+        crops = load_config(path / DINOV2_CONFIG_FILE)
         pipeline = released_pipeline(crops).replace(name=f"{path.name} (config.yaml)")
         recipe = (
             "crops from config.yaml; photometric recipe of DINOv2's released code (blur 0 / "
             "~0.9 / 0.5 on global 1 / global 2 / locals, not the published 1.0 / 0.1 / 0.5)"
         )
+    elif resolved is not None:
+        notes.append(f"no {DINOV2_CONFIG_FILE} in {path}: the recipe is read from {config_source}.")
     else:
         notes.append(
-            f"no {DINOV2_CONFIG_FILE} in {path}: DINOv2's defaults are assumed for K "
-            "(65536) and the epoch length (1250); schedules and crops cannot be checked."
+            f"no {DINOV2_CONFIG_FILE} in {path} and no config echo in a log.txt: DINOv2's "
+            "defaults are assumed for the epoch length (1250); schedules and crops cannot be "
+            "checked."
         )
     defaults = resolved or resolve_dinov2_config({}, source="DINOv2 defaults")
-    epoch_length = int(defaults.get("train.OFFICIAL_EPOCH_LENGTH"))
+    epoch_length = config_number(defaults, "train.OFFICIAL_EPOCH_LENGTH", int)
+    planned_total = None
+    if resolved is not None:
+        planned_total = config_number(resolved, "optim.epochs", int) * epoch_length
+    sources["recipe"] = config_source or "DINOv2's defaults (assumed)"
     world = infer_world_size(resolved) if resolved else None
     if resolved is not None and world is None:
         notes.append(
-            "optim.lr of config.yaml is not base_lr x sqrt(batch x processes / 1024): the "
-            "number of processes is unknown, images / s are per process."
+            f"optim.lr of {config_source} is not base_lr x sqrt(batch x processes / 1024): "
+            "the number of processes is unknown, images / s are per process."
+        )
+    checkpoints = find_checkpoints(path)
+    k, sources["num_prototypes"] = _prototypes(
+        k_override, resolved, config_source, console, checkpoints
+    )
+    if sources["num_prototypes"].startswith("DINOv2's default"):
+        notes.append(
+            "K (dino.head_n_prototypes) is not in any file here: DINOv2's default 65536 is "
+            "assumed (ln K = 11.09); give --num-prototypes if your run used another."
         )
     metrics_file = path / METRICS_FILE
     raw = read_training_metrics(metrics_file) if metrics_file.is_file() else pd.DataFrame()
-    if not metrics_file.is_file():
-        notes.append(f"no {METRICS_FILE} in {path}: no curves, no diagnosis from the log.")
-    elif raw.attrs.get("bad_lines"):
-        notes.append(f"{raw.attrs['bad_lines']} unreadable line(s) in {metrics_file} skipped.")
+    read = []
+    if metrics_file.is_file():
+        read.append(METRICS_FILE)
+        if raw.attrs.get("bad_lines"):
+            examples = "; ".join(raw.attrs.get("bad_iterations", []))
+            notes.append(
+                f"{raw.attrs['bad_lines']} unreadable line(s) in {metrics_file} skipped"
+                + (f" ({examples})." if examples else ".")
+            )
+    if console is not None:
+        read.append(str(console.path.relative_to(path)))
+        raw = _merge_console(raw, console, notes)
+    if not read:
+        notes.append(f"no {METRICS_FILE} or log.txt in {path}: no curves, no diagnosis.")
+    sources["log"] = " + ".join(read) or "none"
+    launches = describe_launches(
+        raw,
+        planned_total=planned_total,
+        nan_lines=console.nan_lines if console else (),
+        total_time_lines=console.total_time_lines if console else (),
+        start_lines=[line for line, _ in console.launch_starts] if console else (),
+        console=console is not None,
+        log_file=max(
+            (p for p in (metrics_file, console_file) if p is not None and p.exists()),
+            key=lambda p: p.stat().st_mtime,
+            default=None,
+        ),
+    )
+    chosen = _choose_launch(launches, launch, path)
+    rows = lineage(raw, chosen) if chosen is not None else raw
+    flavour = "dinov2"
+    if resolved is not None and any(s in resolved.values for s in DINOV3_SECTIONS):
+        flavour = "dinov3"
+        notes.append(
+            "a dinov3 config (gram / distillation sections): its log is read as DINOv2's (same "
+            "logger and loss names); the ln K level assumes DINOv2's loss normalisation."
+        )
     return OpenedRun(
         path=path,
         kind="dinov2",
-        metrics=to_dinodiag_metrics(raw, epoch_length, world),
-        checkpoints=find_checkpoints(path),
+        metrics=to_dinodiag_metrics(rows, epoch_length, world),
+        checkpoints=checkpoints,
         pipeline=pipeline,
         recipe=recipe,
-        num_prototypes=int(defaults.get("dino.head_n_prototypes")),
+        num_prototypes=k,
         dinov2_config=resolved,
         epoch_length=epoch_length,
         world_size=world,
         notes=notes,
+        launches=launches,
+        launch=chosen,
+        all_metrics=to_dinodiag_metrics(raw, epoch_length, world).assign(
+            launch=raw["launch"].to_numpy() if "launch" in raw else 0
+        )
+        if not raw.empty
+        else None,
+        sources=sources,
+        console=console,
+        flavour=flavour,
+        planned_iterations=launches[chosen].planned if chosen is not None else planned_total,
+    )
+
+
+def _prototypes(
+    override: int | None,
+    resolved: ResolvedDinov2Config | None,
+    config_source: str,
+    console: ConsoleLog | None,
+    checkpoints: list[CheckpointFile],
+) -> tuple[int, str]:
+    """K and where it was read: the override, config.yaml / the config echo, the newest
+    teacher checkpoint's head, else DINOv2's default."""
+    if override is not None:
+        return int(override), "--num-prototypes"
+    if resolved is not None and "dino.head_n_prototypes" in resolved.from_file:
+        return config_number(resolved, "dino.head_n_prototypes", int), config_source
+    from_checkpoint = _prototypes_from_checkpoint(checkpoints)
+    if from_checkpoint is not None:
+        return from_checkpoint, "the teacher checkpoint's DINO head"
+    if resolved is not None and config_source == DINOV2_CONFIG_FILE:
+        return config_number(resolved, "dino.head_n_prototypes", int), (
+            f"{config_source} (DINOv2's default, not set there)"
+        )
+    return 65536, "DINOv2's default (assumed)"
+
+
+def _choose_launch(launches: list[Launch], launch: int | None, path: Path) -> int | None:
+    if not launches:
+        return None
+    if launch is None:
+        return launches[-1].index
+    if not 0 <= launch < len(launches):
+        raise TrainingError(
+            f"{path} has {len(launches)} launch(es) in its log: choose --launch 1 to "
+            f"{len(launches)}, not {launch + 1}."
+        )
+    return launch
+
+
+def _open_dino_v1(path: Path, log_file: Path, k_override: int | None) -> OpenedRun:
+    """DINO v1's output directory: ``log.txt`` with one JSON object per epoch (``epoch``,
+    ``train_loss``, ``train_lr``, ``train_wd``). Steps are epochs; K is DINO v1's default
+    ``out_dim`` 65536 unless given (its checkpoint.pth pickles the arguments: not unpickled)."""
+    text = log_file.read_text(encoding="utf-8", errors="replace")
+    objects, bad = rundir.json_lines(text if text.endswith("\n") else text + "\n")
+    rows = [
+        {k: _number(v) for k, v in o.items()}
+        for o in objects
+        if isinstance(o.get("epoch"), (int, float))
+    ]
+    frame = pd.DataFrame(rows)
+    metrics = pd.DataFrame(columns=["kind", "step", "epoch", "time"])
+    if not frame.empty:
+        epochs = pd.to_numeric(frame["epoch"], errors="coerce")
+        metrics = pd.DataFrame({"kind": "train", "step": epochs.astype("Int64"), "epoch": epochs})
+        metrics["time"] = np.nan
+        for source, target in (("train_loss", "loss"), ("train_lr", "lr"), ("train_wd", "wd")):
+            if source in frame:
+                metrics[target] = pd.to_numeric(frame[source], errors="coerce")
+        if "loss" in metrics:
+            metrics["dino_loss"] = metrics["loss"]  # DINO v1's loss is the DINO loss alone
+    notes = [
+        "a DINO v1 output directory (main_dino.py's log.txt, one row per epoch): steps are "
+        "epochs; checkpoint.pth pickles its arguments and is not read.",
+    ]
+    if bad:
+        notes.append(f"{bad} unreadable line(s) in {log_file} skipped.")
+    source = "--num-prototypes" if k_override is not None else "DINO v1's default out_dim"
+    return OpenedRun(
+        path=path,
+        kind="dinov2",
+        metrics=metrics,
+        checkpoints=[],
+        pipeline=None,
+        recipe="",
+        num_prototypes=int(k_override) if k_override is not None else 65536,
+        epoch_length=1,
+        notes=notes,
+        sources={"log": log_file.name, "num_prototypes": source, "recipe": "none"},
+        flavour="dino",
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from dinodiag.runs.dinov2_run import OpenedRun
@@ -57,6 +58,44 @@ def warmup_iterations(run: OpenedRun) -> int:
     if run.dinov2_config is not None:
         return int(float(run.dinov2_config.get("optim.warmup_epochs")) * ep)
     return ep
+
+
+@dataclass(frozen=True)
+class Warmup:
+    """The lr warm-up as the log shows it was applied (or, without lr rows, as configured)."""
+
+    state: str  # "peaked" | "rising" | "none" | "configured"
+    end: int  # iteration the warm-up ends (the logged peak, or the configured end)
+    evidence: str  # what it rests on, in words
+
+
+PEAK_DROP = 0.01  # the lr counts as past its peak once 1% below it
+
+
+def logged_warmup(run: OpenedRun) -> Warmup:
+    """Read the warm-up from the logged lr: it ``peaked`` at the iteration of its maximum when
+    it rose there (from more than 1% below) and later rows follow; it is still ``rising`` when
+    the maximum is the last row; ``none`` when the lr never rose. Without at least 3 lr rows, the
+    configured warm-up (``configured``)."""
+    rows = rows_of(run, "lr").dropna()
+    rows = rows[np.isfinite(rows["value"].astype(float))]
+    if len(rows) < 3:
+        end = warmup_iterations(run)
+        where = "config" if run.dinov2_config is not None else "one epoch, assumed"
+        return Warmup("configured", end, f"warm-up of {end} iterations ({where}; no lr logged)")
+    values = rows["value"].to_numpy(dtype=float)
+    peak = int(np.argmax(values))
+    top, step = float(values[peak]), int(rows["step"].iloc[peak])
+    rose = values[0] < (1 - PEAK_DROP) * top
+    if rose and peak < len(values) - 1:
+        return Warmup("peaked", step, f"the logged lr peaked at {top:.3g} at {iteration(step)}")
+    if rose:
+        return Warmup(
+            "rising",
+            step,
+            f"the logged lr is still rising ({values[0]:.3g} -> {top:.3g} at {iteration(step)})",
+        )
+    return Warmup("none", int(rows["step"].iloc[0]), f"the logged lr stays at {top:.3g}")
 
 
 def worst_level(findings: list[Finding]) -> str:

@@ -38,10 +38,12 @@ from dinodiag.runs.findings import (
     LEVELS,
     Finding,
     iteration,
+    logged_warmup,
     rows_of,
     span,
-    warmup_iterations,
 )
+from dinodiag.runs.launch_rules import early_stop, launches, nonfinite_average
+from dinodiag.runs.learning_rules import knn_gain, prototypes_used
 
 UNIFORM_FRACTION = 0.98  # the DINO loss within 2% of ln K counts as "at ln K"
 ONEHOT_FRACTION = 0.1  # the DINO loss below 10% of ln K (1.1 nats at K = 65536) is one-hot
@@ -82,6 +84,50 @@ def _dino_rows(run: OpenedRun, least: int) -> tuple[pd.DataFrame, int, float] | 
     return rows, k, math.log(k)
 
 
+def _terms_text(run: OpenedRun, late: pd.DataFrame) -> str:
+    """How DINOv2 wrote the level: its two terms and the pair count that makes their sum ln K
+    at a uniform teacher (from the config's local_crops_number when known)."""
+    local, glob = rows_of(run, "dino_local_crops_loss"), rows_of(run, "dino_global_crops_loss")
+    if run.kind != "dinov2" or local.empty or glob.empty:
+        return ""
+    steps = late["step"]
+    local_v = float(local[local["step"].isin(steps)]["value"].median())
+    glob_v = float(glob[glob["step"].isin(steps)]["value"].median())
+    pairs = ""
+    if run.dinov2_config is not None:
+        n = int(float(run.dinov2_config.get("crops.local_crops_number")))
+        pairs = (
+            f" (DINOv2 divides both by the {2 * n + 2} crop pairs of 2 globals and {n} locals, "
+            "so their sum is ln K at a uniform teacher)"
+        )
+    return f" dino_local_crops_loss {local_v:.4f} + dino_global_crops_loss {glob_v:.4f}{pairs}."
+
+
+def _other_level(level: float, ln_k: float, k: int, k_source: str) -> str | None:
+    """What a DINO loss level above ln K can mean, or None when it is not above it."""
+    ratio = level / ln_k
+    if ratio <= 1 + (1 - UNIFORM_FRACTION):
+        return None
+    multiple = round(ratio)
+    if multiple >= 2 and abs(ratio - multiple) <= (1 - UNIFORM_FRACTION) * multiple:
+        return (
+            f"the DINO loss sits at {multiple} x ln K ({level:.4f}): that cannot be a DINOv2 "
+            f"log with K = {k} ({k_source}), whose DINO terms sum to ln K at a uniform teacher; "
+            "the loss is normalised otherwise (a fork summing over crop pairs?) or K differs"
+        )
+    power = math.log2(math.exp(level)) if level < 700 else math.inf
+    if math.isfinite(power) and abs(power - round(power)) < 0.03 and round(power) >= 1:
+        other = 2 ** round(power)
+        return (
+            f"the DINO loss sits at {level:.4f} = ln {other}, not ln {k} = {ln_k:.4f}: K is "
+            f"probably {other}, not {k} ({k_source}); give --num-prototypes {other}"
+        )
+    return (
+        f"the DINO loss sits above ln K ({level:.4f} > {ln_k:.4f}): the student disagrees "
+        "with a near-uniform teacher, or K is larger than assumed"
+    )
+
+
 def uniform_collapse(run: OpenedRun) -> Finding | None:
     if (found := _dino_rows(run, 3)) is None:
         return None
@@ -89,28 +135,48 @@ def uniform_collapse(run: OpenedRun) -> Finding | None:
     late = rows.iloc[-max(3, len(rows) // 4) :]
     level = float(late["value"].median())
     first, last = rows.iloc[0], rows.iloc[-1]
+    k_source = run.sources.get("num_prototypes", "")
     evidence = (
         f"DINO loss {first['value']:.4f} at {iteration(first['step'])}, {last['value']:.4f} "
         f"at {iteration(last['step'])}; median {level:.4f} over {span(late)}; "
-        f"ln K = ln {k} = {ln_k:.4f}."
-    )
+        f"ln K = ln {k} = {ln_k:.4f}" + (f" (K from {k_source})" if k_source else "") + "."
+    ) + _terms_text(run, late)
+    other = _other_level(level, ln_k, k, k_source or "assumed")
+    if other is not None:
+        return Finding(
+            "warn",
+            "uniform_collapse",
+            "The DINO loss is not at a level a DINOv2 run of this K can have",
+            f"{evidence} {other[0].upper()}{other[1:]}.",
+            "Check K (dino.head_n_prototypes in config.yaml or the log's config echo) and the "
+            "loss code; a loss that stays at one level while the lr is applied is a collapse "
+            "whatever the level.",
+        )
     if level < UNIFORM_FRACTION * ln_k:
         return Finding("pass", "uniform_collapse", "The DINO loss left ln K", evidence)
-    warmup = warmup_iterations(run)
-    if int(last["step"]) < warmup:
+    warmup = logged_warmup(run)
+    at_level = rows[rows["value"] >= UNIFORM_FRACTION * ln_k]
+    since = at_level[at_level["step"] >= warmup.end]
+    if warmup.state == "rising" or int(last["step"]) < warmup.end:
         return Finding(
             "info",
             "uniform_collapse",
             "The DINO loss is still at ln K, within the lr warm-up",
-            evidence + f" The warm-up lasts {warmup} iterations.",
+            f"{evidence} Warm-up: {warmup.evidence}.",
             "Too early to call: judge it after the warm-up. If it stays, see the uniform-collapse "
             "advice (teacher temperature, centering, lr).",
         )
+    stay = (
+        f" It has stayed there for {int(last['step']) - int(since['step'].iloc[0])} iterations "
+        f"past the warm-up ({len(since)} log rows)."
+        if len(since)
+        else ""
+    )
     return Finding(
         "fail",
         "uniform_collapse",
         "Uniform collapse: the DINO loss sits at ln K",
-        evidence + f" The run is past its {warmup}-iteration warm-up.",
+        f"{evidence} Warm-up: {warmup.evidence}.{stay}",
         "The teacher gives every prototype the same probability, so the student learns "
         "nothing. Check that the teacher is an EMA of the student and not the same module "
         "(dinov2 #407), lower the teacher temperature (teacher.teacher_temp <= 0.07, warm-up "
@@ -261,7 +327,10 @@ def _koleo_per_chunk(run: OpenedRun) -> float:
 
 
 RULES: tuple[Callable[[OpenedRun], Finding | None], ...] = (
+    launches,
+    early_stop,
     nonfinite_loss,
+    nonfinite_average,
     uniform_collapse,
     onehot_collapse,
     flat_loss,
@@ -269,6 +338,8 @@ RULES: tuple[Callable[[OpenedRun], Finding | None], ...] = (
     schedules,
     teacher_temp,
     loader_bound,
+    knn_gain,
+    prototypes_used,
 )
 
 

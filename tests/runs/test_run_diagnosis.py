@@ -28,6 +28,7 @@ def failing(found: dict[str, Finding]) -> set[str]:
 def test_a_healthy_run_passes_every_rule(tmp_path: Path) -> None:
     found = findings(tmp_path, "healthy")
     assert set(found) == {
+        "early_stop",  # 3 of 10 epochs logged, just written: it may still be running
         "uniform_collapse",
         "onehot_collapse",
         "flat_loss",
@@ -36,7 +37,7 @@ def test_a_healthy_run_passes_every_rule(tmp_path: Path) -> None:
         "teacher_temp",
         "loader_bound",
     }
-    assert failing(found) == set() and worst_level(list(found.values())) == "pass"
+    assert failing(found) == set() and found["early_stop"].level == "info"
 
 
 def test_a_loss_at_ln_k_is_a_uniform_collapse(tmp_path: Path) -> None:
@@ -50,7 +51,7 @@ def test_a_loss_at_ln_k_is_a_uniform_collapse(tmp_path: Path) -> None:
 def test_at_ln_k_during_the_warmup_is_too_early_to_call(tmp_path: Path) -> None:
     found = findings(tmp_path, "uniform", optim={"warmup_epochs": 5})
     assert found["uniform_collapse"].level == "info"
-    assert "500 iterations" in found["uniform_collapse"].evidence
+    assert "still rising" in found["uniform_collapse"].evidence  # read from the logged lr
 
 
 def test_a_loss_falling_to_0_within_an_epoch_is_a_onehot_collapse(tmp_path: Path) -> None:
