@@ -149,6 +149,68 @@ REFERENCE_PRESETS = tuple(p.name for p in _PRESETS if p.reference)
 CROP_REFERENCES = tuple(p.name for p in _PRESETS if p.reference and p.crops_of is None)
 
 
+@dataclass(frozen=True)
+class MethodCrops:
+    """Another self-supervised method's documented multi-crop geometry.
+
+    Not a preset to compare against: what lets a check say "6 locals is lightly's and
+    SwAV's count" instead of calling a known recipe a mistake.
+    """
+
+    name: str  # how a message names it: "lightly DINOTransform"
+    global_crops_number: int
+    local_crops_number: int
+    global_crops_scale: tuple[float, float]
+    local_crops_scale: tuple[float, float]
+    source: str  # where the values were read from
+    preset: str | None = None  # the dinodiag preset with this geometry, if any
+
+
+METHOD_CROPS = (
+    MethodCrops(
+        "DINOv2", 2, 8, (0.32, 1.0), (0.05, 0.32), "dinov2 ssl_default_config.yaml", "dinov2"
+    ),
+    MethodCrops("DINO v1", 2, 8, (0.4, 1.0), (0.05, 0.4), "dino main_dino.py arguments", "dino"),
+    MethodCrops(
+        "lightly DINOTransform",
+        2,
+        6,
+        (0.4, 1.0),
+        (0.05, 0.4),
+        "lightly lightly/transforms/dino_transform.py defaults",
+        "lightly",
+    ),
+    # iBOT's README commands for its ViT-S/16 and Swin-T models (main_ibot.py's own
+    # defaults are 0 locals, (0.14, 1) / (0.05, 0.4)).
+    MethodCrops(
+        "iBOT", 2, 10, (0.25, 1.0), (0.05, 0.25), "bytedance/ibot README pre-training commands"
+    ),
+    # SwAV's multi-crop: nmb_crops [2, 6], min_scale_crops [0.14, 0.05], max [1, 0.14].
+    MethodCrops("SwAV", 2, 6, (0.14, 1.0), (0.05, 0.14), "facebookresearch/swav main_swav.py"),
+    # MSN as lightly's MSNTransform writes it: 2 random views, 10 focal views.
+    MethodCrops(
+        "MSN", 2, 10, (0.3, 1.0), (0.05, 0.3), "lightly lightly/transforms/msn_transform.py"
+    ),
+)
+
+
+def methods_with(field_name: str, value: object, tolerance: float = 1e-3) -> list[str]:
+    """Names of the methods whose documented ``field_name`` (a MethodCrops field) is ``value``
+    (ranges equal within ``tolerance``)."""
+    found = []
+    for method in METHOD_CROPS:
+        known = getattr(method, field_name)
+        if isinstance(known, tuple):
+            same = isinstance(value, (tuple, list)) and all(
+                abs(float(a) - float(b)) <= tolerance for a, b in zip(known, value, strict=True)
+            )
+        else:
+            same = known == value
+        if same:
+            found.append(method.name)
+    return found
+
+
 def size_variant(reference: str, global_size: int, local_size: int | None) -> SizeVariant | None:
     """The size variant of preset ``reference`` with these crop sizes, if it has one."""
     preset = PRESETS.get(reference)

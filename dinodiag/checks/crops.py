@@ -8,17 +8,15 @@ import statistics
 
 import pandas as pd
 
-from dinodiag.augment.presets import PRESETS, REFERENCE_PRESETS
-from dinodiag.checks.evidence import SCALE_TOLERANCE, Evidence, fmt_range, make_result
+from dinodiag.augment.presets import METHOD_CROPS, methods_with
+from dinodiag.checks.evidence import (
+    SCALE_COVERAGE,
+    SCALE_TOLERANCE,
+    Evidence,
+    fmt_range,
+    make_result,
+)
 from dinodiag.checks.report import CheckResult
-
-
-def _matching_reference(field_name: str, value: tuple[float, float]) -> str | None:
-    for name in REFERENCE_PRESETS:
-        ref = getattr(PRESETS[name].config, field_name)
-        if all(abs(a - b) <= SCALE_TOLERANCE for a, b in zip(value, ref, strict=False)):
-            return name
-    return None
 
 
 def _outside(rows: pd.DataFrame, lo: float, hi: float) -> pd.Series:
@@ -90,11 +88,6 @@ def _scale_check(ev: Evidence, group: str) -> CheckResult:
             "the "
             "pipeline does not crop the way its configuration says.",
         )
-    what = (
-        "global crops (teacher + student) should keep most of the image"
-        if group == "global"
-        else "local crops (student only) should show a small part of the image"
-    )
     if configured is not None and all(
         abs(a - b) <= SCALE_TOLERANCE for a, b in zip(configured, expected_range, strict=False)
     ):
@@ -110,40 +103,96 @@ def _scale_check(ev: Evidence, group: str) -> CheckResult:
                 "ratios do not fit these images)."
             )
         return make_result(check_id, title, status, measured, expected, message)
-    reference = _matching_reference(field_name, configured) if configured is not None else None
     low, high = expected_range
     fix = f"set {field_name}: [{low:g}, {high:g}] to follow {ev.expect_name}"
-    if reference is not None:
-        return make_result(
-            check_id,
-            title,
-            "warn",
-            measured,
-            expected,
-            f"{fmt_range(configured)} is the {reference} preset's range, not {ev.expect_name}'s "
-            f"{fmt_range(expected_range)}: a known recipe, but not the one you compare against; "
-            f"{fix}.",
-        )
+    known = _known_recipes(ev, field_name, configured) if configured is not None else []
     lo, hi = configured if configured is not None else (lo_c, hi_c)
-    if lo < expected_range[0] - SCALE_TOLERANCE:
-        effect = (
-            f"crops as small as {lo:.0%} of the image: {what}, so these cut away too much"
-            if group == "global"
-            else f"crops down to {lo:.0%} of the image carry little content"
-        )
-    elif hi > expected_range[1] + SCALE_TOLERANCE:
-        effect = (
-            f"crops up to {hi:.0%} of the image: {what}, these overlap the global views too much"
-        )
-    else:
-        effect = (
-            f"the range {fmt_range((lo, hi))} is narrower than {fmt_range(expected_range)}: less "
-            "scale "
-            "variety between views"
-        )
-    return make_result(
-        check_id, title, "fail", measured, expected, f"{effect.capitalize()}; {fix}."
+    covered, inside = scale_coverage((lo, hi), expected_range)
+    shares = (
+        f"it covers {covered:.0%} of {fmt_range(expected_range)} and {inside:.0%} of its crops "
+        f"fall inside it; the tolerance is {SCALE_COVERAGE:.0%} each way"
     )
+
+    def verdict(status: str, message: str) -> CheckResult:
+        return make_result(check_id, title, status, measured, expected, message)
+
+    if covered >= SCALE_COVERAGE and inside >= SCALE_COVERAGE:
+        also = f" It is the range of {' and '.join(known)}." if known else ""
+        return verdict(
+            "pass",
+            f"{fmt_range((lo, hi))} is within tolerance of {ev.expect_name}'s "
+            f"{fmt_range(expected_range)}: {shares}." + also,
+        )
+    if known:
+        return verdict(
+            "warn",
+            f"{fmt_range(configured)} is the range of {' and '.join(known)}, not "
+            f"{ev.expect_name}'s {fmt_range(expected_range)}: a known recipe, but not the one "
+            f"you compare against; {fix}.",
+        )
+    effects = _scale_effects(group, (lo, hi), expected_range)
+    return verdict("fail", f"{'; '.join(effects)} ({shares}); {fix}.")
+
+
+def scale_coverage(
+    configured: tuple[float, float], reference: tuple[float, float]
+) -> tuple[float, float]:
+    """``(covered, inside)``: the share of ``reference`` that ``configured`` spans, and the
+    share of ``configured`` inside ``reference``. RandomResizedCrop draws the area fraction
+    uniformly in its range, so these are shares of the crops each range draws."""
+    (lo, hi), (a, b) = configured, reference
+    overlap = max(0.0, min(hi, b) - max(lo, a))
+    covered = overlap / (b - a) if b > a else float(lo <= a <= hi)
+    inside = overlap / (hi - lo) if hi > lo else float(a <= lo <= b)
+    return covered, inside
+
+
+def _scale_effects(
+    group: str, configured: tuple[float, float], reference: tuple[float, float]
+) -> list[str]:
+    """What a range beyond the tolerance does, each sentence true for its numbers."""
+    (lo, hi), (a, b) = configured, reference
+    width = max(hi - lo, 1e-12)
+    effects = []
+    if lo < a:
+        share = (min(a, hi) - lo) / width
+        effect = (
+            f"{share:.0%} of the crops are smaller than {a:.0%} of the image, the reference's "
+            f"smallest, down to {lo:.0%}"
+        )
+        if group == "global":
+            effect += (
+                ": global crops (teacher + student) should keep most of the image, so these "
+                "cut away too much"
+            )
+        effects.append(effect)
+    if hi > b:
+        share = (hi - max(b, lo)) / width
+        effect = (
+            f"{share:.0%} of the crops are larger than {b:.0%} of the image, the reference's "
+            f"largest, up to {hi:.0%}"
+        )
+        if group == "local":
+            effect += ": local crops (student only) that large overlap the global views more"
+        effects.append(effect)
+    missing = [r for r in ((a, min(lo, b)), (max(hi, a), b)) if r[1] > r[0]]
+    if missing:
+        gaps = " and ".join(f"{x:.0%}-{y:.0%}" for x, y in missing)
+        effects.append(
+            f"no crops of {gaps} of the image, which the reference draws: less scale variety"
+        )
+    text = "; ".join(effects)
+    return [text[0].upper() + text[1:]]
+
+
+def _known_recipes(ev: Evidence, field_name: str, configured: tuple[float, float]) -> list[str]:
+    """Other methods whose documented range ``configured`` is, each with its preset if any."""
+    names = set(methods_with(field_name, configured, SCALE_TOLERANCE))
+    return [
+        f"{m.name} (preset {m.preset})" if m.preset else m.name
+        for m in METHOD_CROPS
+        if m.name in names and m.preset != ev.expect_name
+    ]
 
 
 def check_global_scale(ev: Evidence) -> CheckResult:

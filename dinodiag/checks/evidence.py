@@ -29,6 +29,10 @@ from dinodiag.stats import RowFrames, sample_rows, view_kind
 
 Check = Callable[["Evidence"], CheckResult]
 SCALE_TOLERANCE = 1e-3  # configured ranges closer than this count as equal
+# A crop scale range within tolerance of the reference's: it spans at least this share of
+# the reference range, and at least this share of its own crops fall inside that range
+# ((0.3, 1) against (0.32, 1): 100% and 97%; DINO v1's (0.4, 1) spans 88%).
+SCALE_COVERAGE = 0.95
 EXAMPLES_KEPT = 4  # whole samples kept for the checks that compare tensors
 # The drawn values that make two views different draws (identical values: a reused draw).
 DRAW_FIELDS = (

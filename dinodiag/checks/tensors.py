@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import torch
 
-from dinodiag.augment.presets import SizeVariant, size_variant
+from dinodiag.augment.presets import SizeVariant, methods_with, size_variant
 from dinodiag.augment.records import collate_views
 from dinodiag.checks.evidence import Evidence, fmt_range, make_result
 from dinodiag.checks.report import CheckResult
+
+MIN_LOCAL_CROPS = 2  # fewer local crops than this fail view_count; other counts warn
 
 
 def check_view_count(ev: Evidence) -> CheckResult:
@@ -46,12 +48,15 @@ def check_view_count(ev: Evidence) -> CheckResult:
             f"multi-crop is missing: add {want[1]} local crops of {ev.expect.local_crops_size} px "
             f"(scale {fmt_range(ev.expect.local_crops_scale)}), seen by the student only"
         )
-    elif got[1] != want[1]:
+    elif got[1] < MIN_LOCAL_CROPS and want[1] >= MIN_LOCAL_CROPS:
         hints.append(
-            f"use {want[1]} local crops (6-10 is the usual range; fewer only to save compute)"
+            f"a single local crop gives the student one small view per image: use {want[1]} "
+            f"({MIN_LOCAL_CROPS} is the fewest dinodiag accepts)"
         )
     if got[0] != want[0]:
         hints.append(f"produce {want[0]} global crops: the teacher compares the two global views")
+    if not hints and got[1] != want[1]:
+        return _other_local_count(ev, got, measured, expected)
     return make_result(
         "view_count",
         title,
@@ -59,6 +64,34 @@ def check_view_count(ev: Evidence) -> CheckResult:
         measured,
         expected,
         f"{ev.expect_name} expects {expected}; " + "; ".join(hints) + ".",
+    )
+
+
+def _other_local_count(
+    ev: Evidence, got: tuple[int, int], measured: str, expected: str
+) -> CheckResult:
+    """A warning for a usable local crop count other than the reference's: named after the
+    methods that document it, if any."""
+    n_local, want = got[1], ev.expect.local_crops_number
+    methods = methods_with("local_crops_number", n_local)
+    known = (
+        f"{n_local} local crops is the count {' and '.join(methods)} document"
+        if methods
+        else f"{n_local} local crops is no documented method's count"
+    )
+    effect = (
+        "fewer small views per image: less local-to-global matching, less compute"
+        if n_local < want
+        else "more small views per image: more local-to-global matching, more compute"
+    )
+    return make_result(
+        "view_count",
+        "number of views",
+        "warn",
+        measured,
+        expected,
+        f"{known}; {ev.expect_name} uses {want} ({effect}). Set local_crops_number: {want} to "
+        f"follow {ev.expect_name}.",
     )
 
 

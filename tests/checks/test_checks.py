@@ -93,7 +93,7 @@ def test_dino_v1_scales_warn_with_the_preset_name(small_dataset) -> None:
     report = check(build_pipeline(PRESETS["dino"].config), small_dataset)
     assert (
         status(report, "global_scale") == "warn"
-        and "dino preset's range" in report.by_id("global_scale").message
+        and "DINO v1 (preset dino)" in report.by_id("global_scale").message
     )
     assert status(report, "local_scale") == "warn"
     assert report.verdict == "warn"
@@ -103,7 +103,10 @@ def test_unknown_local_scale_fails(small_dataset) -> None:
     cfg = SMALL.replace(local_crops_scale=(0.01, 0.1))
     report = check(build_pipeline(cfg), small_dataset, expect=SMALL)
     assert status(report, "local_scale") == "fail"
-    assert "down to 1% of the image" in report.by_id("local_scale").message
+    assert (
+        "44% of the crops are smaller than 5% of the image" in report.by_id("local_scale").message
+    )
+    assert "down to 1%" in report.by_id("local_scale").message
 
 
 def test_sampled_scale_outside_configured_range_fails(small_dataset) -> None:

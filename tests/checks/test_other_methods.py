@@ -1,0 +1,95 @@
+"""Other methods' faithful pipelines: warnings that name the method, failures only for bugs."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import ListDataset, make_image
+from other_methods import EXPECT, MultiView, ibot, lightly_dino
+
+from dinodiag.checks.crops import scale_coverage
+from dinodiag.checks.runner import run_checks
+from dinodiag.probe.pipeline import ForeignPipeline
+
+DATA = ListDataset([make_image(96 + 8 * i, 72 + 4 * i, seed=i) for i in range(6)])
+
+
+def report_of(transform, samples: int = 12, expect=EXPECT):
+    return run_checks(
+        ForeignPipeline(transform, "mine"),
+        DATA,
+        expect=expect,
+        expect_name="dinov2",
+        samples=samples,
+        seed=1,
+    )
+
+
+@pytest.fixture(scope="module")
+def lightly_report():
+    return report_of(lightly_dino())
+
+
+def test_lightly_dino_transform_passes_with_warnings_that_name_lightly(lightly_report) -> None:
+    report = lightly_report
+    assert report.verdict == "warn", [(r.id, r.status, r.message) for r in report.failures()]
+    count = report.by_id("view_count")
+    assert count.status == "warn" and count.measured == "2 global + 6 local"
+    assert "lightly DINOTransform" in count.message and "SwAV" in count.message
+    assert "dinov2 uses 8" in count.message and "usual range" not in count.message
+    for check_id in ("global_scale", "local_scale"):
+        result = report.by_id(check_id)
+        assert result.status == "warn" and "lightly DINOTransform (preset lightly)" in (
+            result.message
+        )
+    assert report.by_id("reference_diff").measured["matches"] == ["lightly"]
+
+
+def test_ibot_ten_locals_warn_naming_ibot() -> None:
+    report = report_of(ibot())
+    count = report.by_id("view_count")
+    assert count.status == "warn" and count.measured == "2 global + 10 local"
+    assert "iBOT" in count.message and "MSN" in count.message
+    for check_id in ("global_scale", "local_scale"):
+        result = report.by_id(check_id)
+        assert result.status == "warn" and "range of iBOT" in result.message
+    assert report.verdict == "warn"
+
+
+def test_one_local_crop_still_fails() -> None:
+    count = report_of(MultiView(n_local=1), samples=2).by_id("view_count")
+    assert count.status == "fail" and "single local crop" in count.message
+
+
+def test_a_ten_local_pipeline_fails_only_for_its_real_bug() -> None:
+    """10 locals with a global scale of (0.1, 1): view_count warns, global_scale fails."""
+    report = report_of(MultiView(10, (0.1, 1.0), (0.05, 0.32)), samples=4)
+    assert {r.id for r in report.results if r.status == "fail"} == {"global_scale"}
+    message = report.by_id("global_scale").message
+    assert "24% of the crops are smaller than 32% of the image" in message
+    assert "down to 10%" in message and "covers 100% of (0.32, 1)" in message
+
+
+def test_scale_coverage() -> None:
+    assert scale_coverage((0.3, 1.0), (0.32, 1.0)) == pytest.approx((1.0, 0.68 / 0.7))
+    assert scale_coverage((0.4, 1.0), (0.32, 1.0)) == pytest.approx((0.6 / 0.68, 1.0))
+    assert scale_coverage((0.05, 0.1), (0.32, 1.0)) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("scale", "status"),
+    [((0.3, 1.0), "pass"), ((0.33, 1.0), "pass"), ((0.2, 1.0), "fail"), ((0.5, 1.0), "fail")],
+)
+def test_global_scale_within_a_documented_tolerance(scale, status) -> None:
+    pipe = MultiView(8, scale, (0.05, 0.32))
+    result = report_of(pipe, samples=2).by_id("global_scale")
+    assert result.status == status, result.message
+    if scale == (0.3, 1.0):
+        assert "covers 100% of (0.32, 1) and 97% of its crops fall inside it" in result.message
+    if scale == (0.5, 1.0):
+        # No sentence about crops being too small: none are.
+        assert "smaller than" not in result.message
+        assert "No crops of 32%-50% of the image" in result.message
+        assert (
+            "covers 74% of (0.32, 1) and 100% of its crops fall inside it; the tolerance is 95%"
+            in result.message
+        )
