@@ -137,14 +137,14 @@ def header(info: runs.RunInfo, frame: pd.DataFrame) -> None:
     if progress is not None:
         st.progress(progress[0], text=progress[1])
     metrics = run_status.run_metrics(info, frame)
-    for column, metric in zip(st.columns(len(metrics)), metrics, strict=True):
+    widths = [2.6] + [1] * (len(metrics) - 1)  # the k-NN tile says its noise: room for it
+    for column, metric in zip(st.columns(widths), metrics, strict=True):
         column.metric(
             metric.label,
             metric.value,
             metric.delta,
             metric.delta_color,
             help=metric.help,
-            delta_description=metric.delta_description,
         )
     charts.verdicts({info.run_id: frame})
 

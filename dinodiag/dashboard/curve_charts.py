@@ -196,6 +196,8 @@ def _one_chart(
             )
         )
     chart = alt.layer(*layers).properties(height=height)
+    if len(band):  # a few points: SVG, so a browser (and its tests) can read the marks
+        chart = chart.properties(usermeta={"embedOptions": {"renderer": "svg"}})
     if width is not None:
         chart = chart.properties(width=width)
     return chart.properties(title=title) if title else chart

@@ -68,12 +68,13 @@ def run_change(frame: pd.DataFrame) -> KnnChange | None:
     return judge_change(float(points["top1"].iloc[0]), float(last["top1"]), _count(last["n_test"]))
 
 
-def interval_text(top1: float, n_test: int | None) -> str | None:
-    """``95% interval 32.4–41.0% on 500 images``; None when the test size is unknown."""
+def tile_label(top1: float, n_test: int | None) -> str:
+    """``k-NN top-1 · 95% 32.4–41.0% · 500 test images``; the bare name when the test size
+    is unknown."""
     interval = knn_interval(top1, n_test)
     if interval is None:
-        return None
-    return f"95% interval {interval[0]:.1f}–{interval[1]:.1f}% on {n_test} images"
+        return "k-NN top-1"
+    return f"k-NN top-1 · 95% {interval[0]:.1f}–{interval[1]:.1f}% · {n_test} test images"
 
 
 def change_text(change: KnnChange) -> str:
@@ -88,8 +89,9 @@ def change_text(change: KnnChange) -> str:
 
 
 def knn_tile(frame: pd.DataFrame) -> Metric:
-    """The k-NN tile of the live view: the last top-1, its 95% interval and test images, and
-    the change since step 0 coloured only when it is beyond the noise (grey otherwise)."""
+    """The k-NN tile of the live view: the last top-1, its 95% interval and test images (in
+    the label), and the change since step 0 coloured only when it is beyond the noise (grey
+    otherwise)."""
     points = knn_points(frame)
     help_text = (
         "Held-out k-NN accuracy; step 0 is the random-weights baseline. A change counts when "
@@ -100,13 +102,11 @@ def knn_tile(frame: pd.DataFrame) -> Metric:
         return Metric("k-NN top-1", "–", help=help_text)
     last = points.iloc[-1]
     value, n_test = float(last["top1"]), _count(last["n_test"])
-    description = interval_text(value, n_test)
-    change = run_change(frame)
+    label, change = tile_label(value, n_test), run_change(frame)
     if change is None:
-        return Metric("k-NN top-1", f"{value:.1f}%", None, help_text, "off", description)
+        return Metric(label, f"{value:.1f}%", None, help_text, "off")
     colour = "normal" if change.is_clear else "off"
-    delta = change_text(change)
-    return Metric("k-NN top-1", f"{value:.1f}%", delta, help_text, colour, description)
+    return Metric(label, f"{value:.1f}%", change_text(change), help_text, colour)
 
 
 @dataclass(frozen=True)

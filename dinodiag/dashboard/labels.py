@@ -134,7 +134,6 @@ class Metric:
     delta: str | None = None
     help: str | None = None
     delta_color: str = "normal"  # "off": grey, a change that is not a result (k-NN noise)
-    delta_description: str | None = None  # small text after the delta (a k-NN interval)
 
 
 # ------------------------------------------------------------------------------ statistics

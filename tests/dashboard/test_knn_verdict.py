@@ -28,7 +28,7 @@ def test_a_change_within_the_noise_is_grey_and_names_its_noise():
     assert tile.delta.startswith("+0.2 vs step 0") and "within noise ±3.1" in tile.delta
     assert "1000 images" in tile.delta
     low, high = knn_interval(14.2, 1000)
-    assert f"{low:.1f}–{high:.1f}%" in tile.delta_description
+    assert f"95% {low:.1f}–{high:.1f}%" in tile.label and "1000 test images" in tile.label
 
 
 def test_a_clear_change_keeps_its_colour():
@@ -50,10 +50,10 @@ def test_too_few_test_images_are_never_judged():
 def test_the_tile_before_a_second_evaluation_and_without_any():
     first = knn_verdict.knn_tile(knn(14.0))
     assert first.value == "14.0%" and first.delta is None
-    assert "on 1000 images" in first.delta_description
+    assert "1000 test images" in first.label
     assert knn_verdict.knn_tile(pd.DataFrame()).value == "–"
     unknown = knn_verdict.knn_tile(knn(10.0, 30.0, test=None))
-    assert unknown.delta_color == "off" and unknown.delta_description is None
+    assert unknown.delta_color == "off" and unknown.label == "k-NN top-1"
 
 
 def test_the_verdict_of_a_run():
