@@ -220,7 +220,7 @@ class Evidence:
 # Operation parameters worth comparing with the recipe, by operation kind.
 SETTING_KEYS = {
     "jitter": ("brightness_range", "contrast_range", "saturation_range", "hue_range"),
-    "blur": ("sigma_range",),
+    "blur": ("sigma_range", "sigma"),  # sigma: fitted to a hand-written blur's effect
     "solarize": ("threshold", "threshold_range"),
     "normalize": ("mean", "std"),
 }

@@ -166,18 +166,23 @@ def _threshold_255(value: float) -> float:
     return value * 255 if value <= 1.0 else value
 
 
-def _threshold_ranges(exact: set[Any], measured: set[Any]) -> list[tuple[float, float]]:
-    """Solarize thresholds as ``(low, high)`` ranges in 0..255 units: the ones torchvision
-    was given (a single value each), merged with the ranges the pixels pinned down (the
-    tightest range consistent with all of them)."""
+def _threshold_ranges(
+    exact: set[Any], measured: set[Any]
+) -> tuple[list[tuple[float, float]], bool]:
+    """Solarize thresholds as ``(low, high)`` ranges in 0..255 units, and whether the measured
+    ones vary between draws: the ones torchvision was given (a single value each), then the
+    tightest range consistent with every measured draw, or, when no single threshold fits
+    them all (a threshold drawn at random), the span of the draws."""
     ranges = sorted({(_threshold_255(float(v)),) * 2 for v in exact if v is not None})
-    if measured:
-        if not any(isinstance(v, tuple) for v in measured):
-            return ranges
-        low = max(float(v[0]) for v in measured)
-        high = min(float(v[1]) for v in measured)
-        ranges.append((low, high) if low <= high else (min(low, high), max(low, high)))
-    return ranges
+    draws = [v for v in measured if isinstance(v, tuple)]
+    if not draws:
+        return ranges, False
+    low = max(float(v[0]) for v in draws)
+    high = min(float(v[1]) for v in draws)
+    if low <= high:
+        return [*ranges, (low, high)], False
+    span = (min(float(v[0]) for v in draws), max(float(v[1]) for v in draws))
+    return [*ranges, span], True
 
 
 def _config_settings(config: PipelineConfig) -> dict[tuple[str, str], set[Any]]:
@@ -202,22 +207,23 @@ def check_photometric_params(ev: Evidence) -> CheckResult:
         recipe = recipe_for(ev.expect, kind)
         for key, column, what in PARAMS:
             seen = settings.get((kind, key), set())
-            if not seen:
-                continue
             want = expected_range(recipe, column)
+            if key in ("threshold", "sigma_range") and not seen:
+                pass  # hand-written steps: their measured values are judged below
+            elif not seen:
+                continue
             if key == "threshold":
-                ranges = _threshold_ranges(seen, settings.get((kind, "threshold_range"), set()))
-                measured[f"{kind}.{column}"] = ", ".join(
-                    f"{lo:g}" if lo == hi else f"{lo:g}-{hi:g}" for lo, hi in ranges
-                )
-                off = [r for r in ranges if not r[0] - 0.5 <= want[0] <= r[1] + 0.5]
-                if off and recipe.solarize_p > 0:
-                    shown = (
-                        f"{off[0][0]:g}"
-                        if off[0][0] == off[0][1]
-                        else f"{off[0][0]:g}-{off[0][1]:g}"
-                    )
-                    problems.append(f"{view}: {what} {shown}, the recipe uses {want[0]:g}")
+                problem = _threshold_problem(settings, kind, want[0], measured)
+                if problem and recipe.solarize_p > 0:
+                    problems.append(f"{view}: {what} {problem}")
+                continue
+            if key == "sigma_range" and not seen:
+                problem = _fitted_sigma_problem(settings.get((kind, "sigma"), set()), want)
+                if problem and recipe.blur_p > 0:
+                    problems.append(f"{view}: {what} {problem}")
+                if settings.get((kind, "sigma")):
+                    fitted = sorted(settings[(kind, "sigma")])
+                    measured[f"{kind}.{column}"] = f"fitted {fitted[0]:.2g}-{fitted[-1]:.2g}"
                 continue
             values = sorted(seen)
             measured[f"{kind}.{column}"] = " / ".join(_fmt(v) for v in values)
@@ -243,7 +249,7 @@ def check_photometric_params(ev: Evidence) -> CheckResult:
             "not measured",
             expected,
             "Skipped: no torchvision colour jitter, blur, solarize or Normalize was recorded "
-            "(hand-written steps are judged by their effect, not their settings).",
+            "(nor a solarize threshold or blur sigma measured from a hand-written step).",
         )
     if problems:
         return make_result(
@@ -263,6 +269,51 @@ def check_photometric_params(ev: Evidence) -> CheckResult:
         measured,
         expected,
         "Jitter, blur, solarize and normalisation settings match the recipe where recorded.",
+    )
+
+
+def _threshold_problem(
+    settings: dict[tuple[str, str], set[Any]], kind: str, want: float, measured: dict[str, str]
+) -> str | None:
+    """What is wrong with the solarize thresholds of view ``kind`` (given or measured from
+    the pixels), or None; records what was seen in ``measured``."""
+    exact = settings.get((kind, "threshold"), set())
+    ranges, varies = _threshold_ranges(exact, settings.get((kind, "threshold_range"), set()))
+    if not ranges:
+        return None
+    shown = [f"{lo:g}" if lo == hi else f"{lo:g}-{hi:g}" for lo, hi in ranges]
+    measured[f"{kind}.solarize_threshold"] = ", ".join(shown) + (
+        " (varies between draws)" if varies else ""
+    )
+    if varies:
+        lo, hi = ranges[-1]
+        return (
+            f"varies between draws, from about {lo:g} to {hi:g} (a threshold drawn at random); "
+            f"the recipe fixes it at {want:g}"
+        )
+    off = [i for i, r in enumerate(ranges) if not r[0] - 0.5 <= want <= r[1] + 0.5]
+    return f"{shown[off[0]]}, the recipe uses {want:g}" if off else None
+
+
+# A fitted blur sigma is an estimate (within ~20% on a clean image): a hand-written blur is
+# judged off only when more than this share of its fitted sigmas lie beyond the recipe's
+# range widened by FITTED_SIGMA_SLACK each way.
+FITTED_SIGMA_OUTSIDE = 0.25
+FITTED_SIGMA_SLACK = 1.5
+
+
+def _fitted_sigma_problem(fitted: set[Any], want: tuple[float, float]) -> str | None:
+    values = sorted(float(v) for v in fitted)
+    if len(values) < 4:
+        return None  # too few fits to judge an estimate
+    lo, hi = want[0] / FITTED_SIGMA_SLACK, want[1] * FITTED_SIGMA_SLACK
+    outside = [v for v in values if not lo <= v <= hi]
+    if len(outside) <= FITTED_SIGMA_OUTSIDE * len(values):
+        return None
+    return (
+        f"fitted {values[0]:.2g}-{values[-1]:.2g}: {len(outside)} of {len(values)} distinct fitted "
+        "values "
+        f"lie outside {lo:.2g}-{hi:.2g} (the recipe's {_fmt(want)} with a margin for the fit)"
     )
 
 

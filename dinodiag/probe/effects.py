@@ -135,8 +135,10 @@ def _solarize_threshold(x: np.ndarray, y: np.ndarray, tol: float) -> tuple[float
     """The threshold's range ``(low, high)`` in 0..255 units if ``y`` is ``x`` with every value
     at or above one threshold inverted: above the highest value kept, at most the lowest
     value inverted (an image without a pixel at the threshold cannot pin it closer)."""
-    inverted = np.abs(y - (1.0 - x)) <= 2 * tol
-    kept = np.abs(y - x) <= 2 * tol
+    # Within ``tol`` (under one grey level on 8-bit images): with a looser test 127 -> 128
+    # and 128 -> 127 would read as both kept and inverted, and PIL's threshold 128 as 129.
+    inverted = np.abs(y - (1.0 - x)) <= tol
+    kept = np.abs(y - x) <= tol
     if (inverted | kept).mean() < 0.999:
         return None
     only_inverted, only_kept = inverted & ~kept, kept & ~inverted

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 from conftest import ListDataset, make_image
-from other_methods import EXPECT, MultiView, ibot, lightly_dino
+from other_methods import (
+    EXPECT,
+    LightlyBlur,
+    LightlySolarize,
+    MultiView,
+    RandomThresholdSolarize,
+    ibot,
+    lightly_dino,
+)
 
 from dinodiag.checks.crops import scale_coverage
 from dinodiag.checks.runner import run_checks
@@ -93,3 +101,38 @@ def test_global_scale_within_a_documented_tolerance(scale, status) -> None:
             "covers 74% of (0.32, 1) and 100% of its crops fall inside it; the tolerance is 95%"
             in result.message
         )
+
+
+def _params(transform, samples: int = 24):
+    report = run_checks(
+        ForeignPipeline(transform, "mine"),
+        DATA,
+        expect=EXPECT.replace(local_crops_number=6),
+        expect_name="dinov2",
+        samples=samples,
+        seed=1,
+    )
+    return report.by_id("photometric_params")
+
+
+def test_hand_written_solarize_thresholds_are_judged(lightly_report) -> None:
+    faithful = lightly_report.by_id("photometric_params")
+    assert faithful.status == "pass" and faithful.measured["global2.solarize_threshold"] == "128"
+    fixed = _params(MultiView(solarize=LightlySolarize(0.2, threshold=200)))
+    assert fixed.status == "warn" and fixed.measured["global2.solarize_threshold"] == "200"
+    assert "global view 2: solarize threshold 200, the recipe uses 128" in fixed.message
+    drawn = _params(MultiView(solarize=RandomThresholdSolarize(0.5)))
+    assert drawn.status == "warn"
+    assert drawn.measured["global2.solarize_threshold"].endswith("(varies between draws)")
+    assert "solarize threshold varies between draws" in drawn.message
+    assert "the recipe fixes it at 128" in drawn.message
+
+
+def test_a_hand_written_blur_far_stronger_than_the_recipe_is_judged() -> None:
+    strong = MultiView()
+    for transform in strong.transforms:
+        transform.transforms[5] = LightlyBlur(transform.transforms[5].prob, sigmas=(4.0, 5.0))
+    params = _params(strong, samples=12)
+    assert params.status == "warn"
+    assert "global view 1: blur sigma fitted" in params.message
+    assert "lie outside 0.067-3" in params.message

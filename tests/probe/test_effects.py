@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torchvision.transforms.functional as TF
@@ -98,3 +99,21 @@ def test_fit_blur_on_tensors_and_tiny_images() -> None:
     assert sigma == pytest.approx(1.5, rel=0.1) and residual < 1e-3
     tiny = torch.zeros(2, 2, 3).numpy()
     assert fit_blur(tiny, tiny)[1] == float("inf")  # nothing to fit on
+
+
+GRADIENT = Image.fromarray(
+    np.stack([np.tile(np.arange(256, dtype=np.uint8), (8, 1))] * 3, axis=-1), "RGB"
+)  # every grey level 0..255: the threshold is pinned exactly
+
+
+@pytest.mark.parametrize("threshold", [1, 50, 100, 127, 128, 129, 200, 255])
+def test_pil_and_torchvision_solarize_thresholds_read_exactly(threshold: int) -> None:
+    pil = judge_step("Solarization", GRADIENT, ImageOps.solarize(GRADIENT, threshold))
+    assert pil.kind == "solarize" and pil.params["threshold"] == threshold
+    assert pil.params["threshold_range"] == (threshold, threshold)
+    tensor = TF.pil_to_tensor(GRADIENT)  # uint8, as transforms v2 solarizes it
+    tv = judge_step("Step", tensor, TF.solarize(tensor, threshold))
+    assert tv.kind == "solarize" and tv.params["threshold"] == threshold
+    floats = TF.to_tensor(GRADIENT)  # [0, 1] floats: the threshold in 0..255 units
+    fl = judge_step("Step", floats, TF.solarize(floats, threshold / 255))
+    assert fl.kind == "solarize" and fl.params["threshold"] == threshold
