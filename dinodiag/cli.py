@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -274,15 +273,19 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def cmd_app(args: argparse.Namespace) -> int:
-    """Start the dashboard (``streamlit run app.py``) bound to ``--address`` (loopback)."""
-    from dinodiag.dashboard import security
+    """Start the dashboard (``streamlit run serve.py``: app.py behind the Host rule) bound to
+    ``--address`` (loopback); SIGTERM / SIGHUP stop it too (``dashboard.launch``)."""
+    from dinodiag.dashboard import host_rule, launch, security
 
-    if not security.APP_FILE.is_file():
-        raise DinodiagError(
-            f"the dashboard's app.py is not at {security.APP_FILE}: it ships with a checkout of "
-            "the repository, not with the installed package; run `make run` in a checkout."
-        )
+    for needed in (security.APP_FILE, security.SERVE_FILE):
+        if not needed.is_file():
+            raise DinodiagError(
+                f"the dashboard's {needed.name} is not at {needed}: it ships with a checkout of "
+                "the repository, not with the installed package; run `make run` in a checkout."
+            )
     env = dict(os.environ)
+    hosts = host_rule.listed_hosts(env.get(host_rule.ALLOWED_HOSTS_ENV)) + args.allow_host
+    env[host_rule.ALLOWED_HOSTS_ENV] = ",".join(hosts)
     if args.allow_browser_code:
         env[security.ALLOW_CODE_ENV] = "1"
         print(
@@ -295,8 +298,8 @@ def cmd_app(args: argparse.Namespace) -> int:
             f"warning: listening on {args.address}: other machines can open the dashboard.",
             file=sys.stderr,
         )
-    command = security.app_command(port=args.port, address=args.address)
-    return subprocess.call(command, env=env)
+    command = security.app_command(port=args.port, address=args.address, hosts=hosts)
+    return launch.run_forwarding_signals(command, env)
 
 
 def cmd_open_run(args: argparse.Namespace) -> int:
@@ -304,6 +307,16 @@ def cmd_open_run(args: argparse.Namespace) -> int:
 
     samples = _positive("--samples", args.samples, 16)
     check_output_file("--json", args.json, "report.json")
+    launch = None
+    if args.launch is not None:
+        launch = _positive("--launch", args.launch, 1) - 1
+    k = (
+        None
+        if args.num_prototypes is None
+        else _positive("--num-prototypes", args.num_prototypes, 2)
+    )
+    if args.follow:
+        return _follow_run(args, k)
     report = build_report(
         args.run_dir,
         data=args.data,
@@ -312,12 +325,42 @@ def cmd_open_run(args: argparse.Namespace) -> int:
         samples=samples,
         seed=args.seed,
         progress=lambda line: print(line, file=sys.stderr),
+        launch=launch,
+        num_prototypes=k,
     )
     print(report.to_text())
     if args.json:
         Path(args.json).write_text(report.to_json() + "\n", encoding="utf-8")
         print(f"report written to {args.json}")
     return EXIT_FAILED if report.verdict == "fail" else EXIT_OK
+
+
+def _follow_run(args: argparse.Namespace, k: int | None) -> int:
+    """``open-run --follow``: the findings of the log, then each change as the log grows,
+    until Ctrl-C (or ``--polls`` checks)."""
+    from dinodiag.runs.dinov2_run import open_run
+    from dinodiag.runs.follow import follow
+
+    open_run(args.run_dir, num_prototypes=k)  # a wrong directory fails now, with its reason
+    interval = float(args.interval)
+    if not interval > 0:
+        raise DinodiagError(f"--interval must be > 0 seconds, got {args.interval}.")
+    print(f"following {args.run_dir} every {interval:g} s (Ctrl-C to stop)", flush=True)
+    worst = "pass"
+    try:
+        for change in follow(
+            args.run_dir,
+            interval=interval,
+            polls=args.polls,
+            num_prototypes=k,
+            on_error=lambda text: print(f"cannot read the log now: {text}", file=sys.stderr),
+        ):
+            print(change.line(), flush=True)
+            if change.finding.level == "fail":
+                worst = "fail"
+    except KeyboardInterrupt:
+        print("stopped following.")
+    return EXIT_FAILED if worst == "fail" else EXIT_OK
 
 
 def add_open_run_parser(sub: Any) -> None:
@@ -329,26 +372,50 @@ def add_open_run_parser(sub: Any) -> None:
     run.add_argument(
         "run_dir",
         metavar="DIR",
-        help="the train.output_dir of a DINOv2 run (training_metrics.json, config.yaml, "
-        "eval/training_<iter>/teacher_checkpoint.pth) or a dinodiag run directory",
+        help="the train.output_dir of a DINOv2 run (training_metrics.json, logs/log.txt, "
+        "config.yaml, eval/training_<iter>/teacher_checkpoint.pth), a DINO v1 output_dir "
+        "(log.txt) or a dinodiag run directory",
     )
     run.add_argument(
         "--data",
-        default="sample",
-        help="images to evaluate the checkpoints and check the crops on (default: the bundled "
-        "sample images); k-NN uses its train split as memory bank and its val split as test",
+        default=None,
+        help="the run's images: the crops are checked on them and the checkpoints evaluated "
+        "there (k-NN: train split = memory bank, val split = test). Without it the crops are "
+        "judged from the config values alone and the checkpoints on 1,300 generated images",
     )
     run.add_argument(
         "--checkpoint",
         default="latest",
-        help="latest (default), all (k-NN per checkpoint), none, an iteration number or a file",
+        help="latest (default), all (k-NN per checkpoint), none (the log only: seconds), an "
+        "iteration number or a file",
     )
     run.add_argument(
         "--expect",
         default=None,
         help="reference the crops are checked against (default: DINOv2 as its released code "
-        "runs, dinov2-released)",
+        "runs, dinov2-released, scaled to the run's resolution)",
     )
+    run.add_argument(
+        "--launch",
+        type=int,
+        default=None,
+        help="which launch of an appended log to diagnose (1 = the first; default the last)",
+    )
+    run.add_argument(
+        "--num-prototypes",
+        type=int,
+        default=None,
+        help="K of the DINO head, when no config.yaml, log echo or checkpoint says it",
+    )
+    run.add_argument(
+        "--follow",
+        action="store_true",
+        help="keep reading the log as it grows and print each new or changed finding",
+    )
+    run.add_argument(
+        "--interval", type=float, default=30.0, help="seconds between checks with --follow (30)"
+    )
+    run.add_argument("--polls", type=int, default=None, help=argparse.SUPPRESS)  # tests
     run.add_argument("--samples", type=int, default=None, help="images for the crop check (16)")
     run.add_argument("--seed", type=int, default=0, help="seed of the crop check and subsets")
     run.add_argument("--json", metavar="FILE", help="also write the report as JSON")
@@ -414,6 +481,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="let the sidebar run your own pipeline code and read CIFAR / STL-10 roots: anyone "
         "who can open the page can then run commands as you (same as "
         "DINODIAG_ALLOW_BROWSER_CODE=1)",
+    )
+    app.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a host name the dashboard also answers to (repeat for more; also "
+        "DINODIAG_ALLOWED_HOSTS=a,b): requests whose Host is not a loopback name, --address or "
+        "one of these get 403, which keeps DNS-rebinding web pages out",
     )
     app.set_defaults(func=cmd_app)
 

@@ -190,24 +190,30 @@ def test_hostile_config_files_exit_2_with_a_message(tmp_path, text: str, message
 
 # ------------------------------------------------------------------ the dashboard launcher
 def test_app_starts_streamlit_on_loopback_without_code(monkeypatch, capsys) -> None:
-    import dinodiag.cli
+    from dinodiag.dashboard import launch
 
     calls: list[tuple[list[str], dict[str, str]]] = []
     monkeypatch.setattr(
-        dinodiag.cli.subprocess, "call", lambda command, env: calls.append((command, env)) or 0
+        launch, "run_forwarding_signals", lambda command, env: calls.append((command, env)) or 0
     )
     monkeypatch.delenv("DINODIAG_ALLOW_BROWSER_CODE", raising=False)
+    monkeypatch.delenv("DINODIAG_ALLOWED_HOSTS", raising=False)
     assert main(["app", "--port", "8600"]) == 0
     (command, env), *_ = calls
-    assert command[1:4] == ["-m", "streamlit", "run"] and command[4].endswith("app.py")
+    assert command[1:4] == ["-m", "streamlit", "run"] and command[4].endswith("serve.py")
     assert command[command.index("--server.address") + 1] == "127.0.0.1"
     assert command[command.index("--server.port") + 1] == "8600"
     assert command[command.index("--server.maxUploadSize") + 1] == "50"
     assert "DINODIAG_ALLOW_BROWSER_CODE" not in env
+    assert env["DINODIAG_ALLOWED_HOSTS"] == ""  # serve.py's Host rule: loopback and the address
     assert capsys.readouterr().err == ""
 
-    assert main(["app", "--allow-browser-code", "--address", "0.0.0.0"]) == 0
+    argv = ["app", "--allow-browser-code", "--address", "0.0.0.0", "--allow-host", "box.lan"]
+    assert main(argv) == 0
     command, env = calls[1]
+    assert env["DINODIAG_ALLOWED_HOSTS"] == "box.lan"
+    hosts = [command[i + 1] for i, flag in enumerate(command) if flag == "--server.allowedHosts"]
+    assert hosts == ["localhost", "127.0.0.1", "::1", "box.lan"]  # not 0.0.0.0: not a name
     assert env["DINODIAG_ALLOW_BROWSER_CODE"] == "1"
     assert command[command.index("--server.address") + 1] == "0.0.0.0"
     err = capsys.readouterr().err

@@ -20,21 +20,25 @@ The *Image folder* box stays on: it reads image files (decoded by PIL, bombs ref
 folder the server's user can read, following no link out of it, and shows them. That reveals
 images, it runs nothing; what keeps strangers from typing paths is the address the server
 listens on, loopback by default (``.streamlit/config.toml`` next to ``app.py``, read whatever
-the working directory; the launcher passes it as a flag too). :func:`exposure_warning` is what
-the page says when the server was started on another address anyway.
+the working directory; the launcher passes it as a flag too). What keeps other *web pages*
+out (DNS rebinding: a page whose name points at 127.0.0.1) is the Host rule of
+:mod:`dinodiag.dashboard.host_rule`, which the launcher's ``serve.py`` applies to every
+request. :func:`exposure_warning` is what the page says when the server was started on
+another address anyway.
 
     browser_code_allowed(os.environ)   # False unless DINODIAG_ALLOW_BROWSER_CODE=1
     listens_beyond_loopback("0.0.0.0")  # True
-    app_command(port=8501)              # [python, -m, streamlit, run, .../app.py, ...]
+    app_command(port=8501)              # [python, -m, streamlit, run, .../serve.py, ...]
 """
 
 from __future__ import annotations
 
 import ipaddress
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from dinodiag.dashboard.host_rule import allowed_hosts
 from dinodiag.errors import DinodiagError
 
 ALLOW_CODE_ENV = "DINODIAG_ALLOW_BROWSER_CODE"  # "1" lets the browser run code on the server
@@ -44,6 +48,7 @@ CODE_DATASET_SOURCES = ("cifar10", "cifar100", "stl10")  # dataset roots (CIFAR:
 DEFAULT_ADDRESS = "127.0.0.1"  # loopback: only this machine can open the dashboard
 MAX_UPLOAD_MB = 50  # server.maxUploadSize: MB per uploaded file (images and configs)
 APP_FILE = Path(__file__).resolve().parents[2] / "app.py"  # the dashboard, in a checkout
+SERVE_FILE = APP_FILE.with_name("serve.py")  # app.py behind the Host rule (host_rule)
 
 HOW_TO_ALLOW = (
     f"start the dashboard with `make run ALLOW_CODE=1`, `python -m dinodiag app "
@@ -139,10 +144,17 @@ def app_command(
     port: int = 8501,
     address: str = DEFAULT_ADDRESS,
     python: str = sys.executable,
-    app_file: Path = APP_FILE,
+    app_file: Path = SERVE_FILE,
+    hosts: Sequence[str] = (),
 ) -> list[str]:
     """The ``streamlit run`` command line of the dashboard with its safety settings as flags
-    (flags win over every config file and environment variable of Streamlit)."""
+    (flags win over every config file and environment variable of Streamlit).
+
+    ``app_file`` is ``serve.py``: ``app.py`` behind the Host rule, which reads the names in
+    ``hosts`` from the environment (``host_rule.ALLOWED_HOSTS_ENV``); the same names go to
+    Streamlit's own websocket check (``server.allowedHosts``) as well.
+    """
+    allowed = [f for name in allowed_hosts(address, hosts) for f in ("--server.allowedHosts", name)]
     return [
         python,
         "-m",
@@ -161,4 +173,5 @@ def app_command(
         "none",
         "--browser.gatherUsageStats",
         "false",
+        *allowed,
     ]

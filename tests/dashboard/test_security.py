@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import ipaddress
-import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import psutil
 import pytest
 
+from dashboard.real_server import free_port, serve, stop
 from dinodiag.dashboard import security
 from dinodiag.errors import DinodiagError
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.mark.parametrize(
@@ -102,12 +94,12 @@ def test_exposure_warning() -> None:
 
 def test_app_command_passes_the_safety_settings_as_flags() -> None:
     command = security.app_command(port=8600, python="py")
-    assert command[:5] == ["py", "-m", "streamlit", "run", str(security.APP_FILE)]
-    flags = dict(zip(command[5::2], command[6::2], strict=True))
+    assert command[:5] == ["py", "-m", "streamlit", "run", str(security.SERVE_FILE)]
+    flags = dict(zip(command[5::2], command[6::2], strict=False))  # allowedHosts: the last
     assert flags["--server.address"] == "127.0.0.1"
     assert flags["--server.port"] == "8600"
     assert flags["--server.maxUploadSize"] == "50"
-    assert security.APP_FILE.is_file()  # a checkout has the dashboard
+    assert security.APP_FILE.is_file() and security.SERVE_FILE.is_file()  # a checkout has both
 
 
 # ------------------------------------------------------------------------ a real server
@@ -138,23 +130,6 @@ def _other_addresses() -> list[str]:
     ]
 
 
-def _serve(command: list[str], cwd: Path, port: int) -> subprocess.Popen[bytes]:
-    log = open(cwd / "server.log", "wb")  # noqa: SIM115 (closed when the test's tmp goes)
-    process = subprocess.Popen(
-        command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        assert process.poll() is None, (cwd / "server.log").read_text()
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
-                return process
-        except OSError:
-            time.sleep(0.3)
-    os.killpg(process.pid, signal.SIGKILL)
-    raise AssertionError("the dashboard did not start: " + (cwd / "server.log").read_text())
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["python -m dinodiag app", "streamlit run app.py elsewhere"])
 def test_a_real_dashboard_listens_on_loopback_only(tmp_path: Path, how: str) -> None:
@@ -164,7 +139,7 @@ def test_a_real_dashboard_listens_on_loopback_only(tmp_path: Path, how: str) -> 
     else:  # no address flag, another working directory: .streamlit/config.toml next to app.py
         streamlit = str(Path(sys.executable).with_name("streamlit"))
         command = [streamlit, "run", str(security.APP_FILE), "--server.port", str(port)]
-    process = _serve(command, tmp_path, port)
+    process = serve(command, tmp_path, port)
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=5) as r:
             assert r.read() == b"ok"
@@ -174,8 +149,7 @@ def test_a_real_dashboard_listens_on_loopback_only(tmp_path: Path, how: str) -> 
             with pytest.raises(ConnectionRefusedError):
                 socket.create_connection((address, port), timeout=3).close()
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=20)
+        stop(process)
 
 
 def test_the_config_next_to_app_py_holds_the_safety_settings() -> None:
