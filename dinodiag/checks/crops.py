@@ -18,6 +18,8 @@ from dinodiag.checks.evidence import (
 )
 from dinodiag.checks.report import CheckResult
 
+MAX_UPSAMPLING = 2.0  # median magnification of source pixels above which crops warn
+
 
 def _outside(rows: pd.DataFrame, lo: float, hi: float) -> pd.Series:
     """Which crops' scales are outside ``[lo, hi]`` by more than whole-pixel rounding explains.
@@ -246,27 +248,44 @@ def check_local_vs_global_size(ev: Evidence) -> CheckResult:
 
 
 def check_upsampling(ev: Evidence) -> CheckResult:
-    title = "local crop upsampling"
+    title = "crop upsampling"
     local = _numbers(ev.group_frame("local"), "upsampling").tolist()
     glob = _numbers(ev.group_frame("global"), "upsampling").tolist()
-    if not local:
+    expected = (
+        f"median <= {MAX_UPSAMPLING:g}x for global and local crops, locals <= 1.25x the "
+        "globals' density (DINOv2: ~0.8x)"
+    )
+    if not local and not glob:
         return make_result(
             "upsampling",
             title,
             "skip",
             "not measured",
-            "median <= 2x, <= 1.25x the globals'",
-            "Skipped: no recorded local crops (no local views, or no RandomResizedCrop recorded).",
+            expected,
+            "Skipped: no recorded crops (no RandomResizedCrop or other crop recorded).",
         )
-    med_local = statistics.median(local)
-    relative = med_local / statistics.median(glob) if glob else math.nan
-    measured = (
-        f"median {med_local:.2f}x source pixels; "
-        f"{relative:.2f}x the pixel density of the global crops"
-    )
-    expected = "median <= 2x, and <= 1.25x the globals' density (DINOv2: ~0.8x)"
-    problems = []
-    if med_local > 2.0:
+    med_global = statistics.median(glob) if glob else math.nan
+    med_local = statistics.median(local) if local else math.nan
+    relative = med_local / med_global if glob and local else math.nan
+    parts = []
+    if glob:
+        parts.append(f"globals: median {med_global:.2f}x source pixels")
+    if local:
+        parts.append(f"locals: median {med_local:.2f}x source pixels")
+    if not math.isnan(relative):
+        parts.append(f"locals at {relative:.2f}x the pixel density of the globals")
+    measured = "; ".join(parts)
+    problems, fixes = [], []
+    if med_global > MAX_UPSAMPLING:
+        problems.append(
+            f"global crops are blown up {med_global:.1f}x on median: the teacher sees mostly "
+            "interpolation"
+        )
+        fixes.append(
+            "raise the smallest global crop scale or lower global_crops_size "
+            f"(DINOv2: {ev.expect.global_crops_size} px from (0.32, 1) of large images)"
+        )
+    if med_local > MAX_UPSAMPLING:
         problems.append(
             f"local crops are blown up {med_local:.1f}x on median: they are mostly interpolation"
         )
@@ -275,6 +294,8 @@ def check_upsampling(ev: Evidence) -> CheckResult:
             f"local crops are rendered at {relative:.1f}x the resolution of the global crops, so "
             "they show finer detail than the globals instead of a zoomed-out part"
         )
+    if med_local > MAX_UPSAMPLING or (not math.isnan(relative) and relative > 1.25):
+        fixes.append("lower local_crops_size (DINOv2: 96 for 224 px globals)")
     if problems:
         return make_result(
             "upsampling",
@@ -282,11 +303,13 @@ def check_upsampling(ev: Evidence) -> CheckResult:
             "warn",
             measured,
             expected,
-            "; ".join(problems).capitalize() + ". Lower local_crops_size (DINOv2: 96 for 224 px "
-            "globals) or use larger source images.",
+            "; ".join(problems).capitalize()
+            + ". "
+            + "; ".join(fixes).capitalize()
+            + ", or use larger source images.",
         )
     return make_result(
-        "upsampling", title, "pass", measured, expected, "Local crops are not over-magnified."
+        "upsampling", title, "pass", measured, expected, "No crops are over-magnified."
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torchvision.transforms as T
 from conftest import ListDataset, make_image
 from other_methods import (
     EXPECT,
@@ -136,3 +137,18 @@ def test_a_hand_written_blur_far_stronger_than_the_recipe_is_judged() -> None:
     assert params.status == "warn"
     assert "global view 1: blur sigma fitted" in params.message
     assert "lie outside 0.067-3" in params.message
+
+
+def test_small_global_crops_blown_up_warn() -> None:
+    """5-14% global crops of ~100 px images, resized to 96 px: about 3x upsampled."""
+    zoomed = MultiView(8, (0.05, 0.14), (0.05, 0.32))
+    for transform in zoomed.transforms[:2]:
+        transform.transforms[0] = T.RandomResizedCrop(96, scale=(0.05, 0.14))
+    report = report_of(zoomed, samples=4, expect=EXPECT.replace(global_crops_size=96))
+    result = report.by_id("upsampling")
+    assert result.status == "warn"
+    assert "Global crops are blown up" in result.message
+    assert "globals: median" in result.measured
+    assert "global_crops_size" in result.message and "local_crops_size" not in result.message
+    faithful = report_of(MultiView(8, (0.32, 1.0), (0.05, 0.32)), samples=2).by_id("upsampling")
+    assert faithful.status == "pass", faithful.message
