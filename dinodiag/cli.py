@@ -108,6 +108,17 @@ def check_output_file(option: str, path: str | None, example: str) -> None:
         )
     if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
         raise DinodiagError(f"{option} {path} cannot be written (permission denied).")
+    existed = target.exists()
+    try:  # permissions do not tell all (/proc, a read-only mount, root): try it, empty
+        with open(target, "ab"):
+            pass
+    except OSError as error:
+        raise DinodiagError(
+            f"{option} {path} cannot be written ({error.strerror or error}): give a file in a "
+            "folder you can write to."
+        ) from None
+    if not existed:
+        target.unlink(missing_ok=True)  # the work writes it; nothing is left if the work fails
 
 
 def resolve_pipeline(args: argparse.Namespace) -> tuple[Any, Any, str]:

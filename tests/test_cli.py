@@ -152,6 +152,8 @@ def test_a_bad_seed_names_the_option(command: str, value: str, why: str, capsys)
         (["check", "--markdown", "{tmp}"], "--markdown {tmp} is a directory"),
         (["check", "--json", "{tmp}/no/such/r.json"], "the folder {tmp}/no/such does not exist"),
         (["stats", "--csv", "{tmp}"], "--csv {tmp} is a directory"),
+        (["stats", "--csv", "/proc/x.csv"], "--csv /proc/x.csv cannot be written"),
+        (["check", "--write-fixed", "/proc/fixed.yaml"], "--write-fixed /proc/fixed.yaml cannot"),
     ],
 )
 def test_an_unwritable_output_fails_before_any_work(
