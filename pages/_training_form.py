@@ -30,6 +30,7 @@ from dinodiag.runs.launch_spec import (
     resolve_launch,
 )
 from dinodiag.train.config import ARCHS
+from dinodiag.train.knn_horizon import judge_estimate
 from dinodiag.train.presets import TRAIN_PRESETS
 
 GOTO_KEY = "tr_goto"  # session_state: the tab to open on the next script run
@@ -247,7 +248,8 @@ def _views(plan: LaunchPlan) -> str:
 
 def estimate_box(spec: LaunchSpec, key: str) -> None:
     """A button that measures the run here (``train --estimate`` in a fresh process: set-up,
-    a step, a k-NN evaluation) and the sentence of what fits in the budget."""
+    a step, a k-NN evaluation), the sentence of what fits in the budget, and whether that is
+    long enough to judge against the k-NN noise (``dinodiag.train.knn_horizon``)."""
     from dinodiag.runs.launch_spec import build_command
 
     command = " ".join(build_command(spec, runs.runs_root() / "estimate")[3:])
@@ -261,7 +263,10 @@ def estimate_box(spec: LaunchSpec, key: str) -> None:
     ):
         with st.spinner("Measuring a warm-up step and a k-NN evaluation…"):
             try:
-                estimates[command] = estimate_launch(spec).sentence()
+                estimate = estimate_launch(spec)
+                config = plan_of(spec).config  # the k-NN noise against the evidence there is
+                plan = judge_estimate(estimate, config.name, config.data.data, runs.runs_root())
+                estimates[command] = f"{estimate.sentence()}\n\n{plan.sentence()}"
             except DinodiagError as exc:
                 estimates[command] = f"error: {exc}"
     found = estimates.get(command)

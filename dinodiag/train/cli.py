@@ -560,10 +560,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         return EXIT_OK
     check_fits_device(config)
     if args.estimate:
+        from dinodiag.train.knn_horizon import judge_estimate
         from dinodiag.train.warmup import estimate_training
 
         estimate = estimate_training(config, started=started)
-        print(dumps(estimate.to_dict()) if args.json else estimate.sentence(), flush=True)
+        # earlier runs here: the dashboard's runs directory (dinodiag.runs.manager.runs_root)
+        runs_root = os.environ.get("DINODIAG_RUNS_DIR") or "runs"
+        plan = judge_estimate(estimate, config.name, config.data.data, runs_root)
+        if args.json:
+            knn_plan = {"status": plan.status, "needed_steps": plan.needed_steps}
+            print(dumps({**estimate.to_dict(), "knn_plan": knn_plan}), flush=True)
+        else:
+            print(estimate.sentence() + "\n" + plan.sentence(), flush=True)
         return EXIT_OK
     if recipe is not None and os.environ.get("RANK", "0") == "0":
         for note in recipe.notes:

@@ -31,6 +31,7 @@ class TimeEstimate:
     steps: int  # steps expected: the planned ones, or fewer when the budget ends the run
     evaluations: int  # k-NN evaluations expected, step 0 included
     total_s: float  # expected wall time of the whole process
+    knn_test: int | None = None  # held-out k-NN images (its noise: knn_horizon.judge_plan)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: round(v, 3) if isinstance(v, float) else v for k, v in asdict(self).items()}

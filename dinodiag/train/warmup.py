@@ -81,4 +81,5 @@ def estimate_training(
         steps=steps,
         evaluations=evaluations,
         total_s=total,
+        knn_test=run.evaluator.sizes[1] if run.evaluator is not None else None,
     )

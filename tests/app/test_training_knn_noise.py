@@ -66,3 +66,23 @@ def test_compare_judges_each_run_and_the_difference(page):
     assert any("too short to judge" in box.value for box in at.info)
     pair = [m.value for m in at.markdown if "learns clearly more than" in m.value]
     assert len(pair) == 1 and "beyond the noise" in pair[0]
+
+
+def test_the_estimate_says_when_the_plan_is_too_short_to_judge(page, monkeypatch):
+    from dinodiag.train.estimate import TimeEstimate
+    from dinodiag.train.knn_horizon import bench_evidence
+    from pages import _training_form as form
+
+    measured = TimeEstimate(5.0, 0.5, 0.4, 1.5, 100, 50, None, 50, 2, 28.0, knn_test=500)
+    monkeypatch.setattr(form, "estimate_launch", lambda spec: measured)
+    at = page("New run")
+    at.selectbox(key="tr_preset").set_value("cpu-demo").run()
+    at.button(key="tr_estimate").click().run()
+    assert_no_exception(at)
+    (box,) = [i.value for i in at.info if "All 50 steps" in i.value]
+    evidence = bench_evidence("cpu-demo", 500)
+    if evidence is None:  # an installed package without bench/: no evidence, and it says so
+        assert "cannot be told before the run" in box
+    else:  # the checkout's benchmark: k-NN beyond the noise by step 100-200
+        assert "too short to judge" in box and "50 short" in box
+        assert "bench/results/cpu_demo.json" in box

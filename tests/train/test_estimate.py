@@ -42,6 +42,7 @@ def test_the_estimate_measures_a_tiny_run_and_writes_nothing(tmp_path, monkeypat
     assert estimate.step_s > 0 and estimate.first_step_s > 0 and estimate.eval_s > 0
     assert estimate.planned_steps == 4 and estimate.steps == 4  # 600 s is plenty
     assert estimate.evaluations == 3
+    assert estimate.knn_test is not None and 0 < estimate.knn_test <= 32  # tiny-test's at most
     assert "All 4 steps and 3 k-NN evaluations" in estimate.sentence()
     assert list(tmp_path.iterdir()) == []  # no run directory, no lock
 
@@ -59,6 +60,7 @@ def test_train_estimate_prints_json_and_says_when_the_budget_is_too_short():
     data = json.loads(done.stdout.strip().splitlines()[-1])
     assert data["budget_s"] == 0.5 and data["steps"] == 0
     assert data["setup_s"] > 0.5  # the imports alone take longer: counted from the start
+    assert data["knn_plan"]["status"] == "no_knn"  # tiny-test evaluates no k-NN
     text = subprocess.run(
         [*command, "--max-seconds", "0.5", "--estimate"],
         cwd=REPO,
