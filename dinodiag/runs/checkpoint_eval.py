@@ -28,6 +28,7 @@ from dinodiag.train.config import TrainConfig
 from dinodiag.train.diagnostics import effective_rank, feature_std, mean_pairwise_cosine
 from dinodiag.train.eval.evaluator import subset_indices
 from dinodiag.train.eval.knn import eval_transform, extract_features, knn_classify
+from dinodiag.train.eval.knn_noise import knn_interval, min_test_images
 from dinodiag.train.models.load import CheckpointFile, LoadedBackbone, load_backbone
 
 
@@ -88,11 +89,38 @@ class CheckpointEvaluation:
     image_size: int  # evaluation side (px)
     seconds: float
     note: str  # why k-NN is missing, or ""
+    test_images: int = 0  # held-out images the k-NN was measured on
+    bank_images: int = 0  # memory-bank images
+    knn_low: float | None = None  # 95% Wilson interval of top-1 (points)
+    knn_high: float | None = None
+    collapse: str = ""  # "" | "complete" | "dimensional" (see feature_collapse)
+    knn_status: str = ""  # "ok" | "too_few" | "meaningless" | "none"
+
+    @property
+    def knn_meaningful(self) -> bool:
+        """A k-NN figure to read as accuracy: features not collapsed, enough test images."""
+        return self.knn_status == "ok"
 
     def row(self) -> dict[str, Any]:
         """A metrics row (``kind`` "eval", ``step``) that the k-NN panel draws."""
         values = asdict(self)
         return {"kind": "eval", "step": self.iteration, **values}
+
+
+COMPLETE_STD = 1e-3  # mean per-dim std of unit features below this: every image the same
+COMPLETE_RANK = 1.5  # effective rank at most this: one direction
+DIMENSIONAL_RANK = 4.0  # effective rank at most this: a handful of directions
+
+
+def feature_collapse(std: float, rank: float, cosine: float, images: int) -> str:
+    """``complete`` when every image maps to (nearly) one feature (std below 1e-3 or effective
+    rank <= 1.5), ``dimensional`` when the features span only a few directions (effective rank
+    <= 4 on at least 16 images), else "". A random-weights ViT is neither (its rank is tens)."""
+    if std < COMPLETE_STD or rank <= COMPLETE_RANK or cosine > 0.9999:
+        return "complete"
+    if images >= 16 and rank <= DIMENSIONAL_RANK:
+        return "dimensional"
+    return ""
 
 
 @torch.no_grad()
@@ -122,7 +150,20 @@ def evaluate(
         else:
             result = knn_classify(bank_x, bank_y, test_x, test_y, k=k, temperature=temperature)
             top1, top5, used_k = result["top1"], result["top5"], int(result["k"])
+    std, rank, cosine = feature_std(feats), effective_rank(feats), mean_pairwise_cosine(feats)
+    n_test = len(data.test) if data.test is not None else 0
+    collapse = feature_collapse(std, rank, cosine, int(feats.shape[0]))
+    interval = knn_interval(top1, n_test) if top1 is not None else None
+    status = "none" if top1 is None else "meaningless" if collapse == "complete" else "ok"
+    if status == "ok" and n_test < min_test_images():
+        status = "too_few"
     return CheckpointEvaluation(
+        test_images=n_test,
+        bank_images=len(data.bank),
+        knn_low=interval[0] if interval else None,
+        knn_high=interval[1] if interval else None,
+        collapse=collapse,
+        knn_status=status,
         label=label or _label(backbone),
         description=backbone.description,
         iteration=backbone.iteration,
@@ -130,9 +171,9 @@ def evaluate(
         knn_top1=top1,
         knn_top5=top5,
         knn_k=used_k,
-        feature_std=feature_std(feats),
-        effective_rank=effective_rank(feats),
-        mean_cosine=mean_pairwise_cosine(feats),
+        feature_std=std,
+        effective_rank=rank,
+        mean_cosine=cosine,
         images=int(feats.shape[0]),
         image_size=size,
         seconds=round(time.monotonic() - start, 2),

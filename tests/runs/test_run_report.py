@@ -150,7 +150,9 @@ def test_open_run_of_a_dinodiag_run_evaluates_its_checkpoint(tmp_path: Path, cap
     code = main(["open-run", str(tmp_path / "run"), "--samples", "2", "--data", "generated:n=40"])
     out = capsys.readouterr().out
     assert "(dinodiag run directory)" in out and "[PASS] The DINO loss left ln K" in out
-    # tiny-test trains 16 px crops: against the small-images preset it started from, it fails
-    assert "expected: small-images" in out and code == 1
+    # tiny-test trains small-images' recipe at 16 px: the reference is scaled to its resolution
+    assert "expected: small-images" in out and "scaled" in out
     assert "dinodiag checkpoint at iteration 3: dinodiag vit_tiny teacher (tiny-test)" in out
-    assert "k-NN top-1" in out
+    # the k-NN comes with what it rests on: test / bank images and its 95% interval
+    assert "k-NN top-1" in out and "200 test / 40 bank images" in out and "(95% " in out
+    assert code == (1 if "verdict: FAIL" in out else 0)
