@@ -28,7 +28,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from dinodiag.errors import ConfigError, TrainingError
-from dinodiag.train.models.vit_layers import Block, PatchEmbed, drop_path_rates
+from dinodiag.train.models.vit_layers import (
+    SUBSET_DROP_ABOVE,
+    Block,
+    PatchEmbed,
+    drop_path_rates,
+)
 
 #: Width presets (DINOv2's ``vit_*`` functions): name -> (embed_dim, num_heads).
 VIT_WIDTHS: dict[str, tuple[int, int]] = {
@@ -56,6 +61,9 @@ class VisionTransformer(nn.Module):
         mlp_ratio: FFN hidden width / D (SwiGLU takes 2/3 of it, see :func:`swiglu_hidden`).
         drop_path_rate: stochastic depth rate (of every block, or of the last one of a ramp).
         drop_path_uniform: the same rate in every block (DINOv2) instead of a 0 -> rate ramp.
+        subset_drop_above: rates above it run each branch on a subset of the batch (DINOv2's
+            student: any rate above 0, the default); at or below it, per-sample drop path
+            (0.1 is DINOv2's single-tensor call).
         layerscale_init: initial LayerScale value (e.g. 1e-5, as in DINOv2); None disables it.
         num_register_tokens: R extra learned tokens after CLS (DINOv2 with registers: 4).
         ffn_layer: ``mlp`` or ``swiglu`` (DINOv2's ``swiglufused`` is the same layer).
@@ -86,6 +94,7 @@ class VisionTransformer(nn.Module):
         interpolate_offset: float = 0.1,
         interpolate_antialias: bool = False,
         in_chans: int = 3,
+        subset_drop_above: float = SUBSET_DROP_ABOVE,
     ) -> None:
         super().__init__()
         _check_vit_args(img_size, patch_size, depth, drop_path_rate)
@@ -112,7 +121,9 @@ class VisionTransformer(nn.Module):
         self.mask_token = nn.Parameter(torch.zeros(1, embed_dim))
         rates = drop_path_rates(drop_path_rate, depth, drop_path_uniform)
         self.blocks = nn.ModuleList(
-            Block(embed_dim, num_heads, mlp_ratio, rate, layerscale_init, ffn_layer)
+            Block(
+                embed_dim, num_heads, mlp_ratio, rate, layerscale_init, ffn_layer, subset_drop_above
+            )
             for rate in rates
         )
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)

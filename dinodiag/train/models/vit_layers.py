@@ -17,8 +17,12 @@ from torch import nn
 from dinodiag.errors import ConfigError
 from dinodiag.train.config import FFN_LAYERS
 
-#: Above this stochastic-depth rate a branch runs on a subset of the batch (as in DINOv2).
-SUBSET_DROP_ABOVE = 0.1
+#: Above this stochastic-depth rate a branch runs on a subset of the batch. DINOv2's student
+#: calls its backbone on a list of crops, and that call takes the subset form at any rate
+#: above 0 (the default here); 0.1 is its single-tensor call's threshold (per-sample drop path
+#: up to 0.1), the named option ``subset_drop_above=0.1``.
+SUBSET_DROP_ABOVE = 0.0
+DINOV2_SINGLE_TENSOR_SUBSET_ABOVE = 0.1
 
 
 class DropPath(nn.Module):
@@ -43,7 +47,7 @@ class DropPath(nn.Module):
 def add_residual_on_subset(
     x: torch.Tensor, branch: Callable[[torch.Tensor], torch.Tensor], rate: float
 ) -> torch.Tensor:
-    """Stochastic depth as DINOv2 runs it for rates above 0.1: the branch sees a random subset of
+    """Stochastic depth as DINOv2's student runs it: the branch sees a random subset of
     ``max(int(B * (1 - rate)), 1)`` samples and its output, scaled by B / subset, is added to
     those samples; the others skip the branch (same expectation as :class:`DropPath`, less work).
 
@@ -159,8 +163,10 @@ class Attention(nn.Module):
 class Block(nn.Module):
     """Pre-norm transformer block: x + drop(ls(attn(norm(x)))), then the same with the FFN.
 
-    Stochastic depth (training only): per-sample dropping up to a rate of 0.1, above it the
-    DINOv2 subset form (:func:`add_residual_on_subset`).
+    Stochastic depth (training only): above ``subset_drop_above`` the DINOv2 subset form
+    (:func:`add_residual_on_subset`), at or below it per-sample dropping (:class:`DropPath`).
+    The default 0 is DINOv2's student (a list call: the subset form at any rate); 0.1 is
+    DINOv2's single-tensor call.
     """
 
     def __init__(
@@ -171,8 +177,10 @@ class Block(nn.Module):
         drop_path_rate: float,
         layerscale_init: float | None,
         ffn_layer: str = "mlp",
+        subset_drop_above: float = SUBSET_DROP_ABOVE,
     ) -> None:
         super().__init__()
+        self.subset_drop_above = subset_drop_above
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)
         self.attn = Attention(dim, num_heads)
         self.ls1: nn.Module = LayerScale(dim, layerscale_init) if layerscale_init else nn.Identity()
@@ -189,7 +197,7 @@ class Block(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rate = self.drop_path.rate
-        if self.training and rate > SUBSET_DROP_ABOVE:
+        if self.training and rate > 0.0 and rate > self.subset_drop_above:
             x = add_residual_on_subset(x, self.attn_branch, rate)
             return add_residual_on_subset(x, self.ffn_branch, rate)
         x = x + self.drop_path(self.attn_branch(x))

@@ -241,3 +241,30 @@ def test_state_dict_keys_are_dinov2s() -> None:
         "blocks.0.mlp.w3.weight",
         "blocks.0.mlp.w3.bias",
     }
+
+
+@pytest.mark.parametrize("rate", [0.05, 0.1])
+def test_low_rates_take_the_subset_form_as_dinov2s_student_does(rate: float) -> None:
+    """DINOv2's student calls its backbone on a list of crops: the subset form at any rate
+    above 0 (small-images trains at 0.1). Its single-tensor form (per-sample drop path up to
+    0.1) is the named option ``subset_drop_above=0.1``."""
+    calls: list[int] = []
+
+    def hook(_m, inputs, _o) -> None:
+        calls.append(inputs[0].shape[0])
+
+    block = Block(16, 2, 4.0, drop_path_rate=rate, layerscale_init=None).train()
+    block.mlp.register_forward_hook(hook)
+    block(torch.randn(10, 3, 16))
+    assert calls == [max(int(10 * (1 - rate)), 1)]  # 9 of 10 samples through the FFN
+    calls.clear()
+    single = Block(16, 2, 4.0, rate, None, subset_drop_above=0.1).train()
+    single.mlp.register_forward_hook(hook)
+    single(torch.randn(10, 3, 16))
+    assert calls == [10]  # per-sample: every sample runs, some outputs are zeroed
+    calls.clear()
+    Block(16, 2, 4.0, 0.0, None).train()(torch.randn(10, 3, 16))  # rate 0: no drop at all
+    model = build_vit("tiny", patch_size=4, img_size=16, depth=2, drop_path_rate=rate)
+    assert all(b.subset_drop_above == 0.0 for b in model.blocks)
+    option = build_vit("tiny", 4, 16, depth=2, drop_path_rate=rate, subset_drop_above=0.1)
+    assert all(b.subset_drop_above == 0.1 for b in option.blocks)
