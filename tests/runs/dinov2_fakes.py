@@ -227,3 +227,72 @@ def write_run(
         model = vit_small(patch, size // patch, depth, seed=n)
         write_teacher(root / "eval" / f"training_{it}" / "teacher_checkpoint.pth", model, 2)
     return root
+
+
+# ----------------------------------------------------------------------------- console log
+PREFIX = "I20241105 10:{minute:02d}:{second:02d} 4242 dinov2 {where}] "
+METERS = (
+    "lr",
+    "wd",
+    "mom",
+    "last_layer_lr",
+    "current_batch_size",
+    "total_loss",
+    "dino_local_crops_loss",
+    "dino_global_crops_loss",
+    "koleo_loss",
+    "ibot_loss",
+)
+
+
+def _prefix(n: int, where: str = "helpers.py:103") -> str:
+    return PREFIX.format(minute=(n // 60) % 60, second=n % 60, where=where)
+
+
+def console_line(row: dict, planned: int, n: int = 0, averages: dict | None = None) -> str:
+    """One ``Training  [ i/n]  eta: ...  lr: median (global average) ...`` line as DINOv2's
+    MetricLogger prints it (meters ``{median:.4f} ({global_avg:.4f})``, time / data
+    ``{avg:.6f}``), averages defaulting to the medians."""
+    averages = averages or {}
+    width = len(str(planned))
+    parts = [f"Training  [{row['iteration']:{width}d}/{planned}]", "eta: 1 day, 2:03:04"]
+    for name in METERS:
+        if name in row:
+            avg = averages.get(name, row[name])
+            parts.append(f"{name}: {row[name]:.4f} ({avg:.4f})")
+    parts += [f"time: {row.get('iter_time', 0.5):.6f}", f"data: {row.get('data_time', 0.02):.6f}"]
+    parts.append("max mem: 12345")
+    return _prefix(n) + "  ".join(parts)
+
+
+def config_echo(config: dict, n: int = 0) -> list[str]:
+    """The config as write_config logs it: a multi-line record, YAML, prefix on line 1 only."""
+    text = yaml.safe_dump(config, sort_keys=True).rstrip("\n").split("\n")
+    return [_prefix(n, "config.py:59") + text[0], *text[1:]]
+
+
+def write_console(
+    path: Path,
+    launches: list[dict],
+    config: dict | None = None,
+) -> Path:
+    """A DINOv2 ``log.txt``: per launch (``{"rows": [...], "planned": n, "end": "nan" |
+    "total_time" | None, "averages": {row index: {meter: value}}}``) the config echo (when
+    given), "Starting training from iteration", its training lines, and how it ended."""
+    lines: list[str] = []
+    for launch in launches:
+        rows = launch["rows"]
+        if config is not None:
+            lines += config_echo(config)
+        first = rows[0]["iteration"] if rows else 0
+        lines.append(_prefix(1, "train.py:229") + f"Starting training from iteration {first}")
+        for i, row in enumerate(rows):
+            lines.append(console_line(row, launch["planned"], i, launch.get("averages", {}).get(i)))
+        if launch.get("end") == "nan":
+            lines.append(_prefix(2, "train.py:262") + "NaN detected")
+            lines += ["Traceback (most recent call last):", "AssertionError"]
+        elif launch.get("end") == "total_time":
+            lines.append(_prefix(3) + "Training Total time: 0:12:34 (0.512345 s / it)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
