@@ -227,3 +227,21 @@ def test_the_cli_takes_specs_without_the_dashboard_switch(monkeypatch, capsys) -
     argv = ["check", "--pipeline", "examples/seed_pipeline.py:build_two_view_augment"]
     assert main([*argv, "--samples", "2"]) == 1  # the seed pipeline fails its checks
     assert "verdict: FAIL" in capsys.readouterr().out
+
+
+SEED_SPEC = "examples/seed_pipeline.py:build_two_view_augment"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ("[" * 3000 + "]" * 3000, "nest too deep to read"),  # was a RecursionError traceback
+        ('{"img_size": "' + "x" * 100_000 + '"}', "calling the factory(img_size="),
+        ('{"img_size": ' + "1" * 100_000 + "}", "cannot be read ('Exceeds the limit"),
+    ],
+)
+def test_hostile_pipeline_kwargs_are_a_short_usage_error(kwargs: str, message: str, capsys):
+    assert main(["check", "--pipeline", SEED_SPEC, "--pipeline-kwargs", kwargs]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err
+    assert len(err) < 1000  # a value is quoted to 80 characters, never whole

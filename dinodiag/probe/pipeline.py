@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 
 from dinodiag.augment.records import MultiCropSample
-from dinodiag.errors import PipelineSpecError
+from dinodiag.errors import PipelineSpecError, shown
 from dinodiag.probe.attribution import view_records
 from dinodiag.probe.outputs import split_views, view_objects
 from dinodiag.probe.recorder import record_operations
@@ -114,8 +114,8 @@ def load_pipeline_spec(
     try:
         transform = factory(**arguments)
     except USER_CODE_ERRORS as exc:
-        shown = ", ".join(f"{k}={v!r}" for k, v in arguments.items())
+        args = ", ".join(f"{k}={shown(v)}" for k, v in arguments.items())  # <= 80 chars each
         raise PipelineSpecError(
-            f"pipeline spec {spec!r}: calling the factory({shown}) raised {describe_exception(exc)}"
+            f"pipeline spec {spec!r}: calling the factory({args}) raised {describe_exception(exc)}"
         ) from exc
     return ForeignPipeline(transform, spec=spec, n_global=n_global)

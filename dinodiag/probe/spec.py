@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dinodiag.errors import PipelineSpecError
+from dinodiag.errors import PipelineSpecError, shown
 
 # What a user's code may raise that is an error of the spec, not of dinodiag: any exception,
 # and SystemExit (a file that calls sys.exit() or runs argparse when imported), which would
@@ -83,11 +83,21 @@ def parse_kwargs(kwargs: str | dict[str, Any] | None, spec: str = "") -> dict[st
     except json.JSONDecodeError as exc:
         raise PipelineSpecError(
             f"pipeline kwargs for {spec!r} are not valid JSON ({exc.msg} at column {exc.colno}): "
-            f'{kwargs!r}; write a JSON object such as {{"img_size": 96}}.'
+            f'{shown(kwargs)}; write a JSON object such as {{"img_size": 96}}.'
+        ) from None
+    except RecursionError:  # thousands of nested brackets: json recurses once per level
+        raise PipelineSpecError(
+            f"pipeline kwargs for {spec!r} nest too deep to read: {shown(kwargs)}; write a "
+            'JSON object of plain values, such as {"img_size": 96}.'
+        ) from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise PipelineSpecError(
+            f"pipeline kwargs for {spec!r} cannot be read ({shown(str(exc))}): {shown(kwargs)}; "
+            'write a JSON object of plain values, such as {"img_size": 96}.'
         ) from None
     if not isinstance(value, dict):
         raise PipelineSpecError(
-            f"pipeline kwargs for {spec!r} must be a JSON object, got {kwargs!r}."
+            f"pipeline kwargs for {spec!r} must be a JSON object, got {shown(kwargs)}."
         )
     return value
 
