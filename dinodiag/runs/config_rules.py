@@ -15,6 +15,7 @@ from dinodiag.runs.findings import Finding, iteration, rows_of, span
 
 LOADER_WARN = 0.5  # data_time / iter_time above this: the GPU waits for the loader
 LOADER_NOTE = 0.2
+METRICS = "training_metrics.json"
 DINOV2_LOG_WINDOW = 20  # DINOv2's SmoothedValue keeps the last 20 values; it logs their median
 SCHEDULE_RTOL = 1e-3
 MAX_TEACHER_TEMP = 0.07  # DINO / DINOv2: above it the teacher is too soft to pull (dino #61)
@@ -30,11 +31,13 @@ def schedules(run: OpenedRun) -> Finding | None:
     its = steps[keep].astype(np.int64)
     low, high = window_range(resolved, its, DINOV2_LOG_WINDOW, run.world_size)
     problems, checked = [], []
+    # the console log prints 4 decimals: read from it alone, a value is only known to 5e-5
+    atol = 1e-12 if "training_metrics.json" in run.sources.get("log", METRICS) else 5e-5
     for column in ("lr", "wd", "momentum", "last_layer_lr"):
         if column not in rows:
             continue
         logged = pd.to_numeric(rows[column], errors="coerce").to_numpy(dtype=float)[keep]
-        tol = SCHEDULE_RTOL * np.maximum(np.abs(high[column].to_numpy()), 1e-12) + 1e-12
+        tol = SCHEDULE_RTOL * np.maximum(np.abs(high[column].to_numpy()), 1e-12) + atol
         outside = np.isfinite(logged) & (
             (logged < low[column].to_numpy() - tol) | (logged > high[column].to_numpy() + tol)
         )
@@ -44,7 +47,7 @@ def schedules(run: OpenedRun) -> Finding | None:
             lo, hi = low[column].iloc[i], high[column].iloc[i]
             ratio = f", x{logged[i] / hi:.2f}" if hi > 0 else ""
             problems.append(
-                f"{column} {logged[i]:.4g} at {iteration(its[i])} where config.yaml gives "
+                f"{column} {logged[i]:.4g} at {iteration(its[i])} where {resolved.source} gives "
                 f"{lo:.4g}-{hi:.4g} over the window ending there{ratio} "
                 f"({int(outside.sum())} of {len(its)} rows off)"
             )

@@ -65,7 +65,7 @@ class Launch:
         )
         return (
             f"launch {self.index + 1}: {start} iteration {self.first} to {self.last}{of} "
-            f"({self.rows} rows){loss}; {self.end_evidence}"
+            f"({self.rows} row{'s' if self.rows != 1 else ''}){loss}; {self.end_evidence}"
         )
 
 

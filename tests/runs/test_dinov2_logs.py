@@ -176,7 +176,7 @@ def test_collapse_past_the_logged_warmup_fails_whatever_the_config_says(tmp_path
     ln_k = math.log(K)
     its = np.arange(0, 2010, 10)
     lr = np.where(its <= 500, its / 500 * 4e-3, 4e-3 * (1 - (its - 500) / 20000))
-    rows = [row(int(i), ln_k + 0.001 * math.sin(i), float(v)) for i, v in zip(its, lr)]
+    rows = [row(int(i), ln_k + 0.001 * math.sin(i), float(v)) for i, v in zip(its, lr, strict=True)]
     write_metrics(tmp_path / "training_metrics.json", rows)
     config = run_config(
         optim={"warmup_epochs": 10, "epochs": 100}, train={"OFFICIAL_EPOCH_LENGTH": 1250}
