@@ -343,8 +343,8 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=None,
         metavar="DINOV2_YAML",
         help="a DINOv2 training config (configs/train/*.yaml): trains as DINOv2 would, the "
-        "file over DINOv2's defaults; needs --data; --max-steps / --max-seconds run its first "
-        "steps, --epochs shortens its schedules",
+        "file over DINOv2's defaults; needs --data to train (not to --print-config); "
+        "--max-steps / --max-seconds run its first steps, --epochs shortens its schedules",
     )
     parser.add_argument(
         "--run-dir", default=None, help="the run directory (default runs/<date-time>-<preset>)"
@@ -458,7 +458,7 @@ def _config_and_recipe(args: argparse.Namespace) -> tuple[TrainConfig, Any]:
             )
         if args.resume:
             raise ConfigError("--resume continues a run with its own config.json: drop --config.")
-        if "data.data" not in given:
+        if "data.data" not in given and not getattr(args, "print_config", False):
             raise ConfigError(
                 f"{config_file}: give the images with --data (a folder, cifar10:ROOT, ...): "
                 "DINOv2's train.dataset_path names its own dataset classes."
@@ -548,9 +548,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.print_config:
         from dinodiag.augment.config import to_dict
         from dinodiag.train.data import open_train_set
-        from dinodiag.train.pipelines import resolve_run_pipeline
+        from dinodiag.train.pipelines import brought_spec, resolve_run_pipeline
 
-        pipeline = resolve_run_pipeline(config, open_train_set(config))
+        # Only a brought pipeline is called on images; a DINOv2 file's crops need none.
+        images = open_train_set(config) if brought_spec(config) is not None else None
+        pipeline = resolve_run_pipeline(config, images)
         shown = {**config.to_dict(), "pipeline": to_dict(pipeline.config)}
         if pipeline.record() is not None:
             shown["brought_pipeline"] = pipeline.record()

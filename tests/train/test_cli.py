@@ -280,8 +280,12 @@ def test_dinov2_config_print_and_refusals(tmp_path, capsys):
     assert dinov2["from_file"]["train.OFFICIAL_EPOCH_LENGTH"]["field"] == "run.epoch_length"
     assert dinov2["from_dinov2_defaults"]["dino.koleo_loss_weight"]["value"] == 0.1
     assert any("output_dir" in note for note in dinov2["not_used"])
-    assert main(["train", "--config", str(path)]) == 2  # --data is required
+    assert main(["train", "--config", str(path)]) == 2  # --data is required to train
     assert "--data" in capsys.readouterr().err
+    # ... but not to print the resolved config: no image is read for a DINOv2 file's crops.
+    assert main(["train", "--config", str(path), "--print-config"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["pipeline"]["local_crops_number"] == 2 and printed["model"]["patch_size"] == 4
     assert main([*args, "--preset", "gpu"]) == 2
     giant = tmp_path / "vitg14.yaml"
     giant.write_text("student: {arch: vit_giant2, patch_size: 14}\ncrops: {local_crops_size: 98}")
