@@ -5,6 +5,7 @@ dinodiag's runs), its crop config checked, and what its checkpoints learned. The
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,13 @@ from dinodiag.runs import checkpoint_eval as ce
 from dinodiag.runs.dinov2_run import METRICS_FILE, OpenedRun, open_run
 from dinodiag.runs.dinov2_schedules import expected_schedules
 from dinodiag.runs.run_diagnosis import diagnose
-from dinodiag.runs.run_report import check_crops, default_reference, evaluation_line, summary_lines
+from dinodiag.runs.run_report import (
+    check_crops,
+    checkpoint_findings,
+    default_reference,
+    evaluation_line,
+    summary_lines,
+)
 from dinodiag.train.models.load import CheckpointFile, LoadedBackbone, load_backbone
 from dinodiag.train.models.vit import VisionTransformer
 from pages import _shared as ui
@@ -40,15 +47,27 @@ TIMING = rc.Panel(
 )
 
 
+REFRESH_SECONDS = 10  # re-read a log that grows (a run still training) this often
+GROWING_SECONDS = 600  # a log written this recently is followed
+
+
 def stamp(path: Path) -> tuple[float, ...]:
     """Modification times of what the run directory holds, so a growing log is re-read."""
-    names = (METRICS_FILE, "config.yaml", "metrics.jsonl", "config.json", "eval")
+    names = (
+        METRICS_FILE,
+        "config.yaml",
+        "metrics.jsonl",
+        "config.json",
+        "eval",
+        "logs/log.txt",
+        "log.txt",
+    )
     return tuple((path / n).stat().st_mtime if (path / n).exists() else 0.0 for n in names)
 
 
 @st.cache_data(max_entries=8, show_spinner="Reading the run directory…")
-def cached_run(path: str, _stamp: tuple[float, ...]) -> OpenedRun:
-    return open_run(path)
+def cached_run(path: str, _stamp: tuple[float, ...], launch: int | None = None) -> OpenedRun:
+    return open_run(path, launch=launch)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the checkpoint…")
@@ -69,7 +88,7 @@ def cached_crop_report(run_key: str, data_key: str, expect: str, seed: int, _run
 
 def diagnosis(run: OpenedRun) -> None:
     """What the log says: problems in full (evidence, what to try), passes folded away."""
-    findings = diagnose(run)
+    findings = diagnose(run) + checkpoint_findings(st.session_state.get("yr_evaluated", []))
     problems = [f for f in findings if f.level != "pass"]
     passes = [f for f in findings if f.level == "pass"]
     st.subheader("Diagnosis from the log")
@@ -174,6 +193,12 @@ def checkpoints_tab(run: OpenedRun, ctx: Any) -> None:
             ui.show_error(exc)
         else:
             st.markdown(evaluation_line(result))
+            for finding in checkpoint_findings([result]):
+                if finding.level != "pass":
+                    st.markdown(
+                        f"{status_badge(finding.level)} **{finding.title}**  \n{finding.evidence}"
+                    )
+                    st.caption(f"Try: {finding.advice}")
             if result.note:
                 st.caption(result.note)
     if spec is not None and len(run.checkpoints) > 1:
@@ -193,9 +218,30 @@ def knn_curve(run: OpenedRun, checkpoints: list[CheckpointFile], spec: str, seed
         results.append(cached_evaluation(str(c.path), c.path.stat().st_mtime, spec, seed))
     bar.empty()
     frame = ce.knn_frame(results)
+    # collapsed features make a k-NN figure meaningless: not drawn as accuracy
+    frame.loc[frame["knn_status"] == "meaningless", ["knn_top1", "knn_top5"]] = None
+    frame["knn_test"] = frame["test_images"]
     charts.panel({run.name: frame}, rc.PANELS["knn"], x="step", smoothing=0.0, key="yr_ckpt")
+    if (frame["knn_status"] == "meaningless").any():
+        st.warning(
+            "Some checkpoints' features collapsed: their k-NN is meaningless and not drawn.",
+            icon=":material/warning:",
+        )
     st.dataframe(
-        frame[["label", "knn_top1", "knn_top5", "feature_std", "effective_rank", "mean_cosine"]],
+        frame[
+            [
+                "label",
+                "knn_top1",
+                "knn_low",
+                "knn_high",
+                "test_images",
+                "knn_status",
+                "collapse",
+                "feature_std",
+                "effective_rank",
+                "mean_cosine",
+            ]
+        ],
         hide_index=True,
         key="yr_curve_table",
     )
@@ -241,13 +287,50 @@ if not path_text:
     st.info("Type the path of a run directory on this machine.", icon=":material/folder_open:")
     st.stop()
 path = Path(path_text).expanduser()
-try:
-    run = cached_run(str(path), stamp(path) if path.is_dir() else ())
-except DinodiagError as exc:
-    ui.show_error(exc)
+
+
+def launch_choice(run: OpenedRun) -> int | None:
+    """A picker for the launch of an appended log (default the last)."""
+    if len(run.launches) < 2:
+        return None
+    labels = {launch.index: launch.line() for launch in run.launches}
+    return st.selectbox(
+        f"Launch ({len(run.launches)} appended in this log)",
+        list(labels)[::-1],
+        format_func=lambda i: labels[i][:160],
+        key="yr_launch",
+        help="DINOv2 appends every launch and resume to the same log; the last is diagnosed "
+        "unless you pick another.",
+    )
+
+
+def growing(path: Path) -> bool:
+    """The log was written in the last ten minutes: the run may still be training."""
+    newest = max(stamp(path), default=0.0)
+    return newest > 0 and time.time() - newest < GROWING_SECONDS
+
+
+@st.fragment(run_every=REFRESH_SECONDS if path.is_dir() and growing(path) else None)
+def report(path: Path) -> OpenedRun | None:
+    try:
+        first = cached_run(str(path), stamp(path))
+        launch = launch_choice(first)
+        run = first if launch is None else cached_run(str(path), stamp(path), launch)
+    except DinodiagError as exc:
+        ui.show_error(exc)
+        return None
+    if growing(path):
+        st.caption(
+            f"The log is growing: re-read every {REFRESH_SECONDS} s (like `open-run --follow`)."
+        )
+    st.code("\n".join(summary_lines(run)), language=None, wrap_lines=True)
+    diagnosis(run)
+    return run
+
+
+run = report(path)
+if run is None:
     st.stop()
-st.code("\n".join(summary_lines(run)), language=None, wrap_lines=True)
-diagnosis(run)
 tabs = dict(zip(TABS, st.tabs(TABS, key="yr_tab", on_change="rerun"), strict=True))
 with tabs["Curves"]:
     if tabs["Curves"].open:

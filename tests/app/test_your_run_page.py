@@ -150,3 +150,23 @@ def test_a_dinodiag_run_opens_with_its_knn_curve(page, tmp_path: Path) -> None:
     assert titles[0] is None and titles[-1] is None
     assert {"images / s", "learning rate", "teacher temperature"} <= set(titles)
     assert "k-NN accuracy on held-out images" in texts(at)
+
+
+def test_an_appended_log_offers_its_launches_and_diagnoses_the_chosen_one(page, tmp_path) -> None:
+    from tests.runs.dinov2_fakes import write_console
+    from tests.runs.test_dinov2_logs import row
+
+    first = [row(it, 7.0) for it in range(0, 50, 10)]
+    second = [row(it, 7.0 - it / 1000) for it in range(0, 300, 10)]
+    write_console(
+        tmp_path / "appended" / "logs" / "log.txt",
+        [{"rows": first, "planned": 1000, "end": "nan"}, {"rows": second, "planned": 1000}],
+    )
+    at = page(str(tmp_path / "appended"))
+    assert at.selectbox(key="yr_launch").value == 1  # the last launch by default
+    shown = texts(at)
+    assert "2 launches appended in one log; launch 2 is diagnosed" in shown
+    at.selectbox(key="yr_launch").set_value(0).run()
+    assert_no_exception(at)
+    shown = texts(at)
+    assert "launch 1 is diagnosed" in shown and "stopped early, at iteration 40" in shown
