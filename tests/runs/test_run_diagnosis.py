@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from dinodiag.runs.dinov2_run import open_run
-from dinodiag.runs.findings import Finding, worst_level
+from dinodiag.runs.findings import Finding
 from dinodiag.runs.run_diagnosis import diagnose
 from tests.runs.dinov2_fakes import metric_rows, run_config, write_metrics, write_run
 
