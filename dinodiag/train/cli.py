@@ -600,19 +600,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         return EXIT_FAILED if result.state == "failed" else EXIT_OK
     summary = f"{result.state}: {result.message}"
     if result.knn_top1 is not None and result.knn_top1_start is not None:
-        from dinodiag.train.eval.knn import gain_noise
+        from dinodiag.train.eval.knn_noise import judge_change
 
-        gain = result.knn_top1 - result.knn_top1_start
+        change = judge_change(result.knn_top1_start, result.knn_top1, result.knn_test)
         summary += (
             f" | k-NN top-1 {result.knn_top1_start:.1f}% at step 0 -> "
-            f"{result.knn_top1:.1f}% ({gain:+.1f} points"
+            f"{result.knn_top1:.1f}% ({change.describe()}"
         )
-        noise = gain_noise(result.knn_top1_start, result.knn_top1, result.knn_test)
-        if noise is not None and abs(gain) < 2 * noise:
-            summary += (
-                f"; within the k-NN noise of ±{2 * noise:.1f} points on {result.knn_test} "
-                "held-out images: too short to judge, train longer"
-            )
+        if change.status in ("noise", "too_few"):
+            summary += ": too short to judge, train longer" if change.status == "noise" else ""
         summary += ")"
     print(summary, flush=True)
     return EXIT_FAILED if result.state == "failed" else EXIT_OK
