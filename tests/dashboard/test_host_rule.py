@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,16 +67,34 @@ def test_the_guard_answers_403_to_foreign_hosts_and_passes_the_others() -> None:
     async def call(kind: str, host: bytes) -> None:
         await guard({"type": kind, "headers": [(b"host", host)]}, None, send)
 
-    asyncio.run(call("http", b"127.0.0.1:8501"))
-    asyncio.run(call("websocket", b"localhost:8501"))
-    asyncio.run(guard({"type": "lifespan"}, None, send))
+    run(call("http", b"127.0.0.1:8501"))
+    run(call("websocket", b"localhost:8501"))
+    run(guard({"type": "lifespan"}, None, send))
     assert reached == ["http", "websocket", "lifespan"] and not sent
-    asyncio.run(call("http", b"attacker.example:8501"))
-    asyncio.run(call("websocket", b"attacker.example:8501"))
+    run(call("http", b"attacker.example:8501"))
+    run(call("websocket", b"attacker.example:8501"))
     assert reached == ["http", "websocket", "lifespan"]
     assert sent[0]["status"] == 403 and b"--allow-host attacker.example" in sent[1]["body"]
     assert sent[2] == {"type": "websocket.close", "code": 1008}
     assert host_allowed("box.lan:80", allowed_hosts("127.0.0.1", ["box.lan"]))
+
+
+def run(coroutine) -> None:
+    """``asyncio.run`` in a thread of its own: an earlier test (Playwright's sync API) may
+    leave an event loop running in the main thread, where asyncio.run refuses to start."""
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            asyncio.run(coroutine)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(30)
+    if errors:
+        raise errors[0]
 
 
 # ------------------------------------------------------------------------ a real server
