@@ -5,7 +5,6 @@ dinodiag's runs), its crop config checked, and what its checkpoints learned. The
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from dinodiag.dashboard import curves as rc
 from dinodiag.dashboard.labels import status_badge
 from dinodiag.errors import DinodiagError
 from dinodiag.runs import checkpoint_eval as ce
-from dinodiag.runs.dinov2_run import METRICS_FILE, OpenedRun, open_run
+from dinodiag.runs.dinov2_run import OpenedRun, log_is_growing, open_run, run_stamp
 from dinodiag.runs.dinov2_schedules import expected_schedules
 from dinodiag.runs.run_diagnosis import diagnose
 from dinodiag.runs.run_report import (
@@ -48,21 +47,6 @@ TIMING = rc.Panel(
 
 
 REFRESH_SECONDS = 10  # re-read a log that grows (a run still training) this often
-GROWING_SECONDS = 600  # a log written this recently is followed
-
-
-def stamp(path: Path) -> tuple[float, ...]:
-    """Modification times of what the run directory holds, so a growing log is re-read."""
-    names = (
-        METRICS_FILE,
-        "config.yaml",
-        "metrics.jsonl",
-        "config.json",
-        "eval",
-        "logs/log.txt",
-        "log.txt",
-    )
-    return tuple((path / n).stat().st_mtime if (path / n).exists() else 0.0 for n in names)
 
 
 @st.cache_data(max_entries=8, show_spinner="Reading the run directory…")
@@ -154,7 +138,7 @@ def crops_tab(run: OpenedRun, ctx: Any) -> None:
     expect = default_reference(run)
     st.caption(f"{run.recipe}. Checked against `{expect}` on the sidebar's images.")
     report = cached_crop_report(
-        f"{run.path}:{stamp(run.path)}", ctx.dataset_key, expect, ctx.seed, run, ctx.dataset
+        f"{run.path}:{run_stamp(run.path)}", ctx.dataset_key, expect, ctx.seed, run, ctx.dataset
     )
     st.markdown(f"**Verdict:** {status_badge(report.verdict)}")
     for result in report.sorted():
@@ -304,22 +288,16 @@ def launch_choice(run: OpenedRun) -> int | None:
     )
 
 
-def growing(path: Path) -> bool:
-    """The log was written in the last ten minutes: the run may still be training."""
-    newest = max(stamp(path), default=0.0)
-    return newest > 0 and time.time() - newest < GROWING_SECONDS
-
-
-@st.fragment(run_every=REFRESH_SECONDS if path.is_dir() and growing(path) else None)
+@st.fragment(run_every=REFRESH_SECONDS if path.is_dir() and log_is_growing(path) else None)
 def report(path: Path) -> OpenedRun | None:
     try:
-        first = cached_run(str(path), stamp(path))
+        first = cached_run(str(path), run_stamp(path))
         launch = launch_choice(first)
-        run = first if launch is None else cached_run(str(path), stamp(path), launch)
+        run = first if launch is None else cached_run(str(path), run_stamp(path), launch)
     except DinodiagError as exc:
         ui.show_error(exc)
         return None
-    if growing(path):
+    if log_is_growing(path):
         st.caption(
             f"The log is growing: re-read every {REFRESH_SECONDS} s (like `open-run --follow`)."
         )

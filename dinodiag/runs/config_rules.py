@@ -9,13 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from dinodiag.runs.dinov2_run import OpenedRun
+from dinodiag.runs.dinov2_run import METRICS_FILE, OpenedRun
 from dinodiag.runs.dinov2_schedules import expected_schedules, window_range
 from dinodiag.runs.findings import Finding, iteration, rows_of, span
 
 LOADER_WARN = 0.5  # data_time / iter_time above this: the GPU waits for the loader
 LOADER_NOTE = 0.2
-METRICS = "training_metrics.json"
 DINOV2_LOG_WINDOW = 20  # DINOv2's SmoothedValue keeps the last 20 values; it logs their median
 SCHEDULE_RTOL = 1e-3
 MAX_TEACHER_TEMP = 0.07  # DINO / DINOv2: above it the teacher is too soft to pull (dino #61)
@@ -32,7 +31,7 @@ def schedules(run: OpenedRun) -> Finding | None:
     low, high = window_range(resolved, its, DINOV2_LOG_WINDOW, run.world_size)
     problems, checked = [], []
     # the console log prints 4 decimals: read from it alone, a value is only known to 5e-5
-    atol = 1e-12 if "training_metrics.json" in run.sources.get("log", METRICS) else 5e-5
+    atol = 1e-12 if METRICS_FILE in run.sources.get("log", METRICS_FILE) else 5e-5
     for column in ("lr", "wd", "momentum", "last_layer_lr"):
         if column not in rows:
             continue

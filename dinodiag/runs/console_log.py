@@ -33,9 +33,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from dinodiag.errors import DinodiagError, TrainingError
+from dinodiag.runs.launches import launch_ids
 from dinodiag.safe_yaml import load_config_text
 
 LOG_NAMES = ("logs/log.txt", "log.txt")  # where DINOv2 writes it, where users copy it
@@ -233,3 +235,37 @@ def _parse_mapping(text: str) -> Any:
         return load_config_text(stripped, source="the config echo")
     except DinodiagError:
         return None
+
+
+def join_console(raw: pd.DataFrame, console: ConsoleLog, notes: list[str]) -> pd.DataFrame:
+    """Join the console log's rows (console line, planned iterations, running averages) onto
+    training_metrics.json's, launch by launch from the last (a console log may begin later);
+    with no metrics file, the console's rows are the log."""
+    rows = console.rows.copy()
+    if rows.empty:
+        return raw
+    start_rows = []
+    for start_line, _ in console.launch_starts:
+        after = np.flatnonzero(rows["line"].to_numpy() > start_line)
+        if len(after):
+            start_rows.append(int(after[0]))
+    rows["launch"] = launch_ids(rows["iteration"].to_numpy(dtype=float), start_rows)
+    if raw.empty:
+        return rows
+    extra = ["line", "planned", *[c for c in rows.columns if c.endswith("_avg")]]
+    n_raw, n_console = int(raw["launch"].max()) + 1, int(rows["launch"].max()) + 1
+    if n_raw != n_console:
+        notes.append(
+            f"training_metrics.json holds {n_raw} launch(es), {console.path.name} "
+            f"{n_console}: paired from the last (one was truncated, rotated or copied in part)."
+        )
+    parts = []
+    for index in range(n_raw):
+        own = raw[raw["launch"] == index]
+        other = index + n_console - n_raw
+        if 0 <= other < n_console:
+            side = rows[rows["launch"] == other][["iteration", *extra]]
+            side = side.drop_duplicates("iteration", keep="last")
+            own = own.merge(side, on="iteration", how="left")
+        parts.append(own)
+    return pd.concat(parts).reset_index(drop=True)

@@ -22,6 +22,7 @@ panels and overlay with dinodiag's runs:
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,14 +34,26 @@ from dinodiag.augment.config import PipelineConfig, config_from_dict
 from dinodiag.augment.dinov2_config import ResolvedDinov2Config, resolve_dinov2_config
 from dinodiag.augment.presets import PRESETS, load_config
 from dinodiag.errors import DinodiagError, TrainingError
-from dinodiag.runs.console_log import ConsoleLog, find_console_log, is_dino_v1_log, read_console_log
-from dinodiag.runs.launches import Launch, describe_launches, launch_ids, lineage
+from dinodiag.runs.console_log import (
+    ConsoleLog,
+    find_console_log,
+    is_dino_v1_log,
+    join_console,
+    read_console_log,
+)
+from dinodiag.runs.dinov2_sources import config_number, read_prototypes, read_recipe
+from dinodiag.runs.launches import (
+    RUNNING_SECONDS,
+    Launch,
+    describe_launches,
+    launch_ids,
+    lineage,
+)
 from dinodiag.train import rundir
 from dinodiag.train.models.load import (
     DINOV2_CONFIG_FILE,
     CheckpointFile,
     find_checkpoints,
-    read_dinov2_config,
 )
 
 METRICS_FILE = "training_metrics.json"
@@ -81,7 +94,6 @@ class OpenedRun:
     notes: list[str] = field(default_factory=list)  # what was assumed or missing
     launches: list[Launch] = field(default_factory=list)  # DINOv2: every launch of the log
     launch: int | None = None  # the launch diagnosed (metrics = its lineage); None: one run
-    all_metrics: pd.DataFrame | None = None  # every launch's rows (``launch`` column)
     sources: dict[str, str] = field(default_factory=dict)  # value -> where it was read
     console: ConsoleLog | None = None  # DINOv2's log.txt, when there is one
     flavour: str = ""  # "dinov2" | "dinov3" | "dino" (v1) for a foreign run
@@ -195,6 +207,25 @@ def released_pipeline(crops: PipelineConfig) -> PipelineConfig:
     return crops.replace(**{name: asdict(getattr(released, name)) for name in views})
 
 
+# ----------------------------------------------------------------------------- freshness
+STAMPED = (METRICS_FILE, "logs/log.txt", "log.txt", "config.yaml", "metrics.jsonl", "config.json")
+
+
+def run_stamp(path: str | Path) -> tuple[float, ...]:
+    """Modification times of the files a run is read from (0 for a missing one): a changed
+    stamp means the log grew and the run is read again (the page's cache, ``--follow``)."""
+    path = Path(path)
+    names = (*STAMPED, "eval")
+    return tuple((path / n).stat().st_mtime if (path / n).exists() else 0.0 for n in names)
+
+
+def log_is_growing(path: str | Path, now: float | None = None) -> bool:
+    """A file of the run was written within :data:`~dinodiag.runs.launches.RUNNING_SECONDS`:
+    it may still be training, so its report is re-read."""
+    newest = max(run_stamp(path), default=0.0)
+    return newest > 0 and (now if now is not None else time.time()) - newest < RUNNING_SECONDS
+
+
 # ----------------------------------------------------------------------------- opening
 DINOV3_SECTIONS = ("gram", "distillation", "multidistillation")  # sections only dinov3 has
 
@@ -234,98 +265,6 @@ def open_run(
     )
 
 
-def config_number(resolved: ResolvedDinov2Config, dotted: str, kind: type = float) -> Any:
-    """``resolved.get(dotted)`` as ``kind``; :class:`TrainingError` naming the file and the key
-    for a value that is not a number (``train.OFFICIAL_EPOCH_LENGTH: abc``)."""
-    value = resolved.get(dotted)
-    try:
-        if isinstance(value, bool):
-            raise ValueError
-        number = kind(float(value)) if kind is int else kind(value)
-        if isinstance(number, float) and not math.isfinite(number):
-            raise ValueError
-        return number
-    except (TypeError, ValueError, OverflowError):
-        raise TrainingError(
-            f"{resolved.source}: {dotted} is {str(value)[:80]!r}, not a number; fix the value "
-            "(DINOv2 would not run with it either) or remove the key to use DINOv2's default."
-        ) from None
-
-
-def _config(path: Path, console: ConsoleLog | None) -> tuple[ResolvedDinov2Config | None, str]:
-    """config.yaml over DINOv2's defaults, else the config log.txt echoes; and its source."""
-    config_file = path / DINOV2_CONFIG_FILE
-    if config_file.is_file():
-        return read_dinov2_config(config_file), DINOV2_CONFIG_FILE
-    if console is None:
-        return None, ""
-    source = f"{console.path.relative_to(path)}'s config echo"
-    echo = console.config
-    if echo is None and console.config_keys:
-        echo = {}
-        for dotted, value in console.config_keys.items():
-            section, _, key = dotted.partition(".")
-            echo.setdefault(section, {})[key] = value
-    if not echo:
-        return None, ""
-    try:
-        return resolve_dinov2_config(echo, source=source), source
-    except DinodiagError as exc:
-        raise TrainingError(f"{exc} (read from {console.path})") from None
-
-
-def _prototypes_from_checkpoint(checkpoints: list[CheckpointFile]) -> int | None:
-    """K from the newest teacher checkpoint's DINO head (rows of its last layer), read with
-    ``weights_only`` and memory-mapped; None when there is none or it cannot be read."""
-    import torch
-
-    for checkpoint in reversed([c for c in checkpoints if c.kind == "teacher"]):
-        try:
-            data = torch.load(checkpoint.path, map_location="cpu", weights_only=True, mmap=True)
-        except Exception:  # noqa: BLE001 - any unreadable file: K stays unknown, said so
-            continue
-        state = data.get("teacher", data) if isinstance(data, dict) else {}
-        for key in ("dino_head.last_layer.weight_v", "dino_head.last_layer.weight"):
-            tensor = state.get(key) if isinstance(state, dict) else None
-            if isinstance(tensor, torch.Tensor) and tensor.ndim == 2:
-                return int(tensor.shape[0])
-    return None
-
-
-def _merge_console(raw: pd.DataFrame, console: ConsoleLog, notes: list[str]) -> pd.DataFrame:
-    """Join the console log's rows (console line, planned iterations, running averages) onto
-    training_metrics.json's, launch by launch from the last (a console log may begin later);
-    with no metrics file, the console's rows are the log."""
-    rows = console.rows.copy()
-    if rows.empty:
-        return raw
-    start_rows = []
-    for start_line, _ in console.launch_starts:
-        after = np.flatnonzero(rows["line"].to_numpy() > start_line)
-        if len(after):
-            start_rows.append(int(after[0]))
-    rows["launch"] = launch_ids(rows["iteration"].to_numpy(dtype=float), start_rows)
-    if raw.empty:
-        return rows
-    extra = ["line", "planned", *[c for c in rows.columns if c.endswith("_avg")]]
-    n_raw, n_console = int(raw["launch"].max()) + 1, int(rows["launch"].max()) + 1
-    if n_raw != n_console:
-        notes.append(
-            f"{METRICS_FILE} holds {n_raw} launch(es), {console.path.name} {n_console}: paired "
-            "from the last (one of them was truncated, rotated or copied in part)."
-        )
-    parts = []
-    for index in range(n_raw):
-        own = raw[raw["launch"] == index]
-        other = index + n_console - n_raw
-        if 0 <= other < n_console:
-            side = rows[rows["launch"] == other][["iteration", *extra]]
-            side = side.drop_duplicates("iteration", keep="last")
-            own = own.merge(side, on="iteration", how="left")
-        parts.append(own)
-    return pd.concat(parts).reset_index(drop=True)
-
-
 def _open_dinov2(
     path: Path, console_file: Path | None, launch: int | None, k_override: int | None
 ) -> OpenedRun:
@@ -334,7 +273,7 @@ def _open_dinov2(
     console = read_console_log(console_file) if console_file is not None else None
     if console is not None:
         notes += console.notes
-    resolved, config_source = _config(path, console)
+    resolved, config_source = read_recipe(path, console)
     pipeline: PipelineConfig | None = None
     recipe = ""
     if resolved is not None and config_source == DINOV2_CONFIG_FILE:
@@ -365,7 +304,7 @@ def _open_dinov2(
             "the number of processes is unknown, images / s are per process."
         )
     checkpoints = find_checkpoints(path)
-    k, sources["num_prototypes"] = _prototypes(
+    k, sources["num_prototypes"] = read_prototypes(
         k_override, resolved, config_source, console, checkpoints
     )
     if sources["num_prototypes"].startswith("DINOv2's default"):
@@ -386,7 +325,7 @@ def _open_dinov2(
             )
     if console is not None:
         read.append(str(console.path.relative_to(path)))
-        raw = _merge_console(raw, console, notes)
+        raw = join_console(raw, console, notes)
     if not read:
         notes.append(f"no {METRICS_FILE} or log.txt in {path}: no curves, no diagnosis.")
     sources["log"] = " + ".join(read) or "none"
@@ -426,39 +365,11 @@ def _open_dinov2(
         notes=notes,
         launches=launches,
         launch=chosen,
-        all_metrics=to_dinodiag_metrics(raw, epoch_length, world).assign(
-            launch=raw["launch"].to_numpy() if "launch" in raw else 0
-        )
-        if not raw.empty
-        else None,
         sources=sources,
         console=console,
         flavour=flavour,
         planned_iterations=launches[chosen].planned if chosen is not None else planned_total,
     )
-
-
-def _prototypes(
-    override: int | None,
-    resolved: ResolvedDinov2Config | None,
-    config_source: str,
-    console: ConsoleLog | None,
-    checkpoints: list[CheckpointFile],
-) -> tuple[int, str]:
-    """K and where it was read: the override, config.yaml / the config echo, the newest
-    teacher checkpoint's head, else DINOv2's default."""
-    if override is not None:
-        return int(override), "--num-prototypes"
-    if resolved is not None and "dino.head_n_prototypes" in resolved.from_file:
-        return config_number(resolved, "dino.head_n_prototypes", int), config_source
-    from_checkpoint = _prototypes_from_checkpoint(checkpoints)
-    if from_checkpoint is not None:
-        return from_checkpoint, "the teacher checkpoint's DINO head"
-    if resolved is not None and config_source == DINOV2_CONFIG_FILE:
-        return config_number(resolved, "dino.head_n_prototypes", int), (
-            f"{config_source} (DINOv2's default, not set there)"
-        )
-    return 65536, "DINOv2's default (assumed)"
 
 
 def _choose_launch(launches: list[Launch], launch: int | None, path: Path) -> int | None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from dinodiag.errors import DinodiagError
-from dinodiag.runs.dinov2_run import open_run
+from dinodiag.runs.dinov2_run import open_run, run_stamp
 from dinodiag.runs.findings import Finding
 from dinodiag.runs.run_diagnosis import diagnose
 
@@ -36,11 +36,6 @@ class Change:
         was = f" (was {self.before.upper()})" if self.before else ""
         f = self.finding
         return f"[{at}] [{f.level.upper()}]{was} {f.title}: {f.evidence}"
-
-
-def _stamp(path: Path) -> tuple[float, ...]:
-    names = ("training_metrics.json", "logs/log.txt", "log.txt", "metrics.jsonl")
-    return tuple((path / n).stat().st_mtime if (path / n).exists() else 0.0 for n in names)
 
 
 def follow(
@@ -64,7 +59,7 @@ def follow(
         if count:
             sleep(interval)
         count += 1
-        now = _stamp(path)
+        now = run_stamp(path)
         if now == stamp:
             continue
         stamp = now

@@ -8,42 +8,28 @@ learn.
 
 from __future__ import annotations
 
-import pandas as pd
-
 from dinodiag.runs.dinov2_run import OpenedRun
 from dinodiag.runs.findings import Finding, iteration, rows_of
-from dinodiag.train.eval.knn_noise import judge_change, knn_interval, min_test_images
+from dinodiag.runs.story import knn_gain as story_gain
+from dinodiag.train.eval.knn_noise import knn_interval, min_test_images
 
 PROTOTYPES_FLOOR = 2  # a teacher whose argmax lands on this few prototypes has collapsed
 PROTOTYPES_DROP = 0.25  # ... or on fewer than this share of its early count
-
-
-def _evals(run: OpenedRun) -> pd.DataFrame:
-    frame = run.metrics
-    if frame.empty or "kind" not in frame or "knn_top1" not in frame:
-        return pd.DataFrame()
-    evals = frame[frame["kind"] == "eval"].copy()
-    evals["knn_top1"] = pd.to_numeric(evals["knn_top1"], errors="coerce")
-    return evals.dropna(subset=["knn_top1"]).sort_values("step", kind="stable")
 
 
 def knn_gain(run: OpenedRun) -> Finding | None:
     """The k-NN change from the first evaluation (step 0: random weights) to the last."""
     if run.kind != "dinodiag":
         return None
-    evals = _evals(run)
-    if len(evals) < 2:
+    gain = story_gain(run.metrics)  # the gain Yours vs reference reads, by the same rule
+    if gain is None:
         return None
-    first, last = evals.iloc[0], evals.iloc[-1]
-    tests = pd.to_numeric(evals.get("knn_test"), errors="coerce").dropna()
-    n = int(tests.iloc[-1]) if len(tests) else None
-    change = judge_change(float(first["knn_top1"]), float(last["knn_top1"]), n)
-    interval = knn_interval(float(last["knn_top1"]), n)
+    change = gain.change
+    interval = knn_interval(gain.end, gain.test_images)
     band = f" (95% interval {interval[0]:.1f}-{interval[1]:.1f}%)" if interval else ""
     evidence = (
-        f"k-NN top-1 {first['knn_top1']:.1f}% at step {int(first['step'])}, "
-        f"{last['knn_top1']:.1f}% at step {int(last['step'])}{band}: {change.describe()}; "
-        f"{len(evals)} evaluations."
+        f"k-NN top-1 {gain.start:.1f}% at the first evaluation, {gain.end:.1f}% at step "
+        f"{gain.steps}{band}: {change.describe()}; {gain.evaluations} evaluations."
     )
     if change.status == "up":
         return Finding("pass", "knn_gain", "k-NN accuracy rose beyond its noise", evidence)

@@ -340,3 +340,45 @@ def test_open_run_follow_on_the_command_line(tmp_path: Path, capsys) -> None:
     out = capsys.readouterr().out
     assert "following" in out and "[iteration 90]" in out
     assert code == (1 if "[FAIL]" in out else 0)
+
+
+# ----------------------------------------------------------------------------- dinodiag runs
+def dinodiag_run(root: Path, knn: list[float], n_test: int, prototypes: list[int]) -> Path:
+    """A dinodiag run directory: config.json and metrics.jsonl with train rows (loss,
+    prototypes in use) and eval rows (k-NN top-1 on ``n_test`` held-out images)."""
+    import json
+
+    root.mkdir(parents=True)
+    (root / "config.json").write_text(json.dumps({"model": {"num_prototypes": 64}}))
+    lines = []
+    for step, used in enumerate(prototypes):
+        lines.append({"kind": "train", "step": step, "loss": 3.0, "prototypes_used": used})
+    for i, top1 in enumerate(knn):
+        lines.append({"kind": "eval", "step": i * 10, "knn_top1": top1, "knn_test": n_test})
+    (root / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return root
+
+
+@pytest.mark.parametrize(
+    ("knn", "n_test", "prototypes", "level", "title"),
+    [
+        ([14.0, 14.2], 1000, [21] * 20, "info", "Too short to judge"),
+        ([14.0, 40.0], 1000, [21] * 20, "pass", "rose beyond its noise"),
+        ([25.0, 75.0], 4, [21] * 20, "info", "Too few test images"),
+        ([14.0, 14.2], 1000, [21] * 10 + [2] * 10, "fail", "Not learning"),
+    ],
+)
+def test_a_dinodiag_runs_knn_gain_is_judged_against_its_noise(
+    tmp_path, knn, n_test, prototypes, level, title
+) -> None:
+    result = found(dinodiag_run(tmp_path / "run", knn, n_test, prototypes))
+    assert result["knn_gain"].level == level and title in result["knn_gain"].title
+    assert f"{n_test} test images" in result["knn_gain"].evidence
+
+
+def test_prototypes_in_use_falling_to_two_fail(tmp_path: Path) -> None:
+    result = found(dinodiag_run(tmp_path / "run", [14.0, 14.2], 1000, [21] * 10 + [2] * 10))
+    finding = result["prototypes_used"]
+    assert finding.level == "fail" and "from 21 to 2" in finding.title
+    steady = found(dinodiag_run(tmp_path / "steady", [14.0, 30.0], 1000, [21] * 20))
+    assert steady["prototypes_used"].level == "pass"

@@ -151,12 +151,13 @@ class _Found:
     iteration: int | None
 
 
-def read_state_file(path: Path) -> Any:
-    """``torch.load(path, weights_only=True)`` on the CPU, with errors that name the file."""
+def read_state_file(path: Path, mmap: bool = False) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU, with errors that name the file;
+    ``mmap`` maps the file instead of reading it (to look at one tensor's shape)."""
     if not path.is_file():
         raise TrainingError(f"checkpoint {path} does not exist.")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as exc:  # torch raises many types for damaged or foreign files
         text = str(exc)
         why = f"{type(exc).__name__}: {text.splitlines()[0][:200] if text else ''}"
