@@ -28,8 +28,11 @@ run: $(VENV)/.installed  ## the dashboard (python -m dinodiag app: address, uplo
 	$(PY) -m dinodiag app --port $(PORT) --address $(ADDRESS) \
 		$(if $(filter 1 yes true,$(ALLOW_CODE)),--allow-browser-code)
 
+# One pytest worker per core, one torch thread per worker (more would oversubscribe the cores).
+TEST_WORKERS ?= auto
+
 test: $(VENV)/.dev
-	$(PY) -m pytest -q
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS)
 
 lint: $(VENV)/.dev  ## ruff (lint + format check) and the import contracts
 	$(VENV)/bin/ruff check .
