@@ -201,10 +201,7 @@ def knn_curve(run: OpenedRun, checkpoints: list[CheckpointFile], spec: str, seed
         bar.progress(i / len(checkpoints), text=f"Evaluating {c.label}…")
         results.append(cached_evaluation(str(c.path), c.path.stat().st_mtime, spec, seed))
     bar.empty()
-    frame = ce.knn_frame(results)
-    # collapsed features make a k-NN figure meaningless: not drawn as accuracy
-    frame.loc[frame["knn_status"] == "meaningless", ["knn_top1", "knn_top5"]] = None
-    frame["knn_test"] = frame["test_images"]
+    frame = ce.knn_frame(results)  # collapsed checkpoints carry no k-NN: not drawn
     charts.panel({run.name: frame}, rc.PANELS["knn"], x="step", smoothing=0.0, key="yr_ckpt")
     if (frame["knn_status"] == "meaningless").any():
         st.warning(

@@ -102,9 +102,13 @@ class CheckpointEvaluation:
         return self.knn_status == "ok"
 
     def row(self) -> dict[str, Any]:
-        """A metrics row (``kind`` "eval", ``step``) that the k-NN panel draws."""
+        """A metrics row (``kind`` "eval", ``step``, ``knn_test``) that the k-NN panel draws
+        with its noise band; on collapsed features the k-NN is left out (meaningless, not an
+        accuracy)."""
         values = asdict(self)
-        return {"kind": "eval", "step": self.iteration, **values}
+        if self.knn_status == "meaningless":
+            values.update(knn_top1=None, knn_top5=None)
+        return {"kind": "eval", "step": self.iteration, "knn_test": self.test_images, **values}
 
 
 COMPLETE_STD = 1e-3  # mean per-dim std of unit features below this: every image the same

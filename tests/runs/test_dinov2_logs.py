@@ -16,6 +16,7 @@ import torch
 import yaml
 
 from dinodiag.cli import main
+from dinodiag.runs.checkpoint_eval import knn_frame
 from dinodiag.runs.dinov2_run import open_run
 from dinodiag.runs.findings import Finding
 from dinodiag.runs.follow import follow
@@ -279,6 +280,8 @@ def test_collapsed_features_make_the_knn_meaningless(tmp_path: Path, capsys) -> 
     assert e.effective_rank < 1.5 and e.test_images == 40
     codes = {f.code: f for f in checkpoint_findings(report.evaluations)}
     assert codes["features_collapse"].level == "fail" and report.log_verdict == "fail"
+    drawn = knn_frame(report.evaluations)  # the k-NN curve draws no accuracy for it
+    assert drawn["knn_top1"].isna().all() and list(drawn["knn_test"]) == [40]
     text = report.to_text()
     assert "k-NN meaningless" in text and "top-1" in text and "40 test" in text
 
