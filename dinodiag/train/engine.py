@@ -181,7 +181,7 @@ class _Run:
     def stage_open(self) -> None:
         """Every input is valid: write the run directory (status "running", config.json, the
         events held since set-up began; on resume drop the rows after the checkpoint)."""
-        dropped = self.writer.drop_metrics_after(self.step) if self.resume else 0
+        trimmed = self.writer.drop_metrics_after(self.step) if self.resume else None
         self.writer.open()
         self.opened = True
         self.writer.status(
@@ -204,7 +204,10 @@ class _Run:
             self.event(
                 "resumed",
                 f"resumed from the checkpoint at step {self.step}"
-                + (f"; {dropped} metric rows logged after it were dropped" if dropped else ""),
+                + (trimmed.sentence() if trimmed else ""),
+                level="warning" if trimmed and trimmed.unreadable else "info",
+                dropped_rows=trimmed.after if trimmed else 0,
+                unreadable_lines=trimmed.unreadable if trimmed else [],
             )
 
     def stage_data(self) -> None:

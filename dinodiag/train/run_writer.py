@@ -19,8 +19,9 @@ import json
 import os
 import socket
 import time
+import math
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from dinodiag.train.run_lock import RunDirError, RunLock, os_error_message
 from dinodiag.train.rundir import (
@@ -31,6 +32,44 @@ from dinodiag.train.rundir import (
     dumps,
     write_json_atomic,
 )
+
+
+# Lines of metrics.jsonl that a resume could not read are moved here, never deleted.
+UNREADABLE_FILE = "metrics.unreadable.jsonl"
+
+
+class Trimmed(NamedTuple):
+    """What :meth:`RunWriter.drop_metrics_after` removed from ``metrics.jsonl``."""
+
+    after: int  # rows logged after the checkpoint's step (work that is redone)
+    unreadable: list[int]  # 1-based line numbers moved to UNREADABLE_FILE
+
+    def sentence(self) -> str:
+        """``""`` when nothing was removed, else "; ..." for the resume event."""
+        parts = []
+        if self.after:
+            parts.append(f"{self.after} metric rows logged after it were dropped")
+        if self.unreadable:
+            shown = ", ".join(str(n) for n in self.unreadable[:10])
+            more = f" and {len(self.unreadable) - 10} more" if len(self.unreadable) > 10 else ""
+            parts.append(
+                f"{len(self.unreadable)} unreadable line(s) of {METRICS_FILE} (line {shown}"
+                f"{more}: not JSON, or a step that is not a finite number) were moved to "
+                f"{UNREADABLE_FILE}"
+            )
+        return "".join(f"; {p}" for p in parts)
+
+
+def _row_step(line: str) -> float | None:
+    """The step of one metrics line, or None when the line is not a usable row."""
+    try:
+        row = json.loads(line)
+        value = row.get("step", 0)
+    except (ValueError, AttributeError, RecursionError):
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return value
 
 
 # ----------------------------------------------------------------------------- the writer
@@ -147,32 +186,40 @@ class RunWriter:
         else:
             self._status.update(fields)
 
-    def drop_metrics_after(self, step: int) -> int:
+    def drop_metrics_after(self, step: int) -> Trimmed:
         """Remove rows logged after ``step`` (work lost since the last checkpoint, on resume).
 
-        Returns how many rows were dropped; a partial last line is dropped too.
+        A line that is not a metrics row (a partial last line, corrupt bytes, a step that is
+        not a finite number such as ``1e400``) is never fatal and never lost without a word:
+        it is moved to :data:`UNREADABLE_FILE` beside ``metrics.jsonl`` and its line number is
+        returned, so the resume event can name it.
         """
         if not self.enabled:
-            return 0
+            return Trimmed(0, [])
         path = self.run_dir / METRICS_FILE
         try:
             lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
         except OSError:
-            return 0
-        kept, dropped = [], 0
-        for line in lines:
+            return Trimmed(0, [])
+        kept, after, bad, bad_lines = [], 0, [], []
+        for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
-            try:
-                row = json.loads(line)
-                row_step = int(row.get("step", 0))
-            except (ValueError, TypeError, AttributeError):
-                dropped += 1
-                continue
-            if row_step > step:
-                dropped += 1
+            row_step = _row_step(line)
+            if row_step is None:
+                bad.append(number)
+                bad_lines.append(line)
+            elif row_step > step:
+                after += 1
             else:
                 kept.append(line)
+        if bad_lines:
+            aside = self.run_dir / UNREADABLE_FILE
+            try:
+                with aside.open("a", encoding="utf-8") as f:
+                    f.writelines(line + "\n" for line in bad_lines)
+            except OSError as exc:
+                raise RunDirError(os_error_message(aside, exc, "write")) from None
         tmp = path.with_name(f".{path.name}.tmp")
         try:
             tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
@@ -181,7 +228,7 @@ class RunWriter:
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
             raise RunDirError(os_error_message(path, exc, "rewrite")) from None
-        return dropped
+        return Trimmed(after, bad)
 
     def close(self) -> None:
         """Close the metrics file and give the directory up (:meth:`RunLock.release`)."""

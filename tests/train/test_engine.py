@@ -141,14 +141,34 @@ def test_resume_drops_rows_logged_after_the_checkpoint(tmp_path):
     run = tmp_path / "run"
     cfg = tiny(**{"run.max_steps": 3})
     engine.run_training(cfg, run, progress=quiet)
+    written = len((run / "metrics.jsonl").read_text().splitlines())
     with open(run / "metrics.jsonl", "a") as f:  # rows of a crashed session after step 3
         f.write('{"kind": "train", "step": 4, "epoch": 0, "time": 9}\n{"kind": "tra')
     result = engine.run_training(tiny(**{"run.max_steps": 5}), run, resume=True, progress=quiet)
     assert result.state == "finished" and result.step == 5
     steps = list(rundir.read_metrics(run, kind="train")["step"])
     assert steps == [1, 2, 3, 4, 5]
-    events = rundir.read_events(run)
-    assert "2 metric rows" in events[events["code"] == "resumed"]["message"].iloc[0]
+    resumed = rundir.read_events(run).set_index("code").loc["resumed"]
+    assert resumed["dropped_rows"] == 1 and resumed["unreadable_lines"] == [written + 2]
+    assert (run / "metrics.unreadable.jsonl").read_text() == '{"kind": "tra\n'
+
+
+def test_resume_sets_a_corrupt_metrics_line_aside_and_names_it(tmp_path):
+    """A line whose step is not a finite number (1e400 reads as inf) once made --resume exit 1
+    with OverflowError; the run now resumes and the line is kept aside, named by number."""
+    run = tmp_path / "run"
+    engine.run_training(tiny(**{"run.max_steps": 3}), run, progress=quiet)
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    corrupt = '{"kind": "train", "step": 1e400, "epoch": 0, "time": 1}'
+    lines.insert(2, corrupt)
+    (run / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+    result = engine.run_training(tiny(**{"run.max_steps": 4}), run, resume=True, progress=quiet)
+    assert result.state == "finished" and result.step == 4
+    assert list(rundir.read_metrics(run, kind="train")["step"]) == [1, 2, 3, 4]
+    resumed = rundir.read_events(run).set_index("code").loc["resumed"]
+    assert resumed["unreadable_lines"] == [3] and resumed["level"] == "warning"
+    assert "line 3" in resumed["message"]
+    assert (run / "metrics.unreadable.jsonl").read_text() == corrupt + "\n"
 
 
 def test_time_limit_finishes_with_final_eval(tmp_path):

@@ -210,8 +210,8 @@ def test_drop_metrics_after(tmp_path):
     writer.close()
     with open(tmp_path / rundir.METRICS_FILE, "a") as f:
         f.write('{"kind": "train", "st')  # a crash mid-line
-    dropped = RunWriter(tmp_path).drop_metrics_after(2)
-    assert dropped == 3  # steps 3, 4 and the partial line
+    trimmed = RunWriter(tmp_path).drop_metrics_after(2)
+    assert trimmed.after == 2 and trimmed.unreadable == [6]  # steps 3, 4; the partial line
     assert list(rundir.read_metrics(tmp_path)["step"]) == [0, 1, 2]
 
 
