@@ -369,11 +369,3 @@ def reference_lines(
     if which.key == "entropy":
         return ln_k_lines(num_prototypes)
     return None
-
-
-def curve_chart(long: pd.DataFrame, **options: Any) -> Any:
-    """:func:`dinodiag.dashboard.curve_charts.curve_chart` (kept here for callers of this
-    module; the Altair charts live there)."""
-    from dinodiag.dashboard.curve_charts import curve_chart as chart
-
-    return chart(long, **options)
