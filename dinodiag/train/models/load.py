@@ -24,6 +24,7 @@ backbone ``forward`` does; ``backbone.model`` is dinodiag's network (``forward``
 
 from __future__ import annotations
 
+import pickle
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,22 +154,67 @@ class _Found:
 
 def read_state_file(path: Path, mmap: bool = False) -> Any:
     """``torch.load(path, weights_only=True)`` on the CPU, with errors that name the file;
-    ``mmap`` maps the file instead of reading it (to look at one tensor's shape)."""
+    ``mmap`` maps the file instead of reading it (to look at one tensor's shape).
+
+    A file that needs unpickling (Python objects beyond tensors and plain data: possibly code
+    that runs on load) is refused as such: nothing in it runs, and the message does not pass on
+    torch's advice to load it with ``weights_only=False``."""
     if not path.is_file():
         raise TrainingError(f"checkpoint {path} does not exist.")
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except pickle.UnpicklingError as exc:  # the weights-only unpickler refused the file
+        detail = _unpickler_detail(str(exc))
+        if _FOREIGN_OBJECT.search(detail):
+            raise TrainingError(_not_plain_tensors(path, detail)) from None
+        raise TrainingError(
+            f"cannot read {path} (damaged or not a PyTorch checkpoint: {detail[:200]})."
+        ) from None
     except Exception as exc:  # torch raises many types for damaged or foreign files
         text = str(exc)
         why = f"{type(exc).__name__}: {text.splitlines()[0][:200] if text else ''}"
-        hint = "Is it a PyTorch checkpoint?"
-        if "weights_only" in text or "global" in text.lower():
-            hint = (
-                "It holds objects other than tensors and plain data (FSDP's sharded state, as "
-                "in DINOv2's model_<iter>.rank_<r>.pth?), which dinodiag never unpickles. Load "
-                f"the teacher checkpoints under {EVAL_DIR}/training_<iter>/{TEACHER_FILE} instead."
-            )
-        raise TrainingError(f"cannot read {path} ({why}). {hint}") from None
+        raise TrainingError(f"cannot read {path} ({why}). Is it a PyTorch checkpoint?") from None
+
+
+# torch's weights-only unpickler names a refused object with one of these; other refusals
+# ("Unsupported operand 219", "String is too long") mean damaged bytes, not foreign objects.
+_FOREIGN_OBJECT = re.compile(r"GLOBAL |allowlisted|unrecognized function|must be imported")
+_FOREIGN_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
+_TORCH_WRAPPER = "Weights only load failed."  # torch's first words around the reason
+
+
+def _unpickler_detail(torch_text: str) -> str:
+    """The reason in torch's weights-only error, without the paragraphs around it (which
+    advise loading the file with ``weights_only=False``)."""
+    for line in torch_text.splitlines():
+        line = line.strip().removeprefix(_TORCH_WRAPPER).strip()
+        line = line.rpartition("WeightsUnpickler error:")[2].strip()
+        advice = "weights_only" in line or line.startswith(("This file", "Check the doc"))
+        if line and not advice:
+            return line
+    return "refused by torch's weights-only unpickler"
+
+
+def _not_plain_tensors(path: Path, detail: str) -> str:
+    """Why a checkpoint that needs unpickling is refused, and what to give instead."""
+    found = _FOREIGN_GLOBAL.search(detail)
+    what = f" ({found[1]})" if found else ""
+    message = (
+        f"{path} is not a plain tensor checkpoint: it holds Python objects{what} that only "
+        "unpickling can rebuild, and unpickling can run any code, so dinodiag will not unpickle "
+        "it (nothing in it was run)."
+    )
+    # FSDP's sharded training state: the teacher checkpoints hold the same weights
+    sharded = _STATE_NAME.match(path.name) or "torch.distributed" in detail
+    if sharded and path.name != TEACHER_FILE:
+        return (
+            f"{message} DINOv2's model_<iter>.rank_<r>.pth holds FSDP's sharded state: load the "
+            f"teacher checkpoints under {EVAL_DIR}/training_<iter>/{TEACHER_FILE} instead."
+        )
+    return (
+        f"{message} Give a checkpoint of tensors and plain data only, such as a state dict "
+        "saved with torch.save(model.state_dict(), path)."
+    )
 
 
 def _iteration_from_name(path: Path) -> int | None:
