@@ -13,7 +13,7 @@ import streamlit as st
 
 from dinodiag import runs
 from dinodiag.augment.presets import get_preset
-from dinodiag.dashboard import curves, knn_verdict, security
+from dinodiag.dashboard import curve_charts, curves, knn_verdict, security
 from dinodiag.dashboard.context import SidebarContext, spec_stamp
 from dinodiag.dashboard.labels import status_badge
 from dinodiag.errors import DinodiagError
@@ -231,6 +231,7 @@ def chart(frames: dict, panel: curves.Panel, colors: dict[str, str], ln_k: dict)
     rules = curves.reference_lines(panel, frames, ln_k)
     zone = knn_verdict.baseline_zone(frames) if panel.kind == "eval" else None
     st.altair_chart(
-        curves.curve_chart(long, x="step", rules=rules, colors=colors, zone=zone), width="stretch"
+        curve_charts.curve_chart(long, x="step", rules=rules, colors=colors, zone=zone),
+        width="stretch",
     )
     st.caption(" ".join([panel.help, charts.KNN_NOTE if panel.kind == "eval" else ""]).strip())
