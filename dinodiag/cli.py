@@ -314,10 +314,13 @@ def cmd_app(args: argparse.Namespace) -> int:
 
 
 def cmd_open_run(args: argparse.Namespace) -> int:
+    from dinodiag.augment.presets import load_config
     from dinodiag.runs.run_report import build_report
 
     samples = _positive("--samples", args.samples, 16)
     check_output_file("--json", args.json, "report.json")
+    if args.expect is not None:  # check's rule, now: a run without crops would never read it
+        load_config(args.expect)
     launch = None
     if args.launch is not None:
         launch = _positive("--launch", args.launch, 1) - 1

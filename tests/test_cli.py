@@ -245,3 +245,14 @@ def test_hostile_pipeline_kwargs_are_a_short_usage_error(kwargs: str, message: s
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err
     assert len(err) < 1000  # a value is quoted to 80 characters, never whole
+
+
+def test_open_run_refuses_an_unknown_expect_as_check_does(tmp_path, capsys) -> None:
+    # a run naming no crops never reads --expect: it used to exit 0 with no word about it
+    (tmp_path / "training_metrics.json").write_text('{"iteration": 9, "total_loss": 1.0}\n')
+    argv = ["--expect", "dinov9"]
+    assert main(["open-run", str(tmp_path), *argv, "--checkpoint", "none"]) == 2
+    assert "Did you mean 'dinov2'?" in capsys.readouterr().err
+    assert main(["check", *argv]) == 2  # the same rule, the same message
+    assert "Did you mean 'dinov2'?" in capsys.readouterr().err
+    assert main(["open-run", str(tmp_path), "--expect", "dino", "--checkpoint", "none"]) == 0
