@@ -9,11 +9,17 @@ through :func:`printable` first; the name used to *open* the file stays as found
 
     printable(os.fsdecode(b"/data/caf\\xe9.png"))   # '/data/caf\\\\xe9.png' (shown as caf\\xe9)
     printable("/data/café.png")                     # unchanged
+
+:func:`stdout_reserved` keeps standard output for a machine-read answer (JSON) while code
+that is not ours (the user's pipeline, a library) prints what it likes: to standard error.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+from collections.abc import Iterator
 
 
 def printable(value: str | os.PathLike[str]) -> str:
@@ -26,3 +32,27 @@ def printable(value: str | os.PathLike[str]) -> str:
         return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     except UnicodeEncodeError:  # a lone surrogate that no file name produced: keep it visible
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+@contextlib.contextmanager
+def stdout_reserved() -> Iterator[None]:
+    """Inside the block everything printed to standard output (``print``, C code writing to
+    file descriptor 1, forked worker processes) goes to standard error, so that the one answer
+    a script reads (``--json``), printed after the block, is all that standard output holds."""
+    with contextlib.suppress(AttributeError, ValueError, OSError):
+        sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no file descriptor 1 (closed): Python-level redirection only
+        saved = None
+    try:
+        if saved is not None:
+            os.dup2(2, 1)
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            sys.stderr.flush()
+        if saved is not None:
+            os.dup2(saved, 1)
+            os.close(saved)

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from dinodiag.errors import ConfigError
+from dinodiag.printable import stdout_reserved
 from dinodiag.train.config import TrainConfig
 from dinodiag.train.presets import TRAIN_PRESETS, get_train_preset
 
@@ -538,42 +539,68 @@ def process_start_time() -> float | None:
         return None
 
 
+def _resolved_config(config: TrainConfig, recipe: Any) -> dict[str, Any]:
+    """What ``--print-config`` shows: the config with its pipeline resolved (a brought
+    pipeline is called on images; a DINOv2 file's crops need none)."""
+    from dinodiag.augment.config import to_dict
+    from dinodiag.train.data import open_train_set
+    from dinodiag.train.pipelines import brought_spec, resolve_run_pipeline
+
+    images = open_train_set(config) if brought_spec(config) is not None else None
+    pipeline = resolve_run_pipeline(config, images)
+    shown = {**config.to_dict(), "pipeline": to_dict(pipeline.config)}
+    if pipeline.record() is not None:
+        shown["brought_pipeline"] = pipeline.record()
+    if recipe is not None:
+        shown["dinov2_config"] = recipe.describe()
+    return shown
+
+
+def _estimate(config: TrainConfig, started: float) -> tuple[Any, Any]:
+    """``train --estimate``: the measured estimate and whether its k-NN could judge a change."""
+    from dinodiag.train.knn_horizon import judge_estimate
+    from dinodiag.train.warmup import estimate_training
+
+    estimate = estimate_training(config, started=started)
+    # earlier runs here: the dashboard's runs directory (dinodiag.runs.manager.runs_root)
+    runs_root = os.environ.get("DINODIAG_RUNS_DIR") or "runs"
+    return estimate, judge_estimate(estimate, config.name, config.data.data, runs_root)
+
+
+def _machine_answer(
+    args: argparse.Namespace, config: TrainConfig, recipe: Any, started: float
+) -> str:
+    """The JSON of ``--print-config`` or ``--estimate --json``."""
+    from dinodiag.train.dinov2_recipe import check_fits_device
+    from dinodiag.train.rundir import dumps
+
+    if args.print_config:
+        return dumps(_resolved_config(config, recipe), indent=2)
+    check_fits_device(config)
+    estimate, plan = _estimate(config, started)
+    knn_plan = {"status": plan.status, "needed_steps": plan.needed_steps}
+    return dumps({**estimate.to_dict(), "knn_plan": knn_plan})
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from dinodiag.train.dinov2_recipe import check_fits_device
     from dinodiag.train.engine import run_training
-    from dinodiag.train.rundir import dumps, new_run_id
+    from dinodiag.train.rundir import new_run_id
 
     started = process_start_time()
-    config, recipe = _config_and_recipe(args)
-    if args.print_config:
-        from dinodiag.augment.config import to_dict
-        from dinodiag.train.data import open_train_set
-        from dinodiag.train.pipelines import brought_spec, resolve_run_pipeline
-
-        # Only a brought pipeline is called on images; a DINOv2 file's crops need none.
-        images = open_train_set(config) if brought_spec(config) is not None else None
-        pipeline = resolve_run_pipeline(config, images)
-        shown = {**config.to_dict(), "pipeline": to_dict(pipeline.config)}
-        if pipeline.record() is not None:
-            shown["brought_pipeline"] = pipeline.record()
-        if recipe is not None:
-            shown["dinov2_config"] = recipe.describe()
-        print(dumps(shown, indent=2))
+    if args.print_config or (args.estimate and args.json):
+        # The answer is JSON for a script: a brought pipeline (called while the config is
+        # resolved) may print, so standard output is kept for the JSON alone.
+        with stdout_reserved():
+            config, recipe = _config_and_recipe(args)
+            answer = _machine_answer(args, config, recipe, started)
+        print(answer, flush=True)
         return EXIT_OK
+    config, recipe = _config_and_recipe(args)
     check_fits_device(config)
     if args.estimate:
-        from dinodiag.train.knn_horizon import judge_estimate
-        from dinodiag.train.warmup import estimate_training
-
-        estimate = estimate_training(config, started=started)
-        # earlier runs here: the dashboard's runs directory (dinodiag.runs.manager.runs_root)
-        runs_root = os.environ.get("DINODIAG_RUNS_DIR") or "runs"
-        plan = judge_estimate(estimate, config.name, config.data.data, runs_root)
-        if args.json:
-            knn_plan = {"status": plan.status, "needed_steps": plan.needed_steps}
-            print(dumps({**estimate.to_dict(), "knn_plan": knn_plan}), flush=True)
-        else:
-            print(estimate.sentence() + "\n" + plan.sentence(), flush=True)
+        estimate, plan = _estimate(config, started)
+        print(estimate.sentence() + "\n" + plan.sentence(), flush=True)
         return EXIT_OK
     if recipe is not None and os.environ.get("RANK", "0") == "0":
         for note in recipe.notes:

@@ -66,7 +66,7 @@ from dinodiag.train.pipelines import (
 from dinodiag.train.progress import format_progress
 from dinodiag.train.run_lock import RunDirError
 from dinodiag.train.run_writer import RunWriter, load_run_config
-from dinodiag.train.rundir import STATUS_FILE, clear_stop
+from dinodiag.train.rundir import CHECKPOINT_FILE, STATUS_FILE, clear_stop
 from dinodiag.train.runtime import (
     StopControl,
     out_of_memory_message,
@@ -499,6 +499,12 @@ class _Run:
         """What is left to resume from, for the message of a run directory that failed."""
         if self.saved_step is None:
             return " No checkpoint of this run was written: start it again once this is fixed."
+        checkpoint = self.run_dir / CHECKPOINT_FILE
+        if not checkpoint.is_file():  # the directory was deleted or emptied under the run
+            return (
+                f" The checkpoint of step {self.saved_step} is gone too ({checkpoint} no longer "
+                "exists): nothing is left to resume from; start the run again."
+            )
         return (
             f" The checkpoint of step {self.saved_step} is kept: resume from it with --resume "
             "once this is fixed."

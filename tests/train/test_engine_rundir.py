@@ -184,3 +184,19 @@ def test_a_damaged_config_is_refused_on_resume_and_left_alone(tmp_path, damage, 
     assert ("not valid JSON" if damage.startswith("{not") else "unknown key 'model.arc'") in err
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before  # no rewrite, no status
     assert rundir.read_status(run)["step"] == 2
+
+
+def test_a_run_dir_deleted_mid_run_does_not_promise_a_checkpoint(tmp_path, capsys):
+    """The directory deleted under a running trainer: the failure says the checkpoint is gone
+    (it once said "the checkpoint of step 1 is kept")."""
+    run = tmp_path / "run"
+
+    def delete(step: int) -> None:
+        if step == 2:
+            shutil.rmtree(run)
+
+    result = engine.run_training(tiny(**{"run.max_steps": 6}), run, progress=quiet, on_step=delete)
+    assert result.state == "failed" and not result.refused
+    assert "is kept" not in result.message
+    assert "The checkpoint of step 1 is gone too" in result.message
+    assert "Traceback" not in capsys.readouterr().err

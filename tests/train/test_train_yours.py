@@ -186,3 +186,34 @@ def test_auto_on_a_gpu_trains_your_code_in_the_loader_workers_and_says_so(tmp_pa
     assert resolved == "cpu (DataLoader workers cut and colour)"
     train_rows = rundir.read_metrics(tmp_path / "r", "train")
     assert "augment_time" not in train_rows or train_rows["augment_time"].isna().all()
+
+
+@pytest.mark.parametrize("flags", [["--estimate", "--json"], ["--print-config"]])
+def test_machine_read_output_stays_json_when_the_pipeline_prints(tmp_path, flags):
+    """A brought pipeline that prints (Python print, and a write to file descriptor 1 as C
+    code does) once spoiled `train --estimate --json`; standard output holds the JSON alone
+    and what the pipeline printed goes to standard error."""
+    source = (REPO / "examples/seed_pipeline.py").read_text()
+    noisy = tmp_path / "noisy.py"
+    noisy.write_text(
+        source
+        + "\n\nimport os as _os\n\n\ndef noisy(**kwargs):\n"
+        + "    print('hello from the pipeline')\n"
+        + "    _os.write(1, b'raw bytes on fd 1\\n')\n"
+        + "    inner = build_multicrop_augment(**kwargs)\n\n"
+        + "    def call(image):\n        print('called')\n        return inner(image)\n\n"
+        + "    return call\n"
+    )
+    done = train(
+        "--pipeline",
+        f"{noisy}:noisy",
+        "--pipeline-kwargs",
+        '{"img_size": 16, "num_local_crops": 2}',
+        "--max-steps",
+        "2",
+        *flags,
+    )
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)  # the whole of standard output is one JSON document
+    assert isinstance(data, dict) and data
+    assert "hello from the pipeline" in done.stderr and "raw bytes on fd 1" in done.stderr
