@@ -6,7 +6,13 @@
   (:mod:`dinodiag.dashboard.curves` decides what is);
 - a hover rule at the pointer's x with every run's value there;
 - a click on a legend entry shows only that run, more clicks add or remove runs, a double
-  click shows them all (the legend greys the runs not shown);
+  click on the legend or the plot shows them all (the legend greys the runs not shown);
+  ``selected`` starts a chart with a selection, so that a page can keep one selection for
+  all its charts (:func:`legend_param` names the parameter to listen to);
+- one run with several metrics (the loss terms): a colour per metric; several runs: each
+  run's colour, the metric's dash;
+- a y axis never narrower than its metric needs
+  (:func:`~dinodiag.dashboard.curve_points.span_floor`);
 - log scale, outliers left out of the y range, 1 point or 100k points alike (the drawing is
   thinned to :data:`~dinodiag.dashboard.curve_points.MAX_DRAWN_POINTS` per line, the data not).
 
@@ -16,7 +22,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -28,6 +34,23 @@ RULE_COLOUR = "#666"  # reference lines (ln K, step 0): grey, a colour no run ha
 FEW_POINTS = 40  # below this many points per line, each point is drawn as a dot too
 BAND_OPACITY = 0.15  # the k-NN noise band under its line
 DASHES = ([1, 0], [6, 3], [2, 2], [8, 3, 2, 3])  # metric 1, 2, 3, 4 on a chart of several
+# Metric 1, 2, 3, 4 of a one-run chart (total loss, DINO, iBOT, KoLeo): hues no reference
+# line has, each >= 3:1 on white (tests/dashboard/test_run_palette.py).
+METRIC_COLOURS = ("#1a3a8f", "#c85200", "#2ca02c", "#d6268a")
+TITLE_LIMIT = 600  # px a chart title may take before an ellipsis ("images / s", never "image...")
+
+
+def legend_param(tag: str = "c") -> str:
+    """The name of the legend selection of a chart: ``curve_chart`` has tag ``c``, the n-th
+    chart of ``metric_charts`` ``m{n}`` (Streamlit's ``selection_mode``)."""
+    return f"shown_{tag}"
+
+
+def colour_field(long: pd.DataFrame) -> str:
+    """What the colour (and the legend's selection) tells apart: ``metric`` on a chart of one
+    run and several metrics, else ``name`` (the run)."""
+    one_run = long["run"].nunique() <= 1
+    return "metric" if one_run and long["metric"].nunique() > 1 else "name"
 
 
 def _x_encoding(x: str, alt: Any) -> Any:
@@ -45,7 +68,12 @@ def _x_encoding(x: str, alt: Any) -> Any:
 
 def colour_scale(long: pd.DataFrame, colors: Mapping[str, str] | None, alt: Any) -> Any:
     """The colour scale of a chart: each run's colour (``colors`` by run id, series or short
-    name; else :func:`run_colors` of the runs drawn) under its short name."""
+    name; else :func:`run_colors` of the runs drawn) under its short name; on a chart of
+    one run and several metrics, :data:`METRIC_COLOURS` by metric."""
+    if colour_field(long) == "metric":
+        metrics = list(dict.fromkeys(long["metric"]))
+        palette = METRIC_COLOURS * (len(metrics) // len(METRIC_COLOURS) + 1)
+        return alt.Scale(domain=metrics, range=list(palette[: len(metrics)]))
     pairs = long[["run", "name", "series"]].drop_duplicates("name")
     fallback = run_colors(pairs["run"])
     domain, colours = [], []
@@ -71,6 +99,7 @@ def _y_scale(
         if zone is not None and not zone.empty:
             low, high = min(low, float(zone["low"].min())), max(high, float(zone["high"].max()))
         domain = (low, high)
+    domain = curve_points.span_floor(long, domain, log_y)  # never zoomed into noise
     if domain is not None:
         low, high = domain
         if log_y:
@@ -95,6 +124,7 @@ def _one_chart(
     legend: bool = True,
     legend_columns: int = 4,
     zone: pd.DataFrame | None = None,
+    selected: Sequence[str] | None = None,
 ) -> Any:
     """The layers of one chart: raw (faint), smoothed, reference rules, hover rule; on a k-NN
     chart the noise band of each point and the grey ``zone`` (``low`` / ``high`` / ``label``)
@@ -107,13 +137,22 @@ def _one_chart(
     raw = raw[["x", "raw", "name", "metric"]]
     several_metrics = long["metric"].nunique() > 1
     # The runs shown: all while nothing is picked; a click on a legend entry shows only that
-    # run, further clicks add or remove runs, a double click shows all again. The legend
-    # greys the runs that are not shown.
+    # run, further clicks add or remove runs, a double click (legend or plot) shows all
+    # again. The legend greys the runs that are not shown. ``selected``: the page's choice.
+    field = colour_field(long)
+    present = set(long[field])
+    start = [{field: v} for v in dict.fromkeys(selected or ()) if v in present]
     shown = alt.selection_point(
-        name=f"shown_{tag}", fields=["name"], bind="legend", toggle="true", empty=True
+        name=legend_param(tag),
+        fields=[field],
+        bind="legend",
+        toggle="true",
+        empty=True,
+        clear="dblclick",
+        **({"value": start} if start else {}),
     )
     colour = alt.Color(
-        "name:N",
+        f"{field}:N",
         title=None,
         scale=colour_scale(long, colors, alt),
         legend=alt.Legend(
@@ -131,12 +170,15 @@ def _one_chart(
     encoding: dict[str, Any] = {"x": _x_encoding(x, alt), "y": y, "color": colour}
     if several_metrics:
         metrics = list(dict.fromkeys(long["metric"]))
+        by_metric = field == "metric"  # one legend: coloured and dashed entries
         encoding["strokeDash"] = alt.StrokeDash(
             "metric:N",
             title=None,
             sort=metrics,
             scale=alt.Scale(domain=metrics, range=list(DASHES[: len(metrics)])),
-            legend=alt.Legend(orient="bottom", symbolStrokeColor="black"),
+            legend=None
+            if by_metric and legend
+            else alt.Legend(orient="bottom", symbolStrokeColor="black"),
         )
     clip = ignore_outliers
     layers = [_hover_layer(long, x, tag, alt)]  # under the lines: a line shows its own tooltip
@@ -200,7 +242,9 @@ def _one_chart(
         chart = chart.properties(usermeta={"embedOptions": {"renderer": "svg"}})
     if width is not None:
         chart = chart.properties(width=width)
-    return chart.properties(title=title) if title else chart
+    if not title:
+        return chart
+    return chart.properties(title=alt.TitleParams(title, anchor="start", limit=TITLE_LIMIT))
 
 
 def _band_layers(
@@ -267,6 +311,7 @@ def curve_chart(
     ignore_outliers: bool = False,
     max_points: int = curve_points.MAX_DRAWN_POINTS,
     zone: pd.DataFrame | None = None,
+    selected: Sequence[str] | None = None,
 ) -> Any:
     """An Altair chart of a :func:`~dinodiag.dashboard.curves.long_frame`: colour = run
     (``colors`` by run id, e.g. :func:`run_colors` of every run, or by series: broken red,
@@ -287,6 +332,7 @@ def curve_chart(
         max_points=max_points,
         tag="c",
         title=title,
+        selected=selected,
     )
 
 
@@ -299,6 +345,7 @@ def metric_charts(
     log_y: bool = False,
     ignore_outliers: bool = False,
     max_points: int = curve_points.MAX_DRAWN_POINTS,
+    selected: Sequence[str] | None = None,
 ) -> list[Any]:
     """One small chart per metric, each with its own y scale (lr and momentum differ
     1000-fold), the runs' colours shared: the page lays them out side by side. (Separate
@@ -323,6 +370,7 @@ def metric_charts(
             title=metric,
             legend=several,
             legend_columns=1,  # a narrow chart: one run a line, never a cut name
+            selected=selected,
         )
         # Streamlit's default autosize ("fit") squeezes title, axes and legend into the
         # height, leaving a small chart a plot a few pixels high: fit the width only.

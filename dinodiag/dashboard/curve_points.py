@@ -199,6 +199,45 @@ def outlier_domain(long: pd.DataFrame, share: float = 0.02) -> tuple[float, floa
     return float(low - pad), float(high + pad)
 
 
+# The y range a chart of a metric always shows, so that an axis never zooms into noise (a
+# momentum axis of 0.992000-0.992005): a schedule's whole range (lr, weight decay and the
+# teacher temperature rise from 0, DINOv2's teacher momentum ends at 1), else at least
+# MIN_RELATIVE_SPAN of the values' size, and for counts at least MIN_SPANS.
+SCHEDULE_ENDS = {"lr": 0.0, "wd": 0.0, "teacher_temp": 0.0, "momentum": 1.0}
+MIN_RELATIVE_SPAN = 0.05  # 5%: a loss flat at 3.200-3.201 reads as flat
+MIN_SPANS = {"prototypes_used": 2.0, "effective_rank": 1.0, "peak_mem_mb": 16.0}
+
+
+def span_floor(
+    long: pd.DataFrame, domain: tuple[float, float] | None = None, log_y: bool = False
+) -> tuple[float, float] | None:
+    """``domain`` (or the values' own range) widened to the least span its metrics need (see
+    :data:`SCHEDULE_ENDS`, :data:`MIN_RELATIVE_SPAN`, :data:`MIN_SPANS`); None when the
+    values already span that much and no ``domain`` was given (the chart scales itself). A
+    log axis keeps its own range (no 0 to include; the ratio is its span)."""
+    values = pd.concat([long["value"], long["raw"]]).to_numpy(dtype=float)
+    values = values[np.isfinite(values)]
+    if log_y or values.size == 0:
+        return domain
+    low, high = domain if domain is not None else (float(values.min()), float(values.max()))
+    columns = set(long["column"])
+    for column in columns & set(SCHEDULE_ENDS):
+        low, high = min(low, SCHEDULE_ENDS[column]), max(high, SCHEDULE_ENDS[column])
+    size = float(np.abs(values).max())
+    relative = MIN_RELATIVE_SPAN * size if columns - set(SCHEDULE_ENDS) else 0.0  # a schedule's
+    need = max([relative] + [MIN_SPANS.get(c, 0.0) for c in columns])  # span is its range
+    if high <= low and need == 0:
+        return domain
+    if high - low < need:
+        middle = (low + high) / 2
+        low, high = middle - need / 2, middle + need / 2
+        if float(values.min()) >= 0 > low:  # a positive metric is not drawn below 0
+            low, high = 0.0, need
+    if domain is None and (low, high) == (float(values.min()), float(values.max())):
+        return None
+    return low, high
+
+
 def export_frame(long: pd.DataFrame, x: str) -> pd.DataFrame:
     """Exactly what a chart shows, every point (not the thinned drawing): one row per point
     with the run's id and name, the metric, the x (named as the axis) and the time since

@@ -2,10 +2,10 @@
 
 A run's colour is derived from its id, not from the order a chart happens to draw it in,
 so the same run is the same colour in the live view, the comparison, the seed story and
-"Your run". The palette has nine well-separated colours (Vega's ``category10`` without its
-grey, which the charts keep for reference lines); a run starts at the slot its id hashes
-to and steps on past any colour taken by the eight runs created just before it (ids sort
-by start time), so any nine consecutive runs are nine different colours and a run's colour
+"Your run". The palette has eleven well-separated colours that read on white (each at
+least 3:1, WCAG's bar for graphics); a run starts at the slot its id hashes
+to and steps on past any colour taken by the ten runs created just before it (ids sort
+by start time), so any eleven consecutive runs are eleven different colours and a run's colour
 depends only on older runs: deleting a run changes a later one's only where it had to step.
 
     colours = run_colors(["20260509-220101-cpu-demo", "20260509-221500-cpu-demo"])
@@ -19,17 +19,21 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
-# category10 / tab10 (the default of Vega-Lite and Matplotlib) without grey: distinct hues.
+# Eleven distinct hues, each at least 3:1 against white (WCAG 2 for graphics: tab10's orange,
+# pink, olive and cyan are 2.0-2.7, too faint for a line on white), none grey (the charts keep
+# grey for reference lines). Test: tests/dashboard/test_run_palette.py computes the contrast.
 PALETTE = (
     "#1f77b4",  # blue
-    "#ff7f0e",  # orange
+    "#c85200",  # dark orange
     "#2ca02c",  # green
     "#d62728",  # red
     "#9467bd",  # purple
     "#8c564b",  # brown
-    "#e377c2",  # pink
-    "#bcbd22",  # olive
-    "#17becf",  # cyan
+    "#d6268a",  # magenta
+    "#6b7000",  # dark olive
+    "#00838f",  # teal
+    "#1a3a8f",  # navy
+    "#b8860b",  # dark goldenrod
 )
 # A dinodiag run id: ``YYYYMMDD-HHMMSS-label`` (``dinodiag.train.rundir.new_run_id``).
 _RUN_ID = re.compile(r"^(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})-(.+)$")

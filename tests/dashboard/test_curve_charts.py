@@ -80,7 +80,12 @@ def test_the_smoothed_line_lies_over_the_faint_raw_one_and_the_legend_picks_runs
     faint = raw["encoding"]["opacity"]
     assert faint["condition"][0]["value"] < 0.5 and faint["value"] == 0  # faint, or gone
     legend = param(spec, "shown")
-    assert legend["select"] == {"type": "point", "fields": ["name"], "toggle": "true"}
+    assert legend["select"] == {
+        "type": "point",
+        "fields": ["name"],
+        "toggle": "true",
+        "clear": "dblclick",  # a double click shows every run again
+    }
     assert legend["bind"] == "legend"
     opacity = line["encoding"]["opacity"]
     assert opacity["condition"][0] == {"param": "shown_c", "value": 1.0, "empty": True}
@@ -102,11 +107,19 @@ def test_hover_rule_lists_every_run_at_the_pointers_x():
     assert rows[-1]["s1"] == "ended at step 20"  # B logged 20 steps only
 
 
-def test_several_metrics_are_told_apart_by_dashes_not_colours():
+def test_one_run_gives_each_loss_term_its_colour_several_runs_the_runs_colour_and_a_dash():
     spec = curve_chart(rc.long_frame({A: run()}, rc.PANELS["loss"])).to_dict()
     line = smoothed_line(spec)
     assert line["encoding"]["strokeDash"]["field"] == "metric"
-    assert colour_scale(spec)["domain"] == ["cpu-demo 22:01"]  # one run: one colour
+    assert line["encoding"]["color"]["field"] == "metric"
+    assert colour_scale(spec) == {"domain": ["total loss", "DINO"], "range": ["#1a3a8f", "#c85200"]}
+    assert param(spec, "shown")["select"]["fields"] == ["metric"]  # the legend picks a term
+    everything = run_colors([A, B])
+    both = curve_chart(rc.long_frame({A: run(), B: run()}, rc.PANELS["loss"]), colors=everything)
+    line = smoothed_line(both.to_dict())
+    assert line["encoding"]["color"]["field"] == "name"
+    assert colour_scale(both.to_dict())["range"] == [everything[A], everything[B]]
+    assert line["encoding"]["strokeDash"]["scale"]["domain"] == ["total loss", "DINO"]
 
 
 def test_log_scale_outliers_and_axes():
@@ -138,7 +151,8 @@ def test_metric_charts_give_each_metric_its_own_chart_and_the_runs_their_colours
     everything = run_colors([A, B])
     long = rc.long_frame({A: run(), B: run()}, rc.PANELS["schedules"], x="epoch")
     charts = [c.to_dict() for c in metric_charts(long, x="epoch", colors=everything)]
-    assert [chart["title"] for chart in charts] == ["learning rate"]  # the one logged
+    assert [chart["title"]["text"] for chart in charts] == ["learning rate"]  # the one logged
+    assert charts[0]["title"]["limit"] >= 300  # never cut to "learni..." in a narrow chart
     line = smoothed_line(charts[0])
     assert line["encoding"]["x"]["title"] == "epoch"
     assert line["encoding"]["color"]["scale"]["range"] == [everything[A], everything[B]]
@@ -155,3 +169,42 @@ def test_the_step_axis_has_whole_steps_only():
     spec = curve_chart(rc.long_frame({A: run(1)}, ["loss"])).to_dict()
     axis = smoothed_line(spec)["encoding"]["x"]["axis"]
     assert axis["tickMinStep"] == 1
+
+
+def test_a_page_selection_starts_every_chart_with_the_same_runs_picked():
+    long = rc.long_frame({A: run(), B: run(), C: run()}, ["loss"])
+    spec = curve_chart(long, selected=["cpu-demo 22:15", "not drawn here"]).to_dict()
+    assert param(spec, "shown")["value"] == [{"name": "cpu-demo 22:15"}]  # absent names dropped
+    assert "value" not in param(curve_chart(long).to_dict(), "shown")  # nothing picked: all
+    schedules = rc.long_frame({A: run(), B: run()}, rc.PANELS["schedules"])
+    (chart,) = metric_charts(schedules, selected=["cpu-demo 22:01"])
+    assert param(chart.to_dict(), "shown_m0")["value"] == [{"name": "cpu-demo 22:01"}]
+
+
+def frame_of(column: str, values: list[float]) -> pd.DataFrame:
+    steps = np.arange(1, len(values) + 1)
+    return pd.DataFrame({"kind": "train", "step": steps, "time": steps * 1.0, column: values})
+
+
+def y_domain(long: pd.DataFrame) -> list[float] | None:
+    (chart,) = metric_charts(long)
+    return smoothed_line(chart.to_dict())["encoding"]["y"]["scale"].get("domain")
+
+
+def test_an_axis_never_zooms_into_noise():
+    # momentum 0.992000-0.992005 (issue 23): the axis runs to the schedule's end, 1
+    momentum = rc.long_frame({A: frame_of("momentum", [0.992, 0.992002, 0.992005])}, ["momentum"])
+    low, high = y_domain(momentum)
+    assert low <= 0.992 and high == 1.0
+    lr = rc.long_frame({A: frame_of("lr", [1e-4, 2e-4, 3e-4])}, ["lr"])
+    assert y_domain(lr)[0] == 0.0  # the warm-up starts at 0
+    flat = rc.long_frame({A: frame_of("img_per_s", [120.1, 120.2, 120.15])}, ["img_per_s"])
+    low, high = y_domain(flat)
+    assert high - low >= 6.0 and low < 120.1 and high > 120.2  # 5% of the values
+    count = rc.long_frame({A: frame_of("prototypes_used", [64, 64, 64])}, ["prototypes_used"])
+    low, high = y_domain(count)
+    assert high - low >= 2.0
+    moving = rc.long_frame({A: frame_of("img_per_s", [10.0, 50.0, 120.0])}, ["img_per_s"])
+    assert y_domain(moving) is None  # spans enough: Vega scales it
+    log = smoothed_line(curve_chart(momentum, log_y=True).to_dict())["encoding"]["y"]["scale"]
+    assert "domain" not in log  # a log axis keeps its own range
