@@ -40,7 +40,8 @@ def _load_module(spec: str, target: str) -> Any:
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[module_name] = module
         # The user's file may import siblings next to it.
-        sys.path.insert(0, str(path.parent.resolve()))
+        folder = str(path.parent.resolve())
+        sys.path.insert(0, folder)
         try:
             module_spec.loader.exec_module(module)
         except USER_CODE_ERRORS as exc:
@@ -49,7 +50,8 @@ def _load_module(spec: str, target: str) -> Any:
                 f"pipeline spec {spec!r}: importing {str(path)!r} raised {describe_exception(exc)}"
             ) from exc
         finally:
-            sys.path.remove(str(path.parent.resolve()))
+            if folder in sys.path:  # the file may have removed it itself
+                sys.path.remove(folder)
         return module
     try:
         return importlib.import_module(target)
