@@ -20,6 +20,7 @@ import dataclasses
 import difflib
 import functools
 import math
+import numbers
 import types
 import typing
 from collections.abc import Sequence
@@ -91,6 +92,23 @@ def _convert_fields(cls: type, data: Any, name: str, where: str, from_text: bool
     return kwargs
 
 
+def check_types(config: Any, where: str = "") -> None:
+    """Raise :class:`ConfigError` naming the first field of the dataclass ``config`` whose value
+    does not have the field's type (nested dataclasses too); for configs built in Python, which
+    do not pass through :func:`build_config`. A ``PipelineConfig(global_crops_size="224")``
+    is refused with ``global_crops_size = '224' has the wrong type: expected an integer.``
+    """
+    for name, hint in _field_types(type(config)).items():
+        value = getattr(config, name)
+        path = f"{where}.{name}" if where else name
+        if dataclasses.is_dataclass(hint):
+            if not isinstance(value, hint):  # type: ignore[arg-type]
+                raise _wrong_type(path, value, f"a {hint.__name__}")
+            check_types(value, path)
+        else:
+            convert_value(path, value, hint)
+
+
 def _default(cls: type, name: str) -> Any:
     """The default value of field ``name`` of ``cls`` (None when it has none)."""
     field = cls.__dataclass_fields__[name]  # type: ignore[attr-defined]
@@ -154,7 +172,8 @@ def _convert_number(where: str, value: Any, hint: type, from_text: bool) -> int 
             number = float(value)
         except ValueError:
             raise _wrong_type(where, value, expected) from None
-    if isinstance(number, bool) or not isinstance(number, (int, float)):
+    # numbers.Real: NumPy scalars too (a config built from an array or a data frame cell)
+    if isinstance(number, bool) or not isinstance(number, numbers.Real):
         raise _wrong_type(where, value, expected)
     if not math.isfinite(number):
         raise _wrong_type(where, value, f"a finite {'integer' if hint is int else 'number'}")

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from dinodiag.errors import ConfigError
-from dinodiag.typed_config import build_config, convert_value, did_you_mean
+from dinodiag.typed_config import build_config, check_types, convert_value, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -87,3 +87,27 @@ def test_unsupported_field_types_are_a_programming_error():
 def test_did_you_mean():
     assert did_you_mean("blur_prob", ["blur_p", "flip_p"]) == " Did you mean 'blur_p'?"
     assert did_you_mean("zzz", ("a", "b")) == " Known keys: a, b."
+
+
+def test_check_types_names_the_field_the_value_and_the_type():
+    check_types(Outer(count=3, limit=None, inner=Inner(rate=1)))  # an int is a fine float
+    with pytest.raises(ConfigError, match=r"^limit = '3' has the wrong type: expected an integer"):
+        check_types(Outer(limit="3"))  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"^inner\.flag = 'yes' has the wrong type: expected"):
+        check_types(Outer(inner=Inner(flag="yes")))  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"^inner = \{'rate': 0.5\} has the wrong type: .* Inner"):
+        check_types(Outer(inner={"rate": 0.5}))  # type: ignore[arg-type]
+
+
+def test_a_pipeline_config_built_in_python_gets_the_message_a_file_would():
+    import numpy as np
+
+    from dinodiag.augment.config import PipelineConfig, ViewAugment
+
+    # was TypeError: '<' not supported between instances of 'str' and 'int', without the field
+    with pytest.raises(ConfigError, match=r"^global_crops_size = '224' has .* an integer"):
+        PipelineConfig(global_crops_size="224")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"^global2\.blur_p = '0\.1' has .* a number"):
+        PipelineConfig(global2=ViewAugment(blur_p="0.1"))  # type: ignore[arg-type]
+    # NumPy scalars (a value from an array or a data frame) are numbers
+    assert PipelineConfig(global_crops_size=np.int64(96)).global_crops_size == 96

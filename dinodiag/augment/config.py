@@ -22,7 +22,7 @@ import yaml
 from dinodiag.augment import dinov2_config
 from dinodiag.errors import ConfigError, shown
 from dinodiag.safe_yaml import MAX_CONFIG_CHARS, load_config_text
-from dinodiag.typed_config import build_config
+from dinodiag.typed_config import build_config, check_types
 
 INTERPOLATIONS = ("bicubic", "bilinear", "nearest", "lanczos", "box", "hamming")
 
@@ -179,7 +179,9 @@ def _validate_augment(prefix: str, aug: ViewAugment) -> None:
 
 
 def validate(cfg: PipelineConfig) -> None:
-    """Raise :class:`ConfigError` naming the first field whose value is impossible."""
+    """Raise :class:`ConfigError` naming the first field whose value is impossible (of the
+    wrong type first: a config built in Python gets the message a file would)."""
+    check_types(cfg)
     for name, (lo, hi, why) in COUNT_LIMITS.items():
         value = getattr(cfg, name)
         if not lo <= value <= hi:
