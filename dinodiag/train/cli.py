@@ -169,6 +169,13 @@ _OVERRIDES: list[tuple[str, str, Any, str]] = [
         "cpu (DataLoader workers), device (the training device, also a CPU), cuda / cuda:N",
     ),
     (
+        "--dinov2-blur",
+        "data.dinov2_blur",
+        str,
+        "with --config (a DINOv2 file): released (default) blurs as DINOv2's code runs, "
+        "0 / 0.9 / 0.5 on global 1 / global 2 / locals; published as its paper says, 1 / 0.1 / 0.5",
+    ),
+    (
         "--decode-cache-gb",
         "data.decode_cache_gb",
         _number,

@@ -29,6 +29,8 @@ HEAD_STYLES = ("dinov2", "dino_v1")
 DINO_NORMALISATIONS = ("dinov2", "pair_mean")
 IBOT_NORMALISATIONS = ("global_crops", "masked_crops")
 DEVICES_HELP = "auto (CUDA when available, else CPU), cpu, cuda or cuda:N"
+DINOV2_BLURS = ("released", "published")  # DataConfig.dinov2_blur
+VIEWS = ("global1", "global2", "local")  # the per-view augmentations of a PipelineConfig
 AUGMENT_DEVICES_HELP = (
     "auto (the training device when it is a GPU, else cpu), cpu (DataLoader workers cut and "
     "colour), device (the training device, GPU or CPU), cuda or cuda:N"
@@ -254,6 +256,11 @@ class DataConfig:
     )
     global_crops_size: int | None = None  # override the global crop side (px)
     local_crops_size: int | None = None  # override the local crop side (px)
+    # blur of a DINOv2 config file as the pipeline: released = as DINOv2's code runs it (0 / 0.9
+    # / 0.5 on global 1 / global 2 / locals: its GaussianBlur passes 1 - p to RandomApply; the
+    # released checkpoints were trained so), published = as its paper and config say (1.0 / 0.1
+    # / 0.5). Presets and other files keep their own blur.
+    dinov2_blur: str = "released"
     train_split: str = "train"  # split the model trains on
     eval_split: str = "val"  # held-out labelled split the k-NN classifies
     batch_size: int = 64  # images per process and step; DINO needs >= 64 for centering to work
@@ -288,6 +295,8 @@ class DataConfig:
         )
         _require(s, "augment_device", known, self.augment_device, AUGMENT_DEVICES_HELP)
         _require(s, "decode_cache_gb", self.decode_cache_gb >= 0, self.decode_cache_gb, ">= 0")
+        blur = self.dinov2_blur
+        _require(s, "dinov2_blur", blur in DINOV2_BLURS, blur, " or ".join(DINOV2_BLURS))
 
 
 @dataclass(frozen=True)
@@ -439,6 +448,8 @@ def resolve_pipeline(config: TrainConfig) -> PipelineConfig:
             "from a config."
         )
     pipeline = load_config(config.data.pipeline)
+    if _pipeline_file(config.data.pipeline)[1]:
+        pipeline = with_dinov2_blur(pipeline, config.data.dinov2_blur)
     file_patch = pipeline_file_patch_size(config.data.pipeline)
     vit = config.model.arch.startswith("vit")
     if vit and file_patch is not None and file_patch != config.model.patch_size:
@@ -465,19 +476,44 @@ def pipeline_file_patch_size(spec: str) -> int | None:
     """The patch size a pipeline *file* sets: a DINOv2 config's ``student.patch_size`` (DINOv2's
     default 16 when the file leaves it out), a dinodiag file's ``patch_size`` key; None for a
     preset name or a file without one. The model must use it (:func:`resolve_pipeline`)."""
-    from dinodiag.augment.config import parse_config_text
-    from dinodiag.augment.dinov2_config import is_dinov2_config, resolve_dinov2_config
-    from dinodiag.augment.presets import PRESETS
+    from dinodiag.augment.dinov2_config import resolve_dinov2_config
 
-    path = Path(spec)
-    if spec.strip().lower().replace("_", "-") in PRESETS or not path.is_file():
+    data, dinov2 = _pipeline_file(spec)
+    if data is None:
         return None
-    data = parse_config_text(path.read_text(encoding="utf-8", errors="replace"), source=spec)
-    if is_dinov2_config(data):
+    if dinov2:
         value = resolve_dinov2_config(data, source=spec).get("student.patch_size")
     else:
         value = data.get("patch_size")
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _pipeline_file(spec: str) -> tuple[dict[str, Any] | None, bool]:
+    """``(the mapping of a pipeline file, whether it is a DINOv2 training config)``;
+    ``(None, False)`` for a preset name or anything that is not a file."""
+    from dinodiag.augment.config import parse_config_text
+    from dinodiag.augment.dinov2_config import is_dinov2_config
+    from dinodiag.augment.presets import PRESETS
+
+    path = Path(spec)
+    if spec.strip().lower().replace("_", "-") in PRESETS or not path.is_file():
+        return None, False
+    data = parse_config_text(path.read_text(encoding="utf-8", errors="replace"), source=spec)
+    return data, is_dinov2_config(data)
+
+
+def with_dinov2_blur(pipeline: PipelineConfig, blur: str) -> PipelineConfig:
+    """A DINOv2 config file's pipeline with the blur ``data.dinov2_blur`` names: "released"
+    takes the per-view blur probabilities of the ``dinov2-released`` preset (what DINOv2's code
+    runs), "published" keeps the recipe's; the name says which."""
+    from dinodiag.augment.presets import get_preset
+
+    if blur == "released":
+        released = get_preset("dinov2-released").config
+        pipeline = pipeline.replace(
+            **{view: {"blur_p": getattr(released, view).blur_p} for view in VIEWS}
+        )
+    return pipeline.replace(name=f"{pipeline.name}, {blur} blur")
 
 
 def check_crops(pipeline: PipelineConfig, model: ModelConfig) -> None:

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import socket
 import time
-import math
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -32,7 +32,6 @@ from dinodiag.train.rundir import (
     dumps,
     write_json_atomic,
 )
-
 
 # Lines of metrics.jsonl that a resume could not read are moved here, never deleted.
 UNREADABLE_FILE = "metrics.unreadable.jsonl"

@@ -166,3 +166,31 @@ def test_gpu_preset_is_dinov2s_recipe() -> None:
         "center",
     )
     assert gpu.data.pipeline == "dinov2"
+
+
+@pytest.mark.parametrize(
+    ("blur", "probabilities"),
+    [("released", (0.0, 0.9, 0.5)), ("published", (1.0, 0.1, 0.5))],
+)
+def test_a_dinov2_file_trains_the_released_blur_unless_told_published(
+    tmp_path: Path, blur: str, probabilities: tuple[float, float, float]
+) -> None:
+    """DINOv2's GaussianBlur passes 1 - p to RandomApply: its code blurs 0 / 0.9 / 0.5 where the
+    paper and the config say 1.0 / 0.1 / 0.5. "Train as DINOv2 would" is the code's by default;
+    the published one is `--dinov2-blur published`; the pipeline's name says which."""
+    cfg = recipe_from_file(_write(tmp_path, "vitl14.yaml", VITL14)).config
+    if blur != "released":
+        cfg = cfg.with_overrides({"data.dinov2_blur": blur})
+    assert cfg.data.dinov2_blur == blur and cfg.to_dict()["data"]["dinov2_blur"] == blur
+    pipeline = resolve_pipeline(cfg)
+    got = (pipeline.global1.blur_p, pipeline.global2.blur_p, pipeline.local.blur_p)
+    assert got == pytest.approx(probabilities)
+    assert pipeline.name == f"vitl14, {blur} blur"
+    assert pipeline.global2.solarize_p == 0.2  # only the blur differs from the recipe
+
+
+def test_the_dinov2_blur_choice_leaves_presets_alone_and_refuses_other_values() -> None:
+    cfg = get_train_preset("tiny-test").config.with_overrides({"data.pipeline": "dinov2"})
+    assert resolve_pipeline(cfg).global1.blur_p == 1.0  # the dinov2 preset is the published one
+    with pytest.raises(ConfigError, match="dinov2_blur"):
+        cfg.with_overrides({"data.dinov2_blur": "inverted"})
