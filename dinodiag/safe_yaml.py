@@ -18,6 +18,9 @@ config has about 200 values and is nested 4 levels deep.
 
 from __future__ import annotations
 
+import os
+import stat
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -53,6 +56,55 @@ def load_config_text(text: str, source: str = "<text>") -> Any:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{source}: not valid YAML/JSON{where}: {shown(problem)}.") from None
+
+
+def read_config_file(path: Path) -> str:
+    """The text of the config file ``path``, at most one character past
+    :data:`MAX_CONFIG_CHARS` (enough for :func:`load_config_text` to refuse a longer one).
+
+    Raises :class:`ConfigError` saying what ``path`` is when it is no regular file (missing, a
+    folder, a FIFO, a device such as ``/dev/zero``, a socket) or cannot be read. Such a file
+    is never read, a FIFO or device never opened: nothing blocks.
+    """
+    name = shown(str(path))
+    try:
+        _refuse_special(name, os.stat(path).st_mode)
+        # O_NONBLOCK: should a FIFO replace the file meanwhile, opening it must not wait for
+        # a writer (fstat below refuses it then)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+        with os.fdopen(fd, encoding="utf-8", errors="replace") as handle:
+            _refuse_special(name, os.fstat(fd).st_mode)
+            return handle.read(MAX_CONFIG_CHARS + 1)
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {name} does not exist; give a preset name or a path."
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"config file {name} cannot be read: {exc.strerror or exc}.") from None
+
+
+def _refuse_special(name: str, mode: int) -> None:
+    """:class:`ConfigError` for a file of ``mode`` that is not a regular file, saying what."""
+    if stat.S_ISREG(mode):
+        return
+    what = "" if stat.S_ISDIR(mode) else ", not a regular file"
+    where = " in it" if stat.S_ISDIR(mode) else ""
+    raise ConfigError(
+        f"config file {name} is {_file_kind(mode)}{what}: give a YAML / JSON file{where} (or a "
+        "preset name)."
+    )
+
+
+def _file_kind(mode: int) -> str:
+    """What a file that is not a regular file is, in words."""
+    kinds = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((words for test, words in kinds if test(mode)), "a special file")
 
 
 def _check_shape(text: str, source: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -256,3 +257,55 @@ def test_open_run_refuses_an_unknown_expect_as_check_does(tmp_path, capsys) -> N
     assert main(["check", *argv]) == 2  # the same rule, the same message
     assert "Did you mean 'dinov2'?" in capsys.readouterr().err
     assert main(["open-run", str(tmp_path), "--expect", "dino", "--checkpoint", "none"]) == 0
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_a_config_that_is_no_regular_file_says_what_it_is(tmp_path, capsys) -> None:
+    import threading
+
+    fifo = tmp_path / "cfg.yaml"
+    os.mkfifo(fifo)  # no writer: opening it for reading would wait forever
+    cases = {
+        str(fifo): "is a FIFO (named pipe), not a regular file",
+        "/dev/zero": "is a character device, not a regular file",  # was "does not exist"
+        str(tmp_path): "is a directory: give a YAML / JSON file in it",
+        str(tmp_path / "missing.yaml"): "does not exist",
+    }
+    for path, message in cases.items():
+        codes: list[int] = []
+        reader = threading.Thread(
+            target=lambda p=path, c=codes: c.append(
+                main(["check", "--config", p, "--samples", "1"])
+            ),
+            daemon=True,
+        )
+        reader.start()
+        reader.join(timeout=30)
+        assert not reader.is_alive(), f"reading {path} blocked"
+        assert codes == [2]
+        assert f"config file '{path}' {message}" in capsys.readouterr().err
+
+
+def test_a_mistyped_command_gets_did_you_mean(capsys):
+    from dinodiag.cli import main as cli_main
+
+    assert cli_main(["chek", "--data", "sample"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown command 'chek'" in err and "did you mean 'check'?" in err
+    assert cli_main(["zzz"]) == 2
+    assert "did you mean" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["check", "--help"], ["chek"]])
+def test_help_and_usage_errors_answer_without_importing_torch(argv):
+    """--help and usage errors once took 2-6 s: torch was imported before the arguments were
+    parsed. They now never import it (timed in bench/bench_cli_help.py)."""
+    probe = (
+        "import sys\nfrom dinodiag.cli import main\n"
+        "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+        "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH', file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, *argv], capture_output=True, text=True, timeout=60
+    )
+    assert done.stderr.strip().splitlines()[-1] == "NO-TORCH", done.stderr

@@ -21,7 +21,7 @@ import yaml
 
 from dinodiag.augment import dinov2_config
 from dinodiag.errors import ConfigError, shown
-from dinodiag.safe_yaml import MAX_CONFIG_CHARS, load_config_text
+from dinodiag.safe_yaml import load_config_text, read_config_file
 from dinodiag.typed_config import build_config, check_types
 
 INTERPOLATIONS = ("bicubic", "bilinear", "nearest", "lanczos", "box", "hamming")
@@ -255,22 +255,7 @@ def config_from_dict(data: Any) -> PipelineConfig:
 
 
 def _read_mapping(path: Path) -> dict[str, Any]:
-    if path.is_dir():
-        raise ConfigError(
-            f"config file {str(path)!r} is a directory: give a YAML / JSON file in it (or a "
-            "preset name)."
-        )
-    if not path.is_file():
-        raise ConfigError(
-            f"config file {str(path)!r} does not exist; give a preset name or a path."
-        )
-    try:  # one character past the limit is enough for load_config_text to refuse the file
-        with path.open(encoding="utf-8", errors="replace") as handle:
-            text = handle.read(MAX_CONFIG_CHARS + 1)
-    except OSError as exc:
-        reason = exc.strerror or exc
-        raise ConfigError(f"cannot read config file {str(path)!r}: {reason}.") from None
-    return parse_config_text(text, source=str(path))
+    return parse_config_text(read_config_file(path), source=str(path))
 
 
 def parse_config_text(text: str, source: str = "<text>") -> dict[str, Any]:
