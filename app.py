@@ -23,7 +23,7 @@ import streamlit as st
 
 from dinodiag.augment.config import dump_yaml
 from dinodiag.augment.presets import PRESETS
-from dinodiag.dashboard import field_edits, links, security, sidebar
+from dinodiag.dashboard import chart_view, field_edits, links, security, sidebar
 from dinodiag.dashboard.context import SidebarContext
 from dinodiag.data import IMAGE_EXTENSIONS
 from dinodiag.errors import ConfigError, DinodiagError
@@ -36,6 +36,10 @@ st.set_page_config(page_title="dinodiag", page_icon=":material/biotech:", layout
 CODE_ALLOWED = security.browser_code_allowed(os.environ)  # set by whoever started the server
 EDITS_KEY = "dinodiag_edits"  # session_state: the field edits of this run (for the URL)
 LINKS_KEY = "dinodiag_links_read"  # session_state: the URL's choices were read (once a session)
+LAST_GOOD_KEY = "dinodiag_last_good"  # session_state: (choice, config, pipeline, key) last valid
+STALE_CSS = """<style>
+.stMain .st-key-stale_banner ~ div { opacity: 0.45; filter: grayscale(1); }
+</style>"""  # the page below the banner greyed: results of the last valid pipeline
 
 
 def defaults(**values: Any) -> None:
@@ -43,6 +47,11 @@ def defaults(**values: Any) -> None:
     a value restored from a link (or set by a test) then never clashes with the default."""
     for key, value in values.items():
         st.session_state.setdefault(key, value)
+
+
+class ConfigTextError(ConfigError):
+    """The pasted / uploaded config itself is not usable (not a field edit): the pages keep
+    the last valid pipeline's results, greyed, under the error."""
 
 
 def off_here(**choice: str) -> str:
@@ -146,8 +155,12 @@ def prefer(which: str) -> None:
 def pipeline_sidebar() -> tuple[sidebar.PipelineChoice, Any, Any, str, str | None, bool]:
     """(choice, config or None, pipeline, cache key, error, waiting) from the pipeline widgets.
 
-    ``waiting``: nothing typed yet (an empty paste box, an empty spec): not an error.
+    ``waiting``: nothing typed yet (an empty paste box, an empty spec): not an error. A
+    pasted or uploaded config that is not usable gives the last valid pipeline of this
+    session instead, its error kept in ``st.session_state["pipeline_stale"]`` (the pages
+    show it stale). An invalid field edit does not: its box and *Reset edits* are at hand.
     """
+    st.session_state["pipeline_stale"] = None
     sb = st.sidebar
     sb.subheader("2 · Pipeline", help="The augmentation under test.")
     sources = list(sidebar.PIPELINE_SOURCES)
@@ -219,14 +232,22 @@ def pipeline_sidebar() -> tuple[sidebar.PipelineChoice, Any, Any, str, str | Non
         pipeline, key = ui.pipeline_from(config, choice)
     except DinodiagError as exc:
         sb.error(str(exc), icon=":material/error:")
-        return choice, None, None, "", str(exc), False
+        kept = st.session_state.get(LAST_GOOD_KEY)
+        if kept is None or not isinstance(exc, ConfigTextError):
+            return choice, None, None, "", str(exc), False
+        st.session_state["pipeline_stale"] = str(exc)
+        return (*kept, None, False)
+    st.session_state[LAST_GOOD_KEY] = (choice, config, pipeline, key)
     return choice, config, pipeline, key, None, False
 
 
 def edited_config(choice: sidebar.PipelineChoice) -> Any:
     """The base config with the edits made in the field widgets (errors propagate, after
     the edit controls are drawn: "Reset edits" stays within reach of an invalid value)."""
-    base = sidebar.base_config(choice)
+    try:
+        base = sidebar.base_config(choice)
+    except ConfigError as exc:
+        raise ConfigTextError(str(exc)) from None
     nonce = st.session_state.setdefault("edit_nonce", 0)
     prefix = f"edit:{sidebar.short_hash(sidebar.config_key(base))}:{nonce}"
     initial = st.session_state.pop(links.PENDING_EDITS, None) or {}  # from a link, once
@@ -293,30 +314,44 @@ def exposure_banner() -> None:
         st.warning(warning, icon=":material/public:")
 
 
-def read_link() -> None:
-    """Once per browser session, before any widget: the URL's choices become widget values
-    (:func:`dinodiag.dashboard.links.from_query`); what it could not take is said once."""
+def read_link(page_path: str) -> None:
+    """Once per browser session, before any widget: the URL's choices (the sidebar's and the
+    opened page's own) become widget values (:func:`dinodiag.dashboard.links.from_query`);
+    what it could not take is said once."""
     if st.session_state.get(LINKS_KEY):
         return
     st.session_state[LINKS_KEY] = True
-    values, notes = links.from_query(st.query_params.to_dict(), CODE_ALLOWED)
+    values, notes = links.from_query(st.query_params.to_dict(), CODE_ALLOWED, page_path)
     for key, value in values.items():
         st.session_state[key] = value
     if notes:
         st.session_state["links_notes"] = notes
 
 
-def write_link() -> None:
-    """The sidebar's current choices into the URL (only what changed is sent)."""
+def write_link(page_path: str) -> None:
+    """The sidebar's current choices and the page's place into the URL (only what changed
+    is sent; a page whose widgets change its place writes it again, ``ui.keep_place``)."""
     for note in st.session_state.pop("links_notes", []):
         st.sidebar.warning(f"Not taken from the link: {note}", icon=":material/link_off:")
-    query = links.to_query(st.session_state, CODE_ALLOWED, st.session_state.get(EDITS_KEY))
+    edits = st.session_state.get(EDITS_KEY)
+    query = links.to_query(st.session_state, CODE_ALLOWED, edits, page_path)
+    query |= chart_view.page_params(st.query_params.to_dict())  # the charts' view
     if query != st.query_params.to_dict():
         st.query_params.from_dict(query)
 
 
+def keep_page_widgets() -> None:
+    """Streamlit forgets a widget's value when a run does not draw it (another page, the
+    pipeline source switched to a config): writing the values back each run keeps them, so
+    Preset returns to the preset you had and Your run's box is filled when you come back."""
+    for key in ui.KEPT_KEYS:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
+
+
 page = navigation()
-read_link()
+read_link(page.url_path)
+keep_page_widgets()
 exposure_banner()
 dataset, dataset_key, dataset_error, dataset_slot, dataset_waiting = dataset_sidebar()
 choice, config, pipeline, pipeline_key, pipeline_error, pipeline_waiting = pipeline_sidebar()
@@ -334,8 +369,14 @@ st.session_state[ui.CONTEXT_KEY] = SidebarContext(
     seed,
     dataset_waiting=dataset_waiting,
     pipeline_waiting=pipeline_waiting,
+    pipeline_stale=st.session_state["pipeline_stale"],
 )
-write_link()  # before the page: a page may end its run with st.stop()
+write_link(page.url_path)  # before the page: a page may end its run with st.stop()
+stale = st.session_state[ui.CONTEXT_KEY].stale_banner
+if stale is not None:  # the error on top, the last valid results greyed below it
+    with st.container(key="stale_banner"):
+        st.error(stale, icon=":material/error:")
+    st.html(STALE_CSS)
 with ui.routed():
     page.run()
 dataset_status(dataset_slot, dataset)  # with what the page's loads found (a page that stops

@@ -36,7 +36,7 @@ def add_pipeline_args(parser: argparse.ArgumentParser) -> None:
     """The options that choose the pipeline to look at (shared by check and stats)."""
     group = parser.add_mutually_exclusive_group()
     group.add_argument(
-        "--preset", help="a pipeline preset (see `python -m dinodiag presets`); default dinov2"
+        "--preset", help="a pipeline preset (python -m dinodiag presets lists them); default dinov2"
     )
     group.add_argument(
         "--config", help="a dinodiag YAML/JSON config or a DINOv2 training config file"
@@ -66,7 +66,10 @@ def add_pipeline_args(parser: argparse.ArgumentParser) -> None:
         "train otherwise)",
     )
     parser.add_argument(
-        "--samples", type=int, default=None, help="number of images to run through the pipeline"
+        "--samples",
+        type=int,
+        default=None,
+        help="images to run through the pipeline (default: 16 for check, 200 for stats)",
     )
     parser.add_argument(
         "--seed",
@@ -439,9 +442,9 @@ def add_open_run_parser(sub: Any) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m dinodiag",
-        description=__doc__.split("\n")[0],
+        description="Diagnostics for DINOv2 data pipelines and training runs.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__,
+        epilog=__doc__.split("\n", 2)[2].replace("::", ":"),  # the examples, no RST markup
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -530,9 +533,33 @@ def escape_undecodable_output() -> None:
             reconfigure(errors="backslashreplace")
 
 
+def _unknown_command(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:
+    """The usage error for a mistyped command (``chek``), with the nearest command; None when
+    the first word is a command or an option (argparse handles those)."""
+    import difflib
+
+    if not argv or argv[0].startswith("-"):
+        return None
+    commands = next(
+        (list(a.choices) for a in parser._actions if isinstance(a, argparse._SubParsersAction)),
+        [],
+    )
+    if argv[0] in commands:
+        return None
+    close = difflib.get_close_matches(argv[0], commands, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"unknown command {printable(argv[0])!r}: {hint}the commands are {', '.join(commands)}"
+
+
 def main(argv: list[str] | None = None) -> int:
     escape_undecodable_output()
     parser = build_parser()
+    given = sys.argv[1:] if argv is None else argv
+    wrong = _unknown_command(parser, given)
+    if wrong is not None:
+        parser.print_usage(sys.stderr)
+        print(f"{parser.prog}: error: {wrong}", file=sys.stderr)
+        return EXIT_INPUT
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))

@@ -23,7 +23,7 @@ from PIL import Image
 import dinodiag
 from dinodiag.augment.config import PipelineConfig
 from dinodiag.augment.records import MultiCropSample
-from dinodiag.dashboard import security, sidebar
+from dinodiag.dashboard import links, security, sidebar
 from dinodiag.dashboard.context import SidebarContext, brought_pipeline_key, spec_stamp
 from dinodiag.data import open_dataset
 from dinodiag.probe.pipeline import load_pipeline_spec
@@ -37,6 +37,19 @@ REPORT_KEY = "dinodiag_last_report"  # session_state: the last validation CheckR
 # resets a session_state flag never runs and the next run of a page would skip the router.
 _ROUTING = threading.local()
 APP_FILE = Path(__file__).resolve().parents[1] / "app.py"  # the router and shared sidebar
+# Widget values kept while a run does not draw their widget (app.keep_page_widgets): the
+# sidebar's per-source boxes and each page's place.
+KEPT_KEYS = (
+    "pl_preset",
+    "pl_text",
+    "pl_spec",
+    "pl_kwargs",
+    "ds_path",
+    "yr_path",
+    "insp_compare",
+    "cmp_runs",
+    "tr_tab",
+)
 
 
 @contextmanager
@@ -73,6 +86,18 @@ def context() -> SidebarContext:
     """The context ``app.py`` stored for this run (pages call this first)."""
     ensure_routed()
     return st.session_state[CONTEXT_KEY]
+
+
+def keep_place(page: str) -> None:
+    """After a page's widgets: its place (``links.PAGE_PARAMS[page]``) into the URL now, so a
+    reload or a copied link comes back to it (``app.write_link`` wrote it before the page
+    drew its widgets, one change behind)."""
+    wanted = links.page_query(page, st.session_state)
+    for name in links.PAGE_PARAMS[page]:
+        if name in wanted and st.query_params.get(name) != wanted[name]:
+            st.query_params[name] = wanted[name]
+        elif name not in wanted and name in st.query_params:
+            del st.query_params[name]
 
 
 ICONS = {"info": ":material/arrow_back:", "warning": ":material/warning:"}

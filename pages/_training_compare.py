@@ -50,11 +50,15 @@ def compare_tab(all_runs: Sequence[runs.RunInfo]) -> None:
     by_id = {r.run_id: r for r in all_runs}
     chosen_before = [i for i in st.session_state.get("cmp_runs", []) if i in by_id]
     options = list(dict.fromkeys([r.run_id for r in shown] + chosen_before))
-    default = [i for i in run_status.default_overlay(all_runs) if i in options]
+    if "cmp_runs" in st.session_state:  # chosen before, or named by the page's link
+        st.session_state["cmp_runs"] = chosen_before
+    else:
+        st.session_state["cmp_runs"] = [
+            i for i in run_status.default_overlay(all_runs) if i in options
+        ]
     chosen = st.multiselect(
         "Runs to overlay",
         options,
-        default=default,
         key="cmp_runs",
         format_func=lambda i: f"{names[i]}  ·  {by_id[i].state}  ·  {i}",
         help="A run keeps its colour in every chart and page. In a chart, a click on a legend "

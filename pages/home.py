@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dinodiag.dashboard import labels, sidebar
+from dinodiag.dashboard import labels, saved_validations, sidebar
 from pages import _shared as ui
 
 ctx = ui.context()
@@ -26,8 +26,11 @@ st.markdown(
     f"- **Reference:** {sidebar.describe_config(ctx.reference_config)} · **seed** {ctx.seed}"
 )
 current = (ctx.pipeline_key, ctx.dataset_key, ctx.reference, ctx.seed)
-stale = labels.validation_staleness(st.session_state.get("val_signature"), current)
-st.markdown(labels.last_validation(st.session_state.get(ui.REPORT_KEY), stale))
+report, checked = st.session_state.get(ui.REPORT_KEY), st.session_state.get("val_signature")
+if report is None:  # a reload: the report saved on disk (saved_validations says why there)
+    report, checked = saved_validations.latest(current) or (None, None)
+stale = labels.validation_staleness(checked, current)
+st.markdown(labels.last_validation(report, stale))
 
 st.subheader("How to use it")
 st.markdown(

@@ -20,17 +20,42 @@ ctx = ui.require(
     need_pipeline=False,
 )
 
+KEPT_UPLOAD = "insp_upload_kept"  # session_state: (name, bytes) of the image uploaded here
+PICKER_OPTIONS = 2000  # images named in a menu at most; a larger dataset gets a number box
+
+
+def upload_changed() -> None:
+    """on_change of the uploader: a new image is kept, a removed one forgotten. Leaving the
+    page empties the uploader without this callback, so the kept image survives that."""
+    upload = st.session_state.get("insp_upload")
+    if upload is None:
+        st.session_state.pop(KEPT_UPLOAD, None)
+    else:
+        st.session_state[KEPT_UPLOAD] = (upload.name, upload.getvalue())
+
+
 choices = comparisons.inspector_choices(ctx.reference)
 c_image, c_upload, c_compare, c_draw = st.columns([3, 3, 3, 2], vertical_alignment="bottom")
-upload = c_upload.file_uploader(
+uploaded = c_upload.file_uploader(
     "…or inspect your own image",
     type=["jpg", "jpeg", "png", "webp", "bmp"],
     key="insp_upload",
     help=sidebar.UPLOAD_LIMITS,
+    on_change=upload_changed,
 )
+upload = st.session_state.get(KEPT_UPLOAD)  # (name, bytes): kept while this session lasts
+if uploaded is not None:
+    upload = (uploaded.name, uploaded.getvalue())
+    st.session_state[KEPT_UPLOAD] = upload
+elif upload is not None:
+    c_upload.caption(f"Showing your image **{upload[0]}** (kept since you uploaded it).")
+    if c_upload.button("Back to the dataset", key="insp_forget", icon=":material/close:"):
+        st.session_state.pop(KEPT_UPLOAD, None)
+        st.rerun()
 compare = c_compare.selectbox(
     "Side by side with", list(choices), format_func=choices.get, key="insp_compare"
 )
+ui.keep_place("inspector")  # ?compare=reference: a reload or a link shows the same comparison
 if c_draw.button("Resample", icon=":material/casino:", type="primary", key="insp_resample"):
     st.session_state["insp_draw"] = st.session_state.get("insp_draw", 0) + 1
 draw = st.session_state.get("insp_draw", 0)
@@ -38,7 +63,7 @@ draw_seed = comparisons.draw_seed(ctx.seed, draw)
 
 try:
     if upload is not None:
-        pairs = [(upload.name, upload.getvalue())]
+        pairs = [upload]
         data_key = f"upload:{sidebar.upload_key(pairs)}"
         dataset = ui.cached_uploads(data_key, pairs)
     elif ctx.dataset is not None:
@@ -54,10 +79,17 @@ except DinodiagError as exc:
 index = 0
 if upload is None and len(dataset) > 1:
     last = len(dataset) - 1
-    if last <= 400:
-        index = c_image.slider("Image", 0, last, 0, key="insp_index")
+    if len(dataset) <= PICKER_OPTIONS:
+        index = c_image.selectbox(
+            "Image",
+            range(len(dataset)),
+            format_func=lambda i: f"{i}: {crop_pictures.item_name(dataset.describe(i))}",
+            key="insp_pick",
+            help="Type part of a file name to find it.",
+        )
     else:
         index = int(c_image.number_input(f"Image (0–{last})", 0, last, 0, key="insp_index_n"))
+        c_image.caption(crop_pictures.item_name(dataset.describe(index)))
 
 if upload is None:
     try:
@@ -97,9 +129,13 @@ st.markdown(
 )
 
 
+scale_side = crop_pictures.common_side([sample for _, _, sample in drawn])
+
+
 def show_views(shown: comparisons.Shown, sample: Any, tile: int) -> None:
-    """Global views then local views, shown at their relative output size."""
-    for group in crop_pictures.view_groups(sample, shown.mean, shown.std, tile):
+    """Global views then local views, at their output size relative to the largest global
+    view shown: side by side, 96 px views are drawn smaller than 224 px ones."""
+    for group in crop_pictures.view_groups(sample, shown.mean, shown.std, tile, 4, scale_side):
         if not group.images:
             st.caption(f"{group.label}: none")
             continue

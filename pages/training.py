@@ -8,6 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dinodiag import runs
+from dinodiag.dashboard import links
 from dinodiag.runs.devices import device_summary
 from pages import _shared as ui
 from pages import _training_compare as compare
@@ -16,7 +17,7 @@ from pages import _training_inspect as look
 from pages import _training_live as live
 from pages import _training_versus as versus
 
-TABS = ["Live", "New run", "Yours vs reference", "Compare runs", "Look inside"]
+TABS = list(links.TRAINING_TABS)  # the URL names the open one (?tab=Compare+runs)
 TAB_KEY = "tr_tab"
 
 ctx = ui.context()
@@ -59,3 +60,4 @@ if tabs["Compare runs"].open:
 if tabs["Look inside"].open:
     with tabs["Look inside"]:
         look.inspect_tab(ctx, all_runs)
+ui.keep_place("training")  # the tab and the run(s) shown: a reload or a link comes back here

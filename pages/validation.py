@@ -8,7 +8,7 @@ import streamlit as st
 from dinodiag.augment.presets import get_preset
 from dinodiag.checks.fixes import compact_yaml, dinov2_section, plan_fixes
 from dinodiag.checks.runner import run_checks
-from dinodiag.dashboard import labels
+from dinodiag.dashboard import labels, saved_validations
 from dinodiag.dashboard.progress import CountingPipeline, progress_text
 from dinodiag.errors import DinodiagError
 from pages import _shared as ui
@@ -83,6 +83,7 @@ if clicked or st.session_state.pop(AUTORUN_KEY, False):
         st.session_state["val_signature"] = signature
         st.session_state[CONFIG_KEY] = ctx.config
         st.session_state.pop("val_fix_shown", None)
+        saved_validations.save(signature, report)  # Home and this page find it after a reload
     except (DinodiagError, ValueError) as exc:
         st.session_state.pop(ui.REPORT_KEY, None)
         ui.show_error(exc)
@@ -90,6 +91,11 @@ if clicked or st.session_state.pop(AUTORUN_KEY, False):
     finally:
         bar.empty()
 
+if ui.REPORT_KEY not in st.session_state:  # a reload: this choice's report, when one was saved
+    found = saved_validations.latest(signature)
+    if found is not None and labels.validation_staleness(found[1], signature) is None:
+        st.session_state[ui.REPORT_KEY], st.session_state["val_signature"] = found
+        st.session_state[CONFIG_KEY] = ctx.config
 report = st.session_state.get(ui.REPORT_KEY)
 if report is None:
     on_broken = ctx.choice.source == "preset" and ctx.choice.preset == "seed-broken"

@@ -264,6 +264,7 @@ st.markdown(
 path_text = st.text_input(
     "Run directory", key=PATH_KEY, placeholder="/checkpoints/my_dinov2_run"
 ).strip()
+ui.keep_place("your_run")  # ?dir=...: a reload or a shared link opens the same directory
 if not path_text:
     st.info("Type the path of a run directory on this machine.", icon=":material/folder_open:")
     st.stop()

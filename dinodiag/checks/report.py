@@ -74,6 +74,21 @@ class CheckReport:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, default=str)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CheckReport:
+        """The report :meth:`to_dict` wrote (a saved report read back). Raises ``KeyError`` /
+        ``TypeError`` / ``ValueError`` when ``data`` is not one."""
+        return cls(
+            results=[CheckResult(**check) for check in data["checks"]],
+            pipeline=data["pipeline"],
+            expected=data["expected"],
+            data=data["data"],
+            samples=int(data["samples"]),
+            seed=int(data["seed"]),
+            notes=list(data.get("notes", [])),
+            unusable_files=[dict(f) for f in data.get("unusable_files", [])],
+        )
+
     def to_markdown(self) -> str:
         lines = [
             f"# dinodiag check: {self.verdict.upper()}",
@@ -115,7 +130,7 @@ class CheckReport:
         lines += [
             "",
             f"verdict: {self.verdict.upper()}  "
-            + ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s]),
+            + ", ".join(count_words(counts[s], s) for s in STATUSES if counts[s]),
         ]
         return "\n".join(lines)
 
@@ -148,10 +163,47 @@ def markdown_table(
     return "\n".join(lines)
 
 
+COUNT_NOUNS = {  # status -> (one, several): "1 warning", "3 warnings", "2 failed"
+    "fail": ("failed", "failed"),
+    "warn": ("warning", "warnings"),
+    "pass": ("passed", "passed"),
+    "skip": ("skipped", "skipped"),
+}
+
+
+def count_words(count: int, status: str) -> str:
+    """``1 warning``, ``2 warnings``, ``3 failed``: a count of checks with a status, as said."""
+    one, several = COUNT_NOUNS[status]
+    return f"{count} {one if count == 1 else several}"
+
+
+def plain_value(value: Any) -> str:
+    """A measured / expected value as a person reads it, not as Python prints it: a mapping
+    as ``key: value; key: value`` (nested ones ``a = 1, b = 2``), a list as ``0.4, 1``, an
+    empty one as ``none``. The terminal table and the dashboard show values this way."""
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_nested(v)}" for k, v in value.items()) or "none"
+    if isinstance(value, (list, tuple)):
+        return _nested(value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _nested(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k} = {_nested(v)}" for k, v in value.items()) or "none"
+    if isinstance(value, (list, tuple)):
+        return "(" + ", ".join(_nested(v) for v in value) + ")" if value else "none"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
 def _cell(value: Any) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
 def _short(value: Any, width: int) -> str:
-    text = str(value)
+    text = plain_value(value)
     return text if len(text) <= width else text[: width - 3] + "..."

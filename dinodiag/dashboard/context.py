@@ -37,6 +37,9 @@ class SidebarContext:
     seed: int
     dataset_waiting: bool = False  # nothing chosen yet (no upload, no path): not an error
     pipeline_waiting: bool = False  # nothing typed yet (empty paste box, no spec)
+    # The error of the pipeline typed now, when the pages show the last valid one instead
+    # (greyed, marked stale: a typo in a pasted config does not wipe the results).
+    pipeline_stale: str | None = None
 
     @property
     def reference_config(self) -> PipelineConfig:
@@ -83,11 +86,28 @@ class SidebarContext:
     @property
     def pipeline_status(self) -> str:
         """The pipeline's line, or its error in red (Markdown); not chosen yet in grey."""
+        if self.pipeline_stale is not None:
+            return (
+                f":gray[{self.pipeline_line}] :orange-badge[STALE] the sidebar's config is "
+                f"not usable: {self.pipeline_stale}"
+            )
         if self.pipeline_error is None:
             return self.pipeline_line
         if self.pipeline_waiting:
             return f":gray[not chosen yet: {self.pipeline_error}]"
         return f":red[{self.pipeline_error}]"
+
+    @property
+    def stale_banner(self) -> str | None:
+        """What the top of every page says while it shows the last valid pipeline (Markdown),
+        None when the sidebar's pipeline is usable."""
+        if self.pipeline_stale is None:
+            return None
+        return (
+            f"**Pipeline:** {self.pipeline_stale}  \nThe page below is greyed: it still "
+            f"shows the last valid pipeline, `{self.pipeline_label}`, until the config is "
+            "fixed in the sidebar."
+        )
 
     def training_data(self) -> tuple[str | None, str]:
         """(dataset spec a training process can open, or None; a line saying what it is or

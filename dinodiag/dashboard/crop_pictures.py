@@ -23,7 +23,7 @@ import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import matplotlib
@@ -221,14 +221,19 @@ def view_groups(
     std: Sequence[float] | None,
     tile: int,
     margin: int = 4,
+    scale_side: int | None = None,
 ) -> list[ViewGroup]:
     """Global then local views, displayed at their relative output size: globals ``tile`` px
     wide, locals in proportion (at least 48 px, at most ``tile``), so a 96 px local next to
     a 224 px global looks as small as the model sees it. Locals larger than the globals (a
     pipeline bug the checks name) are drawn as wide as the globals: in proportion, 96 px
-    locals beside 32 px globals would be 3 x ``tile`` wide and run off the page."""
+    locals beside 32 px globals would be 3 x ``tile`` wide and run off the page.
+
+    ``scale_side``: the output side drawn ``tile`` px wide (default this sample's globals).
+    Pipelines shown side by side pass their largest global side (:func:`common_side`), so
+    that 96 px globals beside 224 px ones are drawn 96 / 224 as wide."""
     views = view_images(sample, mean, std)
-    g_side = max((v.shape[-1] for v in sample.global_crops), default=1)
+    g_side = scale_side or max((v.shape[-1] for v in sample.global_crops), default=1)
     groups = []
     for group, label in (("global", "Global crops"), ("local", "Local crops")):
         items = [(img, cap) for img, cap, rec in views if (rec.group if rec else "global") == group]
@@ -237,6 +242,20 @@ def view_groups(
         images = [with_margin(img, margin) for img, _ in items]
         groups.append(ViewGroup(label, images, [cap for _, cap in items], side, width))
     return groups
+
+
+def item_name(description: str) -> str:
+    """An image's name for a picker: a path's folder and file name (``cats/001.jpg``: the
+    folder is often the class), anything else as it is (``generated #12 (class 'disk')``)."""
+    path = PurePath(description)
+    if len(path.parts) < 2:
+        return description
+    return "/".join(path.parts[-2:])
+
+
+def common_side(samples: Sequence[MultiCropSample]) -> int:
+    """The largest global view side (px) of samples drawn side by side (their common scale)."""
+    return max((v.shape[-1] for s in samples for v in s.global_crops), default=1)
 
 
 def grid(

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dinodiag.augment.config import PipelineConfig
-from dinodiag.checks.report import CheckReport, markdown_table
+from dinodiag.checks.report import CheckReport, count_words, markdown_table
 
 
 def short_source(text: str, root: Path | None = None) -> str:
@@ -97,7 +97,7 @@ def last_validation(report: CheckReport | None, stale: str | None = None) -> str
     counts = report.counts()
     line = (
         f"`{report.pipeline}` against `{report.expected}`: {counts.get('fail', 0)} failed, "
-        f"{counts.get('warn', 0)} warnings, {counts.get('pass', 0)} passed."
+        f"{count_words(counts.get('warn', 0), 'warn')}, {counts.get('pass', 0)} passed."
     )
     if stale:
         return (

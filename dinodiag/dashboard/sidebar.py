@@ -22,6 +22,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+import yaml
+
 from dinodiag.augment.config import (
     PipelineConfig,
     config_from_dict,
@@ -287,6 +289,50 @@ def config_input(upload_name: str | None, text: str, prefer: str | None) -> Conf
     )
 
 
+def unclosed_bracket(text: str) -> str | None:
+    """Where a YAML / JSON text leaves a ``[`` or ``{`` open, said as a person reads it, or
+    None when that is not its error.
+
+    The parser reports such a text where it gave up (``line 5, column 19``: the next key),
+    a line below the mistake; the bracket's own line is where the ``]`` is missing. Parse
+    events only: nothing is constructed (no alias is expanded).
+    """
+    try:
+        for _ in yaml.parse(text):
+            pass
+    except yaml.MarkedYAMLError as exc:
+        opened, gave_up = exc.context_mark, exc.problem_mark
+        if not (exc.context or "").startswith("while parsing a flow") or opened is None:
+            return None
+        line = text.splitlines()[opened.line] if opened.line < len(text.splitlines()) else ""
+        bracket = line[opened.column] if opened.column < len(line) else "["
+        closing = {"[": "]", "{": "}"}.get(bracket, "]")
+        later = (
+            f" (the parser noticed it at line {gave_up.line + 1}, column {gave_up.column + 1})"
+            if gave_up is not None and gave_up.line != opened.line
+            else ""
+        )
+        return (
+            f"line {opened.line + 1}: the `{bracket}` opened at column {opened.column + 1} is "
+            f"never closed{later}; add its `{closing}` after its last value."
+        )
+    except yaml.YAMLError:
+        return None
+    return None
+
+
+def config_text_data(text: str, name: str) -> dict[str, Any]:
+    """:func:`parse_config_text`, with an unclosed bracket named at the line it was opened
+    (:func:`unclosed_bracket`). Raises :class:`ConfigError`."""
+    try:
+        return parse_config_text(text, source=name)
+    except ConfigError as exc:
+        where = unclosed_bracket(text) if "not valid YAML" in str(exc) else None
+        if where is None:
+            raise
+        raise ConfigError(f"{name}: not valid YAML/JSON at {where}") from None
+
+
 def base_config(choice: PipelineChoice) -> PipelineConfig:
     """The config before edits: a preset, or parsed text. Raises :class:`ConfigError`."""
     if choice.source == "preset":
@@ -296,7 +342,7 @@ def base_config(choice: PipelineChoice) -> PipelineConfig:
             raise ConfigError(
                 "paste a YAML / JSON config or upload a file (a DINOv2 training YAML works)."
             )
-        data = parse_config_text(choice.config_text, source=choice.config_name)
+        data = config_text_data(choice.config_text, choice.config_name)
         if is_dinov2_config(data):
             return config_from_dinov2(data, source=choice.config_name)
         try:

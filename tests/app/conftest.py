@@ -21,11 +21,13 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
-def server_as_make_run_starts_it(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def server_as_make_run_starts_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """Every AppTest sees the server ``make run`` starts: bound to 127.0.0.1, code from the
-    browser off (whatever the working directory's config or the caller's environment say).
+    browser off (whatever the working directory's config or the caller's environment say),
+    and a runs directory of its own (the app saves validation reports there).
     Tests that need otherwise set ``server_address`` / DINODIAG_ALLOW_BROWSER_CODE."""
     monkeypatch.delenv("DINODIAG_ALLOW_BROWSER_CODE", raising=False)
+    monkeypatch.setenv("DINODIAG_RUNS_DIR", str(tmp_path / "runs"))
     before = streamlit_config.get_option("server.address")
     server_address("127.0.0.1")
     yield
