@@ -10,19 +10,31 @@ Library entry points (the app, the CLI and the tests call the same functions)::
     features = backbone(images)                   # (B, 3, H, W) -> final-norm CLS (B, D)
 """
 
+import importlib
 from typing import Any
 
-from dinodiag.augment.config import PipelineConfig, ViewAugment, load_config_file, save_config
-from dinodiag.augment.pipeline import MultiCropPipeline, build_pipeline
-from dinodiag.augment.presets import PRESETS, get_preset, load_config
-from dinodiag.augment.records import MultiCropSample, ViewRecord, collate_views
-from dinodiag.errors import (
-    ConfigError,
-    DataError,
-    DinodiagError,
-    PipelineSpecError,
-    TrainingError,
-)
+# name -> module: imported on first use (PEP 562), so that `python -m dinodiag --help` and a
+# usage error answer before torch is imported.
+_LAZY = {
+    "PipelineConfig": "dinodiag.augment.config",
+    "ViewAugment": "dinodiag.augment.config",
+    "load_config_file": "dinodiag.augment.config",
+    "save_config": "dinodiag.augment.config",
+    "MultiCropPipeline": "dinodiag.augment.pipeline",
+    "build_pipeline": "dinodiag.augment.pipeline",
+    "PRESETS": "dinodiag.augment.presets",
+    "get_preset": "dinodiag.augment.presets",
+    "load_config": "dinodiag.augment.presets",
+    "MultiCropSample": "dinodiag.augment.records",
+    "ViewRecord": "dinodiag.augment.records",
+    "collate_views": "dinodiag.augment.records",
+    "ConfigError": "dinodiag.errors",
+    "DataError": "dinodiag.errors",
+    "DinodiagError": "dinodiag.errors",
+    "PipelineSpecError": "dinodiag.errors",
+    "TrainingError": "dinodiag.errors",
+    "load_backbone": "dinodiag.train.models.load",
+}
 
 __all__ = [
     "PRESETS",
@@ -49,10 +61,14 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> Any:
-    """``dinodiag.load_backbone`` is imported on first use: the model loader pulls in the
-    training modules, which ``import dinodiag`` (the CLI, the app) does not need."""
-    if name == "load_backbone":
-        from dinodiag.train.models.load import load_backbone
+    """The entry points of :data:`__all__`, each imported on first use."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dinodiag' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
-        return load_backbone
-    raise AttributeError(f"module 'dinodiag' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])

@@ -285,3 +285,27 @@ def test_a_config_that_is_no_regular_file_says_what_it_is(tmp_path, capsys) -> N
         assert codes == [2]
         assert f"config file '{path}' {message}" in capsys.readouterr().err
 
+
+def test_a_mistyped_command_gets_did_you_mean(capsys):
+    from dinodiag.cli import main as cli_main
+
+    assert cli_main(["chek", "--data", "sample"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown command 'chek'" in err and "did you mean 'check'?" in err
+    assert cli_main(["zzz"]) == 2
+    assert "did you mean" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["check", "--help"], ["chek"]])
+def test_help_and_usage_errors_answer_without_importing_torch(argv):
+    """--help and usage errors once took 2-6 s: torch was imported before the arguments were
+    parsed. They now never import it (timed in bench/bench_cli_help.py)."""
+    probe = (
+        "import sys\nfrom dinodiag.cli import main\n"
+        "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+        "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH', file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, *argv], capture_output=True, text=True, timeout=60
+    )
+    assert done.stderr.strip().splitlines()[-1] == "NO-TORCH", done.stderr

@@ -7,9 +7,20 @@ batching), ``pipeline`` (the CPU pipeline), ``photometric`` (torchvision's PIL o
 on numpy arrays, pixel for pixel) and ``gpu/`` (the same recipe on a batch, on any device).
 """
 
-from dinodiag.augment.config import PipelineConfig, ViewAugment
-from dinodiag.augment.pipeline import MultiCropPipeline, build_pipeline
-from dinodiag.augment.records import MultiCropSample, ViewRecord, collate_views
+import importlib
+from typing import Any
+
+# name -> module, imported on first use (PEP 562): `import dinodiag.augment.config` (the CLI's
+# argument parsing, the recipe) does not pull in torch through the pipeline.
+_LAZY = {
+    "PipelineConfig": "dinodiag.augment.config",
+    "ViewAugment": "dinodiag.augment.config",
+    "MultiCropPipeline": "dinodiag.augment.pipeline",
+    "build_pipeline": "dinodiag.augment.pipeline",
+    "MultiCropSample": "dinodiag.augment.records",
+    "ViewRecord": "dinodiag.augment.records",
+    "collate_views": "dinodiag.augment.records",
+}
 
 __all__ = [
     "MultiCropPipeline",
@@ -20,3 +31,12 @@ __all__ = [
     "build_pipeline",
     "collate_views",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dinodiag.augment' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -8,25 +8,49 @@ clipping), ``eval/knn``, ``diagnostics`` (collapse signals and alerts), ``distri
 without a process group). The training loop, run directory and CLI build on these.
 """
 
-from dinodiag.train.config import ARCHS, ModelConfig, OptimConfig
-from dinodiag.train.diagnostics import compute_diagnostics, detect_alerts
-from dinodiag.train.ema import ema_update, make_teacher, param_distance
-from dinodiag.train.eval.knn import eval_transform, extract_features, knn_classify
-from dinodiag.train.losses.dino import (
-    DINOLoss,
-    cross_view_cross_entropy,
-    other_view,
-    sinkhorn_knopp,
-)
-from dinodiag.train.losses.ibot import IBOTPatchLoss, masked_patch_weights
-from dinodiag.train.losses.koleo import KoLeoLoss
-from dinodiag.train.masking import block_mask, generate_ibot_masks
-from dinodiag.train.models.head import DINOHead
-from dinodiag.train.models.network import DinoNetwork, build_backbone, build_head, build_network
-from dinodiag.train.models.resnet import ResNetBackbone
-from dinodiag.train.models.vit import VisionTransformer, build_vit, cls_attention_maps
-from dinodiag.train.optim import apply_schedule, build_adamw, clip_gradients, param_groups
-from dinodiag.train.schedules import Schedules, cosine_schedule, scaled_lr
+import importlib
+from typing import Any
+
+# name -> module, imported on first use (PEP 562): importing the typed config or the presets
+# (the CLI's argument parsing) does not import torch through this package.
+_LAZY = {
+    "ARCHS": "dinodiag.train.config",
+    "ModelConfig": "dinodiag.train.config",
+    "OptimConfig": "dinodiag.train.config",
+    "compute_diagnostics": "dinodiag.train.diagnostics",
+    "detect_alerts": "dinodiag.train.diagnostics",
+    "ema_update": "dinodiag.train.ema",
+    "make_teacher": "dinodiag.train.ema",
+    "param_distance": "dinodiag.train.ema",
+    "eval_transform": "dinodiag.train.eval.knn",
+    "extract_features": "dinodiag.train.eval.knn",
+    "knn_classify": "dinodiag.train.eval.knn",
+    "DINOLoss": "dinodiag.train.losses.dino",
+    "cross_view_cross_entropy": "dinodiag.train.losses.dino",
+    "other_view": "dinodiag.train.losses.dino",
+    "sinkhorn_knopp": "dinodiag.train.losses.dino",
+    "IBOTPatchLoss": "dinodiag.train.losses.ibot",
+    "masked_patch_weights": "dinodiag.train.losses.ibot",
+    "KoLeoLoss": "dinodiag.train.losses.koleo",
+    "block_mask": "dinodiag.train.masking",
+    "generate_ibot_masks": "dinodiag.train.masking",
+    "DINOHead": "dinodiag.train.models.head",
+    "DinoNetwork": "dinodiag.train.models.network",
+    "build_backbone": "dinodiag.train.models.network",
+    "build_head": "dinodiag.train.models.network",
+    "build_network": "dinodiag.train.models.network",
+    "ResNetBackbone": "dinodiag.train.models.resnet",
+    "VisionTransformer": "dinodiag.train.models.vit",
+    "build_vit": "dinodiag.train.models.vit",
+    "cls_attention_maps": "dinodiag.train.models.vit",
+    "apply_schedule": "dinodiag.train.optim",
+    "build_adamw": "dinodiag.train.optim",
+    "clip_gradients": "dinodiag.train.optim",
+    "param_groups": "dinodiag.train.optim",
+    "Schedules": "dinodiag.train.schedules",
+    "cosine_schedule": "dinodiag.train.schedules",
+    "scaled_lr": "dinodiag.train.schedules",
+}
 
 __all__ = [
     "ARCHS",
@@ -66,3 +90,12 @@ __all__ = [
     "scaled_lr",
     "sinkhorn_knopp",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dinodiag.train' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
