@@ -10,8 +10,7 @@ Library entry points (the app, the CLI and the tests call the same functions)::
     features = backbone(images)                   # (B, 3, H, W) -> final-norm CLS (B, D)
 """
 
-import importlib
-from typing import Any
+from dinodiag.lazy import lazy_attributes
 
 # name -> module: imported on first use (PEP 562), so that `python -m dinodiag --help` and a
 # usage error answer before torch is imported.
@@ -59,16 +58,4 @@ __all__ = [
 
 __version__ = "0.1.0"
 
-
-def __getattr__(name: str) -> Any:
-    """The entry points of :data:`__all__`, each imported on first use."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'dinodiag' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+__getattr__, __dir__ = lazy_attributes(__name__, globals(), _LAZY)

@@ -7,8 +7,7 @@ batching), ``pipeline`` (the CPU pipeline), ``photometric`` (torchvision's PIL o
 on numpy arrays, pixel for pixel) and ``gpu/`` (the same recipe on a batch, on any device).
 """
 
-import importlib
-from typing import Any
+from dinodiag.lazy import lazy_attributes
 
 # name -> module, imported on first use (PEP 562): `import dinodiag.augment.config` (the CLI's
 # argument parsing, the recipe) does not pull in torch through the pipeline.
@@ -32,11 +31,4 @@ __all__ = [
     "collate_views",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'dinodiag.augment' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_attributes(__name__, globals(), _LAZY)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,10 +27,11 @@ from PIL import Image
 from dinodiag.augment.config import PipelineConfig, config_from_dict
 from dinodiag.errors import TrainingError
 from dinodiag.train.builders import build_student
-from dinodiag.train.checkpoint import load_checkpoint
+from dinodiag.train.checkpoint import CHECKPOINT_VERSION
 from dinodiag.train.config import TrainConfig, resolve_pipeline
+from dinodiag.train.models.load import read_state_file
 from dinodiag.train.models.vit import VisionTransformer, cls_attention_maps
-from dinodiag.train.rundir import read_config
+from dinodiag.train.rundir import CHECKPOINT_FILE, read_config
 
 
 @dataclass
@@ -52,7 +54,7 @@ def load_teacher(run_dir: str | Path) -> Teacher:
     """The teacher backbone from ``run_dir/checkpoint.pt`` (CPU). :class:`TrainingError` when
     there is no checkpoint or the run trained a ResNet (no attention, no patches)."""
     run_dir = Path(run_dir)
-    state = load_checkpoint(run_dir, map_location="cpu")
+    state = _read_checkpoint(run_dir)
     data = state.get("config") or read_config(run_dir) or {}
     config = TrainConfig.from_dict(
         {k: v for k, v in data.items() if k in ("name", "model", "optim", "data", "run")}
@@ -76,6 +78,34 @@ def load_teacher(run_dir: str | Path) -> Teacher:
     assert isinstance(backbone, VisionTransformer)
     backbone.eval().requires_grad_(False)
     return Teacher(backbone, config, pipeline, int(state["step"]), run_dir)
+
+
+LOOK_KEYS = ("version", "step", "teacher")  # what Look inside reads of a checkpoint
+
+
+def _read_checkpoint(run_dir: Path) -> dict[str, Any]:
+    """``run_dir/checkpoint.pt`` (weights only, CPU), with errors worded for looking inside a
+    run, not for resuming it."""
+    path = run_dir / CHECKPOINT_FILE
+    if not path.is_file():
+        raise TrainingError(
+            f"run {run_dir.name} has no {CHECKPOINT_FILE} yet, so there is no teacher to look "
+            "inside: a run writes it every run.checkpoint_every steps and when it ends; come "
+            "back after its first checkpoint, or pick another run."
+        )
+    state = read_state_file(path)  # refuses damaged files and files that need unpickling
+    missing = [k for k in LOOK_KEYS if k not in state] if isinstance(state, dict) else LOOK_KEYS
+    if missing:
+        raise TrainingError(
+            f"{path} is not a checkpoint of a dinodiag run (missing {', '.join(missing)}): Look "
+            "inside reads the teacher a dinodiag training run saves."
+        )
+    if state["version"] != CHECKPOINT_VERSION:
+        raise TrainingError(
+            f"{path} has checkpoint version {state['version']}; this dinodiag reads version "
+            f"{CHECKPOINT_VERSION}: look inside it with the dinodiag version that wrote it."
+        )
+    return state
 
 
 def square_image(image: Image.Image, size: int) -> Image.Image:

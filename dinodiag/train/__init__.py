@@ -8,8 +8,7 @@ clipping), ``eval/knn``, ``diagnostics`` (collapse signals and alerts), ``distri
 without a process group). The training loop, run directory and CLI build on these.
 """
 
-import importlib
-from typing import Any
+from dinodiag.lazy import lazy_attributes
 
 # name -> module, imported on first use (PEP 562): importing the typed config or the presets
 # (the CLI's argument parsing) does not import torch through this package.
@@ -91,11 +90,4 @@ __all__ = [
     "sinkhorn_knopp",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'dinodiag.train' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_attributes(__name__, globals(), _LAZY)

@@ -79,6 +79,23 @@ def test_a_run_without_checkpoint_or_with_a_resnet_is_refused(tmp_path: Path):
         load_teacher(resnet)
 
 
+def test_look_inside_errors_speak_of_looking_inside_not_of_resuming(tmp_path: Path) -> None:
+    # each used to say "cannot resume ... start the run again without --resume"
+    with pytest.raises(TrainingError, match="no checkpoint.pt yet") as missing:
+        load_teacher(tmp_path)
+    (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(TrainingError, match="cannot read") as damaged:
+        load_teacher(tmp_path)
+    torch.save({"version": 1, "weights": torch.zeros(2)}, tmp_path / "checkpoint.pt")
+    with pytest.raises(TrainingError, match="missing step, teacher") as foreign:
+        load_teacher(tmp_path)
+    torch.save({"version": 99, "step": 3, "teacher": {}}, tmp_path / "checkpoint.pt")
+    with pytest.raises(TrainingError, match="checkpoint version 99") as newer:
+        load_teacher(tmp_path)
+    for caught in (missing, damaged, foreign, newer):
+        assert "resume" not in str(caught.value)
+
+
 def test_pca_colours_separate_two_groups_and_the_threshold_finds_the_foreground():
     rng = np.random.default_rng(0)
     grid = (4, 4)
