@@ -159,9 +159,18 @@ if checked is None:
         icon=":material/code:",
     )
     st.stop()
-c_apply, c_warn = st.columns([2, 5], vertical_alignment="center")
+c_apply, c_warn, c_size = st.columns([2, 2.5, 2.5], vertical_alignment="center")
 with_warnings = c_warn.toggle(
     "Fix the warnings too", value=True, key="val_fix_warn", help="Off: only failing checks."
+)
+small_images = any(r.id == "source_size" and r.status != "pass" for r in report.results)
+keep_size = c_size.toggle(
+    f"Keep my resolution ({checked.global_crops_size} px)",
+    value=small_images,
+    key="val_fix_size",
+    help=f"Scale {report.expected}'s crop sizes to your global size (patch-aligned) instead "
+    "of raising yours to the reference's: for a dataset of small images, where larger crops "
+    "would only upsample them. On by default when the images are smaller than the crops.",
 )
 if c_apply.button("Apply the fixes", icon=":material/build:", key="val_fix", type="primary"):
     st.session_state["val_fix_shown"] = True
@@ -174,7 +183,12 @@ if not st.session_state.get("val_fix_shown"):
     st.stop()
 reference_config = get_preset(report.expected).config
 levels = ("fail", "warn") if with_warnings else ("fail",)
-plan = plan_fixes(report, checked, reference_config, report.expected, levels)
+plan = plan_fixes(report, checked, reference_config, report.expected, levels, keep_size)
+if plan.resolution:
+    st.caption(
+        f"{plan.resolution[0].upper()}{plan.resolution[1:]}. A re-check against "
+        f"{report.expected} still names the size difference: that is the resolution you keep."
+    )
 if not plan.fixes:
     st.success("No config value to change for these checks.", icon=":material/check:")
 else:

@@ -10,9 +10,11 @@ as the ``crops:`` section (plus ``student.patch_size``) of a DINOv2 training con
     write_fixed(plan, "crops.yaml", fixed_format="dinov2")  # paste into a DINOv2 config
 
 The reference's own size variant is used where the config's patch size asks for it (DINOv2's
-patch-14 models cut 98 px locals). Checks whose fault is not in the config (images smaller
-than the crops, a pipeline that returns NaN) are listed in :attr:`FixPlan.left` with their
-message: changing the config cannot fix them.
+patch-14 models cut 98 px locals). ``keep_resolution=True`` keeps the config's global crop size
+and scales the reference's local size to it, patch-aligned (dinov2 at 96 px globals: 96 / 48
+px), for a dataset of small images where 224 px crops would only upsample them. Checks whose
+fault is not in the config (images smaller than the crops, a pipeline that returns NaN) are
+listed in :attr:`FixPlan.left` with their message: changing the config cannot fix them.
 """
 
 from __future__ import annotations
@@ -85,6 +87,7 @@ class FixPlan:
     fixes: tuple[Fix, ...]
     reference: str  # the reference's name
     left: tuple[tuple[str, str, str], ...]  # (check id, status, message) no config value fixes
+    resolution: str = ""  # how the reference's sizes were scaled to the config's ("": not)
 
     @property
     def changed(self) -> bool:
@@ -159,15 +162,35 @@ def reference_target(
     return reference
 
 
+def at_resolution(reference: PipelineConfig, global_size: int) -> tuple[PipelineConfig, str]:
+    """``reference`` at ``global_size`` px globals (rounded to its patch size), its local size
+    scaled in proportion (a multiple of the patch, at least one); the sentence says so ("":
+    the sizes are the reference's already)."""
+    patch = reference.patch_size or 1
+    size = max(patch, round(global_size / patch) * patch)
+    ratio = reference.local_crops_size / reference.global_crops_size
+    local = max(patch, round(size * ratio / patch) * patch)
+    if (size, local) == (reference.global_crops_size, reference.local_crops_size):
+        return reference, ""
+    note = (
+        f"sizes kept at your resolution: the reference's {reference.global_crops_size} / "
+        f"{reference.local_crops_size} px crops scaled to {size} / {local} px (patch {patch})"
+    )
+    return reference.replace(global_crops_size=size, local_crops_size=local), note
+
+
 def plan_fixes(
     report: CheckReport,
     config: PipelineConfig,
     reference: PipelineConfig,
     reference_name: str | None = None,
     levels: Sequence[str] = ("fail", "warn"),
+    keep_resolution: bool = False,
 ) -> FixPlan:
     """The corrected config: every field judged by a check of ``report`` whose status is in
-    ``levels`` set to the reference's value (see :data:`CHECK_FIELDS`).
+    ``levels`` set to the reference's value (see :data:`CHECK_FIELDS`); with
+    ``keep_resolution``, the reference scaled to the config's global size
+    (:func:`at_resolution`), so the crop sizes are not raised to the reference's.
 
     Local crops added to a config that had none also take the reference's local size, scale
     and photometric recipe (a count of 8 without them would keep the old values, which no
@@ -175,6 +198,9 @@ def plan_fixes(
     """
     name = reference_name or reference.name
     target = reference_target(config, reference, name)
+    resolution = ""
+    if keep_resolution:
+        target, resolution = at_resolution(target, config.global_crops_size)
     flagged = [r for r in report.sorted() if r.status in levels]
     current, wanted = flatten(config), flatten(target)
     by_field: dict[str, list[tuple[str, str]]] = {}
@@ -207,7 +233,7 @@ def plan_fixes(
         for field, causes in sorted(by_field.items(), key=lambda item: order.index(item[0]))
     )
     fixed = apply_fixes(config, fixes)
-    return FixPlan(config, fixed, fixes, name, tuple(left))
+    return FixPlan(config, fixed, fixes, name, tuple(left), resolution)
 
 
 def apply_fixes(config: PipelineConfig, fixes: Sequence[Fix]) -> PipelineConfig:

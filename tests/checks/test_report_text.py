@@ -28,3 +28,21 @@ def test_values_are_printed_as_people_read_them():
 def test_counts_are_pluralised():
     assert [count_words(n, "warn") for n in (0, 1, 2)] == ["0 warnings", "1 warning", "2 warnings"]
     assert count_words(1, "fail") == "1 failed"
+
+
+def test_source_size_says_true_things_when_it_passes_with_some_small_images():
+    from types import SimpleNamespace
+
+    from dinodiag.augment.presets import get_preset
+    from dinodiag.checks.crops import check_source_size
+
+    sizes = [(300, 300)] * 17 + [(100, 150)] * 3
+    ev = SimpleNamespace(max_global_side=224, expect=get_preset("dinov2").config, image_sizes=sizes)
+    result = check_source_size(ev)
+    assert result.status == "pass"
+    assert result.message.startswith("17 of 20 images are large enough")
+    assert "the 3 smaller than 224 px (15%" in result.message
+    ev.image_sizes = [(300, 300)] * 20
+    assert check_source_size(ev).message == "Every image is large enough for the global crops."
+    ev.image_sizes = sizes[:10] + [(100, 100)] * 10
+    assert check_source_size(ev).message.startswith("10 of 20 images are smaller than 224 px")
