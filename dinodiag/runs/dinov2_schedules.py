@@ -15,38 +15,25 @@ it gives ``final_value``. The run uses:
   over ``teacher.warmup_teacher_temp_epochs``, then constant (not logged by DINOv2);
 - last-layer lr: the lr schedule with its first ``optim.freeze_last_layer_epochs`` epochs at 0.
 
-(dinodiag's own :mod:`dinodiag.train.schedules` lays the same curves out one step apart.)
+(The curve is :func:`dinodiag.train.schedules.cosine_schedule` in its ``"dinov2"`` layout;
+the trainer's own layout is one step apart.)
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import pandas as pd
 
 from dinodiag.augment.dinov2_config import ResolvedDinov2Config
+from dinodiag.train.schedules import cosine_schedule, scaled_lr
 
 SCHEDULE_COLUMNS = ("lr", "wd", "momentum", "teacher_temp", "last_layer_lr")
 
 
-def cosine_scheduler(
-    base: float,
-    final: float,
-    total_iters: int,
-    warmup_iters: int = 0,
-    start_warmup: float = 0.0,
-    freeze_iters: int = 0,
+def _dinov2_curve(
+    base: float, final: float, total: int, warmup: int = 0, start_warmup: float = 0.0
 ) -> np.ndarray:
-    """DINOv2's per-iteration schedule layout (module docstring): (total_iters,) float64."""
-    warmup_iters = max(0, min(warmup_iters, total_iters))
-    freeze_iters = max(0, min(freeze_iters, total_iters - warmup_iters))
-    n = max(0, total_iters - warmup_iters - freeze_iters)
-    steps = np.arange(n)
-    cosine = final + 0.5 * (base - final) * (1.0 + np.cos(math.pi * steps / max(n, 1)))
-    return np.concatenate(
-        [np.zeros(freeze_iters), np.linspace(start_warmup, base, warmup_iters), cosine]
-    )
+    return cosine_schedule(base, final, total, warmup, start_warmup, layout="dinov2")
 
 
 def at(schedule: np.ndarray, final: float, iterations: np.ndarray) -> np.ndarray:
@@ -65,7 +52,7 @@ def peak_lr(resolved: ResolvedDinov2Config, world_size: int | None = None) -> fl
     if lr > 0:
         return lr
     batch = int(resolved.get("train.batch_size_per_gpu")) * (world_size or 1)
-    return float(resolved.get("optim.base_lr")) * math.sqrt(batch / 1024)
+    return scaled_lr(float(resolved.get("optim.base_lr")), batch)
 
 
 def total_iterations(resolved: ResolvedDinov2Config) -> int:
@@ -89,7 +76,7 @@ def expected_schedules(
     min_lr = float(resolved.get("optim.min_lr"))
     warmup = int(float(resolved.get("optim.warmup_epochs")) * ep)
     freeze = int(float(resolved.get("optim.freeze_last_layer_epochs")) * ep)
-    lr_schedule = cosine_scheduler(lr, min_lr, total, warmup)
+    lr_schedule = _dinov2_curve(lr, min_lr, total, warmup)
     last_layer = lr_schedule.copy()
     last_layer[:freeze] = 0.0
     wd = (float(resolved.get("optim.weight_decay")), float(resolved.get("optim.weight_decay_end")))
@@ -99,7 +86,7 @@ def expected_schedules(
     )
     temp_warmup = int(float(resolved.get("teacher.warmup_teacher_temp_epochs")) * ep)
     temp_end = float(resolved.get("teacher.teacher_temp"))
-    temp = cosine_scheduler(
+    temp = _dinov2_curve(
         temp_end,
         temp_end,
         temp_warmup,
@@ -114,8 +101,8 @@ def expected_schedules(
             "epoch": its / ep,
             "time": np.nan,
             "lr": at(lr_schedule, min_lr, its),
-            "wd": at(cosine_scheduler(*wd, total), wd[1], its),
-            "momentum": at(cosine_scheduler(*mom, total), mom[1], its),
+            "wd": at(_dinov2_curve(*wd, total), wd[1], its),
+            "momentum": at(_dinov2_curve(*mom, total), mom[1], its),
             "teacher_temp": at(temp, temp_end, its),
             "last_layer_lr": at(last_layer, min_lr, its),
         }

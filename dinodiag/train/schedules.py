@@ -37,22 +37,48 @@ def scaled_lr(base_lr: float, batch_size: int, reference_batch: int = REFERENCE_
     return base_lr * math.sqrt(batch_size / reference_batch)
 
 
+LAYOUTS = ("dinodiag", "dinov2")  # cosine_schedule(layout=...)
+
+
 def cosine_schedule(
     start: float,
     end: float,
     total_iters: int,
     warmup_iters: int = 0,
     warmup_start: float = 0.0,
+    *,
+    freeze_iters: int = 0,
+    layout: str = "dinodiag",
 ) -> np.ndarray:
     """Linear warm-up ``warmup_start -> start`` over ``warmup_iters``, then cosine ``start -> end``.
 
-    Returns (total_iters,) float64. Warm-up step ``i`` has
-    ``warmup_start + (start - warmup_start) * (i + 1) / warmup_iters`` (so step 0 already
-    updates the model, and the warm-up ends at ``start``); the cosine part starts at ``start``
-    and reaches ``end`` exactly at the last iteration. The warm-up is clipped to ``total_iters``.
+    Returns (total_iters,) float64; the one implementation of the warm-up + cosine curve, in
+    two layouts one step apart:
+
+    - ``"dinodiag"`` (the trainer's): warm-up step ``i`` has
+      ``warmup_start + (start - warmup_start) * (i + 1) / warmup_iters`` (so step 0 already
+      updates the model, and the warm-up ends at ``start``); the cosine part starts at
+      ``start`` and reaches ``end`` exactly at the last iteration. ``total_iters`` >= 1.
+    - ``"dinov2"`` (DINOv2's ``CosineScheduler``, to hold a DINOv2 log against):
+      ``freeze_iters`` zeros, ``np.linspace(warmup_start, start, warmup_iters)`` (its last
+      step at the peak), then ``end + (start - end) / 2 * (1 + cos(pi * i / n))`` for
+      i = 0 .. n - 1 (``end`` one step after the last); ``total_iters`` may be 0.
+
+    The warm-up (and the freeze) are clipped to ``total_iters``.
     """
+    if layout not in LAYOUTS:
+        raise ConfigError(f"schedule layout {layout!r} is unknown: use one of {LAYOUTS}.")
+    if layout == "dinov2":
+        warmup_iters = max(0, min(warmup_iters, total_iters))
+        freeze_iters = max(0, min(freeze_iters, total_iters - warmup_iters))
+        n = max(0, total_iters - warmup_iters - freeze_iters)
+        cosine = end + 0.5 * (start - end) * (1.0 + np.cos(math.pi * np.arange(n) / max(n, 1)))
+        warmup = np.linspace(warmup_start, start, warmup_iters)
+        return np.concatenate([np.zeros(freeze_iters), warmup, cosine])
     if total_iters < 1:
         raise ConfigError(f"a schedule needs total_iters >= 1, got {total_iters}.")
+    if freeze_iters:
+        raise ConfigError("freeze_iters is DINOv2's layout: the trainer freezes the last layer.")
     warmup_iters = max(0, min(warmup_iters, total_iters))
     warmup = np.linspace(warmup_start, start, warmup_iters + 1)[1:]
     n = total_iters - warmup_iters

@@ -23,7 +23,8 @@ from dinodiag.runs.dinov2_run import (
     released_pipeline,
     to_dinodiag_metrics,
 )
-from dinodiag.runs.dinov2_schedules import cosine_scheduler, expected_schedules, peak_lr
+from dinodiag.runs.dinov2_schedules import expected_schedules, peak_lr
+from dinodiag.train.schedules import cosine_schedule
 from tests.runs.dinov2_fakes import EPOCH, WORLD_SIZE, metric_rows, run_config, schedules, write_run
 
 
@@ -134,11 +135,11 @@ def test_what_is_no_run_directory_is_refused_naming_it(tmp_path: Path) -> None:
 
 # ----------------------------------------------------------------------------- schedules
 def test_cosine_scheduler_lays_out_warmup_cosine_and_freeze_as_dinov2() -> None:
-    values = cosine_scheduler(1.0, 0.0, total_iters=10, warmup_iters=4, start_warmup=0.2)
+    values = cosine_schedule(1.0, 0.0, 10, 4, 0.2, layout="dinov2")
     np.testing.assert_allclose(values[:4], np.linspace(0.2, 1.0, 4))  # warm-up ends at the peak
     assert values[4] == 1.0  # the cosine starts at the peak again
     assert values[-1] == pytest.approx(0.5 * (1 + math.cos(math.pi * 5 / 6)))  # not yet 0
-    frozen = cosine_scheduler(1.0, 0.0, total_iters=6, freeze_iters=2)
+    frozen = cosine_schedule(1.0, 0.0, 6, freeze_iters=2, layout="dinov2")
     assert list(frozen[:2]) == [0.0, 0.0] and frozen[2] == 1.0
 
 

@@ -111,3 +111,16 @@ def test_last_layer_lr_is_zero_while_frozen() -> None:
     assert sched.at(10)["last_layer_lr"] == sched.at(10)["lr"] > 0
     free = Schedules(100, 10, OptimConfig(freeze_last_layer_epochs=0.0), batch_size=64)
     assert free.at(0)["last_layer_lr"] == free.at(0)["lr"] > 0
+
+
+def test_the_two_layouts_are_one_implementation_one_step_apart() -> None:
+    """The trainer's layout and DINOv2's (held against a DINOv2 log) come from one function:
+    the trainer's warm-up is DINOv2's shifted one step earlier, and both cosines span the
+    same range, DINOv2's reaching the end one step after the last iteration."""
+    ours = cosine_schedule(1.0, 0.1, 20, 5, layout="dinodiag")
+    theirs = cosine_schedule(1.0, 0.1, 21, 6, layout="dinov2")
+    np.testing.assert_allclose(ours[:5], theirs[1:6])  # warm-up: one step ahead
+    assert ours[-1] == pytest.approx(0.1) and theirs[-1] > 0.1  # the end: one step later
+    assert cosine_schedule(1.0, 0.1, 0, layout="dinov2").size == 0
+    with pytest.raises(ConfigError, match="layout"):
+        cosine_schedule(1.0, 0.1, 10, layout="dino")
