@@ -10,6 +10,7 @@ through :func:`printable` first; the name used to *open* the file stays as found
     printable(os.fsdecode(b"/data/caf\\xe9.png"))   # '/data/caf\\\\xe9.png' (shown as caf\\xe9)
     printable("/data/café.png")                     # unchanged
 
+:func:`duration` is the one way a number of seconds is written, on a page or a console line.
 :func:`stdout_reserved` keeps standard output for a machine-read answer (JSON) while code
 that is not ours (the user's pipeline, a library) prints what it likes: to standard error.
 """
@@ -17,6 +18,7 @@ that is not ours (the user's pipeline, a library) prints what it likes: to stand
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 from collections.abc import Iterator
@@ -56,3 +58,21 @@ def stdout_reserved() -> Iterator[None]:
         if saved is not None:
             os.dup2(saved, 1)
             os.close(saved)
+
+
+def duration(seconds: float | None, *, compact: bool = False) -> str:
+    """``95`` -> ``1 min 35 s`` (pages, tables), ``1m35s`` with ``compact`` (the console's
+    progress line); ``3700`` -> ``1 h 01 min`` / ``1h01m``. ``None`` or NaN -> ``–`` (``?``
+    with ``compact``)."""
+    if seconds is None or not math.isfinite(seconds):
+        return "?" if compact else "–"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if compact:
+        if hours:
+            return f"{hours}h{minutes:02d}m"
+        return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"

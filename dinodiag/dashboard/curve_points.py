@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from dinodiag.dashboard.curves import X_TITLES
-from dinodiag.runs.compare import format_seconds
+from dinodiag.printable import duration
 from dinodiag.train.eval.knn_noise import knn_interval
 
 MAX_DRAWN_POINTS = 1000  # per line and layer: a 100k-point run draws as fast as a short one
@@ -117,7 +117,7 @@ def position_text(x: str, value: Any) -> str:
         return f"step {int(value)}"
     if x == "epoch":
         return f"epoch {float(value):.2f}"
-    return format_seconds(float(value) * 60.0)
+    return duration(float(value) * 60.0)
 
 
 def value_text(value: float) -> str:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from dinodiag.runs.compare import format_seconds
+from dinodiag.printable import duration
 
 
 class CountingPipeline:
@@ -49,5 +49,5 @@ def progress_text(done: int, total: int, elapsed: float, what: str = "Checking")
     first few calls)."""
     text = f"{what}: {done} / {total} images"
     if done >= 3 and done < total:
-        text += f" · about {format_seconds(elapsed / done * (total - done))} left"
+        text += f" · about {duration(elapsed / done * (total - done))} left"
     return text

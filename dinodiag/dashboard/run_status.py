@@ -17,7 +17,8 @@ import pandas as pd
 
 from dinodiag.dashboard.knn_verdict import knn_tile
 from dinodiag.dashboard.labels import Metric
-from dinodiag.runs.compare import format_seconds, metrics_summary
+from dinodiag.printable import duration
+from dinodiag.runs.compare import metrics_summary
 from dinodiag.runs.manager import RunInfo
 from dinodiag.runs.story import latest_story
 
@@ -51,7 +52,7 @@ def run_progress(info: RunInfo, elapsed: float) -> tuple[float, str] | None:
             done = max(done, elapsed / (elapsed + info.eta_s))
         if info.state == "finished":
             done = 1.0
-        eta = f" · ETA {format_seconds(info.eta_s)}" if info.state == "running" else ""
+        eta = f" · ETA {duration(info.eta_s)}" if info.state == "running" else ""
         epoch = f" · epoch {info.epoch:.2f}" if info.epoch is not None else ""
         return min(done, 1.0), f"step {info.step} / {info.total_steps}{epoch}{eta}"
     if info.active:
@@ -86,7 +87,7 @@ def run_metrics(info: RunInfo, frame: pd.DataFrame) -> list[Metric]:
             logged_value(last.get("peak_mem_mb"), "{:.0f} MiB"),
             help=info.device or None,
         ),
-        Metric("Training time", format_seconds(elapsed) if elapsed else "–"),
+        Metric("Training time", duration(elapsed) if elapsed else "–"),
     ]
 
 

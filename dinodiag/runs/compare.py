@@ -9,13 +9,13 @@ read from a metrics frame (the seed story's verdict: ``runs/story.py``).
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from dinodiag.printable import duration
 from dinodiag.runs.manager import RunInfo
 from dinodiag.train import rundir
 
@@ -32,20 +32,6 @@ TABLE_COLUMNS = [
     "time",
     "message",
 ]
-
-
-def format_seconds(seconds: float | None) -> str:
-    """``95`` -> ``1 min 35 s``; ``None`` / NaN -> ``–``."""
-    if seconds is None or not math.isfinite(seconds):
-        return "–"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, rest = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {rest:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
 
 
 def metrics_summary(frame: pd.DataFrame) -> dict[str, float | None]:
@@ -91,7 +77,7 @@ def runs_table(
                 "k-NN start (%)": summary["knn_start"],
                 "best k-NN (%)": summary["knn_best"],
                 "last k-NN (%)": summary["knn_last"],
-                "time": format_seconds(summary["elapsed"]),
+                "time": duration(summary["elapsed"]),
                 "message": info.message,
             }
         )

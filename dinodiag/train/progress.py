@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-
-def format_duration(seconds: float | None) -> str:
-    """``3m12s``, ``1h05m``, ``42s``; ``?`` when unknown."""
-    if seconds is None or not math.isfinite(seconds):
-        return "?"
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+from dinodiag.printable import duration
 
 
 def format_progress(
@@ -46,5 +35,5 @@ def format_progress(
         start = knn.get("knn_top1_start")
         since = f" (start {start:.1f}%)" if start is not None else ""
         parts.append(f"k-NN {knn['knn_top1']:.1f}%{since}")
-    parts.append(f"{format_duration(elapsed)}, ETA {format_duration(eta)}")
+    parts.append(f"{duration(elapsed, compact=True)}, ETA {duration(eta, compact=True)}")
     return " | ".join(parts)

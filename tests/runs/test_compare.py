@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from dinodiag.printable import duration
 from dinodiag.runs.compare import (
     config_diff,
     flatten_dict,
-    format_seconds,
     metrics_summary,
     runs_table,
 )
@@ -48,13 +48,19 @@ def info(run_id: str, state: str = "finished") -> RunInfo:
     )
 
 
-def test_format_seconds():
-    assert [format_seconds(s) for s in (None, float("nan"), 5, 95, 3700)] == [
+def test_one_duration_formatter_for_pages_and_the_console():
+    assert [duration(s) for s in (None, float("nan"), 5, 95, 3700)] == [
         "–",
         "–",
         "5 s",
         "1 min 35 s",
         "1 h 01 min",
+    ]
+    assert [duration(s, compact=True) for s in (None, 42, 192, 3900)] == [
+        "?",
+        "42s",
+        "3m12s",
+        "1h05m",
     ]
 
 
