@@ -65,6 +65,12 @@ class ViewRecord:
     configured_size: tuple[int, int] | None = None  # (height, width) the crop was asked to produce
     configured_scale: tuple[float, float] | None = None
     configured_ratio: tuple[float, float] | None = None
+    # How the view was resampled (brought pipelines): the interpolations its crop / resize
+    # steps used, in order ("bicubic"; "bilinear, bicubic" for two steps that differ), and each
+    # step with its own ("RandomResizedCrop: bicubic; MyCrop (PIL Image.resize): bilinear").
+    # None: no resampling step was recorded.
+    interpolation: str | None = None
+    resampled_by: str | None = None
     flip: bool | None = None
     jitter: bool | None = None  # colour jitter applied at all
     brightness: float | None = None  # factors actually used (None when jitter not applied)
@@ -72,6 +78,12 @@ class ViewRecord:
     saturation: float | None = None
     hue: float | None = None
     jitter_order: tuple[str, ...] | None = None
+    # A hand-written jitter's factors estimated from its effect (brought pipelines; the drawn
+    # factors above are torchvision's): brightness, contrast, saturation, hue shift.
+    brightness_estimate: float | None = None
+    contrast_estimate: float | None = None
+    saturation_estimate: float | None = None
+    hue_estimate: float | None = None
     grayscale: bool | None = None
     blur: bool | None = None
     blur_sigma: float | None = None

@@ -17,12 +17,13 @@ so the statistics and the checks count a brought pipeline like a built one.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import torch
 from PIL import Image
 
-from dinodiag.augment.records import PHOTOMETRIC_KINDS, ViewRecord
+from dinodiag.augment.records import PHOTOMETRIC_KINDS, OpRecord, ViewRecord
 from dinodiag.probe.operations import (
     JITTER_NAMES,
     KINDS,
@@ -37,47 +38,96 @@ from dinodiag.probe.recorder import Event, Recording
 def chain_of(view: Any, leaves: list[Event], source: Any = None) -> list[Event]:
     """The operations that made ``view``, in order (empty when no recorded one made it).
 
-    Walk back from the view: the operation right before the last one found is taken when
-    its output is the current object (that covers operations that did not apply); else the
-    latest operation that made the current object, with the skipped operations right after
-    it that passed the object on. Where the walk stops at an object that no recorded
-    operation made and that is not ``source`` (the pipeline's input), the user's own code
-    ran between two transforms: when the operation just before made an image of the same
-    type and size, the walk goes on from it through a ``gap`` event, judged later by its
-    effect. A step that drew its parameters with ``get_params`` brings those draws along.
+    Walk back from the view: at each object, the latest operation that made it, then every
+    operation after it (before the one that used the object) that passed it on unchanged,
+    each of which did not apply to this view. Where other operations also changed the same
+    object (the source image, or one resized image cropped for every view), only the
+    operations right before the next one that passed it on count: the views' own chains
+    interleave there. Where the walk stops at an object that no recorded operation made and
+    that is not ``source`` (the pipeline's input), the user's own code ran between two
+    transforms: when the operation just before made an image of the same type and size, the
+    walk goes on from it through a ``gap`` event, judged later by its effect. A step that drew
+    its parameters with ``get_params`` brings those draws along.
     """
+    changed_from: dict[int, int] = {}  # id(object) -> operations that changed it
+    for event in leaves:
+        if event.out is not event.inp:
+            changed_from[id(event.inp)] = changed_from.get(id(event.inp), 0) + 1
     chain: list[Event] = []
     current, bound = view, len(leaves)
     while bound > 0:
-        if leaves[bound - 1].out is current:
-            found = [bound - 1]
-        else:
-            made = next(
-                (
-                    i
-                    for i in range(bound - 1, -1, -1)
-                    if leaves[i].out is current and leaves[i].inp is not current
-                ),
-                None,
-            )
-            if made is None:
-                gap = _gap(leaves[bound - 1], current, source) if chain else None
-                if gap is None:
-                    break
-                chain.insert(0, gap)
-                current = gap.inp
-                continue
-            found = [made]
-            j = made + 1
-            while j < bound and leaves[j].inp is current and leaves[j].out is current:
-                found.append(j)
-                j += 1
+        made = next(
+            (
+                i
+                for i in range(bound - 1, -1, -1)
+                if leaves[i].out is current and leaves[i].inp is not current
+            ),
+            None,
+        )
+        start = bound
+        if made is not None and changed_from.get(id(current), 0) <= 1:
+            start = made + 1  # every pass of this object belongs to this view
+        else:  # shared or unmade: only the run of passes right before the next operation
+            while (
+                start > 0 and leaves[start - 1].inp is current and leaves[start - 1].out is current
+            ):
+                start -= 1
+        passes = [
+            j for j in range(start, bound) if leaves[j].inp is current and leaves[j].out is current
+        ]
+        if made is None and not passes:
+            gap = _gap(leaves[bound - 1], current, source) if chain else None
+            if gap is None:
+                break
+            chain.insert(0, gap)
+            current = gap.inp
+            continue
+        found = ([made] if made is not None else []) + passes
         for i in reversed(found):
             chain[0:0] = [*leaves[i].drawn_inside, leaves[i]]
         bound = found[0]
-        if leaves[found[0]].inp is not current:
-            current = leaves[found[0]].inp
+        if made is not None:
+            current = leaves[made].inp
     return chain
+
+
+def per_view(leaves: list[Event]) -> list[Event]:
+    """``leaves`` with each operation applied to a whole list of views at once (VISSL's way:
+    ``[transform(img) for img in images]`` in a hand-written step, or a v2 transform called on
+    a list) split into one event per view: a view's chain then holds the step, applied or
+    not (an element returned unchanged did not apply)."""
+    out: list[Event] = []
+    for event in leaves:
+        pairs = _elements(event.inp, event.out)
+        if pairs is None:
+            out.append(event)
+            continue
+        step = _wrapped(event.transform)
+        out += [
+            dataclasses.replace(event, transform=step, inp=a, out=b, drawn_inside=[])
+            for a, b in pairs
+        ]
+    return out
+
+
+def _wrapped(step: Any) -> Any:
+    """The per-image transform a list-wide wrapper holds (VISSL's ``SSLTransformsWrapper``
+    keeps it as ``.transform``), so the view's operation is named after it; else ``step``."""
+    inner = getattr(step, "transform", None)
+    return inner if callable(inner) and not isinstance(inner, type) else step
+
+
+def _elements(inp: Any, out: Any) -> list[tuple[Any, Any]] | None:
+    """``(input, output)`` of each view of a list-wide call, or None if it was not one."""
+    if not isinstance(inp, (list, tuple)) or type(out) is not type(inp) or not inp:
+        return None
+    if len(inp) != len(out) or not all(_is_image(v) for v in (*inp, *out)):
+        return None
+    return list(zip(inp, out, strict=True))
+
+
+def _is_image(value: Any) -> bool:
+    return isinstance(value, Image.Image) or (isinstance(value, torch.Tensor) and value.ndim == 3)
 
 
 def _gap(before: Event, current: Any, source: Any) -> Event | None:
@@ -124,6 +174,9 @@ def view_record(
             for name in JITTER_NAMES:
                 setattr(record, name, op.params.get(name))
             record.jitter_order = op.params.get("order")
+        elif op.applied and op.kind == "jitter" and record.brightness_estimate is None:
+            for name in JITTER_NAMES:  # a hand-written jitter: factors estimated from its effect
+                setattr(record, f"{name}_estimate", op.params.get(name))
         elif op.applied and op.kind == "blur" and record.blur_sigma is None:
             record.blur_sigma = op.params.get("sigma") if op.source != "measured" else None
         elif op.applied and op.kind == "solarize" and record.solarize_threshold is None:
@@ -137,7 +190,21 @@ def view_record(
         flags["solarize"],
     )
     record.unknown_steps = unknown
+    resampled = [
+        (_resampler_name(op), op.params["interpolation"])
+        for op in ops
+        if op.applied is not False and op.params.get("interpolation")
+    ]
+    if resampled:
+        record.interpolation = ", ".join(dict.fromkeys(mode for _, mode in resampled))
+        record.resampled_by = "; ".join(f"{step}: {mode}" for step, mode in resampled)
     return record
+
+
+def _resampler_name(op: OpRecord) -> str:
+    """``RandomResizedCrop`` / ``MyCrop (PIL Image.resize)``: the step that resampled."""
+    call = op.params.get("resampled_with")
+    return f"{op.name} ({call})" if call else op.name
 
 
 def view_records(
@@ -147,7 +214,7 @@ def view_records(
     notes: list[str],
 ) -> list[ViewRecord]:
     """One record per view: ``views`` are ``(group, index, tensor, object returned)``."""
-    leaves = recording.leaves
+    leaves = per_view(recording.leaves)
     chains = [chain_of(raw, leaves, source) for _, _, _, raw in views]
     unmatched = [i for i, chain in enumerate(chains) if not chain]
     if unmatched and leaves:

@@ -14,7 +14,8 @@ change says so reliably, in this order:
 - solarize: every pixel at or above one threshold is inverted, every other one kept;
 - Gaussian blur: a Gaussian of some sigma (fitted) turns the input into the output;
 - colour jitter: a per-pixel colour map (pixels of one colour stay of one colour) that
-  changes brightness, contrast, saturation or hue (each estimated, not the drawn factors);
+  changes brightness, contrast, saturation or hue (each factor estimated from the change,
+  :func:`jitter_estimates`; also for a class named as a jitter);
 - otherwise "changed the image in a way dinodiag cannot tell".
 """
 
@@ -120,14 +121,17 @@ def _recognise(x: np.ndarray, y: np.ndarray, tol: float, hint: str | None, chang
     blurred = residual <= 0.35 * change and not _brighter_edges(x, y)
     if blurred and hint in (None, "blur"):
         return Effect("blur", True, {"sigma": round(sigma, 2)}, note="sigma fitted to the change")
+    colour_map = (
+        hint in (None, "jitter") and x.shape[2] == 3 and not _sharper(x, y) and _pointwise(x, y)
+    )
+    if colour_map:
+        estimates = jitter_estimates(x, y)
+        moved = [k for k, v in estimates.items() if abs(v - (0.0 if k == "hue" else 1.0)) > 0.01]
+        if moved or hint == "jitter":
+            return Effect("jitter", True, estimates, note="factors estimated from the change")
     if hint is not None:
         fitted = f"; the change fits a Gaussian blur of sigma {sigma:.2g}" if blurred else ""
         return Effect(hint, True, note=f"kind from the class name{fitted}")
-    if x.shape[2] == 3 and not _sharper(x, y) and _pointwise(x, y):
-        estimates = jitter_estimates(x, y)
-        moved = [k for k, v in estimates.items() if abs(v - (0.0 if k == "hue" else 1.0)) > 0.01]
-        if moved:
-            return Effect("jitter", True, estimates, note="factors estimated from the change")
     return Effect("unknown", None, note="changed the image in a way dinodiag cannot tell")
 
 
@@ -273,19 +277,25 @@ def _hue(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def jitter_estimates(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    """Brightness, contrast and saturation ratios and the hue shift from ``x`` to ``y``.
+    """Brightness, contrast and saturation factors and the hue shift that turn ``x`` into ``y``.
 
-    Ratios of the mean, of the luminance spread and of the mean distance to grey; the hue
-    shift is the chroma-weighted circular mean of the hue change. Estimates of the net
-    change, not the factors drawn (colour jitter composes four operations with clipping).
+    Colour jitter's three factors scale the image's mean (brightness), its luminance spread
+    (brightness and contrast) and its distance to grey (all three), in any order; so the
+    brightness factor is the ratio of the means, the contrast factor the ratio of the
+    luminance spreads over it, the saturation factor the ratio of the distances to grey over
+    the spreads'. The hue shift is the chroma-weighted circular mean of the hue change.
+    Estimates: clipping at black and white pulls strong factors towards 1.
     """
     lum_x, lum_y = x @ _LUMA, y @ _LUMA
+    brightness = float(y.mean() / max(x.mean(), 1e-6))
+    spread = float(lum_y.std() / max(lum_x.std(), 1e-6))
+    grey = float(
+        np.abs(y - lum_y[..., None]).mean() / max(np.abs(x - lum_x[..., None]).mean(), 1e-6)
+    )
     estimates = {
-        "brightness": float(y.mean() / max(x.mean(), 1e-6)),
-        "contrast": float(lum_y.std() / max(lum_x.std(), 1e-6)),
-        "saturation": float(
-            np.abs(y - lum_y[..., None]).mean() / max(np.abs(x - lum_x[..., None]).mean(), 1e-6)
-        ),
+        "brightness": brightness,
+        "contrast": spread / max(brightness, 1e-6),
+        "saturation": grey / max(spread, 1e-6),
     }
     hue_x, chroma_x = _hue(x)
     hue_y, chroma_y = _hue(y)

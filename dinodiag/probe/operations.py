@@ -5,7 +5,9 @@ torchvision's transforms are read from their class (or the torchvision class the
 from: DINOv2's ``GaussianBlur`` is a ``RandomApply``), their attributes and what their
 ``get_params`` / ``make_params`` returned; a ``Random*`` transform applied when it returned a
 new object. A step dinodiag does not know is judged from its effect
-(:func:`dinodiag.probe.effects.judge_step`).
+(:func:`dinodiag.probe.effects.judge_step`). Every operation that resampled the image
+carries its ``interpolation`` (a crop / resize transform's own setting, or what the
+resampling calls made inside a hand-written step used, :func:`resampling`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from PIL import Image
 from dinodiag.augment.pipeline import fallback_crop_box
 from dinodiag.augment.records import OpRecord
 from dinodiag.probe.effects import judge_step, name_hint
-from dinodiag.probe.recorder import Event
+from dinodiag.probe.recorder import Event, interpolation_name
 
 KINDS = {
     "RandomResizedCrop": "crop",
@@ -159,8 +161,14 @@ def describe(event: Event) -> OpRecord:
         note = "between two transforms, outside any Compose"
     if base is None or event.role in ("step", "gap") or base == "Lambda":
         effect = judge_step(name, event.inp, event.out)
+        kind, params = effect.kind, dict(effect.params)
+        calls = resampling(event)
+        if calls:
+            if kind in ("unknown", "to_tensor", "other"):
+                kind = "resize"  # it called a resampling function: it resized, at least
+            params.update(calls)
         notes = "; ".join(n for n in (effect.note, note) if n)
-        return OpRecord(name, effect.kind, effect.applied, effect.params, "measured", notes)
+        return OpRecord(name, kind, effect.applied, params, "measured", notes)
     transform = event.transform
     kind = KINDS.get(base, "other")
     params: dict[str, Any] = {}
@@ -195,7 +203,25 @@ def describe(event: Event) -> OpRecord:
         params["std"] = _floats(transform.std)
     elif kind == "resize":
         params["size"] = getattr(transform, "size", None)
+    if kind in ("crop", "resize"):
+        params.update(resampling(event))
     return OpRecord(name, kind, applied, params, source, note)
+
+
+def resampling(event: Event) -> dict[str, str]:
+    """``{"interpolation": "bicubic", "resampled_with": ...}`` of an operation that resampled:
+    a torchvision crop / resize transform's own ``interpolation``, else the resampling calls
+    noted inside it (``"PIL Image.resize"``, ...); empty when it did not resample (a plain
+    ``RandomCrop``, a step that called no resampling function)."""
+    transform = event.transform
+    setting = None if isinstance(transform, type) else getattr(transform, "interpolation", None)
+    if setting is not None and torchvision_base(event) is not None:
+        return {"interpolation": interpolation_name(setting)}
+    if not event.resamples:
+        return {}
+    modes = list(dict.fromkeys(mode for _, mode in event.resamples))
+    calls = list(dict.fromkeys(call for call, _ in event.resamples))
+    return {"interpolation": ", ".join(modes), "resampled_with": ", ".join(calls)}
 
 
 def _v2_random_apply(transform: Any) -> bool:

@@ -6,6 +6,10 @@ parameters it drew (``get_params`` / ``make_params``). The containers (``Compose
 ``RandomApply``, ``RandomChoice``, ``RandomOrder``) also record each of their steps, so a
 hand-written step of a ``Compose`` (DINO v1's ``GaussianBlur`` class, a lambda) is an event
 too, judged afterwards from the change it made (:mod:`dinodiag.probe.effects`).
+Resampling calls (PIL's ``Image.resize``, torchvision's ``functional.resize`` /
+``resized_crop``, ``torch.nn.functional.interpolate``) note their interpolation on the
+innermost open event (a hand-written crop class's step), or, called outside any transform,
+are an event of their own (:attr:`Event.resamples`).
 :mod:`dinodiag.probe.attribution` turns one call's events into one record per view.
 
 How it stays out of the way:
@@ -51,6 +55,9 @@ class Event:
     drawn: Any = None  # what get_params / make_params returned inside this call
     choice: dict[str, Any] = field(default_factory=dict)  # a container's own draws
     failed: bool = False
+    # (call, interpolation) of each resampling call made inside, e.g. ("PIL Image.resize",
+    # "bilinear"): what a hand-written crop resized with
+    resamples: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def is_leaf(self) -> bool:
@@ -73,6 +80,7 @@ class Recording:
     def __init__(self) -> None:
         self.events: list[Event] = []
         self._stack: list[Event] = []
+        self.resampling = False  # inside a recorded resampling call (its inner calls are not)
 
     def open(self, transform: Any, inp: Any, family: str, role: str) -> Event:
         parent = self._stack[-1] if self._stack else None
@@ -112,6 +120,11 @@ class Recording:
     @property
     def leaves(self) -> list[Event]:
         return [e for e in self.events if e.is_leaf]
+
+    @property
+    def innermost(self) -> Event | None:
+        """The innermost open event (None outside any transform)."""
+        return self._stack[-1] if self._stack else None
 
 
 _ACTIVE: contextvars.ContextVar[Recording | None] = contextvars.ContextVar(
@@ -181,6 +194,75 @@ def _container(
         return recording.run(event, lambda: loop(self, recording, event, *inputs))
 
     return wrapper
+
+
+# ------------------------------------------------------------------ resampling calls
+
+# PIL's resampling filters by number (Image.Resampling's values).
+PIL_FILTERS = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic", 4: "box", 5: "hamming"}
+
+
+def interpolation_name(value: Any, image: Any = None) -> str:
+    """``"bicubic"``, ``"bilinear"``, ...: a torchvision ``InterpolationMode``, a PIL filter
+    (number or ``Image.Resampling``) or a torch ``interpolate`` mode. ``None`` is PIL's
+    default for ``image`` (nearest for modes "1" and "P", else bicubic)."""
+    if value is None:
+        return "nearest" if getattr(image, "mode", None) in ("1", "P") else "bicubic"
+    mode = getattr(value, "value", value)  # InterpolationMode / Image.Resampling
+    if isinstance(mode, int) and not isinstance(mode, bool):
+        return PIL_FILTERS.get(mode, f"PIL filter {mode}")
+    return str(mode).lower()
+
+
+def _resampler(
+    original: Callable[..., Any], label: str, argument: str, image_argument: str
+) -> Callable[..., Any]:
+    """A resampling function that notes ``(label, interpolation)`` on the innermost open
+    event, or records a leaf event of its own when called outside any transform; the
+    resampling calls it makes itself (torchvision's resize calls PIL's) are not noted."""
+    signature = inspect.signature(original)
+
+    @functools.wraps(original)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        recording = _ACTIVE.get()
+        if recording is None or recording.resampling:
+            return original(*args, **kwargs)
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError:  # let the original raise its own error
+            return original(*args, **kwargs)
+        bound.apply_defaults()
+        image = bound.arguments.get(image_argument)
+        note = (label, interpolation_name(bound.arguments.get(argument), image))
+        event = recording.innermost
+        recording.resampling = True
+        try:
+            if event is None:
+                own = recording.open(original, image, "user", "leaf")
+                own.resamples.append(note)
+                return recording.run(own, lambda: original(*args, **kwargs))
+            event.resamples.append(note)
+            return original(*args, **kwargs)
+        finally:
+            recording.resampling = False
+
+    return wrapper
+
+
+def _resamplers() -> list[tuple[Any, str, str, str, str]]:
+    """``(owner, name, label, interpolation argument, image argument)`` of each patched
+    resampling function. transforms v2's functionals are left alone (their kernels are
+    looked up by function object); on PIL images they end in ``Image.resize``."""
+    import torch.nn.functional as torch_functional
+    import torchvision.transforms.functional as v1_functional
+    from PIL import Image
+
+    return [
+        (Image.Image, "resize", "PIL Image.resize", "resample", "self"),
+        (v1_functional, "resize", "torchvision resize", "interpolation", "img"),
+        (v1_functional, "resized_crop", "torchvision resized_crop", "interpolation", "img"),
+        (torch_functional, "interpolate", "torch interpolate", "mode", "input"),
+    ]
 
 
 # ------------------------------------------------------------------ the containers' loops
@@ -309,6 +391,8 @@ def _install() -> list[tuple[Any, str, Any]]:
         saved.append((owner, name, owner.__dict__[name]))
         setattr(owner, name, new)
 
+    for owner, name, label, argument, image_argument in _resamplers():
+        patch(owner, name, _resampler(owner.__dict__[name], label, argument, image_argument))
     for cls, method, loop, family in _containers():
         patch(cls, method, _container(cls.__dict__[method], family, loop))
     containers = {cls for cls, *_ in _containers()}

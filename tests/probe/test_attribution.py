@@ -5,9 +5,20 @@ from __future__ import annotations
 import pytest
 import torch
 import torchvision.transforms as T
-from brought import GLOBAL, LOCAL, N_LOCAL, dino_v1_style, dinov2_style, v2_style, without_jitter
+from brought import (
+    BICUBIC,
+    GLOBAL,
+    LOCAL,
+    N_LOCAL,
+    dino_v1_style,
+    dinov2_style,
+    v2_style,
+    without_jitter,
+)
 from conftest import make_image
+from other_methods import HandCrop, vissl
 from PIL import Image
+from torchvision.transforms import v2
 
 from dinodiag.augment.records import recipe_operations
 from dinodiag.probe.pipeline import ForeignPipeline
@@ -204,3 +215,56 @@ def test_the_users_own_code_between_transforms_is_judged_by_its_effect() -> None
     gap = record.operations[2]
     assert gap.name == "your code" and gap.source == "measured"
     assert "outside any Compose" in gap.note and record.blur is True
+
+
+def test_a_list_wide_pipeline_lists_every_step_of_every_view_applied_or_not() -> None:
+    """VISSL's way: one step makes every crop, each later step runs on the whole list."""
+    sample = records(vissl(n_local=4), seed=3)
+    applied: dict[str, set] = {"flip": set(), "blur": set()}
+    for record in sample.records:
+        names = [op.name for op in record.operations]
+        assert names[:2] == ["RandomResizedCrop", "RandomHorizontalFlip"], names
+        assert names[3:] == ["RandomGrayscale", "VisslBlur", "ToTensor", "Normalize"], names
+        assert kinds(record)[2] in ("jitter", "apply")  # ColorJitter, or its RandomApply skipped
+        for op in record.operations:
+            if op.kind in applied:
+                applied[op.kind].add(op.applied)
+        assert record.blur == any(op.kind == "blur" and op.applied for op in record.operations)
+    # steps that did not change a view are listed too, as not applied
+    assert applied == {"flip": {True, False}, "blur": {True, False}}
+
+
+def test_interpolation_is_recorded_for_every_crop_and_resize() -> None:
+    """torchvision v1 (its bilinear default) and v2, a hand-written crop through torchvision's
+    functional, PIL's Image.resize and torch's interpolate in hand-written steps."""
+
+    def pil_resize(image: Image.Image) -> Image.Image:
+        return image.resize((GLOBAL, GLOBAL), Image.BILINEAR)
+
+    def tensor_resize(tensor: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.interpolate(tensor[None], size=(LOCAL, LOCAL))[0]
+
+    views = [
+        T.Compose([T.RandomResizedCrop(GLOBAL), T.ToTensor()]),
+        v2.Compose([v2.PILToTensor(), v2.RandomResizedCrop(GLOBAL, interpolation=BICUBIC)]),
+        T.Compose([HandCrop(GLOBAL, (0.3, 1.0), T.InterpolationMode.NEAREST), T.ToTensor()]),
+        T.Compose([pil_resize, T.ToTensor()]),
+        T.Compose([T.ToTensor(), tensor_resize]),
+    ]
+    found = records(lambda im: [view(im) for view in views]).records
+    assert [r.resampled_by for r in found] == [
+        "RandomResizedCrop: bilinear",
+        "RandomResizedCrop: bicubic",
+        "HandCrop (torchvision resized_crop): nearest",
+        "pil_resize (PIL Image.resize): bilinear",
+        "tensor_resize (torch interpolate): nearest",
+    ]
+    assert [r.interpolation for r in found] == [
+        "bilinear",
+        "bicubic",
+        "nearest",
+        "bilinear",
+        "nearest",
+    ]
+    assert found[2].configured_scale == (0.3, 1.0)  # the draw beside it is still the crop
+    assert [op.kind for op in found[3].operations] == ["resize", "to_tensor"]

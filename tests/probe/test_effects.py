@@ -117,3 +117,17 @@ def test_pil_and_torchvision_solarize_thresholds_read_exactly(threshold: int) ->
     floats = TF.to_tensor(GRADIENT)  # [0, 1] floats: the threshold in 0..255 units
     fl = judge_step("Step", floats, TF.solarize(floats, threshold / 255))
     assert fl.kind == "solarize" and fl.params["threshold"] == threshold
+
+
+def test_jitter_factors_are_told_apart_and_read_for_a_class_named_as_a_jitter() -> None:
+    """Brightness 0.8, contrast 1.2 and saturation 1.1 composed: each factor read back (the
+    spread alone would read 0.96, brightness times contrast), also for a class whose name
+    says jitter (which used to get the kind from its name and no estimates)."""
+    after = ImageEnhance.Brightness(IMAGE).enhance(0.8)
+    after = ImageEnhance.Color(ImageEnhance.Contrast(after).enhance(1.2)).enhance(1.1)
+    for name in ("Step", "RandomColorJitter"):
+        effect = judge_step(name, IMAGE, after)
+        assert effect.kind == "jitter" and effect.applied
+        assert effect.params["brightness"] == pytest.approx(0.8, abs=0.05)
+        assert effect.params["contrast"] == pytest.approx(1.2, abs=0.06)
+        assert effect.params["saturation"] == pytest.approx(1.1, abs=0.06)

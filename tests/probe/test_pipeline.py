@@ -88,7 +88,9 @@ def test_pipeline_without_random_resized_crop_is_noted(image: Image.Image) -> No
     pipe = ForeignPipeline(lambda im: [T.ToTensor()(im.resize((8, 8)))] * 2, "resize")
     sample = pipe(image)
     assert [r.box for r in sample.records] == [None, None]  # one record per view, no crop
-    assert [op.kind for op in sample.records[0].operations] == ["to_tensor"]
+    # the user's own Image.resize is an operation too, with PIL's default filter
+    assert [op.kind for op in sample.records[0].operations] == ["resize", "to_tensor"]
+    assert sample.records[0].resampled_by == "resize (PIL Image.resize): bicubic"
     assert any("no torchvision crop" in note for note in sample.notes)
 
 
