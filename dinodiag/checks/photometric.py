@@ -4,8 +4,10 @@
 often flip, colour jitter, grayscale, blur and solarize applied, against the expected
 recipe, with a binomial tolerance from the sample count (:func:`dinodiag.stats.rates`): a
 rate far outside it fails, one just outside it warns. ``photometric_params`` compares the
-strengths (jitter ranges, blur sigma range, solarize threshold) and the normalisation with
-the recipe's. Both read the records, so they judge built and brought pipelines alike; for
+strengths (jitter ranges, blur sigma range, solarize threshold; a hand-written step's as
+measured from its effect, :mod:`dinodiag.checks.hand_written`), the normalisation and the
+interpolation each crop / resize step used (:mod:`dinodiag.checks.resampling`) with the
+recipe's. Both read the records, so they judge built and brought pipelines alike; for
 a brought pipeline an operation counts as applied when torchvision's transform ran, or when
 a hand-written step returned a new image (its effect is recognised from the pixels).
 """
@@ -19,7 +21,13 @@ import pandas as pd
 from dinodiag.augment.config import PipelineConfig
 from dinodiag.augment.presets import PRESETS, REFERENCE_PRESETS
 from dinodiag.checks.evidence import Evidence, make_result
+from dinodiag.checks.hand_written import (
+    fitted_sigma_problem,
+    jitter_estimate_findings,
+    threshold_problem,
+)
 from dinodiag.checks.report import CheckResult
+from dinodiag.checks.resampling import interpolation_findings
 from dinodiag.stats import expected_range, rates, recipe_for
 
 VIEW_NAMES = {"global1": "global view 1", "global2": "global view 2", "local": "local views"}
@@ -161,30 +169,6 @@ def _close(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
     )
 
 
-def _threshold_255(value: float) -> float:
-    """A solarize threshold in 0..255 units (a threshold <= 1 applies to [0, 1] tensors)."""
-    return value * 255 if value <= 1.0 else value
-
-
-def _threshold_ranges(
-    exact: set[Any], measured: set[Any]
-) -> tuple[list[tuple[float, float]], bool]:
-    """Solarize thresholds as ``(low, high)`` ranges in 0..255 units, and whether the measured
-    ones vary between draws: the ones torchvision was given (a single value each), then the
-    tightest range consistent with every measured draw, or, when no single threshold fits
-    them all (a threshold drawn at random), the span of the draws."""
-    ranges = sorted({(_threshold_255(float(v)),) * 2 for v in exact if v is not None})
-    draws = [v for v in measured if isinstance(v, tuple)]
-    if not draws:
-        return ranges, False
-    low = max(float(v[0]) for v in draws)
-    high = min(float(v[1]) for v in draws)
-    if low <= high:
-        return [*ranges, (low, high)], False
-    span = (min(float(v[0]) for v in draws), max(float(v[1]) for v in draws))
-    return [*ranges, span], True
-
-
 def _config_settings(config: PipelineConfig) -> dict[tuple[str, str], set[Any]]:
     """The settings a built pipeline's config gives each view kind (as the records'd be)."""
     out: dict[tuple[str, str], set[Any]] = {}
@@ -213,12 +197,12 @@ def check_photometric_params(ev: Evidence) -> CheckResult:
             elif not seen:
                 continue
             if key == "threshold":
-                problem = _threshold_problem(settings, kind, want[0], measured)
+                problem = threshold_problem(settings, kind, want[0], measured)
                 if problem and recipe.solarize_p > 0:
                     problems.append(f"{view}: {what} {problem}")
                 continue
             if key == "sigma_range" and not seen:
-                problem = _fitted_sigma_problem(settings.get((kind, "sigma"), set()), want)
+                problem = fitted_sigma_problem(settings.get((kind, "sigma"), set()), want)
                 if problem and recipe.blur_p > 0:
                     problems.append(f"{view}: {what} {problem}")
                 if settings.get((kind, "sigma")):
@@ -240,7 +224,18 @@ def check_photometric_params(ev: Evidence) -> CheckResult:
                 problems.append(
                     f"{view}: Normalize {key} {_fmt(sorted(seen)[0])}, expected {_fmt(want)}"
                 )
-    expected = f"{ev.expect_name}'s jitter (0.4, 0.4, 0.2, 0.1), blur sigma, threshold, mean / std"
+        if ev.config is None and "brightness_estimate" in ev.frame:
+            part = ev.frame[ev.frame["kind"] == kind]
+            estimates, found = jitter_estimate_findings(part, recipe)
+            measured.update({f"{kind}.{key}": text for key, text in estimates.items()})
+            problems += [f"{view}: {problem}" for problem in found]
+    resampled, resampling_problems = interpolation_findings(ev, VIEW_NAMES)
+    measured.update(resampled)
+    problems += resampling_problems
+    expected = (
+        f"{ev.expect_name}'s jitter (0.4, 0.4, 0.2, 0.1), blur sigma, threshold, mean / std, "
+        f"{ev.expect.interpolation} resizing"
+    )
     if not measured:
         return make_result(
             "photometric_params",
@@ -248,8 +243,9 @@ def check_photometric_params(ev: Evidence) -> CheckResult:
             "skip",
             "not measured",
             expected,
-            "Skipped: no torchvision colour jitter, blur, solarize or Normalize was recorded "
-            "(nor a solarize threshold or blur sigma measured from a hand-written step).",
+            "Skipped: no torchvision colour jitter, blur, solarize, Normalize or resizing step was "
+            "recorded (nor a solarize threshold, blur sigma or jitter factor measured from a "
+            "hand-written step).",
         )
     if problems:
         return make_result(
@@ -268,52 +264,8 @@ def check_photometric_params(ev: Evidence) -> CheckResult:
         "pass",
         measured,
         expected,
-        "Jitter, blur, solarize and normalisation settings match the recipe where recorded.",
-    )
-
-
-def _threshold_problem(
-    settings: dict[tuple[str, str], set[Any]], kind: str, want: float, measured: dict[str, str]
-) -> str | None:
-    """What is wrong with the solarize thresholds of view ``kind`` (given or measured from
-    the pixels), or None; records what was seen in ``measured``."""
-    exact = settings.get((kind, "threshold"), set())
-    ranges, varies = _threshold_ranges(exact, settings.get((kind, "threshold_range"), set()))
-    if not ranges:
-        return None
-    shown = [f"{lo:g}" if lo == hi else f"{lo:g}-{hi:g}" for lo, hi in ranges]
-    measured[f"{kind}.solarize_threshold"] = ", ".join(shown) + (
-        " (varies between draws)" if varies else ""
-    )
-    if varies:
-        lo, hi = ranges[-1]
-        return (
-            f"varies between draws, from about {lo:g} to {hi:g} (a threshold drawn at random); "
-            f"the recipe fixes it at {want:g}"
-        )
-    off = [i for i, r in enumerate(ranges) if not r[0] - 0.5 <= want <= r[1] + 0.5]
-    return f"{shown[off[0]]}, the recipe uses {want:g}" if off else None
-
-
-# A fitted blur sigma is an estimate (within ~20% on a clean image): a hand-written blur is
-# judged off only when more than this share of its fitted sigmas lie beyond the recipe's
-# range widened by FITTED_SIGMA_SLACK each way.
-FITTED_SIGMA_OUTSIDE = 0.25
-FITTED_SIGMA_SLACK = 1.5
-
-
-def _fitted_sigma_problem(fitted: set[Any], want: tuple[float, float]) -> str | None:
-    values = sorted(float(v) for v in fitted)
-    if len(values) < 4:
-        return None  # too few fits to judge an estimate
-    lo, hi = want[0] / FITTED_SIGMA_SLACK, want[1] * FITTED_SIGMA_SLACK
-    outside = [v for v in values if not lo <= v <= hi]
-    if len(outside) <= FITTED_SIGMA_OUTSIDE * len(values):
-        return None
-    return (
-        f"fitted {values[0]:.2g}-{values[-1]:.2g}: {len(outside)} of {len(values)} distinct fitted "
-        "values "
-        f"lie outside {lo:.2g}-{hi:.2g} (the recipe's {_fmt(want)} with a margin for the fit)"
+        "Jitter, blur, solarize, normalisation and interpolation settings match the recipe "
+        "where recorded.",
     )
 
 

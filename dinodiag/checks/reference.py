@@ -12,6 +12,7 @@ from dinodiag.augment.config import PipelineConfig, flatten
 from dinodiag.augment.presets import CROP_REFERENCES, PRESETS, size_variant
 from dinodiag.checks.photometric import matching_recipes
 from dinodiag.checks.report import CheckResult
+from dinodiag.checks.resampling import interpolations
 
 if TYPE_CHECKING:
     from dinodiag.checks.evidence import Evidence
@@ -55,7 +56,8 @@ def matching_presets(values: dict[str, Any]) -> list[str]:
 
 
 def measured_values(ev: Evidence) -> dict[str, Any]:
-    """What can be said of a brought pipeline's geometry from its outputs and recorded crops."""
+    """What can be said of a brought pipeline's geometry from its outputs and recorded crops
+    (counts, sizes, configured scales, the interpolation of every resampling step)."""
     sample = ev.first
     values: dict[str, Any] = {
         "global_crops_number": len(sample.global_crops),
@@ -80,6 +82,9 @@ def measured_values(ev: Evidence) -> dict[str, Any]:
         )
         if len(scales) == 1:
             values[f"{group}_crops_scale"] = scales.pop()
+    modes = interpolations(ev)  # what every crop / resize step resampled with
+    if modes:
+        values["interpolation"] = ", ".join(sorted(modes))
     return values
 
 
@@ -117,7 +122,7 @@ def check_reference_diff(ev: Evidence) -> CheckResult:
         scope = "every config value"
     else:
         values = measured_values(ev)
-        scope = "measured crop geometry (counts, sizes, RandomResizedCrop scales)"
+        scope = "measured crop geometry (counts, sizes, RandomResizedCrop scales, interpolation)"
     diffs = differences(values, ev.expect)
     variant = _variant_of_diffs(ev, values, diffs)
     if variant:

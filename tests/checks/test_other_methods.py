@@ -7,14 +7,19 @@ import torchvision.transforms as T
 from conftest import ListDataset, make_image
 from other_methods import (
     EXPECT,
+    EnhanceJitter,
+    HandCrop,
     LightlyBlur,
     LightlySolarize,
     MultiView,
     RandomThresholdSolarize,
     ibot,
     lightly_dino,
+    vissl,
+    with_step,
 )
 
+from dinodiag.augment.pipeline import build_pipeline
 from dinodiag.checks.crops import scale_coverage
 from dinodiag.checks.runner import run_checks
 from dinodiag.probe.pipeline import ForeignPipeline
@@ -152,3 +157,76 @@ def test_small_global_crops_blown_up_warn() -> None:
     assert "global_crops_size" in result.message and "local_crops_size" not in result.message
     faithful = report_of(MultiView(8, (0.32, 1.0), (0.05, 0.32)), samples=2).by_id("upsampling")
     assert faithful.status == "pass", faithful.message
+
+
+def test_vissl_bilinear_crops_are_named_in_photometric_params_and_reference_diff() -> None:
+    """VISSL / SwAV keep RandomResizedCrop's bilinear default; DINOv2 crops with bicubic."""
+    report = report_of(vissl(), samples=4)
+    params = report.by_id("photometric_params")
+    assert params.status == "warn"
+    assert params.measured["local.interpolation"] == "RandomResizedCrop: bilinear"
+    assert (
+        "global view 1, global view 2, local views: RandomResizedCrop resizes with bilinear "
+        "interpolation, dinov2 with bicubic (pass it InterpolationMode.BICUBIC" in params.message
+    )
+    diff = report.by_id("reference_diff")
+    assert diff.status == "warn"
+    assert diff.measured["differences"]["interpolation"] == "bilinear (expected bicubic)"
+    bicubic = report_of(vissl(interpolation=True), samples=4)
+    assert "interpolation" not in bicubic.by_id("reference_diff").measured["differences"]
+    assert "resizes with" not in bicubic.by_id("photometric_params").message
+
+
+def test_a_hand_written_crop_is_judged_by_the_interpolation_it_passed() -> None:
+    def crop(interpolation) -> MultiView:
+        return with_step(
+            MultiView(8, (0.32, 1.0), (0.05, 0.32)),
+            0,
+            lambda old: HandCrop(old.size[0], old.scale, interpolation),
+        )
+
+    params = report_of(crop(T.InterpolationMode.BILINEAR), samples=2).by_id("photometric_params")
+    assert params.status == "warn"
+    assert "HandCrop (torchvision resized_crop) resizes with bilinear" in params.message
+    faithful = report_of(crop(T.InterpolationMode.BICUBIC), samples=2).by_id("photometric_params")
+    assert faithful.measured["global1.interpolation"] == (
+        "HandCrop (torchvision resized_crop): bicubic"
+    )
+    assert "resizes with" not in faithful.message
+
+
+def test_a_built_config_with_bilinear_crops_warns() -> None:
+    config = EXPECT.replace(interpolation="bilinear")
+    report = run_checks(
+        build_pipeline(config), DATA, expect=EXPECT, expect_name="dinov2", samples=2
+    )
+    params = report.by_id("photometric_params")
+    assert params.status == "warn" and params.measured["local.interpolation"] == (
+        "RandomResizedCrop: bilinear"
+    )
+    assert "(set interpolation: bicubic in the config)" in params.message
+
+
+@pytest.mark.parametrize(
+    ("strength", "verdict", "factors"),
+    [
+        ((0.4, 0.4, 0.2, 0.1), None, ()),
+        ((0.8, 0.8, 0.8, 0.2), "stronger than", ("brightness", "saturation")),
+        ((0.1, 0.1, 0.05, 0.02), "weaker than", ("brightness", "contrast", "saturation", "hue")),
+    ],
+)
+def test_hand_written_jitter_factors_are_judged(strength, verdict, factors) -> None:
+    """A colour jitter written on PIL's ImageEnhance in place of torchvision's: its factors,
+    estimated from its effect, against the recipe's (0.4, 0.4, 0.2, 0.1)."""
+    params = _params(with_step(MultiView(), 3, lambda old: EnhanceJitter(strength)))
+    assert params.measured["global1.brightness_estimate"].startswith("median change")
+    if verdict is None:
+        assert params.status == "pass", params.message
+        return
+    assert params.status == "warn"
+    global1 = next(p for p in params.message.split("; ") if p.startswith("global view 1:"))
+    assert f"hand-written jitter {verdict} the recipe" in global1
+    for factor in factors:
+        assert f"{factor} " in global1.split("views): ")[1]
+    if verdict == "stronger than":  # each with its median change and the recipe's
+        assert "brightness 0.31 (the recipe's (0.6, 1.4): 0.2)" in global1
