@@ -16,7 +16,7 @@ from typing import Any
 import streamlit as st
 
 from dinodiag import runs
-from dinodiag.dashboard import security, sidebar
+from dinodiag.dashboard import run_status, security, sidebar
 from dinodiag.dashboard.context import SidebarContext, spec_stamp
 from dinodiag.dashboard.run_status import active_runs_warning
 from dinodiag.errors import DinodiagError
@@ -94,8 +94,19 @@ def data_choice(ctx: SidebarContext, preset_data: str, key: str = "tr_data") -> 
     return spec if choice == "sidebar" and spec else preset_data
 
 
+def _sizes(p: Any) -> str:
+    """``2 × 32 px globals + 8 × 12 px locals``: a pipeline's crops, without its name (the
+    cpu-demo set-up's pipeline is called small-images, which reads like a training preset)."""
+    text = f"{p.global_crops_number} × {p.global_crops_size} px globals"
+    return text + (
+        f" + {p.local_crops_number} × {p.local_crops_size} px locals"
+        if p.local_crops_number
+        else ""
+    )
+
+
 def pipeline_choice(
-    ctx: SidebarContext, preset_pipeline: Any, key: str = "tr_pipe"
+    ctx: SidebarContext, preset_pipeline: Any, key: str = "tr_pipe", preset: str = "the preset"
 ) -> PipelinePick:
     """The pipeline radio, the sidebar's first: its recipe, or its code (allowed on this
     server or not), or the preset's recipe. Says in the form which one trains."""
@@ -122,7 +133,7 @@ def pipeline_choice(
     line = f"your code `{code}`" if code else sidebar.describe_config(ctx.config)
     options = {
         "sidebar": f"the sidebar's: {line}",
-        "preset": f"the preset's: {sidebar.describe_config(preset_pipeline)}",
+        "preset": f"{preset}'s own crops: {_sizes(preset_pipeline)}",
     }
     choice = st.radio(
         "Pipeline (crops)",
@@ -143,8 +154,7 @@ def pipeline_choice(
             "recorded); the crop knobs are your code's."
         )
         return PipelinePick("code", spec=code, kwargs=ctx.choice.spec_kwargs.strip())
-    st.caption(f"This run trains **the sidebar's pipeline** `{ctx.config.name}`.")
-    return PipelinePick("recipe", config=ctx.config)
+    return PipelinePick("recipe", config=ctx.config)  # what_trains says it under the knobs
 
 
 def knobs(
@@ -286,7 +296,7 @@ def new_run_tab(ctx: SidebarContext, all_runs: Sequence[runs.RunInfo]) -> None:
     preset = st.selectbox("Training preset", list(names), format_func=names.get, key="tr_preset")
     plan = resolve_launch(LaunchSpec(preset=preset), check_data=False)
     data = data_choice(ctx, plan.config.data.data)
-    pick = pipeline_choice(ctx, plan.pipeline)
+    pick = pipeline_choice(ctx, plan.pipeline, preset=preset)
     code_plan = None
     if pick.kind == "code":
         try:
@@ -303,6 +313,10 @@ def new_run_tab(ctx: SidebarContext, all_runs: Sequence[runs.RunInfo]) -> None:
     except DinodiagError as exc:
         st.error(f"**Cannot start:** {exc}", icon=":material/error:")
         return
+    if pick.kind in ("recipe", "preset"):
+        chosen = pick.config if pick.kind == "recipe" else None
+        patch = plan.config.model.patch_size
+        st.markdown(run_status.what_trains(pick.kind, preset, plan.pipeline, patch, chosen))
     st.caption(plan.summary())
     for warning in (active_runs_warning([r for r in all_runs if r.active]), gpu_warning(preset)):
         if warning:  # worth knowing before starting; nothing here blocks the start

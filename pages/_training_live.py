@@ -172,6 +172,9 @@ def live_view(info: runs.RunInfo) -> None:
         frame = charts.metrics(now.path)
         header(now, frame)
         alerts(now)
+        absent = run_status.knn_absence(now, rundir.read_config(now.path), frame)
+        if absent:  # said above the charts, whose k-NN panel would say "yet"
+            st.info(absent, icon=":material/info:")
         charts.all_panels({now.run_id: frame}, [now], key="live")
 
     view()

@@ -13,7 +13,7 @@ import streamlit as st
 
 from dinodiag import runs
 from dinodiag.augment.presets import get_preset
-from dinodiag.dashboard import curve_charts, curves, knn_verdict, security
+from dinodiag.dashboard import curve_charts, curves, knn_verdict, run_status, security
 from dinodiag.dashboard.context import SidebarContext, spec_stamp
 from dinodiag.dashboard.labels import status_badge
 from dinodiag.errors import DinodiagError
@@ -38,7 +38,9 @@ def versus_tab(ctx: SidebarContext, all_runs: Sequence[runs.RunInfo]) -> None:
         "Does **your** pipeline let the model learn, compared with the reference? Two short "
         "runs with the same model, data, seed, steps and time budget: one trains the "
         "sidebar's pipeline, the other the reference recipe (the sidebar's *reference*) at "
-        "the same crop sizes. Only the crops differ."
+        "the same crop sizes. Only the crops differ, as long as both reach the same step: a "
+        "time budget can stop the slower one earlier (the results say so when it does; a "
+        "budget of 0 gives both the same steps)."
     )
     left, middle, right = st.columns([3, 2, 2])
     names = {p: f"{p}: {TRAIN_PRESETS[p].description}" for p in LAUNCH_PRESETS}
@@ -193,12 +195,16 @@ def results(members: dict[str, runs.RunInfo]) -> None:
             st.rerun()
         labels = story.story_labels(now)
         st.subheader(f"Latest comparison: {next(iter(now.values())).story if now else ''}")
+        messages = run_status.story_rows(now, labels)
         for role, info in now.items():
             total = f"/{info.total_steps}" if info.total_steps else ""
             st.markdown(
                 f"{status_badge(info.state)} **{labels[role]}** · `{info.run_id}` · "
-                f"step {info.step}{total} · {info.message}"
+                f"step {info.step}{total} · {messages[role]}"
             )
+        unequal = run_status.steps_note(now, labels)
+        if unequal:
+            st.warning(unequal, icon=":material/balance:")
         frames = {labels[role]: rundir.read_metrics(info.path) for role, info in now.items()}
         if set(now) == set(story.ROLES):
             yours, reference = frames[labels["yours"]], frames[labels["reference"]]
@@ -213,20 +219,32 @@ def results(members: dict[str, runs.RunInfo]) -> None:
         every = charts.colours([])
         colors = {labels[r]: every[i.run_id] for r, i in now.items() if i.run_id in every}
         k = curves.prototypes({labels[r]: rundir.read_config(i.path) for r, i in now.items()})
+        absent = [
+            run_status.knn_absence(i, rundir.read_config(i.path), frames[labels[r]])
+            for r, i in now.items()
+        ]
         left, right = st.columns(2)
         for column, panel in ((left, KNN), (right, ENTROPY)):
             with column:
-                chart(frames, panel, colors, k)
+                chart(frames, panel, colors, k, next((a for a in absent if a), None))
 
     view()
 
 
-def chart(frames: dict, panel: curves.Panel, colors: dict[str, str], ln_k: dict) -> None:
-    """One overlaid panel (``dinodiag.dashboard.curves``) with its dashed reference lines."""
+def chart(
+    frames: dict,
+    panel: curves.Panel,
+    colors: dict[str, str],
+    ln_k: dict,
+    no_knn: str | None = None,
+) -> None:
+    """One overlaid panel (``dinodiag.dashboard.curves``) with its dashed reference lines;
+    ``no_knn``: why an ended run has no k-NN point (``run_status.knn_absence``)."""
     long = curves.long_frame(frames, panel, x="step", smoothing=0.6 if panel.kind == "train" else 0)
     st.markdown(f"**{panel.title}**")
     if long.empty:
-        st.caption("No k-NN evaluation yet." if panel.kind == "eval" else "No points yet.")
+        empty = no_knn or "No k-NN evaluation yet."
+        st.caption(empty if panel.kind == "eval" else "No points yet.")
         return
     rules = curves.reference_lines(panel, frames, ln_k)
     zone = knn_verdict.baseline_zone(frames) if panel.kind == "eval" else None

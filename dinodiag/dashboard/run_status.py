@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
+from dinodiag.augment.config import PipelineConfig
 from dinodiag.dashboard.knn_verdict import knn_tile
 from dinodiag.dashboard.labels import Metric
 from dinodiag.printable import duration
@@ -143,3 +144,97 @@ def filter_runs(
         if all(word in haystack for word in words):
             kept.append(info)
     return kept
+
+
+def what_trains(
+    kind: str,
+    preset: str,
+    trained: PipelineConfig,
+    patch_size: int,
+    chosen: PipelineConfig | None = None,
+) -> str:
+    """The launch form's plain sentence (Markdown) of what a run will train and why.
+
+    ``kind``: ``"recipe"`` (the sidebar's config, ``chosen``) or ``"preset"`` (the training
+    preset's own crops); ``trained``: the crops the run uses (sizes applied); ``patch_size``:
+    its ViT patch. A sidebar recipe is trained at the preset's resolution, not its own: the
+    sentence names both sizes, and that the preset's benchmark trains the preset's own crops.
+    """
+
+    def sizes(p: PipelineConfig) -> str:
+        grid = f"{p.global_crops_size // patch_size}×{p.global_crops_size // patch_size}"
+        text = f"{p.global_crops_size} px globals ({grid} patches of {patch_size} px)"
+        if p.local_crops_number:
+            side = p.local_crops_size // patch_size
+            text += f" and {p.local_crops_size} px locals ({side}×{side} patches)"
+        return text
+
+    if kind == "preset" or chosen is None:
+        return (
+            f"**This run trains** the `{preset}` set-up as it is, with its own crops: "
+            f"{sizes(trained)}. The README's `{preset}` numbers come from this set-up."
+        )
+    same = (chosen.global_crops_size, chosen.local_crops_size) == (
+        trained.global_crops_size,
+        trained.local_crops_size,
+    )
+    rescaled = (
+        ""
+        if same
+        else f", rescaled from its {chosen.global_crops_size} / {chosen.local_crops_size} px "
+        f"to `{preset}`'s resolution so that a short run fits this machine"
+    )
+    return (
+        f"**This run trains** the sidebar's recipe `{chosen.name}` (its crop counts, scales "
+        f"and colour augmentations) at {sizes(trained)}{rescaled}. It is not the `{preset}` "
+        f"set-up the README measures: choose *`{preset}`'s own crops* for that."
+    )
+
+
+def story_rows(members: Mapping[str, RunInfo], labels: Mapping[str, str]) -> dict[str, str]:
+    """Each comparison run's message, role by role in queue order: a queued run says what it
+    waits for by name, and the first of the queue says it is starting (at launch both runs
+    are queued, and both said "waiting for the run before it")."""
+    out: dict[str, str] = {}
+    before: str | None = None
+    for role, info in members.items():
+        message = info.message
+        if info.state == "queued":
+            prior = members.get(before) if before is not None else None
+            if prior is None or prior.state not in ("queued", "running"):
+                message = "starting: the queue starts it now"
+            else:
+                message = f"waiting for {labels[before]} to finish (one run at a time)"
+        out[role] = message
+        before = role
+    return out
+
+
+def steps_note(members: Mapping[str, RunInfo], labels: Mapping[str, str]) -> str | None:
+    """A sentence when the two runs of a comparison ended at different steps (a time budget
+    stops the slower one first: then more than the crops differ), None when they match or
+    one has not ended."""
+    ended = [info for info in members.values() if not info.active]
+    if len(ended) < 2 or len({info.step for info in ended}) < 2:
+        return None
+    parts = [f"{labels[role]} {info.step}" for role, info in members.items()]
+    return (
+        f"Not the same number of steps: {', '.join(parts)} (the time budget stopped them). "
+        "More than the crops differ: set the time budget to 0 to give both the same steps."
+    )
+
+
+def knn_absence(info: RunInfo, config: Mapping | None, frame: pd.DataFrame) -> str | None:
+    """Why a run that ended has no k-NN point, as the chart says it in place of "No k-NN
+    evaluation yet" (``config``: the run's ``config.json``); None while it may still come
+    (the run is active) or when there is one."""
+    has_eval = not frame.empty and "kind" in frame and (frame["kind"] == "eval").any()
+    if info.active or has_eval:
+        return None
+    every = ((config or {}).get("run") or {}).get("eval_every")
+    if every == 0:
+        return (
+            "No k-NN evaluation in this run: none was planned (k-NN every 0 steps, as the "
+            "tiny-test set-up has it: it checks the machinery, not learning)."
+        )
+    return f"No k-NN evaluation in this run: it ended ({info.state}) before the first one."
