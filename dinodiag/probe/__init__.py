@@ -9,7 +9,16 @@ it drew), ``effects`` (what an unknown step did, judged from the image before an
 (:class:`ForeignPipeline`: call it seeded and recorded, split its output, attach the records).
 """
 
-from dinodiag.probe.pipeline import ForeignPipeline, load_pipeline_spec
-from dinodiag.probe.spec import load_factory, parse_kwargs
+from dinodiag.lazy import lazy_attributes
+
+# Imported on first use: the spec rules (dinodiag.probe.spec) are read without torch.
+_LAZY = {
+    "ForeignPipeline": "dinodiag.probe.pipeline",
+    "load_pipeline_spec": "dinodiag.probe.pipeline",
+    "load_factory": "dinodiag.probe.spec",
+    "parse_kwargs": "dinodiag.probe.spec",
+}
 
 __all__ = ["ForeignPipeline", "load_factory", "load_pipeline_spec", "parse_kwargs"]
+
+__getattr__, __dir__ = lazy_attributes(__name__, globals(), _LAZY)

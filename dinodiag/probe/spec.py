@@ -25,8 +25,25 @@ from dinodiag.errors import PipelineSpecError, shown
 USER_CODE_ERRORS: tuple[type[BaseException], ...] = (Exception, SystemExit)
 
 
+def names_a_file(target: str) -> bool:
+    """Whether the part of a spec before ``:factory`` is a file path (``x.py``, ``a/b``)
+    rather than a module name: the one rule for it."""
+    return target.endswith(".py") or "/" in target or "\\" in target
+
+
+def is_pipeline_spec(text: str) -> bool:
+    """Whether a pipeline value is the user's code (``file.py:factory`` /
+    ``pkg.mod:factory``) rather than a preset name or a config file."""
+    target, sep, name = text.strip().rpartition(":")
+    if not sep or not target or not name or (len(target) == 1 and target.isalpha()):
+        return False  # no colon, or a Windows drive letter
+    if not all(part.isidentifier() for part in name.split(".")):
+        return False
+    return names_a_file(target) or all(part.isidentifier() for part in target.split("."))
+
+
 def _load_module(spec: str, target: str) -> Any:
-    if target.endswith(".py") or "/" in target or "\\" in target:
+    if names_a_file(target):
         path = Path(target).expanduser()
         if not path.is_file():
             raise PipelineSpecError(f"pipeline spec {spec!r}: file {str(path)!r} does not exist.")

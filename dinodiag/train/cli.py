@@ -511,7 +511,8 @@ def _config_and_recipe(args: argparse.Namespace) -> tuple[TrainConfig, Any]:
 def _drop_crop_knobs(given: dict[str, tuple[Any, str]], base: TrainConfig) -> None:
     """Your own code makes its crops: the preset's crop overrides (cpu-demo's 4 local crops)
     are dropped; the same flags given here are an error that names them."""
-    from dinodiag.train.pipelines import CROP_KNOBS, is_pipeline_spec
+    from dinodiag.probe.spec import is_pipeline_spec
+    from dinodiag.train.pipelines import CROP_KNOBS
 
     if not is_pipeline_spec(str(given["data.pipeline"][0])):
         return
@@ -522,8 +523,9 @@ def _drop_crop_knobs(given: dict[str, tuple[Any, str]], base: TrainConfig) -> No
 
 def _adapt_patch_size(config: TrainConfig) -> TrainConfig:
     """Your own pipeline's crops set the ViT patch when the preset's does not divide them."""
+    from dinodiag.probe.spec import is_pipeline_spec
     from dinodiag.train.data import open_train_set
-    from dinodiag.train.pipelines import adapted_patch_size, is_pipeline_spec
+    from dinodiag.train.pipelines import adapted_patch_size
 
     if not is_pipeline_spec(config.data.pipeline):
         return config

@@ -21,6 +21,7 @@ from typing import Any
 
 from dinodiag.augment.config import PipelineConfig
 from dinodiag.errors import ConfigError
+from dinodiag.probe.spec import is_pipeline_spec
 from dinodiag.typed_config import build_config, did_you_mean
 
 ARCHS = ("vit_tiny", "vit_small", "vit_base", "vit_large", "vit_giant2", "resnet18")
@@ -439,7 +440,6 @@ def resolve_pipeline(config: TrainConfig) -> PipelineConfig:
     the data (:func:`dinodiag.train.pipelines.resolve_run_pipeline`).
     """
     from dinodiag.augment.presets import load_config
-    from dinodiag.train.pipelines import is_pipeline_spec
 
     if is_pipeline_spec(config.data.pipeline):
         raise ConfigError(

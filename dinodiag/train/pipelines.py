@@ -37,23 +37,11 @@ from PIL import Image
 from dinodiag.augment.config import PipelineConfig
 from dinodiag.augment.records import MultiCropSample
 from dinodiag.errors import ConfigError, PipelineSpecError
+from dinodiag.probe.spec import is_pipeline_spec, names_a_file
 from dinodiag.train.config import ModelConfig, TrainConfig, resolve_pipeline
 
 MEASURED_IMAGES = 4  # images a brought pipeline is called on to measure its views
 _WALK_DEPTH = 8  # how deep find_normalize looks into a transform's attributes
-
-
-def is_pipeline_spec(text: str) -> bool:
-    """Whether ``data.pipeline`` is code (``file.py:factory`` / ``pkg.mod:factory``) rather
-    than a preset name or a config file."""
-    target, sep, name = text.strip().rpartition(":")
-    if not sep or not target or not name or (len(target) == 1 and target.isalpha()):
-        return False  # no colon, or a Windows drive letter
-    if not all(part.isidentifier() for part in name.split(".")):
-        return False
-    if target.endswith(".py") or "/" in target or "\\" in target:
-        return True
-    return all(part.isidentifier() for part in target.split("."))
 
 
 @dataclass(frozen=True)
@@ -122,7 +110,7 @@ def _parse_kwargs(kwargs: str, spec: str) -> dict[str, Any]:
 def spec_file(spec: str) -> Path | None:
     """The file holding a spec's code: the ``.py`` path, or an importable module's file."""
     target = spec.strip().rpartition(":")[0]
-    if target.endswith(".py") or "/" in target or "\\" in target:
+    if names_a_file(target):
         return Path(target).expanduser().resolve()
     try:
         found = importlib.util.find_spec(target)

@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader
 
 from dinodiag.data import open_dataset
 from dinodiag.errors import ConfigError, PipelineSpecError
+from dinodiag.probe.spec import is_pipeline_spec
 from dinodiag.train.config import resolve_pipeline
 from dinodiag.train.data import MultiCropDataset, summarise_records
 from dinodiag.train.pipelines import (
@@ -22,7 +23,6 @@ from dinodiag.train.pipelines import (
     check_unchanged,
     find_normalize,
     fitting_patch_sizes,
-    is_pipeline_spec,
     resolve_run_pipeline,
     with_brought_pipeline,
 )
