@@ -9,7 +9,8 @@ Layout rules (decided from the file names only, no file is opened at scan time):
   by name, label = position) and its images are found recursively; a sub-folder without
   images is reported as a problem and is not a class;
 - when the folder itself holds images, it is unlabelled and images are found recursively;
-- zero-byte image files are reported at scan time and left out;
+- zero-byte image files, and files larger than ``loading.MAX_IMAGE_FILE_BYTES`` (1 GiB: a partial
+  download pre-allocated to its final size), are reported at scan time and left out;
 - symbolic links are followed only when they point inside the folder (a link to a class
   folder next to it, a shared image): a link leading out of it, and a broken link, is
   reported as a problem and not followed, so that a folder path (typed in the app, say)
@@ -40,12 +41,22 @@ from dinodiag.data.loading import (
     is_image_name,
     load_image,
     read_image_size,
+    too_large_reason,
 )
 from dinodiag.errors import DataError
 from dinodiag.printable import printable
 
 FOLDER_SPLITS = ("train", "val", "all")  # what split= accepts for folders
 _SKIPPED_FOLDERS = ("__MACOSX",)  # macOS zip residue, never images
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """An image file the scan left out by its size alone (0 bytes, or too large to read)."""
+
+    relative: str  # POSIX path relative to the folder
+    label: int  # its class (-1 when unlabelled), so that splits do not shift
+    reason: str  # "empty file (0 bytes)", "file too large: ..."
 
 
 @dataclass
@@ -55,8 +66,7 @@ class FolderScan:
     root: Path  # the folder scanned
     paths: list[str] = field(default_factory=list)  # relative POSIX paths of usable images
     labels: list[int] = field(default_factory=list)  # label per path (-1 when unlabelled)
-    empty_files: list[str] = field(default_factory=list)  # relative paths of 0-byte images
-    empty_labels: list[int] = field(default_factory=list)  # label per empty file
+    skipped: list[SkippedFile] = field(default_factory=list)  # empty or too large: left out
     classes: list[str] | None = None  # class names, None when unlabelled
     problems: list[LoadProblem] = field(default_factory=list)  # folder-level problems
     other_files: int = 0  # non-image files seen (ignored)
@@ -121,10 +131,11 @@ def _raise_no_images(folder: Path, top_entries: list[os.DirEntry[str]], scan: Fo
             f"image folder {folder} is empty: put images in it (one sub-folder per class for "
             "labels), or use 'sample' / 'generated'"
         )
-    if scan.empty_files:
+    if scan.skipped:
+        first = scan.skipped[0]
         raise DataError(
-            f"image folder {folder} has only empty (0-byte) image files, e.g. "
-            f"{folder / scan.empty_files[0]}: copy the images again"
+            f"image folder {folder} has only empty (0-byte) or too large image files, e.g. "
+            f"{folder / first.relative}: {first.reason}; copy the images again"
         )
     searched = f" and in {len(scan.problems)} sub-folder(s)" if scan.problems else ""
     raise DataError(
@@ -135,9 +146,9 @@ def _raise_no_images(folder: Path, top_entries: list[os.DirEntry[str]], scan: Fo
 
 
 def _add(scan: FolderScan, relative: str, size: int, label: int) -> None:
-    if size == 0:
-        scan.empty_files.append(relative)
-        scan.empty_labels.append(label)
+    reason = "empty file (0 bytes)" if size == 0 else too_large_reason(size)
+    if reason is not None:
+        scan.skipped.append(SkippedFile(relative, label, reason))
     else:
         scan.paths.append(relative)
         scan.labels.append(label)
@@ -276,9 +287,9 @@ class FolderDataset(ImageDataset):
         self._labels = [lab for rel, lab in zip(scan.paths, scan.labels, strict=True) if keep(rel)]
         for problem in scan.problems:
             self._record(problem)
-        for rel in scan.empty_files:
-            if keep(rel):
-                self._record(LoadProblem(str(self.root / rel), "empty file (0 bytes)"))
+        for skipped in scan.skipped:
+            if keep(skipped.relative):
+                self._record(LoadProblem(str(self.root / skipped.relative), skipped.reason))
         self.other_files = scan.other_files
 
     @staticmethod
@@ -288,7 +299,7 @@ class FolderDataset(ImageDataset):
             return lambda rel: True
         by_label: dict[int, list[str]] = {}
         pairs = list(zip(scan.paths, scan.labels, strict=True))
-        pairs += list(zip(scan.empty_files, scan.empty_labels, strict=True))
+        pairs += [(skipped.relative, skipped.label) for skipped in scan.skipped]
         for rel, label in pairs:
             by_label.setdefault(label, []).append(rel)
         validation: set[str] = set()

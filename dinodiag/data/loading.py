@@ -7,6 +7,10 @@ the app alike (:func:`load_image`, :func:`load_image_bytes`). What it handles:
   :class:`ImageLoadError` with the path and a sentence saying what is wrong;
 - decompression bombs (more pixels than ``PIL.Image.MAX_IMAGE_PIXELS``): reported the
   same way; the global limit is read, never changed;
+- files larger than :data:`MAX_IMAGE_FILE_BYTES` (1 GiB; a partial download pre-allocated to
+  its final size): refused before they are opened; a header the reader would have to search
+  byte by byte past :data:`MAX_HEADER_SKIP_BYTES` (a cut-off JPEG or GIF padded with zeros):
+  refused, instead of scanning gigabytes of zeros one byte at a time;
 - EXIF orientation (phone photos): applied, so the pixels are upright;
 - every PIL mode: grayscale (L, 1), palette (P, with transparency too), RGBA / LA / PA
   (composited on :data:`ALPHA_BACKGROUND`), CMYK / YCbCr, 16-bit (I;16*, scaled to 8-bit
@@ -37,6 +41,20 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".
 # an image viewer shows them; dropping alpha instead would expose arbitrary hidden colours.
 ALPHA_BACKGROUND = (255, 255, 255)
 
+# An image file larger than this is refused before it is opened. PIL's pixel limit
+# (Image.MAX_IMAGE_PIXELS, 89.5 M pixels) keeps even an uncompressed 16-bit RGBA image under
+# 716 MB, so a larger file is a partial download pre-allocated to its final size, or no image.
+# Like PIL's limit, this global is read at each call: raise it in your own script for a
+# collection of huge TIFFs (dinodiag.data.loading.MAX_IMAGE_FILE_BYTES = 4 * 2**30).
+MAX_IMAGE_FILE_BYTES = 2**30
+
+# PIL's readers skip junk between JPEG markers and GIF blocks one byte at a time: a JPEG header
+# followed by 20 GB of zeros took half an hour to be called "not an image". Reads of at most
+# _TINY_READ bytes while the header is read are counted, and past this many the file is
+# refused; a real header makes a few per marker (hundreds in all).
+MAX_HEADER_SKIP_BYTES = 2**18  # 256 KiB: refused in about 0.1 s
+_TINY_READ = 2
+
 # EXIF orientation values 5..8 swap width and height (rotations by 90 / 270 degrees).
 _EXIF_ORIENTATION_TAG = 0x0112
 _TRANSPOSING_ORIENTATIONS = (5, 6, 7, 8)
@@ -50,6 +68,26 @@ class ImageLoadError(DataError):
         super().__init__(f"{path}: {reason}")
         self.path = path  # the file (or upload name) that failed, as printed
         self.reason = reason  # human sentence, e.g. "empty file (0 bytes)"
+
+
+def too_large_reason(size: int) -> str | None:
+    """Why a file of ``size`` bytes is not read as an image (over :data:`MAX_IMAGE_FILE_BYTES`),
+    or None when it may be."""
+    limit = MAX_IMAGE_FILE_BYTES
+    if limit is None or size <= limit:
+        return None
+    return (
+        f"file too large: {size / 2**30:,.1f} GiB is more than the {limit / 2**30:,.1f} GiB an "
+        "image may have (dinodiag.data.loading.MAX_IMAGE_FILE_BYTES); not read. A partial "
+        "download padded to its final size? Delete it, or raise the limit if it is a real image"
+    )
+
+
+def _check_size(size: int, name: str) -> None:
+    if size == 0:
+        raise ImageLoadError(name, "empty file (0 bytes)")
+    if (reason := too_large_reason(size)) is not None:
+        raise ImageLoadError(name, reason)
 
 
 def is_image_name(name: str) -> bool:
@@ -68,8 +106,7 @@ def load_image(path: str | os.PathLike[str]) -> Image.Image:
         size = os.path.getsize(name)
     except OSError as error:
         raise ImageLoadError(name, f"cannot read the file: {error.strerror or error}") from None
-    if size == 0:
-        raise ImageLoadError(name, "empty file (0 bytes)")
+    _check_size(size, name)
     try:
         with open(name, "rb") as handle:
             return _decode(handle, name)
@@ -79,8 +116,7 @@ def load_image(path: str | os.PathLike[str]) -> Image.Image:
 
 def load_image_bytes(data: bytes, name: str) -> Image.Image:
     """Like :func:`load_image` for bytes in memory (an upload); ``name`` is used in errors."""
-    if len(data) == 0:
-        raise ImageLoadError(name, "empty file (0 bytes)")
+    _check_size(len(data), name)
     return _decode(io.BytesIO(data), name)
 
 
@@ -92,8 +128,7 @@ def read_image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
     """
     name = str(path)
     try:
-        if os.path.getsize(name) == 0:
-            raise ImageLoadError(name, "empty file (0 bytes)")
+        _check_size(os.path.getsize(name), name)
         with open(name, "rb") as handle:
             return _header_size(handle, name)
     except OSError as error:
@@ -103,8 +138,7 @@ def read_image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
 def read_image_size_bytes(data: bytes, name: str) -> tuple[int, int]:
     """Like :func:`read_image_size` for bytes in memory (an upload): nothing is decoded, so a
     caller can refuse a huge image before it takes its memory."""
-    if len(data) == 0:
-        raise ImageLoadError(name, "empty file (0 bytes)")
+    _check_size(len(data), name)
     return _header_size(io.BytesIO(data), name)
 
 
@@ -123,10 +157,19 @@ def _open_checked(source: BinaryIO, name: str) -> Image.Image:
     bombs; the warning is silenced for this call only and every image above the limit is
     reported, so that no huge decode is attempted and no global setting is touched.
     """
+    watched = _HeaderReader(source)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(source)
+            image = Image.open(watched)  # type: ignore[arg-type]
+    except _EndlessHeader as stop:
+        raise ImageLoadError(
+            name,
+            f"no {_kind_from_name(name)} header found: its reader searched "
+            f"{MAX_HEADER_SKIP_BYTES:,} bytes one by one, up to byte {stop.offset:,} "
+            "(dinodiag.data.loading.MAX_HEADER_SKIP_BYTES): a file cut off and padded, such as "
+            "a partial download? Download it again",
+        ) from None
     except Image.DecompressionBombError as error:
         raise ImageLoadError(name, f"decompression bomb: {error}") from None
     except Image.UnidentifiedImageError:
@@ -140,6 +183,7 @@ def _open_checked(source: BinaryIO, name: str) -> Image.Image:
                 name, f"truncated {kind} (cut off in the header): {error}"
             ) from None
         raise ImageLoadError(name, f"corrupt {kind} header: {error}") from None
+    watched.header_read = True  # decoding reads pixel data as it likes
     limit = Image.MAX_IMAGE_PIXELS
     width, height = image.size
     if limit is not None and width * height > limit:
@@ -152,6 +196,35 @@ def _open_checked(source: BinaryIO, name: str) -> Image.Image:
     if width < 1 or height < 1:
         raise ImageLoadError(name, f"image has no pixels ({width}x{height})")
     return image
+
+
+class _EndlessHeader(Exception):
+    """Raised inside ``Image.open`` (PIL lets it through) to stop a byte-by-byte search."""
+
+    def __init__(self, offset: int) -> None:
+        super().__init__(offset)
+        self.offset = offset  # where in the file the search was stopped
+
+
+class _HeaderReader:
+    """A file as ``Image.open`` reads it, counting the tiny reads of a reader that searches for
+    its next marker byte by byte; past :data:`MAX_HEADER_SKIP_BYTES` of them it raises
+    :class:`_EndlessHeader`. Everything else is the file's own."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.tiny_reads = 0
+        self.header_read = False  # True once opened: decoding is not watched
+
+    def read(self, size: int | None = -1) -> bytes:
+        if not self.header_read and size is not None and 0 <= size <= _TINY_READ:
+            self.tiny_reads += 1
+            if self.tiny_reads > MAX_HEADER_SKIP_BYTES:
+                raise _EndlessHeader(self.raw.tell())
+        return self.raw.read(size)
+
+    def __getattr__(self, attribute: str) -> object:
+        return getattr(self.raw, attribute)
 
 
 def _header_orientation(image: Image.Image) -> int | None:
