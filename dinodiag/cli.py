@@ -79,6 +79,53 @@ def add_pipeline_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_sampling_args(parser: argparse.ArgumentParser) -> None:
+    """How check and stats draw their samples: worker processes and the per-sample watchdog."""
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        default=None,
+        help="processes drawing the samples, each on one torch thread (default: one per "
+        "available core; 1 = in this process). Workers start only when the samples would "
+        "take longer than starting them (a few seconds)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="seconds one sample may take before the run stops with an error naming the "
+        "pipeline and the image: code that hangs (default 120)",
+    )
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    value = non_negative_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is invalid: give an integer >= 1")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} is invalid: give a number of seconds > 0")
+    return value
+
+
+def sampling_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``workers`` / ``timeout`` / ``on_note`` for run_checks and sample_views."""
+    from dinodiag.workers import DEFAULT_TIMEOUT, print_note
+
+    timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
+    return {"workers": args.workers, "timeout": timeout, "on_note": print_note}
+
+
 def non_negative_int(text: str) -> int:
     """argparse type: an integer >= 0 (argparse names the option in the message)."""
     try:
@@ -174,6 +221,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         seed=args.seed,
         pipeline_name=name,
         data_name=dataset.name,
+        **sampling_options(args),
     )
     # printable: a name typed with undecodable bytes (--data, --config) is escaped, not fatal
     print(printable(report.to_table()))  # ends with every unusable file of the dataset, if any
@@ -230,7 +278,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     pipeline, config, name = resolve_pipeline(args)
     expect = load_config(args.expect)
     dataset = open_inspection_dataset(args)
-    frame = sample_views(pipeline, dataset, samples, seed=args.seed)
+    frame = sample_views(pipeline, dataset, samples, seed=args.seed, **sampling_options(args))
     with pd.option_context(
         "display.width", 140, "display.max_columns", 20, "display.float_format", "{:.3f}".format
     ):
@@ -450,6 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="run every pipeline check and print a table")
     add_pipeline_args(check)
+    add_sampling_args(check)
     check.add_argument(
         "--expect", default="dinov2", help="reference preset or config file (default dinov2)"
     )
@@ -472,6 +521,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     stats = sub.add_parser("stats", help="sample the pipeline and summarise what it drew")
     add_pipeline_args(stats)
+    add_sampling_args(stats)
     stats.add_argument(
         "--expect",
         default="dinov2",

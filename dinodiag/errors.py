@@ -37,6 +37,11 @@ class TrainingError(DinodiagError, RuntimeError):
     """A training run cannot start or continue (names the knob / file and what to try)."""
 
 
+class PipelineTimeoutError(PipelineSpecError):
+    """A pipeline took longer than the time limit on one sample: its code looks stuck (names
+    the spec, the sample and its image, and the limit)."""
+
+
 _SHOWN = reprlib.Repr()
 _SHOWN.maxlevel = 3  # nesting levels quoted before "..."
 _SHOWN.maxlist = _SHOWN.maxtuple = _SHOWN.maxdict = _SHOWN.maxset = 6  # items per collection

@@ -20,6 +20,7 @@ Derived measures:
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Callable
@@ -32,6 +33,8 @@ from PIL import Image
 from dinodiag.augment.config import PipelineConfig, ViewAugment
 from dinodiag.augment.pipeline import MultiCropPipeline
 from dinodiag.augment.records import PHOTOMETRIC_KINDS, MultiCropSample, ViewRecord
+from dinodiag.errors import DataError
+from dinodiag.workers import DEFAULT_TIMEOUT, Note, Task, run_tasks
 
 Box = tuple[float, float, float, float]  # (left, top, width, height)
 
@@ -94,7 +97,9 @@ def sample_rows(
     pair_iou = iou(globals_[0], globals_[1]) if len(globals_) >= 2 else math.nan
     rows = []
     for rec in sample.records:
-        row = rec.to_dict()
+        # the fields as they are (not dataclasses.asdict: it deep-copies every operation of
+        # the view only for the row to drop them, most of the cost of a row)
+        row = {f.name: getattr(rec, f.name) for f in dataclasses.fields(rec)}
         box = row.pop("box")
         source_w, source_h = row.pop("source_size")
         out = row.pop("out_size") or (math.nan, math.nan)
@@ -205,6 +210,51 @@ COLUMNS = [
 ]
 
 
+def sample_tasks(
+    dataset: Dataset, n_samples: int, seed: int, describe: Callable[[int], str] | None = None
+) -> list[Task]:
+    """The calls of a sampling run: sample ``i`` on the ``i``-th image of a seeded order of
+    ``dataset`` (cycling), with pipeline seed ``seed * 1_000_003 + i``, so two configs compared
+    on the same ``seed`` see the same images and draws."""
+    order = np.random.default_rng(seed).permutation(len(dataset))
+    describe = describe or getattr(dataset, "describe", None) or str
+    tasks = []
+    for i in range(n_samples):
+        index = int(order[i % len(order)])
+        tasks.append(Task(i, index, seed * 1_000_003 + i, describe(index)))
+    return tasks
+
+
+def empty_dataset_error(dataset: Dataset, what: str) -> DataError:
+    """The error for a dataset with no image: names the dataset, its split and folder, and
+    what to do (``what``: "nothing to check")."""
+    name = getattr(dataset, "name", None) or type(dataset).__name__
+    split, root = getattr(dataset, "split", None), getattr(dataset, "root", None)
+    where = f": no images in its {split!r} split" if split else ""
+    folder = f" (folder {root})" if root is not None else ""
+    why = ""
+    fraction = getattr(dataset, "val_fraction", None)
+    if split == "val" and fraction is not None:  # dinodiag.data.folder.in_validation_part
+        smallest = max(2, math.ceil(0.5 / fraction)) if fraction > 0 else None
+        why = (
+            f" A folder's val split holds {fraction:.0%} of each class's images, rounded: none "
+            f"of a class with fewer than {smallest} images."
+            if smallest
+            else " Its val_fraction is 0: the val split holds no image."
+        )
+    other = " (all or train; --split all on the command line)" if split else ""
+    return DataError(
+        f"{what}: the dataset {name} is empty{where}{folder}.{why} Choose a split that "
+        f"has images{other}, or add images to the dataset."
+    )
+
+
+def sample_rows_of(pipeline: Pipeline, image: Image.Image, task: Task) -> list[dict[str, Any]]:
+    """The rows of one task (:func:`dinodiag.workers.run_tasks`'s work: runs in a worker)."""
+    sample = pipeline(image, seed=task.seed)
+    return sample_rows(sample, task.number, task.image_index, task.image)
+
+
 def sample_views(
     pipeline: Pipeline,
     dataset: Dataset,
@@ -212,30 +262,44 @@ def sample_views(
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
     describe: Callable[[int], str] | None = None,
+    *,
+    workers: int | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    on_note: Note | None = None,
 ) -> pd.DataFrame:
     """Run ``pipeline`` on ``n_samples`` images (cycling through ``dataset`` in a seeded order).
 
     Sample ``i`` uses pipeline seed ``seed * 1_000_003 + i`` so two configs compared on
-    the same ``seed`` see the same images. Returns one row per recorded view.
+    the same ``seed`` see the same images. Returns one row per recorded view, in sample
+    order, the same for any ``workers``.
     A built pipeline is run records-only (same draws, no pixels): statistics never
     look at the views, and skipping them makes 500 samples take well under a second.
+    A brought pipeline runs on one torch thread per process in ``workers`` processes (one
+    per available core by default; 1 = this process), with ``timeout`` seconds per sample
+    (:func:`dinodiag.workers.run_tasks`); ``on_note`` hears why it ran in one process if
+    it could not be sent to workers (default: printed on stderr).
     """
     if isinstance(pipeline, MultiCropPipeline) and pipeline.render:
         pipeline = MultiCropPipeline(pipeline.config, render=False)
     if len(dataset) == 0:
-        raise ValueError("the dataset is empty: nothing to sample")
+        raise empty_dataset_error(dataset, "nothing to sample")
     if n_samples < 1:
         raise ValueError(f"n_samples = {n_samples} is invalid: allowed an integer >= 1")
-    order = np.random.default_rng(seed).permutation(len(dataset))
-    describe = describe or getattr(dataset, "describe", None) or str
+    tasks = sample_tasks(dataset, n_samples, seed, describe)
     rows = RowFrames()
-    for i in range(n_samples):
-        index = int(order[i % len(order)])
-        image, _ = dataset[index]
-        sample = pipeline(image, seed=seed * 1_000_003 + i)
-        rows.extend(sample_rows(sample, i, index, describe(index)))
+    results = run_tasks(
+        pipeline,
+        dataset,
+        tasks,
+        sample_rows_of,
+        workers=workers,
+        timeout=timeout,
+        on_note=on_note,
+    )
+    for done, sample_rows_done in enumerate(results, start=1):
+        rows.extend(sample_rows_done)
         if progress is not None:
-            progress(i + 1, n_samples)
+            progress(done, n_samples)
     frame = rows.frame()
     return frame.reindex(columns=[c for c in COLUMNS if c in frame.columns or not len(rows)])
 

@@ -12,12 +12,12 @@ can, so the same checks work on a brought pipeline; the config of a built
 pipeline is used only for what cannot be measured (e.g. its configured scale
 range, for the message). The samples are tallied one by one
 (:class:`~dinodiag.checks.evidence.Evidence`): memory does not grow with their number
-beyond a few kilobytes of statistics each.
+beyond a few kilobytes of statistics each. The samples are drawn on one torch thread per
+process, in one worker process per available core (:func:`dinodiag.workers.run_tasks`): the
+report is the same for any number of workers.
 """
 
 from __future__ import annotations
-
-import numpy as np
 
 from dinodiag.augment.config import PipelineConfig
 from dinodiag.checks.crops import (
@@ -28,7 +28,7 @@ from dinodiag.checks.crops import (
     check_source_size,
     check_upsampling,
 )
-from dinodiag.checks.evidence import Check, Evidence
+from dinodiag.checks.evidence import Check, Evidence, sample_digest_of
 from dinodiag.checks.photometric import check_photometric_params, check_photometric_rates
 from dinodiag.checks.reference import check_reference_diff
 from dinodiag.checks.report import CheckReport
@@ -44,7 +44,15 @@ from dinodiag.checks.tensors import (
     check_view_count,
     check_view_sizes,
 )
-from dinodiag.stats import Dataset, Pipeline
+from dinodiag.stats import Dataset, Pipeline, empty_dataset_error, sample_tasks
+from dinodiag.workers import (
+    DEFAULT_TIMEOUT,
+    InProcess,
+    Note,
+    one_torch_thread,
+    run_tasks,
+    whole_sample,
+)
 
 CHECKS: list[Check] = [
     check_view_count,
@@ -81,32 +89,43 @@ def run_checks(
     seed: int = 0,
     pipeline_name: str | None = None,
     data_name: str | None = None,
+    workers: int | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    on_note: Note | None = None,
 ) -> CheckReport:
     """Run every check on ``samples`` images of ``dataset`` through ``pipeline``.
 
     ``config`` defaults to ``pipeline.config`` (``None`` for a brought pipeline).
-    Errors raised by the user's pipeline propagate as ``PipelineSpecError``.
+    Errors raised by the user's pipeline propagate as ``PipelineSpecError``; a sample that
+    takes longer than ``timeout`` seconds as ``PipelineTimeoutError``; an empty dataset (or
+    split) is a ``DataError`` naming it. ``workers``: processes drawing the samples (one per
+    available core by default, 1 = this process; :func:`dinodiag.workers.run_tasks`).
     """
     if len(dataset) == 0:
-        raise ValueError("the dataset is empty: nothing to check")
+        raise empty_dataset_error(dataset, "nothing to check")
     if samples < 1:
         raise ValueError(f"samples = {samples} is invalid: allowed an integer >= 1")
     config = config if config is not None else getattr(pipeline, "config", None)
-    order = np.random.default_rng(seed).permutation(len(dataset))
+    tasks = sample_tasks(dataset, samples, seed)
     ev = Evidence(expect, expect_name or expect.name, config)
-    sizes: list[tuple[int, int]] = []
-    first_image = None
-    for i in range(samples):
-        image_index = int(order[i % len(order)])
-        image, _ = dataset[image_index]
-        first_image = first_image or image
-        ev.add(pipeline(image, seed=seed * 1_000_003 + i), image_index)
-        if len(sizes) < 500:
-            sizes.append(image.size)
-    ev.repeat = pipeline(first_image, seed=seed * 1_000_003)
-    if hasattr(dataset, "image_sizes"):
-        sizes = dataset.image_sizes(limit=500) or sizes
-    ev.image_sizes = sizes
+    name = pipeline_name or getattr(pipeline, "spec", None)
+    digests = run_tasks(
+        pipeline,
+        dataset,
+        tasks,
+        sample_digest_of,
+        workers=workers,
+        timeout=timeout,
+        name=name,
+        on_note=on_note,
+    )
+    for digest in digests:
+        ev.merge(digest)
+    with one_torch_thread():  # sample 0 drawn again with its seed: the determinism check
+        again = InProcess(pipeline, dataset, whole_sample, timeout, name or repr(pipeline))
+        ev.repeat = again(tasks[0])
+    if hasattr(dataset, "image_sizes"):  # the dataset's own sizes (headers), else the sampled
+        ev.image_sizes = dataset.image_sizes(limit=500) or ev.image_sizes
     notes = sorted(ev.notes)
     results = [check(ev) for check in CHECKS]
     problems = list(getattr(dataset, "problems", None) or [])

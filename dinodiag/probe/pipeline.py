@@ -13,6 +13,7 @@ the checks measure the user's code as they measure dinodiag's own pipeline.
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -118,4 +119,7 @@ def load_pipeline_spec(
         raise PipelineSpecError(
             f"pipeline spec {spec!r}: calling the factory({args}) raised {describe_exception(exc)}"
         ) from exc
-    return ForeignPipeline(transform, spec=spec, n_global=n_global)
+    pipeline = ForeignPipeline(transform, spec=spec, n_global=n_global)
+    # What a worker process rebuilds it from (dinodiag.workers): the spec, never the transform.
+    pipeline.rebuild = functools.partial(load_pipeline_spec, spec, arguments, n_global)
+    return pipeline
