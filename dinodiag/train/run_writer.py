@@ -247,40 +247,44 @@ class RunWriter:
 
 
 # ----------------------------------------------------------------------------- resuming
-def load_run_config(run_dir: str | Path) -> dict[str, Any]:
-    """``config.json`` of a run to resume, read strictly: :class:`RunDirError` naming the file
+def load_run_config(run_dir: str | Path, action: str = "resume") -> dict[str, Any]:
+    """``config.json`` of a run to resume (or, ``action="start the planned run"``, a plan of
+    :func:`~dinodiag.train.rundir.write_plan`), read strictly: :class:`RunDirError` naming the file
     when the directory or the file is missing, unreadable or not a JSON object (a resume
     never falls back to a preset's values, and never rewrites a file it could not read)."""
     run_dir = Path(run_dir)
     path = run_dir / CONFIG_FILE
     if not run_dir.exists():
-        raise RunDirError(f"cannot resume: the run directory {run_dir} does not exist.")
+        raise RunDirError(f"cannot {action}: the run directory {run_dir} does not exist.")
     if not run_dir.is_dir():
-        raise RunDirError(f"cannot resume: --run-dir {run_dir} is a file, not a run directory.")
+        raise RunDirError(f"cannot {action}: --run-dir {run_dir} is a file, not a run directory.")
     if not path.exists():
         nothing = "" if (run_dir / CHECKPOINT_FILE).exists() else f" and no {CHECKPOINT_FILE}"
-        raise RunDirError(
-            f"cannot resume: {run_dir} has no {CONFIG_FILE}{nothing} (it is not a run "
-            "directory, or its run never got past its set-up): start a new run without --resume."
+        what = (
+            "it is not a run directory, or its run never got past its set-up): start a new run "
+            "without --resume."
+            if action == "resume"
+            else "it is not a run directory): give a run directory with its config.json."
         )
+        raise RunDirError(f"cannot {action}: {run_dir} has no {CONFIG_FILE}{nothing} ({what}")
     unchanged = "dinodiag did not change it; restore it from a backup or start a new run"
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise RunDirError(
-            f"cannot resume: {path} cannot be read ({exc.strerror or exc}): make it readable."
+            f"cannot {action}: {path} cannot be read ({exc.strerror or exc}): make it readable."
         ) from None
     except UnicodeDecodeError:
-        raise RunDirError(f"cannot resume: {path} is not text (damaged?); {unchanged}.") from None
+        raise RunDirError(f"cannot {action}: {path} is not text (damaged?); {unchanged}.") from None
     try:
         data = json.loads(text)
     except ValueError as exc:
         raise RunDirError(
-            f"cannot resume: {path} is not valid JSON ({exc}); {unchanged}."
+            f"cannot {action}: {path} is not valid JSON ({exc}); {unchanged}."
         ) from None
     if not isinstance(data, dict):
         raise RunDirError(
-            f"cannot resume: {path} holds a JSON {type(data).__name__}, not the run's config "
+            f"cannot {action}: {path} holds a JSON {type(data).__name__}, not the run's config "
             f"object; {unchanged}."
         )
     return data

@@ -51,6 +51,7 @@ except ImportError:  # pragma: no cover - not on POSIX
     fcntl = None  # type: ignore[assignment]
 
 CONFIG_FILE = "config.json"
+PLANNED = "planned"  # config.json key of a run planned but not started (write_plan)
 METRICS_FILE = "metrics.jsonl"
 STATUS_FILE = "status.json"
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -248,6 +249,29 @@ def read_json(path: str | Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def write_plan(run_dir: str | Path, config: dict[str, Any]) -> Path:
+    """Plan a run: ``config.json`` holding ``config`` (``TrainConfig.to_dict()``) and
+    ``"planned": true``, in a new or empty ``run_dir``. ``train --run-dir run_dir`` then trains
+    it (flags given there still change it); the trainer rewrites config.json, resolved, when
+    it starts. How the dashboard launches a run: the config is the whole message."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if is_run_dir(run_dir, (STATUS_FILE, CHECKPOINT_FILE, CONFIG_FILE)):
+        raise FileExistsError(f"{run_dir} already holds a run or a plan: give a new directory.")
+    path = run_dir / CONFIG_FILE
+    write_json_atomic(path, {PLANNED: True, **config})
+    return path
+
+
+def is_planned(run_dir: str | Path) -> bool:
+    """A run directory whose config.json is a plan (:func:`write_plan`) that nothing has
+    started yet: no status.json, no checkpoint."""
+    run_dir = Path(run_dir)
+    if (run_dir / STATUS_FILE).exists() or (run_dir / CHECKPOINT_FILE).exists():
+        return False
+    return bool((read_config(run_dir) or {}).get(PLANNED))
 
 
 def read_config(run_dir: str | Path) -> dict[str, Any] | None:

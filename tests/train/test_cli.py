@@ -548,3 +548,25 @@ def test_two_processes_on_a_locked_run_both_exit_2(tmp_path):
     assert [proc.returncode for proc in procs] == [2, 2], outputs
     assert f"in use by another trainer (pid {os.getpid()}" in outputs[0][1]
     assert not (run / "status.json").exists()
+
+
+def test_a_planned_run_directory_is_trained_as_its_config_says(tmp_path, capsys):
+    """How the dashboard launches: it writes the whole TrainConfig as config.json (a plan) and
+    starts `train --run-dir D`; flags given there still change it, --preset is refused."""
+    from dinodiag.train.presets import get_train_preset
+
+    run = tmp_path / "planned"
+    plan = get_train_preset("tiny-test").config.with_overrides(
+        {"run.max_steps": 3, "optim.koleo_weight": 0.05}
+    )
+    rundir.write_plan(run, plan.to_dict())
+    assert rundir.is_planned(run)
+    with pytest.raises(FileExistsError):
+        rundir.write_plan(run, plan.to_dict())
+    assert main_code(["train", "--run-dir", str(run), "--preset", "cpu-demo"]) == 2
+    assert "holds a planned run" in capsys.readouterr().err
+    assert main_code(["train", "--run-dir", str(run), "--max-steps", "2"]) == 0
+    saved = rundir.read_config(run)
+    assert saved["optim"]["koleo_weight"] == 0.05 and saved["run"]["max_steps"] == 2
+    assert saved["name"] == "tiny-test" and "planned" not in saved and "resolved" in saved
+    assert rundir.read_status(run)["state"] == "finished" and not rundir.is_planned(run)
