@@ -8,14 +8,15 @@ logic (colours per run, smoothing, x axes, thinning, hover, export) lives in
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from dinodiag import runs
-from dinodiag.dashboard import curve_charts, curve_points, knn_verdict
+from dinodiag.dashboard import chart_view, curve_charts, curve_points, knn_verdict
 from dinodiag.dashboard import curves as rc
 from dinodiag.dashboard.labels import status_badge
 from dinodiag.dashboard.run_names import run_colors
@@ -116,20 +117,65 @@ class CurveOptions:
     x: str = "step"  # a key of dinodiag.dashboard.curves.X_AXES
     log_y: bool = False
     ignore_outliers: bool = False  # y range from the 2nd to the 98th percentile
+    # The charts drawn with these options share one legend selection (the controls' key);
+    # "" = each chart picks on its own.
+    group: str = ""
+    shown: tuple[str, ...] = field(default=())  # run ids the legends picked; () = all
 
     def __iter__(self) -> Iterator[object]:
         return iter((self.smoothing, self.x, self.log_y))
 
 
+# Legend text is not selected by a double click (the double click shows every run again).
+NO_TEXT_SELECTION = (
+    "<style>[data-testid='stVegaLiteChart'] {user-select: none; -webkit-user-select: none;}</style>"
+)
+
+
+def _shown_key(group: str) -> str:
+    return f"{group}_shown"
+
+
+def _restore(key: str) -> None:
+    """The controls' values from the URL where the widgets have none yet (a reload, a link,
+    a tab opened again): :func:`dinodiag.dashboard.chart_view.view_from_query`."""
+    view, notes = chart_view.view_from_query(st.query_params.to_dict())
+    values = {
+        f"{key}_smooth": view.smoothing,
+        f"{key}_x": view.x,
+        f"{key}_log": view.log_y,
+        f"{key}_outliers": view.ignore_outliers,
+        _shown_key(key): view.shown,
+    }
+    fresh = f"{key}_smooth" not in st.session_state
+    for name, value in values.items():
+        st.session_state.setdefault(name, value)
+    if fresh:
+        for note in notes:
+            st.warning(f"Not taken from the link: {note}", icon=":material/link_off:")
+
+
+def _write_url(view: chart_view.ChartView) -> None:
+    """The charts' view into the page URL (only its own parameters; unchanged: nothing sent)."""
+    query = chart_view.view_to_query(view)
+    current = st.query_params.to_dict()
+    for name in chart_view.PARAMS:
+        if name in query and current.get(name) != query[name]:
+            st.query_params[name] = query[name]
+        elif name not in query and name in current:
+            del st.query_params[name]
+
+
 def controls(key: str) -> CurveOptions:
-    """Smoothing, x axis, log scale and outlier widgets."""
+    """Smoothing, x axis, log scale and outlier widgets, restored from and kept in the URL;
+    the options carry the page's legend selection (``key`` names the group of charts)."""
+    _restore(key)
+    st.html(NO_TEXT_SELECTION)
     left, middle, log, outliers = st.columns([3, 4, 2, 2], vertical_alignment="bottom")
     smoothing = left.slider(
         "Smoothing",
-        0.0,
-        0.95,
-        0.6,
-        0.05,
+        *chart_view.SMOOTHING_RANGE,
+        step=chart_view.SMOOTHING_STEP,
         key=f"{key}_smooth",
         help="Exponential moving average, as in TensorBoard: 0 shows the raw points. The raw "
         "values stay drawn faintly under the smoothed line; schedules and k-NN are never "
@@ -138,7 +184,6 @@ def controls(key: str) -> CurveOptions:
     x = middle.segmented_control(
         "x axis",
         list(rc.X_AXES),
-        default="step",
         key=f"{key}_x",
         format_func=rc.X_AXES.get,
         help="Relative: time since the run started. Wall: the clock time (UTC).",
@@ -150,7 +195,42 @@ def controls(key: str) -> CurveOptions:
         help="Scale the y axis to the 2nd-98th percentile of the points, as TensorBoard's "
         "'ignore outliers in chart scaling': one spike no longer flattens the curve.",
     )
-    return CurveOptions(smoothing, x or "step", log_y, ignore)
+    shown = tuple(st.session_state.get(_shown_key(key), ()))
+    options = CurveOptions(smoothing, x or "step", log_y, ignore, key, shown)
+    _write_url(chart_view.ChartView(smoothing, x or "step", log_y, ignore, shown))
+    return options
+
+
+def _legend_picked(chart_key: str, param: str, ids_by_name: dict[str, str], group: str) -> None:
+    """A legend click (or double click) in one chart: the page's selection for every chart
+    of the group, and the URL."""
+    event = st.session_state.get(chart_key) or {}
+    points = (event.get("selection") or {}).get(param) or []
+    picked = [p.get("name") for p in points if isinstance(p, dict)]
+    before = st.session_state.get(_shown_key(group), ())
+    st.session_state[_shown_key(group)] = chart_view.shown_ids(picked, ids_by_name, before)
+
+
+def show_chart(
+    chart: object, long: pd.DataFrame, options: CurveOptions, key: str, tag: str
+) -> None:
+    """One Altair chart; in a group of several runs its legend clicks feed the group's
+    selection (a rerun draws every chart of the group with it)."""
+    if not options.group or curve_charts.colour_field(long) != "name":
+        st.altair_chart(chart, width="stretch")
+        return
+    param = curve_charts.legend_param(tag)
+    ids_by_name = dict(zip(long["name"], long["run"], strict=True))
+    # The selection in the key: a changed selection draws every chart afresh from it (a kept
+    # chart would restore its own last selection and leave the group).
+    chart_key = f"{key}_legend_{tag}_{'|'.join(options.shown)}"
+    st.altair_chart(
+        chart,
+        width="stretch",
+        key=chart_key,
+        on_select=partial(_legend_picked, chart_key, param, ids_by_name, options.group),
+        selection_mode=[param],
+    )
 
 
 def downloads(long: pd.DataFrame, x: str, name: str, key: str) -> None:
@@ -220,22 +300,29 @@ def panel(
     if log_y and which.log_allowed:
         long, dropped = rc.positive_only(long)
     colors = colors or colours(list(long["run"].unique()))
+    names_by_id = dict(zip(long["run"], long["name"], strict=True))
+    selected = [names_by_id[r] for r in chosen.shown if r in names_by_id]
     style = {"x": x, "colors": colors, "ignore_outliers": chosen.ignore_outliers}
+    style["selected"] = selected
     style["log_y"] = bool(log_y and which.log_allowed)
     if long.empty:
         st.caption(f"All {dropped} point(s) are <= 0: the log scale cannot show them.")
         return
+    chart_key = f"{key or 'curves'}_{which.key}"
     if which.separate:
         charts = curve_charts.metric_charts(long, **style)
+        metrics = list(dict.fromkeys(long["metric"]))
         for n, chart in enumerate(charts):
             if n % per_row == 0:
                 columns = st.columns(per_row)
-            columns[n % per_row].altair_chart(chart, width="stretch")
+            with columns[n % per_row]:
+                part = long[long["metric"] == metrics[n]]
+                show_chart(chart, part, chosen, chart_key, f"m{n}")
     else:
         lines = rules if rules is not None else rc.reference_lines(which, frames, ln_k or {}, names)
         zone = knn_verdict.baseline_zone(frames) if which.key == "knn" else None
         chart = curve_charts.curve_chart(long, rules=lines, zone=zone, **style)
-        st.altair_chart(chart, width="stretch")
+        show_chart(chart, long, chosen, chart_key, "c")
     notes = [which.help, KNN_NOTE if which.key == "knn" else "", note]
     if dropped:
         notes.append(f"{dropped} point(s) <= 0 left out by the log scale (KoLeo can be negative).")
@@ -243,7 +330,7 @@ def panel(
         notes.append(f"Not drawn, no wall time recorded: {', '.join(no_x)}.")
     if any(notes):
         st.caption(" ".join(n for n in notes if n))
-    downloads(long, x, f"dinodiag-{which.key}", key=f"{key or 'curves'}_{which.key}")
+    downloads(long, x, f"dinodiag-{which.key}", key=chart_key)
 
 
 def all_panels(frames: Mapping[str, pd.DataFrame], infos: Sequence[RunInfo], key: str) -> None:

@@ -147,8 +147,7 @@ def _one_chart(
         fields=[field],
         bind="legend",
         toggle="true",
-        empty=True,
-        clear="dblclick",
+        empty=True,  # Vega-Lite's default clear: a double click (an explicit one breaks the legend)
         **({"value": start} if start else {}),
     )
     colour = alt.Color(

@@ -83,8 +83,7 @@ def test_the_smoothed_line_lies_over_the_faint_raw_one_and_the_legend_picks_runs
     assert legend["select"] == {
         "type": "point",
         "fields": ["name"],
-        "toggle": "true",
-        "clear": "dblclick",  # a double click shows every run again
+        "toggle": "true",  # no "clear": Vega-Lite's default (dblclick); set, it breaks the legend
     }
     assert legend["bind"] == "legend"
     opacity = line["encoding"]["opacity"]
