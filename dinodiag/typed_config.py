@@ -10,8 +10,10 @@ must already have their type) and :class:`~dinodiag.train.config.TrainConfig` (a
     build_config(PipelineConfig, {"global_crop_size": 96})
     # ConfigError: unknown key 'global_crop_size'. Did you mean 'global_crops_size'?
 
-Range checks stay with each dataclass (its ``__post_init__``): this module only decides
-whether a value has the field's type.
+A field may carry its allowed range in its type hint, ``Annotated[float, Bounds(low=0)]``:
+:func:`check_bounds` enforces every such range of a dataclass (its ``__post_init__`` calls it;
+rules across fields stay there), and a command line or a form reads the same :class:`Bounds`
+(and the field's comment, :func:`field_help`) so a knob has one name, one help, one range.
 """
 
 from __future__ import annotations
@@ -19,8 +21,12 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import inspect
+import io
 import math
 import numbers
+import re
+import tokenize
 import types
 import typing
 from collections.abc import Sequence
@@ -45,8 +51,119 @@ def did_you_mean(key: str, known: Sequence[str]) -> str:
     return f" Did you mean {close[0]!r}?" if close else f" Known keys: {', '.join(known)}."
 
 
+@dataclasses.dataclass(frozen=True)
+class Bounds:
+    """The values a field allows: a range (``low`` / ``high``, each closed unless ``*_open``),
+    or ``choices``; ``none`` allows None as well. Put it in the type hint:
+    ``base_lr: Annotated[float, Bounds(low=0, low_open=True)] = 0.004``."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple[str, ...] = ()
+    none: bool = False  # None is allowed too ("null" / "none" in text)
+    note: str = ""  # appended to the description, e.g. "(DINOv2: 0.1)"
+
+    def allows(self, value: Any) -> bool:
+        if value is None:
+            return self.none
+        if self.choices:
+            return value in self.choices
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or (value < self.high if self.high_open else value <= self.high)
+
+    def describe(self, integer: bool = False) -> str:
+        """``an integer >= 1 or null``, ``a number in [0, 1)``, ``one of auto | bf16 | fp32``."""
+        if self.choices:
+            text = "one of " + " | ".join(self.choices)
+        else:
+            kind = "an integer" if integer else "a number"
+            if self.low is not None and self.high is not None:
+                left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
+                text = f"{kind} in {left}{self.low:g}, {self.high:g}{right}"
+            elif self.low is not None:
+                text = f"{kind} {'>' if self.low_open else '>='} {self.low:g}"
+            elif self.high is not None:
+                text = f"{kind} {'<' if self.high_open else '<='} {self.high:g}"
+            else:
+                text = kind
+        text += " or null" if self.none else ""
+        return f"{text} {self.note}" if self.note else text
+
+
 @functools.cache
-def _field_types(cls: type) -> dict[str, Any]:
+def field_bounds(cls: type) -> dict[str, Bounds]:
+    """``{field name: Bounds}`` of the fields of a dataclass whose type hint carries one."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    out = {}
+    for f in dataclasses.fields(cls):
+        for extra in getattr(hints[f.name], "__metadata__", ()):
+            if isinstance(extra, Bounds):
+                out[f.name] = extra
+    return out
+
+
+def check_bounds(config: Any, section: str) -> None:
+    """Raise :class:`ConfigError` for the first field of ``config`` outside its :class:`Bounds`:
+    ``optim.base_lr = 0 is invalid: allowed a number > 0.``"""
+    types_ = field_types(type(config))
+    for name, bounds in field_bounds(type(config)).items():
+        value = getattr(config, name)
+        if not bounds.allows(value):
+            integer = int in (types_[name], *typing.get_args(types_[name]))
+            raise ConfigError(
+                f"{section}.{name} = {value!r} is invalid: allowed {bounds.describe(integer)}."
+            )
+
+
+_COMMENT_FIELD = re.compile(r"^\s+(\w+)\s*:")
+
+
+@functools.cache
+def field_help(cls: type) -> dict[str, str]:
+    """``{field name: its comment}`` from the source of a dataclass: the comment on the field's
+    line and its continuation (comment-only lines right below it); for a field without one, the
+    comment block just above it. The one help text of a knob: the command line and the form
+    read it."""
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return {}
+    lines: dict[int, str] = {}  # line number -> comment text
+    code_lines: set[int] = set()
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type == tokenize.COMMENT:
+            lines[tok.start[0]] = tok.string.lstrip("#").strip()
+        elif tok.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT):
+            code_lines.add(tok.start[0])
+    names = {f.name for f in dataclasses.fields(cls)}
+    fields: dict[int, str] = {}  # line number -> field name
+    for number, text in enumerate(source.splitlines(), start=1):
+        match = _COMMENT_FIELD.match(text)
+        if match and match.group(1) in names and match.group(1) not in fields.values():
+            fields[number] = match.group(1)
+    parts: dict[str, list[str]] = {name: [] for name in fields.values()}
+    used: set[int] = set()
+    for number, name in fields.items():  # a field without an inline comment: the block above
+        n = number - 1
+        while number not in lines and n in lines and n not in code_lines:
+            parts[name].insert(0, lines[n])
+            used.add(n)
+            n -= 1
+    for number, name in fields.items():  # an inline comment continued on comment-only lines
+        if number in lines:
+            parts[name].append(lines[number])
+            n = number + 1
+            while n in lines and n not in code_lines and n not in used:
+                parts[name].append(lines[n])
+                n += 1
+    return {name: " ".join(text) for name, text in parts.items() if text}
+
+
+@functools.cache
+def field_types(cls: type) -> dict[str, Any]:
     """``{field name: resolved type hint}`` of a dataclass (string annotations evaluated)."""
     hints = typing.get_type_hints(cls)
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
@@ -76,7 +193,7 @@ def _convert_fields(cls: type, data: Any, name: str, where: str, from_text: bool
     """The keyword arguments of ``cls`` that ``data`` gives, each converted to its field type."""
     if not isinstance(data, dict):
         raise ConfigError(f"{name} must be a mapping of keys to values, got {shown(data)}.")
-    types_ = _field_types(cls)
+    types_ = field_types(cls)
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         path = f"{where}.{key}" if where else str(key)
@@ -98,7 +215,7 @@ def check_types(config: Any, where: str = "") -> None:
     do not pass through :func:`build_config`. A ``PipelineConfig(global_crops_size="224")``
     is refused with ``global_crops_size = '224' has the wrong type: expected an integer.``
     """
-    for name, hint in _field_types(type(config)).items():
+    for name, hint in field_types(type(config)).items():
         value = getattr(config, name)
         path = f"{where}.{name}" if where else name
         if dataclasses.is_dataclass(hint):

@@ -1,6 +1,6 @@
-r"""``python -m dinodiag train``: run a short DINOv2 training and write a run directory.
+r"""python -m dinodiag train: run a short DINOv2 training and write a run directory.
 
-Examples::
+Examples:
 
     python -m dinodiag train --preset cpu-demo --run-dir runs/demo          # ~4.5 min on 2 cores
     python -m dinodiag train --preset small-images --data cifar10:~/data --run-dir runs/c10
@@ -12,12 +12,12 @@ Examples::
     python -m dinodiag train --preset cpu-demo --max-seconds 120 --estimate  # time it first
     torchrun --nproc_per_node 2 -m dinodiag train --preset tiny-test --run-dir runs/ddp
 
-Stop a run cleanly with Ctrl-C, ``kill -TERM <pid>`` or by creating a ``STOP`` file in its run
-directory: it writes a checkpoint and ends "stopped"; ``--resume`` continues it. A run
-checkpoints after its first step, then every 60 s (``--checkpoint-seconds``) and every
-``--checkpoint-every`` steps, so a SIGKILL loses at most a minute. ``--max-seconds`` counts
+Stop a run cleanly with Ctrl-C, kill -TERM <pid> or by creating a STOP file in its run
+directory: it writes a checkpoint and ends "stopped"; --resume continues it. A run
+checkpoints after its first step, then every 60 s (--checkpoint-seconds) and every
+--checkpoint-every steps, so a SIGKILL loses at most a minute. --max-seconds counts
 from the start of the process: the imports, the set-up and every k-NN evaluation are in it.
-``--estimate`` measures the set-up, a training step and a k-NN evaluation here and says how
+--estimate measures the set-up, a training step and a k-NN evaluation here and says how
 many steps and evaluations fit, without writing a run.
 Exit codes: 0 finished or stopped; 1 the run failed (see its status.json); 2 bad input, found
 before anything was written: a flag or config value, the dataset, pipeline, device or
@@ -36,7 +36,7 @@ from typing import Any
 
 from dinodiag.errors import ConfigError
 from dinodiag.printable import stdout_reserved
-from dinodiag.train.config import TrainConfig
+from dinodiag.train.config import Knob, TrainConfig, knob_table
 from dinodiag.train.presets import TRAIN_PRESETS, get_train_preset
 from dinodiag.train.rundir import is_planned
 
@@ -73,261 +73,83 @@ def _integer(text: str) -> int:
     return int(value)
 
 
-# (flag, config field, type, help with tuning advice). Every default is None: only the flags
-# given on the command line change the preset (or, with --resume, the run's own config).
-_OVERRIDES: list[tuple[str, str, Any, str]] = [
-    # -- length of the run
-    (
-        "--epochs",
-        "run.epochs",
-        _number,
-        "passes over the data; the schedules are laid out over them",
-    ),
-    (
-        "--max-steps",
-        "run.max_steps",
-        _integer,
-        "cap on optimisation steps (the schedules fit the cap)",
-    ),
-    (
-        "--max-seconds",
-        "run.max_seconds",
-        _number,
-        "stop cleanly (final k-NN + checkpoint) before this many seconds",
-    ),
-    (
-        "--eval-every",
-        "run.eval_every",
-        _integer,
-        "k-NN every N steps, plus step 0 (random init) and the end; 0 turns k-NN off",
-    ),
-    ("--log-every", "run.log_every", _integer, "a metrics row with the diagnostics every N steps"),
-    (
-        "--checkpoint-every",
-        "run.checkpoint_every",
-        _integer,
-        "checkpoint every N steps (always at the end); 0 = by time only",
-    ),
-    (
-        "--checkpoint-seconds",
-        "run.checkpoint_seconds",
-        _number,
-        "also checkpoint after the first step, then every S seconds (60): a SIGKILL loses at "
-        "most S seconds; 0 = off",
-    ),
-    # -- data
-    (
-        "--data",
-        "data.data",
-        str,
-        "dataset: a folder (class sub-folders give labels), sample, cifar10:ROOT, stl10:ROOT, "
-        "generated:n=2000,size=32,classes=10",
-    ),
-    (
-        "--pipeline",
-        "data.pipeline",
-        str,
-        "augmentation preset (dinov2, dino, small-images ...), YAML/JSON/DINOv2 config file, "
-        "or your own code: path/to/file.py:factory or package.module:factory (its crops are "
-        "measured; the patch size adapts when --patch-size is not given)",
-    ),
-    (
-        "--pipeline-kwargs",
-        "data.pipeline_kwargs",
-        str,
-        "keyword arguments for a --pipeline factory, as a JSON object: '{\"img_size\": 32}'",
-    ),
-    (
-        "--local-crops",
-        "data.local_crops",
-        _integer,
-        "local crops per image (DINOv2: 8); fewer is faster, 0 removes multi-crop",
-    ),
-    (
-        "--global-size",
-        "data.global_crops_size",
-        _integer,
-        "global crop side in px (224; 32 for CIFAR)",
-    ),
-    ("--local-size", "data.local_crops_size", _integer, "local crop side in px (96; 16 for CIFAR)"),
-    (
-        "--batch-size",
-        "data.batch_size",
-        _integer,
-        "images per process and step; below ~64 centering starves and k-NN can get worse",
-    ),
-    (
-        "--workers",
-        "data.workers",
-        _integer,
-        "data loader processes (default: 1 on a 2-core machine, more with more cores)",
-    ),
-    (
-        "--augment-device",
-        "data.augment_device",
-        str,
-        "where the views are cut and coloured: auto (the GPU when training on one, else cpu), "
-        "cpu (DataLoader workers), device (the training device, also a CPU), cuda / cuda:N",
-    ),
-    (
-        "--dinov2-blur",
-        "data.dinov2_blur",
-        str,
-        "with --config (a DINOv2 file): released (default) blurs as DINOv2's code runs, "
-        "0 / 0.9 / 0.5 on global 1 / global 2 / locals; published as its paper says, 1 / 0.1 / 0.5",
-    ),
-    (
-        "--decode-cache-gb",
-        "data.decode_cache_gb",
-        _number,
-        "on-device augmentation: decode the images once and keep them in RAM up to this many "
-        "GiB (CIFAR-10 takes 0.15); 0 = off",
-    ),
-    ("--eval-split", "data.eval_split", str, "held-out labelled split for k-NN (val)"),
-    ("--knn-k", "data.knn_k", _integer, "k-NN neighbours (20 is the DINO headline)"),
-    # -- model
-    ("--arch", "model.arch", str, "vit_tiny | vit_small | vit_base | resnet18 (no iBOT)"),
-    ("--patch-size", "model.patch_size", _integer, "ViT patch side: 16 at 224 px, 4 at 32 px"),
-    ("--embed-dim", "model.embed_dim", _integer, "custom ViT width (e.g. 96 on a CPU)"),
-    ("--num-heads", "model.num_heads", _integer, "custom ViT heads (must divide the width)"),
-    ("--depth", "model.depth", _integer, "ViT blocks (12); 2-4 is enough for a CPU demo"),
-    (
-        "--drop-path",
-        "model.drop_path_rate",
-        _number,
-        "stochastic depth: 0.1 ViT-S, 0 for tiny models",
-    ),
-    (
-        "--num-prototypes",
-        "model.num_prototypes",
-        _integer,
-        "K: 65536 in DINOv2; 1024-8192 converge faster on small data (check 'prototypes used')",
-    ),
-    # -- optimisation
-    (
-        "--lr",
-        "optim.base_lr",
-        _number,
-        "base lr at batch 1024, scaled by sqrt(batch / 1024): lower it on NaN, raise it if the "
-        "loss "
-        "is flat",
-    ),
-    ("--lr-scaling", "optim.lr_scaling", str, "sqrt (default) or none: use --lr as the peak lr"),
-    ("--warmup-epochs", "optim.warmup_epochs", _number, "lr warm-up; ~5-10%% of a short run"),
-    (
-        "--momentum",
-        "optim.momentum_start",
-        _number,
-        "teacher EMA momentum at the start (cosine to 1): 0.99 or lower for runs under 1k steps",
-    ),
-    (
-        "--teacher-temp",
-        "optim.teacher_temp_end",
-        _number,
-        "teacher temperature after warm-up (0.07); lower it if the loss stays at ln K",
-    ),
-    (
-        "--teacher-temp-warmup-epochs",
-        "optim.teacher_temp_warmup_epochs",
-        _number,
-        "teacher temperature warm-up from 0.04 (30 epochs in DINOv2)",
-    ),
-    ("--koleo-weight", "optim.koleo_weight", _number, "KoLeo weight (0.1); 0 turns it off"),
-    ("--ibot-weight", "optim.ibot_weight", _number, "iBOT masked-patch loss weight (1.0); 0 = off"),
-    ("--centering", "optim.centering", str, "center (EMA) or sinkhorn (try it for small batches)"),
-    ("--clip-grad", "optim.clip_grad", _number, "gradient-norm clip (3.0); 0 = off, not advised"),
-    # -- DINOv2's knobs (DINOv2 defaults)
-    (
-        "--layerwise-decay",
-        "optim.layerwise_decay",
-        _number,
-        "lr x rate^(depth + 1 - layer) (0.9): early blocks learn slower; 1 turns it off",
-    ),
-    (
-        "--patch-embed-lr-mult",
-        "optim.patch_embed_lr_mult",
-        _number,
-        "extra lr factor of the patch embedding (0.2)",
-    ),
-    (
-        "--freeze-last-layer-epochs",
-        "optim.freeze_last_layer_epochs",
-        _number,
-        "prototypes at lr 0 this long (1); shorten it for runs of a few epochs",
-    ),
-    (
-        "--warmup-teacher-temp",
-        "optim.teacher_temp_start",
-        _number,
-        "teacher temperature at the start of its warm-up (0.04)",
-    ),
-    (
-        "--mask-sample-probability",
-        "optim.mask_probability",
-        _number,
-        "fraction of global crops that get an iBOT mask (0.5)",
-    ),
-    (
-        "--mask-ratio-min-max",
-        "optim.mask_ratio",
-        str,
-        "iBOT mask ratio range, spread evenly over the batch (0.1,0.5)",
-    ),
-    (
-        "--drop-path-uniform",
-        "model.drop_path_uniform",
-        str,
-        "true: the same stochastic depth in every block (DINOv2); false: a 0 -> rate ramp",
-    ),
-    (
-        "--layerscale",
-        "model.layerscale_init",
-        str,
-        "LayerScale init (DINOv2: 1e-5); none turns it off",
-    ),
-    (
-        "--num-register-tokens",
-        "model.num_register_tokens",
-        _integer,
-        "register tokens after CLS (0; DINOv2 with registers: 4)",
-    ),
-    ("--ffn-layer", "model.ffn_layer", str, "mlp or swiglu (swiglufused is the same layer)"),
-    (
-        "--head-style",
-        "model.head_style",
-        str,
-        "dinov2 (trainable prototype norms) or dino_v1 (norms fixed to 1)",
-    ),
-    (
-        "--ibot-separate-head",
-        "model.ibot_separate_head",
-        str,
-        "true: iBOT gets its own head (DINOv2 ViT-L/g configs); false: shares the DINO head",
-    ),
-    (
-        "--ibot-num-prototypes",
-        "model.ibot_num_prototypes",
-        _integer,
-        "K of the separate iBOT head (default: --num-prototypes)",
-    ),
-    (
-        "--dino-normalisation",
-        "optim.dino_normalisation",
-        str,
-        "dinov2 (default) or pair_mean (DINO v1; differs only without local crops)",
-    ),
-    (
-        "--ibot-normalisation",
-        "optim.ibot_normalisation",
-        str,
-        "global_crops (DINOv2) or masked_crops (2x at mask probability 0.5)",
-    ),
-    # -- where it runs
-    ("--seed", "run.seed", _integer, "seed of the weights, the data order and the augmentations"),
-    ("--device", "run.device", str, "auto (CUDA when available), cpu, cuda or cuda:N"),
-    ("--precision", "run.precision", str, "auto (bf16 on CUDA, fp32 on CPU), bf16 or fp32"),
-    ("--threads", "run.threads", _integer, "torch CPU threads (default: all cores)"),
-]
+# Flags of earlier versions, renamed to their field's name: a clear usage error, not a silent
+# alias (a knob has one name).
+RENAMED = {
+    "--lr": "--base-lr",
+    "--global-size": "--global-crops-size",
+    "--local-size": "--local-crops-size",
+    "--drop-path": "--drop-path-rate",
+    "--momentum": "--momentum-start",
+    "--teacher-temp": "--teacher-temp-end",
+    "--warmup-teacher-temp": "--teacher-temp-start",
+    "--mask-sample-probability": "--mask-probability",
+    "--mask-ratio-min-max": "--mask-ratio",
+    "--layerscale": "--layerscale-init",
+}
+SECTION_TITLES = {
+    "model": "model (the backbone and heads)",
+    "optim": "optim (losses, optimiser, schedules)",
+    "data": "data (dataset, crops, loader, k-NN data)",
+    "run": "run (length, logging, evaluation, where it runs)",
+}
+
+
+def _argument_type(knob: Knob) -> Any:
+    """argparse's early check of a value: a number for a number knob (or "none" where None is
+    allowed); text where the config parses it (bools, pairs), the config then naming the flag."""
+    if knob.kind not in (int, float):
+        return str
+    number = _integer if knob.kind is int else _number
+    if not knob.allows_none:
+        return number
+
+    def number_or_none(text: str) -> Any:  # "none" stays text: the config reads it as None
+        return "none" if text.strip().lower() in ("none", "null") else number(text)
+
+    number_or_none.__name__ = number.__name__  # argparse names the type in its messages
+    return number_or_none
+
+
+def _knob_help(knob: Knob) -> str:
+    allowed = knob.allowed()
+    if knob.bounds is not None and knob.bounds.choices:
+        shown = all(choice in knob.help for choice in knob.bounds.choices)
+        return knob.help if shown else f"{knob.help} ({allowed})"
+    return f"{knob.help} [{allowed}]".replace("%", "%%")
+
+
+class _Renamed(argparse.Action):
+    """A flag of an earlier version: the usage error names the flag to use."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option: Any = None) -> None:
+        new = RENAMED[str(option)]
+        field = next(k.field for k in knob_table() if k.flag == new)
+        parser.error(f"{option} is now {new} (the config field {field}): use {new}.")
+
+
+def add_knob_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field (:func:`~dinodiag.train.config.knob_table`), grouped by
+    section; every default is None, so only the flags given change the preset (or, with
+    --resume, the run's own config)."""
+    groups = {
+        section: parser.add_argument_group(title) for section, title in SECTION_TITLES.items()
+    }
+    for knob in knob_table():
+        group = groups[knob.field.partition(".")[0]]
+        metavar = knob.flag.lstrip("-").upper().replace("-", "_")
+        extra: dict[str, Any] = {"nargs": "?", "const": "true"} if knob.kind is bool else {}
+        group.add_argument(
+            knob.flag,
+            type=_argument_type(knob),
+            default=None,
+            dest=_dest(knob.field),
+            metavar=metavar,
+            help=_knob_help(knob),
+            **extra,
+        )
+    for old in RENAMED:
+        parser.add_argument(old, action=_Renamed, nargs="?", help=argparse.SUPPRESS)
 
 
 def _dest(field: str) -> str:
@@ -340,9 +162,13 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "train",
         help="run a short DINOv2 training (k-NN and collapse diagnostics in a run directory)",
+        usage="python -m dinodiag train [--preset NAME | --config DINOV2_YAML] [--run-dir DIR] "
+        "[--resume] [--estimate [--json]] [--print-config] [--set SECTION.FIELD=VALUE] "
+        "[--FIELD VALUE ...]",
         description=__doc__.split("\n")[0],
         epilog=__doc__.split("\n", 2)[2],
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,  # a knob has one name: --layers is not --layerscale-init
     )
     parser.add_argument(
         "--preset", default=None, help=f"training preset (default cpu-demo). {presets}"
@@ -363,14 +189,6 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
         action="store_true",
         help="continue the run in --run-dir from its checkpoint, same step count "
         "(its config.json is used; flags given here change it)",
-    )
-    parser.add_argument(
-        "--compile",
-        action="store_const",
-        const=True,
-        default=None,
-        dest=_dest("run.compile"),
-        help="torch.compile the networks (faster on GPU after a slow start)",
     )
     parser.add_argument(
         "--set",
@@ -397,11 +215,7 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="with --resume: go on although the file of the run's own pipeline code changed "
         "(refused by default: the run would mix two pipelines)",
     )
-    for flag, field, kind, help_text in _OVERRIDES:
-        metavar = flag.lstrip("-").upper().replace("-", "_")
-        parser.add_argument(
-            flag, type=kind, default=None, dest=_dest(field), metavar=metavar, help=help_text
-        )
+    add_knob_flags(parser)
     parser.set_defaults(func=cmd_train)
     return parser
 
@@ -412,15 +226,13 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _given(args: argparse.Namespace) -> dict[str, tuple[Any, str]]:
-    """``{"section.field": (value, how it was given)}``: ``"--lr 0.1"`` or ``"--set x=y"``."""
-    flags = {field: flag for flag, field, _, _ in _OVERRIDES} | {"run.compile": "--compile"}
+    """``{"section.field": (value, how it was given)}``: ``"--base-lr 0.1"`` or ``"--set x=y"``."""
+    flags = {knob.field: knob.flag for knob in knob_table()}
     given: dict[str, tuple[Any, str]] = {}
     for key, value in vars(args).items():
         if key.startswith("override__") and value is not None:
             field = key.removeprefix("override__").replace("__", ".")
-            if value is True:
-                shown = flags[field]
-            elif isinstance(value, float):
+            if isinstance(value, float):
                 shown = f"{flags[field]} {value:g}"
             else:
                 shown = f"{flags[field]} {value}"

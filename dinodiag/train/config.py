@@ -15,14 +15,25 @@ returns the :class:`~dinodiag.augment.config.PipelineConfig` a run really uses (
 from __future__ import annotations
 
 import dataclasses
+import functools
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from dinodiag.augment.config import PipelineConfig
 from dinodiag.errors import ConfigError
 from dinodiag.probe.spec import is_pipeline_spec
-from dinodiag.typed_config import build_config, did_you_mean
+from dinodiag.typed_config import (
+    Bounds,
+    build_config,
+    check_bounds,
+    did_you_mean,
+    field_bounds,
+    field_help,
+    field_types,
+)
 
 ARCHS = ("vit_tiny", "vit_small", "vit_base", "vit_large", "vit_giant2", "resnet18")
 FFN_LAYERS = ("mlp", "swiglu")  # DINOv2's "swiglufused" is read as "swiglu" (the same layer)
@@ -47,49 +58,73 @@ def _require(section: str, name: str, ok: bool, value: Any, allowed: str) -> Non
         raise ConfigError(f"{section}.{name} = {value!r} is invalid: allowed {allowed}.")
 
 
+# Bounds shorthands: the range of a knob is part of its type hint (typed_config.Bounds).
+POSITIVE = Bounds(low=0, low_open=True)
+NON_NEGATIVE = Bounds(low=0)
+AT_LEAST_1 = Bounds(low=1)
+AT_LEAST_1_OR_NONE = Bounds(low=1, none=True)
+NON_NEGATIVE_OR_NONE = Bounds(low=0, none=True)
+UNIT = Bounds(low=0, high=1)  # [0, 1]
+UNIT_OPEN_TOP = Bounds(low=0, high=1, high_open=True)  # [0, 1)
+FACTOR = Bounds(low=0, high=1, low_open=True)  # (0, 1]
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Backbone and projection heads."""
 
-    arch: str = "vit_small"  # vit_tiny | small | base | large | giant2 | resnet18; tiny on a CPU
-    patch_size: int = 16  # ViT patch side; 16 for 224 px, 4 for 32 px crops (crops must divide)
-    embed_dim: int | None = None  # override the ViT width (e.g. 96 for a CPU demo); None = arch
-    num_heads: int | None = None  # override the ViT heads (embed_dim must divide); None = arch
-    depth: int | None = None  # ViT blocks (None = the arch's: 12, large 24, giant2 40); 2-4 on CPU
-    drop_path_rate: float = 0.1  # stochastic depth; 0.1 for ViT-S, 0.3 large; 0 for tiny models
-    drop_path_uniform: bool = True  # the same rate in every block (DINOv2); False: 0 -> rate ramp
-    layerscale_init: float | None = None  # e.g. 1e-5 (DINOv2 large models); None disables
-    num_register_tokens: int = 0  # extra learned tokens after CLS (DINOv2 "registers": 4)
-    ffn_layer: str = "mlp"  # "mlp" (GELU) or "swiglu" (DINOv2 ViT-L/g; hidden 2/3 of 4 x dim)
-    interpolate_offset: float = 0.1  # DINOv2's pos-embed interpolation offset (0 = by size)
+    # vit_tiny | vit_small | vit_base | vit_large | vit_giant2 | resnet18 (no iBOT); tiny on a CPU
+    arch: Annotated[str, Bounds(choices=ARCHS)] = "vit_small"
+    # ViT patch side: 16 at 224 px, 4 at 32 px (the crop sides must be multiples of it)
+    patch_size: Annotated[int, AT_LEAST_1] = 16
+    # ViT width (96 on a CPU); none = the arch's
+    embed_dim: Annotated[int | None, AT_LEAST_1_OR_NONE] = None
+    # ViT heads (must divide the width); none = the arch's
+    num_heads: Annotated[int | None, AT_LEAST_1_OR_NONE] = None
+    # ViT blocks (none = the arch's: 12, large 24, giant2 40); 2-4 is enough for a CPU demo
+    depth: Annotated[int | None, AT_LEAST_1_OR_NONE] = None
+    # stochastic depth: DINOv2 0.3 (0.4 ViT-L), 0.1 for ViT-S, 0 for tiny models
+    drop_path_rate: Annotated[float, UNIT_OPEN_TOP] = 0.1
+    # true: the same stochastic depth in every block (DINOv2); false: a 0 -> rate ramp
+    drop_path_uniform: bool = True
+    # LayerScale init (DINOv2: 1e-5); none turns it off
+    layerscale_init: Annotated[float | None, Bounds(low=0, low_open=True, none=True)] = None
+    # register tokens after CLS (0; DINOv2 with registers: 4)
+    num_register_tokens: Annotated[int, NON_NEGATIVE] = 0
+    # mlp (GELU) or swiglu (DINOv2 ViT-L/g: hidden 2/3 of 4 x dim; swiglufused is the same)
+    ffn_layer: Annotated[str, Bounds(choices=FFN_LAYERS)] = "mlp"
+    # DINOv2's pos-embed interpolation offset (DINOv2: 0.1; 0 = by size)
+    interpolate_offset: Annotated[float, UNIT_OPEN_TOP] = 0.1
     interpolate_antialias: bool = False  # antialiased pos-embed interpolation (DINOv2: off)
-    num_prototypes: int = 65536  # K; 1024-8192 converge faster on small data (watch 'used')
-    head_hidden_dim: int = 2048  # DINO head MLP width; 256-512 is enough for tiny models
-    head_bottleneck_dim: int = 256  # width before the prototypes
-    head_layers: int = 3  # MLP layers of the head
-    # "dinov2": prototype norms g trainable (with weight decay), PyTorch's default init of the
-    # directions; "dino_v1": g fixed to 1 (DINO's norm_last_layer), more stable in long runs
-    head_style: str = "dinov2"
-    ibot_separate_head: bool = False  # own head for iBOT patches (DINOv2 default: shared)
-    ibot_num_prototypes: int | None = None  # K of the separate iBOT head; None = num_prototypes
-    ibot_head_hidden_dim: int | None = None  # separate iBOT head MLP width; None = DINO head's
-    ibot_head_bottleneck_dim: int | None = None  # its bottleneck; None = the DINO head's
-    ibot_head_layers: int | None = None  # its MLP layers; None = the DINO head's
+    # K: 65536 in DINOv2; 1024-8192 converge faster on small data (check 'prototypes used')
+    num_prototypes: Annotated[int, Bounds(low=2)] = 65536
+    # DINO head MLP width; 256-512 is enough for tiny models
+    head_hidden_dim: Annotated[int, AT_LEAST_1] = 2048
+    head_bottleneck_dim: Annotated[int, AT_LEAST_1] = 256  # width before the prototypes
+    head_layers: Annotated[int, AT_LEAST_1] = 3  # MLP layers of the head
+    # dinov2: prototype norms g trainable (with weight decay), PyTorch's default init of the
+    # directions; dino_v1: g fixed to 1 (DINO's norm_last_layer), more stable in long runs
+    head_style: Annotated[str, Bounds(choices=HEAD_STYLES)] = "dinov2"
+    # true: iBOT gets its own head (DINOv2 ViT-L/g configs); false: it shares the DINO head
+    ibot_separate_head: bool = False
+    # K of the separate iBOT head; none = num_prototypes
+    ibot_num_prototypes: Annotated[int | None, AT_LEAST_1_OR_NONE] = None
+    # MLP width of the separate iBOT head; none = the DINO head's
+    ibot_head_hidden_dim: Annotated[int | None, AT_LEAST_1_OR_NONE] = None
+    # bottleneck of the separate iBOT head; none = the DINO head's
+    ibot_head_bottleneck_dim: Annotated[int | None, AT_LEAST_1_OR_NONE] = None
+    # MLP layers of the separate iBOT head; none = the DINO head's
+    ibot_head_layers: Annotated[int | None, AT_LEAST_1_OR_NONE] = None
 
     def __post_init__(self) -> None:
-        s = "model"
-        _require(s, "arch", self.arch in ARCHS, self.arch, f"one of {', '.join(ARCHS)}")
-        _require(s, "patch_size", self.patch_size >= 1, self.patch_size, "an integer >= 1")
-        for name in ("embed_dim", "num_heads", "depth"):
-            value = getattr(self, name)
-            _require(s, name, value is None or value >= 1, value, "an integer >= 1 or null")
+        if self.ffn_layer == "swiglufused":  # DINOv2's name for the same layer
+            object.__setattr__(self, "ffn_layer", "swiglu")
+        check_bounds(self, "model")
         if self.embed_dim is not None and self.embed_dim % (self.num_heads or 1):
             raise ConfigError(
                 f"model.embed_dim = {self.embed_dim} is not divisible by model.num_heads = "
                 f"{self.num_heads}: pick a width that is a multiple of the head count."
             )
-        _require(s, "drop_path_rate", 0 <= self.drop_path_rate < 1, self.drop_path_rate, "[0, 1)")
-        _require(s, "num_prototypes", self.num_prototypes >= 2, self.num_prototypes, ">= 2")
         if self.num_prototypes > MAX_PROTOTYPES:
             weights = self.head_bottleneck_dim * self.num_prototypes
             gib = weights * 4 * 5 / 2**30  # fp32 weights, gradient, 2 AdamW moments, teacher
@@ -100,30 +135,6 @@ class ModelConfig:
                 f"~{gib:,.0f} GiB with its gradient, AdamW's state and the teacher's copy. Try "
                 "1024-8192 on small data."
             )
-        for name in ("head_hidden_dim", "head_bottleneck_dim", "head_layers"):
-            value = getattr(self, name)
-            _require(s, name, value >= 1, value, "an integer >= 1")
-        _require(
-            s,
-            "num_register_tokens",
-            self.num_register_tokens >= 0,
-            self.num_register_tokens,
-            ">= 0",
-        )
-        if self.ffn_layer == "swiglufused":  # DINOv2's name for the same layer
-            object.__setattr__(self, "ffn_layer", "swiglu")
-        _require(s, "ffn_layer", self.ffn_layer in FFN_LAYERS, self.ffn_layer, "mlp | swiglu")
-        offset = self.interpolate_offset
-        _require(s, "interpolate_offset", 0 <= offset < 1, offset, "[0, 1) (DINOv2: 0.1)")
-        _require(s, "head_style", self.head_style in HEAD_STYLES, self.head_style, "dinov2|dino_v1")
-        for name in (
-            "ibot_num_prototypes",
-            "ibot_head_hidden_dim",
-            "ibot_head_bottleneck_dim",
-            "ibot_head_layers",
-        ):
-            value = getattr(self, name)
-            _require(s, name, value is None or value >= 1, value, "an integer >= 1 or null")
         if not self.ibot_separate_head:
             for name, dino_name in (
                 ("ibot_num_prototypes", "num_prototypes"),
@@ -155,215 +166,171 @@ class ModelConfig:
 class OptimConfig:
     """Losses, optimiser and per-iteration schedules (DINOv2 recipe by default)."""
 
-    base_lr: float = 0.004  # lr at batch 1024; lower it if the loss goes NaN, raise if flat
-    lr_scaling: str = "sqrt"  # "sqrt": base_lr * sqrt(global batch / 1024); "none": base_lr as is
-    min_lr: float = 1e-6  # end of the cosine decay
-    warmup_epochs: float = 10.0  # linear lr warm-up; ~5-10% of the run for short runs
-    weight_decay_start: float = 0.04  # cosine schedule start (none on biases / norms / tokens)
-    weight_decay_end: float = 0.4  # cosine schedule end
-    momentum_start: float = 0.992  # teacher EMA momentum; 0.99 or lower for runs of < 1k steps
-    momentum_end: float = 1.0  # teacher momentum at the end (cosine to it)
-    teacher_temp_start: float = 0.04  # sharper teacher targets at the start
-    teacher_temp_end: float = 0.07  # after the warm-up; lower it if the loss stays at ln K
-    teacher_temp_warmup_epochs: float = 30.0  # linear warm-up of the teacher temperature
-    student_temp: float = 0.1  # student softmax temperature (rarely changed)
-    freeze_last_layer_epochs: float = 1.0  # prototypes at lr 0 this long; shorten for short runs
-    layerwise_decay: float = 0.9  # lr x rate^(depth + 1 - layer): early blocks learn slower
-    patch_embed_lr_mult: float = 0.2  # extra lr factor of the patch embedding (DINOv2: 0.2)
-    clip_grad: float = 3.0  # gradient-norm clip per network (backbone, heads); 0 = off
-    beta1: float = 0.9  # AdamW beta1
-    beta2: float = 0.999  # AdamW beta2
-    center_momentum: float = 0.9  # EMA of the teacher centre; higher = slower centering
-    centering: str = "center"  # "center" or "sinkhorn" (try it when small batches collapse)
-    dino_weight: float = 1.0  # weight of the DINO CLS loss
-    # "dinov2": sum over crop pairs / ((G-1) G + max(G L, 1)), so with no local crops the loss
-    # is 2/3 of the pair mean; "pair_mean": the mean over the pairs (DINO v1, lightly)
-    dino_normalisation: str = "dinov2"
-    ibot_weight: float = 1.0  # weight of the iBOT masked-patch loss (0 = off; ResNet has none)
-    # "global_crops": per-crop mean over masked patches, summed, / all global crops (DINOv2);
-    # "masked_crops": / the masked crops only (2x at mask probability 0.5)
-    ibot_normalisation: str = "global_crops"
-    koleo_weight: float = 0.1  # weight of KoLeo (0 = off); needs a batch of >= 2 per process
-    koleo_across_processes: bool = False  # neighbours among all processes (DINOv2: local batch)
-    mask_probability: float = 0.5  # fraction of global crops that get an iBOT mask (floored)
-    mask_ratio: tuple[float, float] = (0.1, 0.5)  # masked fraction range, spread over the batch
+    # base lr at batch 1024, scaled by sqrt(batch / 1024): lower it on NaN, raise it if the loss
+    # is flat
+    base_lr: Annotated[float, POSITIVE] = 0.004
+    # sqrt: base_lr x sqrt(global batch / 1024); none: base_lr is the peak lr as given
+    lr_scaling: Annotated[str, Bounds(choices=("sqrt", "none"))] = "sqrt"
+    min_lr: Annotated[float, NON_NEGATIVE] = 1e-6  # end of the cosine decay
+    # linear lr warm-up; ~5-10% of a short run
+    warmup_epochs: Annotated[float, NON_NEGATIVE] = 10.0
+    # weight decay, cosine from this (none on biases / norms / LayerScale)
+    weight_decay_start: Annotated[float, NON_NEGATIVE] = 0.04
+    weight_decay_end: Annotated[float, NON_NEGATIVE] = 0.4  # ... to this
+    # teacher EMA momentum at the start (cosine to momentum_end): 0.99 or lower for runs under
+    # 1k steps
+    momentum_start: Annotated[float, UNIT] = 0.992
+    momentum_end: Annotated[float, UNIT] = 1.0  # teacher momentum at the end
+    # teacher temperature at the start of its warm-up (DINOv2: 0.04)
+    teacher_temp_start: Annotated[float, POSITIVE] = 0.04
+    # teacher temperature after the warm-up (0.07); lower it if the loss stays at ln K
+    teacher_temp_end: Annotated[float, POSITIVE] = 0.07
+    # linear warm-up of the teacher temperature (30 epochs in DINOv2)
+    teacher_temp_warmup_epochs: Annotated[float, NON_NEGATIVE] = 30.0
+    student_temp: Annotated[float, POSITIVE] = 0.1  # student softmax temperature (rarely changed)
+    # prototypes at lr 0 this long (1); shorten it for runs of a few epochs
+    freeze_last_layer_epochs: Annotated[float, NON_NEGATIVE] = 1.0
+    # lr x rate^(depth + 1 - layer) (0.9): early blocks learn slower; 1 turns it off
+    layerwise_decay: Annotated[float, FACTOR] = 0.9
+    # extra lr factor of the patch embedding (DINOv2: 0.2; 1 turns it off)
+    patch_embed_lr_mult: Annotated[float, FACTOR] = 0.2
+    # gradient-norm clip per network (backbone, heads) (3.0); 0 = off, not advised
+    clip_grad: Annotated[float, NON_NEGATIVE] = 3.0
+    beta1: Annotated[float, UNIT] = 0.9  # AdamW beta1
+    beta2: Annotated[float, UNIT] = 0.999  # AdamW beta2
+    # EMA of the teacher centre; higher = slower centering
+    center_momentum: Annotated[float, UNIT_OPEN_TOP] = 0.9
+    # center (EMA, DINOv2's default) or sinkhorn (try it when small batches collapse)
+    centering: Annotated[str, Bounds(choices=("center", "sinkhorn"))] = "center"
+    dino_weight: Annotated[float, NON_NEGATIVE] = 1.0  # weight of the DINO CLS loss
+    # dinov2: sum over crop pairs / ((G-1) G + max(G L, 1)), so with no local crops the loss is
+    # 2/3 of the pair mean; pair_mean: the mean over the pairs (DINO v1, lightly)
+    dino_normalisation: Annotated[str, Bounds(choices=DINO_NORMALISATIONS)] = "dinov2"
+    # weight of the iBOT masked-patch loss (1.0); 0 = off (ResNet has none)
+    ibot_weight: Annotated[float, NON_NEGATIVE] = 1.0
+    # global_crops: per-crop mean over masked patches, summed, / all global crops (DINOv2);
+    # masked_crops: / the masked crops only (2x at mask probability 0.5)
+    ibot_normalisation: Annotated[str, Bounds(choices=IBOT_NORMALISATIONS)] = "global_crops"
+    # KoLeo weight (0.1); 0 turns it off; needs a batch of >= 2 per process
+    koleo_weight: Annotated[float, NON_NEGATIVE] = 0.1
+    # KoLeo neighbours among all processes (DINOv2: each process's batch)
+    koleo_across_processes: bool = False
+    # fraction of global crops that get an iBOT mask (0.5, floored)
+    mask_probability: Annotated[float, UNIT] = 0.5
+    # iBOT masked fraction range, spread evenly over the batch (0.1,0.5)
+    mask_ratio: tuple[float, float] = (0.1, 0.5)
 
     def __post_init__(self) -> None:
-        s = "optim"
-        _require(s, "base_lr", self.base_lr > 0, self.base_lr, "a number > 0")
-        _require(s, "lr_scaling", self.lr_scaling in ("sqrt", "none"), self.lr_scaling, "sqrt|none")
-        _require(
-            s,
-            "centering",
-            self.centering in ("center", "sinkhorn"),
-            self.centering,
-            "center | sinkhorn",
-        )
-        for name in (
-            "min_lr",
-            "warmup_epochs",
-            "weight_decay_start",
-            "weight_decay_end",
-            "teacher_temp_warmup_epochs",
-            "freeze_last_layer_epochs",
-            "clip_grad",
-            "dino_weight",
-            "ibot_weight",
-            "koleo_weight",
-        ):
-            value = getattr(self, name)
-            _require(s, name, value >= 0, value, "a number >= 0")
-        _require(
-            s,
-            "dino_normalisation",
-            self.dino_normalisation in DINO_NORMALISATIONS,
-            self.dino_normalisation,
-            " | ".join(DINO_NORMALISATIONS),
-        )
-        _require(
-            s,
-            "ibot_normalisation",
-            self.ibot_normalisation in IBOT_NORMALISATIONS,
-            self.ibot_normalisation,
-            " | ".join(IBOT_NORMALISATIONS),
-        )
-        for name in ("layerwise_decay", "patch_embed_lr_mult"):
-            value = getattr(self, name)
-            _require(s, name, 0 < value <= 1, value, "a number in (0, 1]")
-        for name in ("momentum_start", "momentum_end", "mask_probability", "beta1", "beta2"):
-            value = getattr(self, name)
-            _require(s, name, 0 <= value <= 1, value, "a number in [0, 1]")
-        for name in ("teacher_temp_start", "teacher_temp_end", "student_temp"):
-            value = getattr(self, name)
-            _require(s, name, value > 0, value, "a temperature > 0")
+        check_bounds(self, "optim")
         lo, hi = self.mask_ratio
-        _require(s, "mask_ratio", 0 <= lo <= hi <= 1, self.mask_ratio, "0 <= min <= max <= 1")
-        _require(
-            s, "center_momentum", 0 <= self.center_momentum < 1, self.center_momentum, "[0, 1)"
-        )
+        if not 0 <= lo <= hi <= 1:
+            raise ConfigError(
+                f"optim.mask_ratio = {self.mask_ratio!r} is invalid: allowed 0 <= min <= max <= 1."
+            )
 
 
 @dataclass(frozen=True)
 class DataConfig:
     """Dataset, augmentation pipeline, loader and k-NN evaluation data."""
 
-    data: str = "generated"  # dataset spec: a folder, sample, generated:..., cifar10:ROOT ...
-    # the crops: a pipeline preset, a YAML / JSON / DINOv2 config file, or your own code as
-    # path/to/file.py:factory or package.module:factory (dinodiag.train.pipelines)
+    # dataset: a folder (class sub-folders give labels), sample, cifar10:ROOT, stl10:ROOT,
+    # generated:n=2000,size=32,classes=10
+    data: str = "generated"
+    # augmentation preset (dinov2, dino, small-images ...), YAML / JSON / DINOv2 config file, or
+    # your own code: path/to/file.py:factory or package.module:factory (its crops are measured;
+    # the patch size adapts when --patch-size is not given)
     pipeline: str = "dinov2"
-    pipeline_kwargs: str = ""  # JSON object of keyword arguments for a factory ("" = none)
-    local_crops: int | None = (
-        None  # override the pipeline's local crop count (0-10; fewer = faster)
-    )
-    global_crops_size: int | None = None  # override the global crop side (px)
-    local_crops_size: int | None = None  # override the local crop side (px)
-    # blur of a DINOv2 config file as the pipeline: released = as DINOv2's code runs it (0 / 0.9
-    # / 0.5 on global 1 / global 2 / locals: its GaussianBlur passes 1 - p to RandomApply; the
-    # released checkpoints were trained so), published = as its paper and config say (1.0 / 0.1
-    # / 0.5). Presets and other files keep their own blur.
-    dinov2_blur: str = "released"
+    # keyword arguments for a pipeline factory, as a JSON object: '{"img_size": 32}'
+    pipeline_kwargs: str = ""
+    # local crops per image (DINOv2: 8); fewer is faster, 0 removes multi-crop; none = the
+    # pipeline's
+    local_crops: Annotated[int | None, NON_NEGATIVE_OR_NONE] = None
+    # global crop side in px (224; 32 for CIFAR); none = the pipeline's
+    global_crops_size: Annotated[int | None, AT_LEAST_1_OR_NONE] = None
+    # local crop side in px (96; 16 for CIFAR); none = the pipeline's
+    local_crops_size: Annotated[int | None, AT_LEAST_1_OR_NONE] = None
+    # with a DINOv2 config file as the pipeline: released blurs as DINOv2's code runs it (0 /
+    # 0.9 / 0.5 on global 1 / global 2 / locals: its GaussianBlur passes 1 - p to RandomApply;
+    # the released checkpoints were trained so), published as its paper and config say (1.0 /
+    # 0.1 / 0.5). Presets and other files keep their own blur.
+    dinov2_blur: Annotated[str, Bounds(choices=DINOV2_BLURS)] = "released"
     train_split: str = "train"  # split the model trains on
     eval_split: str = "val"  # held-out labelled split the k-NN classifies
-    batch_size: int = 64  # images per process and step; DINO needs >= 64 for centering to work
-    workers: int | None = None  # loader processes; None = auto (1 on a 2-core machine)
-    # -- where the views are made (dinodiag.train.device_batches)
-    # auto: on the training device when it is a GPU (workers only decode), else CPU workers
-    # cut and colour; cpu: CPU workers; device: the training device, even a CPU; cuda / cuda:N
+    # images per process and step; below ~64 centering starves and k-NN can get worse
+    batch_size: Annotated[int, AT_LEAST_1] = 64
+    # data loader processes; none = auto (1 on a 2-core machine, more with more cores)
+    workers: Annotated[int | None, NON_NEGATIVE_OR_NONE] = None
+    # where the views are cut and coloured (dinodiag.train.device_batches): auto (the training
+    # device when it is a GPU, workers only decode; else CPU workers), cpu (DataLoader workers),
+    # device (the training device, even a CPU), cuda or cuda:N
     augment_device: str = "auto"
-    decode_cache_gb: float = 0.0  # keep decoded images in RAM up to this (device backend); 0 off
-    knn_k: int = 20  # neighbours that vote (20 is the headline number of DINO)
-    knn_temperature: float = 0.07  # vote weight exp(similarity / T)
-    knn_train_max: int = 5000  # memory-bank images (a random subset of the train split)
-    knn_test_max: int = 1000  # test images (a random subset of the eval split)
+    # on-device augmentation: decode the images once and keep them in RAM up to this many GiB
+    # (CIFAR-10 takes 0.15); 0 = off
+    decode_cache_gb: Annotated[float, NON_NEGATIVE] = 0.0
+    knn_k: Annotated[int, AT_LEAST_1] = 20  # k-NN neighbours that vote (20 is DINO's headline)
+    knn_temperature: Annotated[float, POSITIVE] = 0.07  # k-NN vote weight exp(similarity / T)
+    # k-NN memory-bank images (a random subset of the train split)
+    knn_train_max: Annotated[int, AT_LEAST_1] = 5000
+    # k-NN test images (a random subset of the eval split); 200 or more resolve a 10-point change
+    knn_test_max: Annotated[int, AT_LEAST_1] = 1000
 
     def __post_init__(self) -> None:
         s = "data"
         _require(s, "data", bool(self.data.strip()), self.data, "a dataset spec")
         _require(s, "pipeline", bool(self.pipeline.strip()), self.pipeline, "a preset or file")
-        for name in ("local_crops", "workers"):
-            value = getattr(self, name)
-            _require(s, name, value is None or value >= 0, value, "an integer >= 0 or null")
-        for name in ("global_crops_size", "local_crops_size"):
-            value = getattr(self, name)
-            _require(s, name, value is None or value >= 1, value, "an integer >= 1 or null")
-        for name in ("batch_size", "knn_k", "knn_train_max", "knn_test_max"):
-            value = getattr(self, name)
-            _require(s, name, value >= 1, value, "an integer >= 1")
-        _require(s, "knn_temperature", self.knn_temperature > 0, self.knn_temperature, "> 0")
+        check_bounds(self, s)
         where = self.augment_device.strip().lower()
         known = where in ("auto", "cpu", "device", "cuda") or (
             where.startswith("cuda:") and where[5:].isdigit()
         )
         _require(s, "augment_device", known, self.augment_device, AUGMENT_DEVICES_HELP)
-        _require(s, "decode_cache_gb", self.decode_cache_gb >= 0, self.decode_cache_gb, ">= 0")
-        blur = self.dinov2_blur
-        _require(s, "dinov2_blur", blur in DINOV2_BLURS, blur, " or ".join(DINOV2_BLURS))
 
 
 @dataclass(frozen=True)
 class RunConfig:
     """Length of the run, logging, evaluation, device and seed."""
 
-    epochs: float = 100.0  # passes over the train split (the schedules are laid out over them)
-    epoch_length: int | None = None  # steps per schedule epoch; None = one pass over the data
-    max_steps: int | None = None  # cap the run at this many steps (schedules then fit it)
-    # True: the schedules span all the epochs and max_steps / max_seconds cut the run short (the
-    # first steps of the full run; how a DINOv2 config is shortened); False: they fit max_steps
+    # passes over the train split; the schedules are laid out over them
+    epochs: Annotated[float, POSITIVE] = 100.0
+    # steps per schedule epoch; none = one pass over the data
+    epoch_length: Annotated[int | None, AT_LEAST_1_OR_NONE] = None
+    # cap on optimisation steps (the schedules fit the cap)
+    max_steps: Annotated[int | None, AT_LEAST_1_OR_NONE] = None
+    # true: the schedules span all the epochs and max_steps / max_seconds cut the run short (the
+    # first steps of the full run; how a DINOv2 config is shortened); false: they fit max_steps
     keep_full_schedules: bool = False
-    max_seconds: float | None = None  # stop cleanly (eval + checkpoint) before this many seconds
-    fit_to_time: bool = False  # with max_seconds: shorten the schedules to the steps that fit
-    eval_every: int = 500  # k-NN every N steps (also at step 0 and at the end); 0 = no k-NN
-    log_every: int = 10  # a metrics row (losses + diagnostics) every N steps
-    log_first_steps: int = 20  # ... and one after every step up to this one, so the curves of
-    # a short run have points from its first seconds on
-    checkpoint_every: int = 1000  # checkpoint every N steps (and at the end); 0 = by time only
-    checkpoint_seconds: float = 60.0  # also after the first step, then every S s (0 = off): a
-    # SIGKILL or the out-of-memory killer loses at most S seconds of training
-    seed: int = 0  # seeds the model init, the data order and every augmentation
+    # stop cleanly (final k-NN + checkpoint) before this many seconds
+    max_seconds: Annotated[float | None, Bounds(low=0, low_open=True, none=True)] = None
+    # with max_seconds: shorten the schedules to the steps that fit
+    fit_to_time: bool = False
+    # k-NN every N steps, plus step 0 (random init) and the end; 0 turns k-NN off
+    eval_every: Annotated[int, NON_NEGATIVE] = 500
+    # a metrics row (losses + diagnostics) every N steps
+    log_every: Annotated[int, AT_LEAST_1] = 10
+    # ... and one after every step up to this one, so the curves of a short run have points
+    # from its first seconds on
+    log_first_steps: Annotated[int, NON_NEGATIVE] = 20
+    # checkpoint every N steps (always at the end); 0 = by time only
+    checkpoint_every: Annotated[int, NON_NEGATIVE] = 1000
+    # also checkpoint after the first step, then every S seconds (60): a SIGKILL or the
+    # out-of-memory killer loses at most S seconds of training; 0 = off
+    checkpoint_seconds: Annotated[float, NON_NEGATIVE] = 60.0
+    # seeds the model init, the data order and every augmentation
+    seed: Annotated[int, NON_NEGATIVE] = 0
     device: str = "auto"  # auto (CUDA when available, else CPU), cpu, cuda or cuda:N
-    precision: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU), bf16 or fp32
+    # auto (bf16 autocast on CUDA, fp32 on CPU), bf16 or fp32
+    precision: Annotated[str, Bounds(choices=PRECISIONS)] = "auto"
     compile: bool = False  # torch.compile the networks (faster on GPU after a slow first step)
-    threads: int | None = None  # torch CPU threads; None = torch's default (all cores)
+    # torch CPU threads; none = torch's default (all cores)
+    threads: Annotated[int | None, AT_LEAST_1_OR_NONE] = None
 
     def __post_init__(self) -> None:
-        s = "run"
-        _require(s, "epochs", self.epochs > 0, self.epochs, "a number > 0")
-        _require(
-            s,
-            "max_steps",
-            self.max_steps is None or self.max_steps >= 1,
-            self.max_steps,
-            "an integer >= 1 or null",
-        )
-        _require(
-            s,
-            "max_seconds",
-            self.max_seconds is None or self.max_seconds > 0,
-            self.max_seconds,
-            "a number > 0 or null",
-        )
-        _require(
-            s,
-            "epoch_length",
-            self.epoch_length is None or self.epoch_length >= 1,
-            self.epoch_length,
-            "an integer >= 1 or null",
-        )
-        for name in ("eval_every", "checkpoint_every", "seed"):
-            value = getattr(self, name)
-            _require(s, name, value >= 0, value, "an integer >= 0")
-        _require(
-            s, "checkpoint_seconds", self.checkpoint_seconds >= 0, self.checkpoint_seconds, ">= 0"
-        )
-        _require(s, "log_every", self.log_every >= 1, self.log_every, "an integer >= 1")
-        _require(s, "log_first_steps", self.log_first_steps >= 0, self.log_first_steps, ">= 0")
-        _require(s, "precision", self.precision in PRECISIONS, self.precision, "auto|bf16|fp32")
+        check_bounds(self, "run")
         device = self.device.strip().lower()
         ok = device in ("auto", "cpu", "cuda") or (
             device.startswith("cuda:") and device[5:].isdigit()
         )
-        _require(s, "device", ok, self.device, DEVICES_HELP)
-        _require(s, "threads", self.threads is None or self.threads >= 1, self.threads, ">= 1")
+        _require("run", "device", ok, self.device, DEVICES_HELP)
 
 
 SECTIONS: dict[str, type] = {
@@ -416,6 +383,65 @@ class TrainConfig:
                 )
             data[section][key] = value  # an unknown field is named by from_dict
         return TrainConfig.from_dict(data)
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One field of a :class:`TrainConfig` section as a command line or a form offers it: the
+    one name (``--base-lr`` for ``optim.base_lr``), the one help (the field's comment), the one
+    range (the :class:`~dinodiag.typed_config.Bounds` in its type hint)."""
+
+    field: str  # "optim.base_lr"
+    hint: Any  # the field's type without its bounds: float, int | None, bool, tuple[float, float]
+    default: Any  # TrainConfig()'s value (a preset may set another)
+    help: str
+    bounds: Bounds | None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.field.partition(".")[2].replace("_", "-")
+
+    @property
+    def kind(self) -> type:
+        """bool, int, float, str or tuple: what a value is, None aside."""
+        args = [a for a in typing.get_args(self.hint) if a is not type(None)]
+        base = args[0] if typing.get_origin(self.hint) in (typing.Union, types.UnionType) else None
+        hint = base or self.hint
+        return tuple if typing.get_origin(hint) is tuple else hint
+
+    @property
+    def allows_none(self) -> bool:
+        return type(None) in typing.get_args(self.hint)
+
+    def allowed(self) -> str:
+        """``a number > 0``, ``one of center | sinkhorn``, ``true or false``..."""
+        if self.bounds is not None:
+            return self.bounds.describe(integer=self.kind is int)
+        if self.kind is bool:
+            return "true or false"
+        if self.kind is tuple:
+            return "two numbers, min,max"
+        return "text" + (" or null" if self.allows_none else "")
+
+
+@functools.cache
+def knob_table() -> tuple[Knob, ...]:
+    """Every knob of every section, in the order of the dataclasses."""
+    defaults = TrainConfig()
+    knobs = []
+    for section, cls in SECTIONS.items():
+        hints, helps, bounds = field_types(cls), field_help(cls), field_bounds(cls)
+        for f in dataclasses.fields(cls):
+            knobs.append(
+                Knob(
+                    field=f"{section}.{f.name}",
+                    hint=hints[f.name],
+                    default=getattr(getattr(defaults, section), f.name),
+                    help=helps.get(f.name, ""),
+                    bounds=bounds.get(f.name),
+                )
+            )
+    return tuple(knobs)
 
 
 def _upgrade(data: Any) -> Any:
@@ -527,8 +553,8 @@ def check_crops(pipeline: PipelineConfig, model: ModelConfig) -> None:
             if size % p:
                 raise ConfigError(
                     f"pipeline {name} = {size} px is not a multiple of the ViT patch size {p}: "
-                    f"use {max(p, size // p * p)} or {size // p * p + p} px (--global-size / "
-                    "--local-size), or change --patch-size."
+                    f"use {max(p, size // p * p)} or {size // p * p + p} px (--global-crops-size / "
+                    "--local-crops-size), or change --patch-size."
                 )
     if pipeline.global_crops_number + pipeline.local_crops_number < 2:
         raise ConfigError(

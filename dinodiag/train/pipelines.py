@@ -315,8 +315,8 @@ class RunPipeline:
 
 CROP_KNOBS = {  # data field -> flag: crop overrides of a recipe, which code does not take
     "local_crops": "--local-crops",
-    "global_crops_size": "--global-size",
-    "local_crops_size": "--local-size",
+    "global_crops_size": "--global-crops-size",
+    "local_crops_size": "--local-crops-size",
 }
 
 

@@ -146,7 +146,7 @@ def test_training_your_code_through_the_engine(tmp_path):
     assert list(evals["step"]) == [0, 2]
 
 
-@pytest.mark.parametrize("flag", ["--local-crops", "--global-size"])
+@pytest.mark.parametrize("flag", ["--local-crops", "--global-crops-size"])
 def test_crop_flags_with_your_code_exit_2(tmp_path, capsys, flag):
     from dinodiag.cli import main
 
