@@ -27,133 +27,19 @@ checkpoint, or a run directory that is a file, not writable or in use by another
 from __future__ import annotations
 
 import argparse
-import math
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Any
 
 from dinodiag.errors import ConfigError
 from dinodiag.printable import stdout_reserved
-from dinodiag.train.config import Knob, TrainConfig, knob_table
-from dinodiag.train.presets import TRAIN_PRESETS, get_train_preset
-from dinodiag.train.rundir import is_planned
+from dinodiag.train.config import TrainConfig
+from dinodiag.train.flags import add_knob_flags
+from dinodiag.train.presets import TRAIN_PRESETS
+from dinodiag.train.run_config import config_and_recipe, resolved_config
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
-
-
-def _number(text: str) -> float:
-    """A finite float for a flag (``inf`` / ``nan`` are refused by argparse, naming the flag)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a finite number (to lift a limit use --set section.field=none "
-            "where the field allows it)"
-        )
-    return value
-
-
-def _integer(text: str) -> int:
-    """An integer for a flag; ``1e9`` is read as 1000000000 (the config then says if it is
-    too large), ``1.5`` / ``inf`` are refused naming the flag."""
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        value = _number(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite integer") from None
-    if value != int(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer")
-    return int(value)
-
-
-# Flags of earlier versions, renamed to their field's name: a clear usage error, not a silent
-# alias (a knob has one name).
-RENAMED = {
-    "--lr": "--base-lr",
-    "--global-size": "--global-crops-size",
-    "--local-size": "--local-crops-size",
-    "--drop-path": "--drop-path-rate",
-    "--momentum": "--momentum-start",
-    "--teacher-temp": "--teacher-temp-end",
-    "--warmup-teacher-temp": "--teacher-temp-start",
-    "--mask-sample-probability": "--mask-probability",
-    "--mask-ratio-min-max": "--mask-ratio",
-    "--layerscale": "--layerscale-init",
-}
-SECTION_TITLES = {
-    "model": "model (the backbone and heads)",
-    "optim": "optim (losses, optimiser, schedules)",
-    "data": "data (dataset, crops, loader, k-NN data)",
-    "run": "run (length, logging, evaluation, where it runs)",
-}
-
-
-def _argument_type(knob: Knob) -> Any:
-    """argparse's early check of a value: a number for a number knob (or "none" where None is
-    allowed); text where the config parses it (bools, pairs), the config then naming the flag."""
-    if knob.kind not in (int, float):
-        return str
-    number = _integer if knob.kind is int else _number
-    if not knob.allows_none:
-        return number
-
-    def number_or_none(text: str) -> Any:  # "none" stays text: the config reads it as None
-        return "none" if text.strip().lower() in ("none", "null") else number(text)
-
-    number_or_none.__name__ = number.__name__  # argparse names the type in its messages
-    return number_or_none
-
-
-def _knob_help(knob: Knob) -> str:
-    allowed = knob.allowed()
-    if knob.bounds is not None and knob.bounds.choices:
-        shown = all(choice in knob.help for choice in knob.bounds.choices)
-        return knob.help if shown else f"{knob.help} ({allowed})"
-    return f"{knob.help} [{allowed}]".replace("%", "%%")
-
-
-class _Renamed(argparse.Action):
-    """A flag of an earlier version: the usage error names the flag to use."""
-
-    def __call__(self, parser: Any, namespace: Any, values: Any, option: Any = None) -> None:
-        new = RENAMED[str(option)]
-        field = next(k.field for k in knob_table() if k.flag == new)
-        parser.error(f"{option} is now {new} (the config field {field}): use {new}.")
-
-
-def add_knob_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per TrainConfig field (:func:`~dinodiag.train.config.knob_table`), grouped by
-    section; every default is None, so only the flags given change the preset (or, with
-    --resume, the run's own config)."""
-    groups = {
-        section: parser.add_argument_group(title) for section, title in SECTION_TITLES.items()
-    }
-    for knob in knob_table():
-        group = groups[knob.field.partition(".")[0]]
-        metavar = knob.flag.lstrip("-").upper().replace("-", "_")
-        extra: dict[str, Any] = {"nargs": "?", "const": "true"} if knob.kind is bool else {}
-        group.add_argument(
-            knob.flag,
-            type=_argument_type(knob),
-            default=None,
-            dest=_dest(knob.field),
-            metavar=metavar,
-            help=_knob_help(knob),
-            **extra,
-        )
-    for old in RENAMED:
-        parser.add_argument(old, action=_Renamed, nargs="?", help=argparse.SUPPRESS)
-
-
-def _dest(field: str) -> str:
-    return "override__" + field.replace(".", "__")
 
 
 def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -220,149 +106,6 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """``{"section.field": value}`` for every flag given (and every ``--set``)."""
-    return {field: value for field, (value, _) in _given(args).items()}
-
-
-def _given(args: argparse.Namespace) -> dict[str, tuple[Any, str]]:
-    """``{"section.field": (value, how it was given)}``: ``"--base-lr 0.1"`` or ``"--set x=y"``."""
-    flags = {knob.field: knob.flag for knob in knob_table()}
-    given: dict[str, tuple[Any, str]] = {}
-    for key, value in vars(args).items():
-        if key.startswith("override__") and value is not None:
-            field = key.removeprefix("override__").replace("__", ".")
-            if isinstance(value, float):
-                shown = f"{flags[field]} {value:g}"
-            else:
-                shown = f"{flags[field]} {value}"
-            given[field] = (value, shown)
-    for item in args.set:
-        key, equals, value = item.partition("=")
-        if not equals or not key.strip():
-            raise ConfigError(f"--set {item!r} must look like section.field=value.")
-        given[key.strip()] = (value.strip(), f"--set {item.strip()}")
-    return given
-
-
-_FIELD_IN_MESSAGE = re.compile(r"^(?:unknown key ')?([A-Za-z_]\w*\.[A-Za-z_]\w*)")
-
-
-def _naming_the_option(exc: ConfigError, given: dict[str, tuple[Any, str]]) -> ConfigError:
-    """The error of a config field, prefixed with the flag or ``--set`` that gave the value."""
-    match = _FIELD_IN_MESSAGE.match(str(exc))
-    if match is None or match.group(1) not in given:
-        return exc
-    return ConfigError(f"{given[match.group(1)][1]}: {exc}")
-
-
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """The preset, the DINOv2 file of ``--config`` or, with --resume, the run's config.json,
-    with the flags applied.
-
-    A value out of range names its flag; on --resume a missing, unreadable or invalid
-    config.json is refused (never replaced by the preset's values).
-    """
-    return _config_and_recipe(args)[0]
-
-
-def _config_and_recipe(args: argparse.Namespace) -> tuple[TrainConfig, Any]:
-    recipe = None
-    config_file = getattr(args, "config", None)
-    given = _given(args)
-    if config_file:
-        from dinodiag.train.dinov2_recipe import recipe_from_file
-
-        if args.preset:
-            raise ConfigError(
-                "--config and --preset both give a whole training config: use one of them."
-            )
-        if args.resume:
-            raise ConfigError("--resume continues a run with its own config.json: drop --config.")
-        if "data.data" not in given and not getattr(args, "print_config", False):
-            raise ConfigError(
-                f"{config_file}: give the images with --data (a folder, cifar10:ROOT, ...): "
-                "DINOv2's train.dataset_path names its own dataset classes."
-            )
-        recipe = recipe_from_file(config_file)
-        base = recipe.config
-    else:
-        base = get_train_preset(args.preset or "cpu-demo").config
-    if args.resume and args.run_dir:
-        base = _saved_config(args.run_dir, "resume")
-    elif args.run_dir and is_planned(args.run_dir):
-        if config_file or args.preset:
-            raise ConfigError(
-                f"--run-dir {args.run_dir} holds a planned run (its config.json): drop "
-                f"{'--config' if config_file else '--preset'}, or give another --run-dir."
-            )
-        base = _saved_config(args.run_dir, "start the planned run")
-    if "data.pipeline" in given and not args.resume:
-        _drop_crop_knobs(given, base)
-    if "data.pipeline" in given and "model.patch_size" not in given:
-        # A pipeline file with a patch size (a DINOv2 config's student.patch_size) sets the ViT's.
-        from dinodiag.train.config import pipeline_file_patch_size
-
-        pipeline, how = given["data.pipeline"]
-        patch = pipeline_file_patch_size(str(pipeline))
-        if patch is not None:
-            given["model.patch_size"] = (patch, f"{how} (its student.patch_size)")
-    try:
-        config = base.with_overrides({field: value for field, (value, _) in given.items()})
-    except ConfigError as exc:
-        raise _naming_the_option(exc, given) from None
-    if "data.pipeline" in given and "model.patch_size" not in given and not args.resume:
-        config = _adapt_patch_size(config)
-    return config, recipe
-
-
-def _saved_config(run_dir: str, action: str) -> TrainConfig:
-    """The TrainConfig of a run directory's config.json (a run to resume, or a plan), read
-    strictly: never replaced by a preset's values, never rewritten when it cannot be read."""
-    from dinodiag.train.run_writer import load_run_config
-    from dinodiag.train.rundir import CONFIG_FILE
-
-    saved = load_run_config(run_dir, action)
-    sections = ("name", "model", "optim", "data", "run")
-    try:
-        return TrainConfig.from_dict({k: v for k, v in saved.items() if k in sections})
-    except ConfigError as exc:
-        raise ConfigError(
-            f"cannot {action}: {Path(run_dir) / CONFIG_FILE} does not hold a valid training "
-            f"config: {exc} dinodiag did not change it."
-        ) from None
-
-
-def _drop_crop_knobs(given: dict[str, tuple[Any, str]], base: TrainConfig) -> None:
-    """Your own code makes its crops: the preset's crop overrides (cpu-demo's 4 local crops)
-    are dropped; the same flags given here are an error that names them."""
-    from dinodiag.probe.spec import is_pipeline_spec
-    from dinodiag.train.pipelines import CROP_KNOBS
-
-    if not is_pipeline_spec(str(given["data.pipeline"][0])):
-        return
-    for knob in CROP_KNOBS:
-        if f"data.{knob}" not in given and getattr(base.data, knob) is not None:
-            given[f"data.{knob}"] = (None, f"the preset's data.{knob}, dropped")
-
-
-def _adapt_patch_size(config: TrainConfig) -> TrainConfig:
-    """Your own pipeline's crops set the ViT patch when the preset's does not divide them."""
-    from dinodiag.probe.spec import is_pipeline_spec
-    from dinodiag.train.data import open_train_set
-    from dinodiag.train.pipelines import adapted_patch_size
-
-    if not is_pipeline_spec(config.data.pipeline):
-        return config
-    adapted = adapted_patch_size(config, open_train_set(config))
-    if adapted is None:
-        return config
-    patch, why = adapted
-    if os.environ.get("RANK", "0") == "0":
-        print(f"[note] {why}", file=sys.stderr, flush=True)
-    return config.with_overrides({"model.patch_size": patch})
-
-
 def process_start_time() -> float | None:
     """Unix time this process started (the clock of ``--max-seconds``); None if unknown."""
     try:
@@ -371,23 +114,6 @@ def process_start_time() -> float | None:
         return float(psutil.Process().create_time())
     except Exception:  # psutil missing or no /proc: the clock starts at the set-up instead
         return None
-
-
-def _resolved_config(config: TrainConfig, recipe: Any) -> dict[str, Any]:
-    """What ``--print-config`` shows: the config with its pipeline resolved (a brought
-    pipeline is called on images; a DINOv2 file's crops need none)."""
-    from dinodiag.augment.config import to_dict
-    from dinodiag.train.data import open_train_set
-    from dinodiag.train.pipelines import brought_spec, resolve_run_pipeline
-
-    images = open_train_set(config) if brought_spec(config) is not None else None
-    pipeline = resolve_run_pipeline(config, images)
-    shown = {**config.to_dict(), "pipeline": to_dict(pipeline.config)}
-    if pipeline.record() is not None:
-        shown["brought_pipeline"] = pipeline.record()
-    if recipe is not None:
-        shown["dinov2_config"] = recipe.describe()
-    return shown
 
 
 def _estimate(config: TrainConfig, started: float) -> tuple[Any, Any]:
@@ -409,7 +135,7 @@ def _machine_answer(
     from dinodiag.train.rundir import dumps
 
     if args.print_config:
-        return dumps(_resolved_config(config, recipe), indent=2)
+        return dumps(resolved_config(config, recipe), indent=2)
     check_fits_device(config)
     estimate, plan = _estimate(config, started)
     knn_plan = {"status": plan.status, "needed_steps": plan.needed_steps}
@@ -426,11 +152,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         # The answer is JSON for a script: a brought pipeline (called while the config is
         # resolved) may print, so standard output is kept for the JSON alone.
         with stdout_reserved():
-            config, recipe = _config_and_recipe(args)
+            config, recipe = config_and_recipe(args)
             answer = _machine_answer(args, config, recipe, started)
         print(answer, flush=True)
         return EXIT_OK
-    config, recipe = _config_and_recipe(args)
+    config, recipe = config_and_recipe(args)
     check_fits_device(config)
     if args.estimate:
         estimate, plan = _estimate(config, started)

@@ -16,7 +16,8 @@ import torch
 from dinodiag.cli import build_parser
 from dinodiag.errors import ConfigError
 from dinodiag.train import rundir
-from dinodiag.train.cli import config_from_args, overrides_from_args
+from dinodiag.train.flags import overrides_from_args
+from dinodiag.train.run_config import config_from_args
 from dinodiag.train.run_lock import RunLock
 
 REPO = Path(__file__).resolve().parents[2]

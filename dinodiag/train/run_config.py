@@ -1,0 +1,141 @@
+"""What a ``train`` command line trains: the preset, the DINOv2 file of ``--config``, the run's
+own config.json (``--resume``, or a planned run directory), with the flags applied, the crop
+knobs of a preset dropped for your own code and the patch size adapted to it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from dinodiag.errors import ConfigError
+from dinodiag.train.config import TrainConfig
+from dinodiag.train.flags import given_overrides, naming_the_option
+from dinodiag.train.presets import get_train_preset
+from dinodiag.train.rundir import is_planned
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The preset, the DINOv2 file of ``--config`` or, with --resume, the run's config.json,
+    with the flags applied.
+
+    A value out of range names its flag; on --resume a missing, unreadable or invalid
+    config.json is refused (never replaced by the preset's values).
+    """
+    return config_and_recipe(args)[0]
+
+
+def config_and_recipe(args: argparse.Namespace) -> tuple[TrainConfig, Any]:
+    recipe = None
+    config_file = getattr(args, "config", None)
+    given = given_overrides(args)
+    if config_file:
+        from dinodiag.train.dinov2_recipe import recipe_from_file
+
+        if args.preset:
+            raise ConfigError(
+                "--config and --preset both give a whole training config: use one of them."
+            )
+        if args.resume:
+            raise ConfigError("--resume continues a run with its own config.json: drop --config.")
+        if "data.data" not in given and not getattr(args, "print_config", False):
+            raise ConfigError(
+                f"{config_file}: give the images with --data (a folder, cifar10:ROOT, ...): "
+                "DINOv2's train.dataset_path names its own dataset classes."
+            )
+        recipe = recipe_from_file(config_file)
+        base = recipe.config
+    else:
+        base = get_train_preset(args.preset or "cpu-demo").config
+    if args.resume and args.run_dir:
+        base = _saved_config(args.run_dir, "resume")
+    elif args.run_dir and is_planned(args.run_dir):
+        if config_file or args.preset:
+            raise ConfigError(
+                f"--run-dir {args.run_dir} holds a planned run (its config.json): drop "
+                f"{'--config' if config_file else '--preset'}, or give another --run-dir."
+            )
+        base = _saved_config(args.run_dir, "start the planned run")
+    if "data.pipeline" in given and not args.resume:
+        _drop_crop_knobs(given, base)
+    if "data.pipeline" in given and "model.patch_size" not in given:
+        # A pipeline file with a patch size (a DINOv2 config's student.patch_size) sets the ViT's.
+        from dinodiag.train.config import pipeline_file_patch_size
+
+        pipeline, how = given["data.pipeline"]
+        patch = pipeline_file_patch_size(str(pipeline))
+        if patch is not None:
+            given["model.patch_size"] = (patch, f"{how} (its student.patch_size)")
+    try:
+        config = base.with_overrides({field: value for field, (value, _) in given.items()})
+    except ConfigError as exc:
+        raise naming_the_option(exc, given) from None
+    if "data.pipeline" in given and "model.patch_size" not in given and not args.resume:
+        config = _adapt_patch_size(config)
+    return config, recipe
+
+
+def _saved_config(run_dir: str, action: str) -> TrainConfig:
+    """The TrainConfig of a run directory's config.json (a run to resume, or a plan), read
+    strictly: never replaced by a preset's values, never rewritten when it cannot be read."""
+    from dinodiag.train.run_writer import load_run_config
+    from dinodiag.train.rundir import CONFIG_FILE
+
+    saved = load_run_config(run_dir, action)
+    sections = ("name", "model", "optim", "data", "run")
+    try:
+        return TrainConfig.from_dict({k: v for k, v in saved.items() if k in sections})
+    except ConfigError as exc:
+        raise ConfigError(
+            f"cannot {action}: {Path(run_dir) / CONFIG_FILE} does not hold a valid training "
+            f"config: {exc} dinodiag did not change it."
+        ) from None
+
+
+def _drop_crop_knobs(given: dict[str, tuple[Any, str]], base: TrainConfig) -> None:
+    """Your own code makes its crops: the preset's crop overrides (cpu-demo's 4 local crops)
+    are dropped; the same flags given here are an error that names them."""
+    from dinodiag.probe.spec import is_pipeline_spec
+    from dinodiag.train.pipelines import CROP_KNOBS
+
+    if not is_pipeline_spec(str(given["data.pipeline"][0])):
+        return
+    for knob in CROP_KNOBS:
+        if f"data.{knob}" not in given and getattr(base.data, knob) is not None:
+            given[f"data.{knob}"] = (None, f"the preset's data.{knob}, dropped")
+
+
+def _adapt_patch_size(config: TrainConfig) -> TrainConfig:
+    """Your own pipeline's crops set the ViT patch when the preset's does not divide them."""
+    from dinodiag.probe.spec import is_pipeline_spec
+    from dinodiag.train.data import open_train_set
+    from dinodiag.train.pipelines import adapted_patch_size
+
+    if not is_pipeline_spec(config.data.pipeline):
+        return config
+    adapted = adapted_patch_size(config, open_train_set(config))
+    if adapted is None:
+        return config
+    patch, why = adapted
+    if os.environ.get("RANK", "0") == "0":
+        print(f"[note] {why}", file=sys.stderr, flush=True)
+    return config.with_overrides({"model.patch_size": patch})
+
+
+def resolved_config(config: TrainConfig, recipe: Any) -> dict[str, Any]:
+    """What ``--print-config`` shows: the config with its pipeline resolved (a brought
+    pipeline is called on images; a DINOv2 file's crops need none)."""
+    from dinodiag.augment.config import to_dict
+    from dinodiag.train.data import open_train_set
+    from dinodiag.train.pipelines import brought_spec, resolve_run_pipeline
+
+    images = open_train_set(config) if brought_spec(config) is not None else None
+    pipeline = resolve_run_pipeline(config, images)
+    shown = {**config.to_dict(), "pipeline": to_dict(pipeline.config)}
+    if pipeline.record() is not None:
+        shown["brought_pipeline"] = pipeline.record()
+    if recipe is not None:
+        shown["dinov2_config"] = recipe.describe()
+    return shown
