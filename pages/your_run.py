@@ -5,6 +5,7 @@ dinodiag's runs), its crop config checked, and what its checkpoints learned. The
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from dinodiag import runs
 from dinodiag.dashboard import curves as rc
 from dinodiag.dashboard.labels import status_badge
 from dinodiag.errors import DinodiagError
+from dinodiag.runs import checkpoint_curve as curve
 from dinodiag.runs import checkpoint_eval as ce
 from dinodiag.runs.dinov2_run import OpenedRun, log_is_growing, open_run, run_stamp
 from dinodiag.runs.dinov2_schedules import expected_schedules
@@ -26,14 +28,15 @@ from dinodiag.runs.run_report import (
     evaluation_line,
     summary_lines,
 )
-from dinodiag.train.models.load import CheckpointFile, LoadedBackbone, load_backbone
+from dinodiag.train.models.load import LoadedBackbone, load_backbone
 from dinodiag.train.models.vit import VisionTransformer
 from pages import _shared as ui
 from pages import _training_charts as charts
 
 TABS = ["Curves", "Crop config", "Checkpoints"]
 PATH_KEY = "yr_path"
-EVAL_IMAGES = (500, 200)  # bank / test images at most: the page evaluates in its own thread
+EVAL_IMAGES = curve.EVAL_IMAGES  # bank / test images at most of one checkpoint's k-NN
+CURVES_KEY = "yr_curves"  # session: the k-NN of every checkpoint, per run, data and seed
 TIMING = rc.Panel(
     "timing",
     "Iteration time and the part spent waiting for data (s)",
@@ -186,22 +189,53 @@ def checkpoints_tab(run: OpenedRun, ctx: Any) -> None:
             if result.note:
                 st.caption(result.note)
     if spec is not None and len(run.checkpoints) > 1:
-        if st.button("k-NN of every checkpoint", key="yr_curve", icon=":material/show_chart:"):
-            try:
-                knn_curve(run, run.checkpoints, spec, ctx.seed)
-            except DinodiagError as exc:
-                ui.show_error(exc)
+        curve_section(run, spec, ctx.seed)
     look_inside(backbone, ctx)
 
 
-def knn_curve(run: OpenedRun, checkpoints: list[CheckpointFile], spec: str, seed: int) -> None:
-    bar = st.progress(0.0, text="Evaluating the checkpoints…")
-    results = []
-    for i, c in enumerate(checkpoints):
-        bar.progress(i / len(checkpoints), text=f"Evaluating {c.label}…")
-        results.append(cached_evaluation(str(c.path), c.path.stat().st_mtime, spec, seed))
-    bar.empty()
-    frame = ce.knn_frame(results)  # collapsed checkpoints carry no k-NN: not drawn
+def curve_section(run: OpenedRun, spec: str, seed: int) -> None:
+    """The k-NN of every checkpoint: evaluated in a process of its own (minutes for a dozen
+    checkpoints), followed every second; the curve is kept in the session for this run."""
+    wanted = json.dumps([str(run.path), run.launch, spec, seed])
+    found = st.session_state.setdefault(CURVES_KEY, {}).get(wanted)
+    if st.button("k-NN of every checkpoint", key="yr_curve", icon=":material/show_chart:"):
+        if found and "job" in found:
+            curve.discard_job(Path(found["job"]))
+        job = curve.start_curve(run.path, spec, seed, launch=run.launch)
+        found = st.session_state[CURVES_KEY][wanted] = {"job": str(job)}
+    if not found:
+        return
+    if "job" in found:
+        curve_progress(wanted, Path(found["job"]))
+    elif "error" in found:
+        st.error(
+            f"**The k-NN of the checkpoints failed:** {found['error']}", icon=":material/error:"
+        )
+    else:
+        knn_curve(run, pd.DataFrame(found["rows"]))
+
+
+def curve_progress(wanted: str, job: Path) -> None:
+    @st.fragment(run_every=1.0)
+    def view() -> None:
+        status = curve.read_curve(job)
+        if status.state == "running":
+            st.progress(status.fraction, text=f"Evaluating the checkpoints: {status.line()}")
+            return
+        if status.frame is not None:
+            answer: dict[str, Any] = {"rows": status.frame.to_dict(orient="records")}
+        else:
+            answer = {"error": status.error or "its process ended without an answer"}
+        st.session_state[CURVES_KEY][wanted] = answer
+        curve.discard_job(job)
+        st.rerun()
+
+    view()
+
+
+def knn_curve(run: OpenedRun, frame: pd.DataFrame) -> None:
+    """The curve over checkpoints (collapsed checkpoints carry no k-NN: not drawn) and its
+    table, from the rows of :func:`dinodiag.runs.checkpoint_eval.knn_frame`."""
     charts.panel({run.name: frame}, rc.PANELS["knn"], x="step", smoothing=0.0, key="yr_ckpt")
     if (frame["knn_status"] == "meaningless").any():
         st.warning(

@@ -5,6 +5,7 @@ and look inside; bad paths give a message naming them."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from apphelpers import assert_no_exception, errors, texts
 from streamlit.testing.v1 import AppTest
 
 from dinodiag import runs
+from dinodiag.runs import checkpoint_curve as curve
 from tests.runs.dinov2_fakes import write_run
 
 
@@ -119,6 +121,16 @@ def test_checkpoints_evaluate_curve_and_look_inside(page, fake_runs) -> None:
     assert any("k-NN top-1" in m.value for m in at.markdown)
     at.button(key="yr_curve").click().run()
     assert_no_exception(at)
+    # the curve is evaluated in a process of its own, never on the script thread: the page
+    # shows its progress, and the curve once the process has answered
+    (job,) = [Path(found["job"]) for found in at.session_state["yr_curves"].values()]
+    assert job.is_dir() and at.get("progress")
+    deadline = time.time() + 240
+    while curve.read_curve(job).state == "running" and time.time() < deadline:
+        time.sleep(0.5)
+    at.run()
+    assert_no_exception(at)
+    assert not job.exists()  # read, then discarded
     table = at.dataframe[0].value
     assert list(table["label"]) == [
         "teacher checkpoint at iteration 99",
