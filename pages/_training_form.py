@@ -7,10 +7,11 @@ allows code from the browser (``dinodiag.dashboard.security``)."""
 
 from __future__ import annotations
 
-import dataclasses
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -20,21 +21,17 @@ from dinodiag.dashboard import run_status, security, sidebar
 from dinodiag.dashboard.context import SidebarContext, spec_stamp
 from dinodiag.dashboard.run_status import active_runs_warning
 from dinodiag.errors import DinodiagError
+from dinodiag.probe.spec import is_pipeline_spec
+from dinodiag.runs import estimates
 from dinodiag.runs.devices import device_choices, gpu_warning
-from dinodiag.runs.launch_spec import (
-    LAUNCH_PRESETS,
-    LaunchPlan,
-    LaunchSpec,
-    estimate_launch,
-    preset_knobs,
-    resolve_launch,
-)
-from dinodiag.train.config import ARCHS
+from dinodiag.runs.run_plan import LAUNCH_PRESETS, RunPlan, form_defaults, plan_run, preset_plan
+from dinodiag.train.config import ARCHS, TrainConfig
 from dinodiag.train.knn_horizon import judge_estimate
+from dinodiag.train.pipelines import with_brought_pipeline
 from dinodiag.train.presets import TRAIN_PRESETS
 
 GOTO_KEY = "tr_goto"  # session_state: the tab to open on the next script run
-ESTIMATES_KEY = "tr_estimates"  # session_state: {command: TimeEstimate or error text}
+ESTIMATES_KEY = "tr_estimates"  # session_state: {plan key: {"job": folder} | {"text"} | {"error"}}
 
 
 @dataclass(frozen=True)
@@ -48,24 +45,34 @@ class PipelinePick:
     confirmed: bool = True  # False while the sidebar's code cannot train and the user has not
     # agreed to train the preset's pipeline instead
 
-    def apply(self, spec: LaunchSpec) -> LaunchSpec:
-        if self.kind == "code":
-            return spec.with_code(self.spec, self.kwargs)
-        return spec.with_recipe(self.config if self.kind == "recipe" else None)
+    @property
+    def recipe(self) -> Any:
+        """The sidebar's recipe the run trains (None: your code, or the preset's crops)."""
+        return self.config if self.kind == "recipe" else None
+
+    def base(self, config: TrainConfig) -> TrainConfig:
+        """``config`` training your code when that is the pick (its crop fields dropped)."""
+        return (
+            with_brought_pipeline(config, self.spec, self.kwargs) if self.kind == "code" else config
+        )
 
 
 @st.cache_resource(show_spinner="Measuring your pipeline on the training images…", max_entries=16)
-def cached_plan(spec_repr: str, stamp: float, _spec: LaunchSpec) -> LaunchPlan:
-    """``resolve_launch`` of a spec that trains code: it imports and calls the code, so it
-    runs once per spec and file version (``stamp``: the file's modification time)."""
-    return resolve_launch(_spec)
+def cached_plan(key: str, stamp: float, _base: TrainConfig, _changes: dict, label: str) -> RunPlan:
+    """``plan_run`` of a config that trains code: it imports and calls the code, so it runs
+    once per config and file version (``stamp``: the file's modification time)."""
+    return plan_run(_base, _changes, label=label)
 
 
-def plan_of(spec: LaunchSpec) -> LaunchPlan:
-    """The validated plan of ``spec`` (cached when it trains code). Raises DinodiagError."""
-    if spec.brought:
-        return cached_plan(repr(spec), spec_stamp(spec.pipeline_spec or ""), spec)
-    return resolve_launch(spec)
+def plan_of(
+    base: TrainConfig, changes: dict[str, Any], recipe: Any = None, label: str = ""
+) -> RunPlan:
+    """The validated plan of ``base`` with ``changes`` (cached when it trains your code).
+    Raises DinodiagError."""
+    if recipe is None and is_pipeline_spec(base.data.pipeline):
+        key = json.dumps([base.to_dict(), changes], sort_keys=True, default=str)
+        return cached_plan(key, spec_stamp(base.data.pipeline), base, changes, label)
+    return plan_run(base, changes, recipe=recipe, label=label)
 
 
 def data_choice(ctx: SidebarContext, preset_data: str, key: str = "tr_data") -> str:
@@ -158,12 +165,13 @@ def pipeline_choice(
 
 
 def knobs(
-    preset: str, pipeline: Any, preset_pipeline: Any, code: LaunchPlan | None = None
+    preset: str, pipeline: Any, preset_pipeline: Any, code: RunPlan | None = None
 ) -> dict[str, Any]:
-    """The knob widgets, keyed per preset and pipeline so that their defaults follow them.
-    With ``code`` (the plan of your own pipeline) the crop knobs are your code's: not shown,
-    and the patch starts at the size that fits its crops."""
-    d = preset_knobs(preset, pipeline)
+    """The knob widgets, ``{"section.field": value}`` (0 = no limit for the step cap and the
+    time budget), keyed per preset and pipeline so that their defaults follow them. With
+    ``code`` (the plan of your own pipeline) the crop knobs are your code's: not shown, and
+    the patch starts at the size that fits its crops."""
+    d = form_defaults(preset, pipeline)
     name = (
         code.run_pipeline.label
         if code and code.run_pipeline
@@ -171,40 +179,40 @@ def knobs(
     )
     k = f"tr_{preset}_{name}_"
     if code is not None:
-        d = dataclasses.replace(d, patch_size=code.config.model.patch_size)
+        d["model.patch_size"] = code.config.model.patch_size
     c = st.columns(5)
     out: dict[str, Any] = {
-        "epochs": c[0].number_input("Epochs", 0.01, 100000.0, d.epochs, key=k + "ep"),
-        "max_steps": c[1].number_input(
+        "run.epochs": c[0].number_input("Epochs", 0.01, 100000.0, d["run.epochs"], key=k + "ep"),
+        "run.max_steps": c[1].number_input(
             "Max steps",
             0,
             10**7,
-            d.max_steps,
+            d["run.max_steps"],
             key=k + "steps",
             help="A cap on the steps; 0 = none.",
         ),
-        "max_seconds": c[2].number_input(
+        "run.max_seconds": c[2].number_input(
             "Time budget (s)",
             0,
             86400,
-            d.max_seconds,
+            d["run.max_seconds"],
             step=30,
             key=k + "sec",
             help="The run stops cleanly (final k-NN and checkpoint) before it. 0 = no limit.",
         ),
-        "batch_size": c[3].number_input(
+        "data.batch_size": c[3].number_input(
             "Batch size",
             1,
             4096,
-            d.batch_size,
+            d["data.batch_size"],
             key=k + "bs",
             help="DINO's centering wants >= 64 images per step.",
         ),
-        "lr": c[4].number_input(
+        "optim.base_lr": c[4].number_input(
             "Base lr",
             1e-6,
             1.0,
-            d.lr,
+            d["optim.base_lr"],
             step=1e-4,
             format="%.5f",
             key=k + "lr",
@@ -212,34 +220,41 @@ def knobs(
         ),
     }
     c = st.columns(4)
-    out["arch"] = c[0].selectbox("Architecture", ARCHS, index=ARCHS.index(d.arch), key=k + "arch")
-    out["patch_size"] = c[1].number_input("Patch size", 1, 64, d.patch_size, key=k + "patch")
-    out["depth"] = c[2].number_input("Depth (blocks)", 1, 24, d.depth, key=k + "depth")
-    out["eval_every"] = c[3].number_input(
+    arch = ARCHS.index(d["model.arch"])
+    out["model.arch"] = c[0].selectbox("Architecture", ARCHS, index=arch, key=k + "arch")
+    out["model.patch_size"] = c[1].number_input(
+        "Patch size", 1, 64, d["model.patch_size"], key=k + "patch"
+    )
+    out["model.depth"] = c[2].number_input(
+        "Depth (blocks)", 1, 24, d["model.depth"], key=k + "depth"
+    )
+    out["run.eval_every"] = c[3].number_input(
         "k-NN every (steps)",
         0,
         100000,
-        d.eval_every,
+        d["run.eval_every"],
         key=k + "eval",
         help="Also at step 0 (the random-weights baseline) and at the end; 0 turns k-NN off.",
     )
     c = st.columns(4)
     if code is None:
-        out["local_crops"] = c[0].number_input("Local crops", 0, 16, d.local_crops, key=k + "loc")
-        out["global_size"] = c[1].number_input(
-            "Global crop (px)", 4, 1024, d.global_size, key=k + "gs"
+        out["data.local_crops"] = c[0].number_input(
+            "Local crops", 0, 16, d["data.local_crops"], key=k + "loc"
         )
-        out["local_size"] = c[2].number_input(
-            "Local crop (px)", 4, 1024, d.local_size, key=k + "ls"
+        out["data.global_crops_size"] = c[1].number_input(
+            "Global crop (px)", 4, 1024, d["data.global_crops_size"], key=k + "gs"
+        )
+        out["data.local_crops_size"] = c[2].number_input(
+            "Local crop (px)", 4, 1024, d["data.local_crops_size"], key=k + "ls"
         )
     else:
         c[0].caption(f"Crops: your code's, measured: {_views(code)}.")
         if code.adapted:
             c[1].caption(f"ViT {code.adapted}.")
-    out["seed"] = c[3].number_input("Seed", 0, 2**31 - 1, d.seed, key=k + "seed")
+    out["run.seed"] = c[3].number_input("Seed", 0, 2**31 - 1, d["run.seed"], key=k + "seed")
     devices = device_choices()
     c = st.columns([2, 2])
-    out["device"] = c[0].selectbox(
+    out["run.device"] = c[0].selectbox(
         "Device", list(devices), format_func=devices.get, key="tr_device"
     )
     out["label"] = c[1].text_input(
@@ -248,7 +263,7 @@ def knobs(
     return out
 
 
-def _views(plan: LaunchPlan) -> str:
+def _views(plan: RunPlan) -> str:
     p = plan.pipeline
     text = f"{p.global_crops_number} × {p.global_crops_size} px"
     return text + (
@@ -256,72 +271,104 @@ def _views(plan: LaunchPlan) -> str:
     )
 
 
-def estimate_box(spec: LaunchSpec, key: str) -> None:
-    """A button that measures the run here (``train --estimate`` in a fresh process: set-up,
-    a step, a k-NN evaluation), the sentence of what fits in the budget, and whether that is
-    long enough to judge against the k-NN noise (``dinodiag.train.knn_horizon``)."""
-    from dinodiag.runs.launch_spec import build_command
-
-    command = " ".join(build_command(spec, runs.runs_root() / "estimate")[3:])
-    estimates = st.session_state.setdefault(ESTIMATES_KEY, {})
+def estimate_box(plan: RunPlan, key: str) -> None:
+    """A button that measures the run here in a process of its own (set-up, a few steps, a
+    k-NN evaluation: ``dinodiag.runs.estimates``), its stage and the time left while it runs,
+    then the sentence of what fits in the budget and whether that is long enough to judge
+    against the k-NN noise (``dinodiag.train.knn_horizon``)."""
+    wanted = plan_key(plan)
+    found = st.session_state.setdefault(ESTIMATES_KEY, {}).get(wanted)
     if st.button(
         "Estimate the time",
         key=key,
         icon=":material/timer:",
         help="Starts the run as it will start (imports, data, networks, the step-0 k-NN), "
-        "times a few steps and a k-NN evaluation, and writes nothing.",
+        "times a few steps and a k-NN evaluation, and writes nothing in the runs folder.",
+        disabled=bool(found and "job" in found),
     ):
-        with st.spinner("Measuring a warm-up step and a k-NN evaluation…"):
-            try:
-                estimate = estimate_launch(spec)
-                config = plan_of(spec).config  # the k-NN noise against the evidence there is
-                plan = judge_estimate(estimate, config.name, config.data.data, runs.runs_root())
-                estimates[command] = f"{estimate.sentence()}\n\n{plan.sentence()}"
-            except DinodiagError as exc:
-                estimates[command] = f"error: {exc}"
-    found = estimates.get(command)
+        for other, value in list(st.session_state[ESTIMATES_KEY].items()):
+            if "job" in value:  # one estimate at a time: the machine measures one run
+                estimates.discard(Path(value["job"]))
+                del st.session_state[ESTIMATES_KEY][other]
+        try:
+            found = {"job": str(estimates.start_estimate(plan))}
+        except DinodiagError as exc:
+            found = {"error": str(exc)}
+        st.session_state[ESTIMATES_KEY][wanted] = found
+        st.rerun()  # drawn again: the button off while it measures, the progress under it
     if found is None:
         st.caption(
             "The time budget counts from the start of the training process: the set-up and "
             "every k-NN evaluation are in it. *Estimate the time* measures them here."
         )
-    elif found.startswith("error: "):
-        st.error(found.removeprefix("error: "), icon=":material/error:")
+    elif "job" in found:
+        estimate_progress(plan, wanted, Path(found["job"]))
+    elif "error" in found:
+        st.error(found["error"], icon=":material/error:")
     else:
-        st.info(found, icon=":material/timer:")
+        st.info(found["text"], icon=":material/timer:")
+
+
+def plan_key(plan: RunPlan) -> str:
+    """What an estimate measured: the config and the recipe (another value, another estimate)."""
+    return json.dumps([plan.config.to_dict(), repr(plan.recipe)], sort_keys=True)
+
+
+def estimate_progress(plan: RunPlan, wanted: str, job: Path) -> None:
+    """The running estimate: its stage and the time left, read every second (the estimate runs
+    in its own process); its answer kept in the session once it comes."""
+
+    @st.fragment(run_every=1.0)
+    def view() -> None:
+        status = estimates.read_estimate(job)
+        if status.state == "running":
+            st.progress(status.fraction, text=f"Estimating: {status.line()}")
+            return
+        if status.estimate is not None:
+            config = plan.config  # the k-NN noise against the evidence there is
+            judged = judge_estimate(
+                status.estimate, config.name, config.data.data, runs.runs_root()
+            )
+            answer = {"text": f"{status.estimate.sentence()}\n\n{judged.sentence()}"}
+        else:
+            answer = {"error": status.error or "the estimate failed."}
+        st.session_state[ESTIMATES_KEY][wanted] = answer
+        estimates.discard(job)
+        st.rerun()
+
+    view()
 
 
 def new_run_tab(ctx: SidebarContext, all_runs: Sequence[runs.RunInfo]) -> None:
     names = {p: f"{p}: {TRAIN_PRESETS[p].description}" for p in LAUNCH_PRESETS}
     preset = st.selectbox("Training preset", list(names), format_func=names.get, key="tr_preset")
-    plan = resolve_launch(LaunchSpec(preset=preset), check_data=False)
-    data = data_choice(ctx, plan.config.data.data)
-    pick = pipeline_choice(ctx, plan.pipeline, preset=preset)
+    own = preset_plan(preset)
+    data = data_choice(ctx, own.config.data.data)
+    pick = pipeline_choice(ctx, own.pipeline, preset=preset)
+    base = pick.base(own.config.with_overrides({"data.data": data}))
     code_plan = None
     if pick.kind == "code":
         try:
-            code_plan = plan_of(pick.apply(LaunchSpec(preset=preset, data=data)))
+            code_plan = plan_of(base, {})
         except DinodiagError as exc:
             st.error(f"**Cannot train your code:** {exc}", icon=":material/error:")
             return
     st.markdown("**Knobs**")
-    values = knobs(preset, pick.config, plan.pipeline, code_plan)
-    label = values.pop("label").strip()
-    spec = pick.apply(LaunchSpec(preset=preset, data=data, label=label, threads=None, **values))
+    changes = knobs(preset, pick.config, own.pipeline, code_plan)
+    label = changes.pop("label").strip()
     try:
-        plan = plan_of(spec)
+        plan = plan_of(base, changes, pick.recipe, label)
     except DinodiagError as exc:
         st.error(f"**Cannot start:** {exc}", icon=":material/error:")
         return
     if pick.kind in ("recipe", "preset"):
-        chosen = pick.config if pick.kind == "recipe" else None
         patch = plan.config.model.patch_size
-        st.markdown(run_status.what_trains(pick.kind, preset, plan.pipeline, patch, chosen))
+        st.markdown(run_status.what_trains(pick.kind, preset, plan.pipeline, patch, pick.recipe))
     st.caption(plan.summary())
     for warning in (active_runs_warning([r for r in all_runs if r.active]), gpu_warning(preset)):
         if warning:  # worth knowing before starting; nothing here blocks the start
             st.warning(warning, icon=":material/warning:")
-    estimate_box(spec, "tr_estimate")
+    estimate_box(plan, "tr_estimate")
     if st.button(
         "Start training",
         key="tr_start",
@@ -330,9 +377,9 @@ def new_run_tab(ctx: SidebarContext, all_runs: Sequence[runs.RunInfo]) -> None:
         disabled=not pick.confirmed,
     ):
         try:
-            if spec.brought:  # the page's rule, checked again where the code would run
+            if plan.brought:  # the page's rule, checked again where the code would run
                 security.refuse_code("byo", None, security.browser_code_allowed(os.environ))
-            run_dir = runs.launch(spec)
+            run_dir = runs.launch(plan)
         except DinodiagError as exc:
             st.error(str(exc), icon=":material/error:")
             return

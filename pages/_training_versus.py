@@ -1,14 +1,16 @@
 """Training page, "Yours vs reference" tab: the sidebar's pipeline and the reference recipe
-trained with the same model, data, seed, steps and time budget, overlaid, with the verdict
-in words (``dinodiag.runs.story``). The seed story is the same comparison with the seed's
-broken pipeline as "yours"."""
+trained with the same model, data, seed and steps, overlaid, with the verdict in words and
+the noise band it uses (``dinodiag.runs.story``). The seed story is the same comparison with
+the seed's broken pipeline as "yours"."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from collections.abc import Sequence
 
+import pandas as pd
 import streamlit as st
 
 from dinodiag import runs
@@ -17,9 +19,11 @@ from dinodiag.dashboard import curve_charts, curves, knn_verdict, run_status, se
 from dinodiag.dashboard.context import SidebarContext, spec_stamp
 from dinodiag.dashboard.labels import status_badge
 from dinodiag.errors import DinodiagError
+from dinodiag.probe.spec import is_pipeline_spec
 from dinodiag.runs import story
-from dinodiag.runs.launch_spec import LAUNCH_PRESETS, LaunchSpec, resolve_launch
+from dinodiag.runs.run_plan import LAUNCH_PRESETS, RunPlan, preset_plan
 from dinodiag.train import rundir
+from dinodiag.train.config import TrainConfig
 from dinodiag.train.presets import TRAIN_PRESETS
 from pages import _training_charts as charts
 from pages import _training_form as form
@@ -36,11 +40,12 @@ ENTROPY = dataclasses.replace(
 def versus_tab(ctx: SidebarContext, all_runs: Sequence[runs.RunInfo]) -> None:
     st.markdown(
         "Does **your** pipeline let the model learn, compared with the reference? Two short "
-        "runs with the same model, data, seed, steps and time budget: one trains the "
-        "sidebar's pipeline, the other the reference recipe (the sidebar's *reference*) at "
-        "the same crop sizes. Only the crops differ, as long as both reach the same step: a "
-        "time budget can stop the slower one earlier (the results say so when it does; a "
-        "budget of 0 gives both the same steps)."
+        "runs with the same model, data, seed and steps: one trains the sidebar's pipeline, "
+        "the other the reference recipe (the sidebar's *reference*) at the same crop sizes, "
+        "so only the crops differ. One after the other, yours trains within the time budget "
+        "and the reference then trains **exactly as many steps as yours reached**, however "
+        "long that takes (its pipeline may cost more or less per step). Both at once, each "
+        "stops at the budget and their steps may differ: the results say so when they do."
     )
     left, middle, right = st.columns([3, 2, 2])
     names = {p: f"{p}: {TRAIN_PRESETS[p].description}" for p in LAUNCH_PRESETS}
@@ -52,8 +57,8 @@ def versus_tab(ctx: SidebarContext, all_runs: Sequence[runs.RunInfo]) -> None:
         story.VERSUS_STEPS,
         step=50,
         key="vs_steps",
-        help="k-NN at step 0 and five more times; both runs stop at this step or at the "
-        "time budget, whichever comes first.",
+        help="k-NN at step 0 and five more times; yours stops at this step or at the time "
+        "budget, whichever comes first, and the reference trains as many steps as yours.",
     )
     seconds = right.number_input(
         "Time budget per run (s)",
@@ -62,13 +67,14 @@ def versus_tab(ctx: SidebarContext, all_runs: Sequence[runs.RunInfo]) -> None:
         story.VERSUS_SECONDS,
         step=30,
         key="vs_seconds",
-        help="Set-up and k-NN included; 0 = no limit.",
+        help="Yours' budget, set-up and k-NN included (the reference then trains yours' "
+        "steps); 0 = no limit.",
     )
-    preset_plan = resolve_launch(LaunchSpec(preset=preset), check_data=False)
-    data = form.data_choice(ctx, preset_plan.config.data.data, key="vs_data")
-    pick = form.pipeline_choice(ctx, preset_plan.pipeline, key="vs_pipe")
-    together = schedule_choice(all_runs)
-    specs = None
+    own = preset_plan(preset)
+    data = form.data_choice(ctx, own.config.data.data, key="vs_data")
+    pick = form.pipeline_choice(ctx, own.pipeline, key="vs_pipe")
+    together = schedule_choice(all_runs, float(seconds))
+    plans = None
     if pick.kind == "preset":
         st.info(
             "Yours is the preset's own pipeline here: choose the sidebar's to compare it.",
@@ -76,13 +82,12 @@ def versus_tab(ctx: SidebarContext, all_runs: Sequence[runs.RunInfo]) -> None:
         )
     else:
         try:
-            base = pick.apply(LaunchSpec(preset=preset, data=data))
-            specs = versus_specs(base, ctx.reference, int(steps), float(seconds))
-            plans = {role: form.plan_of(spec) for role, spec in specs.items()}
+            base = pick.base(own.config.with_overrides({"data.data": data}))
+            plans = versus_plans(base, pick.recipe, ctx.reference, int(steps), float(seconds))
         except DinodiagError as exc:
             st.error(f"**Cannot compare:** {exc}", icon=":material/error:")
-            specs = None
-    if specs is not None:
+            plans = None
+    if plans is not None:
         cols = st.columns(2)
         for col, role in zip(cols, story.ROLES, strict=True):
             with col.container(border=True):
@@ -97,7 +102,7 @@ def versus_tab(ctx: SidebarContext, all_runs: Sequence[runs.RunInfo]) -> None:
             try:
                 if pick.kind == "code":
                     security.refuse_code("byo", None, security.browser_code_allowed(os.environ))
-                story.start_versus(specs, together=together)
+                story.start_versus(plans, together=together)
             except DinodiagError as exc:
                 st.error(str(exc), icon=":material/error:")
                 return
@@ -108,23 +113,30 @@ def versus_tab(ctx: SidebarContext, all_runs: Sequence[runs.RunInfo]) -> None:
 
 @st.cache_resource(show_spinner="Measuring your pipeline on the training images…", max_entries=8)
 def _code_versus(
-    key: str, stamp: float, _base: LaunchSpec, reference: str, steps: int, seconds: float
-) -> dict[str, LaunchSpec]:
-    return story.versus_specs(_base, get_preset(reference).config, steps, seconds or None)
+    key: str, stamp: float, _base: TrainConfig, reference: str, steps: int, seconds: float
+) -> dict[str, RunPlan]:
+    return story.versus_plans(_base, get_preset(reference).config, steps, seconds or None)
 
 
-def versus_specs(
-    base: LaunchSpec, reference: str, steps: int, seconds: float
-) -> dict[str, LaunchSpec]:
-    """:func:`story.versus_specs` against the reference preset; cached when it trains code
-    (it imports and measures the code), per spec and file version."""
-    if base.brought:
-        stamp = spec_stamp(base.pipeline_spec or "")
-        return _code_versus(repr(base), stamp, base, reference, steps, seconds)
-    return story.versus_specs(base, get_preset(reference).config, steps, seconds or None)
+def versus_plans(
+    base: TrainConfig, recipe: object, reference: str, steps: int, seconds: float
+) -> dict[str, RunPlan]:
+    """:func:`story.versus_plans` against the reference preset; cached when it trains your
+    code (it imports and measures the code), per config and file version."""
+    if recipe is None and is_pipeline_spec(base.data.pipeline):
+        stamp = spec_stamp(base.data.pipeline)
+        key = json.dumps(base.to_dict(), sort_keys=True)
+        return _code_versus(key, stamp, base, reference, steps, seconds)
+    return story.versus_plans(
+        base,
+        get_preset(reference).config,
+        steps,
+        seconds or None,
+        recipe=recipe,  # type: ignore[arg-type]
+    )
 
 
-def schedule_choice(all_runs: Sequence[runs.RunInfo]) -> bool:
+def schedule_choice(all_runs: Sequence[runs.RunInfo], seconds: float = 0.0) -> bool:
     """The queue / together radio (with its warnings); True = both runs at once."""
     mode = st.radio(
         "Schedule",
@@ -139,7 +151,13 @@ def schedule_choice(all_runs: Sequence[runs.RunInfo]) -> bool:
     if mode == "together":
         st.warning(
             "Both runs at once share the cores: each gets half of them and runs about half as "
-            "fast, so a time budget buys each of them half the steps.",
+            "fast, so a time budget buys each of them half the steps"
+            + (
+                ", and each stops at the budget: the cheaper pipeline trains more steps, so "
+                "more than the crops differ. One after the other gives both the same steps."
+                if seconds
+                else "."
+            ),
             icon=":material/warning:",
         )
     active = [r for r in all_runs if r.active]
@@ -206,8 +224,10 @@ def results(members: dict[str, runs.RunInfo]) -> None:
         if unequal:
             st.warning(unequal, icon=":material/balance:")
         frames = {labels[role]: rundir.read_metrics(info.path) for role, info in now.items()}
+        band = None
         if set(now) == set(story.ROLES):
             yours, reference = frames[labels["yours"]], frames[labels["reference"]]
+            band = story.verdict_band(yours, reference, (labels["yours"], labels["reference"]))
             if labels is story.SEED_LABELS:
                 level, text = story.story_verdict(yours, reference)
             else:
@@ -226,7 +246,7 @@ def results(members: dict[str, runs.RunInfo]) -> None:
         left, right = st.columns(2)
         for column, panel in ((left, KNN), (right, ENTROPY)):
             with column:
-                chart(frames, panel, colors, k, next((a for a in absent if a), None))
+                chart(frames, panel, colors, k, next((a for a in absent if a), None), band)
 
     view()
 
@@ -237,9 +257,13 @@ def chart(
     colors: dict[str, str],
     ln_k: dict,
     no_knn: str | None = None,
+    band: pd.DataFrame | None = None,
 ) -> None:
     """One overlaid panel (``dinodiag.dashboard.curves``) with its dashed reference lines;
-    ``no_knn``: why an ended run has no k-NN point (``run_status.knn_absence``)."""
+    ``no_knn``: why an ended run has no k-NN point (``run_status.knn_absence``). On the k-NN
+    panel the grey zones are the noise the verdict uses: the change from step 0 a gain must
+    make, and ``band`` (:func:`story.verdict_band`), where yours' last point means "about as
+    much as the reference"."""
     long = curves.long_frame(frames, panel, x="step", smoothing=0.6 if panel.kind == "train" else 0)
     st.markdown(f"**{panel.title}**")
     if long.empty:
@@ -247,9 +271,19 @@ def chart(
         st.caption(empty if panel.kind == "eval" else "No points yet.")
         return
     rules = curves.reference_lines(panel, frames, ln_k)
-    zone = knn_verdict.baseline_zone(frames) if panel.kind == "eval" else None
+    zone = None
+    if panel.kind == "eval":
+        zones = [knn_verdict.baseline_zone(frames), band]
+        parts = [z for z in zones if z is not None and not z.empty]
+        zone = pd.concat(parts, ignore_index=True) if parts else None
     st.altair_chart(
         curve_charts.curve_chart(long, x="step", rules=rules, colors=colors, zone=zone),
         width="stretch",
     )
-    st.caption(" ".join([panel.help, charts.KNN_NOTE if panel.kind == "eval" else ""]).strip())
+    notes = [panel.help, charts.KNN_NOTE if panel.kind == "eval" else ""]
+    if panel.kind == "eval" and band is not None and not band.empty:
+        notes.append(
+            f"Grey band from {band['low'].iloc[0]:.1f} to {band['high'].iloc[0]:.1f}%: "
+            f"{band['label'].iloc[0]}; the verdict reads yours' last point against it."
+        )
+    st.caption(" ".join(n for n in notes if n).strip())

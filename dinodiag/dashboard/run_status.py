@@ -211,16 +211,17 @@ def story_rows(members: Mapping[str, RunInfo], labels: Mapping[str, str]) -> dic
 
 
 def steps_note(members: Mapping[str, RunInfo], labels: Mapping[str, str]) -> str | None:
-    """A sentence when the two runs of a comparison ended at different steps (a time budget
-    stops the slower one first: then more than the crops differ), None when they match or
-    one has not ended."""
+    """A sentence when the two runs of a comparison ended at different steps (both at once, a
+    time budget stops the slower one first: then more than the crops differ; one after the
+    other the reference trains yours' steps), None when they match or one has not ended."""
     ended = [info for info in members.values() if not info.active]
     if len(ended) < 2 or len({info.step for info in ended}) < 2:
         return None
     parts = [f"{labels[role]} {info.step}" for role, info in members.items()]
     return (
         f"Not the same number of steps: {', '.join(parts)} (the time budget stopped them). "
-        "More than the crops differ: set the time budget to 0 to give both the same steps."
+        "More than the crops differ: train them one after the other (the reference then "
+        "trains as many steps as yours reached) or set the time budget to 0."
     )
 
 

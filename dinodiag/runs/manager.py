@@ -7,14 +7,19 @@ directory) and the page reads the run directory back (:mod:`dinodiag.train.rundi
 survives page switches, closed browsers and restarts of the app: :func:`list_runs` finds it
 again, and a run whose process died without a final status reads "failed".
 
-    spec = LaunchSpec(preset="cpu-demo", max_seconds=120)
-    run_dir = launch(spec)                        # runs/20260509-220101-cpu-demo
+    plan = plan_run(get_train_preset("cpu-demo").config, {"run.max_seconds": 120})
+    run_dir = launch(plan)                        # runs/20260509-220101-cpu-demo
     read_run(run_dir).state                       # queued | running | finished | stopped | failed
     stop_run(run_dir); resume_run(run_dir, more_seconds=60); delete_run(run_dir)
 
-Besides the engine's files a dashboard run directory holds ``launch.json`` (the command),
-``console.log``, ``pipeline.yaml`` (the crop recipe it trains with) and, while it waits in a
-queue (:func:`launch_queue`), ``QUEUED`` (``STARTING`` while the queue process starts it). A
+A run is launched by its plan (:mod:`dinodiag.runs.run_plan`): ``config.json`` holds the whole
+TrainConfig with ``"planned": true`` (:func:`dinodiag.train.rundir.write_plan`) and the process
+is ``python -m dinodiag train --run-dir D``, which trains it (the trainer rewrites config.json,
+resolved, when it starts). Besides the engine's files a dashboard run directory holds
+``launch.json`` (the command), ``console.log``, ``pipeline.yaml`` (a recipe of the plan, which
+its data.pipeline names) and, while it waits in a queue (:func:`launch_queue`), ``QUEUED``
+(``STARTING`` while the queue process starts it). A run queued with ``same_steps`` trains as
+many steps as the run before it in the queue reached, without a time limit. A
 run the trainer holds (its ``run.lock``) is never started twice, and Stop signals only a
 process whose pid and start time match the run's record (``rundir.live_process``).
 """
@@ -34,16 +39,17 @@ from typing import Any
 
 from dinodiag.augment.config import save_config
 from dinodiag.errors import TrainingError
-from dinodiag.runs.launch_spec import LaunchSpec, build_command, resolve_launch
+from dinodiag.runs.run_plan import PIPELINE_FILE, RunPlan, with_data_checked
 from dinodiag.train import rundir
+from dinodiag.train.config import TrainConfig
 
 RUNS_ENV = "DINODIAG_RUNS_DIR"  # environment variable: where the dashboard keeps its runs
 DEFAULT_RUNS_DIR = "runs"
 LAUNCH_FILE = "launch.json"
 CONSOLE_FILE = "console.log"
-PIPELINE_FILE = "pipeline.yaml"
 QUEUED_FILE = "QUEUED"
 STARTING_FILE = "STARTING"  # QUEUED renamed by the queue process while it starts the run
+SAME_STEPS = "same_steps"  # launch.json: train as many steps as the run before it in the queue
 _MARKERS = (LAUNCH_FILE, *rundir.RUN_MARKERS)  # a launched run has launch.json at once
 
 _children: dict[int, subprocess.Popen[bytes]] = {}  # processes this one started (to reap)
@@ -64,7 +70,7 @@ def _reap() -> None:
                 del _children[pid]
 
 
-def _spawn(command: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+def spawn(command: list[str], log_path: Path) -> subprocess.Popen[bytes]:
     """Start ``command`` in its own session (it outlives the app), its output and the command
     line itself appended to ``log_path``; kept in ``_children`` to be reaped."""
     _reap()
@@ -97,7 +103,7 @@ def start_process(command: list[str], run_dir: Path) -> subprocess.Popen[bytes]:
             f"run {Path(run_dir).name} is being trained by another process (pid {holder}): "
             "stop it before starting it again."
         )
-    process = _spawn(command, run_dir / CONSOLE_FILE)
+    process = spawn(command, run_dir / CONSOLE_FILE)
     rundir.write_pid_file(run_dir, process.pid)
     return process
 
@@ -111,28 +117,41 @@ def _new_run_dir(root: Path, label: str) -> Path:
     return path
 
 
-def prepare(
-    spec: LaunchSpec, root: Path | None = None, extra: dict[str, Any] | None = None
-) -> Path:
-    """Validate ``spec``, create its run directory with ``pipeline.yaml`` and ``launch.json``.
+def write_run_plan(plan: RunPlan, run_dir: Path) -> TrainConfig:
+    """Write ``plan`` into the new or empty ``run_dir``: its recipe as ``pipeline.yaml`` (the
+    config's data.pipeline then names that file) and ``config.json``, the planned config that
+    ``train --run-dir run_dir`` trains. Returns the config written."""
+    config = plan.config
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if plan.recipe is not None:
+        path = save_config(plan.recipe, run_dir / PIPELINE_FILE)
+        config = config.with_overrides({"data.pipeline": str(path)})
+    rundir.write_plan(run_dir, config.to_dict())
+    return config
 
-    Raises :class:`ConfigError` (a knob out of range, crops not a multiple of the patch) or
-    :class:`DataError` (the dataset cannot be opened) before anything is written.
+
+def train_command(run_dir: Path) -> list[str]:
+    """``python -m dinodiag train --run-dir D``: the process that trains a planned run."""
+    return [sys.executable, "-m", "dinodiag", "train", "--run-dir", str(run_dir)]
+
+
+def prepare(plan: RunPlan, root: Path | None = None, extra: dict[str, Any] | None = None) -> Path:
+    """Create the run directory of ``plan``: its plan (:func:`write_run_plan`) and
+    ``launch.json``. The training images are counted first when the plan has not opened them.
+
+    Raises :class:`DataError` (the dataset cannot be opened, the batch is larger than it)
+    before anything is written.
     """
-    plan = resolve_launch(spec)
-    config, pipeline = plan.config, plan.pipeline
+    plan = with_data_checked(plan)
     root = Path(root) if root is not None else runs_root()
-    run_dir = _new_run_dir(root, spec.label or config.name)
+    run_dir = _new_run_dir(root, plan.label or plan.config.name)
     run_dir.mkdir(parents=True)
-    pipeline_file = None
-    if spec.pipeline is not None:
-        pipeline_file = save_config(spec.pipeline, run_dir / PIPELINE_FILE)
-    command = build_command(spec, run_dir, pipeline_file)
+    config = write_run_plan(plan, run_dir)
     record = {
-        "command": command,
+        "command": train_command(run_dir),
         "created": time.time(),
         "preset": config.name,
-        "pipeline": pipeline.name,
+        "pipeline": plan.pipeline.name,
         "data": config.data.data,
         **(extra or {}),
     }
@@ -140,28 +159,49 @@ def prepare(
     return run_dir
 
 
-def launch(spec: LaunchSpec, root: Path | None = None, extra: dict[str, Any] | None = None) -> Path:
+def launch(plan: RunPlan, root: Path | None = None, extra: dict[str, Any] | None = None) -> Path:
     """Start a training run now; returns its run directory (the process runs on its own)."""
-    run_dir = prepare(spec, root, extra)
+    run_dir = prepare(plan, root, extra)
     start_process(read_launch(run_dir)["command"], run_dir)
     return run_dir
 
 
 def launch_queue(
-    specs: list[LaunchSpec], root: Path | None = None, extra: list[dict[str, Any]] | None = None
+    plans: list[RunPlan], root: Path | None = None, extra: list[dict[str, Any]] | None = None
 ) -> list[Path]:
     """Prepare every run, then start them one after the other in a detached queue process
-    (``python -m dinodiag.runs.manager queue DIR ...``), so that they do not share the cores."""
-    extras = extra or [{} for _ in specs]
-    run_dirs = [prepare(spec, root, more) for spec, more in zip(specs, extras, strict=True)]
+    (``python -m dinodiag.runs.manager queue DIR ...``), so that they do not share the cores.
+    An ``extra`` with ``"same_steps": True`` gives its run as many steps as the one before
+    it reached (:func:`match_steps`)."""
+    extras = extra or [{} for _ in plans]
+    run_dirs = [prepare(plan, root, more) for plan, more in zip(plans, extras, strict=True)]
     for run_dir in run_dirs:
         rundir.write_json_atomic(run_dir / QUEUED_FILE, {"queued": time.time()})
     command = [sys.executable, "-m", "dinodiag.runs.manager", "queue", *map(str, run_dirs)]
-    runner = _spawn(command, run_dirs[0] / "queue.log")
+    runner = spawn(command, run_dirs[0] / "queue.log")
     info = rundir.process_record(runner.pid)
     for run_dir in run_dirs:
         _update_json(run_dir / QUEUED_FILE, runner=info)
     return run_dirs
+
+
+def match_steps(run_dir: Path, previous: Path) -> int | None:
+    """Plan ``run_dir`` (not started yet) to train as many steps as ``previous`` reached, with
+    no time limit, so that two runs of a comparison see the same steps whatever their speed.
+    Returns the steps, or None (nothing changed) when ``previous`` did no step."""
+    steps = int(rundir.read_status(previous).get("step") or 0)
+    if steps < 1 or not rundir.is_planned(run_dir):
+        return None
+    saved = rundir.read_config(run_dir) or {}
+    sections = {k: v for k, v in saved.items() if k != rundir.PLANNED}
+    config = TrainConfig.from_dict(sections).with_overrides(
+        {"run.max_steps": steps, "run.max_seconds": None}
+    )
+    rundir.write_json_atomic(
+        run_dir / rundir.CONFIG_FILE, {rundir.PLANNED: True, **config.to_dict()}
+    )
+    _update_json(run_dir / LAUNCH_FILE, matched_steps=steps)
+    return steps
 
 
 def _update_json(path: Path, **changes: Any) -> None:
@@ -172,13 +212,15 @@ def _update_json(path: Path, **changes: Any) -> None:
 
 def run_queue(run_dirs: list[Path]) -> None:
     """The queue process: start each prepared run that was not cancelled, wait for it."""
-    for run_dir in run_dirs:
+    for previous, run_dir in zip([None, *run_dirs], run_dirs, strict=False):
         starting = run_dir / STARTING_FILE
         try:  # claims the run (a cancel removed QUEUED first); readers see "queued" meanwhile
             os.rename(run_dir / QUEUED_FILE, starting)
         except FileNotFoundError:
             continue
         try:
+            if previous is not None and read_launch(run_dir).get(SAME_STEPS):
+                match_steps(run_dir, previous)
             process = start_process(read_launch(run_dir)["command"], run_dir)
         finally:
             starting.unlink(missing_ok=True)  # its pid file says "running" from now on

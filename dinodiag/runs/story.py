@@ -1,16 +1,20 @@
 """Yours vs the reference: two short runs that differ only in their pipeline, and the verdict.
 
-The same training preset, data, model, seed, number of steps and time budget; one run trains
-your pipeline (the sidebar's recipe or your own code), the other the reference recipe scaled
-to the same crop sizes. The seed story is one instance: the seed's broken pipeline as "yours",
-its fixed one as the reference. The dashboard's "Yours vs reference" tab starts them and shows
-the verdict.
+The same training preset, data, model, seed and number of steps; one run trains your pipeline
+(the sidebar's recipe or your own code), the other the reference recipe scaled to the same
+crop sizes. With a time budget, one after the other (the queue), yours trains within the
+budget and the reference then trains exactly as many steps as yours reached, without a time
+limit (:func:`dinodiag.runs.manager.match_steps`): the steps are equal whatever each pipeline
+costs. Both at once, each stops at the budget and their steps may differ (the page says so).
+The seed story is one instance: the seed's broken pipeline as "yours", its fixed one as the
+reference. The dashboard's "Yours vs reference" tab starts them and shows the verdict.
 
-    specs = versus_specs(LaunchSpec(preset="cpu-demo").with_code("my_aug.py:build"),
-                         get_preset("dinov2").config, steps=200, max_seconds=300)
-    start_versus(specs, together=False)                 # two run directories, one queue
+    base = with_brought_pipeline(get_train_preset("cpu-demo").config, "my_aug.py:build")
+    plans = versus_plans(base, get_preset("dinov2").config, steps=200, max_seconds=300)
+    start_versus(plans, together=False)                 # two run directories, one queue
     members = latest_story(runs.list_runs())            # {"yours": RunInfo, "reference": ...}
     level, sentence = versus_verdict(yours_metrics, reference_metrics)
+    verdict_band(yours_metrics, reference_metrics)      # the noise band the verdict uses
 
 The verdict reads the k-NN gain of each run over its step-0 baseline and compares it with the
 k-NN's own noise (binomial on the held-out images, :mod:`dinodiag.train.eval.knn_noise`, the
@@ -26,22 +30,25 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from dinodiag.augment.config import PipelineConfig
 from dinodiag.augment.presets import get_preset
 from dinodiag.errors import ConfigError
+from dinodiag.probe.spec import is_pipeline_spec
 from dinodiag.runs import manager
-from dinodiag.runs.launch_spec import (
-    LaunchSpec,
+from dinodiag.runs.run_plan import (
+    RunPlan,
+    plan_run,
+    preset_plan,
+    recipe_overrides,
     reference_at,
-    resolve_launch,
     scaled_pipeline,
-    spec_for_recipe,
 )
+from dinodiag.train.config import TrainConfig
 from dinodiag.train.eval.knn_noise import CLEAR, KnnChange, judge_change, knn_noise, min_test_images
-from dinodiag.train.presets import get_train_preset
 
 ROLES = ("yours", "reference")
 LEGACY_ROLES = {"broken": "yours", "fixed": "reference"}  # roles of stories before "versus"
@@ -70,84 +77,106 @@ def story_pipeline(role: str, global_size: int, patch_size: int) -> PipelineConf
     )
 
 
-def versus_specs(
-    yours: LaunchSpec,
+def versus_plans(
+    yours: TrainConfig,
     reference: PipelineConfig,
     steps: int = VERSUS_STEPS,
     max_seconds: float | None = VERSUS_SECONDS,
     threads: int | None = None,
-) -> dict[str, LaunchSpec]:
-    """The two runs: ``yours`` (a spec training a recipe or your code, with the preset, data
-    and knobs of the comparison) and the same spec training ``reference`` at your crop sizes
-    and patch. Both get ``steps``, the time budget ``max_seconds`` (None / 0: none) and k-NN
-    at step 0 and five more times. Raises what :func:`resolve_launch` raises."""
+    recipe: PipelineConfig | None = None,
+    check_data: bool = True,
+) -> dict[str, RunPlan]:
+    """The two runs: ``yours`` (the preset, data and knobs of the comparison; your own code
+    when its data.pipeline is code, else ``recipe``, else the preset's recipe, pinned at the
+    preset's crop size) and the same config training ``reference`` at your crop sizes and
+    patch. Both get ``steps``, the time budget ``max_seconds`` (None / 0: none; the schedules
+    then follow the clock, ``run.fit_to_time``) and k-NN at step 0 and five more times.
+    Raises what :func:`~dinodiag.runs.run_plan.plan_run` raises."""
     if steps < 1:
         raise ConfigError(f"steps per run = {steps}: give at least 1 step per run.")
-    base = get_train_preset(yours.preset).config
-    spec = replace(
-        yours,
-        max_steps=steps,
-        max_seconds=max_seconds or 0,
-        threads=threads,
-        epochs=max(base.run.epochs, 1000.0),  # the schedules fit the steps (or the clock)
-        eval_every=max(1, steps // 5),
-        label="versus-yours",
+    run: dict[str, Any] = {
+        "run.max_steps": steps,
+        "run.max_seconds": max_seconds or None,
+        "run.epochs": max(yours.run.epochs, 1000.0),  # the schedules fit the steps (or clock)
+        "run.eval_every": max(1, steps // 5),
+    }
+    if threads:
+        run["run.threads"] = threads  # else the preset's (cpu-demo: 1)
+    if max_seconds:
+        run["run.fit_to_time"] = True  # yours' schedules end at its last step, as the
+        # reference's do over the steps it is given (equal steps: manager.match_steps)
+    if is_pipeline_spec(yours.data.pipeline):
+        mine = plan_run(yours, run, label="versus-yours")  # measured, patch adapted
+    else:  # pin the recipe's counts and sizes: no preset override changes them
+        own = plan_run(yours, check_data=False).pipeline  # the config's own recipe
+        patch = yours.model.patch_size
+        size = yours.data.global_crops_size or own.global_crops_size
+        pinned = scaled_pipeline(recipe or own, size, patch)
+        overrides = {**run, **recipe_overrides(pinned, patch)}
+        mine = plan_run(
+            yours, overrides, recipe=pinned, label="versus-yours", check_data=check_data
+        )
+    other = reference_at(mine, reference)
+    theirs = plan_run(
+        mine.config,
+        recipe_overrides(other),
+        recipe=other,
+        label="versus-reference",
+        check_data=check_data,
     )
-    if not spec.brought:  # pin the recipe's counts and sizes: no preset override changes them
-        preset_plan = resolve_launch(replace(spec, pipeline=None), check_data=False)
-        recipe = spec.pipeline or preset_plan.pipeline
-        patch = spec.patch_size or base.model.patch_size
-        size = spec.global_size or preset_plan.pipeline.global_crops_size
-        spec = spec_for_recipe(spec, scaled_pipeline(recipe, size, patch), patch)
-    plan = resolve_launch(spec, check_data=spec.brought)
-    spec = replace(spec, patch_size=plan.config.model.patch_size)
-    other = reference_at(plan, reference)
-    reference_spec = spec_for_recipe(replace(spec, label="versus-reference"), other, None)
-    return {"yours": spec, "reference": reference_spec}
+    return {"yours": mine, "reference": theirs}
 
 
-def story_specs(
+def story_plans(
     preset: str = STORY_PRESET, steps: int = STORY_STEPS, threads: int | None = None
-) -> dict[str, LaunchSpec]:
+) -> dict[str, RunPlan]:
     """The seed story as a comparison: the seed's broken pipeline as "yours", its fixed one as
     the reference, both at the preset's global crop size with locals as large (as in the
     seed); no time limit. The fixed recipe computes five times more views per image (2 + 8
     instead of 2): its run takes ~2x longer."""
     if steps < 1:
         raise ConfigError(f"seed story steps = {steps}: give at least 1 step per run.")
-    base = get_train_preset(preset).config
-    preset_pipeline = resolve_launch(LaunchSpec(preset=preset), check_data=False).pipeline
-    size, patch = preset_pipeline.global_crops_size, base.model.patch_size
-    yours = LaunchSpec(preset=preset, pipeline=story_pipeline("yours", size, patch))
-    specs = versus_specs(yours, story_pipeline("reference", size, patch), steps, None, threads)
-    return {role: replace(spec, label=f"story-{role}") for role, spec in specs.items()}
+    own = preset_plan(preset)
+    size, patch = own.pipeline.global_crops_size, own.config.model.patch_size
+    base = own.config
+    plans = versus_plans(
+        base,
+        story_pipeline("reference", size, patch),
+        steps,
+        None,
+        threads,
+        recipe=story_pipeline("yours", size, patch),
+        check_data=False,
+    )
+    return {role: replace(plan, label=f"story-{role}") for role, plan in plans.items()}
 
 
 def start_versus(
-    specs: dict[str, LaunchSpec], together: bool, root: Path | None = None, kind: str = "versus"
+    plans: dict[str, RunPlan], together: bool, root: Path | None = None, kind: str = "versus"
 ) -> list[Path]:
     """Launch the two runs, tagged with one story id and ``kind`` ("versus" or "seed");
     returns their run directories.
 
-    ``together``: both at once, each with half of the cores; otherwise one queue runs them
-    one after the other (best on a CPU). Raises ``DinodiagError`` when a run cannot start.
+    ``together``: both at once, each with half of the cores (a time budget may stop them at
+    different steps); otherwise one queue runs them one after the other (best on a CPU) and
+    the reference trains as many steps as yours reached (``same_steps``). Raises
+    ``DinodiagError`` when a run cannot start.
     """
+    story = time.strftime("%Y%m%d-%H%M%S")
+    extras = [{"story": story, "role": role, "story_kind": kind} for role in plans]
     if together:
         threads = max(1, (os.cpu_count() or 1) // 2)
-        specs = {role: replace(spec, threads=threads) for role, spec in specs.items()}
-    story = time.strftime("%Y%m%d-%H%M%S")
-    extras = [{"story": story, "role": role, "story_kind": kind} for role in specs]
-    if together:
         return [
-            manager.launch(spec, root, extra)
-            for spec, extra in zip(specs.values(), extras, strict=True)
+            manager.launch(plan.with_run({"run.threads": threads}), root, extra)
+            for plan, extra in zip(plans.values(), extras, strict=True)
         ]
-    return manager.launch_queue(list(specs.values()), root, extras)
+    extras[-1][manager.SAME_STEPS] = True  # the reference: yours' steps, whatever its speed
+    return manager.launch_queue(list(plans.values()), root, extras)
 
 
 def start_story(steps: int, together: bool, root: Path | None = None) -> list[Path]:
-    """Launch the seed story's two runs (:func:`story_specs`, :func:`start_versus`)."""
-    return start_versus(story_specs(STORY_PRESET, steps), together, root, kind="seed")
+    """Launch the seed story's two runs (:func:`story_plans`, :func:`start_versus`)."""
+    return start_versus(story_plans(STORY_PRESET, steps), together, root, kind="seed")
 
 
 def latest_story(infos: Sequence[manager.RunInfo]) -> dict[str, manager.RunInfo]:
@@ -255,6 +284,41 @@ def compare_gains(a: KnnGain, b: KnnGain) -> tuple[str, float, float]:
     if difference < -CLEAR * noise:
         return "reference", difference, noise
     return "same", difference, noise
+
+
+def verdict_band(
+    yours: pd.DataFrame,
+    reference: pd.DataFrame,
+    names: tuple[str, str] = ("yours", "the reference"),
+) -> pd.DataFrame:
+    """The band the verdict draws its line with, for the k-NN chart: where the last k-NN of
+    ``yours`` would show the same gain as the reference's (``value``), ± :data:`CLEAR` x the
+    noise of the difference (``low`` / ``high``, points), as :func:`compare_gains` judges it:
+    yours' last point inside the band is "about as much", above it "yours learns clearly more",
+    below it "the reference". Columns ``value``, ``low``, ``high``, ``label``, ``run``; empty
+    until both runs have a gain, and when the verdict is "too short" (neither gain beyond its
+    noise, or too few test images: then the step-0 zone is the noise that counts)."""
+    columns = ["value", "low", "high", "label", "run"]
+    a, b = knn_gain(yours), knn_gain(reference)
+    if a is None or b is None:
+        return pd.DataFrame(columns=columns)
+    outcome, _, noise = compare_gains(a, b)
+    if outcome == "too_short":
+        return pd.DataFrame(columns=columns)
+    level, half = a.start + b.gain, CLEAR * noise  # yours' end at the reference's gain
+    first, second = names
+    label = (
+        f"the verdict's noise: {first} ending in this band learns about as much as {second} "
+        f"(±{half:.1f} points)"
+    )
+    row = {
+        "value": level,
+        "low": max(0.0, level - half),
+        "high": min(100.0, level + half),
+        "label": label,
+        "run": first,
+    }
+    return pd.DataFrame([row], columns=columns)
 
 
 def too_few_sentence(a: KnnGain, b: KnnGain) -> str:

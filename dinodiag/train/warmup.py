@@ -7,6 +7,11 @@ evaluation are timed.
 
     estimate = estimate_training(get_train_preset("cpu-demo").config, started=None)
     estimate.sentence()   # "Measured here: set-up 7.1 s (imports, data, ...), first step ..."
+
+``progress`` (optional) hears each stage as it starts: ``{"stage": s, "steps_done": i,
+"steps": n, "knn_s": t}`` with ``s`` one of :data:`STAGES`, ``i`` of the ``n`` timed steps done,
+``t`` the step-0 k-NN's seconds once known (the later one costs about as much), so a caller can
+show the stage and the time left (:mod:`dinodiag.runs.estimates`).
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from dinodiag.train.config import TrainConfig
 from dinodiag.train.engine import _Run
@@ -24,37 +31,57 @@ from dinodiag.train.runtime import setup_runtime, teardown_runtime
 from dinodiag.train.step import train_step
 
 MEASURED_STEPS = 3  # timed steps after the first (the first holds the warm-up)
+STAGES = ("data", "networks", "optimizer", "baseline", "steps", "knn")  # what progress hears
 
 
 def estimate_training(
-    config: TrainConfig, started: float | None = None, measured_steps: int = MEASURED_STEPS
+    config: TrainConfig,
+    started: float | None = None,
+    measured_steps: int = MEASURED_STEPS,
+    progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> TimeEstimate:
     """Set the run up, time its first steps and a k-NN evaluation; write nothing.
 
     ``started``: the unix time of the process start (the set-up then includes the imports).
+    ``progress``: called as each stage starts and after each timed step (see the module).
     Raises what the run would raise for bad input (:class:`~dinodiag.errors.DinodiagError`).
     """
+    timed, knn_s = measured_steps + 1, None
+
+    def say(stage: str, done: int = 0) -> None:
+        if progress is not None:
+            progress({"stage": stage, "steps_done": done, "steps": timed, "knn_s": knn_s})
+
     with tempfile.TemporaryDirectory(prefix="dinodiag-estimate-") as tmp:
         run = _Run(config, Path(tmp) / "run", False, None, None, started)
         run.rt = setup_runtime(config.run)
         try:
             run.writer = RunWriter(run.run_dir, enabled=False)  # writes nothing
             run.writer.set_time_offset(run.setup_age())
-            for stage in (run.stage_data, run.stage_networks, run.stage_losses_optimizer_schedules):
+            for name, stage in zip(
+                STAGES,
+                (run.stage_data, run.stage_networks, run.stage_losses_optimizer_schedules),
+                strict=False,
+            ):
+                say(name)
                 stage()
             if run.baseline is not None:
-                run.baseline.take()
+                say("baseline")
+                knn_s = float(run.baseline.take()["eval_seconds"])
             setup_s = run.writer.elapsed()
             assert run.stream is not None
             times = []
+            say("steps")
             for step in range(1, measured_steps + 2):
                 start = time.monotonic()
                 _, batch = next(run.stream)
                 schedule = run.schedules.at(min(step - 1, run.planned_steps - 1))
                 train_step(run.modules, batch, schedule, step, diagnostics=True)
                 times.append(time.monotonic() - start)
+                say("steps", step)
             eval_s = 0.0
             if run.evaluator is not None:
+                say("knn", timed)
                 eval_s = float(run.evaluator.evaluate(run.nets.teacher.backbone)["eval_seconds"])
         finally:
             run.stream = None

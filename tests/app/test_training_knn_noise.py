@@ -68,13 +68,14 @@ def test_compare_judges_each_run_and_the_difference(page):
     assert len(pair) == 1 and "beyond the noise" in pair[0]
 
 
-def test_the_estimate_says_when_the_plan_is_too_short_to_judge(page, monkeypatch):
+def test_the_estimate_says_when_the_plan_is_too_short_to_judge(page, monkeypatch, tmp_path):
     from dinodiag.train.estimate import TimeEstimate
     from dinodiag.train.knn_horizon import bench_evidence
-    from pages import _training_form as form
+    from tests.estimate_jobs import patch_estimates
 
     measured = TimeEstimate(5.0, 0.5, 0.4, 1.5, 100, 50, None, 50, 2, 28.0, knn_test=500)
-    monkeypatch.setattr(form, "estimate_launch", lambda spec: measured)
+    answer = {"estimate": measured.to_dict()}  # what the estimate's process leaves when done
+    patch_estimates(monkeypatch, tmp_path / "job", [], answer, alive=False)
     at = page("New run")
     at.selectbox(key="tr_preset").set_value("cpu-demo").run()
     at.button(key="tr_estimate").click().run()

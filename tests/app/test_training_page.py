@@ -26,6 +26,7 @@ from dinodiag.runs.devices import has_gpu
 from dinodiag.train import rundir
 from dinodiag.train.engine import run_training
 from dinodiag.train.presets import get_train_preset
+from tests.estimate_jobs import patch_estimates
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -147,33 +148,58 @@ def test_the_form_trains_your_code_from_the_sidebar_by_default(page, runs_dir, a
     at.button(key="tr_start").click().run()
     assert_no_exception(at)
     (run_dir,) = list(runs_dir.iterdir())
-    command = runs.read_launch(run_dir)["command"]
-    assert command[command.index("--pipeline") + 1] == SEED_CODE
-    assert command[command.index("--pipeline-kwargs") + 1] == '{"img_size": 16}'
+    assert runs.read_launch(run_dir)["command"][-2:] == ["--run-dir", str(run_dir)]
+    planned = rundir.read_config(run_dir)["data"]  # the plan: the config is the message
+    assert planned["pipeline"] == SEED_CODE and planned["pipeline_kwargs"] == '{"img_size": 16}'
     wait_for(lambda: runs.read_run(run_dir).state == "finished", timeout=120)
     brought = rundir.read_config(run_dir)["brought_pipeline"]
     assert brought["spec"] == SEED_CODE and brought["global_crops"]["size"] == [16, 16]
     assert runs.read_run(run_dir).pipeline == "yours: seed_pipeline.py:build_two_view_augment"
 
 
-def test_the_estimate_button_measures_the_run_here(page, monkeypatch):
-    from dinodiag.train.estimate import TimeEstimate
-    from pages import _training_form as form
+MEASURED = {"setup_s": 5.0, "first_step_s": 0.5, "step_s": 0.25, "eval_s": 1.0, "eval_every": 2}
+MEASURED |= {"planned_steps": 4, "budget_s": 90.0, "steps": 4, "evaluations": 3, "total_s": 8.0}
 
-    seen = []
 
-    def fake(spec):  # the real one starts `train --estimate` (tests/train/test_estimate.py)
-        seen.append(spec)
-        return TimeEstimate(5.0, 0.5, 0.25, 1.0, 2, 4, 90.0, 4, 3, 8.0)
+def test_the_estimate_shows_its_stage_and_time_left_then_what_it_measured(
+    page, monkeypatch, tmp_path
+):
+    from dinodiag.runs import estimates
 
-    monkeypatch.setattr(form, "estimate_launch", fake)
+    job = tmp_path / "job"
+    stages = [
+        {"stage": "data", "steps_done": 0},
+        {"stage": "steps", "steps_done": 2, "steps": 4, "knn_s": 1.5},
+    ]
+    seen = patch_estimates(monkeypatch, job, stages, None)
     at = page("New run")
     at.selectbox(key="tr_preset").set_value("tiny-test").run()
     assert "counts from the start of the training process" in texts(at)
     at.button(key="tr_estimate").click().run()
     assert_no_exception(at)
-    assert seen and seen[0].preset == "tiny-test"
+    assert seen and seen[0].config.name == "tiny-test"
+    (bar,) = at.get("progress")
+    assert "timing the steps (2 of 4)" in bar.proto.text and "s left" in bar.proto.text
+    assert at.button(key="tr_estimate").proto.disabled is True  # one estimate at a time
+    rundir.write_json_atomic(job / estimates.RESULT_FILE, {"estimate": MEASURED})
+    at.run()
+    assert_no_exception(at)
     assert any("set-up 5.0 s" in i.value and "All 4 steps" in i.value for i in at.info)
+    assert not at.get("progress") and not job.exists()  # the answer kept, the folder gone
+
+
+def test_an_estimate_whose_process_died_says_so(page, monkeypatch, tmp_path):
+    from dinodiag.runs import estimates
+
+    job = tmp_path / "job"
+    job.mkdir()
+    (job / estimates.LOG_FILE).write_text("MemoryError: out of memory\n")
+    patch_estimates(monkeypatch, job, [{"stage": "data", "steps_done": 0}], None, alive=False)
+    at = page("New run")
+    at.selectbox(key="tr_preset").set_value("tiny-test").run()
+    at.button(key="tr_estimate").click().run()
+    assert_no_exception(at)
+    assert any("estimate failed" in e and "MemoryError" in e for e in errors(at)), errors(at)
 
 
 def test_start_a_tiny_run_watch_it_and_stop_it(page, runs_dir: Path):
@@ -253,11 +279,11 @@ def test_compare_overlays_runs_and_diffs_their_configs(page, runs_dir: Path):
 
 
 def test_the_seed_story_launches_the_broken_and_the_fixed_recipe(page, runs_dir, monkeypatch):
-    started: list[list[runs.LaunchSpec]] = []
+    started: list[list[runs.RunPlan]] = []
 
-    def fake_queue(specs, root=None, extra=None):  # prepare the runs, start nothing
-        started.append(specs)
-        dirs = [runs.prepare(s, root, e) for s, e in zip(specs, extra, strict=True)]
+    def fake_queue(plans, root=None, extra=None):  # prepare the runs, start nothing
+        started.append(plans)
+        dirs = [runs.prepare(p, root, e) for p, e in zip(plans, extra, strict=True)]
         for d in dirs:
             rundir.write_json_atomic(d / runs.QUEUED_FILE, {"queued": 0})
         return dirs
@@ -269,9 +295,9 @@ def test_the_seed_story_launches_the_broken_and_the_fixed_recipe(page, runs_dir,
     at.number_input(key="story_steps").set_value(60).run()
     at.button(key="story_start").click().run()
     assert_no_exception(at)
-    (specs,) = started
-    assert [s.pipeline.local_crops_number for s in specs] == [0, 8]
-    assert {s.max_steps for s in specs} == {60}
+    (plans,) = started
+    assert [p.pipeline.local_crops_number for p in plans] == [0, 8]
+    assert {p.config.run.max_steps for p in plans} == {60}
     made = runs.list_runs(runs_dir)
     assert (
         sorted(r.role for r in made) == ["reference", "yours"] and len({r.story for r in made}) == 1
@@ -344,3 +370,29 @@ def test_look_inside_shows_attention_and_pca_of_a_checkpoint(page, runs_dir: Pat
     assert captions[3:] == ["head 0", "head 1"]  # tiny-test: 2 heads
     at.slider(key="look_threshold").set_value(0.5).run()
     assert_no_exception(at)
+
+
+def test_the_versus_chart_draws_the_noise_band_of_its_verdict(page, runs_dir: Path, monkeypatch):
+    from dinodiag.dashboard import curve_charts
+    from tests.knn_runs import fake_run
+
+    drawn: list[Any] = []  # the grey zones each chart is drawn with
+    chart = curve_charts.curve_chart
+    monkeypatch.setattr(
+        curve_charts,
+        "curve_chart",
+        lambda long, **kw: drawn.append(kw.get("zone")) or chart(long, **kw),
+    )
+    for role, values in (("yours", [14.0, 30.0, 40.0]), ("reference", [14.0, 20.0, 25.0])):
+        run_dir = fake_run(runs_dir, f"20260101-00000{len(role)}-{role}", values)
+        extra = {"story": "20260101-000000", "role": role, "story_kind": "versus"}
+        rundir.write_json_atomic(run_dir / runs.LAUNCH_FILE, {"command": ["x"], **extra})
+    at = page("Yours vs reference")
+    verdict = next(b.value for b in at.success if "Yours gains" in b.value)
+    assert "learns clearly more" in verdict
+    zones = [z for z in drawn if z is not None][-1].to_dict("records")  # the k-NN chart's
+    band = next(z for z in zones if "the verdict's noise" in z["label"])
+    assert band["value"] == pytest.approx(25.0)  # yours' end for the reference's +11 points
+    assert band["low"] < 25.0 < band["high"] < 40.0  # yours' 40% above it: clearly more
+    assert any("noise of a change from step 0" in z["label"] for z in zones)  # both zones
+    assert any("Grey band from" in c.value for c in at.caption)

@@ -3,14 +3,14 @@ comparison rows at launch, unequal steps, and why an ended run has no k-NN."""
 
 from __future__ import annotations
 
-import dataclasses
 from types import SimpleNamespace
 
 import pandas as pd
 
 from dinodiag.augment.presets import get_preset
 from dinodiag.dashboard.run_status import knn_absence, steps_note, story_rows, what_trains
-from dinodiag.runs.launch_spec import LaunchSpec, preset_knobs, resolve_launch
+from dinodiag.runs.run_plan import form_defaults, plan_run, preset_plan
+from dinodiag.train.presets import get_train_preset
 
 LABELS = {"yours": "yours", "reference": "the reference"}
 
@@ -23,13 +23,13 @@ def info(state: str, step: int = 0, message: str = "waiting for the run before i
 
 def test_the_form_says_the_sidebar_recipe_is_rescaled_to_the_presets_resolution():
     dinov2 = get_preset("dinov2").config
-    knobs = dataclasses.replace(preset_knobs("cpu-demo", dinov2), label="")
-    plan = resolve_launch(knobs.with_recipe(dinov2), check_data=False)
+    base = get_train_preset("cpu-demo").config
+    plan = plan_run(base, form_defaults("cpu-demo", dinov2), recipe=dinov2, check_data=False)
     text = what_trains("recipe", "cpu-demo", plan.pipeline, plan.config.model.patch_size, dinov2)
     assert "the sidebar's recipe `dinov2`" in text
     assert "32 px globals (8×8 patches of 4 px) and 12 px locals (3×3 patches)" in text
     assert "rescaled from its 224 / 96 px" in text and "not the `cpu-demo` set-up" in text
-    own = resolve_launch(LaunchSpec(preset="cpu-demo"), check_data=False)
+    own = preset_plan("cpu-demo")
     text = what_trains("preset", "cpu-demo", own.pipeline, own.config.model.patch_size)
     assert "the `cpu-demo` set-up as it is" in text and "small-images" not in text
 

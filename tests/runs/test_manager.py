@@ -1,7 +1,7 @@
 """Dashboard runs as real processes: launch, state, stop, resume, queue, delete, dead processes.
 
-Each run is ``python -m dinodiag train --preset tiny-test`` (16 px, one block): seconds long,
-most of it the import of torch.
+Each run is a planned ``tiny-test`` run (16 px, one block) started as ``python -m dinodiag
+train --run-dir D``: seconds long, most of it the import of torch.
 """
 
 from __future__ import annotations
@@ -17,11 +17,15 @@ import pytest
 from dinodiag import runs
 from dinodiag.errors import TrainingError
 from dinodiag.runs.compare import metrics_json
-from dinodiag.runs.launch_spec import LaunchSpec
+from dinodiag.runs.run_plan import plan_run
 from dinodiag.train import rundir
+from dinodiag.train.presets import get_train_preset
 
-TINY = LaunchSpec(preset="tiny-test", eval_every=2)  # 4 steps, k-NN at 0, 2, 4
-LONG = LaunchSpec(preset="tiny-test", epochs=10000.0, max_steps=0, max_seconds=0)  # until stopped
+BASE = get_train_preset("tiny-test").config
+TINY = plan_run(BASE, {"run.eval_every": 2}, check_data=False)  # 4 steps, k-NN at 0, 2, 4
+LONG = plan_run(  # until stopped
+    BASE, {"run.epochs": 10000.0, "run.max_steps": 0, "run.max_seconds": 0}, check_data=False
+)
 
 
 def wait_for(check: Callable[[], bool], timeout: float = 60.0, what: str = "") -> None:
@@ -72,7 +76,9 @@ def test_a_launched_run_writes_its_directory_and_finishes(finished: Path):
     ):
         assert (finished / name).is_file(), name
     command = runs.read_launch(finished)["command"]
-    assert command[2:6] == ["dinodiag", "train", "--preset", "tiny-test"]
+    assert command[2:] == ["dinodiag", "train", "--run-dir", str(finished)]  # the plan says all
+    config = rundir.read_config(finished)
+    assert "planned" not in config and config["run"]["eval_every"] == 2  # resolved by the run
     assert "finished 4 steps" in runs.console_tail(finished)
     rows = json.loads(metrics_json(finished))
     assert [r["step"] for r in rows if r["kind"] == "eval"] == [0, 2, 4]
@@ -142,7 +148,7 @@ def test_a_queue_runs_one_after_the_other_and_a_queued_run_can_be_cancelled(tmp_
     assert wait_state(third, ("finished", "failed")).state == "finished"
     cancelled = runs.read_run(second)
     assert cancelled.state == "stopped" and "cancelled" in cancelled.message
-    assert not (second / "config.json").exists()  # it never ran
+    assert rundir.read_config(second)["planned"] is True  # it never ran: still its plan
     end_first = rundir.read_json(first / "status.json")["updated"]
     assert rundir.read_json(third / "status.json")["started"] >= end_first
 
@@ -181,7 +187,7 @@ def test_delete_refuses_active_runs_and_foreign_folders(finished: Path, tmp_path
 
 def test_scaled_pipeline_keeps_counts_and_scales():
     from dinodiag.augment.presets import get_preset
-    from dinodiag.runs.launch_spec import scaled_pipeline
+    from dinodiag.runs.run_plan import scaled_pipeline
 
     dinov2 = scaled_pipeline(get_preset("dinov2").config, 32, 4)
     assert (dinov2.global_crops_size, dinov2.local_crops_size) == (32, 12)
@@ -255,3 +261,50 @@ def test_a_run_that_died_shows_its_last_console_lines(tmp_path: Path):
     info = runs.read_run(run_dir)
     assert info.state == "failed" and "from its checkpoint at step 8" in info.message
     assert info.message.endswith("Console: step 9\nKilled")
+
+
+def test_a_plan_is_the_run_directorys_config_and_its_recipe_a_file_next_to_it(tmp_path: Path):
+    from dinodiag.augment.presets import get_preset, load_config
+
+    recipe = get_preset("seed-fixed").config
+    plan = plan_run(BASE, {"data.local_crops": 2}, recipe=recipe, label="mine")
+    run_dir = runs.prepare(plan, root=tmp_path, extra={"story": "s1"})
+    assert run_dir.name.endswith("-mine") and rundir.is_planned(run_dir)
+    config = rundir.read_config(run_dir)
+    assert config["data"]["pipeline"] == str(run_dir / "pipeline.yaml")
+    assert config["data"]["local_crops"] == 2 and config["name"] == "tiny-test"
+    written = load_config(str(run_dir / "pipeline.yaml"))
+    assert (written.global_crops_size, written.local_crops_number) == (16, 2)
+    launch = runs.read_launch(run_dir)
+    assert launch["pipeline"] == "seed-fixed" and launch["story"] == "s1"
+    info = runs.read_run(run_dir)  # not started: no process, no status
+    assert info.preset == "tiny-test" and info.pipeline == "seed-fixed"
+
+
+def test_match_steps_plans_as_many_steps_as_the_run_before_without_a_time_limit(tmp_path: Path):
+    timed = plan_run(BASE, {"run.max_seconds": 600, "run.max_steps": 50}, check_data=False)
+    before, after = tmp_path / "before", tmp_path / "after"
+    runs.manager.write_run_plan(timed, after)
+    rundir.write_json_atomic(after / runs.LAUNCH_FILE, {"command": ["x"]})
+    before.mkdir()
+    rundir.write_json_atomic(before / "status.json", {"state": "finished", "step": 0})
+    assert runs.manager.match_steps(after, before) is None  # no step done: the plan is kept
+    assert rundir.read_config(after)["run"]["max_steps"] == 50
+    rundir.write_json_atomic(before / "status.json", {"state": "finished", "step": 7})
+    assert runs.manager.match_steps(after, before) == 7
+    config = rundir.read_config(after)
+    assert config["planned"] is True and config["run"]["max_steps"] == 7
+    assert config["run"]["max_seconds"] is None and config["data"]["batch_size"] == 4
+    assert runs.read_launch(after)["matched_steps"] == 7
+
+
+def test_a_queued_run_with_same_steps_trains_the_steps_of_the_run_before(tmp_path: Path):
+    three = plan_run(BASE, {"run.max_steps": 3}, check_data=False)
+    timed = plan_run(BASE, {"run.max_seconds": 600}, check_data=False)  # 4 steps planned
+    first, second = runs.launch_queue(
+        [three, timed], root=tmp_path, extra=[{}, {runs.manager.SAME_STEPS: True}]
+    )
+    assert wait_state(first, ("finished", "failed")).step == 3
+    info = wait_state(second, ("finished", "failed"), timeout=90)
+    assert info.state == "finished" and info.step == 3, info.message
+    assert rundir.read_config(second)["run"]["max_seconds"] is None

@@ -1,102 +1,96 @@
-"""The launch form's spec: validation with messages, the command line, the scaled recipe."""
+"""What a dashboard run trains: a preset's TrainConfig with the form's changes, validated with
+messages that name the field, the recipe scaled to the run's crop size, your code measured."""
 
 from __future__ import annotations
 
-import sys
-from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from dinodiag.augment.presets import get_preset
 from dinodiag.errors import ConfigError, DataError
-from dinodiag.runs.launch_spec import (
-    LaunchSpec,
-    build_command,
-    overrides,
-    preset_knobs,
+from dinodiag.runs.run_plan import (
+    PIPELINE_FILE,
+    form_defaults,
+    plan_run,
+    preset_plan,
+    recipe_overrides,
     reference_at,
-    resolve_launch,
     scaled_pipeline,
-    spec_for_recipe,
 )
+from dinodiag.train.pipelines import with_brought_pipeline
+from dinodiag.train.presets import get_train_preset
+
+
+def preset(name: str) -> Any:
+    return get_train_preset(name).config
 
 
 def test_a_preset_alone_resolves_to_its_config_and_step_count():
-    plan = resolve_launch(LaunchSpec(preset="tiny-test"))
-    assert plan.config.name == "tiny-test"
+    plan = plan_run(preset("tiny-test"))
+    assert plan.config.name == "tiny-test" and plan.recipe is None and not plan.brought
     assert plan.pipeline.global_crops_size == 16 and plan.pipeline.local_crops_number == 2
     assert plan.train_images == 64
     assert plan.steps == 4  # 16 steps per epoch, capped by the preset's max_steps 4
 
 
-def test_knobs_become_config_fields_and_zero_means_no_limit():
-    spec = LaunchSpec(
-        preset="cpu-demo",
-        batch_size=32,
-        lr=1e-3,
-        max_seconds=0,
-        max_steps=0,
-        local_crops=2,
-        device="cpu",
-        seed=3,
-    )
-    changes = overrides(spec)
-    assert changes["data.batch_size"] == 32 and changes["optim.base_lr"] == 1e-3
-    assert changes["run.max_seconds"] is None and changes["run.max_steps"] is None
-    plan = resolve_launch(spec, check_data=False)
-    assert plan.config.run.max_seconds is None and plan.config.run.seed == 3
+def test_changes_are_config_fields_and_zero_means_no_limit():
+    changes = {
+        "data.batch_size": 32,
+        "optim.base_lr": 1e-3,
+        "run.max_seconds": 0,
+        "run.max_steps": 0,
+        "data.local_crops": 2,
+        "run.device": "cpu",
+        "run.seed": 3,
+    }
+    plan = plan_run(preset("cpu-demo"), changes, check_data=False)
+    config = plan.config
+    assert config.data.batch_size == 32 and config.optim.base_lr == 1e-3
+    assert config.run.max_seconds is None and config.run.max_steps is None
+    assert config.run.seed == 3 and plan.train_images is None
     assert plan.pipeline.local_crops_number == 2
 
 
 def test_changing_the_architecture_drops_the_presets_custom_width():
-    changes = overrides(LaunchSpec(preset="cpu-demo", arch="vit_small"))
-    assert changes["model.embed_dim"] is None and changes["model.num_heads"] is None
-    assert "model.embed_dim" not in overrides(LaunchSpec(preset="cpu-demo", arch="vit_tiny"))
-
-
-def test_build_command_is_the_cli_with_one_flag_per_knob(tmp_path: Path):
-    spec = LaunchSpec(preset="tiny-test", epochs=2.5, max_seconds=0, batch_size=8, arch="vit_tiny")
-    command = build_command(spec, tmp_path / "r", tmp_path / "p.yaml")
-    assert command[:4] == [sys.executable, "-m", "dinodiag", "train"]
-    joined = " ".join(command)
-    assert (
-        f"--preset tiny-test --run-dir {tmp_path / 'r'} --pipeline {tmp_path / 'p.yaml'}" in joined
-    )
-    assert "--epochs 2.5" in joined and "--batch-size 8" in joined and "--arch vit_tiny" in joined
-    assert "--set run.max_seconds=none" in joined
-    assert "--lr" not in joined  # knobs left at None keep the preset's value
+    small = plan_run(preset("cpu-demo"), {"model.arch": "vit_small"}, check_data=False).config
+    assert small.model.embed_dim is None and small.model.num_heads is None
+    tiny = plan_run(preset("cpu-demo"), {"model.arch": "vit_tiny"}, check_data=False).config
+    assert tiny.model.embed_dim == 64  # the preset's own arch keeps its width
 
 
 @pytest.mark.parametrize(
-    ("spec", "message"),
+    ("name", "changes", "recipe", "message"),
     [
-        (LaunchSpec(preset="tiny-test", global_size=18), "not a multiple of the ViT patch size 4"),
-        (LaunchSpec(preset="tiny-test", batch_size=100), "larger than the training set (64"),
-        (LaunchSpec(preset="tiny-test", batch_size=1), "KoLeo needs at least 2 images"),
-        (LaunchSpec(preset="tiny-test", device="cuda:99"), "is not available"),
-        (LaunchSpec(preset="tiny-test", lr=-1.0), "optim.base_lr = -1.0 is invalid"),
         (
-            LaunchSpec(
-                preset="tiny-test",
-                local_crops=0,
-                global_size=16,
-                pipeline=get_preset("seed-broken").config.replace(global_crops_number=1),
-            ),
+            "tiny-test",
+            {"data.global_crops_size": 18},
+            None,
+            "not a multiple of the ViT patch size 4",
+        ),
+        ("tiny-test", {"data.batch_size": 100}, None, "larger than the training set (64"),
+        ("tiny-test", {"data.batch_size": 1}, None, "KoLeo needs at least 2 images"),
+        ("tiny-test", {"run.device": "cuda:99"}, None, "is not available"),
+        ("tiny-test", {"optim.base_lr": -1.0}, None, "optim.base_lr = -1.0 is invalid"),
+        (
+            "tiny-test",
+            {"data.local_crops": 0, "data.global_crops_size": 16},
+            get_preset("seed-broken").config.replace(global_crops_number=1),
             "single view",
         ),
-        (LaunchSpec(preset="cpu-demmo"), "Did you mean 'cpu-demo'"),
+        ("cpu-demmo", {}, None, "Did you mean 'cpu-demo'"),
     ],
 )
-def test_bad_knobs_give_messages_that_name_them(spec: LaunchSpec, message: str):
+def test_bad_changes_give_messages_that_name_them(name, changes, recipe, message):
     with pytest.raises(ConfigError, match=None) as error:
-        resolve_launch(spec)
+        plan_run(get_train_preset(name).config, changes, recipe=recipe)
     assert message in str(error.value)
 
 
 def test_a_missing_dataset_is_a_data_error(tmp_path: Path):
     with pytest.raises(DataError, match="does_not_exist"):
-        resolve_launch(LaunchSpec(preset="tiny-test", data=str(tmp_path / "does_not_exist")))
+        plan_run(preset("tiny-test"), {"data.data": str(tmp_path / "does_not_exist")})
 
 
 def test_scaled_pipeline_keeps_at_least_one_patch_and_rejects_sizes_below_one():
@@ -107,32 +101,45 @@ def test_scaled_pipeline_keeps_at_least_one_patch_and_rejects_sizes_below_one():
 
 
 def test_the_forms_starting_values_are_the_presets_knobs():
-    knobs = preset_knobs("cpu-demo")
-    assert (knobs.epochs, knobs.max_seconds, knobs.max_steps) == (30.0, 270, 0)
-    assert (knobs.batch_size, knobs.arch, knobs.patch_size, knobs.depth) == (64, "vit_tiny", 4, 4)
-    assert (knobs.local_crops, knobs.global_size, knobs.local_size) == (4, 32, 16)
-    fixed = preset_knobs("cpu-demo", get_preset("seed-fixed").config)  # 96 / 96 px, 8 locals
-    assert (fixed.local_crops, fixed.global_size, fixed.local_size) == (8, 32, 32)
-    plan = resolve_launch(knobs, check_data=False)  # the starting values are valid
+    knobs = form_defaults("cpu-demo")
+    assert (knobs["run.epochs"], knobs["run.max_seconds"], knobs["run.max_steps"]) == (30.0, 270, 0)
+    assert (knobs["data.batch_size"], knobs["model.arch"]) == (64, "vit_tiny")
+    assert (knobs["model.patch_size"], knobs["model.depth"]) == (4, 4)
+    crops = ("data.local_crops", "data.global_crops_size", "data.local_crops_size")
+    assert tuple(knobs[k] for k in crops) == (4, 32, 16)
+    fixed = form_defaults("cpu-demo", get_preset("seed-fixed").config)  # 96 / 96 px, 8 locals
+    assert tuple(fixed[k] for k in crops) == (8, 32, 32)
+    plan = plan_run(preset("cpu-demo"), knobs, check_data=False)  # the starting values are valid
     assert plan.config.run.max_seconds == 270 and plan.config.run.max_steps is None
 
 
-def test_the_sidebar_recipe_is_trained_at_the_forms_crop_size():
-    spec = LaunchSpec(preset="cpu-demo", global_size=32, patch_size=4)
-    recipe = spec.with_recipe(get_preset("dinov2").config).pipeline
+def test_the_sidebar_recipe_is_trained_at_the_runs_crop_size():
+    changes = {"data.global_crops_size": 32, "model.patch_size": 4}
+    plan = plan_run(
+        preset("cpu-demo"), changes, recipe=get_preset("dinov2").config, check_data=False
+    )
+    recipe = plan.recipe
+    assert recipe is not None and recipe == plan.pipeline  # written as pipeline.yaml
     assert (recipe.global_crops_size, recipe.local_crops_size, recipe.patch_size) == (32, 12, 4)
-    assert recipe.local_crops_number == 8
-    assert spec.with_recipe(None).pipeline is None
+    assert recipe.local_crops_number == 4  # cpu-demo's data.local_crops applies to it
+    assert plan.config.data.pipeline == PIPELINE_FILE and plan.config.data.pipeline_kwargs == ""
+    pinned = plan_run(
+        preset("cpu-demo"),
+        recipe_overrides(scaled_pipeline(get_preset("dinov2").config, 32, 4), 4),
+        recipe=get_preset("dinov2").config,
+        check_data=False,
+    )
+    assert pinned.pipeline.local_crops_number == 8  # the recipe's own count, pinned
 
 
 def test_the_plan_summary_says_steps_views_and_budget():
-    plan = resolve_launch(LaunchSpec(preset="tiny-test", max_seconds=90))
+    plan = plan_run(preset("tiny-test"), {"run.max_seconds": 90})
     assert plan.summary() == (
         "Up to 4 steps of 4 images (64 training images), stopping at 90 s (set-up and k-NN "
         "included); views per image: "
         "2 × 16 px + 2 × 8 px; pipeline `small-images`."
     )
-    plain = resolve_launch(LaunchSpec(preset="tiny-test", local_crops=0, max_seconds=0))
+    plain = plan_run(preset("tiny-test"), {"data.local_crops": 0, "run.max_seconds": 0})
     assert ", stopping" not in plain.summary() and "views per image: 2 × 16 px;" in plain.summary()
     assert plain.summary().startswith("4 steps of 4 images")  # no budget: the count is the plan
 
@@ -140,50 +147,57 @@ def test_the_plan_summary_says_steps_views_and_budget():
 SEED_CODE = f"{Path(__file__).resolve().parents[2] / 'examples/seed_pipeline.py'}"
 
 
-def test_a_spec_of_your_code_is_measured_and_its_patch_adapted(tmp_path: Path):
-    spec = LaunchSpec(preset="tiny-test", local_crops=3).with_code(
-        f"{SEED_CODE}:build_two_view_augment", '{"img_size": 18}'
+def test_a_plan_of_your_code_is_measured_and_its_patch_adapted():
+    base = with_brought_pipeline(
+        preset("tiny-test"), f"{SEED_CODE}:build_two_view_augment", '{"img_size": 18}'
     )
-    assert spec.brought and spec.local_crops is None  # the crop knobs are the code's
-    plan = resolve_launch(spec)
-    assert plan.config.model.patch_size == 3 and "patch size 3 instead of 4" in plan.adapted
+    assert base.data.local_crops is None  # the crop fields are the code's
+    plan = plan_run(base)
+    assert plan.brought and plan.config.model.patch_size == 3
+    assert "patch size 3 instead of 4" in plan.adapted
     assert plan.pipeline.global_crops_size == 18 and plan.run_pipeline is not None
-    assert plan.config.data.pipeline_kwargs == '{"img_size": 18}'
+    assert plan.config.data.pipeline_kwargs == '{"img_size": 18}' and plan.recipe is None
     summary = plan.summary()
     assert "2 × 18 px; your code `seed_pipeline.py:build_two_view_augment`" in summary
     assert summary.endswith(
         "ViT patch size 3 instead of 4: the crops of seed_pipeline.py:build_two_view_augment "
         "(18x18 px) are not multiples of 4 (give --patch-size to choose another)."
     )
-    command = build_command(spec, tmp_path / "run")
-    at = command.index("--pipeline")
-    assert command[at + 1 : at + 4] == [
-        f"{SEED_CODE}:build_two_view_augment",
-        "--pipeline-kwargs",
-        '{"img_size": 18}',
-    ]
-    assert "--local-crops" not in command and "--global-size" not in command
     with pytest.raises(ConfigError, match="--patch-size 3 or 6 or 2"):
-        resolve_launch(replace(spec, patch_size=4))  # a patch the user chose is not changed
-    with pytest.raises(ConfigError, match="--global-size cannot change your own pipeline"):
-        resolve_launch(replace(spec, global_size=32))
-    assert spec.with_recipe(None).pipeline_spec is None  # back to the preset's recipe
+        plan_run(base, {"model.patch_size": 4})  # a patch the user chose is not changed
+    with pytest.raises(ConfigError, match="data.global_crops_size. cannot change a brought"):
+        plan_run(base, {"data.global_crops_size": 32})
 
 
 def test_the_reference_is_scaled_to_the_crop_sizes_of_yours():
-    code = LaunchSpec(preset="tiny-test").with_code(
-        f"{SEED_CODE}:build_multicrop_augment", '{"img_size": 16, "num_local_crops": 2}'
+    base = with_brought_pipeline(
+        preset("tiny-test"),
+        f"{SEED_CODE}:build_multicrop_augment",
+        '{"img_size": 16, "num_local_crops": 2}',
     )
-    plan = resolve_launch(code)
+    plan = plan_run(base)
     dinov2 = get_preset("dinov2").config
     reference = reference_at(plan, dinov2)
     assert (reference.global_crops_size, reference.local_crops_size) == (16, 96)
     assert reference.local_crops_number == dinov2.local_crops_number == 8
     assert reference.name == "dinov2@16px" and reference.patch_size == 4
-    two_views = resolve_launch(LaunchSpec(preset="tiny-test", local_crops=0))
+    two_views = plan_run(preset("tiny-test"), {"data.local_crops": 0})
     assert reference_at(two_views, dinov2).local_crops_size == 8  # 224 / 96 scaled to 16 px
-    pinned = spec_for_recipe(LaunchSpec(preset="tiny-test"), reference, 4)
-    assert (pinned.local_crops, pinned.global_size, pinned.local_size) == (8, 16, 96)
+    pinned = recipe_overrides(reference, 4)
+    assert pinned == {
+        "data.local_crops": 8,
+        "data.global_crops_size": 16,
+        "data.local_crops_size": 96,
+        "model.patch_size": 4,
+    }
+
+
+def test_a_preset_plan_does_not_open_the_data_and_with_run_changes_run_fields_only():
+    plan = preset_plan("cpu-demo")
+    assert plan.train_images is None and plan.config.name == "cpu-demo"
+    assert plan.with_run({"run.threads": 2}).config.run.threads == 2
+    with pytest.raises(ConfigError, match="run.\\* fields only"):
+        plan.with_run({"data.batch_size": 2})
 
 
 def test_runs_of_your_code_compare_by_their_files_hash():

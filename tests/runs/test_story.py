@@ -14,75 +14,90 @@ import pytest
 from dinodiag.augment.presets import get_preset
 from dinodiag.errors import ConfigError
 from dinodiag.runs import manager, story
-from dinodiag.runs.launch_spec import LaunchSpec, resolve_launch
 from dinodiag.runs.manager import RunInfo
 from dinodiag.runs.story import (
     knn_gain,
     latest_story,
     story_pipeline,
-    story_specs,
+    story_plans,
     story_verdict,
-    versus_specs,
+    verdict_band,
+    versus_plans,
     versus_verdict,
 )
 from dinodiag.train.eval.knn import knn_noise
+from dinodiag.train.pipelines import with_brought_pipeline
+from dinodiag.train.presets import get_train_preset
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_the_story_keeps_the_seeds_counts_and_scales_at_the_demo_size():
-    specs = story_specs("cpu-demo", 90)
-    broken, fixed = specs["yours"], specs["reference"]  # the seed's broken one is "yours"
-    assert broken.pipeline is not None and fixed.pipeline is not None
-    assert broken.pipeline.local_crops_number == 0 and broken.local_crops == 0
+    plans = story_plans("cpu-demo", 90)
+    broken, fixed = plans["yours"], plans["reference"]  # the seed's broken one is "yours"
+    assert broken.recipe is not None and fixed.recipe is not None
+    assert broken.pipeline.local_crops_number == 0 and broken.config.data.local_crops == 0
     assert broken.pipeline.global_crops_scale == (0.2, 1.0)
-    assert fixed.pipeline.local_crops_number == 8 and fixed.local_crops == 8
+    assert fixed.pipeline.local_crops_number == 8 and fixed.config.data.local_crops == 8
     assert fixed.pipeline.global_crops_scale == (0.4, 1.0)
     assert fixed.pipeline.local_crops_scale == (0.05, 0.4)
     assert fixed.pipeline.name == "seed-fixed@32px"
-    for spec in (broken, fixed):  # the only difference is the recipe
-        assert spec.pipeline.global_crops_size == spec.pipeline.local_crops_size == 32
-        assert spec.max_steps == 90 and spec.max_seconds == 0 and spec.preset == "cpu-demo"
-        plan = resolve_launch(spec, check_data=False)
-        assert plan.pipeline.global_crops_size == 32
-        assert plan.config.run.max_seconds is None and plan.config.run.eval_every == 18
-        assert plan.steps is None and plan.config.run.max_steps == 90
+    assert (broken.label, fixed.label) == ("story-yours", "story-reference")
+    for plan in (broken, fixed):  # the only difference is the recipe
+        assert plan.pipeline.global_crops_size == plan.pipeline.local_crops_size == 32
+        config = plan.config
+        assert config.name == "cpu-demo" and config.run.max_seconds is None
+        assert config.run.eval_every == 18 and config.run.max_steps == 90
+        assert plan.steps is None  # the data is opened at launch (manager.prepare)
     assert story_pipeline("reference", 64, 8).local_crops_size == 64
     assert story_pipeline("fixed", 64, 8) == story_pipeline("reference", 64, 8)  # old names
     with pytest.raises(ConfigError, match="at least 1 step"):
-        story_specs("cpu-demo", 0)
+        story_plans("cpu-demo", 0)
 
 
 def test_yours_vs_the_reference_differ_only_in_the_pipeline():
-    yours = LaunchSpec(preset="cpu-demo", batch_size=32).with_recipe(
-        get_preset("seed-fixed").config
+    yours = get_train_preset("cpu-demo").config.with_overrides({"data.batch_size": 32})
+    plans = versus_plans(
+        yours,
+        get_preset("dinov2").config,
+        steps=120,
+        max_seconds=200,
+        recipe=get_preset("seed-fixed").config,
     )
-    specs = versus_specs(yours, get_preset("dinov2").config, steps=120, max_seconds=200)
-    mine, reference = specs["yours"], specs["reference"]
+    mine, reference = plans["yours"], plans["reference"]
     assert mine.pipeline.name == "seed-fixed" and reference.pipeline.name == "dinov2@32px"
-    assert (mine.local_crops, reference.local_crops) == (8, 8)  # each recipe's own counts
+    a, b = mine.config, reference.config
+    assert (a.data.local_crops, b.data.local_crops) == (8, 8)  # each recipe's own counts
     # the same crop sizes: the reference's locals at yours' size (32 px, as the seed's)
-    assert (reference.global_size, reference.local_size) == (32, 32)
+    assert (b.data.global_crops_size, b.data.local_crops_size) == (32, 32)
     assert reference.pipeline.global1.blur_p == get_preset("dinov2").config.global1.blur_p
-    same = ("preset", "data", "batch_size", "max_steps", "max_seconds", "eval_every", "seed")
-    for name in (*same, "patch_size", "epochs"):
-        assert getattr(mine, name) == getattr(reference, name), name
-    assert (mine.max_steps, mine.max_seconds, mine.eval_every) == (120, 200, 24)
-    plans = [resolve_launch(spec) for spec in (mine, reference)]
-    assert [p.config.data.batch_size for p in plans] == [32, 32]
-    assert [p.pipeline.local_crops_number for p in plans] == [8, 8]  # no preset override
+    assert a.to_dict()["run"] == b.to_dict()["run"] and a.model == b.model and a.optim == b.optim
+    assert {k: v for k, v in a.to_dict()["data"].items() if "crop" not in k} == {
+        k: v for k, v in b.to_dict()["data"].items() if "crop" not in k
+    }  # the same data, batch and k-NN; only the crops differ
+    assert (a.run.max_steps, a.run.max_seconds, a.run.eval_every) == (120, 200, 24)
+    assert a.run.fit_to_time  # with a budget yours' schedules end at its last step
+    assert [p.config.data.batch_size for p in (mine, reference)] == [32, 32]
+    assert [p.pipeline.local_crops_number for p in (mine, reference)] == [8, 8]
+    assert mine.train_images == reference.train_images == 2000
 
 
 def test_yours_can_be_your_code_and_the_reference_takes_its_measured_sizes():
     code = f"{REPO / 'examples/seed_pipeline.py'}:build_multicrop_augment"
-    yours = LaunchSpec(preset="tiny-test").with_code(code, '{"img_size": 16, "num_local_crops": 2}')
-    specs = versus_specs(yours, get_preset("dinov2").config, steps=10, max_seconds=None)
-    mine, reference = specs["yours"], specs["reference"]
-    assert mine.pipeline_spec == code and mine.pipeline is None and mine.patch_size == 4
-    assert reference.pipeline_spec is None and reference.pipeline is not None
-    assert (reference.global_size, reference.local_size) == (16, 96)  # the example's 96 px locals
+    yours = with_brought_pipeline(
+        get_train_preset("tiny-test").config, code, '{"img_size": 16, "num_local_crops": 2}'
+    )
+    plans = versus_plans(yours, get_preset("dinov2").config, steps=10, max_seconds=None)
+    mine, reference = plans["yours"], plans["reference"]
+    assert mine.config.data.pipeline == code and mine.recipe is None and mine.brought
+    assert mine.config.model.patch_size == reference.config.model.patch_size == 4
+    assert reference.recipe is not None and not reference.brought
+    assert reference.config.data.pipeline_kwargs == ""
+    sizes = (reference.config.data.global_crops_size, reference.config.data.local_crops_size)
+    assert sizes == (16, 96)  # the example's 96 px locals
     assert reference.pipeline.local_crops_number == 8  # the reference's own count
-    assert mine.max_seconds == reference.max_seconds == 0
+    assert mine.config.run.max_seconds is None and reference.config.run.max_seconds is None
+    assert not mine.config.run.fit_to_time
 
 
 @pytest.fixture
@@ -90,13 +105,13 @@ def launched(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list[Any], list
     """Record what start_story asks the manager to start (nothing starts)."""
     calls: list[tuple[str, list[Any], list[Any]]] = []
 
-    def launch(spec: Any, root: Any = None, extra: Any = None) -> Path:
-        calls.append(("launch", [spec], [extra]))
-        return Path(spec.label)
+    def launch(plan: Any, root: Any = None, extra: Any = None) -> Path:
+        calls.append(("launch", [plan], [extra]))
+        return Path(plan.label)
 
-    def launch_queue(specs: Any, root: Any = None, extra: Any = None) -> list[Path]:
-        calls.append(("queue", list(specs), list(extra)))
-        return [Path(s.label) for s in specs]
+    def launch_queue(plans: Any, root: Any = None, extra: Any = None) -> list[Path]:
+        calls.append(("queue", list(plans), list(extra)))
+        return [Path(p.label) for p in plans]
 
     monkeypatch.setattr(manager, "launch", launch)
     monkeypatch.setattr(manager, "launch_queue", launch_queue)
@@ -106,16 +121,18 @@ def launched(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list[Any], list
 
 def test_the_story_queues_its_runs_or_starts_both_with_half_the_cores(launched):
     assert story.start_story(40, together=False) == [Path("story-yours"), Path("story-reference")]
-    ((kind, specs, extras),) = launched
-    assert kind == "queue" and [s.max_steps for s in specs] == [40, 40]
-    assert [s.threads for s in specs] == [None, None]
+    ((kind, plans, extras),) = launched
+    assert kind == "queue" and [p.config.run.max_steps for p in plans] == [40, 40]
+    assert [p.config.run.threads for p in plans] == [1, 1]  # cpu-demo's one thread each
     assert [e["role"] for e in extras] == ["yours", "reference"]
+    assert [e.get(manager.SAME_STEPS) for e in extras] == [None, True]  # yours' steps
     assert {e["story_kind"] for e in extras} == {"seed"}
     assert extras[0]["story"] == extras[1]["story"]  # one story id tags both runs
     launched.clear()
     story.start_story(40, together=True)
     assert [kind for kind, _, _ in launched] == ["launch", "launch"]
-    assert [specs[0].threads for _, specs, _ in launched] == [2, 2]  # 4 cores shared
+    assert [plans[0].config.run.threads for _, plans, _ in launched] == [2, 2]  # 4 cores shared
+    assert all(manager.SAME_STEPS not in extras[0] for _, _, extras in launched)
 
 
 def run(run_id: str, story_id: str | None, role: str | None) -> RunInfo:
@@ -206,3 +223,19 @@ def test_story_verdict_says_which_pipeline_learned():
     assert level == "info" and "Too short to judge" in text
     level, _ = story_verdict(knn(10.0), pd.DataFrame(columns=["kind", "step", "time"]))
     assert level == "info"
+
+
+def test_the_verdicts_band_is_where_yours_ends_for_the_same_gain_as_the_reference():
+    yours, reference = knn(14.0, 40.0), knn(14.0, 25.0)
+    (band,) = verdict_band(yours, reference).to_dict("records")
+    _, difference, noise = story.compare_gains(knn_gain(yours), knn_gain(reference))
+    assert band["value"] == pytest.approx(25.0)  # the same gain as the reference's +11
+    assert band["high"] - band["value"] == pytest.approx(2.0 * noise)
+    assert difference > band["high"] - band["value"]  # yours above the band: "yours" wins
+    assert "about as much as the reference" in band["label"] and band["run"] == "yours"
+    shifted = verdict_band(knn(20.0, 40.0), knn(14.0, 25.0)).iloc[0]  # other step-0 values
+    assert shifted["value"] == pytest.approx(31.0)
+    same = verdict_band(knn(14.0, 30.0), knn(14.0, 32.0)).iloc[0]
+    assert same["low"] <= 30.0 <= same["high"]  # "same": yours' last point inside the band
+    assert verdict_band(knn(14.0, 13.8), knn(14.0, 15.0)).empty  # too short: no band
+    assert verdict_band(knn(14.0), knn(14.0, 20.0)).empty  # pending
