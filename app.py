@@ -38,8 +38,10 @@ EDITS_KEY = "dinodiag_edits"  # session_state: the field edits of this run (for 
 LINKS_KEY = "dinodiag_links_read"  # session_state: the URL's choices were read (once a session)
 LAST_GOOD_KEY = "dinodiag_last_good"  # session_state: (choice, config, pipeline, key) last valid
 STALE_CSS = """<style>
-.stMain .st-key-stale_banner ~ div { opacity: 0.45; filter: grayscale(1); }
-</style>"""  # the page below the banner greyed: results of the last valid pipeline
+.stMain :is(.st-key-stale_banner, div:has(> .st-key-stale_banner)) ~ div {
+  opacity: 0.45; filter: grayscale(1); }
+</style>"""  # the page below the banner greyed: results of the last valid pipeline (Streamlit
+# 1.67 wraps a keyed container in a stLayoutWrapper div: the page follows the wrapper)
 
 
 def defaults(**values: Any) -> None:
