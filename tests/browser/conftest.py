@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from dinodiag import runs
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from streamlit_server import (  # noqa: E402
     ROOT,
@@ -47,6 +49,27 @@ def server_url(browser_ready: None) -> Iterator[str]:
     process = start_server(port, ROOT / "artifacts" / "streamlit_server.log")
     try:
         yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_server(process)
+
+
+@pytest.fixture(scope="module")
+def module_server(
+    browser_ready: None, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Path]]:
+    """``(url, runs directory)`` of a server for one test module, whose runs directory
+    (``DINODIAG_RUNS_DIR``) is a fresh temporary folder: the module's ``write_runs(root)``,
+    when it has one, fills it before the server starts. Stopped after the module's tests."""
+    root = tmp_path_factory.mktemp(f"runs-{request.module.__name__.rsplit('.', 1)[-1]}")
+    write_runs = getattr(request.module, "write_runs", None)
+    if write_runs is not None:
+        write_runs(root)
+    port = free_port()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(runs.RUNS_ENV, str(root))  # inherited by the server process
+        process = start_server(port, root / "streamlit.log")
+    try:
+        yield f"http://127.0.0.1:{port}", root
     finally:
         stop_server(process)
 
