@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from dinodiag.runs import estimates, manager
+from dinodiag.runs import estimates, jobs, manager
 from dinodiag.train import rundir
 
 
@@ -23,11 +23,11 @@ def fake_estimate(job: Path, stages: list[dict], answer: dict | None, alive: boo
     if alive:
         sleeper = manager.spawn([sys.executable, "-c", "import time; time.sleep(60)"], job / "log")
         record = rundir.process_record(sleeper.pid)
-    rundir.write_json_atomic(job / estimates.JOB_FILE, {**record, "at": time.time() - 12})
+    rundir.write_json_atomic(job / jobs.JOB_FILE, {**record, "at": time.time() - 12})
     lines = [json.dumps({**event, "time": time.time() - 1}) for event in stages]
-    (job / estimates.PROGRESS_FILE).write_text("".join(line + "\n" for line in lines))
+    (job / jobs.PROGRESS_FILE).write_text("".join(line + "\n" for line in lines))
     if answer is not None:
-        rundir.write_json_atomic(job / estimates.RESULT_FILE, answer)
+        rundir.write_json_atomic(job / jobs.RESULT_FILE, answer)
     return job
 
 

@@ -2,23 +2,20 @@
 will start (imports, data, networks, the step-0 k-NN, a few steps, one more k-NN), with the
 stage it is in and the time left while it runs.
 
-    job = start_estimate(plan)          # a folder; the process runs on its own
+    job = start_estimate(plan)          # a job folder (dinodiag.runs.jobs); it runs on its own
     status = read_estimate(job)         # stage, seconds so far and left, the estimate or error
     status.line()                       # "timing the steps (2 of 4) · 9 s so far · about 3 s left"
     discard(job)                        # once the answer is read
 
-The process is ``python -m dinodiag.train.estimate_job`` on the plan written into the job's
-folder (:func:`dinodiag.runs.manager.write_run_plan`); it appends each stage of
-:func:`dinodiag.train.warmup.estimate_training` to ``progress.jsonl`` and writes its answer to
-``estimate.json``. Nothing is written to the runs directory.
+The process is ``python -m dinodiag.train.estimate_job PLAN --job FOLDER`` on the plan written
+into a folder of its own (:func:`dinodiag.runs.manager.write_run_plan`): it reports each stage
+of :func:`dinodiag.train.warmup.estimate_training` and answers with the estimate, in the job
+format of :mod:`dinodiag.runs.jobs`. Nothing is written to the runs directory.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -27,14 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from dinodiag.runs import manager
+from dinodiag.runs.jobs import RESULT_FILE, discard_job, read_job, start_job
 from dinodiag.runs.run_plan import RunPlan
 from dinodiag.train import rundir
 from dinodiag.train.estimate import TimeEstimate
 
-PROGRESS_FILE = "progress.jsonl"  # one JSON line per stage (estimate_job)
-RESULT_FILE = "estimate.json"  # {"estimate": {...}} or {"error": "..."}
-JOB_FILE = "job.json"  # the process record (pid and start time: never a reused pid)
-LOG_FILE = manager.CONSOLE_FILE  # the process's output (its error, if it crashes)
+PLAN_FILE = "plan.json"  # in the job folder: where its plan was written (removed with it)
 TIMEOUT_S = 180.0  # an estimate still running after this is stopped and called too slow
 STAGE_WORDS = {
     "starting": "starting the process (imports)",
@@ -82,43 +77,14 @@ class EstimateStatus:
 
 
 def start_estimate(plan: RunPlan, python: str | None = None) -> Path:
-    """Write ``plan`` into a new temporary folder and start its estimate there; returns the
-    folder (:func:`read_estimate` follows it, :func:`discard` removes it)."""
-    job = Path(tempfile.mkdtemp(prefix="dinodiag-estimate-"))
-    run_dir = job / "run"
-    manager.write_run_plan(plan, run_dir)
-    command = [
-        python or sys.executable,
-        "-m",
-        "dinodiag.train.estimate_job",
-        str(run_dir),
-        "--progress",
-        str(job / PROGRESS_FILE),
-        "--out",
-        str(job / RESULT_FILE),
-        "--started",
-        f"{time.time():.3f}",
-    ]
-    process = manager.spawn(command, job / LOG_FILE)
-    rundir.write_json_atomic(
-        job / JOB_FILE, {**rundir.process_record(process.pid), "at": time.time()}
-    )
+    """Write ``plan`` into a new temporary folder and start its estimate; returns the job
+    folder (:func:`read_estimate` follows it, :func:`discard` removes it and the plan)."""
+    planned = Path(tempfile.mkdtemp(prefix="dinodiag-plan-")) / "run"
+    manager.write_run_plan(plan, planned)
+    module = [python or sys.executable, "-m", "dinodiag.train.estimate_job"]
+    job = start_job("dinodiag-estimate-", [*module, str(planned), "--started", f"{time.time()}"])
+    rundir.write_json_atomic(job / PLAN_FILE, {"plan": str(planned.parent)})
     return job
-
-
-def read_events(job: Path) -> list[dict[str, Any]]:
-    """The stages the estimate reached, in order (lines cut short by a write are skipped)."""
-    try:
-        text = (Path(job) / PROGRESS_FILE).read_text(encoding="utf-8")
-    except OSError:
-        return []
-    events = []
-    for line in text.splitlines():
-        try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return events
 
 
 def seconds_left(events: list[dict[str, Any]], now: float) -> float | None:
@@ -144,50 +110,33 @@ def read_estimate(
 ) -> EstimateStatus:
     """The estimate's state: its answer once written, "failed" with the reason when its
     process ended without one (or ran past ``timeout`` seconds, then it is stopped)."""
-    job, now = Path(job), time.time() if now is None else now
-    record = rundir.read_json(job / JOB_FILE) or {}
-    events = read_events(job)
-    stage = events[-1]["stage"] if events else "starting"
-    done = int(events[-1].get("steps_done") or 0) if events else 0
+    now = time.time() if now is None else now
+    state = read_job(job, timeout=timeout, now=now)
+    events = state.events
+    stage = str(state.last.get("stage", "starting"))
+    done = int(state.last.get("steps_done") or 0)
     steps = next((int(e["steps"]) for e in events if e.get("steps")), None)
-    elapsed = max(0.0, now - float(record.get("at") or now))
-    alive = bool(record) and rundir.process_alive(record)  # before the answer: no race
-    answer = rundir.read_json(job / RESULT_FILE)
-    if answer is not None and "estimate" in answer:
+    where = (stage, done, steps, state.elapsed_s)
+    if state.state == "done":
         fields = TimeEstimate.__dataclass_fields__
-        estimate = TimeEstimate(
-            **{k: answer["estimate"][k] for k in fields if k in answer["estimate"]}
-        )
-        return EstimateStatus("done", stage, done, steps, elapsed, 0.0, estimate=estimate)
-    if answer is not None:
-        return EstimateStatus(
-            "failed", stage, done, steps, elapsed, None, error=str(answer.get("error"))
-        )
-    if alive and elapsed > timeout:
-        stop_estimate(job)
-        error = (
-            f"the estimate took more than {timeout:g} s: the run is very slow here "
-            "(a smaller model, fewer or smaller crops, or a GPU would help)."
-        )
-        return EstimateStatus("failed", stage, done, steps, elapsed, None, error=error)
-    if not alive:
-        tail = manager.console_tail(job, 3)
-        error = "the estimate failed: " + (" ".join(tail.splitlines()) or "its process ended")
-        return EstimateStatus("failed", stage, done, steps, elapsed, None, error=error)
-    return EstimateStatus("running", stage, done, steps, elapsed, seconds_left(events, now))
-
-
-def stop_estimate(job: Path) -> None:
-    """End the estimate's process (checked by pid and start time: never a reused pid)."""
-    record = rundir.read_json(Path(job) / JOB_FILE)
-    if record and rundir.process_alive(record):
-        try:
-            os.kill(int(record["pid"]), signal.SIGTERM)
-        except ProcessLookupError:
-            pass
+        answer = {k: v for k, v in (state.result or {}).items() if k in fields}
+        return EstimateStatus("done", *where, 0.0, estimate=TimeEstimate(**answer))
+    if state.state == "failed":
+        error = state.error or "its process ended"
+        if error.startswith("it took more than"):
+            error = (
+                f"the estimate took more than {timeout:g} s: the run is very slow here "
+                "(a smaller model, fewer or smaller crops, or a GPU would help)."
+            )
+        elif not rundir.read_json(Path(job) / RESULT_FILE):
+            error = f"the estimate failed: {error}"
+        return EstimateStatus("failed", *where, None, error=error)
+    return EstimateStatus("running", *where, seconds_left(events, now))
 
 
 def discard(job: Path) -> None:
-    """Stop the estimate if it still runs and remove its folder."""
-    stop_estimate(job)
-    shutil.rmtree(job, ignore_errors=True)
+    """Stop the estimate if it still runs and remove its folder and its plan's."""
+    plan = (rundir.read_json(Path(job) / PLAN_FILE) or {}).get("plan")
+    discard_job(job)
+    if plan:
+        shutil.rmtree(plan, ignore_errors=True)

@@ -1,19 +1,19 @@
-"""``python -m dinodiag.train.estimate_job RUN_DIR --progress P --out O [--started T]``: the
-time estimate of a planned run directory (:func:`dinodiag.train.rundir.write_plan`) in a
-process of its own, as the run will start, telling its stages as it goes.
+"""``python -m dinodiag.train.estimate_job PLAN [--started T] --job FOLDER``: the time estimate
+of a planned run directory (:func:`dinodiag.train.rundir.write_plan`) in a process of its own,
+as the run will start, telling its stages as it goes.
 
-Each stage of :func:`~dinodiag.train.warmup.estimate_training` is appended to ``P`` as a JSON
-line (with the unix ``time`` it began); the answer is written to ``O``:
-``{"estimate": TimeEstimate.to_dict()}`` or ``{"error": message}``. The dashboard's
-"Estimate the time" starts it and reads both files (:mod:`dinodiag.runs.estimates`); nothing
-else is written. ``T``: the unix time the caller started the process (the set-up then counts
-the imports, as a run's time budget does).
+It is a job of :mod:`dinodiag.runs.jobs` (the dashboard's "Estimate the time",
+:mod:`dinodiag.runs.estimates`, starts and reads it): each stage of
+:func:`~dinodiag.train.warmup.estimate_training` is appended to ``FOLDER/progress.jsonl`` with
+its unix ``time``, and the answer written to ``FOLDER/result.json``: ``{"result":
+TimeEstimate.to_dict()}`` or ``{"error": message}``. (The job format is written here, since
+``dinodiag.runs`` sits above the training loop.) ``T``: the unix time the caller started the
+process, so that the set-up counts the imports as a run's time budget does.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -22,7 +22,10 @@ from typing import Any
 from dinodiag.errors import DinodiagError
 from dinodiag.train.config import TrainConfig
 from dinodiag.train.run_writer import load_run_config
-from dinodiag.train.rundir import PLANNED, write_json_atomic
+from dinodiag.train.rundir import PLANNED, dumps, write_json_atomic
+
+PROGRESS_FILE = "progress.jsonl"  # the job format of dinodiag.runs.jobs
+RESULT_FILE = "result.json"
 
 
 def planned_config(run_dir: Path) -> TrainConfig:
@@ -34,27 +37,26 @@ def planned_config(run_dir: Path) -> TrainConfig:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dinodiag.train.estimate_job")
-    parser.add_argument("run_dir", type=Path, help="a planned run directory")
-    parser.add_argument("--progress", type=Path, required=True, help="JSON lines: the stages")
-    parser.add_argument("--out", type=Path, required=True, help="JSON: the estimate or error")
+    parser.add_argument("plan", type=Path, help="a planned run directory")
     parser.add_argument("--started", type=float, default=None, help="unix start time")
+    parser.add_argument("--job", type=Path, required=True, help="the job folder")
     args = parser.parse_args(argv)
 
     def progress(event: dict[str, Any]) -> None:
-        with open(args.progress, "a", encoding="utf-8") as lines:
-            lines.write(json.dumps({**event, "time": time.time()}) + "\n")
+        with open(args.job / PROGRESS_FILE, "a", encoding="utf-8") as lines:
+            lines.write(dumps({**event, "time": time.time()}) + "\n")
 
     from dinodiag.train.dinov2_recipe import check_fits_device
     from dinodiag.train.warmup import estimate_training
 
     try:
-        config = planned_config(args.run_dir)
+        config = planned_config(args.plan)
         check_fits_device(config)
         estimate = estimate_training(config, started=args.started, progress=progress)
     except DinodiagError as exc:
-        write_json_atomic(args.out, {"error": str(exc)})
+        write_json_atomic(args.job / RESULT_FILE, {"error": str(exc)})
         return 2
-    write_json_atomic(args.out, {"estimate": estimate.to_dict()})
+    write_json_atomic(args.job / RESULT_FILE, {"result": estimate.to_dict()})
     return 0
 
 

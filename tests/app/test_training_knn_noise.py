@@ -74,7 +74,7 @@ def test_the_estimate_says_when_the_plan_is_too_short_to_judge(page, monkeypatch
     from tests.estimate_jobs import patch_estimates
 
     measured = TimeEstimate(5.0, 0.5, 0.4, 1.5, 100, 50, None, 50, 2, 28.0, knn_test=500)
-    answer = {"estimate": measured.to_dict()}  # what the estimate's process leaves when done
+    answer = {"result": measured.to_dict()}  # what the estimate's process leaves when done
     patch_estimates(monkeypatch, tmp_path / "job", [], answer, alive=False)
     at = page("New run")
     at.selectbox(key="tr_preset").set_value("cpu-demo").run()

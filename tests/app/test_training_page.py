@@ -164,7 +164,7 @@ MEASURED |= {"planned_steps": 4, "budget_s": 90.0, "steps": 4, "evaluations": 3,
 def test_the_estimate_shows_its_stage_and_time_left_then_what_it_measured(
     page, monkeypatch, tmp_path
 ):
-    from dinodiag.runs import estimates
+    from dinodiag.runs import jobs
 
     job = tmp_path / "job"
     stages = [
@@ -181,7 +181,7 @@ def test_the_estimate_shows_its_stage_and_time_left_then_what_it_measured(
     (bar,) = at.get("progress")
     assert "timing the steps (2 of 4)" in bar.proto.text and "s left" in bar.proto.text
     assert at.button(key="tr_estimate").proto.disabled is True  # one estimate at a time
-    rundir.write_json_atomic(job / estimates.RESULT_FILE, {"estimate": MEASURED})
+    rundir.write_json_atomic(job / jobs.RESULT_FILE, {"result": MEASURED})
     at.run()
     assert_no_exception(at)
     assert any("set-up 5.0 s" in i.value and "All 4 steps" in i.value for i in at.info)
@@ -189,11 +189,11 @@ def test_the_estimate_shows_its_stage_and_time_left_then_what_it_measured(
 
 
 def test_an_estimate_whose_process_died_says_so(page, monkeypatch, tmp_path):
-    from dinodiag.runs import estimates
+    from dinodiag.runs import jobs
 
     job = tmp_path / "job"
     job.mkdir()
-    (job / estimates.LOG_FILE).write_text("MemoryError: out of memory\n")
+    (job / jobs.LOG_FILE).write_text("MemoryError: out of memory\n")
     patch_estimates(monkeypatch, job, [{"stage": "data", "steps_done": 0}], None, alive=False)
     at = page("New run")
     at.selectbox(key="tr_preset").set_value("tiny-test").run()

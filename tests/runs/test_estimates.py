@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dinodiag.runs import estimates, manager
+from dinodiag.runs import estimates, jobs, manager
 from dinodiag.runs.run_plan import plan_run
 from dinodiag.train import rundir
 from dinodiag.train.presets import get_train_preset
@@ -51,13 +51,14 @@ def test_a_real_estimate_tells_its_stages_and_answers():
         estimate = status.estimate
         assert estimate is not None and estimate.planned_steps == 4 and estimate.step_s > 0
         assert estimate.knn_test is not None and estimate.eval_every == 2
-        stages = [e["stage"] for e in estimates.read_events(job)]
+        stages = [e["stage"] for e in jobs.read_events(job)]
         assert stages[:4] == ["data", "networks", "optimizer", "baseline"]
         assert stages[4:] == ["steps"] * 5 + ["knn"]  # 4 timed steps, then one k-NN
-        assert status.fraction == 1.0 and (job / "run" / "config.json").is_file()
+        planned = Path(rundir.read_json(job / estimates.PLAN_FILE)["plan"])
+        assert status.fraction == 1.0 and (planned / "run" / "config.json").is_file()
     finally:
         estimates.discard(job)
-    assert not job.exists()
+    assert not job.exists() and not planned.exists()
 
 
 def test_a_plan_that_cannot_run_gives_the_error(tmp_path: Path):
@@ -75,7 +76,7 @@ def test_an_estimate_past_its_time_is_stopped(tmp_path: Path):
     job.mkdir()
     process = manager.spawn([sys.executable, "-c", "import time; time.sleep(60)"], job / "log")
     record = {**rundir.process_record(process.pid), "at": time.time() - 5}
-    rundir.write_json_atomic(job / estimates.JOB_FILE, record)
+    rundir.write_json_atomic(job / jobs.JOB_FILE, record)
     running = estimates.read_estimate(job)
     assert running.state == "running" and running.stage == "starting"
     assert running.left_s is None and "imports" in running.line()
