@@ -19,7 +19,7 @@ from dinodiag.errors import DinodiagError
 from dinodiag.runs import checkpoint_curve as curve
 from dinodiag.runs import checkpoint_eval as ce
 from dinodiag.runs.dinov2_run import OpenedRun, log_is_growing, open_run, run_stamp
-from dinodiag.runs.dinov2_schedules import expected_schedules
+from dinodiag.runs.dinov2_schedules import schedule_frames
 from dinodiag.runs.run_diagnosis import diagnose
 from dinodiag.runs.run_report import (
     check_crops,
@@ -115,12 +115,12 @@ def curves_tab(run: OpenedRun) -> None:
         )
     with right:
         charts.panel(frames, TIMING if run.kind == "dinov2" else rc.PANELS["speed"], **common)
-    schedule_frames = dict(frames)
-    if run.dinov2_config is not None and not run.train_rows.empty:
-        steps = pd.to_numeric(run.train_rows["step"], errors="coerce").dropna().astype(int)
-        expected = expected_schedules(run.dinov2_config, steps.to_numpy(), run.world_size)
-        schedule_frames = {f"{run.name} (logged)": run.metrics, "config.yaml": expected}
-    charts.panel(schedule_frames, rc.PANELS["schedules"], **common)
+    schedules = schedule_frames(
+        run.name, run.metrics, run.train_rows, run.dinov2_config, run.world_size
+    )
+    if len(schedules) == 1:  # nothing recomputed: the overlaid runs' own schedules too
+        schedules = frames
+    charts.panel(schedules, rc.PANELS["schedules"], **common)
     if run.dinov2_config is not None:
         st.caption(
             "Colours: the logged values and DINOv2's schedules recomputed from config.yaml; "

@@ -127,3 +127,20 @@ def window_range(
         values = flat[column].to_numpy().reshape(grid.shape)
         lows[column], highs[column] = values.min(axis=1), values.max(axis=1)
     return pd.DataFrame(lows), pd.DataFrame(highs)
+
+
+def schedule_frames(
+    name: str,
+    metrics: pd.DataFrame,
+    train_rows: pd.DataFrame,
+    resolved: ResolvedDinov2Config | None,
+    world_size: int | None = None,
+) -> dict[str, pd.DataFrame]:
+    """What the schedule panel of an opened run draws: the logged values, and beside them
+    (when the run has a DINOv2 config and train rows) DINOv2's schedules recomputed from the
+    config at the logged iterations: ``{"<name> (logged)": ..., "config.yaml": ...}``."""
+    if resolved is None or train_rows.empty:
+        return {name: metrics}
+    steps = pd.to_numeric(train_rows["step"], errors="coerce").dropna().astype(int)
+    expected = expected_schedules(resolved, steps.to_numpy(), world_size)
+    return {f"{name} (logged)": metrics, "config.yaml": expected}

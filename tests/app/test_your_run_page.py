@@ -73,7 +73,8 @@ def test_a_collapsed_run_leads_with_its_failure(page, fake_runs) -> None:
 def chart_titles(at) -> list[str | None]:
     """The title of each chart on the page (None: a panel titled by the page's Markdown; a
     metric chart of a separate panel carries its metric's label)."""
-    return [json.loads(c.proto.spec).get("title") for c in at.get("vega_lite_chart")]
+    titles = [json.loads(c.proto.spec).get("title") for c in at.get("vega_lite_chart")]
+    return [t.get("text") if isinstance(t, dict) else t for t in titles]  # {"text", "limit"}
 
 
 def test_the_curves_draw_with_the_config_schedules_and_an_overlaid_dinodiag_run(

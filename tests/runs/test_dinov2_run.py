@@ -23,7 +23,7 @@ from dinodiag.runs.dinov2_run import (
     released_pipeline,
     to_dinodiag_metrics,
 )
-from dinodiag.runs.dinov2_schedules import expected_schedules, peak_lr
+from dinodiag.runs.dinov2_schedules import expected_schedules, peak_lr, schedule_frames
 from dinodiag.train.schedules import cosine_schedule
 from tests.runs.dinov2_fakes import EPOCH, WORLD_SIZE, metric_rows, run_config, schedules, write_run
 
@@ -165,3 +165,13 @@ def test_peak_lr_scales_the_base_lr_when_the_config_was_not_written_by_a_run() -
     plain = resolve_dinov2_config(yaml.safe_load("train: {batch_size_per_gpu: 256}"))
     assert peak_lr(plain) == pytest.approx(0.004 * 0.5)
     assert peak_lr(plain, world_size=4) == pytest.approx(0.004)
+
+
+def test_schedule_frames_put_the_recomputed_schedules_beside_the_logged_ones() -> None:
+    config = run_config()
+    resolved = resolve_dinov2_config(config)
+    logged = pd.DataFrame({"kind": "train", "step": [0, 100, 200], "lr": [0.0, 1e-4, 2e-4]})
+    frames = schedule_frames("mine", logged, logged, resolved)
+    assert list(frames) == ["mine (logged)", "config.yaml"]
+    assert list(frames["config.yaml"]["step"]) == [0, 100, 200]
+    assert schedule_frames("mine", logged, logged, None) == {"mine": logged}
