@@ -43,7 +43,7 @@ def timed(function) -> float:  # type: ignore[no-untyped-def]
 def bench_library(samples: int, resamples: int, repeats: int) -> dict[str, list[float]]:
     import dinodiag
     from dinodiag import stats
-    from dinodiag.dashboard import crop_pictures, stats_charts
+    from dinodiag.dashboard import crop_pictures, stats_charts, stats_histograms
     from dinodiag.data import open_dataset
 
     cfg = dinodiag.load_config("dinov2")
@@ -64,9 +64,11 @@ def bench_library(samples: int, resamples: int, repeats: int) -> dict[str, list[
         stats.summarize(frame, cfg)
         stats.rates(frame, cfg)
         ranges = stats_charts.config_ranges(cfg)
-        crop_pictures.png_bytes(
-            stats_charts.stats_figure({"dinov2": frame}, {"dinov2": ranges}, ranges), dpi=90
-        )
+        outside = stats_charts.outside_shares({"dinov2": frame}, ranges)
+        for chart in stats_histograms.histograms(
+            {"dinov2": frame}, {"dinov2": ranges}, ranges, outside, "dinov2"
+        ):
+            chart.to_dict()
         crop_pictures.png_bytes(
             stats_charts.image_size_figure(dataset.image_sizes(), 224, 96), dpi=80
         )

@@ -6,7 +6,14 @@ import pandas as pd
 import streamlit as st
 
 from dinodiag import stats
-from dinodiag.dashboard import comparisons, crop_pictures, labels, stats_charts
+from dinodiag.dashboard import (
+    comparisons,
+    crop_pictures,
+    labels,
+    stats_charts,
+    stats_histograms,
+    stats_rates,
+)
 from dinodiag.errors import DinodiagError
 from pages import _shared as ui
 
@@ -14,7 +21,8 @@ ctx = ui.require(
     "Sampled statistics",
     "Runs the pipeline on many images and records what it sampled. Wrong crop scales live here, "
     "not in the output tensors: a view of the right size and range can still come from the wrong "
-    "crop. Shaded: the configured range; dashed: the reference range.",
+    "crop. Shaded: the configured range; dashed: the reference range; hover a bar for its "
+    "numbers.",
 )
 
 choices = comparisons.statistics_choices(ctx)
@@ -69,10 +77,10 @@ for column, metric in zip(st.columns(len(metrics)), metrics, strict=True):
     column.metric(
         metric.label, metric.value, delta=metric.delta, delta_color="off", help=metric.help
     )
-st.caption(
-    f"{int(head['samples'])} images, {int(head['views'])} views, seed {ctx.seed} · "
-    f"{ctx.pipeline_line}"
-)
+line = f"{int(head['samples'])} images, {int(head['views'])} views, seed {ctx.seed}"
+if other is not None:
+    line += f" · {labels.delta_line(shown[0].title, other.title)}"
+st.caption(f"{line} · {ctx.pipeline_line}")
 
 ref_ranges = stats_charts.config_ranges(ctx.reference_config)
 configured = {  # a brought pipeline's ranges: what its recorded RandomResizedCrop calls say
@@ -81,36 +89,29 @@ configured = {  # a brought pipeline's ranges: what its recorded RandomResizedCr
     else stats_charts.recorded_ranges(frames[run.title])
     for run in shown
 }
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def histogram_png(
-    keys: tuple[str, ...], _frames: dict, _configured: dict, _reference: dict
-) -> bytes:
-    return crop_pictures.png_bytes(
-        stats_charts.stats_figure(_frames, _configured, _reference), dpi=90
-    )
-
-
-hist_key = tuple(f"{run.key}|{ctx.dataset_key}|{n_samples}|{ctx.seed}" for run in shown)
-hist_key += (ctx.reference,)
-st.image(histogram_png(hist_key, frames, configured, ref_ranges), width="stretch")
-outside = stats_charts.outside_lines(frames, ref_ranges, ctx.reference)
+# One computation of the crops outside the reference's range: the charts' notes and the text.
+outside = stats_charts.outside_shares(frames, ref_ranges)
+histograms = stats_histograms.histograms(frames, configured, ref_ranges, outside, ctx.reference)
+for row in range(0, len(histograms), 3):
+    for column, chart in zip(st.columns(3), histograms[row : row + 3], strict=True):
+        column.altair_chart(chart, width="stretch")
 if outside:
     st.markdown(
         f"**Outside {ctx.reference}'s range** (the dashed lines):\n"
-        + "\n".join(f"- {line}" for line in outside)
+        + "\n".join(f"- {line}" for line in stats_charts.outside_lines(outside, ctx.reference))
     )
 
 st.subheader("Summary per view group")
 number = st.column_config.NumberColumn(format="%.3f")
+pipeline_column = st.column_config.TextColumn(width="medium")  # "seed-broken" whole
 summary = comparisons.per_pipeline(stats.summarize, shown, frames)
 st.dataframe(
     summary,
     hide_index=True,
     key="stats_summary",
     height=35 * (len(summary) + 1) + 3,
-    column_config={c: number for c in ("min", "p05", "median", "p95", "max")},
+    column_config={"pipeline": pipeline_column}
+    | {c: number for c in ("min", "p05", "median", "p95", "max")},
 )
 
 st.subheader(f"Photometric operations per view: measured vs {ctx.reference}")
@@ -126,7 +127,11 @@ def reference_rates(frame: pd.DataFrame, config: object) -> pd.DataFrame:
 
 
 rate_tables = {run.title: reference_rates(frames[run.title], run.config) for run in shown}
-st.image(crop_pictures.png_bytes(stats_charts.rates_figure(rate_tables), dpi=90), width="stretch")
+run_configs = {run.title: run.config for run in shown}
+for column, chart in zip(
+    st.columns(3), stats_rates.rates_charts(rate_tables, run_configs), strict=True
+):
+    column.altair_chart(chart, width="stretch")
 rates = comparisons.per_pipeline(reference_rates, shown, frames)
 rates = labels.with_interval(rates)  # low / high as one cell; "–" where there is none
 bar = st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="%.2f")
@@ -141,7 +146,7 @@ st.dataframe(
         "measured": bar,
         "configured": bar,
         "expected": bar,
-        "pipeline": st.column_config.TextColumn(width="small"),
+        "pipeline": pipeline_column,
     },
 )
 untold = int(pd.to_numeric(main.get("unknown_steps"), errors="coerce").fillna(0).sum())
@@ -162,7 +167,7 @@ with left:
         strengths,
         hide_index=True,
         key="stats_strengths",
-        column_config={c: number for c in ("min", "max")},
+        column_config={"pipeline": pipeline_column} | {c: number for c in ("min", "max")},
     )
 with right:
     st.subheader("Image sizes vs crop sizes")

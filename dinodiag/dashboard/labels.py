@@ -174,7 +174,9 @@ def headline_metrics(
     other_name: str = "",
 ) -> list[Metric]:
     """The statistics page's metrics from :func:`headline_numbers`, each with the difference
-    to ``other`` (the compared pipeline's numbers) when both are measured."""
+    to ``other`` (the compared pipeline's numbers) when both are measured: the number alone
+    (``+0.19``; a tile is too narrow for "vs dinov2 (reference)"), what it is taken against
+    in the help and in :func:`delta_line`."""
     rows = [
         (
             "Global scale",
@@ -206,9 +208,17 @@ def headline_metrics(
     for label, key, pattern, help_text in rows:
         delta = None
         if other is not None and not math.isnan(other[key]) and not math.isnan(numbers[key]):
-            delta = f"{number_text(numbers[key] - other[key], '{:+.2f}')} vs {other_name}"
+            delta = number_text(numbers[key] - other[key], "{:+.2f}")
+        if delta is not None:
+            help_text += f"; below it: the difference to {other_name}"
         metrics.append(Metric(label, number_text(numbers[key], pattern), delta, help_text))
     return metrics
+
+
+def delta_line(name: str, other_name: str) -> str:
+    """What the statistics page's metric deltas are: ``Under each number: seed-broken minus
+    dinov2 (reference).``"""
+    return f"Under each number: {name} minus {other_name}."
 
 
 def sampling_progress(done: int, total: int) -> tuple[float, str] | None:

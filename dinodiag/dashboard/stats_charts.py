@@ -1,32 +1,34 @@
-"""Charts of sampled statistics: histograms with the configured and reference ranges, and the
-photometric rates per view against the expected recipe.
+"""Sampled statistics against ranges: the configured and reference ranges of crop scale
+and aspect ratio, the crops outside the reference's range (one computation, one tolerance,
+for the histograms' notes and the text under them), and the image-size scatter.
 
-matplotlib with the Agg backend only (``Figure`` objects, no pyplot), so figures
-can be drawn in any thread; :func:`dinodiag.dashboard.crop_pictures.png_bytes` turns them into PNG.
-Input frames come from :func:`dinodiag.stats.sample_views` (one row per view).
+Input frames come from :func:`dinodiag.stats.sample_views` (one row per view). The scatter is
+matplotlib with the Agg backend only (``Figure`` objects, no pyplot): any thread can draw it,
+:func:`dinodiag.dashboard.crop_pictures.png_bytes` turns it into PNG. The histograms are
+:mod:`dinodiag.dashboard.stats_histograms`, the photometric rates
+:mod:`dinodiag.dashboard.stats_rates` (interactive Altair charts, as the training curves).
 
 Example::
 
     frame = sample_views(pipeline, dataset, 500)
-    fig = stats_figure({"dinov2": frame}, {"dinov2": config_ranges(cfg)}, config_ranges(ref))
+    reference = config_ranges(cfg)
+    outside = outside_shares({"dinov2": frame}, reference)
+    lines = outside_lines(outside, "dinov2")
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch, Rectangle
-from matplotlib.ticker import FuncFormatter
 
 from dinodiag.augment.config import PipelineConfig
 
-SERIES_COLOURS = ("#1f77b4", "#ff7f0e")  # first / second config in comparison plots
+SERIES_COLOURS = ("#1f77b4", "#d95f02")  # first / second pipeline (>= 3:1 on white)
 
 
 def config_ranges(config: PipelineConfig | None) -> dict[str, tuple[float, float]]:
@@ -59,21 +61,31 @@ def outside_share(
 ) -> tuple[float, float]:
     """Fractions of the finite ``values`` below and above ``bounds`` (NaN, NaN when none),
     each value allowed ``slack`` (per value or one for all) beyond the bounds."""
+    below, above, n = _outside_counts(values, bounds, slack)
+    return (below / n, above / n) if n else (math.nan, math.nan)
+
+
+def _outside_counts(
+    values: np.ndarray, bounds: tuple[float, float], slack: np.ndarray | float
+) -> tuple[int, int, int]:
     slack = np.broadcast_to(np.asarray(slack, dtype=float), values.shape)
     keep = np.isfinite(values)
     values, slack = values[keep], np.nan_to_num(slack[keep])
-    if values.size == 0:
-        return math.nan, math.nan
     tolerance = 1e-9 + slack  # a crop drawn exactly at the bound is inside
     low, high = bounds
-    return float(np.mean(values < low - tolerance)), float(np.mean(values > high + tolerance))
+    return (
+        int(np.sum(values < low - tolerance)),
+        int(np.sum(values > high + tolerance)),
+        values.size,
+    )
 
 
 def rounding_slack(rows: pd.DataFrame, column: str) -> np.ndarray | float:
     """How far a crop's ``scale`` or ``ratio`` can sit past its drawn range only because
     RandomResizedCrop rounds the box sides to whole pixels (each side moves by up to half a
-    pixel): a crop of a pipeline whose range equals the reference's is never "outside" it.
-    0 when the frame has no box sizes."""
+    pixel): a crop of a pipeline whose range equals the reference's is never "outside" it
+    (a 1.335 box of a 4/3 range is inside). 0 when the frame has no box sizes. The one
+    tolerance of :func:`outside_shares`, which the charts and the text both read."""
     if not {"box_w", "box_h"} <= set(rows):
         return 0.0
     w, h = rows["box_w"].to_numpy(dtype=float), rows["box_h"].to_numpy(dtype=float)
@@ -93,12 +105,41 @@ OUTSIDE_MEASURES = (
 )
 
 
-def outside_lines(
-    frames: dict[str, pd.DataFrame], reference: dict[str, tuple[float, float]], name: str
-) -> list[str]:
-    """How much of each histogram falls outside the reference's range, one sentence per
-    pipeline and measure: ``dinov2: 11% of global crops below 0.32 (reference 0.32–1)``."""
-    lines = []
+def share_text(count: int, total: int) -> str:
+    """``11%``; ``<1%`` for a share that rounds to 0 but is not 0 (3 of 1,000)."""
+    share = count / total if total else 0.0
+    return "<1%" if 0 < share < 0.005 else f"{share:.0%}"
+
+
+@dataclass(frozen=True)
+class Outside:
+    """How many of one pipeline's crops fall outside the reference's range on one measure."""
+
+    pipeline: str
+    key: str  # the range's key in config_ranges: "global", "local" or "ratio"
+    what: str  # "global crops"
+    measure: str  # "scale" or "aspect ratio"
+    bounds: tuple[float, float]  # the reference's range
+    below: int  # crops below the range (beyond the pixel-rounding tolerance)
+    above: int
+    total: int  # crops measured
+
+    def words(self) -> str:
+        """``11% below 0.32 and <1% above 1``, or ``all inside``."""
+        parts = [f"{share_text(self.below, self.total)} below {self.bounds[0]:.3g}"]
+        parts = parts if self.below else []
+        if self.above:
+            parts.append(f"{share_text(self.above, self.total)} above {self.bounds[1]:.3g}")
+        return " and ".join(parts) if parts else "all inside"
+
+
+def outside_shares(
+    frames: Mapping[str, pd.DataFrame], reference: Mapping[str, tuple[float, float]]
+) -> list[Outside]:
+    """Per measure (:data:`OUTSIDE_MEASURES`) and pipeline, the crops outside the
+    ``reference`` ranges, each allowed its :func:`rounding_slack`. The histograms' notes and
+    :func:`outside_lines` both read this list: one computation, one tolerance."""
+    found = []
     for group, column, what, key in OUTSIDE_MEASURES:
         bounds = reference.get(key)
         if bounds is None:
@@ -108,195 +149,21 @@ def outside_lines(
             if column not in part or not len(part):
                 continue
             values = part[column].to_numpy(dtype=float)
-            below, above = outside_share(values, bounds, rounding_slack(part, column))
-            if math.isnan(below):
-                continue
-            measure = "aspect ratio" if column == "ratio" else "scale"
-            parts = [f"{below:.0%} below {bounds[0]:.3g}"] if below else []
-            parts += [f"{above:.0%} above {bounds[1]:.3g}"] if above else []
-            verdict = " and ".join(parts) if parts else "all inside"
-            lines.append(
-                f"**{label}**: {verdict} ({what}, {measure}; {name}'s range "
-                f"{bounds[0]:.3g}–{bounds[1]:.3g})"
-            )
-    return lines
+            below, above, total = _outside_counts(values, bounds, rounding_slack(part, column))
+            if total:
+                measure = "aspect ratio" if column == "ratio" else "scale"
+                found.append(Outside(label, key, what, measure, bounds, below, above, total))
+    return found
 
 
-# (column, group, title, x label, log x): the panels of :func:`stats_figure`.
-STAT_PANELS = (
-    ("scale", "global", "Global crop area scale", "box area / image area", False),
-    ("scale", "local", "Local crop area scale", "box area / image area", False),
-    ("ratio", None, "Aspect ratio (all crops)", "box width / height (log)", True),
-    (
-        "upsampling",
-        None,
-        "Upsampling factor (all crops)",
-        "output side / crop side in source px",
-        True,
-    ),
-    ("global_iou", "global", "IoU of the two global crops", "IoU", False),
-    (
-        "local_coverage",
-        "local",
-        "Local crop covered by a global crop",
-        "fraction of local area",
-        False,
-    ),
-)
-
-
-def _log_ticks(lo: float, hi: float) -> list[float]:
-    """Readable ticks for a log axis spanning [lo, hi] (e.g. 0.75, 1, 1.33 or 0.5, 1, 2, 4)."""
-    candidates = [
-        0.1,
-        0.2,
-        0.25,
-        0.3,
-        0.5,
-        0.75,
-        1.0,
-        1.33,
-        1.5,
-        2.0,
-        3.0,
-        4.0,
-        5.0,
-        8.0,
-        10.0,
-        20.0,
+def outside_lines(outside: Sequence[Outside], name: str) -> list[str]:
+    """One sentence per pipeline and measure of :func:`outside_shares`:
+    ``**dinov2**: 11% below 0.32 (global crops, scale; dinov2's range 0.32–1)``."""
+    return [
+        f"**{o.pipeline}**: {o.words()} ({o.what}, {o.measure}; {name}'s range "
+        f"{o.bounds[0]:.3g}–{o.bounds[1]:.3g})"
+        for o in outside
     ]
-    ticks = [t for t in candidates if lo <= t <= hi]
-    if len(ticks) > 6:  # thin to about 6, counting from 1 (no upsampling, a square crop)
-        step = math.ceil(len(ticks) / 6)
-        one = ticks.index(1.0) if 1.0 in ticks else 0
-        ticks = [t for i, t in enumerate(ticks) if (i - one) % step == 0]
-    return ticks or [round(lo, 2), round(hi, 2)]
-
-
-def histogram(
-    ax: Any,
-    series: dict[str, np.ndarray],
-    configured: dict[str, tuple[float, float]] | None = None,
-    reference: tuple[float, float] | None = None,
-    log_x: bool = False,
-    bins: int = 30,
-) -> None:
-    """Overlaid histograms of ``series`` on a matplotlib axis, each bar the share (%) of that
-    series' values in the bin (two configs with different view counts stay comparable).
-
-    ``configured`` ranges are shaded in the colour of their series; the ``reference`` range
-    is outlined with dashed black lines, and the share of each series outside it is written
-    in the panel's corner.
-    """
-    values = [v[np.isfinite(v)] for v in series.values()]
-    values = [v[v > 0] if log_x else v for v in values]
-    everything = np.concatenate(values) if values else np.array([])
-    if everything.size == 0:
-        ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes, color="grey")
-        ax.set_yticks([])
-        return
-    lo, hi = float(everything.min()), float(everything.max())
-    for rng in [*(configured or {}).values(), *([reference] if reference else [])]:
-        lo, hi = min(lo, rng[0]), max(hi, rng[1])
-    if hi <= lo:
-        hi = lo + 1e-3
-    edges = np.geomspace(lo, hi, bins + 1) if log_x else np.linspace(lo, hi, bins + 1)
-    for i, (label, vals) in enumerate(zip(series, values, strict=True)):
-        colour = SERIES_COLOURS[i % len(SERIES_COLOURS)]
-        if vals.size == 0:  # e.g. no local crops in this config
-            continue
-        shade = (configured or {}).get(label)
-        if shade is not None:
-            ax.axvspan(shade[0], shade[1], color=colour, alpha=0.12, lw=0)
-        alpha = 0.75 if len(series) == 1 else 0.55
-        ax.hist(
-            vals,
-            bins=edges,
-            weights=np.full(vals.size, 100.0 / vals.size),
-            color=colour,
-            alpha=alpha,
-            label=label,
-            edgecolor="white",
-            lw=0.3,
-        )
-    if reference is not None:
-        for x in reference:
-            ax.axvline(x, color="black", linestyle="--", linewidth=1.2)
-        ax.plot([], [], color="black", linestyle="--", label="reference range")
-        notes = []
-        for i, vals in enumerate(values):
-            below, above = outside_share(vals, reference)
-            if vals.size and (below or above):
-                text = " · ".join(
-                    t
-                    for t, share in ((f"{below:.0%} below", below), (f"{above:.0%} above", above))
-                    if share
-                )
-                notes.append((text, SERIES_COLOURS[i % len(SERIES_COLOURS)]))
-        for row, (text, colour) in enumerate(notes):
-            ax.text(
-                0.98,
-                0.96 - 0.09 * row,
-                f"{text} the reference",
-                transform=ax.transAxes,
-                ha="right",
-                va="top",
-                fontsize=8,
-                color=colour,
-                fontweight="bold",
-            )
-    if log_x:
-        ax.set_xscale("log")
-        plain = FuncFormatter(lambda value, _: f"{value:g}")
-        ax.xaxis.set_major_formatter(plain)
-        ax.xaxis.set_minor_formatter(FuncFormatter(lambda value, _: ""))
-        ax.set_xticks(_log_ticks(lo, hi))
-    ax.spines[["top", "right"]].set_visible(False)
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}%"))
-    ax.tick_params(axis="y", labelsize=8)
-
-
-def stats_figure(
-    frames: dict[str, pd.DataFrame],
-    configured: dict[str, dict[str, tuple[float, float]]] | None = None,
-    reference: dict[str, tuple[float, float]] | None = None,
-) -> Figure:
-    """A 2 x 3 grid of histograms of the sampled measures (see :data:`STAT_PANELS`).
-
-    ``frames``: label -> DataFrame from ``dinodiag.stats.sample_views`` (one or
-    two configs). ``configured``: label -> {"global": (lo, hi), "local": (lo, hi),
-    "ratio": (lo, hi)}. ``reference``: the same keys for the reference config.
-    """
-    fig = Figure(figsize=(13, 6.6), layout="constrained")
-    axes = fig.subplots(2, 3)
-    for ax, (column, group, title, xlabel, log_x) in zip(axes.flat, STAT_PANELS, strict=True):
-        series = {}
-        for label, frame in frames.items():
-            part = frame if group is None else frame[frame["group"] == group]
-            series[label] = part[column].to_numpy(dtype=float) if column in part else np.array([])
-        key = group if column == "scale" else ("ratio" if column == "ratio" else None)
-        shades = {lab: ranges[key] for lab, ranges in (configured or {}).items() if key in ranges}
-        ref = (reference or {}).get(key) if key else None
-        histogram(ax, series, shades or None, ref, log_x=log_x)
-        ax.set_title(title, fontsize=11)
-        ax.set_xlabel(xlabel, fontsize=9)
-        ax.set_ylabel("share of crops", fontsize=8)
-        if column == "upsampling":
-            ax.axvline(1.0, color="grey", linewidth=0.8)
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    for ax in axes.flat[1:]:
-        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
-            if lab not in labels:
-                handles.append(h)
-                labels.append(lab)
-    for i, label in enumerate(frames):  # one swatch per shaded series, in its own colour
-        if label in (configured or {}) and configured[label]:
-            handles.append(Patch(color=SERIES_COLOURS[i % len(SERIES_COLOURS)], alpha=0.25))
-            labels.append(f"{label}: configured range (shaded)")
-    fig.legend(
-        handles, labels, loc="outside lower center", ncols=min(4, len(labels)), frameon=False
-    )
-    return fig
 
 
 def crop_sides(config: PipelineConfig | None, frame: pd.DataFrame) -> tuple[int, int | None]:
@@ -342,62 +209,4 @@ def image_size_figure(
     ax.set_title("Image sizes vs crop sizes", fontsize=11)
     ax.spines[["top", "right"]].set_visible(False)
     ax.legend(fontsize=8, frameon=False)
-    return fig
-
-
-RATE_PANELS = (("global1", "Global view 1"), ("global2", "Global view 2"), ("local", "Local views"))
-RATE_OPERATIONS = ("flip", "jitter", "grayscale", "blur", "solarize")
-
-
-def rates_figure(tables: dict[str, pd.DataFrame]) -> Figure:
-    """Measured application rate of each photometric operation, one panel per view kind.
-
-    ``tables``: label -> :func:`dinodiag.stats.rates` of that pipeline (one or two). Bars
-    are the measured rates; the expected rate is a black tick inside a grey band (its
-    binomial interval at the count measured); a rate far outside is outlined in red.
-    """
-    fig = Figure(figsize=(13, 3.4), layout="constrained")
-    axes = fig.subplots(1, len(RATE_PANELS), sharey=True)
-    width = 0.8 / max(1, len(tables))
-    for ax, (kind, title) in zip(axes, RATE_PANELS, strict=True):
-        for series, (label, table) in enumerate(tables.items()):
-            part = table[(table["kind"] == kind) & table["operation"].isin(RATE_OPERATIONS)]
-            for _, row in part.iterrows():
-                x = (
-                    RATE_OPERATIONS.index(row["operation"])
-                    + (series - (len(tables) - 1) / 2) * width
-                )
-                far = row.get("verdict") == "far"
-                ax.bar(
-                    x,
-                    row["measured"],
-                    width=width * 0.9,
-                    color=SERIES_COLOURS[series % len(SERIES_COLOURS)],
-                    edgecolor="#e8112d" if far else "none",
-                    linewidth=2 if far else 0,
-                    label=label if row["operation"] == part["operation"].iloc[0] else None,
-                )
-                expected = row.get("expected", math.nan)
-                if expected == expected:  # not NaN
-                    low, high = row.get("low", expected), row.get("high", expected)
-                    ax.add_patch(
-                        Rectangle(
-                            (x - width / 2, low),
-                            width,
-                            max(high - low, 0.004),
-                            color="grey",
-                            alpha=0.3,
-                            lw=0,
-                        )
-                    )
-                    ax.plot([x - width / 2, x + width / 2], [expected] * 2, color="black", lw=1.5)
-        ax.set_xticks(range(len(RATE_OPERATIONS)), RATE_OPERATIONS, fontsize=9)
-        ax.set_ylim(0, 1.05)
-        ax.set_title(title, fontsize=11)
-        ax.spines[["top", "right"]].set_visible(False)
-    axes[0].set_ylabel("fraction of views")
-    handles, labels = axes[0].get_legend_handles_labels()
-    handles += [Patch(color="grey", alpha=0.3), Line2D([], [], color="black", lw=1.5)]
-    labels += ["binomial interval of the expected rate", "expected rate"]
-    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), frameon=False)
     return fig

@@ -82,7 +82,7 @@ def test_statistics_tables_have_the_expected_rows(app):
     )
     labels = [m.label for m in at.metric]
     assert {"Global scale", "Local scale", "Local upsampling", "Fallback rate"} <= set(labels)
-    assert len(at.image) == 3  # histograms, rates per view, image sizes
+    assert len(at.image) == 1  # image sizes (histograms and rates: Vega-Lite charts)
     assert "Download raw samples (CSV)" in [b.proto.label for b in at.download_button]
 
 

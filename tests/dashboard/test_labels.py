@@ -98,7 +98,7 @@ def test_verdict_lines_of_the_home_and_validation_pages():
     line = labels.last_validation(CheckReport(results, "seed-broken", "dinov2", "sample", 4, 0))
     assert line == (
         "**Last validation:** :red-badge[FAIL] `seed-broken` against `dinov2`: 1 failed, "
-        "1 warnings, 2 passed."
+        "1 warning, 2 passed."
     )
     assert set(labels.VERDICT_SENTENCES) == {"fail", "warn", "pass"}
 
@@ -120,8 +120,9 @@ def test_headline_metrics_with_the_difference_to_the_compared_pipeline():
         "Fallback rate",
     ]
     scale = by_label["Global scale"]
-    assert (scale.value, scale.delta) == ("0.61", "+0.19 vs seed-broken")
-    assert scale.help == "median; configured 0.32–1"
+    assert (scale.value, scale.delta) == ("0.61", "+0.19")  # a tile has no room for more
+    assert scale.help == "median; configured 0.32–1; below it: the difference to seed-broken"
+    assert labels.delta_line("mine", "seed-broken") == "Under each number: mine minus seed-broken."
     assert by_label["Local scale"].value == "–" and by_label["Local scale"].delta is None
     assert by_label["Local upsampling"].value == "2.5×"
     assert by_label["Fallback rate"].value == "1.2%" and by_label["Fallback rate"].delta is None
