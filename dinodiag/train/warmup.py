@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from dinodiag.train.config import TrainConfig
-from dinodiag.train.engine import _Run
 from dinodiag.train.estimate import TimeEstimate, fit_steps
+from dinodiag.train.run_setup import stage_data, stage_losses_optimizer_schedules, stage_networks
+from dinodiag.train.run_state import RunState
 from dinodiag.train.run_writer import RunWriter
 from dinodiag.train.runtime import setup_runtime, teardown_runtime
 from dinodiag.train.step import train_step
@@ -53,18 +54,18 @@ def estimate_training(
             progress({"stage": stage, "steps_done": done, "steps": timed, "knn_s": knn_s})
 
     with tempfile.TemporaryDirectory(prefix="dinodiag-estimate-") as tmp:
-        run = _Run(config, Path(tmp) / "run", False, None, None, started)
+        run = RunState(config, Path(tmp) / "run", False, None, None, started)
         run.rt = setup_runtime(config.run)
         try:
             run.writer = RunWriter(run.run_dir, enabled=False)  # writes nothing
             run.writer.set_time_offset(run.setup_age())
             for name, stage in zip(
                 STAGES,
-                (run.stage_data, run.stage_networks, run.stage_losses_optimizer_schedules),
+                (stage_data, stage_networks, stage_losses_optimizer_schedules),
                 strict=False,
             ):
                 say(name)
-                stage()
+                stage(run)
             if run.baseline is not None:
                 say("baseline")
                 knn_s = float(run.baseline.take()["eval_seconds"])

@@ -6,7 +6,7 @@ import json
 
 import torch
 
-from dinodiag.train import engine, rundir
+from dinodiag.train import engine, loop, rundir
 from dinodiag.train.presets import get_train_preset
 
 TRAIN_KEYS = {
@@ -229,7 +229,7 @@ def test_timed_schedules_end_at_the_time_limit(tmp_path, monkeypatch):
         clock["now"] += 0.01
         return clock["now"]
 
-    monkeypatch.setattr(engine.time, "monotonic", fake_monotonic)
+    monkeypatch.setattr(loop.time, "monotonic", fake_monotonic)
     run = tmp_path / "run"
     cfg = tiny(
         **{

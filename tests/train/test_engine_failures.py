@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from dinodiag.train import engine, rundir
+from dinodiag.train import engine, loop, rundir
 from dinodiag.train.losses.koleo import KoLeoLoss
 from dinodiag.train.presets import get_train_preset
 
@@ -63,7 +63,7 @@ def test_out_of_memory_names_the_batch_size(tmp_path, monkeypatch):
     def oom(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    monkeypatch.setattr(engine, "train_step", oom)
+    monkeypatch.setattr(loop, "train_step", oom)
     result = engine.run_training(tiny(), tmp_path / "run", progress=quiet)
     assert result.state == "failed"
     assert "out of memory" in result.message and "batch of 4" in result.message
@@ -75,7 +75,7 @@ def test_crash_is_reported_as_failed(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("something broke")
 
-    monkeypatch.setattr(engine, "train_step", boom)
+    monkeypatch.setattr(loop, "train_step", boom)
     result = engine.run_training(tiny(), tmp_path / "run", progress=quiet)
     assert result.state == "failed" and "RuntimeError: something broke" in result.message
     assert not (tmp_path / "run" / rundir.PID_FILE).exists()
@@ -206,7 +206,7 @@ def test_alerts_are_events_once_per_episode(tmp_path, monkeypatch):
             }
         ]
 
-    monkeypatch.setattr(engine, "detect_alerts", always_collapsed)
+    monkeypatch.setattr(loop, "detect_alerts", always_collapsed)
     engine.run_training(tiny(), tmp_path / "run", progress=quiet)
     events = rundir.read_events(tmp_path / "run")
     collapse = events[events["code"] == "uniform_collapse"]

@@ -170,10 +170,12 @@ def test_your_code_on_the_device_backend_is_refused_before_anything_is_written(t
 def test_auto_on_a_gpu_trains_your_code_in_the_loader_workers_and_says_so(tmp_path, monkeypatch):
     """``auto`` means the device backend on a GPU; your code cannot run there, so the run
     takes the CPU path with an event instead (simulated: the engine is told it is on a GPU)."""
-    from dinodiag.train import engine
+    from dinodiag.train import run_setup
 
     asked = []
-    monkeypatch.setattr(engine, "augments_on_device", lambda choice, _: asked.append(choice) or 1)
+    monkeypatch.setattr(
+        run_setup, "augments_on_device", lambda choice, _: asked.append(choice) or 1
+    )
     code = tmp_path / "views.py"
     code.write_text(HAND_WRITTEN, encoding="utf-8")
     config = with_brought_pipeline(TINY, f"{code}:build", '{"size": 16, "locals_": 1}')
