@@ -15,17 +15,15 @@ busy training those threads oversubscribe the cores (a check took 5x the raw pip
 under two busy processes). So every process samples on one intra-op thread, and the samples are
 spread over worker processes, one per available core (``workers=None``).
 
-How the pipeline reaches the workers: they start from a fork server (spawn where there is
-none), never as forks of this process, whose threads (Streamlit's, torch's) could deadlock a
-forked child. So the pipeline travels pickled, as what rebuilds it: a pipeline loaded from a
-spec carries ``rebuild`` (:func:`dinodiag.probe.load_pipeline_spec` with the spec and its
-keyword arguments: each worker imports the user's code again, closures and all); a built
-pipeline pickles as its config. A pipeline that cannot travel (a closure passed in directly, a
-wrapper holding a callback) runs here, in one process, with a note.
-
-Workers cost a start (about 4 s the first time on a busy 2-core machine: the fork server
-imports torch; about 0.1 s after that), so the first sample always runs here, timed, and the
-workers start only when the samples left would take longer than that start in one process.
+How the workers start (:func:`start_method`): a process that runs one thread (the command
+line) forks them, in milliseconds; any other (the dashboard, a notebook: their threads could
+hold a lock at the fork) starts them from a fork server that has torch preloaded (about 4 s
+the first time on a busy 2-core machine, 0.1 s after). Either way the pipeline travels pickled,
+as what rebuilds it: a pipeline loaded from a spec carries ``rebuild`` (the spec and its keyword
+arguments: each worker imports the user's code again, closures and all); a built pipeline
+pickles as its config. One that cannot travel (a closure passed in directly, a wrapper holding a
+callback) runs here, in one process, with a note. The first sample always runs here, timed; the
+workers start only when the samples left would take longer than their start in one process.
 
 The watchdog (``timeout``, seconds per sample): user code that hangs ends in a
 :class:`~dinodiag.errors.PipelineTimeoutError` naming the pipeline, the sample and its image.
@@ -58,7 +56,10 @@ from dinodiag.errors import ConfigError, PipelineSpecError, PipelineTimeoutError
 
 DEFAULT_TIMEOUT = 120.0  # seconds one sample may take: generous (a 896 px DINOv2 view: ~1 s)
 COLD_START_SECONDS = 3.0  # starting the fork server (imports torch) on a busy 2-core machine
-WARM_START_SECONDS = 0.3  # starting workers once the fork server runs
+WARM_START_SECONDS = 0.3  # starting workers by fork, or once the fork server runs
+# How workers start: None = a fork of this process when it runs one thread (the command line:
+# milliseconds), else from the fork server; or "fork" / "forkserver" / "spawn".
+START_METHOD: str | None = None
 START_ALLOWANCE = 60.0  # extra seconds for each worker's first sample: it imports the pipeline
 BACKSTOP_SECONDS = 5.0  # how much longer than the timeout the parent waits for a worker's alarm
 POLL_SECONDS = 1.0  # how often the parent looks at the clock while it waits for a result
@@ -147,7 +148,9 @@ def run_tasks(
         first_seconds = time.monotonic() - start
         rest = tasks[1:]
         count = min(count, len(rest))
-        start_cost = WARM_START_SECONDS if _server_started else COLD_START_SECONDS
+        method = start_method()
+        warm = method == "fork" or (method == "forkserver" and _server_started)
+        start_cost = WARM_START_SECONDS if warm else COLD_START_SECONDS
         shipped = None
         if count > 1 and first_seconds * len(rest) > start_cost:
             shipped, reason = _ship(pipeline, dataset)
@@ -336,13 +339,24 @@ def _start_worker(worker_id: int) -> None:
     torch.set_num_threads(1)  # the DataLoader does it too; said here as the reason it is fast
 
 
+def start_method() -> str:
+    """How workers start (:data:`START_METHOD`): a fork only of a process that runs one
+    thread, whose state a child can safely copy (the command line); otherwise a fork server
+    (a notebook, the dashboard's script thread: their threads could hold a lock at the fork),
+    or spawn where there is none."""
+    if START_METHOD is not None:
+        return START_METHOD
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and sys.platform == "linux" and threading.active_count() == 1:
+        return "fork"
+    return "forkserver" if "forkserver" in methods else "spawn"
+
+
 def _context(preload: list[str]) -> Any:
-    """The fork server's context (spawn where there is none), with torch preloaded in the
-    server so that each worker starts in a fraction of a second."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    if not _server_started:
+    """The start method's context; a fork server gets torch preloaded, so that each worker
+    starts in a fraction of a second once it runs."""
+    context = multiprocessing.get_context(start_method())
+    if context.get_start_method() == "forkserver" and not _server_started:
         context.set_forkserver_preload(preload)
     return context
 
@@ -370,7 +384,7 @@ def _run_in_workers(
         generator=torch.Generator(),  # the loader's seed draw leaves the caller's RNG alone
     )
     iterator = iter(loader)
-    _server_started = True
+    _server_started = _server_started or context.get_start_method() == "forkserver"
     finished = False
     try:
         for position, task in enumerate(tasks):

@@ -170,3 +170,24 @@ def test_rows_gathered_in_chunks_make_the_same_frame(small_dataset, monkeypatch)
     pd.testing.assert_frame_equal(chunked, whole)
     rows = RowFrames()
     assert len(rows) == 0 and rows.frame().empty
+
+
+def test_rows_hold_the_record_fields_without_their_operations(small_dataset) -> None:
+    """sample_rows reads the record's fields as they are (no deep copy of the operations):
+    the same row as the record's own to_dict gives, less what the row leaves out."""
+    import torchvision.transforms as T
+
+    from dinodiag.probe.pipeline import ForeignPipeline
+    from dinodiag.stats import sample_rows
+
+    view = T.Compose([T.RandomResizedCrop(32), T.ColorJitter(0.4, 0.4), T.ToTensor()])
+    pipeline = ForeignPipeline(lambda im: [view(im), view(im)], "mine")
+    sample = pipeline(small_dataset[0][0], seed=4)
+    rows = sample_rows(sample, 0, 0, "image.png")
+    for row, record in zip(rows, sample.records, strict=True):
+        whole = record.to_dict()
+        assert whole["operations"] and "operations" not in row  # the records keep the detail
+        kept = set(whole) - {"box", "source_size", "out_size", "configured_scale", "mean", "std"}
+        kept -= {"configured_ratio", "configured_size", "operations", "jitter_order"}
+        assert {key: row[key] for key in kept} == {key: whole[key] for key in kept}
+        assert row["jitter_order"] == ",".join(whole["jitter_order"] or ()) or None

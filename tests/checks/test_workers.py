@@ -84,9 +84,17 @@ def _stuck_sample(dataset, samples: int, seed: int) -> int:
     return next(t.number for t in tasks if t.image.endswith("stuck.png"))
 
 
+@pytest.mark.parametrize("method", ["fork", "forkserver"])
 def test_two_workers_give_the_report_of_one_process(
-    spec: str, folder: Path, tmp_path: Path, always_parallel: None
+    spec: str,
+    folder: Path,
+    tmp_path: Path,
+    always_parallel: None,
+    monkeypatch: pytest.MonkeyPatch,
+    method: str,
 ) -> None:
+    """Forked (the command line) or from the fork server (the dashboard, a notebook)."""
+    monkeypatch.setattr(workers, "START_METHOD", method)
     pids = tmp_path / "pids"
     pids.mkdir()
     pipeline = load_pipeline_spec(spec, {"pid_dir": str(pids)})
@@ -112,6 +120,17 @@ def test_stats_rows_are_the_same_for_any_worker_count(
     assert one.equals(two)
     assert one["sample"].tolist() == sorted(one["sample"].tolist())  # merged in sample order
     assert len(one) == 20 * 6
+
+
+def test_unusable_files_found_by_workers_reach_the_dataset(
+    spec: str, folder: Path, always_parallel: None
+) -> None:
+    (folder / "b" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    dataset = open_dataset(str(folder), split="all")
+    # a seed that loads the broken file in a worker (sample 0 is drawn here)
+    seed = next(s for s in range(100) if not sample_tasks(dataset, 10, s)[0].image.endswith("jpg"))
+    sample_views(load_pipeline_spec(spec), dataset, 10, seed=seed, workers=2)
+    assert [Path(p.path).name for p in dataset.problems] == ["broken.jpg"]
 
 
 def test_a_pipeline_that_cannot_travel_runs_here_with_a_note(
