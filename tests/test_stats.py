@@ -9,7 +9,8 @@ import pytest
 
 from dinodiag.augment.pipeline import build_pipeline
 from dinodiag.augment.presets import PRESETS
-from dinodiag.stats import COLUMNS, coverage, iou, rates, sample_views, strengths, summarize
+from dinodiag.stats import COLUMNS, rates, sample_views, strengths, summarize
+from dinodiag.stats.geometry import coverage, iou
 
 SMALL = PRESETS["small-images"].config
 

@@ -31,7 +31,7 @@ import torch
 from dinodiag.augment.config import PipelineConfig
 from dinodiag.augment.records import MultiCropSample, ViewRecord
 from dinodiag.checks.report import CheckResult
-from dinodiag.stats import Pipeline, RowFrames, sample_rows, view_kind
+from dinodiag.stats.frames import Pipeline, RowFrames, sample_rows, view_kind
 from dinodiag.workers import Task
 
 Check = Callable[["Evidence"], CheckResult]

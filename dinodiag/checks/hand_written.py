@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dinodiag.stats import expected_range
+from dinodiag.stats.strength_ranges import expected_range
 
 
 def threshold_255(value: float) -> float:

@@ -28,7 +28,9 @@ from dinodiag.checks.hand_written import (
 )
 from dinodiag.checks.report import CheckResult
 from dinodiag.checks.resampling import interpolation_findings
-from dinodiag.stats import expected_range, rates, recipe_for
+from dinodiag.stats.binomial_rates import rates
+from dinodiag.stats.frames import recipe_for
+from dinodiag.stats.strength_ranges import expected_range
 
 VIEW_NAMES = {"global1": "global view 1", "global2": "global view 2", "local": "local views"}
 VERBS = {

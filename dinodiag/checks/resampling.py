@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dinodiag.stats import KINDS
+from dinodiag.stats.frames import KINDS
 
 if TYPE_CHECKING:
     from dinodiag.checks.evidence import Evidence

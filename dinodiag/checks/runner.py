@@ -44,7 +44,7 @@ from dinodiag.checks.tensors import (
     check_view_count,
     check_view_sizes,
 )
-from dinodiag.stats import Dataset, Pipeline, empty_dataset_error, sample_tasks
+from dinodiag.stats.frames import Dataset, Pipeline, empty_dataset_error, sample_tasks
 from dinodiag.workers import (
     DEFAULT_TIMEOUT,
     InProcess,
