@@ -1,4 +1,4 @@
-"""Sampled statistics: rows, derived measures, summaries against the config."""
+"""dinodiag.stats.frames: one row per view, the derived measures, the sampling run."""
 
 from __future__ import annotations
 
@@ -9,23 +9,9 @@ import pytest
 
 from dinodiag.augment.pipeline import build_pipeline
 from dinodiag.augment.presets import PRESETS
-from dinodiag.stats import COLUMNS, rates, sample_views, strengths, summarize
-from dinodiag.stats.geometry import coverage, iou
+from dinodiag.stats.frames import COLUMNS, RowFrames, sample_rows, sample_views
 
 SMALL = PRESETS["small-images"].config
-
-
-def test_geometry_helpers() -> None:
-    assert iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
-    assert iou((0, 0, 10, 10), (5, 0, 10, 10)) == pytest.approx(50 / 150)
-    assert iou((0, 0, 1, 1), (5, 5, 1, 1)) == 0.0
-    # Local box half inside each of two overlapping globals: the union covers all of it.
-    assert coverage((4, 0, 2, 2), [(0, 0, 5, 5), (5, 0, 5, 5)]) == pytest.approx(1.0)
-    assert coverage((4, 0, 2, 2), [(0, 0, 5, 5)]) == pytest.approx(0.5)
-    assert coverage((0, 0, 2, 2), [(0, 0, 2, 2), (0, 0, 2, 2)]) == pytest.approx(
-        1.0
-    )  # no double count
-    assert coverage((0, 0, 2, 2), []) == 0.0
 
 
 def test_sample_views_rows_and_measures(small_dataset) -> None:
@@ -56,26 +42,6 @@ def test_sample_views_rows_and_measures(small_dataset) -> None:
     )
 
 
-def test_summary_and_rates_against_config(small_dataset) -> None:
-    cfg = PRESETS["dinov2"].config.replace(global_crops_size=32, local_crops_size=16)
-    frame = sample_views(build_pipeline(cfg), small_dataset, 60, seed=0)
-    summary = summarize(frame, cfg)
-    scale = summary[(summary.group == "global") & (summary.measure == "scale")].iloc[0]
-    assert (
-        scale.configured == "0.32-1"
-        and scale.n == 120
-        and 0.31 <= scale["min"] <= scale["median"] <= scale["max"] <= 1
-    )
-    assert set(summary.measure) == {"scale", "ratio", "upsampling", "global_iou", "local_coverage"}
-    table = rates(frame, cfg)
-    blur = table[(table.operation == "blur")].set_index("kind")
-    assert blur.loc["global1", "measured"] == 1.0 and blur.loc["global1", "configured"] == 1.0
-    assert blur.loc["global2", "configured"] == 0.1 and blur.loc["local", "configured"] == 0.5
-    assert abs(blur.loc["local", "measured"] - 0.5) < 0.1
-    solarize = table[(table.operation == "solarize")].set_index("kind")
-    assert solarize.loc["global1", "measured"] == 0.0
-
-
 def test_bad_arguments(small_dataset) -> None:
     with pytest.raises(ValueError, match="n_samples = 0"):
         sample_views(build_pipeline(SMALL), small_dataset, 0)
@@ -102,33 +68,6 @@ def test_sample_views_is_fast_for_500_samples(small_dataset) -> None:
     assert frame.scale.notna().all()
 
 
-def test_binomial_interval_is_exact_and_degenerate_at_the_ends() -> None:
-    from dinodiag.stats import binomial_interval, rate_verdict
-
-    assert binomial_interval(64, 1.0) == (64, 64) and binomial_interval(64, 0.0) == (0, 0)
-    low, high = binomial_interval(100, 0.5, alpha=0.05)
-    assert (low, high) == (40, 60)  # the textbook two-sided 95% acceptance region
-    assert rate_verdict(0, 64, 1.0) == "far" and rate_verdict(63, 64, 1.0) == "off"
-    assert rate_verdict(64, 64, 1.0) == "ok" and rate_verdict(5, 10, math.nan) == ""
-
-
-def test_rates_against_the_expected_recipe_and_strengths(small_dataset) -> None:
-    released = PRESETS["dinov2-released"].config
-    frame = sample_views(build_pipeline(released), small_dataset, 40, seed=0)
-    table = rates(frame, released, PRESETS["dinov2"].config).set_index(["kind", "operation"])
-    blur = table.loc[("global1", "blur")]
-    assert (blur.applied, blur.n, blur.configured, blur.expected) == (0, 40, 0.0, 1.0)
-    assert blur.verdict == "far" and blur.low == blur.high == 1.0
-    assert table.loc[("local", "blur"), "verdict"] == "ok"
-    assert table.loc[("global2", "solarize"), "verdict"] == "ok"
-    drawn = strengths(frame, PRESETS["dinov2"].config).set_index(["kind", "strength"])
-    brightness = drawn.loc[("global1", "brightness")]
-    assert brightness.expected == "0.6 to 1.4" and bool(brightness.inside)
-    assert 0.6 <= brightness["min"] <= brightness["max"] <= 1.4
-    assert drawn.loc[("global2", "blur_sigma"), "expected"] == "0.1 to 2"
-    assert ("global1", "blur_sigma") not in drawn.index  # never blurred: nothing drawn
-
-
 def test_brought_pipeline_rows_carry_their_operations(small_dataset) -> None:
     import torchvision.transforms as T
 
@@ -149,21 +88,7 @@ def test_brought_pipeline_rows_carry_their_operations(small_dataset) -> None:
     assert not frame.blur.any() and not frame.jitter.any() and (frame.unknown_steps == 0).all()
 
 
-def test_stats_command_prints_rates_against_the_expectation_and_strengths(capsys) -> None:
-    from dinodiag.cli import main
-
-    code = main(["stats", "--preset", "dinov2-released", "--samples", "30", "--expect", "dinov2"])
-    out = capsys.readouterr().out
-    assert code == 0 and "expected: dinov2" in out
-    assert "Application rates per view, measured vs configured and expected" in out
-    global1_blur = next(line for line in out.splitlines() if "global1" in line and "blur " in line)
-    assert global1_blur.split()[-1] == "far"  # never blurred; dinov2 blurs global 1 always
-    assert "Drawn strengths where the operation applied, vs the expected range:" in out
-
-
 def test_rows_gathered_in_chunks_make_the_same_frame(small_dataset, monkeypatch) -> None:
-    from dinodiag.stats import RowFrames
-
     whole = sample_views(build_pipeline(SMALL), small_dataset, 12, seed=3)
     monkeypatch.setattr(RowFrames, "CHUNK", 25)  # 12 samples x 8 views: 3 chunks and a rest
     chunked = sample_views(build_pipeline(SMALL), small_dataset, 12, seed=3)
@@ -179,7 +104,6 @@ def test_rows_hold_the_record_fields_without_their_operations(small_dataset) -> 
     import torchvision.transforms as T
 
     from dinodiag.probe.pipeline import ForeignPipeline
-    from dinodiag.stats import sample_rows
 
     view = T.Compose([T.RandomResizedCrop(32), T.ColorJitter(0.4, 0.4), T.ToTensor()])
     pipeline = ForeignPipeline(lambda im: [view(im), view(im)], "mine")
