@@ -16,7 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from dinodiag import runs
-from dinodiag.dashboard import chart_view, curve_charts, curve_points, knn_verdict
+from dinodiag.dashboard import chart_view, curve_charts, curve_points, knn_verdict, run_status
 from dinodiag.dashboard import curves as rc
 from dinodiag.dashboard.labels import status_badge
 from dinodiag.dashboard.run_names import run_colors
@@ -201,25 +201,30 @@ def controls(key: str) -> CurveOptions:
     return options
 
 
-def _legend_picked(chart_key: str, param: str, ids_by_name: dict[str, str], group: str) -> None:
-    """A legend click (or double click) in one chart: the page's selection for every chart
-    of the group, and the URL."""
-    event = st.session_state.get(chart_key) or {}
-    points = (event.get("selection") or {}).get(param) or []
-    picked = [p.get("name") for p in points if isinstance(p, dict)]
+def _legend_picked(chart_key: str, tag: str, ids_by_name: dict[str, str], group: str) -> None:
+    """A legend click or a double click in one chart: the page's selection for every chart
+    of the group (the next run draws them all from it) and so the URL. A click reports the
+    clicked run alone (:func:`~dinodiag.dashboard.chart_view.toggled_ids` adds or removes
+    it); a double click empties the legend's selection (and, in the plot, sets the chart's
+    reset parameter, so that a chart drawn with no pick reports it too): every run again."""
+    selection = (st.session_state.get(chart_key) or {}).get("selection") or {}
+    points = selection.get(curve_charts.legend_param(tag)) or []
+    clicked = [p.get("name") for p in points if isinstance(p, dict)]
+    if not clicked:  # a click always reports its run: an empty legend is a double click's
+        st.session_state[_shown_key(group)] = ()
+        return
     before = st.session_state.get(_shown_key(group), ())
-    st.session_state[_shown_key(group)] = chart_view.shown_ids(picked, ids_by_name, before)
+    st.session_state[_shown_key(group)] = chart_view.toggled_ids(clicked, ids_by_name, before)
 
 
 def show_chart(
     chart: object, long: pd.DataFrame, options: CurveOptions, key: str, tag: str
 ) -> None:
-    """One Altair chart; in a group of several runs its legend clicks feed the group's
-    selection (a rerun draws every chart of the group with it)."""
+    """One Altair chart; in a group of several runs its legend clicks and double clicks feed
+    the group's selection (a rerun draws every chart of the group with it)."""
     if not options.group or curve_charts.colour_field(long) != "name":
         st.altair_chart(chart, width="stretch")
         return
-    param = curve_charts.legend_param(tag)
     ids_by_name = dict(zip(long["name"], long["run"], strict=True))
     # The selection in the key: a changed selection draws every chart afresh from it (a kept
     # chart would restore its own last selection and leave the group).
@@ -228,9 +233,28 @@ def show_chart(
         chart,
         width="stretch",
         key=chart_key,
-        on_select=partial(_legend_picked, chart_key, param, ids_by_name, options.group),
-        selection_mode=[param],
+        on_select=partial(_legend_picked, chart_key, tag, ids_by_name, options.group),
+        selection_mode=[curve_charts.legend_param(tag), curve_charts.reset_param(tag)],
     )
+
+
+def knn_empty_note(frames: Mapping[str, pd.DataFrame]) -> str:
+    """What an empty k-NN panel says: why each ended run of the runs directory has no k-NN
+    point (:func:`~dinodiag.dashboard.run_status.knn_absence`: none planned, ended before the
+    first), else "No k-NN evaluation yet." (a run still going, a frame that is no run)."""
+    root, reasons = runs.runs_root(), {}
+    for run_id, frame in frames.items():
+        path = root / run_id
+        if run_id and (path / rundir.STATUS_FILE).is_file():
+            reason = run_status.knn_absence(runs.read_run(path), config(path), frame)
+            if reason is None:
+                return "No k-NN evaluation yet."
+            reasons[run_id] = reason
+    if not reasons or len(reasons) < len(frames):
+        return "No k-NN evaluation yet."
+    if len(set(reasons.values())) == 1:
+        return next(iter(reasons.values()))
+    return " ".join(f"{run_id}: {reason}" for run_id, reason in reasons.items())
 
 
 def downloads(long: pd.DataFrame, x: str, name: str, key: str) -> None:
@@ -294,7 +318,7 @@ def panel(
         if no_x:
             st.caption("No wall time for these runs (no recorded start): choose another x axis.")
         else:
-            st.caption("No points yet." if which.kind == "train" else "No k-NN evaluation yet.")
+            st.caption("No points yet." if which.kind == "train" else knn_empty_note(frames))
         return
     dropped = 0
     if log_y and which.log_allowed:
@@ -303,7 +327,7 @@ def panel(
     names_by_id = dict(zip(long["run"], long["name"], strict=True))
     selected = [names_by_id[r] for r in chosen.shown if r in names_by_id]
     style = {"x": x, "colors": colors, "ignore_outliers": chosen.ignore_outliers}
-    style["selected"] = selected
+    style["selected"] = selected if chosen.group else None  # a page's selection, or the chart's
     style["log_y"] = bool(log_y and which.log_allowed)
     if long.empty:
         st.caption(f"All {dropped} point(s) are <= 0: the log scale cannot show them.")

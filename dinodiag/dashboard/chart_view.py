@@ -88,14 +88,18 @@ def page_params(params: Mapping[str, str]) -> dict[str, str]:
     return {name: params[name] for name in PARAMS if name in params}
 
 
-def shown_ids(
-    picked: Sequence[str], ids_by_name: Mapping[str, str], before: Sequence[str]
+def toggled_ids(
+    clicked: Sequence[str], ids_by_name: Mapping[str, str], before: Sequence[str]
 ) -> tuple[str, ...]:
-    """The runs a legend click leaves shown: the ids of the ``picked`` legend names, plus the
-    runs of ``before`` this chart does not draw (a chart of two runs does not forget a third
-    picked in another chart); () when the chart picks none (every run shown again)."""
-    ids = [ids_by_name[n] for n in picked if n in ids_by_name]
-    if not ids:
-        return ()
-    drawn = set(ids_by_name.values())
-    return tuple(dict.fromkeys([*[r for r in before if r not in drawn], *ids]))
+    """The runs shown after a legend click on the ``clicked`` legend names: each one's run
+    added to ``before`` (the page's selection) or, when in it, taken out; the runs of
+    ``before`` that this chart does not draw are kept (a chart of two runs does not forget a
+    third picked in another chart). () when none is left: every run shown again, the way a
+    click on the last picked run ends in TensorBoard's run selector."""
+    shown = list(dict.fromkeys(before))
+    for run in dict.fromkeys(ids_by_name[n] for n in clicked if n in ids_by_name):
+        if run in shown:
+            shown.remove(run)
+        else:
+            shown.append(run)
+    return tuple(shown)

@@ -7,8 +7,10 @@
 - a hover rule at the pointer's x with every run's value there;
 - a click on a legend entry shows only that run, more clicks add or remove runs, a double
   click on the legend or the plot shows them all (the legend greys the runs not shown);
-  ``selected`` starts a chart with a selection, so that a page can keep one selection for
-  all its charts (:func:`legend_param` names the parameter to listen to);
+  ``selected`` starts a chart with a page's selection, so that a page keeps one selection for
+  all its charts: a click then reports the clicked run alone (the page toggles it) and a
+  double click in the plot sets :func:`reset_param` (:func:`legend_param` and
+  :func:`reset_param` name the parameters to listen to);
 - one run with several metrics (the loss terms): a colour per metric; several runs: each
   run's colour, the metric's dash;
 - a y axis never narrower than its metric needs
@@ -37,6 +39,7 @@ DASHES = ([1, 0], [6, 3], [2, 2], [8, 3, 2, 3])  # metric 1, 2, 3, 4 on a chart 
 # Metric 1, 2, 3, 4 of a one-run chart (total loss, DINO, iBOT, KoLeo): hues no reference
 # line has, each >= 3:1 on white (tests/dashboard/test_run_palette.py).
 METRIC_COLOURS = ("#1a3a8f", "#c85200", "#2ca02c", "#d6268a")
+PLOT_PICKS_NOTHING = "click[false]"  # the legend selection's direct-manipulation event
 TITLE_LIMIT = 600  # px a chart title may take before an ellipsis ("images / s", never "image...")
 
 
@@ -44,6 +47,12 @@ def legend_param(tag: str = "c") -> str:
     """The name of the legend selection of a chart: ``curve_chart`` has tag ``c``, the n-th
     chart of ``metric_charts`` ``m{n}`` (Streamlit's ``selection_mode``)."""
     return f"shown_{tag}"
+
+
+def reset_param(tag: str = "c") -> str:
+    """The name of a chart's double-click selection (the x nearest the double click): a page
+    that listens to it shows every run again when it is set."""
+    return f"reset_{tag}"
 
 
 def colour_field(long: pd.DataFrame) -> str:
@@ -125,6 +134,7 @@ def _one_chart(
     legend_columns: int = 4,
     zone: pd.DataFrame | None = None,
     selected: Sequence[str] | None = None,
+    toggle: bool = True,
 ) -> Any:
     """The layers of one chart: raw (faint), smoothed, reference rules, hover rule; on a k-NN
     chart the noise band of each point and the grey ``zone`` (``low`` / ``high`` / ``label``)
@@ -146,8 +156,17 @@ def _one_chart(
         name=legend_param(tag),
         fields=[field],
         bind="legend",
-        toggle="true",
-        empty=True,  # Vega-Lite's default clear: a double click (an explicit one breaks the legend)
+        # A click picks the clicked run alone: a page toggles it in its own selection (a
+        # chart starts from the page's, so "picked again" is reported, not an empty one).
+        # Without a page (``toggle``) a click adds or removes the run.
+        toggle="true" if toggle else "false",
+        empty=True,
+        # A double click anywhere in the chart (legend or plot) clears the selection. A
+        # legend-bound selection has no clear of its own, and an explicit ``clear`` without
+        # ``on`` makes Vega-Lite fail ("t.events is not iterable", vega-lite#6553): so an
+        # ``on`` that never fires (its filter is false): clicks in the plot pick nothing.
+        on=PLOT_PICKS_NOTHING,
+        clear="dblclick",
         **({"value": start} if start else {}),
     )
     colour = alt.Color(
@@ -289,12 +308,18 @@ def _hover_layer(long: pd.DataFrame, x: str, tag: str, alt: Any) -> Any:
     )
     tooltip = [alt.Tooltip("at:N", title="at")]
     tooltip += [alt.Tooltip(f"{c}:N", title=t) for c, t in table.attrs["series"].items()]
+    # A double click anywhere in the plot sets this to the nearest x: never empty, so a page
+    # hears it (Streamlit reports a selection that changed; the legend's clear empties a
+    # selection that a freshly drawn chart reports as empty already).
+    reset = alt.selection_point(
+        name=reset_param(tag), nearest=True, on="dblclick", fields=["x"], empty=False, clear=False
+    )
     show = alt.when(nearest).then(alt.value(0.5)).otherwise(alt.value(0.0))
     return (
         alt.Chart(table)
         .mark_rule(color=RULE_COLOUR, strokeWidth=1)
         .encode(x=_x_encoding(x, alt), opacity=show, tooltip=tooltip)
-        .add_params(nearest)
+        .add_params(nearest, reset)
     )
 
 
@@ -332,6 +357,7 @@ def curve_chart(
         tag="c",
         title=title,
         selected=selected,
+        toggle=selected is None,
     )
 
 
@@ -370,6 +396,7 @@ def metric_charts(
             legend=several,
             legend_columns=1,  # a narrow chart: one run a line, never a cut name
             selected=selected,
+            toggle=selected is None,
         )
         # Streamlit's default autosize ("fit") squeezes title, axes and legend into the
         # height, leaving a small chart a plot a few pixels high: fit the width only.

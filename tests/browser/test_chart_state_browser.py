@@ -1,6 +1,7 @@
 """What only a browser shows of the curve charts' shared state: a legend click in one chart
-picks the run in every chart of the page, and the view (smoothing, x axis, the legend's
-selection) comes back from the URL on a reload or a shared link.
+picks the run in every chart of the page, clicking the picked run again or a double click
+in a plot shows every run again in every chart, and the view (smoothing, x axis, the
+legend's selection) comes back from the URL on a reload or a shared link.
 
 Run: ``.venv/bin/python -m pytest tests/browser/test_chart_state_browser.py`` (~1 min).
 """
@@ -77,8 +78,41 @@ def test_a_link_restores_smoothing_x_axis_and_the_runs_shown(page, two_runs):
     colours = run_colors([A, B])
     charts = compare_charts(page, f"{two_runs}/training?smooth=0.8&x=relative&show={A}")
     assert "0.80" in page.get_by_test_id("stSlider").filter(has_text="Smoothing").inner_text()
-    active = page.get_by_test_id("stBaseButton-segmented_controlActive")
-    expect(active).to_have_text("relative time")
+    expect(page.get_by_role("radio", name="relative time")).to_be_checked()  # the x axis
     assert pixels(charts, colours[B]) == [0, 0]  # only A, in both charts
     assert all(n > 100 for n in pixels(charts, colours[A]))
     assert "smooth=0.8" in page.url and "x=relative" in page.url  # still there for a reload
+
+
+def plot_centre(chart: Any) -> tuple[float, float]:
+    """A point inside the plot of a chart (above its legend, right of its y axis)."""
+    box = chart.bounding_box()
+    return box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.35
+
+
+@pytest.mark.parametrize("where", ["plot", "legend"])
+def test_a_double_click_shows_every_run_in_every_chart(page, two_runs, where):
+    colours = run_colors([A, B])
+    charts = compare_charts(page, f"{two_runs}/training?show={A}")
+    assert pixels(charts, colours[B]) == [0, 0]  # only A, as the link says
+    if where == "plot":
+        page.mouse.dblclick(*plot_centre(charts.nth(0)))  # the k-NN chart's plot
+    else:
+        charts.nth(0).get_by_text("cpu-demo 22:15").first.dblclick()  # a faded legend entry
+    page.wait_for_function("() => !window.location.search.includes('show=')")
+    wait_idle(page)
+    page.wait_for_timeout(1500)
+    assert all(n > 100 for n in pixels(charts, colours[B]))  # B back in both charts
+    assert all(n > 100 for n in pixels(charts, colours[A]))
+
+
+def test_clicking_the_picked_run_again_shows_every_run_in_every_chart(page, two_runs):
+    colours = run_colors([A, B])
+    charts = compare_charts(page, f"{two_runs}/training?show={B}")
+    assert pixels(charts, colours[A]) == [0, 0]
+    charts.nth(1).get_by_text("cpu-demo 22:15").first.click()  # B again: nothing picked
+    page.mouse.move(5, 5)
+    page.wait_for_function("() => !window.location.search.includes('show=')")
+    wait_idle(page)
+    page.wait_for_timeout(1500)
+    assert all(n > 100 for n in pixels(charts, colours[A]))  # in the other chart too

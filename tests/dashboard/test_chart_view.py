@@ -5,7 +5,7 @@ from __future__ import annotations
 from dinodiag.dashboard.chart_view import (
     ChartView,
     page_params,
-    shown_ids,
+    toggled_ids,
     view_from_query,
     view_to_query,
 )
@@ -42,6 +42,8 @@ def test_page_params_keep_only_the_charts_parameters():
 
 def test_a_legend_click_keeps_runs_another_chart_picked():
     ids = {"cpu-demo 22:01": "run-a", "cpu-demo 22:15": "run-b"}
-    assert shown_ids(["cpu-demo 22:15"], ids, ()) == ("run-b",)
-    assert shown_ids(["cpu-demo 22:15"], ids, ("run-c", "run-a")) == ("run-c", "run-b")
-    assert shown_ids([], ids, ("run-a",)) == ()  # nothing picked: every run again
+    assert toggled_ids(["cpu-demo 22:15"], ids, ()) == ("run-b",)
+    assert toggled_ids(["cpu-demo 22:15"], ids, ("run-c", "run-a")) == ("run-c", "run-a", "run-b")
+    assert toggled_ids(["cpu-demo 22:01"], ids, ("run-c", "run-a")) == ("run-c",)  # taken out
+    assert toggled_ids(["cpu-demo 22:15"], ids, ("run-b",)) == ()  # the last one: every run
+    assert toggled_ids([], ids, ("run-a",)) == ("run-a",)  # nothing clicked: kept

@@ -83,7 +83,9 @@ def test_the_smoothed_line_lies_over_the_faint_raw_one_and_the_legend_picks_runs
     assert legend["select"] == {
         "type": "point",
         "fields": ["name"],
-        "toggle": "true",  # no "clear": Vega-Lite's default (dblclick); set, it breaks the legend
+        "toggle": "true",
+        "clear": "dblclick",  # a double click in the legend or the plot shows every run
+        "on": "click[false]",  # with "clear", Vega-Lite needs an "on" (never firing here)
     }
     assert legend["bind"] == "legend"
     opacity = line["encoding"]["opacity"]
