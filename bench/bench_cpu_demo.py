@@ -31,7 +31,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_info, print_table, write_results  # noqa: E402
 
-from dinodiag.train.rundir import read_metrics, read_status  # noqa: E402
+from dinodiag.rundir import read_metrics, read_status  # noqa: E402
 
 FIRST_STEP = re.compile(r"\] step 1/")  # the progress line of step 1 ("[cpu-demo] step 1/...")
 

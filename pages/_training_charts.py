@@ -15,13 +15,12 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dinodiag import runs
+from dinodiag import rundir, runs
 from dinodiag.dashboard import chart_view, curve_charts, curve_points, knn_verdict, run_status
 from dinodiag.dashboard import curves as rc
 from dinodiag.dashboard.labels import status_badge
 from dinodiag.dashboard.run_names import run_colors
 from dinodiag.runs.manager import RunInfo
-from dinodiag.train import rundir
 
 KNN_NOTE = (
     "Shaded: each evaluation's 95% interval on its test images (binomial); grey: the change "

@@ -11,8 +11,8 @@ from dinodiag import runs
 from dinodiag.dashboard import curves as rc
 from dinodiag.dashboard import knn_verdict, run_status
 from dinodiag.dashboard.run_names import short_names
+from dinodiag.rundir import STATES
 from dinodiag.runs.compare import config_diff, runs_table
-from dinodiag.train.rundir import STATES
 from pages import _training_charts as charts
 
 

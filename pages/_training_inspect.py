@@ -10,11 +10,10 @@ from typing import Any
 import streamlit as st
 from PIL import Image
 
-from dinodiag import runs
+from dinodiag import rundir, runs
 from dinodiag.dashboard import sidebar
 from dinodiag.errors import DinodiagError
 from dinodiag.runs.look_inside import Inspection, Teacher, inspect_image, load_teacher
-from dinodiag.train import rundir
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the teacher from the checkpoint…")

@@ -9,11 +9,10 @@ from collections.abc import Sequence
 import pandas as pd
 import streamlit as st
 
-from dinodiag import runs
+from dinodiag import rundir, runs
 from dinodiag.dashboard import run_status, sidebar
 from dinodiag.errors import DinodiagError
 from dinodiag.runs.compare import metrics_json, metrics_summary
-from dinodiag.train import rundir
 from pages import _training_charts as charts
 
 RUN_KEY = "tr_run"  # session_state: the run id shown in the live tab

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import pandas as pd
 import streamlit as st
 
-from dinodiag import runs
+from dinodiag import rundir, runs
 from dinodiag.augment.presets import get_preset
 from dinodiag.dashboard import curve_charts, curves, knn_verdict, run_status, security
 from dinodiag.dashboard.context import SidebarContext, spec_stamp
@@ -22,7 +22,6 @@ from dinodiag.errors import DinodiagError
 from dinodiag.probe.spec import is_pipeline_spec
 from dinodiag.runs import story
 from dinodiag.runs.run_plan import LAUNCH_PRESETS, RunPlan, preset_plan
-from dinodiag.train import rundir
 from dinodiag.train.config import TrainConfig
 from dinodiag.train.presets import TRAIN_PRESETS
 from pages import _training_charts as charts

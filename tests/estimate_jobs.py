@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from dinodiag import rundir
 from dinodiag.runs import estimates, jobs, manager
-from dinodiag.train import rundir
 
 
 def fake_estimate(job: Path, stages: list[dict], answer: dict | None, alive: bool = True) -> Path:

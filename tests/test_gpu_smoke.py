@@ -14,7 +14,8 @@ import math
 import pytest
 import torch
 
-from dinodiag.train import engine, rundir
+from dinodiag import rundir
+from dinodiag.train import engine
 from dinodiag.train.config import TrainConfig, resolve_pipeline
 from dinodiag.train.presets import get_train_preset
 

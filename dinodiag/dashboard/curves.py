@@ -4,7 +4,7 @@ epoch / relative or wall time, long-format frames (one row per point), reference
     frame = rundir.read_metrics("runs/demo")                       # metrics.jsonl rows
     long = long_frame({"demo": frame}, PANELS["loss"], smoothing=0.6)
 
-Input frames are :func:`dinodiag.train.rundir.read_metrics` frames (``kind``, ``step``,
+Input frames are :func:`dinodiag.rundir.read_metrics` frames (``kind``, ``step``,
 ``epoch``, ``time`` and one column per logged value). What a chart draws of them (thinned,
 never the data), its hover table and its export are in :mod:`dinodiag.dashboard.curve_points`;
 the Altair charts in :mod:`dinodiag.dashboard.curve_charts`.

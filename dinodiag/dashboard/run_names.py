@@ -35,7 +35,7 @@ PALETTE = (
     "#1a3a8f",  # navy
     "#b8860b",  # dark goldenrod
 )
-# A dinodiag run id: ``YYYYMMDD-HHMMSS-label`` (``dinodiag.train.rundir.new_run_id``).
+# A dinodiag run id: ``YYYYMMDD-HHMMSS-label`` (``dinodiag.rundir.new_run_id``).
 _RUN_ID = re.compile(r"^(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})-(.+)$")
 
 

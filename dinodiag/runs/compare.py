@@ -15,9 +15,9 @@ from typing import Any
 
 import pandas as pd
 
+from dinodiag import rundir
 from dinodiag.printable import duration
 from dinodiag.runs.manager import RunInfo
-from dinodiag.train import rundir
 
 TABLE_COLUMNS = [
     "run",

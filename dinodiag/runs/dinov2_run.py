@@ -11,7 +11,7 @@ What DINOv2's trainer leaves in ``train.output_dir`` (REFERENCE.md):
 - ``eval/training_<iter>/teacher_checkpoint.pth`` and ``model_<iter>.rank_<r>.pth``.
 
 :data:`METRIC_NAMES` maps DINOv2's metric names onto the columns of dinodiag's
-``metrics.jsonl`` (:mod:`dinodiag.train.rundir`), so one run's curves draw with the same
+``metrics.jsonl`` (:mod:`dinodiag.rundir`), so one run's curves draw with the same
 panels and overlay with dinodiag's runs:
 
     run = open_run("/checkpoints/dinov2_vits14")       # OpenedRun
@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dinodiag import rundir
 from dinodiag.augment.config import PipelineConfig, config_from_dict
 from dinodiag.augment.dinov2_config import ResolvedDinov2Config, resolve_dinov2_config
 from dinodiag.augment.presets import PRESETS, load_config
@@ -49,7 +50,6 @@ from dinodiag.runs.launches import (
     launch_ids,
     lineage,
 )
-from dinodiag.train import rundir
 from dinodiag.train.models.load import (
     DINOV2_CONFIG_FILE,
     CheckpointFile,

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dinodiag import rundir
 from dinodiag.runs import manager
 from dinodiag.runs.jobs import RESULT_FILE, discard_job, read_job, start_job
 from dinodiag.runs.run_plan import RunPlan
-from dinodiag.train import rundir
 from dinodiag.train.estimate import TimeEstimate
 
 PLAN_FILE = "plan.json"  # in the job folder: where its plan was written (removed with it)

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dinodiag import rundir
 from dinodiag.runs import manager
-from dinodiag.train import rundir
 
 JOB_FILE = "job.json"
 PROGRESS_FILE = "progress.jsonl"

@@ -3,7 +3,7 @@ process, find the runs in the runs directory, stop / resume / delete them.
 
 The dashboard never trains in its own process: :func:`launch` starts the CLI with
 ``subprocess.Popen`` (its own session, console output in ``console.log`` of the run
-directory) and the page reads the run directory back (:mod:`dinodiag.train.rundir`). A run
+directory) and the page reads the run directory back (:mod:`dinodiag.rundir`). A run
 survives page switches, closed browsers and restarts of the app: :func:`list_runs` finds it
 again, and a run whose process died without a final status reads "failed".
 
@@ -13,7 +13,7 @@ again, and a run whose process died without a final status reads "failed".
     stop_run(run_dir); resume_run(run_dir, more_seconds=60); delete_run(run_dir)
 
 A run is launched by its plan (:mod:`dinodiag.runs.run_plan`): ``config.json`` holds the whole
-TrainConfig with ``"planned": true`` (:func:`dinodiag.train.rundir.write_plan`) and the process
+TrainConfig with ``"planned": true`` (:func:`dinodiag.rundir.write_plan`) and the process
 is ``python -m dinodiag train --run-dir D``, which trains it (the trainer rewrites config.json,
 resolved, when it starts). Besides the engine's files a dashboard run directory holds
 ``launch.json`` (the command), ``console.log``, ``pipeline.yaml`` (a recipe of the plan, which
@@ -37,10 +37,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dinodiag import rundir
 from dinodiag.augment.config import save_config
 from dinodiag.errors import TrainingError
 from dinodiag.runs.run_plan import PIPELINE_FILE, RunPlan, with_data_checked
-from dinodiag.train import rundir
 from dinodiag.train.config import TrainConfig
 
 RUNS_ENV = "DINODIAG_RUNS_DIR"  # environment variable: where the dashboard keeps its runs

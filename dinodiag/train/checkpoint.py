@@ -18,9 +18,9 @@ import torch
 from torch import nn
 
 from dinodiag.errors import TrainingError
+from dinodiag.rundir import CHECKPOINT_FILE
+from dinodiag.rundir.lock import RunDirError, os_error_message
 from dinodiag.train.ema import unwrap
-from dinodiag.train.run_lock import RunDirError, os_error_message
-from dinodiag.train.rundir import CHECKPOINT_FILE
 
 CHECKPOINT_VERSION = 1
 REQUIRED_KEYS = ("version", "step", "student", "teacher", "optimizer", "dino_loss", "ibot_loss")

@@ -131,8 +131,8 @@ def _machine_answer(
     args: argparse.Namespace, config: TrainConfig, recipe: Any, started: float
 ) -> str:
     """The JSON of ``--print-config`` or ``--estimate --json``."""
+    from dinodiag.rundir import dumps
     from dinodiag.train.dinov2_recipe import check_fits_device
-    from dinodiag.train.rundir import dumps
 
     if args.print_config:
         return dumps(resolved_config(config, recipe), indent=2)
@@ -143,9 +143,9 @@ def _machine_answer(
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from dinodiag.rundir import new_run_id
     from dinodiag.train.dinov2_recipe import check_fits_device
     from dinodiag.train.engine import run_training
-    from dinodiag.train.rundir import new_run_id
 
     started = process_start_time()
     if args.print_config or (args.estimate and args.json):

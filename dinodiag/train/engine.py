@@ -5,7 +5,7 @@ networks, losses, optimizer, schedules, resume, train.
     result = engine.run_training(presets.get_train_preset("cpu-demo").config, "runs/demo")
     result.state, result.step, result.knn_top1
 
-Only rank 0 writes the run directory (see :mod:`dinodiag.train.rundir` for the contract), and
+Only rank 0 writes the run directory (see :mod:`dinodiag.rundir` for the contract), and
 only after every input has been checked: it takes the directory's lock first (one trainer per
 run directory), and a bad input found during set-up (dataset, pipeline, device, checkpoint,
 a second trainer) ends the run "refused" with nothing written (``RunResult.refused``; the CLI
@@ -31,9 +31,9 @@ from pathlib import Path
 import torch
 
 from dinodiag.errors import DinodiagError
+from dinodiag.rundir.lock import RunDirError
 from dinodiag.train.config import TrainConfig
 from dinodiag.train.loop import save, train
-from dinodiag.train.run_lock import RunDirError
 from dinodiag.train.run_setup import SETUP_STAGES, stage_runtime
 from dinodiag.train.run_state import RunState
 from dinodiag.train.runtime import (

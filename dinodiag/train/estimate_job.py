@@ -1,5 +1,5 @@
 """``python -m dinodiag.train.estimate_job PLAN [--started T] --job FOLDER``: the time estimate
-of a planned run directory (:func:`dinodiag.train.rundir.write_plan`) in a process of its own,
+of a planned run directory (:func:`dinodiag.rundir.write_plan`) in a process of its own,
 as the run will start, telling its stages as it goes.
 
 It is a job of :mod:`dinodiag.runs.jobs` (the dashboard's "Estimate the time",
@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from dinodiag.errors import DinodiagError
+from dinodiag.rundir import PLANNED, dumps, write_json_atomic
+from dinodiag.rundir.writer import load_run_config
 from dinodiag.train.config import TrainConfig
-from dinodiag.train.run_writer import load_run_config
-from dinodiag.train.rundir import PLANNED, dumps, write_json_atomic
 
 PROGRESS_FILE = "progress.jsonl"  # the job format of dinodiag.runs.jobs
 RESULT_FILE = "result.json"

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dinodiag.train import rundir
+from dinodiag import rundir
 from dinodiag.train.estimate import TimeEstimate
 from dinodiag.train.eval.knn_noise import (
     RESOLVE_POINTS,

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from dinodiag.errors import ConfigError
+from dinodiag.rundir import is_planned
 from dinodiag.train.config import TrainConfig
 from dinodiag.train.flags import given_overrides, naming_the_option
 from dinodiag.train.presets import get_train_preset
-from dinodiag.train.rundir import is_planned
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -80,8 +80,8 @@ def config_and_recipe(args: argparse.Namespace) -> tuple[TrainConfig, Any]:
 def _saved_config(run_dir: str, action: str) -> TrainConfig:
     """The TrainConfig of a run directory's config.json (a run to resume, or a plan), read
     strictly: never replaced by a preset's values, never rewritten when it cannot be read."""
-    from dinodiag.train.run_writer import load_run_config
-    from dinodiag.train.rundir import CONFIG_FILE
+    from dinodiag.rundir import CONFIG_FILE
+    from dinodiag.rundir.writer import load_run_config
 
     saved = load_run_config(run_dir, action)
     sections = ("name", "model", "optim", "data", "run")

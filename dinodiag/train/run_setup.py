@@ -15,6 +15,8 @@ from torch.nn.parallel import DistributedDataParallel
 
 from dinodiag.augment.config import config_from_dict, to_dict
 from dinodiag.errors import TrainingError
+from dinodiag.rundir import STATUS_FILE, clear_stop
+from dinodiag.rundir.writer import RunWriter, load_run_config
 from dinodiag.train import checkpoint as ckpt
 from dinodiag.train.builders import build_losses, build_networks, build_optimizer
 from dinodiag.train.data import (
@@ -41,8 +43,6 @@ from dinodiag.train.pipelines import (
     resolve_run_pipeline,
 )
 from dinodiag.train.run_state import RunState
-from dinodiag.train.run_writer import RunWriter, load_run_config
-from dinodiag.train.rundir import STATUS_FILE, clear_stop
 from dinodiag.train.runtime import (
     StopControl,
     setup_runtime,

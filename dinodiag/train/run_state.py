@@ -13,13 +13,13 @@ from typing import Any
 import torch
 
 from dinodiag.errors import TrainingError
+from dinodiag.rundir import CHECKPOINT_FILE
 from dinodiag.train import distributed
 from dinodiag.train.config import TrainConfig
 from dinodiag.train.device_batches import (
     BatchFeed,
 )
 from dinodiag.train.eval.background import BackgroundEvaluation
-from dinodiag.train.rundir import CHECKPOINT_FILE
 from dinodiag.train.runtime import (
     StopControl,
 )

@@ -20,9 +20,9 @@ import torch
 import torch.distributed as dist
 
 from dinodiag.errors import TrainingError
+from dinodiag.rundir import STOP_FILE, stop_requested
 from dinodiag.train import distributed
 from dinodiag.train.config import RunConfig, TrainConfig
-from dinodiag.train.rundir import STOP_FILE, stop_requested
 
 
 @dataclass

@@ -23,11 +23,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from dinodiag.rundir.writer import RunWriter
 from dinodiag.train.config import TrainConfig
 from dinodiag.train.estimate import TimeEstimate, fit_steps
 from dinodiag.train.run_setup import stage_data, stage_losses_optimizer_schedules, stage_networks
 from dinodiag.train.run_state import RunState
-from dinodiag.train.run_writer import RunWriter
 from dinodiag.train.runtime import setup_runtime, teardown_runtime
 from dinodiag.train.step import train_step
 

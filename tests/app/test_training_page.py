@@ -19,11 +19,10 @@ import pytest
 from apphelpers import assert_no_exception, errors, texts
 from streamlit.testing.v1 import AppTest
 
-from dinodiag import runs
+from dinodiag import rundir, runs
 from dinodiag.dashboard.run_names import run_colors
 from dinodiag.runs import manager
 from dinodiag.runs.devices import has_gpu
-from dinodiag.train import rundir
 from dinodiag.train.engine import run_training
 from dinodiag.train.presets import get_train_preset
 from tests.estimate_jobs import patch_estimates

@@ -22,9 +22,8 @@ import pytest
 from PIL import Image
 from streamlit_server import free_port, start_server, stop_server, wait_idle
 
-from dinodiag import runs
+from dinodiag import rundir, runs
 from dinodiag.dashboard.run_names import run_colors
-from dinodiag.train import rundir
 
 try:
     from playwright.sync_api import expect

@@ -7,9 +7,9 @@ import sys
 import time
 from pathlib import Path
 
+from dinodiag import rundir
 from dinodiag.runs import checkpoint_curve as curve
 from dinodiag.runs import jobs
-from dinodiag.train import rundir
 
 
 def _wait(job: Path, timeout: float = 120.0) -> curve.CurveStatus:

@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from dinodiag import runs
+from dinodiag import rundir, runs
 from dinodiag.errors import TrainingError
 from dinodiag.runs.compare import metrics_json
 from dinodiag.runs.run_plan import plan_run
-from dinodiag.train import rundir
 from dinodiag.train.presets import get_train_preset
 
 BASE = get_train_preset("tiny-test").config
@@ -220,7 +219,7 @@ def test_stop_never_signals_a_process_that_is_not_the_run(tmp_path: Path, monkey
 
 
 def test_a_run_held_by_a_trainer_cannot_be_started_twice(tmp_path: Path):
-    from dinodiag.train.run_lock import RunLock
+    from dinodiag.rundir.lock import RunLock
 
     run_dir = tmp_path / "20260101-000000-held"
     lock = RunLock(run_dir)

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from dinodiag import rundir
 from dinodiag.cli import build_parser
 from dinodiag.errors import ConfigError
-from dinodiag.train import rundir
+from dinodiag.rundir.lock import RunLock
 from dinodiag.train.flags import overrides_from_args
 from dinodiag.train.run_config import config_from_args
-from dinodiag.train.run_lock import RunLock
 
 REPO = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}

@@ -10,11 +10,12 @@ import torch
 from torch import nn
 
 import dinodiag.augment.gpu.multicrop as multicrop
+from dinodiag import rundir
 from dinodiag.augment.gpu.multicrop import GPUMultiCrop
 from dinodiag.augment.presets import get_preset
 from dinodiag.data import open_dataset
 from dinodiag.errors import TrainingError
-from dinodiag.train import engine, rundir, runtime
+from dinodiag.train import engine, runtime
 from dinodiag.train.device_batches import build_device_loader
 from dinodiag.train.optim import build_adamw, fused_adamw_applies
 from dinodiag.train.presets import get_train_preset

@@ -14,10 +14,11 @@ import pytest
 import torch
 from conftest import ks_critical, ks_statistic
 
+from dinodiag import rundir
 from dinodiag.augment.pipeline import build_pipeline
 from dinodiag.augment.presets import get_preset
 from dinodiag.data import open_dataset
-from dinodiag.train import engine, rundir
+from dinodiag.train import engine
 from dinodiag.train.data import SAMPLED_KEYS, MaskSpec, MultiCropDataset, build_train_loader
 from dinodiag.train.device_batches import (
     DeviceAugment,

@@ -6,7 +6,8 @@ import json
 
 import torch
 
-from dinodiag.train import engine, loop, rundir
+from dinodiag import rundir
+from dinodiag.train import engine, loop
 from dinodiag.train.presets import get_train_preset
 
 TRAIN_KEYS = {

@@ -9,7 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from dinodiag.train import engine, loop, rundir
+from dinodiag import rundir
+from dinodiag.train import engine, loop
 from dinodiag.train.losses.koleo import KoLeoLoss
 from dinodiag.train.presets import get_train_preset
 

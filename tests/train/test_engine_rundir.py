@@ -10,10 +10,12 @@ import shutil
 
 import pytest
 
+from dinodiag import rundir
+from dinodiag.rundir import lock as run_lock
+from dinodiag.rundir.lock import RunLock
 from dinodiag.train import checkpoint as ckpt
-from dinodiag.train import engine, run_lock, rundir
+from dinodiag.train import engine
 from dinodiag.train.presets import get_train_preset
-from dinodiag.train.run_lock import RunLock
 
 
 def tiny(**overrides):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from dinodiag.train import rundir
+from dinodiag import rundir
 from dinodiag.train.engine import run_training
 from dinodiag.train.pipelines import with_brought_pipeline
 from dinodiag.train.presets import get_train_preset

@@ -36,11 +36,11 @@ from torch import nn
 from dinodiag.augment.config import config_from_dict, parse_config_text
 from dinodiag.augment.dinov2_config import ResolvedDinov2Config, resolve_dinov2_config
 from dinodiag.errors import DinodiagError, TrainingError
+from dinodiag.rundir import CHECKPOINT_FILE, STATUS_FILE, read_config, read_json
 from dinodiag.train.config import TrainConfig, resolve_pipeline
 from dinodiag.train.models.dinov2_keys import to_dinodiag_keys, under, vit_from_state
 from dinodiag.train.models.network import build_backbone
 from dinodiag.train.models.vit import VIT_WIDTHS, VisionTransformer
-from dinodiag.train.rundir import CHECKPOINT_FILE, STATUS_FILE, read_config, read_json
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # DINOv2 normalises every image so
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -1,7 +1,7 @@
 """Who may write a run directory: the trainer's exclusive lock on it, and the errors of a run
 directory that cannot be used (:class:`RunDirError`, whose messages name the path, the
-reason and what to do). :mod:`dinodiag.train.run_writer` writes the files; the readers and the
-liveness check are in :mod:`dinodiag.train.rundir`.
+reason and what to do). :mod:`dinodiag.rundir.writer` writes the files; the readers and the
+liveness check are in :mod:`dinodiag.rundir`.
 
     lock = RunLock(run_dir)
     lock.acquire()        # mkdir, flock run.lock, write run.pid; RunDirError naming the holder
@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 from dinodiag.errors import TrainingError
-from dinodiag.train.rundir import LOCK_FILE, PID_FILE, STOP_FILE, read_pid_file, write_pid_file
+from dinodiag.rundir.layout import LOCK_FILE, PID_FILE, STOP_FILE
+from dinodiag.rundir.liveness import read_pid_file, write_pid_file
 
 try:  # POSIX; elsewhere a run directory is not locked (a warning says so)
     import fcntl

@@ -9,9 +9,9 @@ import json
 
 import pytest
 
-from dinodiag.train import rundir
-from dinodiag.train.run_lock import RunDirError
-from dinodiag.train.run_writer import RunWriter, load_run_config
+from dinodiag import rundir
+from dinodiag.rundir.lock import RunDirError
+from dinodiag.rundir.writer import RunWriter, load_run_config
 
 
 def test_abandon_leaves_no_half_made_run_directory(tmp_path):

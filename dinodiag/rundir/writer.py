@@ -1,6 +1,6 @@
-"""The trainer's side of the run directory (:mod:`dinodiag.train.rundir` is the contract and
+"""The trainer's side of the run directory (:mod:`dinodiag.rundir` is the contract and
 the readers): the writer of its files, taking the directory with its lock first
-(:mod:`dinodiag.train.run_lock`), and the strict reads a resume needs.
+(:mod:`dinodiag.rundir.lock`), and the strict reads a resume needs.
 
     writer = RunWriter(run_dir)
     writer.claim()        # mkdir, lock run.lock, write run.pid; RunDirError naming the holder
@@ -23,15 +23,17 @@ import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from dinodiag.train.run_lock import RunDirError, RunLock, os_error_message
-from dinodiag.train.rundir import (
+from dinodiag.rundir.layout import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
     METRICS_FILE,
+    PLANNED,
     STATUS_FILE,
     dumps,
+    is_run_dir,
     write_json_atomic,
 )
+from dinodiag.rundir.lock import RunDirError, RunLock, os_error_message
 
 # Lines of metrics.jsonl that a resume could not read are moved here, never deleted.
 UNREADABLE_FILE = "metrics.unreadable.jsonl"
@@ -249,7 +251,7 @@ class RunWriter:
 # ----------------------------------------------------------------------------- resuming
 def load_run_config(run_dir: str | Path, action: str = "resume") -> dict[str, Any]:
     """``config.json`` of a run to resume (or, ``action="start the planned run"``, a plan of
-    :func:`~dinodiag.train.rundir.write_plan`), read strictly: :class:`RunDirError` naming the file
+    :func:`~dinodiag.rundir.write_plan`), read strictly: :class:`RunDirError` naming the file
     when the directory or the file is missing, unreadable or not a JSON object (a resume
     never falls back to a preset's values, and never rewrites a file it could not read)."""
     run_dir = Path(run_dir)
@@ -288,3 +290,17 @@ def load_run_config(run_dir: str | Path, action: str = "resume") -> dict[str, An
             f"object; {unchanged}."
         )
     return data
+
+
+def write_plan(run_dir: str | Path, config: dict[str, Any]) -> Path:
+    """Plan a run: ``config.json`` holding ``config`` (``TrainConfig.to_dict()``) and
+    ``"planned": true``, in a new or empty ``run_dir``. ``train --run-dir run_dir`` then trains
+    it (flags given there still change it); the trainer rewrites config.json, resolved, when
+    it starts. How the dashboard launches a run: the config is the whole message."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if is_run_dir(run_dir, (STATUS_FILE, CHECKPOINT_FILE, CONFIG_FILE)):
+        raise FileExistsError(f"{run_dir} already holds a run or a plan: give a new directory.")
+    path = run_dir / CONFIG_FILE
+    write_json_atomic(path, {PLANNED: True, **config})
+    return path

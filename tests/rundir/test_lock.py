@@ -13,8 +13,8 @@ import threading
 
 import pytest
 
-from dinodiag.train import rundir
-from dinodiag.train.run_lock import RunDirError, RunLock, os_error_message
+from dinodiag import rundir
+from dinodiag.rundir.lock import RunDirError, RunLock, os_error_message
 
 
 def test_the_lock_records_its_holder_and_refuses_a_second_one(tmp_path):
@@ -43,7 +43,7 @@ def test_a_second_process_is_refused_naming_the_holder(tmp_path):
     lock.acquire()
     try:
         code = (
-            "import sys; from dinodiag.train.run_lock import RunLock, RunDirError\n"
+            "import sys; from dinodiag.rundir.lock import RunLock, RunDirError\n"
             "try:\n    RunLock(sys.argv[1]).acquire(wait=0.2)\n"
             "except RunDirError as e:\n    print(e); sys.exit(2)\n"
         )
@@ -75,7 +75,7 @@ def test_a_killed_holder_frees_the_lock(tmp_path):
     """The kernel drops an flock with its process: a SIGKILLed trainer's run reads dead, even
     though its run.pid is left behind."""
     code = (
-        "import sys, time; from dinodiag.train.run_lock import RunLock\n"
+        "import sys, time; from dinodiag.rundir.lock import RunLock\n"
         "RunLock(sys.argv[1]).acquire(); print('locked', flush=True); time.sleep(60)\n"
     )
     child = subprocess.Popen(
@@ -100,7 +100,7 @@ def test_forked_children_do_not_keep_a_killed_trainers_lock(tmp_path):
     """DataLoader workers are forked from the trainer: they must not hold its lock after it
     is killed (they only notice the death of their parent seconds later)."""
     code = (
-        "import os, sys, time; from dinodiag.train.run_lock import RunLock\n"
+        "import os, sys, time; from dinodiag.rundir.lock import RunLock\n"
         "RunLock(sys.argv[1]).acquire()\n"
         "child = os.fork()\n"
         "if child == 0:\n    time.sleep(60); os._exit(0)\n"
@@ -151,7 +151,7 @@ def test_os_error_messages_say_what_to_do(tmp_path):
 def test_a_filesystem_without_flock_gets_a_warning_and_pid_liveness(tmp_path, monkeypatch):
     """Some network filesystems refuse flock: the run goes on, said so, and its liveness
     rests on the pid and its start time."""
-    from dinodiag.train import run_lock
+    from dinodiag.rundir import lock as run_lock
 
     def no_flock(fd, operation):
         raise OSError(errno.ENOLCK, "No locks available")

@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from dinodiag.train import rundir
-from dinodiag.train.run_writer import RunWriter
+from dinodiag import rundir
+from dinodiag.rundir.writer import RunWriter
 
 
 def _finished_pid() -> int:
