@@ -20,7 +20,7 @@ from dinodiag.dashboard import chart_view, curve_charts, curve_points, knn_verdi
 from dinodiag.dashboard import curves as rc
 from dinodiag.dashboard.labels import status_badge
 from dinodiag.dashboard.run_names import run_colors
-from dinodiag.runs.manager import RunInfo
+from dinodiag.rundir import RunInfo
 
 KNN_NOTE = (
     "Shaded: each evaluation's 95% interval on its test images (binomial); grey: the change "

@@ -1,7 +1,7 @@
 """What the training page says about runs: which one to show, its progress bar, its headline
 numbers and alerts, the runs to overlay first, a warning before starting another.
 
-Plain functions of :class:`dinodiag.runs.manager.RunInfo` and the run directory's frames
+Plain functions of :class:`dinodiag.runs.rundir.RunInfo` and the run directory's frames
 (``rundir.read_metrics`` / ``read_events``); the page displays what they return.
 
     fraction, text = run_progress(info, elapsed=93.0)   # 0.42, "step 42 / 100 · epoch 1.30 ..."
@@ -19,8 +19,8 @@ from dinodiag.augment.config import PipelineConfig
 from dinodiag.dashboard.knn_verdict import knn_tile
 from dinodiag.dashboard.labels import Metric
 from dinodiag.printable import duration
+from dinodiag.rundir import RunInfo
 from dinodiag.runs.compare import metrics_summary
-from dinodiag.runs.manager import RunInfo
 from dinodiag.runs.story import latest_story
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from dinodiag.checks.report import CheckReport
 from dinodiag.dashboard.sidebar import short_hash
-from dinodiag.runs.manager import runs_root
+from dinodiag.rundir import runs_root
 
 KEPT = 32  # reports kept; older ones are deleted as new ones are saved
 SUBDIR = Path(".dashboard") / "validations"

@@ -39,6 +39,13 @@ STOP_FILE = "STOP"
 
 # Every state a run reads as. "queued" only before its process starts (dashboard queues);
 # status.json holds one of the others.
+# Written by the dashboard's run manager (dinodiag.runs.manager) beside the trainer's files.
+LAUNCH_FILE = "launch.json"  # how the run was launched (its story, role), written at once
+CONSOLE_FILE = "console.log"  # the training process's output
+QUEUED_FILE = "QUEUED"  # waiting in a queue for the run before it
+STARTING_FILE = "STARTING"  # QUEUED renamed by the queue process while it starts the run
+RUNS_ENV = "DINODIAG_RUNS_DIR"  # environment variable: where the runs are kept
+DEFAULT_RUNS_DIR = "runs"
 STATES = ("queued", "running", "finished", "stopped", "failed")
 
 
@@ -46,6 +53,7 @@ ACTIVE_STATES = ("queued", "running")  # still going: pages refresh, resume / de
 
 
 RUN_MARKERS = (STATUS_FILE, CONFIG_FILE)  # a folder holding one of these is a run directory
+LISTED_MARKERS = (LAUNCH_FILE, *RUN_MARKERS)  # ... and a launched run has launch.json at once
 
 
 # ----------------------------------------------------------------------------- writing
@@ -185,3 +193,8 @@ def find_run_dirs(root: str | Path, markers: tuple[str, ...] = RUN_MARKERS) -> l
 
 class RunLinkSkipped(UserWarning):
     """A symbolic link in the runs folder leads out of it and was not followed."""
+
+
+def runs_root() -> Path:
+    """The runs directory: ``$DINODIAG_RUNS_DIR`` or ``runs/`` (relative to the working dir)."""
+    return Path(os.environ.get(RUNS_ENV) or DEFAULT_RUNS_DIR)

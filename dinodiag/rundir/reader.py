@@ -33,6 +33,7 @@ last line of ``metrics.jsonl`` is ignored, a half-written JSON file reads as mis
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,16 +41,24 @@ if TYPE_CHECKING:  # pandas is imported by read_metrics, when a frame is read
     import pandas as pd
 
 from dinodiag.rundir.layout import (
+    ACTIVE_STATES,
     CHECKPOINT_FILE,
     CONFIG_FILE,
+    CONSOLE_FILE,
+    LAUNCH_FILE,
+    LISTED_MARKERS,
     METRICS_FILE,
     PLANNED,
+    QUEUED_FILE,
+    STARTING_FILE,
     STATUS_FILE,
-    find_run_dirs,
+    is_run_dir,
     json_lines,
     read_json,
+    runs_root,
+    scan_run_dirs,
 )
-from dinodiag.rundir.liveness import is_alive
+from dinodiag.rundir.liveness import is_alive, process_alive
 
 _TEXT_KEYS = ("kind", "level", "code", "message", "term")
 
@@ -68,13 +77,15 @@ def read_config(run_dir: str | Path) -> dict[str, Any] | None:
     return read_json(Path(run_dir) / CONFIG_FILE)
 
 
-def read_status(run_dir: str | Path) -> dict[str, Any]:
+def read_status(run_dir: str | Path, alive: bool | None = None) -> dict[str, Any]:
     """``status.json`` with a live check: a "running" run whose process is gone reads as
     "failed" with a message saying so. A directory without status reads as "failed" (nothing
-    ran) unless its process is alive (then "running", "starting")."""
+    ran) unless its process is alive (then "running", "starting"). ``alive``: the liveness
+    the caller already probed (:func:`~dinodiag.rundir.liveness.is_alive`), so one read of a
+    run probes it once."""
     run_dir = Path(run_dir)
     status = read_json(run_dir / STATUS_FILE)
-    alive = is_alive(run_dir)
+    alive = is_alive(run_dir) if alive is None else alive
     if status is None:
         if alive:
             return {"state": "running", "step": 0, "message": "starting"}
@@ -139,22 +150,119 @@ def read_events(run_dir: str | Path) -> pd.DataFrame:
     return read_metrics(run_dir, kind="event")
 
 
-def list_runs(root: str | Path) -> list[dict[str, Any]]:
-    """Every run directory under ``root`` (:func:`find_run_dirs`), newest start first:
-    ``{"run_id", "path", "state", "step", "total_steps", "started", "message", "preset",
-    "data", "knn_top1", "knn_top1_start", ...}`` (the status fields, live-checked)."""
-    runs = []
-    for run_dir in find_run_dirs(root):
-        config = read_config(run_dir) or {}
-        runs.append(
-            {
-                **read_status(run_dir),
-                "run_id": run_dir.name,
-                "path": str(run_dir),
-                "preset": config.get("name"),
-                "data": (config.get("data") or {}).get("data"),
-                "has_checkpoint": (run_dir / CHECKPOINT_FILE).exists(),
-            }
-        )
-    runs.sort(key=lambda r: (str(r.get("started") or ""), r["run_id"]), reverse=True)
-    return runs
+@dataclass(frozen=True)
+class RunInfo:
+    """One run directory as the dashboard shows it."""
+
+    run_id: str  # the directory name: start time + label
+    path: Path  # the run directory
+    state: str  # one of STATES: queued | running | finished | stopped | failed
+    message: str  # what it is doing, or why it ended (what to try on failure)
+    step: int  # optimisation steps done
+    total_steps: int | None  # planned steps (None until the run has set up)
+    epoch: float | None  # passes over the training data so far
+    eta_s: float | None  # estimated seconds left
+    started: float | None  # unix time of the start (None while queued)
+    device: str | None  # e.g. "cpu (2 threads, fp32)"
+    preset: str | None  # training preset (cpu-demo ...)
+    pipeline: str | None  # crop recipe name (seed-fixed ...)
+    data: str | None  # dataset spec
+    knn_top1: float | None  # last k-NN top-1 (%)
+    knn_top1_start: float | None  # k-NN top-1 at step 0 (random weights), the baseline
+    has_checkpoint: bool  # resumable / inspectable
+    story: str | None = None  # id of the comparison ("yours vs reference") that launched it
+    role: str | None = None  # its part in it: "yours" or "reference" (seed story: too)
+    story_kind: str | None = None  # "versus" or "seed" (the seed story)
+
+    @property
+    def active(self) -> bool:
+        """Queued or running: the page keeps refreshing."""
+        return self.state in ACTIVE_STATES
+
+
+def console_tail(run_dir: Path, lines: int = 12) -> str:
+    """The last lines of the run's console output ("" when there is none)."""
+    try:
+        text = (Path(run_dir) / CONSOLE_FILE).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def _state(run_dir: Path) -> dict[str, Any]:
+    marker = next(
+        (run_dir / name for name in (QUEUED_FILE, STARTING_FILE) if (run_dir / name).exists()),
+        None,
+    )
+    queued = read_json(marker) if marker is not None else None
+    if marker is not None:
+        runner = (queued or {}).get("runner")
+        if runner is None or process_alive(runner):
+            return {"state": "queued", "step": 0, "message": "waiting for the run before it"}
+        return {
+            "state": "failed",
+            "step": 0,
+            "message": "the queue process ended before this run started: start it again.",
+        }
+    alive = is_alive(run_dir)  # probed once for this read
+    status = read_status(run_dir, alive=alive)
+    if status.get("state") != "running" and alive:
+        status = {**status, "state": "running", "message": "starting (resuming)"}
+    if status.get("state") == "failed" and not (run_dir / STATUS_FILE).exists():
+        tail = console_tail(run_dir, 4)
+        status = {**status, "message": "the run did not start" + (f": {tail}" if tail else ".")}
+    elif status.get("state") == "failed" and _last_written_state(run_dir) == "running":
+        tail = console_tail(run_dir, 2)  # it ended without a final status: say how, if it said
+        if tail:
+            status = {**status, "message": f"{status.get('message', '')} Console: {tail}"}
+    return status
+
+
+def _last_written_state(run_dir: Path) -> str | None:
+    return (read_json(run_dir / STATUS_FILE) or {}).get("state")
+
+
+def _numeric(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def read_run(run_dir: str | Path) -> RunInfo:
+    """The state of one run directory (live-checked: a dead process reads "failed")."""
+    run_dir = Path(run_dir)
+    status = _state(run_dir)
+    config = read_config(run_dir) or {}
+    launch_info = read_json(run_dir / LAUNCH_FILE) or {}
+    total = _numeric(status.get("total_steps"))
+    return RunInfo(
+        run_id=run_dir.name,
+        path=run_dir,
+        state=str(status.get("state", "failed")),
+        message=str(status.get("message", "")),
+        step=int(status.get("step") or 0),
+        total_steps=int(total) if total else None,
+        epoch=_numeric(status.get("epoch")),
+        eta_s=_numeric(status.get("eta_s")),
+        started=_numeric(status.get("started")),
+        device=status.get("device"),
+        preset=config.get("name") or launch_info.get("preset"),
+        pipeline=(config.get("pipeline") or {}).get("name") or launch_info.get("pipeline"),
+        data=(config.get("data") or {}).get("data") or launch_info.get("data"),
+        knn_top1=_numeric(status.get("knn_top1")),
+        knn_top1_start=_numeric(status.get("knn_top1_start")),
+        has_checkpoint=(run_dir / CHECKPOINT_FILE).exists(),
+        story=launch_info.get("story"),
+        role=launch_info.get("role"),
+        story_kind=launch_info.get("story_kind"),
+    )
+
+
+def is_listed_run_dir(path: Path) -> bool:
+    """A run directory as :func:`list_runs` finds it: launch.json, status.json or config.json."""
+    return is_run_dir(path, LISTED_MARKERS)
+
+
+def list_runs(root: str | Path | None = None) -> list[RunInfo]:
+    """Every run under ``root`` (default :func:`runs_root`), newest first. A symbolic link
+    leading out of ``root`` is not followed (:func:`skipped_links` says which)."""
+    root = Path(root) if root is not None else runs_root()
+    return [read_run(run_dir) for run_dir in scan_run_dirs(root, LISTED_MARKERS)[0]]

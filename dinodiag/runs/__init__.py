@@ -9,23 +9,16 @@ estimate in a process of its own, with its stages), ``compare`` (runs side by si
 callers need are re-exported here: ``from dinodiag import runs; runs.list_runs()``.
 """
 
+from dinodiag.rundir.layout import CONSOLE_FILE, LAUNCH_FILE, QUEUED_FILE, RUNS_ENV, runs_root
+from dinodiag.rundir.reader import RunInfo, console_tail, list_runs, read_run
 from dinodiag.runs.manager import (
-    CONSOLE_FILE,
-    LAUNCH_FILE,
-    QUEUED_FILE,
-    RUNS_ENV,
-    RunInfo,
-    console_tail,
     delete_run,
     elapsed_seconds,
     launch,
     launch_queue,
-    list_runs,
     prepare,
     read_launch,
-    read_run,
     resume_run,
-    runs_root,
     stop_run,
 )
 from dinodiag.runs.run_plan import RunPlan, plan_run

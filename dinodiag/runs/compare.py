@@ -17,7 +17,7 @@ import pandas as pd
 
 from dinodiag import rundir
 from dinodiag.printable import duration
-from dinodiag.runs.manager import RunInfo
+from dinodiag.rundir import RunInfo
 
 TABLE_COLUMNS = [
     "run",

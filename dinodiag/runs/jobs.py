@@ -32,7 +32,7 @@ from dinodiag.runs import manager
 JOB_FILE = "job.json"
 PROGRESS_FILE = "progress.jsonl"
 RESULT_FILE = "result.json"
-LOG_FILE = manager.CONSOLE_FILE
+LOG_FILE = rundir.CONSOLE_FILE
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def read_job(job: Path, *, timeout: float, now: float | None = None) -> JobState
         stop_job(job)
         return JobState("failed", elapsed, events, error=f"it took more than {timeout:g} s")
     if not alive:
-        tail = " ".join(manager.console_tail(job, 3).splitlines())
+        tail = " ".join(rundir.console_tail(job, 3).splitlines())
         return JobState("failed", elapsed, events, error=tail or "its process ended")
     return JobState("running", elapsed, events)
 

@@ -33,32 +33,28 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dinodiag import rundir
 from dinodiag.augment.config import save_config
 from dinodiag.errors import TrainingError
+from dinodiag.rundir.layout import (
+    CONSOLE_FILE,
+    LAUNCH_FILE,
+    LISTED_MARKERS,
+    QUEUED_FILE,
+    STARTING_FILE,
+    runs_root,
+)
+from dinodiag.rundir.reader import is_listed_run_dir, read_run
 from dinodiag.runs.run_plan import PIPELINE_FILE, RunPlan, with_data_checked
 from dinodiag.train.config import TrainConfig
 
-RUNS_ENV = "DINODIAG_RUNS_DIR"  # environment variable: where the dashboard keeps its runs
-DEFAULT_RUNS_DIR = "runs"
-LAUNCH_FILE = "launch.json"
-CONSOLE_FILE = "console.log"
-QUEUED_FILE = "QUEUED"
-STARTING_FILE = "STARTING"  # QUEUED renamed by the queue process while it starts the run
 SAME_STEPS = "same_steps"  # launch.json: train as many steps as the run before it in the queue
-_MARKERS = (LAUNCH_FILE, *rundir.RUN_MARKERS)  # a launched run has launch.json at once
 
 _children: dict[int, subprocess.Popen[bytes]] = {}  # processes this one started (to reap)
 _children_lock = threading.Lock()
-
-
-def runs_root() -> Path:
-    """The runs directory: ``$DINODIAG_RUNS_DIR`` or ``runs/`` (relative to the working dir)."""
-    return Path(os.environ.get(RUNS_ENV) or DEFAULT_RUNS_DIR)
 
 
 # ----------------------------------------------------------------------------- processes
@@ -235,128 +231,11 @@ def read_launch(run_dir: Path) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- reading runs
-@dataclass(frozen=True)
-class RunInfo:
-    """One run directory as the dashboard shows it."""
-
-    run_id: str  # the directory name: start time + label
-    path: Path  # the run directory
-    state: str  # one of rundir.STATES: queued | running | finished | stopped | failed
-    message: str  # what it is doing, or why it ended (what to try on failure)
-    step: int  # optimisation steps done
-    total_steps: int | None  # planned steps (None until the run has set up)
-    epoch: float | None  # passes over the training data so far
-    eta_s: float | None  # estimated seconds left
-    started: float | None  # unix time of the start (None while queued)
-    device: str | None  # e.g. "cpu (2 threads, fp32)"
-    preset: str | None  # training preset (cpu-demo ...)
-    pipeline: str | None  # crop recipe name (seed-fixed ...)
-    data: str | None  # dataset spec
-    knn_top1: float | None  # last k-NN top-1 (%)
-    knn_top1_start: float | None  # k-NN top-1 at step 0 (random weights), the baseline
-    has_checkpoint: bool  # resumable / inspectable
-    story: str | None = None  # id of the comparison ("yours vs reference") that launched it
-    role: str | None = None  # its part in it: "yours" or "reference" (seed story: too)
-    story_kind: str | None = None  # "versus" or "seed" (the seed story)
-
-    @property
-    def active(self) -> bool:
-        """Queued or running: the page keeps refreshing."""
-        return self.state in rundir.ACTIVE_STATES
-
-
-def console_tail(run_dir: Path, lines: int = 12) -> str:
-    """The last lines of the run's console output ("" when there is none)."""
-    try:
-        text = (Path(run_dir) / CONSOLE_FILE).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.rstrip().splitlines()[-lines:])
-
-
-def _state(run_dir: Path) -> dict[str, Any]:
-    marker = next(
-        (run_dir / name for name in (QUEUED_FILE, STARTING_FILE) if (run_dir / name).exists()),
-        None,
-    )
-    queued = rundir.read_json(marker) if marker is not None else None
-    if marker is not None:
-        runner = (queued or {}).get("runner")
-        if runner is None or rundir.process_alive(runner):
-            return {"state": "queued", "step": 0, "message": "waiting for the run before it"}
-        return {
-            "state": "failed",
-            "step": 0,
-            "message": "the queue process ended before this run started: start it again.",
-        }
-    status = rundir.read_status(run_dir)
-    if status.get("state") != "running" and rundir.is_alive(run_dir):
-        status = {**status, "state": "running", "message": "starting (resuming)"}
-    if status.get("state") == "failed" and not (run_dir / rundir.STATUS_FILE).exists():
-        tail = console_tail(run_dir, 4)
-        status = {**status, "message": "the run did not start" + (f": {tail}" if tail else ".")}
-    elif status.get("state") == "failed" and _last_written_state(run_dir) == "running":
-        tail = console_tail(run_dir, 2)  # it ended without a final status: say how, if it said
-        if tail:
-            status = {**status, "message": f"{status.get('message', '')} Console: {tail}"}
-    return status
-
-
-def _last_written_state(run_dir: Path) -> str | None:
-    return (rundir.read_json(run_dir / rundir.STATUS_FILE) or {}).get("state")
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def read_run(run_dir: str | Path) -> RunInfo:
-    """The state of one run directory (live-checked: a dead process reads "failed")."""
-    run_dir = Path(run_dir)
-    status = _state(run_dir)
-    config = rundir.read_config(run_dir) or {}
-    launch_info = rundir.read_json(run_dir / LAUNCH_FILE) or {}
-    total = _number(status.get("total_steps"))
-    return RunInfo(
-        run_id=run_dir.name,
-        path=run_dir,
-        state=str(status.get("state", "failed")),
-        message=str(status.get("message", "")),
-        step=int(status.get("step") or 0),
-        total_steps=int(total) if total else None,
-        epoch=_number(status.get("epoch")),
-        eta_s=_number(status.get("eta_s")),
-        started=_number(status.get("started")),
-        device=status.get("device"),
-        preset=config.get("name") or launch_info.get("preset"),
-        pipeline=(config.get("pipeline") or {}).get("name") or launch_info.get("pipeline"),
-        data=(config.get("data") or {}).get("data") or launch_info.get("data"),
-        knn_top1=_number(status.get("knn_top1")),
-        knn_top1_start=_number(status.get("knn_top1_start")),
-        has_checkpoint=(run_dir / rundir.CHECKPOINT_FILE).exists(),
-        story=launch_info.get("story"),
-        role=launch_info.get("role"),
-        story_kind=launch_info.get("story_kind"),
-    )
-
-
-def is_run_dir(path: Path) -> bool:
-    return rundir.is_run_dir(path, _MARKERS)
-
-
-def list_runs(root: str | Path | None = None) -> list[RunInfo]:
-    """Every run under ``root`` (default :func:`runs_root`), newest first. A symbolic link
-    leading out of ``root`` is not followed (:func:`skipped_links` says which)."""
-    _reap()
-    root = Path(root) if root is not None else runs_root()
-    return [read_run(run_dir) for run_dir in rundir.scan_run_dirs(root, _MARKERS)[0]]
-
-
 def skipped_links(root: str | Path | None = None) -> list[str]:
     """A sentence for each symbolic link in ``root`` that :func:`list_runs` did not follow
     because it leads out of the runs folder (for the page to show)."""
     root = Path(root) if root is not None else runs_root()
-    return rundir.scan_run_dirs(root, _MARKERS)[1]
+    return rundir.scan_run_dirs(root, LISTED_MARKERS)[1]
 
 
 # ----------------------------------------------------------------------------- control
@@ -458,7 +337,7 @@ def delete_run(run_dir: str | Path, root: str | Path | None = None) -> None:
     """Delete a run directory (refused while it runs or outside the runs directory)."""
     run_dir = Path(run_dir).resolve()
     root = (Path(root) if root is not None else runs_root()).resolve()
-    if run_dir.parent != root or not is_run_dir(run_dir):
+    if run_dir.parent != root or not is_listed_run_dir(run_dir):
         raise TrainingError(f"{run_dir} is not a run directory of {root}: nothing deleted.")
     info = read_run(run_dir)
     if info.active:

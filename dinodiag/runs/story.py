@@ -34,6 +34,7 @@ from typing import Any
 
 import pandas as pd
 
+from dinodiag import rundir
 from dinodiag.augment.config import PipelineConfig
 from dinodiag.augment.presets import get_preset
 from dinodiag.errors import ConfigError
@@ -179,7 +180,7 @@ def start_story(steps: int, together: bool, root: Path | None = None) -> list[Pa
     return start_versus(story_plans(STORY_PRESET, steps), together, root, kind="seed")
 
 
-def latest_story(infos: Sequence[manager.RunInfo]) -> dict[str, manager.RunInfo]:
+def latest_story(infos: Sequence[rundir.RunInfo]) -> dict[str, rundir.RunInfo]:
     """The runs of the newest comparison: ``{"yours": info, "reference": info}`` (may be
     partial); the seed stories of earlier versions (roles broken / fixed) count too."""
     stories = sorted({r.story for r in infos if r.story})
@@ -193,7 +194,7 @@ def latest_story(infos: Sequence[manager.RunInfo]) -> dict[str, manager.RunInfo]
     return {role: members[role] for role in ROLES if role in members}
 
 
-def story_labels(members: dict[str, manager.RunInfo]) -> dict[str, str]:
+def story_labels(members: dict[str, rundir.RunInfo]) -> dict[str, str]:
     """How the page names the two runs: the seed story's broken / fixed, or yours / reference."""
     seed = any(r.story_kind == "seed" or r.role in LEGACY_ROLES for r in members.values())
     return SEED_LABELS if seed else ROLE_LABELS

@@ -118,13 +118,13 @@ def process_start_time() -> float | None:
 
 def _estimate(config: TrainConfig, started: float) -> tuple[Any, Any]:
     """``train --estimate``: the measured estimate and whether its k-NN could judge a change."""
+    from dinodiag.rundir import runs_root
     from dinodiag.train.knn_horizon import judge_estimate
     from dinodiag.train.warmup import estimate_training
 
     estimate = estimate_training(config, started=started)
-    # earlier runs here: the dashboard's runs directory (dinodiag.runs.manager.runs_root)
-    runs_root = os.environ.get("DINODIAG_RUNS_DIR") or "runs"
-    return estimate, judge_estimate(estimate, config.name, config.data.data, runs_root)
+    # earlier runs here: the dashboard's runs directory
+    return estimate, judge_estimate(estimate, config.name, config.data.data, runs_root())
 
 
 def _machine_answer(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from dinodiag.dashboard import run_status
-from dinodiag.runs.manager import RunInfo
+from dinodiag.rundir import RunInfo
 
 RUN = RunInfo(
     run_id="r",

@@ -168,10 +168,10 @@ def test_list_runs_newest_first(tmp_path):
             run / rundir.CONFIG_FILE, {"name": "cpu-demo", "data": {"data": "generated"}}
         )
     (tmp_path / "not-a-run").mkdir()
-    runs = rundir.list_runs(tmp_path)
-    assert [r["run_id"] for r in runs] == ["b", "a"]
-    assert runs[0]["state"] == "stopped" and runs[0]["preset"] == "cpu-demo"
-    assert runs[0]["data"] == "generated" and runs[0]["has_checkpoint"] is False
+    runs = rundir.list_runs(tmp_path)  # the one list of runs (RunInfo), the dashboard's too
+    assert [r.run_id for r in runs] == ["b", "a"]
+    assert runs[0].state == "stopped" and runs[0].preset == "cpu-demo"
+    assert runs[0].data == "generated" and runs[0].has_checkpoint is False
     assert rundir.list_runs(tmp_path / "missing") == []
 
 
@@ -187,8 +187,9 @@ def test_a_link_out_of_the_runs_folder_is_not_followed(tmp_path):
     assert len(skipped) == 1 and "20260103-link-out" in skipped[0]
     assert "outside the runs folder" in skipped[0]
     with pytest.warns(rundir.RunLinkSkipped, match="20260103-link-out"):
-        runs = rundir.list_runs(root)
-    assert [r["run_id"] for r in runs] == ["20260104-link-in", "20260101-inside"]
+        rundir.find_run_dirs(root)  # scripts hear of it; the page lists scan_run_dirs' sentences
+    runs = rundir.list_runs(root)
+    assert [r.run_id for r in runs] == ["20260104-link-in", "20260101-inside"]
 
 
 def test_request_stop_and_run_ids(tmp_path):

@@ -7,13 +7,13 @@ from pathlib import Path
 import pandas as pd
 
 from dinodiag.printable import duration
+from dinodiag.rundir import RunInfo
 from dinodiag.runs.compare import (
     config_diff,
     flatten_dict,
     metrics_summary,
     runs_table,
 )
-from dinodiag.runs.manager import RunInfo
 
 
 def frame(knn: list[float], loss: list[float], seconds: float = 125.0) -> pd.DataFrame:

@@ -13,8 +13,8 @@ import pytest
 
 from dinodiag.augment.presets import get_preset
 from dinodiag.errors import ConfigError
+from dinodiag.rundir import RunInfo
 from dinodiag.runs import manager, story
-from dinodiag.runs.manager import RunInfo
 from dinodiag.runs.story import (
     knn_gain,
     latest_story,
