@@ -1,6 +1,7 @@
 # The two commands of the README:
 #   make run    create .venv, install, start the app on the embedded sample images
-#   make test   create .venv with the dev extras, run the whole suite
+#   make test   create .venv with the dev extras, run the suite but the tests marked slow
+#   (make test-all runs every test; .ci/run runs make test, then make test-slow)
 # `make run` listens on 127.0.0.1 only; ADDRESS=0.0.0.0 opens it to the network, and
 # ALLOW_CODE=1 lets the sidebar run your own pipeline code (anyone who can open the page
 # can then run commands as you): see the README's "Security" section.
@@ -11,7 +12,7 @@ PORT ?= 8501
 ADDRESS ?= 127.0.0.1
 ALLOW_CODE ?=
 
-.PHONY: run test lint bench samples clean
+.PHONY: run test test-slow test-all lint bench samples clean
 
 $(VENV)/.installed: pyproject.toml requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,11 +29,20 @@ run: $(VENV)/.installed  ## the dashboard (python -m dinodiag app: address, uplo
 	$(PY) -m dinodiag app --port $(PORT) --address $(ADDRESS) \
 		$(if $(filter 1 yes true,$(ALLOW_CODE)),--allow-browser-code)
 
-# One pytest worker per core, one torch thread per worker (more would oversubscribe the cores).
+# One pytest worker per core, one torch thread per worker (more would oversubscribe the cores);
+# worksteal: a worker that runs out of tests takes queued ones from the other (the tests last
+# from milliseconds to half a minute, so a fixed split leaves one worker waiting at the end).
 TEST_WORKERS ?= auto
+PYTEST := OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
-test: $(VENV)/.dev
-	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS)
+test: $(VENV)/.dev  ## every test not marked slow (pyproject.toml's markers say which are)
+	$(PYTEST) -m "not slow"
+
+test-slow: $(VENV)/.dev  ## only the slow ones (each duplicates what a fast test covers)
+	$(PYTEST) -m slow
+
+test-all: $(VENV)/.dev
+	$(PYTEST)
 
 lint: $(VENV)/.dev  ## ruff (lint + format check) and the import contracts
 	$(VENV)/bin/ruff check .

@@ -72,7 +72,12 @@ def test_gpu_smoke(tmp_path, preset):
     check_where(tmp_path / preset, smoke_config(preset, on_gpu=True), "cuda:0 (", "bf16")
 
 
-@pytest.mark.parametrize("preset", PRESETS)
+# The gpu preset's twin (224 px crops, 65,536 prototypes) takes ~30 s on a CPU: the other twins
+# run the same code, and test_gpu_smoke[gpu] runs that preset where it belongs.
+CPU_TWINS = [pytest.param(p, marks=pytest.mark.slow) if p == "gpu" else p for p in PRESETS]
+
+
+@pytest.mark.parametrize("preset", CPU_TWINS)
 def test_cpu_twin(tmp_path, preset):
     check_where(tmp_path / preset, smoke_config(preset, on_gpu=False), "cpu (", "fp32")
 

@@ -224,6 +224,9 @@ def test_layouts_a_researcher_complained_about(page, plain_server):
     assert cut == []  # "3. Sampled statistics" was shown as "3. Sampled statis"
 
 
+# The statistics page samples 500 images three times (~45 s); tests/app/test_app_sidebar.py
+# checks the link restoring the sidebar and the URL following its widgets.
+@pytest.mark.slow
 def test_a_link_restores_the_sidebar_and_the_url_follows_it(page, plain_server):
     page.goto(f"{plain_server}/statistics?preset=seed-broken&seed=3&reference=dino")
     wait_idle(page)

@@ -93,6 +93,7 @@ def test_start_watch_live_and_stop_a_tiny_run(page, training_server, screenshots
     assert (run_dir / "checkpoint.pt").is_file()
 
 
+@pytest.mark.slow  # two queued runs (~25 s): tests/app/test_training_page.py's twin checks more
 def test_yours_vs_the_reference_from_one_click(page, training_server, screenshots):
     """A tiny comparison: the sidebar's seed-broken recipe against the reference, tiny-test
     preset, 4 steps each; both runs finish in the queue and the verdict and the overlaid

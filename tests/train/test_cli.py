@@ -439,6 +439,9 @@ def _torchrun_tiny(run: Path, *flags: str) -> subprocess.CompletedProcess:
     )
 
 
+# Three trainer processes (~30 s): test_engine_rundir checks the refusal of a fresh and a resumed
+# run, test_two_processes_on_a_locked_run_both_exit_2 the exit code of refused processes.
+@pytest.mark.slow
 def test_a_second_trainer_on_a_running_run_is_refused(tmp_path):
     run = tmp_path / "run"
     first = _start(["--preset", "tiny-test", "--run-dir", str(run), *ENDLESS])
