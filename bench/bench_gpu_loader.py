@@ -48,13 +48,13 @@ from gpu_recipes import DIFFERENCES, why_not  # noqa: E402
 import dinodiag  # noqa: E402
 from dinodiag.augment.gpu import GPUMultiCrop  # noqa: E402
 from dinodiag.data import open_dataset  # noqa: E402
+from dinodiag.recipe.presets import get_train_preset  # noqa: E402
 from dinodiag.train.data import batches, build_train_loader, default_workers  # noqa: E402
 from dinodiag.train.device_batches import (  # noqa: E402
     DeviceAugment,
     build_device_loader,
     cached_dataset,
 )
-from dinodiag.train.presets import get_train_preset  # noqa: E402
 
 
 def synchronize(device: torch.device) -> None:

@@ -28,9 +28,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_info, print_table, write_results  # noqa: E402
 
+from dinodiag.recipe.presets import get_train_preset  # noqa: E402
 from dinodiag.rundir import read_metrics  # noqa: E402
 from dinodiag.train import engine  # noqa: E402
-from dinodiag.train.presets import get_train_preset  # noqa: E402
 
 CIFAR_SIZED = "generated:n=50000,val_n=10000,size=32,classes=10"
 

@@ -51,13 +51,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_info, print_table, seed_everything, write_results  # noqa: E402
 
+from dinodiag.recipe.config import TrainConfig, resolve_pipeline  # noqa: E402
+from dinodiag.recipe.presets import get_train_preset  # noqa: E402
 from dinodiag.rundir import read_metrics  # noqa: E402
 from dinodiag.train import engine  # noqa: E402
-from dinodiag.train.config import TrainConfig, resolve_pipeline  # noqa: E402
 from dinodiag.train.eval.evaluator import build_evaluator  # noqa: E402
 from dinodiag.train.eval.knn import knn_classify  # noqa: E402
 from dinodiag.train.models.network import build_backbone  # noqa: E402
-from dinodiag.train.presets import get_train_preset  # noqa: E402
 
 PRESETS = ("cpu-demo", "small-images", "gpu")
 # preset -> (batch or None = the preset's, steps, log_every), on a CPU and on CUDA

@@ -1,7 +1,7 @@
 """Plain data (YAML, JSON, command-line text) to frozen config dataclasses, with errors for people.
 
 Both config families use it: :class:`~dinodiag.augment.config.PipelineConfig` (files: values
-must already have their type) and :class:`~dinodiag.train.config.TrainConfig` (also
+must already have their type) and :class:`~dinodiag.recipe.config.TrainConfig` (also
 ``--set optim.base_lr=1e-3`` text, so ``from_text=True`` parses ``"1e-3"``, ``"true"``,
 ``"none"`` and ``"0.1,0.5"``). The field types come from the real type hints
 (:func:`typing.get_type_hints`), so a new field needs no change here.

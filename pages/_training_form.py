@@ -22,13 +22,13 @@ from dinodiag.dashboard.context import SidebarContext, spec_stamp
 from dinodiag.dashboard.run_status import active_runs_warning
 from dinodiag.errors import DinodiagError
 from dinodiag.probe.spec import is_pipeline_spec
+from dinodiag.recipe.config import ARCHS, TrainConfig
+from dinodiag.recipe.presets import TRAIN_PRESETS
 from dinodiag.runs import estimates
 from dinodiag.runs.devices import device_choices, gpu_warning
 from dinodiag.runs.run_plan import LAUNCH_PRESETS, RunPlan, form_defaults, plan_run, preset_plan
-from dinodiag.train.config import ARCHS, TrainConfig
 from dinodiag.train.knn_horizon import judge_estimate
 from dinodiag.train.pipelines import with_brought_pipeline
-from dinodiag.train.presets import TRAIN_PRESETS
 
 GOTO_KEY = "tr_goto"  # session_state: the tab to open on the next script run
 ESTIMATES_KEY = "tr_estimates"  # session_state: {plan key: {"job": folder} | {"text"} | {"error"}}

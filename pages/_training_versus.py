@@ -20,10 +20,10 @@ from dinodiag.dashboard.context import SidebarContext, spec_stamp
 from dinodiag.dashboard.labels import status_badge
 from dinodiag.errors import DinodiagError
 from dinodiag.probe.spec import is_pipeline_spec
+from dinodiag.recipe.config import TrainConfig
+from dinodiag.recipe.presets import TRAIN_PRESETS
 from dinodiag.runs import story
 from dinodiag.runs.run_plan import LAUNCH_PRESETS, RunPlan, preset_plan
-from dinodiag.train.config import TrainConfig
-from dinodiag.train.presets import TRAIN_PRESETS
 from pages import _training_charts as charts
 from pages import _training_form as form
 from pages._training_live import REFRESH_SECONDS

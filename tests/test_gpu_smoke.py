@@ -15,9 +15,9 @@ import pytest
 import torch
 
 from dinodiag import rundir
+from dinodiag.recipe.config import TrainConfig, resolve_pipeline
+from dinodiag.recipe.presets import get_train_preset
 from dinodiag.train import engine
-from dinodiag.train.config import TrainConfig, resolve_pipeline
-from dinodiag.train.presets import get_train_preset
 
 PRESETS = ("tiny-test", "cpu-demo", "small-images", "gpu")
 CUDA = torch.cuda.is_available()

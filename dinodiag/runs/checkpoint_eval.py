@@ -23,8 +23,8 @@ from torch.utils.data import Subset
 
 from dinodiag.augment.config import PipelineConfig
 from dinodiag.errors import DataError
+from dinodiag.recipe.config import TrainConfig
 from dinodiag.runs.look_inside import Inspection, Teacher, inspect_image
-from dinodiag.train.config import TrainConfig
 from dinodiag.train.diagnostics import effective_rank, feature_std, mean_pairwise_cosine
 from dinodiag.train.eval.evaluator import subset_indices
 from dinodiag.train.eval.knn import eval_transform, extract_features, knn_classify

@@ -26,10 +26,10 @@ from PIL import Image
 
 from dinodiag.augment.config import PipelineConfig, config_from_dict
 from dinodiag.errors import TrainingError
+from dinodiag.recipe.config import TrainConfig, resolve_pipeline
 from dinodiag.rundir import CHECKPOINT_FILE, read_config
 from dinodiag.train.builders import build_student
 from dinodiag.train.checkpoint import CHECKPOINT_VERSION
-from dinodiag.train.config import TrainConfig, resolve_pipeline
 from dinodiag.train.models.load import read_state_file
 from dinodiag.train.models.vit import VisionTransformer, cls_attention_maps
 

@@ -39,6 +39,7 @@ from typing import Any
 from dinodiag import rundir
 from dinodiag.augment.config import save_config
 from dinodiag.errors import TrainingError
+from dinodiag.recipe.config import TrainConfig
 from dinodiag.rundir.layout import (
     CONSOLE_FILE,
     LAUNCH_FILE,
@@ -49,7 +50,6 @@ from dinodiag.rundir.layout import (
 )
 from dinodiag.rundir.reader import is_listed_run_dir, read_run
 from dinodiag.runs.run_plan import PIPELINE_FILE, RunPlan, with_data_checked
-from dinodiag.train.config import TrainConfig
 
 SAME_STEPS = "same_steps"  # launch.json: train as many steps as the run before it in the queue
 

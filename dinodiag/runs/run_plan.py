@@ -26,10 +26,10 @@ from typing import Any
 from dinodiag.augment.config import PipelineConfig
 from dinodiag.errors import ConfigError
 from dinodiag.probe.spec import is_pipeline_spec
+from dinodiag.recipe.config import TrainConfig, check_crops, resolve_pipeline
+from dinodiag.recipe.presets import get_train_preset
 from dinodiag.runs.devices import check_device
-from dinodiag.train.config import TrainConfig, check_crops, resolve_pipeline
 from dinodiag.train.pipelines import RunPipeline, adapted_patch_size, resolve_run_pipeline
-from dinodiag.train.presets import get_train_preset
 
 LAUNCH_PRESETS = ("cpu-demo", "gpu", "small-images", "tiny-test")  # what the form offers
 PIPELINE_FILE = "pipeline.yaml"  # a plan's recipe, written next to the run by the manager

@@ -39,6 +39,7 @@ from dinodiag.augment.config import PipelineConfig
 from dinodiag.augment.presets import get_preset
 from dinodiag.errors import ConfigError
 from dinodiag.probe.spec import is_pipeline_spec
+from dinodiag.recipe.config import TrainConfig
 from dinodiag.runs import manager
 from dinodiag.runs.run_plan import (
     RunPlan,
@@ -48,7 +49,6 @@ from dinodiag.runs.run_plan import (
     reference_at,
     scaled_pipeline,
 )
-from dinodiag.train.config import TrainConfig
 from dinodiag.train.eval.knn_noise import CLEAR, KnnChange, judge_change, knn_noise, min_test_images
 
 ROLES = ("yours", "reference")

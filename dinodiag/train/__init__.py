@@ -13,9 +13,9 @@ from dinodiag.lazy import lazy_attributes
 # name -> module, imported on first use (PEP 562): importing the typed config or the presets
 # (the CLI's argument parsing) does not import torch through this package.
 _LAZY = {
-    "ARCHS": "dinodiag.train.config",
-    "ModelConfig": "dinodiag.train.config",
-    "OptimConfig": "dinodiag.train.config",
+    "ARCHS": "dinodiag.recipe.config",
+    "ModelConfig": "dinodiag.recipe.config",
+    "OptimConfig": "dinodiag.recipe.config",
     "compute_diagnostics": "dinodiag.train.diagnostics",
     "detect_alerts": "dinodiag.train.diagnostics",
     "ema_update": "dinodiag.train.ema",

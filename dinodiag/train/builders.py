@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from dinodiag.augment.config import PipelineConfig
-from dinodiag.train.config import ModelConfig, TrainConfig
+from dinodiag.recipe.config import ModelConfig, TrainConfig
 from dinodiag.train.ema import make_teacher
 from dinodiag.train.losses.dino import DINOLoss
 from dinodiag.train.losses.ibot import IBOTPatchLoss

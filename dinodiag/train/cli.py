@@ -34,9 +34,9 @@ from typing import Any
 
 from dinodiag.errors import ConfigError
 from dinodiag.printable import stdout_reserved
-from dinodiag.train.config import TrainConfig
-from dinodiag.train.flags import add_knob_flags
-from dinodiag.train.presets import TRAIN_PRESETS
+from dinodiag.recipe.config import TrainConfig
+from dinodiag.recipe.flags import add_knob_flags
+from dinodiag.recipe.presets import TRAIN_PRESETS
 from dinodiag.train.run_config import config_and_recipe, resolved_config
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
@@ -132,7 +132,7 @@ def _machine_answer(
 ) -> str:
     """The JSON of ``--print-config`` or ``--estimate --json``."""
     from dinodiag.rundir import dumps
-    from dinodiag.train.dinov2_recipe import check_fits_device
+    from dinodiag.train.runtime import check_fits_device
 
     if args.print_config:
         return dumps(resolved_config(config, recipe), indent=2)
@@ -144,8 +144,8 @@ def _machine_answer(
 
 def cmd_train(args: argparse.Namespace) -> int:
     from dinodiag.rundir import new_run_id
-    from dinodiag.train.dinov2_recipe import check_fits_device
     from dinodiag.train.engine import run_training
+    from dinodiag.train.runtime import check_fits_device
 
     started = process_start_time()
     if args.print_config or (args.estimate and args.json):

@@ -31,7 +31,7 @@ from dinodiag.augment.config import PipelineConfig
 from dinodiag.augment.pipeline import build_pipeline
 from dinodiag.augment.records import PHOTOMETRIC_KINDS, ViewRecord, collate_views
 from dinodiag.errors import DataError, TrainingError
-from dinodiag.train.config import TrainConfig
+from dinodiag.recipe.config import TrainConfig
 from dinodiag.train.masking import generate_ibot_masks
 
 _MASK64 = (1 << 64) - 1

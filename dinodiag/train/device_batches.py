@@ -46,7 +46,7 @@ from dinodiag.augment.config import PipelineConfig
 from dinodiag.augment.gpu.multicrop import GPUMultiCrop
 from dinodiag.augment.gpu.params import ViewParams
 from dinodiag.errors import TrainingError
-from dinodiag.train.config import TrainConfig
+from dinodiag.recipe.config import TrainConfig
 from dinodiag.train.data import (
     SAMPLED_RATES,
     EpochBatchSampler,

@@ -1,7 +1,9 @@
 """The training run, set up in named stages like DINO's ``main_dino``: run directory, data,
 networks, losses, optimizer, schedules, resume, train.
 
-    from dinodiag.train import engine, presets
+    from dinodiag.train import engine
+
+    from dinodiag.recipe import presets
     result = engine.run_training(presets.get_train_preset("cpu-demo").config, "runs/demo")
     result.state, result.step, result.knn_top1
 
@@ -31,8 +33,8 @@ from pathlib import Path
 import torch
 
 from dinodiag.errors import DinodiagError
+from dinodiag.recipe.config import TrainConfig
 from dinodiag.rundir.lock import RunDirError
-from dinodiag.train.config import TrainConfig
 from dinodiag.train.loop import save, train
 from dinodiag.train.run_setup import SETUP_STAGES, stage_runtime
 from dinodiag.train.run_state import RunState

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from dinodiag.errors import DinodiagError
+from dinodiag.recipe.config import TrainConfig
 from dinodiag.rundir import PLANNED, dumps, write_json_atomic
 from dinodiag.rundir.writer import load_run_config
-from dinodiag.train.config import TrainConfig
 
 PROGRESS_FILE = "progress.jsonl"  # the job format of dinodiag.runs.jobs
 RESULT_FILE = "result.json"
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.job / PROGRESS_FILE, "a", encoding="utf-8") as lines:
             lines.write(dumps({**event, "time": time.time()}) + "\n")
 
-    from dinodiag.train.dinov2_recipe import check_fits_device
+    from dinodiag.train.runtime import check_fits_device
     from dinodiag.train.warmup import estimate_training
 
     try:

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from dinodiag.errors import ConfigError
+from dinodiag.recipe.config import TrainConfig
+from dinodiag.recipe.flags import given_overrides, naming_the_option
+from dinodiag.recipe.presets import get_train_preset
 from dinodiag.rundir import is_planned
-from dinodiag.train.config import TrainConfig
-from dinodiag.train.flags import given_overrides, naming_the_option
-from dinodiag.train.presets import get_train_preset
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -32,7 +32,7 @@ def config_and_recipe(args: argparse.Namespace) -> tuple[TrainConfig, Any]:
     config_file = getattr(args, "config", None)
     given = given_overrides(args)
     if config_file:
-        from dinodiag.train.dinov2_recipe import recipe_from_file
+        from dinodiag.recipe.dinov2 import recipe_from_file
 
         if args.preset:
             raise ConfigError(
@@ -62,7 +62,7 @@ def config_and_recipe(args: argparse.Namespace) -> tuple[TrainConfig, Any]:
         _drop_crop_knobs(given, base)
     if "data.pipeline" in given and "model.patch_size" not in given:
         # A pipeline file with a patch size (a DINOv2 config's student.patch_size) sets the ViT's.
-        from dinodiag.train.config import pipeline_file_patch_size
+        from dinodiag.recipe.config import pipeline_file_patch_size
 
         pipeline, how = given["data.pipeline"]
         patch = pipeline_file_patch_size(str(pipeline))

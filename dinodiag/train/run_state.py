@@ -13,9 +13,9 @@ from typing import Any
 import torch
 
 from dinodiag.errors import TrainingError
+from dinodiag.recipe.config import TrainConfig
 from dinodiag.rundir import CHECKPOINT_FILE
 from dinodiag.train import distributed
-from dinodiag.train.config import TrainConfig
 from dinodiag.train.device_batches import (
     BatchFeed,
 )

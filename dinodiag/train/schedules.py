@@ -24,7 +24,7 @@ import math
 import numpy as np
 
 from dinodiag.errors import ConfigError
-from dinodiag.train.config import OptimConfig
+from dinodiag.recipe.config import OptimConfig
 
 #: Batch size at which ``base_lr`` is defined (DINOv2 scales by sqrt(batch / 1024)).
 REFERENCE_BATCH = 1024

@@ -19,9 +19,9 @@ import torch
 from torch import nn
 
 from dinodiag.errors import TrainingError
+from dinodiag.recipe.config import OptimConfig
 from dinodiag.train import distributed
 from dinodiag.train.builders import Losses
-from dinodiag.train.config import OptimConfig
 from dinodiag.train.diagnostics import compute_diagnostics
 from dinodiag.train.ema import ema_update, param_distance
 from dinodiag.train.losses.dino import other_view

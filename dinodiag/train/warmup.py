@@ -23,8 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from dinodiag.recipe.config import TrainConfig
 from dinodiag.rundir.writer import RunWriter
-from dinodiag.train.config import TrainConfig
 from dinodiag.train.estimate import TimeEstimate, fit_steps
 from dinodiag.train.run_setup import stage_data, stage_losses_optimizer_schedules, stage_networks
 from dinodiag.train.run_state import RunState

@@ -21,10 +21,10 @@ from streamlit.testing.v1 import AppTest
 
 from dinodiag import rundir, runs
 from dinodiag.dashboard.run_names import run_colors
+from dinodiag.recipe.presets import get_train_preset
 from dinodiag.runs import manager
 from dinodiag.runs.devices import has_gpu
 from dinodiag.train.engine import run_training
-from dinodiag.train.presets import get_train_preset
 from tests.estimate_jobs import patch_estimates
 
 ROOT = Path(__file__).resolve().parents[2]

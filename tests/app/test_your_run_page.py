@@ -80,8 +80,8 @@ def chart_titles(at) -> list[str | None]:
 def test_the_curves_draw_with_the_config_schedules_and_an_overlaid_dinodiag_run(
     page, fake_runs, tmp_path: Path
 ) -> None:
+    from dinodiag.recipe.presets import get_train_preset
     from dinodiag.train.engine import run_training
-    from dinodiag.train.presets import get_train_preset
 
     config = get_train_preset("tiny-test").config.with_overrides({"run.max_steps": 2})
     run_training(config, tmp_path / "runs" / "mine", progress=None)
@@ -150,8 +150,8 @@ def test_a_damaged_checkpoint_is_named_and_the_rest_still_shows(page, tmp_path: 
 
 
 def test_a_dinodiag_run_opens_with_its_knn_curve(page, tmp_path: Path) -> None:
+    from dinodiag.recipe.presets import get_train_preset
     from dinodiag.train.engine import run_training
-    from dinodiag.train.presets import get_train_preset
 
     config = get_train_preset("tiny-test").config.with_overrides(
         {"run.max_steps": 2, "run.eval_every": 1}

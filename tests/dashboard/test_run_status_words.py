@@ -9,8 +9,8 @@ import pandas as pd
 
 from dinodiag.augment.presets import get_preset
 from dinodiag.dashboard.run_status import knn_absence, steps_note, story_rows, what_trains
+from dinodiag.recipe.presets import get_train_preset
 from dinodiag.runs.run_plan import form_defaults, plan_run, preset_plan
-from dinodiag.train.presets import get_train_preset
 
 LABELS = {"yours": "yours", "reference": "the reference"}
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from dinodiag import rundir
+from dinodiag.recipe.presets import get_train_preset
 from dinodiag.runs import estimates, jobs, manager
 from dinodiag.runs.run_plan import plan_run
-from dinodiag.train.presets import get_train_preset
 
 BASE = get_train_preset("tiny-test").config
 

@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from dinodiag.errors import TrainingError
+from dinodiag.recipe.presets import get_train_preset
 from dinodiag.runs.look_inside import (
     heatmap_overlay,
     inspect_image,
@@ -21,7 +22,6 @@ from dinodiag.runs.look_inside import (
     upsample,
 )
 from dinodiag.train.engine import run_training
-from dinodiag.train.presets import get_train_preset
 
 
 def train(run_dir: Path, **overrides: object) -> Path:

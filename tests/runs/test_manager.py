@@ -16,9 +16,9 @@ import pytest
 
 from dinodiag import rundir, runs
 from dinodiag.errors import TrainingError
+from dinodiag.recipe.presets import get_train_preset
 from dinodiag.runs.compare import metrics_json
 from dinodiag.runs.run_plan import plan_run
-from dinodiag.train.presets import get_train_preset
 
 BASE = get_train_preset("tiny-test").config
 TINY = plan_run(BASE, {"run.eval_every": 2}, check_data=False)  # 4 steps, k-NN at 0, 2, 4

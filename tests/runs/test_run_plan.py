@@ -10,6 +10,7 @@ import pytest
 
 from dinodiag.augment.presets import get_preset
 from dinodiag.errors import ConfigError, DataError
+from dinodiag.recipe.presets import get_train_preset
 from dinodiag.runs.run_plan import (
     PIPELINE_FILE,
     form_defaults,
@@ -20,7 +21,6 @@ from dinodiag.runs.run_plan import (
     scaled_pipeline,
 )
 from dinodiag.train.pipelines import with_brought_pipeline
-from dinodiag.train.presets import get_train_preset
 
 
 def preset(name: str) -> Any:

@@ -142,8 +142,8 @@ def test_open_run_exits_2_naming_what_is_wrong(tmp_path: Path, capsys) -> None:
 
 
 def test_open_run_of_a_dinodiag_run_evaluates_its_checkpoint(tmp_path: Path, capsys) -> None:
+    from dinodiag.recipe.presets import get_train_preset
     from dinodiag.train.engine import run_training
-    from dinodiag.train.presets import get_train_preset
 
     config = get_train_preset("tiny-test").config.with_overrides({"run.max_steps": 3})
     assert run_training(config, tmp_path / "run", progress=None).state == "finished"

@@ -13,6 +13,7 @@ import pytest
 
 from dinodiag.augment.presets import get_preset
 from dinodiag.errors import ConfigError
+from dinodiag.recipe.presets import get_train_preset
 from dinodiag.rundir import RunInfo
 from dinodiag.runs import manager, story
 from dinodiag.runs.story import (
@@ -27,7 +28,6 @@ from dinodiag.runs.story import (
 )
 from dinodiag.train.eval.knn import knn_noise
 from dinodiag.train.pipelines import with_brought_pipeline
-from dinodiag.train.presets import get_train_preset
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -16,8 +16,8 @@ import torch
 from dinodiag import rundir
 from dinodiag.cli import build_parser
 from dinodiag.errors import ConfigError
+from dinodiag.recipe.flags import overrides_from_args
 from dinodiag.rundir.lock import RunLock
-from dinodiag.train.flags import overrides_from_args
 from dinodiag.train.run_config import config_from_args
 
 REPO = Path(__file__).resolve().parents[2]
@@ -261,7 +261,7 @@ def test_pipeline_file_sets_the_patch_size(tmp_path):
     cfg = config_from_args(parse("--preset", "gpu", "--pipeline", str(path)))
     assert cfg.model.patch_size == 14  # not the preset's 16
     with pytest.raises(ConfigError, match="sets the patch size 14"):
-        from dinodiag.train.config import resolve_pipeline
+        from dinodiag.recipe.config import resolve_pipeline
 
         resolve_pipeline(config_from_args(parse("--pipeline", str(path), "--patch-size", "16")))
 
@@ -557,7 +557,7 @@ def test_two_processes_on_a_locked_run_both_exit_2(tmp_path):
 def test_a_planned_run_directory_is_trained_as_its_config_says(tmp_path, capsys):
     """How the dashboard launches: it writes the whole TrainConfig as config.json (a plan) and
     starts `train --run-dir D`; flags given there still change it, --preset is refused."""
-    from dinodiag.train.presets import get_train_preset
+    from dinodiag.recipe.presets import get_train_preset
 
     run = tmp_path / "planned"
     plan = get_train_preset("tiny-test").config.with_overrides(

@@ -16,7 +16,8 @@ from dinodiag.augment.presets import get_preset
 from dinodiag.cli import main
 from dinodiag.data import open_dataset
 from dinodiag.errors import ConfigError, DataError, TrainingError
-from dinodiag.train.config import DataConfig
+from dinodiag.recipe.config import DataConfig
+from dinodiag.recipe.presets import get_train_preset
 from dinodiag.train.data import (
     SAMPLED_KEYS,
     MaskSpec,
@@ -35,7 +36,6 @@ from dinodiag.train.device_batches import (
     pack_images,
     summarise_params,
 )
-from dinodiag.train.presets import get_train_preset
 
 PIPELINE = get_preset("small-images").config.replace(
     global_crops_size=16, local_crops_size=8, local_crops_number=2

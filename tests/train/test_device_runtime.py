@@ -15,10 +15,10 @@ from dinodiag.augment.gpu.multicrop import GPUMultiCrop
 from dinodiag.augment.presets import get_preset
 from dinodiag.data import open_dataset
 from dinodiag.errors import TrainingError
+from dinodiag.recipe.presets import get_train_preset
 from dinodiag.train import engine, runtime
 from dinodiag.train.device_batches import build_device_loader
 from dinodiag.train.optim import build_adamw, fused_adamw_applies
-from dinodiag.train.presets import get_train_preset
 from dinodiag.train.runtime import Runtime, autocast_dtype_for, out_of_memory_message
 
 CPU, GPU = torch.device("cpu"), torch.device("cuda", 0)

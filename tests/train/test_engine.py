@@ -7,8 +7,8 @@ import json
 import torch
 
 from dinodiag import rundir
+from dinodiag.recipe.presets import get_train_preset
 from dinodiag.train import engine, loop
-from dinodiag.train.presets import get_train_preset
 
 TRAIN_KEYS = {
     "loss",

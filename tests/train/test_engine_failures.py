@@ -10,9 +10,9 @@ import torch
 from PIL import Image
 
 from dinodiag import rundir
+from dinodiag.recipe.presets import get_train_preset
 from dinodiag.train import engine, loop
 from dinodiag.train.losses.koleo import KoLeoLoss
-from dinodiag.train.presets import get_train_preset
 
 
 def tiny(**overrides):

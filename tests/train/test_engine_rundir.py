@@ -11,11 +11,11 @@ import shutil
 import pytest
 
 from dinodiag import rundir
+from dinodiag.recipe.presets import get_train_preset
 from dinodiag.rundir import lock as run_lock
 from dinodiag.rundir.lock import RunLock
 from dinodiag.train import checkpoint as ckpt
 from dinodiag.train import engine
-from dinodiag.train.presets import get_train_preset
 
 
 def tiny(**overrides):

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from dinodiag.recipe.presets import get_train_preset
 from dinodiag.train.estimate import evaluations_for, fit_steps
-from dinodiag.train.presets import get_train_preset
 from dinodiag.train.warmup import estimate_training
 
 REPO = Path(__file__).resolve().parents[2]

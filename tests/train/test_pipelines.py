@@ -14,7 +14,8 @@ from torch.utils.data import DataLoader
 from dinodiag.data import open_dataset
 from dinodiag.errors import ConfigError, PipelineSpecError
 from dinodiag.probe.spec import is_pipeline_spec
-from dinodiag.train.config import resolve_pipeline
+from dinodiag.recipe.config import resolve_pipeline
+from dinodiag.recipe.presets import get_train_preset
 from dinodiag.train.data import MultiCropDataset, summarise_records
 from dinodiag.train.pipelines import (
     BroughtPipeline,
@@ -26,7 +27,6 @@ from dinodiag.train.pipelines import (
     resolve_run_pipeline,
     with_brought_pipeline,
 )
-from dinodiag.train.presets import get_train_preset
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = f"{REPO / 'examples/seed_pipeline.py'}"

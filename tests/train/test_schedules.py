@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dinodiag.errors import ConfigError
-from dinodiag.train.config import OptimConfig
+from dinodiag.recipe.config import OptimConfig
 from dinodiag.train.schedules import (
     Schedules,
     cosine_schedule,

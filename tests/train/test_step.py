@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from dinodiag.errors import TrainingError
+from dinodiag.recipe.config import resolve_pipeline
+from dinodiag.recipe.presets import get_train_preset
 from dinodiag.train import checkpoint as ckpt
 from dinodiag.train.builders import build_losses, build_networks, build_optimizer
-from dinodiag.train.config import resolve_pipeline
-from dinodiag.train.presets import get_train_preset
 from dinodiag.train.schedules import Schedules
 from dinodiag.train.step import NonFiniteLossError, StepModules, train_step
 

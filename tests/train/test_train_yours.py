@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from dinodiag import rundir
+from dinodiag.recipe.presets import get_train_preset
 from dinodiag.train.engine import run_training
 from dinodiag.train.pipelines import with_brought_pipeline
-from dinodiag.train.presets import get_train_preset
 from tests.train.test_pipelines import HAND_WRITTEN
 
 REPO = Path(__file__).resolve().parents[2]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from dinodiag.train.config import ModelConfig
+from dinodiag.recipe.config import ModelConfig
 
 # ViT-tiny width (192 / 3 heads), one block, no stochastic depth (deterministic forwards),
 # 8 px patches and K = 32 prototypes behind a 32 / 16 wide head.

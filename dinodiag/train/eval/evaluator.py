@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from dinodiag.augment.config import PipelineConfig
 from dinodiag.errors import DataError
-from dinodiag.train.config import DataConfig
+from dinodiag.recipe.config import DataConfig
 from dinodiag.train.eval.knn import eval_images, eval_transform, extract_features, knn_classify
 
 #: Eval images are kept in memory as tensors when they take less than this.

@@ -32,8 +32,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from dinodiag.errors import ConfigError, TrainingError
+from dinodiag.recipe.config import DINO_NORMALISATIONS
 from dinodiag.train import distributed
-from dinodiag.train.config import DINO_NORMALISATIONS
 
 Centering = Literal["center", "sinkhorn"]
 CENTERING_CHOICES: tuple[str, ...] = ("center", "sinkhorn")

@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 
 from dinodiag.errors import TrainingError
+from dinodiag.recipe.config import IBOT_NORMALISATIONS
 from dinodiag.train import distributed
-from dinodiag.train.config import IBOT_NORMALISATIONS
 from dinodiag.train.losses.dino import CenteredLoss, sinkhorn_knopp
 
 

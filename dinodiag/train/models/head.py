@@ -22,7 +22,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
 from dinodiag.errors import ConfigError
-from dinodiag.train.config import HEAD_STYLES
+from dinodiag.recipe.config import HEAD_STYLES
 
 
 class DINOHead(nn.Module):

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from dinodiag.errors import ConfigError, TrainingError
-from dinodiag.train.config import ModelConfig
+from dinodiag.recipe.config import ModelConfig
 from dinodiag.train.models.head import DINOHead
 from dinodiag.train.models.resnet import ResNetBackbone
 from dinodiag.train.models.vit import VIT_DEPTHS, VIT_WIDTHS, VisionTransformer

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dinodiag.errors import ConfigError
-from dinodiag.train.config import FFN_LAYERS
+from dinodiag.recipe.config import FFN_LAYERS
 
 #: Above this stochastic-depth rate a branch runs on a subset of the batch. DINOv2's student
 #: calls its backbone on a list of crops, and that call takes the subset form at any rate

@@ -9,14 +9,14 @@ from torch.utils.data import TensorDataset
 
 from dinodiag.augment.presets import get_preset
 from dinodiag.data import open_dataset
-from dinodiag.train.config import DataConfig
+from dinodiag.recipe.config import DataConfig
+from dinodiag.recipe.presets import get_train_preset
 from dinodiag.train.device_batches import to_uint8_chw
 from dinodiag.train.eval import evaluator as cpu_evaluator
 from dinodiag.train.eval.device_eval import DeviceKnnEvaluator, center_crops, on_device
 from dinodiag.train.eval.evaluator import build_evaluator
 from dinodiag.train.eval.knn import eval_transform
 from dinodiag.train.models.network import build_backbone
-from dinodiag.train.presets import get_train_preset
 
 CPU = torch.device("cpu")
 

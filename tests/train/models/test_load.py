@@ -13,6 +13,7 @@ import yaml
 
 import dinodiag
 from dinodiag.errors import TrainingError
+from dinodiag.recipe.presets import get_train_preset
 from dinodiag.runs.look_inside import load_teacher
 from dinodiag.train.engine import run_training
 from dinodiag.train.models.dinov2_keys import infer_vit_shape, to_dinodiag_keys, unchunk_blocks
@@ -20,7 +21,6 @@ from dinodiag.train.models.head import DINOHead
 from dinodiag.train.models.load import find_checkpoints, load_backbone
 from dinodiag.train.models.vit import VisionTransformer
 from dinodiag.train.models.vit_layers import swiglu_hidden
-from dinodiag.train.presets import get_train_preset
 from tests.runs.dinov2_fakes import dinov2_layout, head_layout, run_config, vit_small, write_teacher
 
 

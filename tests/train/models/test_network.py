@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dinodiag.errors import ConfigError, TrainingError
-from dinodiag.train.config import ARCHS, ModelConfig
+from dinodiag.recipe.config import ARCHS, ModelConfig
 from dinodiag.train.ema import ema_update, make_teacher
 from dinodiag.train.losses.dino import DINOLoss
 from dinodiag.train.losses.ibot import IBOTPatchLoss

@@ -11,9 +11,10 @@ import pytest
 
 from dinodiag.augment.dinov2_config import DINOV2_DEFAULTS
 from dinodiag.errors import ConfigError
-from dinodiag.train.config import resolve_pipeline
-from dinodiag.train.dinov2_recipe import FIELD_MAP, check_fits_device, recipe_from_file
-from dinodiag.train.presets import get_train_preset
+from dinodiag.recipe.config import resolve_pipeline
+from dinodiag.recipe.dinov2 import FIELD_MAP, recipe_from_file
+from dinodiag.recipe.presets import get_train_preset
+from dinodiag.train.runtime import check_fits_device
 
 # The shape of DINOv2's configs/train files.
 VITL14 = """

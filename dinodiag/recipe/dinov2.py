@@ -1,4 +1,4 @@
-"""A DINOv2 training config file as a :class:`~dinodiag.train.config.TrainConfig`.
+"""A DINOv2 training config file as a :class:`~dinodiag.recipe.config.TrainConfig`.
 
 ``python -m dinodiag train --config vitl14.yaml --data DIR`` trains what the file describes, the
 file merged over DINOv2's ``ssl_default_config.yaml`` as DINOv2's trainer merges it
@@ -25,8 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from dinodiag.augment.config import parse_config_text
 from dinodiag.augment.dinov2_config import (
     DINOV2_DEFAULTS,
@@ -34,7 +32,7 @@ from dinodiag.augment.dinov2_config import (
     resolve_dinov2_config,
 )
 from dinodiag.errors import ConfigError
-from dinodiag.train.config import TrainConfig
+from dinodiag.recipe.config import TrainConfig
 
 
 def _arch(value: Any) -> str:
@@ -149,10 +147,6 @@ REQUIRED = {
     "student.ffn_bias": (True, "dinodiag's FFN layers always have biases"),
     "student.pretrained_weights": ("", "dinodiag trains from scratch; remove the key"),
 }
-HEAVY_ARCHS = {
-    "vit_large": "ViT-L (300 M weights)",
-    "vit_giant2": "ViT-g (1.1 B weights)",
-}
 
 
 @dataclass(frozen=True)
@@ -264,20 +258,3 @@ def _name_dinov2_key(message: str, origins: dict[str, tuple[str, str]]) -> str:
         if re.search(rf"\b{re.escape(target)}\b", message):
             return f"{message} (from {key})"
     return message
-
-
-def check_fits_device(config: TrainConfig, cuda_available: bool | None = None) -> None:
-    """Refuse what cannot train on the run's device in any useful time: ViT-L and ViT-g on a
-    CPU. ``cuda_available`` defaults to ``torch.cuda.is_available()``."""
-    if config.model.arch not in HEAVY_ARCHS:
-        return
-    if cuda_available is None:
-        cuda_available = torch.cuda.is_available()
-    device = config.run.device.strip().lower()
-    if device == "cpu" or (device == "auto" and not cuda_available):
-        what = HEAVY_ARCHS[config.model.arch]
-        raise ConfigError(
-            f"model.arch = {config.model.arch} ({what}) on a CPU would take hours per step: "
-            "train it on a GPU (--device cuda), or keep the recipe on a student a CPU runs "
-            "(--arch vit_small --depth 4; for a 2-core laptop --preset cpu-demo)."
-        )

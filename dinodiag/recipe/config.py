@@ -6,7 +6,7 @@ not repeated here: ``data.pipeline`` names a pipeline preset or config file (see
 returns the :class:`~dinodiag.augment.config.PipelineConfig` a run really uses (it is written to
 ``config.json`` next to this config).
 
-    cfg = get_train_preset("cpu-demo").config          # dinodiag.train.presets
+    cfg = get_train_preset("cpu-demo").config          # dinodiag.recipe.presets
     cfg = cfg.with_overrides({"optim.base_lr": 1e-3, "data.batch_size": 32})
     cfg.to_dict()                                       # plain data for config.json
     TrainConfig.from_dict(data)                         # and back (unknown keys refused)

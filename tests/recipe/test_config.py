@@ -7,7 +7,7 @@ import json
 import pytest
 
 from dinodiag.errors import ConfigError
-from dinodiag.train.config import (
+from dinodiag.recipe.config import (
     DataConfig,
     ModelConfig,
     OptimConfig,
@@ -115,7 +115,7 @@ def test_single_view_pipeline_is_refused():
         model=ModelConfig(patch_size=4), data=DataConfig(pipeline="small-images", local_crops=0)
     ).with_overrides({})
     assert resolve_pipeline(cfg).local_crops_number == 0  # 2 globals: fine
-    from dinodiag.train.config import check_crops
+    from dinodiag.recipe.config import check_crops
 
     one = resolve_pipeline(cfg).replace(global_crops_number=1)
     with pytest.raises(ConfigError, match="single view"):

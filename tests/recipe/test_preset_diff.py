@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dinodiag.train import preset_diff
-from dinodiag.train.presets import get_train_preset
+from dinodiag.recipe import preset_diff
+from dinodiag.recipe.presets import get_train_preset
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -42,6 +42,6 @@ def test_a_changed_knob_shows_and_the_readme_list_is_the_code():
     ]
     readme = README.read_text(encoding="utf-8")
     assert preset_diff.rewrite(readme) == readme, (
-        "README's preset differences are out of date: run python -m dinodiag.train.preset_diff "
+        "README's preset differences are out of date: run python -m dinodiag.recipe.preset_diff "
         "--write"
     )

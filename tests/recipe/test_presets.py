@@ -6,9 +6,9 @@ import pytest
 
 from dinodiag.augment.presets import get_preset
 from dinodiag.errors import ConfigError
+from dinodiag.recipe.config import resolve_pipeline
+from dinodiag.recipe.presets import TRAIN_PRESETS, get_train_preset, train_preset_names
 from dinodiag.train.builders import build_student
-from dinodiag.train.config import resolve_pipeline
-from dinodiag.train.presets import TRAIN_PRESETS, get_train_preset, train_preset_names
 
 
 @pytest.mark.parametrize("name", list(TRAIN_PRESETS))

@@ -1,7 +1,7 @@
 """How each training preset differs from DINOv2's recipe, computed from the configs.
 
 The reference is DINOv2's ``ssl_default_config.yaml`` read as ``train --config`` reads a file
-(:func:`dinodiag.train.dinov2_recipe.recipe_from_resolved` on an empty file), and its pipeline
+(:func:`dinodiag.recipe.dinov2.recipe_from_resolved` on an empty file), and its pipeline
 the ``dinov2`` augmentation preset (the published recipe). A knob that sizes the run for its
 machine (architecture, width, depth, patch, K, head widths, batch, crop sides, length) is a
 *size* and listed apart from the *recipe* knobs (regularisation, schedules, losses,
@@ -9,8 +9,8 @@ augmentation), which are what a short run's fidelity rests on.
 
 The README's list of each preset's differences is :func:`markdown` (a test compares them):
 
-    python -m dinodiag.train.preset_diff            # print the list
-    python -m dinodiag.train.preset_diff --write    # rewrite it in README.md
+    python -m dinodiag.recipe.preset_diff            # print the list
+    python -m dinodiag.recipe.preset_diff --write    # rewrite it in README.md
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from dinodiag.augment.config import PipelineConfig, to_dict
-from dinodiag.train.config import TrainConfig, resolve_pipeline
+from dinodiag.recipe.config import TrainConfig, resolve_pipeline
 
 # The run's size for its machine: listed, never called a deviation from the recipe.
 SIZE_FIELDS = frozenset(
@@ -67,7 +67,7 @@ def dinov2_reference() -> tuple[TrainConfig, PipelineConfig]:
     """DINOv2's defaults as a TrainConfig, and its published augmentation."""
     from dinodiag.augment.dinov2_config import resolve_dinov2_config
     from dinodiag.augment.presets import get_preset
-    from dinodiag.train.dinov2_recipe import recipe_from_resolved
+    from dinodiag.recipe.dinov2 import recipe_from_resolved
 
     resolved = resolve_dinov2_config({}, source="ssl_default_config.yaml")
     return recipe_from_resolved(resolved, "dinov2").config, get_preset("dinov2").config
@@ -125,7 +125,7 @@ def _cell(diffs: list[Difference]) -> str:
 
 def markdown() -> str:
     """The README list: per preset, its recipe differences and its size differences."""
-    from dinodiag.train.presets import TRAIN_PRESETS
+    from dinodiag.recipe.presets import TRAIN_PRESETS
 
     recipe_knobs = len([k for k in knobs(*dinov2_reference()) if k not in SIZE_FIELDS])
     lines = []
@@ -149,7 +149,7 @@ def rewrite(readme: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dinodiag.train.preset_diff")
+    parser = argparse.ArgumentParser(prog="python -m dinodiag.recipe.preset_diff")
     parser.add_argument("--write", metavar="README", nargs="?", const="README.md", default=None)
     args = parser.parse_args(argv)
     if args.write is None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dinodiag.augment.presets import lookup_preset
-from dinodiag.train.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
+from dinodiag.recipe.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 
 
 @dataclass(frozen=True)
