@@ -229,7 +229,7 @@ def pipeline_sidebar() -> tuple[sidebar.PipelineChoice, Any, Any, str, str | Non
             return choice, None, None, "", message, True
     try:
         config = None
-        if source != "byo":
+        if source != "own":
             config = edited_config(choice)
         pipeline, key = ui.pipeline_from(config, choice)
     except DinodiagError as exc:

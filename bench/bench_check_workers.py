@@ -1,4 +1,4 @@
-"""``check`` on a brought pipeline against the raw pipeline, quiet and with the cores busy.
+"""``check`` on your own pipeline against the raw pipeline, quiet and with the cores busy.
 
 Run from the repository root::
 

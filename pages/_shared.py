@@ -24,7 +24,7 @@ import dinodiag
 from dinodiag.augment.config import PipelineConfig
 from dinodiag.augment.records import MultiCropSample
 from dinodiag.dashboard import links, security, sidebar
-from dinodiag.dashboard.context import SidebarContext, brought_pipeline_key, spec_stamp
+from dinodiag.dashboard.context import SidebarContext, own_pipeline_key, spec_stamp
 from dinodiag.data import open_dataset
 from dinodiag.probe.pipeline import load_pipeline_spec
 from dinodiag.probe.spec import parse_kwargs
@@ -164,7 +164,7 @@ def pipeline_from(
     kwargs = parse_kwargs(choice.spec_kwargs, choice.spec)
     stamp = spec_stamp(choice.spec)
     pipeline = cached_foreign_pipeline(choice.spec.strip(), choice.spec_kwargs, stamp)
-    return pipeline, brought_pipeline_key(choice.spec, kwargs, stamp)
+    return pipeline, own_pipeline_key(choice.spec, kwargs, stamp)
 
 
 # ------------------------------------------------------------------------------ computations

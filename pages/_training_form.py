@@ -28,7 +28,7 @@ from dinodiag.runs import estimates
 from dinodiag.runs.devices import device_choices, gpu_warning
 from dinodiag.runs.run_plan import LAUNCH_PRESETS, RunPlan, form_defaults, plan_run, preset_plan
 from dinodiag.train.knn_horizon import judge_estimate
-from dinodiag.train.pipelines import with_brought_pipeline
+from dinodiag.train.pipelines import with_own_pipeline
 
 GOTO_KEY = "tr_goto"  # session_state: the tab to open on the next script run
 ESTIMATES_KEY = "tr_estimates"  # session_state: {plan key: {"job": folder} | {"text"} | {"error"}}
@@ -52,9 +52,7 @@ class PipelinePick:
 
     def base(self, config: TrainConfig) -> TrainConfig:
         """``config`` training your code when that is the pick (its crop fields dropped)."""
-        return (
-            with_brought_pipeline(config, self.spec, self.kwargs) if self.kind == "code" else config
-        )
+        return with_own_pipeline(config, self.spec, self.kwargs) if self.kind == "code" else config
 
 
 @st.cache_resource(show_spinner="Measuring your pipeline on the training images…", max_entries=16)
@@ -117,9 +115,9 @@ def pipeline_choice(
 ) -> PipelinePick:
     """The pipeline radio, the sidebar's first: its recipe, or its code (allowed on this
     server or not), or the preset's recipe. Says in the form which one trains."""
-    brought = ctx.choice.source == "byo"
-    code = ctx.choice.spec.strip() if brought else ""
-    if brought and not security.browser_code_allowed(os.environ):
+    own = ctx.choice.source == "own"
+    code = ctx.choice.spec.strip() if own else ""
+    if own and not security.browser_code_allowed(os.environ):
         st.info(
             "The sidebar pipeline is your own code. This server runs code from the browser "
             f"only when allowed: {security.HOW_TO_ALLOW}. From a terminal: `python -m "
@@ -131,7 +129,7 @@ def pipeline_choice(
             f"Train the preset's pipeline ({preset_pipeline.name}) instead", key=key + "_ok"
         )
         return PipelinePick("preset", confirmed=ok)
-    if (ctx.pipeline if brought else ctx.config) is None:
+    if (ctx.pipeline if own else ctx.config) is None:
         st.warning(
             "The sidebar pipeline has an error (see the sidebar); the preset's pipeline is used.",
             icon=":material/warning:",
@@ -377,8 +375,8 @@ def new_run_tab(ctx: SidebarContext, all_runs: Sequence[runs.RunInfo]) -> None:
         disabled=not pick.confirmed,
     ):
         try:
-            if plan.brought:  # the page's rule, checked again where the code would run
-                security.refuse_code("byo", None, security.browser_code_allowed(os.environ))
+            if plan.own:  # the page's rule, checked again where the code would run
+                security.refuse_code("own", None, security.browser_code_allowed(os.environ))
             run_dir = runs.launch(plan)
         except DinodiagError as exc:
             st.error(str(exc), icon=":material/error:")

@@ -100,7 +100,7 @@ def versus_tab(ctx: SidebarContext, all_runs: Sequence[runs.RunInfo]) -> None:
         ):
             try:
                 if pick.kind == "code":
-                    security.refuse_code("byo", None, security.browser_code_allowed(os.environ))
+                    security.refuse_code("own", None, security.browser_code_allowed(os.environ))
                 story.start_versus(plans, together=together)
             except DinodiagError as exc:
                 st.error(str(exc), icon=":material/error:")

@@ -83,7 +83,7 @@ if other is not None:
 st.caption(f"{line} · {ctx.pipeline_line}")
 
 ref_ranges = stats_charts.config_ranges(ctx.reference_config)
-configured = {  # a brought pipeline's ranges: what its recorded RandomResizedCrop calls say
+configured = {  # your own pipeline's ranges: what its recorded RandomResizedCrop calls say
     run.title: stats_charts.config_ranges(run.config)
     if run.config is not None
     else stats_charts.recorded_ranges(frames[run.title])

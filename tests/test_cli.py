@@ -61,7 +61,7 @@ def test_check_config_file_and_expect_file(tmp_path, capsys) -> None:
     assert "expected: train" in capsys.readouterr().out
 
 
-def test_check_brought_pipeline(capsys) -> None:
+def test_check_own_pipeline(capsys) -> None:
     code = main(
         [
             "check",

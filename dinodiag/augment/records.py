@@ -2,7 +2,7 @@
 :class:`ViewRecord` per view with every random parameter it used, and their batching.
 
 Built pipelines (:mod:`dinodiag.augment.pipeline`), the on-device backend
-(:mod:`dinodiag.augment.gpu`) and brought pipelines (:mod:`dinodiag.probe`) all
+(:mod:`dinodiag.augment.gpu`) and own pipelines (:mod:`dinodiag.probe`) all
 return these, so the statistics and the checks treat them the same way.
 """
 
@@ -32,7 +32,7 @@ OP_KINDS = (
 class OpRecord:
     """One operation a view went through: what ran, whether it applied, what it drew.
 
-    A brought pipeline's views carry these in order (:attr:`ViewRecord.operations`):
+    Your own pipeline's views carry these in order (:attr:`ViewRecord.operations`):
     torchvision transforms are read from their drawn parameters; a step of a ``Compose``
     whose class dinodiag does not know is judged from the change it made to the image
     (``source="measured"``), and ``applied`` is ``None`` when that could not be told.
@@ -65,7 +65,7 @@ class ViewRecord:
     configured_size: tuple[int, int] | None = None  # (height, width) the crop was asked to produce
     configured_scale: tuple[float, float] | None = None
     configured_ratio: tuple[float, float] | None = None
-    # How the view was resampled (brought pipelines): the interpolations its crop / resize
+    # How the view was resampled (own pipelines): the interpolations its crop / resize
     # steps used, in order ("bicubic"; "bilinear, bicubic" for two steps that differ), and each
     # step with its own ("RandomResizedCrop: bicubic; MyCrop (PIL Image.resize): bilinear").
     # None: no resampling step was recorded.
@@ -78,7 +78,7 @@ class ViewRecord:
     saturation: float | None = None
     hue: float | None = None
     jitter_order: tuple[str, ...] | None = None
-    # A hand-written jitter's factors estimated from its effect (brought pipelines; the drawn
+    # A hand-written jitter's factors estimated from its effect (own pipelines; the drawn
     # factors above are torchvision's): brightness, contrast, saturation, hue shift.
     brightness_estimate: float | None = None
     contrast_estimate: float | None = None
@@ -91,9 +91,11 @@ class ViewRecord:
     solarize_threshold: float | None = None  # in the units of the image it ran on (128 on uint8)
     mean: tuple[float, ...] | None = None  # Normalize's mean / std (None: no Normalize recorded)
     std: tuple[float, ...] | None = None
-    unknown_steps: int | None = None  # steps whose effect could not be told (brought pipelines)
-    recorded_by: str = "dinodiag"  # or "RandomResizedCrop" (v1) / "RandomResizedCrop(v2)" for BYO
-    # Every operation of a brought pipeline's view, in order (None for built pipelines, whose
+    unknown_steps: int | None = None  # steps whose effect could not be told (own pipelines)
+    recorded_by: str = (
+        "dinodiag"  # or "RandomResizedCrop" (v1) / "RandomResizedCrop(v2)" for own code
+    )
+    # Every operation of your own pipeline's view, in order (None for built pipelines, whose
     # recipe is fixed: see :func:`recipe_operations`).
     operations: tuple[OpRecord, ...] | None = None
 
@@ -102,7 +104,7 @@ class ViewRecord:
 
 
 def recipe_operations(record: ViewRecord) -> tuple[OpRecord, ...]:
-    """The operations of a view in order: the brought pipeline's recorded ones, or for a
+    """The operations of a view in order: your own pipeline's recorded ones, or for a
     built pipeline its recipe (crop, flip, jitter, grayscale, blur, solarize, normalise)
     with what each drew, so both kinds of pipeline show the same way."""
     if record.operations is not None:
@@ -135,7 +137,7 @@ class MultiCropSample:
     local_crops: list[torch.Tensor]  # each (3, Hl, Wl)
     records: list[ViewRecord]  # len == len(global_crops) + len(local_crops) for built pipelines
     source_size: tuple[int, int]  # (width, height)
-    notes: list[str] = field(default_factory=list)  # e.g. "outputs were PIL images" for BYO
+    notes: list[str] = field(default_factory=list)  # e.g. "outputs were PIL images" for own code
 
     @property
     def views(self) -> list[torch.Tensor]:

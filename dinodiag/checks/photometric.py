@@ -7,8 +7,8 @@ rate far outside it fails, one just outside it warns. ``photometric_params`` com
 strengths (jitter ranges, blur sigma range, solarize threshold; a hand-written step's as
 measured from its effect, :mod:`dinodiag.checks.hand_written`), the normalisation and the
 interpolation each crop / resize step used (:mod:`dinodiag.checks.resampling`) with the
-recipe's. Both read the records, so they judge built and brought pipelines alike; for
-a brought pipeline an operation counts as applied when torchvision's transform ran, or when
+recipe's. Both read the records, so they judge built and own pipelines alike; for
+your own pipeline an operation counts as applied when torchvision's transform ran, or when
 a hand-written step returned a new image (its effect is recognised from the pixels).
 """
 

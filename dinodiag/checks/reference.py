@@ -56,7 +56,7 @@ def matching_presets(values: dict[str, Any]) -> list[str]:
 
 
 def measured_values(ev: Evidence) -> dict[str, Any]:
-    """What can be said of a brought pipeline's geometry from its outputs and recorded crops
+    """What can be said of your own pipeline's geometry from its outputs and recorded crops
     (counts, sizes, configured scales, the interpolation of every resampling step)."""
     sample = ev.first
     values: dict[str, Any] = {

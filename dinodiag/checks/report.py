@@ -32,7 +32,7 @@ class CheckReport:
     data: str  # the dataset the samples came from
     samples: int
     seed: int
-    notes: list[str] = field(default_factory=list)  # e.g. BYO output conversions
+    notes: list[str] = field(default_factory=list)  # e.g. own code output conversions
     # Every file of the dataset found unusable while checking: {"path", "reason"} each.
     unusable_files: list[dict[str, str]] = field(default_factory=list)
 

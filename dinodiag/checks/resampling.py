@@ -3,7 +3,7 @@
 DINOv2 (like DINO, iBOT and lightly) crops with ``RandomResizedCrop(...,
 interpolation=BICUBIC)``; torchvision's default is bilinear, which SwAV's and VISSL's code
 keep, and a hand-written crop resizes with whatever it passes to PIL or torchvision. A built
-pipeline resizes with its config's ``interpolation``; a brought one with what each crop /
+pipeline resizes with its config's ``interpolation``; your own one with what each crop /
 resize step used, recorded per view (:attr:`~dinodiag.augment.records.ViewRecord.resampled_by`:
 a torchvision transform's own setting, or the interpolation a hand-written step passed to
 ``Image.resize``, ``functional.resize`` / ``resized_crop`` or ``interpolate``).
@@ -24,7 +24,7 @@ RECIPE_STEP = "RandomResizedCrop"  # the step that resizes a built pipeline's vi
 def resampling_steps(ev: Evidence) -> dict[str, dict[str, set[str]]]:
     """Per view kind (``global1`` / ``global2`` / ``local``), each step that resampled its
     views and the interpolations it used: ``{"local": {"RandomResizedCrop": {"bilinear"}}}``.
-    Empty when nothing was recorded (a brought pipeline without a resampling step)."""
+    Empty when nothing was recorded (your own pipeline without a resampling step)."""
     if ev.config is not None:
         kinds = KINDS if ev.config.local_crops_number else KINDS[:2]
         return {kind: {RECIPE_STEP: {ev.config.interpolation}} for kind in kinds}

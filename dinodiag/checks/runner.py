@@ -1,14 +1,14 @@
 """Pipeline checks: one click (or one command) tells what is wrong with a multi-crop pipeline.
 
-:func:`run_checks` runs the pipeline (built from a config, or brought by the
-user) on a few images, gathers the output tensors and the sampled crop
+:func:`run_checks` runs the pipeline (built from a config, or the user's own code) on a few
+images, gathers the output tensors and the sampled crop
 records, and evaluates every check against an expected config (a preset, the
 user's YAML or a DINOv2 config file). Each check returns a
 :class:`~dinodiag.checks.report.CheckResult` with a stable id, a status, the measured
 and expected values and a sentence a person can act on.
 
 Checks use what was *measured* (output tensors, recorded operations) wherever they
-can, so the same checks work on a brought pipeline; the config of a built
+can, so the same checks work on your own pipeline; the config of a built
 pipeline is used only for what cannot be measured (e.g. its configured scale
 range, for the message). The samples are tallied one by one
 (:class:`~dinodiag.checks.evidence.Evidence`): memory does not grow with their number
@@ -95,7 +95,7 @@ def run_checks(
 ) -> CheckReport:
     """Run every check on ``samples`` images of ``dataset`` through ``pipeline``.
 
-    ``config`` defaults to ``pipeline.config`` (``None`` for a brought pipeline).
+    ``config`` defaults to ``pipeline.config`` (``None`` for your own pipeline).
     Errors raised by the user's pipeline propagate as ``PipelineSpecError``; a sample that
     takes longer than ``timeout`` seconds as ``PipelineTimeoutError``; an empty dataset (or
     split) is a ``DataError`` naming it. ``workers``: processes drawing the samples (one per

@@ -32,7 +32,7 @@ class Shown:
     title: str  # heading and table label ("seed-broken", "reference: dinov2")
     pipeline: Any  # callable pipeline (built from the config, or the user's own)
     key: str  # cache key of the pipeline
-    config: PipelineConfig | None  # None for a brought pipeline
+    config: PipelineConfig | None  # None for your own pipeline
 
     @property
     def mean(self) -> Sequence[float] | None:
@@ -51,7 +51,7 @@ def built(title: str, config: PipelineConfig) -> Shown:
 
 def sidebar_pipeline(ctx: SidebarContext) -> Shown:
     """The sidebar's pipeline (check ``ctx.pipeline`` is not None first), titled by its short
-    label (a brought spec by its file name and factory, not its path)."""
+    label (your own spec by its file name and factory, not its path)."""
     return Shown(ctx.pipeline_short_label, ctx.pipeline, ctx.pipeline_key, ctx.config)
 
 

@@ -29,8 +29,8 @@ class SidebarContext:
     dataset_key: str  # cache key of the dataset ("sample", "upload:<sha>", ...)
     dataset_error: str | None
     choice: PipelineChoice
-    config: PipelineConfig | None  # None for a brought pipeline or on error
-    pipeline: Any  # a callable pipeline (built or brought), None on error
+    config: PipelineConfig | None  # None for your own pipeline or on error
+    pipeline: Any  # a callable pipeline (built or own), None on error
     pipeline_key: str  # cache key of the pipeline (config JSON or spec + kwargs + mtime)
     pipeline_error: str | None
     reference: str  # reference preset name
@@ -47,7 +47,7 @@ class SidebarContext:
 
     @property
     def pipeline_label(self) -> str:
-        """The pipeline's short name: the config's name, or the brought spec."""
+        """The pipeline's short name: the config's name, or your own spec."""
         if self.config is not None:
             return self.config.name
         return self.choice.spec or "pipeline"
@@ -66,7 +66,7 @@ class SidebarContext:
 
     @property
     def pipeline_short_label(self) -> str:
-        """The pipeline's name for table cells: a brought spec's file name and factory
+        """The pipeline's name for table cells: your own spec's file name and factory
         (``my_augment.py:build``), not its whole path."""
         label = self.pipeline_label
         if self.config is None and ":" in label:
@@ -166,7 +166,7 @@ class SidebarContext:
 
 
 def spec_stamp(spec: str) -> float:
-    """Modification time of a brought spec's ``.py`` file, 0 when there is none to read.
+    """Modification time of your own spec's ``.py`` file, 0 when there is none to read.
 
     Part of the pipeline's cache key: an edited file is imported again.
     """
@@ -177,6 +177,6 @@ def spec_stamp(spec: str) -> float:
         return 0.0
 
 
-def brought_pipeline_key(spec: str, kwargs: dict[str, Any], stamp: float) -> str:
-    """The cache key of a brought pipeline: spec, its arguments and its file's mtime."""
-    return f"byo:{spec}:{sorted(kwargs.items())}:{stamp}"
+def own_pipeline_key(spec: str, kwargs: dict[str, Any], stamp: float) -> str:
+    """The cache key of your own pipeline: spec, its arguments and its file's mtime."""
+    return f"own:{spec}:{sorted(kwargs.items())}:{stamp}"

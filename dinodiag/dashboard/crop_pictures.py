@@ -68,7 +68,7 @@ def to_display_image(
     """A view tensor (3, H, W) (or (1, H, W)) back to an RGB PIL image.
 
     With ``mean`` / ``std`` the normalisation is undone (``x * std + mean``).
-    With ``None`` (a brought pipeline of unknown normalisation) the range is
+    With ``None`` (your own pipeline of unknown normalisation) the range is
     guessed: [0, 1] is shown as is, [0, 255] is divided by 255, anything else is
     de-normalised with the ImageNet statistics. Values are clipped to [0, 1].
     """
@@ -166,7 +166,7 @@ def view_images(
 ) -> list[tuple[Image.Image, str, ViewRecord | None]]:
     """``(display image, caption, record)`` per view, globals first; records matched by group.
 
-    Without ``mean`` / ``std`` (a brought pipeline), a view whose record holds the Normalize
+    Without ``mean`` / ``std`` (your own pipeline), a view whose record holds the Normalize
     it went through is de-normalised with those values; others are guessed (see
     :func:`to_display_image`).
     """

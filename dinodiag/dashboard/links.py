@@ -132,7 +132,7 @@ def to_query(
         used.add("preset")
     elif pipeline == "config" and len(str(state.get("pl_text", ""))) <= MAX_CONFIG_CHARS:
         used.add("config")
-    elif pipeline == "byo" and code_allowed:
+    elif pipeline == "own" and code_allowed:
         used |= set(CODE_PARAMS)
     query = {}
     for name, (key, default) in PARAMS.items():
@@ -166,6 +166,8 @@ def from_query(
                 notes.append(f"`{name}={params[name]}` is not one of {', '.join(allowed)}.")
 
     choice("data", list(DATASET_SOURCES))
+    if params.get("pipeline") == "byo":  # links made before the source was named "own"
+        params = {**params, "pipeline": "own"}
     choice("pipeline", list(PIPELINE_SOURCES))
     choice("preset", list(PRESETS))
     choice("reference", reference_names())

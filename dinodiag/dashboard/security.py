@@ -43,7 +43,7 @@ from dinodiag.errors import DinodiagError
 
 ALLOW_CODE_ENV = "DINODIAG_ALLOW_BROWSER_CODE"  # "1" lets the browser run code on the server
 _YES = ("1", "true", "yes", "on")
-CODE_PIPELINE_SOURCES = ("byo",)  # sidebar pipeline sources that import and call code
+CODE_PIPELINE_SOURCES = ("own",)  # sidebar pipeline sources that import and call code
 CODE_DATASET_SOURCES = ("cifar10", "cifar100", "stl10")  # dataset roots (CIFAR: pickles)
 DEFAULT_ADDRESS = "127.0.0.1"  # loopback: only this machine can open the dashboard
 MAX_UPLOAD_MB = 50  # server.maxUploadSize: MB per uploaded file (images and configs)

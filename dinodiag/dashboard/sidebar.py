@@ -3,7 +3,7 @@
 The Streamlit app (``app.py``) lays out widgets and passes their values here;
 this module turns them into a dataset spec, a validated :class:`PipelineConfig`
 (a preset or a pasted / uploaded YAML or DINOv2 config, with field edits) or a
-brought pipeline, and one-line descriptions. It never imports Streamlit, so
+own pipeline, and one-line descriptions. It never imports Streamlit, so
 the same logic is tested without a browser.
 
 Example::
@@ -240,7 +240,7 @@ def problem_rows(dataset: Any) -> list[dict[str, str]]:
 PIPELINE_SOURCES = {
     "preset": "Preset",
     "config": "YAML / JSON / DINOv2 config",
-    "byo": "My own code (file.py:factory)",
+    "own": "My own code (file.py:factory)",
 }
 
 
@@ -248,12 +248,12 @@ PIPELINE_SOURCES = {
 class PipelineChoice:
     """The pipeline the sidebar describes (one of three sources)."""
 
-    source: str = "preset"  # "preset" | "config" | "byo"
+    source: str = "preset"  # "preset" | "config" | "own"
     preset: str = "dinov2"  # preset name when source == "preset"
     config_text: str = ""  # pasted or uploaded YAML / JSON / DINOv2 training config
     config_name: str = "pasted config"  # file name of an upload, used in error messages
-    spec: str = ""  # "path/to/file.py:factory" or "package.module:factory" (byo)
-    spec_kwargs: str = ""  # JSON object of keyword arguments for the factory (byo)
+    spec: str = ""  # "path/to/file.py:factory" or "package.module:factory" (own code)
+    spec_kwargs: str = ""  # JSON object of keyword arguments for the factory (own code)
 
 
 @dataclass(frozen=True)
@@ -350,7 +350,7 @@ def base_config(choice: PipelineChoice) -> PipelineConfig:
         except ConfigError as exc:
             raise ConfigError(f"{choice.config_name}: {exc}") from None
         return cfg if "name" in data else cfg.replace(name=choice.config_name.rsplit(".", 1)[0])
-    raise ConfigError(f"pipeline source {choice.source!r} has no config (a brought pipeline).")
+    raise ConfigError(f"pipeline source {choice.source!r} has no config (your own pipeline).")
 
 
 def config_key(cfg: PipelineConfig) -> str:

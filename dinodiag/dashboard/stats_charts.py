@@ -42,7 +42,7 @@ def config_ranges(config: PipelineConfig | None) -> dict[str, tuple[float, float
 
 
 def recorded_ranges(frame: pd.DataFrame) -> dict[str, tuple[float, float]]:
-    """The configured scale ranges a brought pipeline's recorded RandomResizedCrop calls
+    """The configured scale ranges your own pipeline's recorded RandomResizedCrop calls
     carry (``configured_scale_min`` / ``_max`` of :func:`dinodiag.stats.sample_views`): per
     group, when all its crops share one range."""
     ranges = {}
@@ -168,7 +168,7 @@ def outside_lines(outside: Sequence[Outside], name: str) -> list[str]:
 
 def crop_sides(config: PipelineConfig | None, frame: pd.DataFrame) -> tuple[int, int | None]:
     """``(global side, local side)`` of the output crops: the config's (no local side when
-    it has no local crops), or for a brought pipeline the widest global and local views
+    it has no local crops), or for your own pipeline the widest global and local views
     sampled (None for a group it does not produce)."""
     if config is not None:
         local = config.local_crops_size if config.local_crops_number else None

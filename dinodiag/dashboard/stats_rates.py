@@ -48,7 +48,7 @@ def rates_chart(
 ) -> Any:
     """One panel: a bar per operation and pipeline (``tables``: pipeline -> ``stats.rates``),
     outlined red when far from the reference's rate; the reference's rate as a black tick in
-    its grey binomial interval. ``configs`` (pipeline -> config, None when brought) say why
+    its grey binomial interval. ``configs`` (pipeline -> config, None when own) say why
     a pipeline has nothing here; a panel with no bar at all says it in its place."""
     import altair as alt
 

@@ -1,5 +1,5 @@
 """What each view was sampled with, as text: its name, its caption, the parameters table,
-and the operations that made it, in order (a brought pipeline's recorded ones, a built
+and the operations that made it, in order (your own pipeline's recorded ones, a built
 pipeline's recipe).
 
 view_name(record)                      # "G1", "L3"

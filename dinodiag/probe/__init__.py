@@ -6,19 +6,19 @@ JSON keyword arguments), ``outputs`` (what it returned, as global / local view t
 it drew), ``effects`` (what an unknown step did, judged from the image before and after),
 ``operations`` (one recorded call as an operation record: kind, applied, parameters),
 ``attribution`` (which operations made which view, as view records) and ``pipeline``
-(:class:`ForeignPipeline`: call it seeded and recorded, split its output, attach the records).
+(:class:`OwnPipeline`: call it seeded and recorded, split its output, attach the records).
 """
 
 from dinodiag.lazy import lazy_attributes
 
 # Imported on first use: the spec rules (dinodiag.probe.spec) are read without torch.
 _LAZY = {
-    "ForeignPipeline": "dinodiag.probe.pipeline",
+    "OwnPipeline": "dinodiag.probe.pipeline",
     "load_pipeline_spec": "dinodiag.probe.pipeline",
     "load_factory": "dinodiag.probe.spec",
     "parse_kwargs": "dinodiag.probe.spec",
 }
 
-__all__ = ["ForeignPipeline", "load_factory", "load_pipeline_spec", "parse_kwargs"]
+__all__ = ["OwnPipeline", "load_factory", "load_pipeline_spec", "parse_kwargs"]
 
 __getattr__, __dir__ = lazy_attributes(__name__, globals(), _LAZY)

@@ -12,7 +12,7 @@ matched by order instead, each crop starting a view, and a note says so.
 Each operation becomes an :class:`~dinodiag.augment.records.OpRecord`
 (:func:`dinodiag.probe.operations.describe`);
 the flat fields of the record (flip, jitter factors, blur sigma, ...) are read from them,
-so the statistics and the checks count a brought pipeline like a built one.
+so the statistics and the checks count your own pipeline like a built one.
 """
 
 from __future__ import annotations

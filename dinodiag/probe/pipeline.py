@@ -1,8 +1,8 @@
-"""A user's pipeline behind dinodiag's pipeline interface: :class:`ForeignPipeline`.
+"""A user's pipeline behind dinodiag's pipeline interface: :class:`OwnPipeline`.
 
 :func:`load_pipeline_spec` builds the transform from a spec (``path/to/file.py:factory`` or
 ``package.module:factory`` with JSON keyword arguments, :mod:`dinodiag.probe.spec`).
-:class:`ForeignPipeline` calls it on a PIL image with every generator seeded, and returns a
+:class:`OwnPipeline` calls it on a PIL image with every generator seeded, and returns a
 :class:`~dinodiag.augment.records.MultiCropSample`: the views split into global / local
 groups (:mod:`dinodiag.probe.outputs`) and one record per view with every operation that
 made it, in order, applied or not, with what it drew (:mod:`dinodiag.probe.recorder` records
@@ -30,7 +30,7 @@ from dinodiag.probe.recorder import record_operations
 from dinodiag.probe.spec import USER_CODE_ERRORS, describe_exception, load_factory, parse_kwargs
 
 
-class ForeignPipeline:
+class OwnPipeline:
     """A user's transform behind the call signature of :class:`~dinodiag.augment.MultiCropPipeline`.
 
     ``n_global`` says how many leading views of a list output are global crops;
@@ -55,7 +55,7 @@ class ForeignPipeline:
         self.config = None  # a foreign pipeline has no dinodiag config: checks use measurements
 
     def __repr__(self) -> str:
-        return f"ForeignPipeline({self.spec!r})"
+        return f"OwnPipeline({self.spec!r})"
 
     def __call__(self, image: Image.Image, seed: int | None = None) -> MultiCropSample:
         with _seeded(seed), record_operations() as recording:
@@ -108,7 +108,7 @@ def _seeded(seed: int | None) -> Iterator[None]:
 
 def load_pipeline_spec(
     spec: str, kwargs: str | dict[str, Any] | None = None, n_global: int | None = None
-) -> ForeignPipeline:
+) -> OwnPipeline:
     """Import ``spec``, call the factory with ``kwargs`` and wrap the transform it returns."""
     factory = load_factory(spec)
     arguments = parse_kwargs(kwargs, spec)
@@ -119,7 +119,7 @@ def load_pipeline_spec(
         raise PipelineSpecError(
             f"pipeline spec {spec!r}: calling the factory({args}) raised {describe_exception(exc)}"
         ) from exc
-    pipeline = ForeignPipeline(transform, spec=spec, n_global=n_global)
+    pipeline = OwnPipeline(transform, spec=spec, n_global=n_global)
     # What a worker process rebuilds it from (dinodiag.workers): the spec, never the transform.
     pipeline.rebuild = functools.partial(load_pipeline_spec, spec, arguments, n_global)
     return pipeline

@@ -1,4 +1,4 @@
-"""Record every transform a brought pipeline runs: what went in, what came out, what it drew.
+"""Record every transform your own pipeline runs: what went in, what came out, what it drew.
 
 Within :func:`record_operations`, torchvision's transforms (v1 and v2) append an
 :class:`Event` each time they run: the transform, its input and output objects and the

@@ -462,7 +462,7 @@ def resolve_pipeline(config: TrainConfig) -> PipelineConfig:
     """The augmentation a run uses: ``data.pipeline`` with the crop overrides and patch size.
 
     Raises :class:`ConfigError` when a ViT crop size is not a multiple of the patch size, or
-    when ``data.pipeline`` is code (``file.py:factory``): a brought pipeline is measured on
+    when ``data.pipeline`` is code (``file.py:factory``): your own pipeline is measured on
     the data (:func:`dinodiag.train.pipelines.resolve_run_pipeline`).
     """
     from dinodiag.augment.presets import load_config

@@ -5,7 +5,7 @@ changes, the crops it trains with, validated before anything starts (the devices
     base = get_train_preset("cpu-demo").config
     plan = plan_run(base, {"data.batch_size": 32, "run.max_seconds": 120})  # ConfigError /
     plan = plan_run(base, {}, recipe=get_preset("dinov2").config)  # DataError naming the field
-    plan = plan_run(with_brought_pipeline(base, "my_aug.py:build", '{"size": 32}'))  # your code
+    plan = plan_run(with_own_pipeline(base, "my_aug.py:build", '{"size": 32}'))  # your code
     runs.launch(plan)   # config.json (the plan, runs/manager.py) and `train --run-dir D`
 
 ``overrides`` are ``{"section.field": value}`` as :meth:`TrainConfig.with_overrides` takes
@@ -53,7 +53,7 @@ class RunPlan:
     label: str = ""  # end of the run id (default: the config's name)
 
     @property
-    def brought(self) -> bool:
+    def own(self) -> bool:
         """Whether the plan trains your own code rather than a recipe."""
         return is_pipeline_spec(self.config.data.pipeline)
 

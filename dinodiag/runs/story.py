@@ -9,7 +9,7 @@ costs. Both at once, each stops at the budget and their steps may differ (the pa
 The seed story is one instance: the seed's broken pipeline as "yours", its fixed one as the
 reference. The dashboard's "Yours vs reference" tab starts them and shows the verdict.
 
-    base = with_brought_pipeline(get_train_preset("cpu-demo").config, "my_aug.py:build")
+    base = with_own_pipeline(get_train_preset("cpu-demo").config, "my_aug.py:build")
     plans = versus_plans(base, get_preset("dinov2").config, steps=200, max_seconds=300)
     start_versus(plans, together=False)                 # two run directories, one queue
     members = latest_story(runs.list_runs())            # {"yours": RunInfo, "reference": ...}

@@ -1,6 +1,6 @@
 """Sampled statistics: what the pipeline actually drew, over many images.
 
-:func:`sample_views` runs a pipeline (built or brought) over N images of a dataset and returns
+:func:`sample_views` runs a pipeline (built or own) over N images of a dataset and returns
 one row per view with the recorded parameters and derived measures (:mod:`.frames`, on the box
 geometry of :mod:`.geometry`); :func:`summarize` condenses the crop measures
 (:mod:`.summaries`), :func:`rates` the application rate of every photometric operation per view

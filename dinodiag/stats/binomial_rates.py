@@ -75,7 +75,7 @@ def rates(
 ) -> pd.DataFrame:
     """Measured application rate of each operation per view kind.
 
-    Against the pipeline's configured p (``config``; NaN for a brought pipeline) and the
+    Against the pipeline's configured p (``config``; NaN for your own pipeline) and the
     expected p (``expect``, e.g. the reference), with the binomial acceptance interval of
     the expected p at this count (``low`` / ``high``, as rates) and a ``verdict``
     (:func:`rate_verdict`). Views whose value is unknown are not counted (``n``).

@@ -1,6 +1,6 @@
 """What the pipeline drew over many images, as one frame: one row per view.
 
-:func:`sample_views` runs a pipeline (built or brought) over N images of a dataset and returns
+:func:`sample_views` runs a pipeline (built or own) over N images of a dataset and returns
 one row per view (:data:`COLUMNS`) with the recorded parameters and derived measures;
 :func:`sample_rows` makes the rows of one sample and :class:`RowFrames` gathers them.
 
@@ -244,7 +244,7 @@ def sample_views(
     order, the same for any ``workers``.
     A built pipeline is run records-only (same draws, no pixels): statistics never
     look at the views, and skipping them makes 500 samples take well under a second.
-    A brought pipeline runs on one torch thread per process in ``workers`` processes (one
+    Your own pipeline runs on one torch thread per process in ``workers`` processes (one
     per available core by default; 1 = this process), with ``timeout`` seconds per sample
     (:func:`dinodiag.workers.run_tasks`); ``on_note`` hears why it ran in one process if
     it could not be sent to workers (default: printed on stderr).

@@ -149,7 +149,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     started = process_start_time()
     if args.print_config or (args.estimate and args.json):
-        # The answer is JSON for a script: a brought pipeline (called while the config is
+        # The answer is JSON for a script: your own pipeline (called while the config is
         # resolved) may print, so standard output is kept for the JSON alone.
         with stdout_reserved():
             config, recipe = config_and_recipe(args)

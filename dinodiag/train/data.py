@@ -55,7 +55,7 @@ class MultiCropDataset(Dataset):
     through the multi-crop pipeline seeded with ``mix_seed(seed, epoch, index)``.
 
     ``pipeline`` is a recipe (built here, recording every view's parameters) or a callable
-    ``pipeline(image, seed) -> MultiCropSample`` such as a brought pipeline (which pickles as
+    ``pipeline(image, seed) -> MultiCropSample`` such as your own pipeline (which pickles as
     its spec, so that workers started with *spawn* rebuild it)."""
 
     def __init__(

@@ -73,7 +73,7 @@ def run_training(
 
     ``started``: the unix time the run's clock starts from (the CLI gives its process start, so
     ``run.max_seconds`` includes the imports and the set-up); None = now.
-    ``allow_pipeline_change``: resume a brought pipeline whose file changed (else refused).
+    ``allow_pipeline_change``: resume your own pipeline whose file changed (else refused).
     """
     run = RunState(config, Path(run_dir), resume, progress, on_step, started, allow_pipeline_change)
     state, message = "failed", ""

@@ -2,19 +2,19 @@
 
 ``data.pipeline`` names a preset, a YAML / JSON / DINOv2 file, or a spec
 ``path/to/file.py:factory`` / ``package.module:factory`` whose factory is called with
-``data.pipeline_kwargs`` (a JSON object). A brought pipeline runs behind
-:class:`~dinodiag.probe.ForeignPipeline`, the inspector's own wrapper: every call is seeded,
+``data.pipeline_kwargs`` (a JSON object). Your own pipeline runs behind
+:class:`~dinodiag.probe.OwnPipeline`, the inspector's own wrapper: every call is seeded,
 its output split into global / local views and recorded as :class:`ViewRecord` s, so the
 run's metrics show what it sampled (crop scales) as the inspector shows it.
 
-    run = resolve_run_pipeline(config, dataset)   # RunPipeline: recipe or brought
+    run = resolve_run_pipeline(config, dataset)   # RunPipeline: recipe or own
     run.config                                    # PipelineConfig: the recipe, or the
-                                                  # measured shapes of a brought pipeline
+                                                  # measured shapes of your own pipeline
     run.make()                                    # the per-image callable of the loader
     run.record()                                  # what config.json stores about it
 
-The spec is what travels, never the transform: :class:`BroughtPipeline` pickles as its spec
-and rebuilds the transform in each DataLoader worker. A brought pipeline's views are measured
+The spec is what travels, never the transform: :class:`OwnTrainingPipeline` pickles as its spec
+and rebuilds the transform in each DataLoader worker. Your own pipeline's views are measured
 on a few images of the training set (counts, sizes, value range), its ``Normalize`` found in
 its object graph (the k-NN images are normalised the same way), and its crop sizes checked
 against the ViT (:func:`fitting_patch_sizes`): a size the patch does not divide is refused
@@ -40,12 +40,12 @@ from dinodiag.errors import ConfigError, PipelineSpecError
 from dinodiag.probe.spec import is_pipeline_spec, names_a_file
 from dinodiag.recipe.config import ModelConfig, TrainConfig, resolve_pipeline
 
-MEASURED_IMAGES = 4  # images a brought pipeline is called on to measure its views
+MEASURED_IMAGES = 4  # images your own pipeline is called on to measure its views
 _WALK_DEPTH = 8  # how deep find_normalize looks into a transform's attributes
 
 
 @dataclass(frozen=True)
-class BroughtSpec:
+class OwnSpec:
     """The user's pipeline as a run stores it: the spec, its arguments, its file's hash."""
 
     spec: str  # as given: "examples/seed_pipeline.py:build_two_view_augment"
@@ -54,7 +54,7 @@ class BroughtSpec:
     sha256: str | None = None  # of that file's bytes when the run started
 
     @classmethod
-    def of(cls, spec: str, kwargs: str = "") -> BroughtSpec:
+    def of(cls, spec: str, kwargs: str = "") -> OwnSpec:
         """The spec with its file located and hashed (a module spec: the module's file)."""
         spec, kwargs = spec.strip(), (kwargs or "").strip()
         _parse_kwargs(kwargs, spec)  # bad JSON is refused before anything is imported
@@ -81,7 +81,7 @@ class BroughtSpec:
         return self.spec
 
     def load(self) -> Any:
-        """The user's transform behind :class:`~dinodiag.probe.ForeignPipeline`."""
+        """The user's transform behind :class:`~dinodiag.probe.OwnPipeline`."""
         from dinodiag.probe import load_pipeline_spec
 
         return load_pipeline_spec(self.loadable(), self.kwargs or None)
@@ -96,7 +96,7 @@ class BroughtSpec:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> BroughtSpec:
+    def from_dict(cls, data: dict[str, Any]) -> OwnSpec:
         kwargs = str(data.get("kwargs_json") or "")
         return cls(str(data["spec"]), kwargs, data.get("file"), data.get("sha256"))
 
@@ -124,12 +124,12 @@ def file_sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-class BroughtPipeline:
+class OwnTrainingPipeline:
     """``pipeline(image, seed) -> MultiCropSample`` for the user's code; pickles as its spec,
     so a DataLoader worker started with *spawn* imports the code again (with *fork* it keeps
     the parent's). The transform itself may not pickle (lambdas, open files)."""
 
-    def __init__(self, spec: BroughtSpec, n_global: int | None = None) -> None:
+    def __init__(self, spec: OwnSpec, n_global: int | None = None) -> None:
         self.spec, self.n_global = spec, n_global
         self._pipeline: Any = None
 
@@ -147,7 +147,7 @@ class BroughtPipeline:
 
     @property
     def pipeline(self) -> Any:
-        """The :class:`~dinodiag.probe.ForeignPipeline`, imported on first use."""
+        """The :class:`~dinodiag.probe.OwnPipeline`, imported on first use."""
         if self._pipeline is None:
             self._pipeline = self.spec.load()
             self._pipeline.n_global = self.n_global
@@ -159,7 +159,7 @@ class BroughtPipeline:
 
 @dataclass(frozen=True)
 class ViewShapes:
-    """A brought pipeline's views as measured on a few images (the same for every image)."""
+    """Your own pipeline's views as measured on a few images (the same for every image)."""
 
     global_number: int
     global_size: tuple[int, int]  # (height, width)
@@ -261,14 +261,14 @@ def fitting_patch_sizes(sizes: list[tuple[int, int]], near: int) -> list[int]:
 
 @dataclass(frozen=True)
 class RunPipeline:
-    """The pipeline of a run: a recipe, or a brought pipeline with what was measured."""
+    """The pipeline of a run: a recipe, or your own pipeline with what was measured."""
 
-    config: PipelineConfig  # the recipe; for a brought pipeline its measured shape (counts,
+    config: PipelineConfig  # the recipe; for your own pipeline its measured shape (counts,
     # sizes, normalisation), which the model, the masks and the k-NN images are built from
-    brought: BroughtSpec | None = None
-    shapes: ViewShapes | None = None  # measured views of a brought pipeline
-    normalisation: str = ""  # where a brought pipeline's mean / std come from
-    loaded: Any = field(default=None, compare=False, repr=False)  # the BroughtPipeline measured
+    own: OwnSpec | None = None
+    shapes: ViewShapes | None = None  # measured views of your own pipeline
+    normalisation: str = ""  # where your own pipeline's mean / std come from
+    loaded: Any = field(default=None, compare=False, repr=False)  # the OwnTrainingPipeline measured
 
     @property
     def global_grid_size(self) -> tuple[int, int]:
@@ -279,13 +279,13 @@ class RunPipeline:
 
     @property
     def label(self) -> str:
-        return self.brought.label if self.brought else self.config.name
+        return self.own.label if self.own else self.config.name
 
     def make(self) -> Callable[..., MultiCropSample]:
         """The per-image callable of the training loader (records every view's parameters)."""
-        if self.brought is not None:
+        if self.own is not None:
             assert self.shapes is not None
-            pipeline = self.loaded or BroughtPipeline(self.brought)
+            pipeline = self.loaded or OwnTrainingPipeline(self.own)
             pipeline.set_global_count(self.shapes.global_number)  # as measured: no guess
             return pipeline
         from dinodiag.augment.pipeline import build_pipeline
@@ -293,13 +293,13 @@ class RunPipeline:
         return build_pipeline(self.config, record=True)
 
     def record(self) -> dict[str, Any] | None:
-        """What config.json keeps about a brought pipeline (None for a recipe)."""
-        if self.brought is None or self.shapes is None:
+        """What config.json keeps about your own pipeline (None for a recipe)."""
+        if self.own is None or self.shapes is None:
             return None
         s = self.shapes
         return {
-            **self.brought.to_dict(),
-            "label": self.brought.label,
+            **self.own.to_dict(),
+            "label": self.own.label,
             "global_crops": {"number": s.global_number, "size": list(s.global_size)},
             "local_crops": {
                 "number": s.local_number,
@@ -320,7 +320,7 @@ CROP_KNOBS = {  # data field -> flag: crop overrides of a recipe, which code doe
 }
 
 
-def with_brought_pipeline(config: TrainConfig, spec: str, kwargs: str = "") -> TrainConfig:
+def with_own_pipeline(config: TrainConfig, spec: str, kwargs: str = "") -> TrainConfig:
     """``config`` training the code ``spec`` (with its JSON ``kwargs``): the preset's crop
     overrides are dropped, since the code makes the crops."""
     changes: dict[str, Any] = {f"data.{knob}": None for knob in CROP_KNOBS}
@@ -329,8 +329,8 @@ def with_brought_pipeline(config: TrainConfig, spec: str, kwargs: str = "") -> T
     )
 
 
-def brought_spec(config: TrainConfig) -> BroughtSpec | None:
-    """The brought pipeline ``data.pipeline`` names (None for a preset or a file)."""
+def own_spec(config: TrainConfig) -> OwnSpec | None:
+    """Your own pipeline ``data.pipeline`` names (None for a preset or a file)."""
     if not is_pipeline_spec(config.data.pipeline):
         if config.data.pipeline_kwargs.strip():
             raise ConfigError(
@@ -341,26 +341,26 @@ def brought_spec(config: TrainConfig) -> BroughtSpec | None:
     for knob, flag in CROP_KNOBS.items():
         if getattr(config.data, knob) is not None:
             raise ConfigError(
-                f"{flag} (data.{knob}) cannot change a brought pipeline: its crops come from "
+                f"{flag} (data.{knob}) cannot change your own pipeline: its crops come from "
                 f"your code ({config.data.pipeline}); pass the sizes to your factory with "
                 "--pipeline-kwargs instead, or drop the flag."
             )
-    return BroughtSpec.of(config.data.pipeline, config.data.pipeline_kwargs)
+    return OwnSpec.of(config.data.pipeline, config.data.pipeline_kwargs)
 
 
 def resolve_run_pipeline(
-    config: TrainConfig, dataset: Any, brought: BroughtSpec | None = None
+    config: TrainConfig, dataset: Any, own: OwnSpec | None = None
 ) -> RunPipeline:
-    """The run's pipeline; a brought one is imported, called on the first images of
-    ``dataset`` and checked against the model (``brought``: a stored spec, on resume).
+    """The run's pipeline; your own one is imported, called on the first images of
+    ``dataset`` and checked against the model (``own``: a stored spec, on resume).
 
     Raises :class:`ConfigError` / :class:`PipelineSpecError` with what to change.
     """
-    brought = brought or brought_spec(config)
-    if brought is None:
+    own = own or own_spec(config)
+    if own is None:
         return RunPipeline(resolve_pipeline(config))
-    pipeline = BroughtPipeline(brought)
-    shapes = measure_views(pipeline, dataset, config.run.seed, brought.label)
+    pipeline = OwnTrainingPipeline(own)
+    shapes = measure_views(pipeline, dataset, config.run.seed, own.label)
     found = find_normalize(pipeline.pipeline.transform)
     if found is not None:
         mean, std = found
@@ -375,9 +375,9 @@ def resolve_run_pipeline(
         )
     if len(mean) == 1:
         mean, std = mean * 3, std * 3
-    stand_in = _stand_in(shapes, brought.label, config.model, mean, std)
-    check_brought_crops(shapes, config.model, brought.label)
-    return RunPipeline(stand_in, brought, shapes, normalisation, loaded=pipeline)
+    stand_in = _stand_in(shapes, own.label, config.model, mean, std)
+    check_own_crops(shapes, config.model, own.label)
+    return RunPipeline(stand_in, own, shapes, normalisation, loaded=pipeline)
 
 
 def _stand_in(
@@ -387,7 +387,7 @@ def _stand_in(
     mean: tuple[float, ...],
     std: tuple[float, ...],
 ) -> PipelineConfig:
-    """A :class:`PipelineConfig` with the brought pipeline's counts, sizes and normalisation
+    """A :class:`PipelineConfig` with your own pipeline's counts, sizes and normalisation
     (its photometric fields are the defaults and mean nothing: the code makes the views)."""
     height, _width = shapes.global_size
     local = shapes.local_size[0] if shapes.local_size else max(1, height // 2)
@@ -406,7 +406,7 @@ def _stand_in(
         raise PipelineSpecError(f"pipeline {label}: its views cannot be trained: {exc}") from None
 
 
-def check_brought_crops(shapes: ViewShapes, model: ModelConfig, label: str) -> None:
+def check_own_crops(shapes: ViewShapes, model: ModelConfig, label: str) -> None:
     """Every crop side must be a multiple of the ViT patch (the positional embeddings then
     interpolate to any grid); DINO needs two views. Refused with the patch sizes that fit."""
     sizes = [shapes.global_size] + ([shapes.local_size] if shapes.local_size else [])
@@ -430,13 +430,13 @@ def check_brought_crops(shapes: ViewShapes, model: ModelConfig, label: str) -> N
 
 
 def adapted_patch_size(config: TrainConfig, dataset: Any) -> tuple[int, str] | None:
-    """For the CLI when no ``--patch-size`` was given: a patch size that fits a brought
+    """For the CLI when no ``--patch-size`` was given: a patch size that fits your own
     pipeline's crops when the preset's does not (the nearest divisor of every side), with a
     sentence saying so; None when nothing needs adapting."""
-    brought = brought_spec(config)
-    if brought is None or not config.model.arch.startswith("vit"):
+    own = own_spec(config)
+    if own is None or not config.model.arch.startswith("vit"):
         return None
-    shapes = measure_views(BroughtPipeline(brought), dataset, config.run.seed, brought.label)
+    shapes = measure_views(OwnTrainingPipeline(own), dataset, config.run.seed, own.label)
     sizes = [shapes.global_size] + ([shapes.local_size] if shapes.local_size else [])
     p = config.model.patch_size
     if all(h % p == 0 and w % p == 0 for h, w in sizes):
@@ -444,12 +444,12 @@ def adapted_patch_size(config: TrainConfig, dataset: Any) -> tuple[int, str] | N
     patch = fitting_patch_sizes(sizes, p)[0]
     shown = ", ".join(f"{h}x{w}" for h, w in sizes)
     return patch, (
-        f"patch size {patch} instead of {p}: the crops of {brought.label} ({shown} px) are not "
+        f"patch size {patch} instead of {p}: the crops of {own.label} ({shown} px) are not "
         f"multiples of {p} (give --patch-size to choose another)"
     )
 
 
-def check_unchanged(saved: BroughtSpec, allow_change: bool) -> tuple[BroughtSpec, str | None]:
+def check_unchanged(saved: OwnSpec, allow_change: bool) -> tuple[OwnSpec, str | None]:
     """On resume: the stored spec, refused when its file is gone or changed (unless
     ``allow_change``); returns the spec to train with and an event message when it changed."""
     if saved.file is None:
@@ -471,7 +471,7 @@ def check_unchanged(saved: BroughtSpec, allow_change: bool) -> tuple[BroughtSpec
             "file, or resume with --allow-pipeline-change to go on with the new code (the run "
             "then mixes both)."
         )
-    updated = BroughtSpec(saved.spec, saved.kwargs, saved.file, now)
+    updated = OwnSpec(saved.spec, saved.kwargs, saved.file, now)
     return updated, f"the pipeline file {path} changed ({change}); resumed with the new code"
 
 

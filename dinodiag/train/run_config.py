@@ -125,17 +125,17 @@ def _adapt_patch_size(config: TrainConfig) -> TrainConfig:
 
 
 def resolved_config(config: TrainConfig, recipe: Any) -> dict[str, Any]:
-    """What ``--print-config`` shows: the config with its pipeline resolved (a brought
+    """What ``--print-config`` shows: the config with its pipeline resolved (your own
     pipeline is called on images; a DINOv2 file's crops need none)."""
     from dinodiag.augment.config import to_dict
     from dinodiag.train.data import open_train_set
-    from dinodiag.train.pipelines import brought_spec, resolve_run_pipeline
+    from dinodiag.train.pipelines import own_spec, resolve_run_pipeline
 
-    images = open_train_set(config) if brought_spec(config) is not None else None
+    images = open_train_set(config) if own_spec(config) is not None else None
     pipeline = resolve_run_pipeline(config, images)
     shown = {**config.to_dict(), "pipeline": to_dict(pipeline.config)}
     if pipeline.record() is not None:
-        shown["brought_pipeline"] = pipeline.record()
+        shown["own_pipeline"] = pipeline.record()
     if recipe is not None:
         shown["dinov2_config"] = recipe.describe()
     return shown

@@ -37,7 +37,7 @@ from dinodiag.train.eval.background import BackgroundEvaluation
 from dinodiag.train.eval.device_eval import on_device
 from dinodiag.train.eval.evaluator import build_evaluator
 from dinodiag.train.pipelines import (
-    BroughtSpec,
+    OwnSpec,
     RunPipeline,
     check_unchanged,
     resolve_run_pipeline,
@@ -98,9 +98,9 @@ def stage_open(run: RunState) -> None:
         **run.knn,
     )
     saved = {**run.config.to_dict(), "pipeline": to_dict(run.pipeline)}
-    brought = run.run_pipeline.record()
-    if brought is not None:
-        saved["brought_pipeline"] = brought
+    own = run.run_pipeline.record()
+    if own is not None:
+        saved["own_pipeline"] = own
     run.writer.write_config({**saved, "resolved": run.resolved})
     if run.resume:
         run.event(
@@ -125,8 +125,8 @@ def stage_data(run: RunState) -> None:
     run.run_pipeline = resolve_pipeline(run)
     run.pipeline = run.run_pipeline.config
     device_views = augments_on_device(cfg.data.augment_device, rt.device)
-    if device_views and run.run_pipeline.brought is not None:
-        device_views = brought_on_the_cpu(run, cfg.data.augment_device)
+    if device_views and run.run_pipeline.own is not None:
+        device_views = own_on_the_cpu(run, cfg.data.augment_device)
     run.augment = None  # on-device augmentation (dinodiag.train.device_batches)
     if device_views:
         feed = build_run_device_loader(
@@ -170,7 +170,7 @@ def stage_data(run: RunState) -> None:
             run.evaluator = on_device(run.evaluator, run.pipeline)
 
 
-def brought_on_the_cpu(run: RunState, requested: str) -> bool:
+def own_on_the_cpu(run: RunState, requested: str) -> bool:
     """Your own code runs in the loader workers, never on the device (the device backend
     draws dinodiag's recipe): with ``auto`` the run goes on with the CPU path and says so;
     a device asked for by name is refused (False: the CPU path)."""
@@ -190,11 +190,12 @@ def brought_on_the_cpu(run: RunState, requested: str) -> bool:
 
 
 def resolve_pipeline(run: RunState) -> RunPipeline:
-    """The pipeline of the run: on resume the one it started with (a brought pipeline's
+    """The pipeline of the run: on resume the one it started with (your own pipeline's
     file must be unchanged, unless allowed), else ``data.pipeline``."""
     saved = run.saved_config or {}
-    if saved.get("brought_pipeline"):
-        stored = BroughtSpec.from_dict(saved["brought_pipeline"])
+    own = saved.get("own_pipeline") or saved.get("brought_pipeline")  # the key before 0.2
+    if own:
+        stored = OwnSpec.from_dict(own)
         spec, changed = check_unchanged(stored, run.allow_pipeline_change)
         if changed is not None:
             run.event("pipeline_changed", changed, level="warning")

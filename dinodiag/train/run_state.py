@@ -41,7 +41,7 @@ class RunState:
         self.config, self.run_dir, self.resume = config, run_dir, resume
         self.progress, self.on_step = progress, on_step
         self.started = started  # unix time the clock (and the time budget) counts from
-        self.allow_pipeline_change = allow_pipeline_change  # resume a changed brought pipeline
+        self.allow_pipeline_change = allow_pipeline_change  # resume a changed own pipeline
         self.stream: BatchFeed | None = None  # the training batches (workers started)
         self.baseline: BackgroundEvaluation | None = None  # the step-0 k-NN running in a thread
         self.step, self.total_steps, self.steps_per_epoch = 0, 0, 1
@@ -61,7 +61,7 @@ class RunState:
         self.rt: Any = None  # the Runtime: device, rank, world size, precision
         self.writer: Any = None  # the RunWriter of the run directory
         self.train_set: Any = None
-        self.run_pipeline: Any = None  # the RunPipeline (a brought pipeline's record)
+        self.run_pipeline: Any = None  # the RunPipeline (your own pipeline's record)
         self.pipeline: Any = None  # its PipelineConfig
         self.augment: Any = None  # on-device augmentation (dinodiag.train.device_batches)
         self.loader: Any = None

@@ -140,22 +140,22 @@ def test_field_edits_change_the_pipeline(app):
 
 
 def test_bad_spec_and_bad_kwargs_are_errors(app, tmp_path, allow_code):
-    at = app(pl_source="byo", pl_spec="no_such_file.py:build")
+    at = app(pl_source="own", pl_spec="no_such_file.py:build")
     assert_no_exception(at)
     assert any("no_such_file.py" in e and "does not exist" in e for e in errors(at)), errors(at)
     module = tmp_path / "my_augment.py"
     module.write_text(TWO_VIEW_AUGMENT)
     at = app(
-        pl_source="byo", pl_spec=f"{module}:build_two_view_augment", pl_kwargs="{img_size: 96}"
+        pl_source="own", pl_spec=f"{module}:build_two_view_augment", pl_kwargs="{img_size: 96}"
     )
     assert any("not valid JSON" in e for e in errors(at)), errors(at)
 
 
-def test_brought_pipeline_is_validated_and_its_errors_shown(app, tmp_path, allow_code):
+def test_own_pipeline_is_validated_and_its_errors_shown(app, tmp_path, allow_code):
     module = tmp_path / "my_augment.py"
     module.write_text(TWO_VIEW_AUGMENT)
     at = app(
-        pl_source="byo", pl_spec=f"{module}:build_two_view_augment", pl_kwargs='{"img_size": 96}'
+        pl_source="own", pl_spec=f"{module}:build_two_view_augment", pl_kwargs='{"img_size": 96}'
     )
     assert not errors(at)
     at.switch_page("pages/validation.py").run()
@@ -168,7 +168,7 @@ def test_brought_pipeline_is_validated_and_its_errors_shown(app, tmp_path, allow
     assert_no_exception(at)
     assert [c.split(" · ")[0] for c in at.image[1].captions] == ["G1", "G2"]
 
-    at = app(pl_source="byo", pl_spec=f"{module}:build_raising")
+    at = app(pl_source="own", pl_spec=f"{module}:build_raising")
     at.switch_page("pages/validation.py").run()
     at.button(key="val_run").click().run()
     assert_no_exception(at)

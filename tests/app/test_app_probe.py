@@ -1,4 +1,4 @@
-"""The pages on a brought pipeline: per-view operations, rates per view, the photometric checks;
+"""The pages on your own pipeline: per-view operations, rates per view, the photometric checks;
 and the inspector naming the image it actually shows."""
 
 from __future__ import annotations
@@ -40,17 +40,17 @@ INVERTED_BLUR = textwrap.dedent(
 )
 
 
-def _brought(app, tmp_path, **state):
-    """The sidebar on a brought pipeline (tests using it take the allow_code fixture)."""
+def _own(app, tmp_path, **state):
+    """The sidebar on your own pipeline (tests using it take the allow_code fixture)."""
     module = tmp_path / "inverted.py"
     module.write_text(INVERTED_BLUR)
-    at = app(pl_source="byo", pl_spec=f"{module}:build", **state)
+    at = app(pl_source="own", pl_spec=f"{module}:build", **state)
     assert not errors(at), errors(at)
     return at
 
 
-def test_the_inspector_lists_every_operation_of_each_brought_view(app, tmp_path, allow_code):
-    at = _brought(app, tmp_path)
+def test_the_inspector_lists_every_operation_of_each_own_view(app, tmp_path, allow_code):
+    at = _own(app, tmp_path)
     at.switch_page("pages/inspector.py").run()
     assert_no_exception(at)
     assert "Operations per view, in order" in texts(at)
@@ -64,13 +64,13 @@ def test_the_inspector_lists_every_operation_of_each_brought_view(app, tmp_path,
     assert {"torchvision v1"} == set(first["read from"])
     at.selectbox(key="insp_ops_view").set_value("L2").run()
     assert set(at.dataframe[1].value["view"]) == {"L2"}
-    # The views' captions now carry what the brought pipeline drew, as a built one's do.
+    # The views' captions now carry what your own pipeline drew, as a built one's do.
     captions = at.image[1].captions
     assert captions[0].startswith("G1 · scale") and "blur" not in captions[0]
 
 
 def test_statistics_show_rates_per_view_against_the_reference(app, tmp_path, allow_code):
-    at = _brought(app, tmp_path, stats_n=50)
+    at = _own(app, tmp_path, stats_n=50)
     at.switch_page("pages/statistics.py").run()
     assert_no_exception(at)
     rates = at.dataframe[1].value.set_index(["kind", "operation"])
@@ -84,7 +84,7 @@ def test_statistics_show_rates_per_view_against_the_reference(app, tmp_path, all
 
 
 def test_validation_fails_the_inverted_blur_and_names_the_cause(app, tmp_path, allow_code):
-    at = _brought(app, tmp_path)
+    at = _own(app, tmp_path)
     at.switch_page("pages/validation.py").run()
     at.button(key="val_run").click().run()
     assert_no_exception(at)

@@ -28,7 +28,7 @@ def warnings_of(at) -> str:
 # ------------------------------------------------------------------------ your own code
 def test_own_code_is_off_by_default_and_runs_nothing(app, tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
-    at = app(pl_source="byo", pl_spec=GETOUTPUT, pl_kwargs=f'{{"cmd": "touch {marker}"}}')
+    at = app(pl_source="own", pl_spec=GETOUTPUT, pl_kwargs=f'{{"cmd": "touch {marker}"}}')
     assert not marker.exists()
     told = warnings_of(at)
     assert "Your own pipeline code is off on this server" in told
@@ -46,7 +46,7 @@ def test_own_code_is_off_by_default_and_runs_nothing(app, tmp_path: Path) -> Non
 
 def test_own_code_runs_once_the_server_allows_it(app, tmp_path: Path, allow_code) -> None:
     marker = tmp_path / "ran"
-    app(pl_source="byo", pl_spec=GETOUTPUT, pl_kwargs=f'{{"cmd": "touch {marker}"}}')
+    app(pl_source="own", pl_spec=GETOUTPUT, pl_kwargs=f'{{"cmd": "touch {marker}"}}')
     assert marker.exists()  # the switch is real: with it, a spec is code on the server
 
 

@@ -42,7 +42,7 @@ def test_choosing_yaml_before_typing_is_no_error_and_the_page_keeps_its_title(ap
 def test_choosing_own_code_before_typing_is_no_error(app, allow_code):
     at = app()
     at.switch_page("pages/validation.py").run()
-    at.radio(key="pl_source").set_value("byo").run()
+    at.radio(key="pl_source").set_value("own").run()
     assert_no_exception(at)
     assert at.title[0].value == "Validation" and not errors(at)
     assert any("**Pipeline:** Type a spec such as" in i for i in infos(at))
@@ -133,7 +133,7 @@ def test_a_link_with_a_pasted_config_and_bad_values_says_what_it_left_out():
 def test_a_link_never_runs_a_spec_without_the_opt_in(tmp_path):
     marker = tmp_path / "pwned"
     spec = "subprocess:getoutput"
-    at = linked(pipeline="byo", spec=spec, kwargs=json.dumps({"cmd": f"touch {marker}"}))
+    at = linked(pipeline="own", spec=spec, kwargs=json.dumps({"cmd": f"touch {marker}"}))
     assert not marker.exists()
     assert "pl_spec" not in at.session_state or not at.session_state["pl_spec"]
     assert any("carries a pipeline spec" in w and "nothing of it ran" in w for w in warnings(at))
@@ -151,7 +151,7 @@ def test_with_the_opt_in_a_link_carries_the_spec(tmp_path, allow_code):
         "    view = transforms.Compose([transforms.RandomResizedCrop(32), transforms.ToTensor()])\n"
         "    return lambda image: [view(image), view(image)]\n"
     )
-    at = linked(pipeline="byo", spec=f"{module}:build")
+    at = linked(pipeline="own", spec=f"{module}:build")
     ctx = at.session_state["dinodiag_context"]
     assert ctx.pipeline is not None and ctx.choice.spec == f"{module}:build"
     assert at.query_params["spec"] == f"{module}:build"

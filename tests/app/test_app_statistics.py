@@ -1,4 +1,4 @@
-"""The statistics page: outside-the-reference shares, repeats, a brought pipeline's name."""
+"""The statistics page: outside-the-reference shares, repeats, your own pipeline's name."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def test_the_share_outside_the_reference_range_and_the_repeats_are_said(app):
     assert "% below 0.32" in line
 
 
-def test_a_brought_pipeline_is_named_short_in_the_tables(app, tmp_path, allow_code):
+def test_your_own_pipeline_is_named_short_in_the_tables(app, tmp_path, allow_code):
     folder = tmp_path / "a" / "very" / "long" / "path" / "to" / "my" / "project"
     folder.mkdir(parents=True)
     module = folder / "my_augment.py"
@@ -31,7 +31,7 @@ def test_a_brought_pipeline_is_named_short_in_the_tables(app, tmp_path, allow_co
         "        transforms.RandomHorizontalFlip(), transforms.ToTensor()])\n"
         "    return lambda image: [view(image), view(image)]\n"
     )
-    at = app(pl_source="byo", pl_spec=f"{module}:build", stats_n=50)
+    at = app(pl_source="own", pl_spec=f"{module}:build", stats_n=50)
     at.switch_page("pages/statistics.py").run()
     assert_no_exception(at)
     assert not errors(at)

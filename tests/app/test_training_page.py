@@ -125,7 +125,7 @@ SEED_CODE = f"{ROOT / 'examples/seed_pipeline.py'}:build_two_view_augment"
 
 
 def test_your_code_needs_the_servers_opt_in_or_a_confirmation_to_train_the_preset(page):
-    at = page("New run", pl_source="byo", pl_spec=SEED_CODE)  # code from the browser is off
+    at = page("New run", pl_source="own", pl_spec=SEED_CODE)  # code from the browser is off
     text = texts(at)
     assert "runs code from the browser only when allowed" in text and "--allow-browser" in text
     assert at.button(key="tr_start").proto.disabled is True
@@ -135,7 +135,7 @@ def test_your_code_needs_the_servers_opt_in_or_a_confirmation_to_train_the_prese
 
 
 def test_the_form_trains_your_code_from_the_sidebar_by_default(page, runs_dir, allow_code):
-    at = page("New run", pl_source="byo", pl_spec=SEED_CODE, pl_kwargs='{"img_size": 16}')
+    at = page("New run", pl_source="own", pl_spec=SEED_CODE, pl_kwargs='{"img_size": 16}')
     at.selectbox(key="tr_preset").set_value("tiny-test").run()
     assert_no_exception(at)
     text = texts(at)
@@ -151,8 +151,8 @@ def test_the_form_trains_your_code_from_the_sidebar_by_default(page, runs_dir, a
     planned = rundir.read_config(run_dir)["data"]  # the plan: the config is the message
     assert planned["pipeline"] == SEED_CODE and planned["pipeline_kwargs"] == '{"img_size": 16}'
     wait_for(lambda: runs.read_run(run_dir).state == "finished", timeout=120)
-    brought = rundir.read_config(run_dir)["brought_pipeline"]
-    assert brought["spec"] == SEED_CODE and brought["global_crops"]["size"] == [16, 16]
+    own = rundir.read_config(run_dir)["own_pipeline"]
+    assert own["spec"] == SEED_CODE and own["global_crops"]["size"] == [16, 16]
     assert runs.read_run(run_dir).pipeline == "yours: seed_pipeline.py:build_two_view_augment"
 
 

@@ -1,4 +1,4 @@
-"""Check tests: the brought pipelines of ``tests/probe/brought.py`` are importable here too."""
+"""Check tests: your own pipelines of ``tests/probe/own.py`` are importable here too."""
 
 from __future__ import annotations
 

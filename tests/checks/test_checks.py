@@ -258,7 +258,7 @@ def test_absolute_upsampling_warns_on_tiny_sources() -> None:
     )
 
 
-def test_brought_pipeline_uses_measurements(small_dataset) -> None:
+def test_own_pipeline_uses_measurements(small_dataset) -> None:
     pipe = load_pipeline_spec("examples/seed_pipeline.py:build_two_view_augment", {"img_size": 96})
     report = check(pipe, small_dataset)
     assert report.by_id("view_count").status == "fail"
@@ -276,8 +276,8 @@ def test_brought_pipeline_uses_measurements(small_dataset) -> None:
     assert fixed.by_id("local_vs_global_size").status == "warn"
 
 
-def test_brought_pipeline_without_crops_skips_scale_checks(small_dataset) -> None:
-    from dinodiag.probe.pipeline import ForeignPipeline
+def test_own_pipeline_without_crops_skips_scale_checks(small_dataset) -> None:
+    from dinodiag.probe.pipeline import OwnPipeline
 
     def resize_only(im):
         t = torch.from_numpy(np.array(im.resize((224, 224)), dtype=np.float32) / 255).permute(
@@ -285,7 +285,7 @@ def test_brought_pipeline_without_crops_skips_scale_checks(small_dataset) -> Non
         )
         return [(t - 0.45) / 0.225, (t.flip(-1) - 0.45) / 0.225]
 
-    report = check(ForeignPipeline(resize_only, "resize"), small_dataset)
+    report = check(OwnPipeline(resize_only, "resize"), small_dataset)
     assert status(report, "global_scale") == "skip"
     assert "no torchvision crop (RandomResizedCrop" in report.by_id("global_scale").message
     assert any("no torchvision crop" in n for n in report.notes)

@@ -15,7 +15,7 @@ from dinodiag.augment.pipeline import build_pipeline
 from dinodiag.augment.presets import PRESETS, load_config
 from dinodiag.checks.evidence import pair_verdict
 from dinodiag.checks.runner import run_checks
-from dinodiag.probe.pipeline import ForeignPipeline
+from dinodiag.probe.pipeline import OwnPipeline
 
 DINOV2 = PRESETS["dinov2"].config
 SMALL = DINOV2.replace(global_crops_size=32, local_crops_size=16, local_crops_number=6)
@@ -40,7 +40,7 @@ def test_views_that_could_have_differed_are_faults() -> None:
         return [out, out]
 
     data = ListDataset([make_image(100, 80, seed=i) for i in range(3)])
-    result = run_checks(ForeignPipeline(twice, "twice"), data, expect=SMALL, samples=3).by_id(
+    result = run_checks(OwnPipeline(twice, "twice"), data, expect=SMALL, samples=3).by_id(
         "distinct_views"
     )
     assert result.status == "fail"

@@ -22,14 +22,14 @@ from other_methods import (
 from dinodiag.augment.pipeline import build_pipeline
 from dinodiag.checks.crops import scale_coverage
 from dinodiag.checks.runner import run_checks
-from dinodiag.probe.pipeline import ForeignPipeline
+from dinodiag.probe.pipeline import OwnPipeline
 
 DATA = ListDataset([make_image(96 + 8 * i, 72 + 4 * i, seed=i) for i in range(6)])
 
 
 def report_of(transform, samples: int = 12, expect=EXPECT):
     return run_checks(
-        ForeignPipeline(transform, "mine"),
+        OwnPipeline(transform, "mine"),
         DATA,
         expect=expect,
         expect_name="dinov2",
@@ -111,7 +111,7 @@ def test_global_scale_within_a_documented_tolerance(scale, status) -> None:
 
 def _params(transform, samples: int = 24):
     report = run_checks(
-        ForeignPipeline(transform, "mine"),
+        OwnPipeline(transform, "mine"),
         DATA,
         expect=EXPECT.replace(local_crops_number=6),
         expect_name="dinov2",

@@ -1,16 +1,16 @@
-"""photometric_rates / photometric_params on brought pipelines of every style, and built ones."""
+"""photometric_rates / photometric_params on own pipelines of every style, and built ones."""
 
 from __future__ import annotations
 
 import pytest
 import torchvision.transforms as T
-from brought import EXPECT, RELEASED, dino_v1_style, dinov2_style, v2_style, without_jitter
 from conftest import ListDataset, make_image
+from own_pipelines import EXPECT, RELEASED, dino_v1_style, dinov2_style, v2_style, without_jitter
 
 from dinodiag.augment.pipeline import build_pipeline
 from dinodiag.augment.presets import PRESETS
 from dinodiag.checks.runner import run_checks
-from dinodiag.probe.pipeline import ForeignPipeline
+from dinodiag.probe.pipeline import OwnPipeline
 
 DATA = ListDataset([make_image(96 + 8 * i, 72 + 4 * i, seed=i) for i in range(6)])
 DINO = PRESETS["dino"].config.replace(
@@ -19,7 +19,7 @@ DINO = PRESETS["dino"].config.replace(
 
 
 def report_of(transform, samples: int = 24, expect=EXPECT, name: str = "dinov2"):
-    pipeline = transform if hasattr(transform, "config") else ForeignPipeline(transform, "mine")
+    pipeline = transform if hasattr(transform, "config") else OwnPipeline(transform, "mine")
     return run_checks(pipeline, DATA, expect=expect, expect_name=name, samples=samples, seed=1)
 
 

@@ -19,7 +19,7 @@ from dinodiag.checks.runner import run_checks
 from dinodiag.cli import main
 from dinodiag.data import open_dataset
 from dinodiag.errors import DataError, PipelineSpecError, PipelineTimeoutError
-from dinodiag.probe.pipeline import ForeignPipeline, load_pipeline_spec
+from dinodiag.probe.pipeline import OwnPipeline, load_pipeline_spec
 from dinodiag.stats import sample_tasks, sample_views
 
 EXPECT = PRESETS["dinov2"].config.replace(global_crops_size=32, local_crops_size=16)
@@ -143,7 +143,7 @@ def test_a_pipeline_that_cannot_travel_runs_here_with_a_note(
     notes: list[str] = []
     dataset = open_dataset(str(folder), split="all")
     frame = sample_views(
-        ForeignPipeline(transform, "closure"), dataset, 6, workers=2, on_note=notes.append
+        OwnPipeline(transform, "closure"), dataset, 6, workers=2, on_note=notes.append
     )
     assert len(frame) == 12
     assert len(notes) == 1 and "cannot be sent to worker processes" in notes[0]

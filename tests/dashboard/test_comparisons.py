@@ -44,8 +44,8 @@ def test_the_inspector_shows_the_sidebar_the_reference_or_the_seeds_two_recipes(
     assert len(seed[1].pipeline(image, seed=0).local_crops) == 8  # really the fixed recipe
 
 
-def test_a_brought_pipeline_is_shown_as_it_is():
-    ctx = replace(context(), choice=PipelineChoice(source="byo", spec="a.py:f"), config=None)
+def test_your_own_pipeline_is_shown_as_it_is():
+    ctx = replace(context(), choice=PipelineChoice(source="own", spec="a.py:f"), config=None)
     (shown,) = comparisons.inspector_pipelines("none", ctx)
     assert shown.title == "a.py:f" and shown.mean is None and shown.std is None
 

@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import dinodiag
-from dinodiag.dashboard.context import SidebarContext, brought_pipeline_key, spec_stamp
+from dinodiag.dashboard.context import SidebarContext, own_pipeline_key, spec_stamp
 from dinodiag.dashboard.sidebar import PipelineChoice
 
 
@@ -63,8 +63,8 @@ def test_errors_become_problems_and_red_lines():
     assert ctx.pipeline_line == "not usable yet (see the sidebar)"
 
 
-def test_a_brought_pipeline_is_named_by_its_spec():
-    choice = PipelineChoice(source="byo", spec="aug.py:build")
+def test_your_own_pipeline_is_named_by_its_spec():
+    choice = PipelineChoice(source="own", spec="aug.py:build")
     ctx = context(choice=choice, config=None, pipeline=lambda image: image)
     assert ctx.pipeline_label == "aug.py:build"
     assert ctx.pipeline_line.startswith("your code: `aug.py:build`")
@@ -81,15 +81,15 @@ def test_which_sidebar_datasets_a_training_process_can_read():
     assert sample.training_data()[0] == "sample" and not sample.trains_on_sidebar_data
 
 
-def test_a_brought_pipeline_is_keyed_by_its_file_time(tmp_path: Path):
+def test_your_own_pipeline_is_keyed_by_its_file_time(tmp_path: Path):
     module = tmp_path / "aug.py"
     module.write_text("def build():\n    return None\n")
     os.utime(module, (1_000_000, 1_000_000))
     assert spec_stamp(f"{module}:build") == 1_000_000
     assert spec_stamp("package.module:build") == 0.0  # a module: nothing to watch
     assert spec_stamp(f"{tmp_path / 'gone.py'}:build") == 0.0
-    key = brought_pipeline_key("aug.py:build", {"size": 96, "a": 1}, 5.0)
-    assert key == "byo:aug.py:build:[('a', 1), ('size', 96)]:5.0"
+    key = own_pipeline_key("aug.py:build", {"size": 96, "a": 1}, 5.0)
+    assert key == "own:aug.py:build:[('a', 1), ('size', 96)]:5.0"
 
 
 def test_pages_say_what_is_missing_without_repeating_the_sidebars_error():
@@ -103,8 +103,8 @@ def test_pages_say_what_is_missing_without_repeating_the_sidebars_error():
     ((level, text),) = broken.notices(need_pipeline=False)
     assert level == "warning" and "/x" not in text and "*1 · Images*" in text
     assert broken.notices(need_dataset=False) == []
-    brought = context(
-        config=None, choice=PipelineChoice(source="byo", spec="/home/me/long/path/aug.py:build")
+    own = context(
+        config=None, choice=PipelineChoice(source="own", spec="/home/me/long/path/aug.py:build")
     )
-    assert brought.pipeline_short_label == "aug.py:build"
-    assert "every operation recorded" in brought.pipeline_line  # not only RandomResizedCrop
+    assert own.pipeline_short_label == "aug.py:build"
+    assert "every operation recorded" in own.pipeline_line  # not only RandomResizedCrop

@@ -140,13 +140,13 @@ def test_wrap_keeps_captions_inside_the_tile():
     assert all(font.getlength(line) <= 100 for line in lines)
 
 
-def test_brought_views_are_shown_with_the_normalisation_they_recorded():
+def test_own_views_are_shown_with_the_normalisation_they_recorded():
     import torchvision.transforms as T
 
-    from dinodiag.probe.pipeline import ForeignPipeline
+    from dinodiag.probe.pipeline import OwnPipeline
 
     half = T.Compose([T.CenterCrop(8), T.ToTensor(), T.Normalize((0.5,) * 3, (0.25,) * 3)])
-    sample = ForeignPipeline(lambda im: [half(im)], "mine")(flat_image((30, 120, 200)))
+    sample = OwnPipeline(lambda im: [half(im)], "mine")(flat_image((30, 120, 200)))
     shown, _, rec = crop_pictures.view_images(sample, None, None)[0]
     assert rec.mean == (0.5, 0.5, 0.5)
     assert np.abs(np.asarray(shown).astype(int) - np.array([30, 120, 200])).max() <= 1

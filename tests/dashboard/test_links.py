@@ -67,23 +67,23 @@ def test_a_pasted_config_travels_unless_it_is_long():
 
 def test_specs_and_dataset_roots_need_the_opt_in_both_ways():
     state = {
-        "pl_source": "byo",
+        "pl_source": "own",
         "pl_spec": "subprocess:getoutput",
         "pl_kwargs": '{"cmd": "id"}',
         "ds_source": "cifar10",
         "ds_path": "/data/cifar",
     }
-    assert to_query(state, False) == {"data": "cifar10", "pipeline": "byo"}
+    assert to_query(state, False) == {"data": "cifar10", "pipeline": "own"}
     assert to_query(state, True) == {
         "data": "cifar10",
         "path": "/data/cifar",
-        "pipeline": "byo",
+        "pipeline": "own",
         "spec": "subprocess:getoutput",
         "kwargs": '{"cmd": "id"}',
     }
-    link = {"pipeline": "byo", "spec": "subprocess:getoutput", "kwargs": "{}", "data": "cifar10"}
+    link = {"pipeline": "own", "spec": "subprocess:getoutput", "kwargs": "{}", "data": "cifar10"}
     values, notes = from_query({**link, "path": "/data/cifar"}, False)
-    assert values == {"ds_source": "cifar10", "pl_source": "byo"}  # no spec, no root
+    assert values == {"ds_source": "cifar10", "pl_source": "own"}  # no spec, no root
     assert any("nothing of it ran" in n for n in notes)
     assert any("dataset roots are off" in n for n in notes)
     values, notes = from_query({**link, "path": "/data/cifar"}, True)
@@ -91,3 +91,8 @@ def test_specs_and_dataset_roots_need_the_opt_in_both_ways():
     assert not notes
     folder, _ = from_query({"data": "folder", "path": "/data/images"}, False)
     assert folder["ds_path"] == "/data/images"  # an image folder needs no opt-in
+
+
+def test_a_link_made_when_your_code_was_called_byo_still_opens_it():
+    values, notes = from_query({"pipeline": "byo", "spec": "aug.py:build"}, code_allowed=True)
+    assert values["pl_source"] == "own" and values["pl_spec"] == "aug.py:build" and not notes

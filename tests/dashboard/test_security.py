@@ -28,7 +28,7 @@ def test_code_from_the_browser_needs_an_explicit_yes(value: str, allowed: bool) 
 
 
 def test_which_sidebar_choices_run_code() -> None:
-    assert security.needs_code(pipeline_source="byo")
+    assert security.needs_code(pipeline_source="own")
     assert not security.needs_code(pipeline_source="preset")
     assert not security.needs_code(pipeline_source="config")
     for source in ("cifar10", "cifar100", "stl10"):
@@ -38,26 +38,26 @@ def test_which_sidebar_choices_run_code() -> None:
 
 
 def test_the_off_message_says_how_to_turn_it_on_and_what_it_means() -> None:
-    for source in ("byo", "cifar10"):
+    for source in ("own", "cifar10"):
         text = security.code_off_message(source)
         assert "off on this server" in text
         assert "make run ALLOW_CODE=1" in text and "--allow-browser-code" in text
         assert "DINODIAG_ALLOW_BROWSER_CODE=1" in text
         assert "run code as the user who started the server" in text
         assert "python -m dinodiag check" in text  # the CLI needs no switch
-    assert "subprocess:getoutput" in security.code_off_message("byo")
+    assert "subprocess:getoutput" in security.code_off_message("own")
     assert "pickles" in security.code_off_message("cifar100")
     assert "--data cifar100:~/data" in security.code_off_message("cifar100")
 
 
 def test_loaders_refuse_code_while_it_is_off() -> None:
     with pytest.raises(DinodiagError, match="your own pipeline code is off on this server"):
-        security.refuse_code("byo", None, allowed=False)
+        security.refuse_code("own", None, allowed=False)
     with pytest.raises(DinodiagError, match=r"dataset roots \(cifar10:ROOT\) are off"):
         security.refuse_code(None, "CIFAR10:/data/c", allowed=False)
     with pytest.raises(DinodiagError, match=r"dataset roots \(stl10:ROOT\) are off"):
         security.refuse_code("preset", "stl10:/s", allowed=False)
-    security.refuse_code("byo", "cifar10:/data", allowed=True)
+    security.refuse_code("own", "cifar10:/data", allowed=True)
     for spec in ("sample", "folder:/data/cifar10:x", "generated:n=10", "/data/images"):
         security.refuse_code("preset", spec, allowed=False)
 

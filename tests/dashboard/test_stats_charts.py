@@ -64,14 +64,14 @@ def test_seed_broken_has_no_local_crop_line():  # bug 5: "local crop 32 px" was 
     ]
 
 
-def test_a_brought_pipelines_recorded_ranges_are_read():
+def test_your_own_pipelines_recorded_ranges_are_read():
     import torchvision.transforms as T
 
-    from dinodiag.probe.pipeline import ForeignPipeline
+    from dinodiag.probe.pipeline import OwnPipeline
 
     view = T.Compose([T.RandomResizedCrop(64, scale=(0.2, 1.0)), T.ToTensor()])
-    brought = ForeignPipeline(lambda image: [view(image), view(image)])
-    views = sample_views(brought, Images(), 6)
+    own = OwnPipeline(lambda image: [view(image), view(image)])
+    views = sample_views(own, Images(), 6)
     ranges = stats_charts.recorded_ranges(views)
     assert ranges == {"global": (0.2, 1.0)}
 

@@ -55,7 +55,7 @@ def test_operations_table_lists_each_views_operations_in_order():
     import torchvision.transforms as T
 
     from dinodiag.dashboard.view_records import operations_frame, operations_table
-    from dinodiag.probe.pipeline import ForeignPipeline
+    from dinodiag.probe.pipeline import OwnPipeline
 
     image = Image.new("RGB", (160, 120), (30, 120, 200))
     view = T.Compose(
@@ -66,7 +66,7 @@ def test_operations_table_lists_each_views_operations_in_order():
             T.ToTensor(),
         ]
     )
-    sample = ForeignPipeline(lambda im: [view(im)], "mine")(image, seed=0)
+    sample = OwnPipeline(lambda im: [view(im)], "mine")(image, seed=0)
     rows = operations_table(sample.records)
     assert [(r["step"], r["operation"], r["applied"]) for r in rows] == [
         (1, "RandomResizedCrop", "yes"),

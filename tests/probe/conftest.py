@@ -1,4 +1,4 @@
-"""Brought-pipeline tests: ``from brought import ...`` finds the pipelines of ``brought.py``.
+"""Tests of your own pipelines: ``from own_pipelines import ...`` finds ``own_pipelines.py``.
 
 ``tests/probe`` is a package; its folder is put on ``sys.path`` so that the tests here and in
 ``tests/checks`` import the same pipelines.

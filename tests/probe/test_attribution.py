@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 import torchvision.transforms as T
-from brought import (
+from conftest import make_image
+from other_methods import HandCrop, vissl
+from own_pipelines import (
     BICUBIC,
     GLOBAL,
     LOCAL,
@@ -15,19 +17,17 @@ from brought import (
     v2_style,
     without_jitter,
 )
-from conftest import make_image
-from other_methods import HandCrop, vissl
 from PIL import Image
 from torchvision.transforms import v2
 
 from dinodiag.augment.records import recipe_operations
-from dinodiag.probe.pipeline import ForeignPipeline
+from dinodiag.probe.pipeline import OwnPipeline
 
 IMAGE = make_image(96, 72, seed=4)
 
 
 def records(transform, seed: int = 0, image: Image.Image = IMAGE):
-    return ForeignPipeline(transform, "test")(image, seed=seed)
+    return OwnPipeline(transform, "test")(image, seed=seed)
 
 
 def kinds(record) -> list[str]:
@@ -150,15 +150,15 @@ def test_plain_crops_and_pipelines_without_any_crop() -> None:
     center = records(lambda im: [T.ToTensor()(T.CenterCrop(40)(im))]).records[0]
     assert center.box == (28.0, 16.0, 40.0, 40.0) and center.recorded_by == "CenterCrop(v1)"
     assert center.configured_scale is None
-    plain = ForeignPipeline(lambda im: [T.ToTensor()(im.resize((8, 8)))] * 2, "resize")(IMAGE)
+    plain = OwnPipeline(lambda im: [T.ToTensor()(im.resize((8, 8)))] * 2, "resize")(IMAGE)
     assert [r.box for r in plain.records] == [None, None]
     assert any("no torchvision crop" in n for n in plain.notes)
 
 
 @pytest.mark.parametrize("make", [dinov2_style, dino_v1_style])
-def test_brought_and_built_records_list_their_operations_alike(make) -> None:
+def test_own_and_built_records_list_their_operations_alike(make) -> None:
     record = records(make()).records[0]
-    assert recipe_operations(record) == record.operations  # the brought view's own list
+    assert recipe_operations(record) == record.operations  # your own view's own list
     import dinodiag
 
     built = dinodiag.build_pipeline(dinodiag.load_config("dinov2"))(IMAGE, seed=0).records[0]

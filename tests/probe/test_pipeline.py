@@ -11,7 +11,7 @@ from PIL import Image
 from torchvision.transforms import v2
 
 from dinodiag.errors import PipelineSpecError
-from dinodiag.probe.pipeline import ForeignPipeline, load_pipeline_spec
+from dinodiag.probe.pipeline import OwnPipeline, load_pipeline_spec
 
 SEED_SPEC = "examples/seed_pipeline.py:build_two_view_augment"
 
@@ -64,7 +64,7 @@ def test_seeded_calls_are_reproducible_and_restore_global_rng(image: Image.Image
 
 def test_v2_records_and_fallback() -> None:
     crop = v2.RandomResizedCrop(16, scale=(0.5, 1.0))
-    pipe = ForeignPipeline(
+    pipe = OwnPipeline(
         lambda im: [
             v2.functional.to_dtype(v2.functional.pil_to_tensor(crop(im)), torch.float32, scale=True)
         ],
@@ -76,16 +76,14 @@ def test_v2_records_and_fallback() -> None:
 
 
 def test_pil_outputs_are_flagged(image: Image.Image) -> None:
-    pipe = ForeignPipeline(
-        lambda im: [T.RandomResizedCrop(16)(im), T.RandomResizedCrop(16)(im)], "pil"
-    )
+    pipe = OwnPipeline(lambda im: [T.RandomResizedCrop(16)(im), T.RandomResizedCrop(16)(im)], "pil")
     sample = pipe(image, seed=0)
     assert sample.global_crops[0].shape == (3, 16, 16)
     assert any("PIL images" in note for note in sample.notes)
 
 
 def test_pipeline_without_random_resized_crop_is_noted(image: Image.Image) -> None:
-    pipe = ForeignPipeline(lambda im: [T.ToTensor()(im.resize((8, 8)))] * 2, "resize")
+    pipe = OwnPipeline(lambda im: [T.ToTensor()(im.resize((8, 8)))] * 2, "resize")
     sample = pipe(image)
     assert [r.box for r in sample.records] == [None, None]  # one record per view, no crop
     # the user's own Image.resize is an operation too, with PIL's default filter
@@ -96,9 +94,9 @@ def test_pipeline_without_random_resized_crop_is_noted(image: Image.Image) -> No
 
 def test_list_output_takes_leading_same_size_views_as_globals(image: Image.Image) -> None:
     views = [torch.zeros(3, 32, 32)] * 2 + [torch.zeros(3, 16, 16)] * 4
-    sample = ForeignPipeline(lambda im: views, "x")(image)
+    sample = OwnPipeline(lambda im: views, "x")(image)
     assert (len(sample.global_crops), len(sample.local_crops)) == (2, 4)
-    sample = ForeignPipeline(lambda im: views, "x", n_global=1)(image)
+    sample = OwnPipeline(lambda im: views, "x", n_global=1)(image)
     assert (len(sample.global_crops), len(sample.local_crops)) == (1, 5)
 
 

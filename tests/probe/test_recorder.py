@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import torch
 import torchvision.transforms as T
-from brought import dino_v1_style, dinov2_style, v2_style
 from conftest import make_image
+from own_pipelines import dino_v1_style, dinov2_style, v2_style
 from PIL import Image
 from torchvision.transforms import v2
 

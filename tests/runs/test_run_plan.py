@@ -20,7 +20,7 @@ from dinodiag.runs.run_plan import (
     reference_at,
     scaled_pipeline,
 )
-from dinodiag.train.pipelines import with_brought_pipeline
+from dinodiag.train.pipelines import with_own_pipeline
 
 
 def preset(name: str) -> Any:
@@ -29,7 +29,7 @@ def preset(name: str) -> Any:
 
 def test_a_preset_alone_resolves_to_its_config_and_step_count():
     plan = plan_run(preset("tiny-test"))
-    assert plan.config.name == "tiny-test" and plan.recipe is None and not plan.brought
+    assert plan.config.name == "tiny-test" and plan.recipe is None and not plan.own
     assert plan.pipeline.global_crops_size == 16 and plan.pipeline.local_crops_number == 2
     assert plan.train_images == 64
     assert plan.steps == 4  # 16 steps per epoch, capped by the preset's max_steps 4
@@ -148,12 +148,12 @@ SEED_CODE = f"{Path(__file__).resolve().parents[2] / 'examples/seed_pipeline.py'
 
 
 def test_a_plan_of_your_code_is_measured_and_its_patch_adapted():
-    base = with_brought_pipeline(
+    base = with_own_pipeline(
         preset("tiny-test"), f"{SEED_CODE}:build_two_view_augment", '{"img_size": 18}'
     )
     assert base.data.local_crops is None  # the crop fields are the code's
     plan = plan_run(base)
-    assert plan.brought and plan.config.model.patch_size == 3
+    assert plan.own and plan.config.model.patch_size == 3
     assert "patch size 3 instead of 4" in plan.adapted
     assert plan.pipeline.global_crops_size == 18 and plan.run_pipeline is not None
     assert plan.config.data.pipeline_kwargs == '{"img_size": 18}' and plan.recipe is None
@@ -165,12 +165,12 @@ def test_a_plan_of_your_code_is_measured_and_its_patch_adapted():
     )
     with pytest.raises(ConfigError, match="--patch-size 3 or 6 or 2"):
         plan_run(base, {"model.patch_size": 4})  # a patch the user chose is not changed
-    with pytest.raises(ConfigError, match="data.global_crops_size. cannot change a brought"):
+    with pytest.raises(ConfigError, match="data.global_crops_size. cannot change your own"):
         plan_run(base, {"data.global_crops_size": 32})
 
 
 def test_the_reference_is_scaled_to_the_crop_sizes_of_yours():
-    base = with_brought_pipeline(
+    base = with_own_pipeline(
         preset("tiny-test"),
         f"{SEED_CODE}:build_multicrop_augment",
         '{"img_size": 16, "num_local_crops": 2}',
@@ -204,7 +204,7 @@ def test_runs_of_your_code_compare_by_their_files_hash():
     from dinodiag.runs.compare import config_diff
 
     def config(sha: str) -> dict:
-        return {"data": {"pipeline": "aug.py:build"}, "brought_pipeline": {"sha256": sha}}
+        return {"data": {"pipeline": "aug.py:build"}, "own_pipeline": {"sha256": sha}}
 
     diff = config_diff({"a": config("1" * 64), "b": config("2" * 64)})
-    assert list(diff.index) == ["brought_pipeline.sha256"]
+    assert list(diff.index) == ["own_pipeline.sha256"]

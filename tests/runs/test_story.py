@@ -27,7 +27,7 @@ from dinodiag.runs.story import (
     versus_verdict,
 )
 from dinodiag.train.eval.knn import knn_noise
-from dinodiag.train.pipelines import with_brought_pipeline
+from dinodiag.train.pipelines import with_own_pipeline
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -84,14 +84,14 @@ def test_yours_vs_the_reference_differ_only_in_the_pipeline():
 
 def test_yours_can_be_your_code_and_the_reference_takes_its_measured_sizes():
     code = f"{REPO / 'examples/seed_pipeline.py'}:build_multicrop_augment"
-    yours = with_brought_pipeline(
+    yours = with_own_pipeline(
         get_train_preset("tiny-test").config, code, '{"img_size": 16, "num_local_crops": 2}'
     )
     plans = versus_plans(yours, get_preset("dinov2").config, steps=10, max_seconds=None)
     mine, reference = plans["yours"], plans["reference"]
-    assert mine.config.data.pipeline == code and mine.recipe is None and mine.brought
+    assert mine.config.data.pipeline == code and mine.recipe is None and mine.own
     assert mine.config.model.patch_size == reference.config.model.patch_size == 4
-    assert reference.recipe is not None and not reference.brought
+    assert reference.recipe is not None and not reference.own
     assert reference.config.data.pipeline_kwargs == ""
     sizes = (reference.config.data.global_crops_size, reference.config.data.local_crops_size)
     assert sizes == (16, 96)  # the example's 96 px locals

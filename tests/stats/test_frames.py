@@ -68,10 +68,10 @@ def test_sample_views_is_fast_for_500_samples(small_dataset) -> None:
     assert frame.scale.notna().all()
 
 
-def test_brought_pipeline_rows_carry_their_operations(small_dataset) -> None:
+def test_own_pipeline_rows_carry_their_operations(small_dataset) -> None:
     import torchvision.transforms as T
 
-    from dinodiag.probe.pipeline import ForeignPipeline
+    from dinodiag.probe.pipeline import OwnPipeline
 
     view = T.Compose(
         [
@@ -81,7 +81,7 @@ def test_brought_pipeline_rows_carry_their_operations(small_dataset) -> None:
             T.Normalize((0.5, 0.5, 0.5), (0.25, 0.25, 0.25)),
         ]
     )
-    frame = sample_views(ForeignPipeline(lambda im: [view(im), view(im)], "mine"), small_dataset, 6)
+    frame = sample_views(OwnPipeline(lambda im: [view(im), view(im)], "mine"), small_dataset, 6)
     assert list(frame.columns) == COLUMNS
     assert frame.solarize.all() and (frame.solarize_threshold == 128).all()
     assert set(frame.norm_mean) == {"0.5,0.5,0.5"} and set(frame.norm_std) == {"0.25,0.25,0.25"}
@@ -103,10 +103,10 @@ def test_rows_hold_the_record_fields_without_their_operations(small_dataset) -> 
     the same row as the record's own to_dict gives, less what the row leaves out."""
     import torchvision.transforms as T
 
-    from dinodiag.probe.pipeline import ForeignPipeline
+    from dinodiag.probe.pipeline import OwnPipeline
 
     view = T.Compose([T.RandomResizedCrop(32), T.ColorJitter(0.4, 0.4), T.ToTensor()])
-    pipeline = ForeignPipeline(lambda im: [view(im), view(im)], "mine")
+    pipeline = OwnPipeline(lambda im: [view(im), view(im)], "mine")
     sample = pipeline(small_dataset[0][0], seed=4)
     rows = sample_rows(sample, 0, 0, "image.png")
     for row, record in zip(rows, sample.records, strict=True):

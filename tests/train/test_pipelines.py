@@ -18,14 +18,14 @@ from dinodiag.recipe.config import resolve_pipeline
 from dinodiag.recipe.presets import get_train_preset
 from dinodiag.train.data import MultiCropDataset, summarise_records
 from dinodiag.train.pipelines import (
-    BroughtPipeline,
-    BroughtSpec,
+    OwnSpec,
+    OwnTrainingPipeline,
     adapted_patch_size,
     check_unchanged,
     find_normalize,
     fitting_patch_sizes,
     resolve_run_pipeline,
-    with_brought_pipeline,
+    with_own_pipeline,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -87,18 +87,18 @@ def test_a_spec_is_code_a_preset_or_file_is_not():
 
 
 def test_the_seeds_pipeline_is_measured_and_its_normalize_found(dataset):
-    config = with_brought_pipeline(TINY, f"{SEED}:build_two_view_augment", '{"img_size": 16}')
+    config = with_own_pipeline(TINY, f"{SEED}:build_two_view_augment", '{"img_size": 16}')
     assert config.data.local_crops is None and config.data.global_crops_size is None
     run = resolve_run_pipeline(config, dataset)
     shapes = run.shapes
-    assert shapes is not None and run.brought is not None
+    assert shapes is not None and run.own is not None
     assert (shapes.global_number, shapes.global_size) == (2, (16, 16))
     assert (shapes.local_number, shapes.local_size) == (0, None)
     assert run.config.mean == (0.485, 0.456, 0.406) and "found in the pipeline" in run.normalisation
     assert run.config.global_crops_size == 16 and run.config.local_crops_number == 0
     record = run.record()
     assert record is not None and record["kwargs"] == {"img_size": 16}
-    assert record["sha256"] == BroughtSpec.of(f"{SEED}:x").sha256  # the file's hash
+    assert record["sha256"] == OwnSpec.of(f"{SEED}:x").sha256  # the file's hash
     assert record["label"] == "seed_pipeline.py:build_two_view_augment"
     sample = run.make()(dataset[0][0], seed=3)
     assert len(sample.records) == 2  # recorded by the probe, as the inspector records it
@@ -109,7 +109,7 @@ def test_the_seeds_pipeline_is_measured_and_its_normalize_found(dataset):
 
 
 def test_a_hand_written_pipeline_without_normalize_keeps_k_nn_images_in_0_1(dataset, hand_written):
-    run = resolve_run_pipeline(with_brought_pipeline(TINY, hand_written, '{"size": 8}'), dataset)
+    run = resolve_run_pipeline(with_own_pipeline(TINY, hand_written, '{"size": 8}'), dataset)
     assert run.shapes is not None and run.shapes.local_size == (4, 4)
     assert run.config.mean == (0.0, 0.0, 0.0) and run.config.std == (1.0, 1.0, 1.0)
     assert "no Normalize found and views in [0, 1]" in run.normalisation
@@ -117,7 +117,7 @@ def test_a_hand_written_pipeline_without_normalize_keeps_k_nn_images_in_0_1(data
 
 
 def test_crops_the_patch_does_not_divide_are_refused_with_sizes_that_fit(dataset):
-    config = with_brought_pipeline(TINY, f"{SEED}:build_two_view_augment", '{"img_size": 18}')
+    config = with_own_pipeline(TINY, f"{SEED}:build_two_view_augment", '{"img_size": 18}')
     with pytest.raises(ConfigError, match=r"18x18 px.*patch size 4.*--patch-size 3 or 6 or 2"):
         resolve_run_pipeline(config, dataset)
     assert adapted_patch_size(config, dataset) == (
@@ -150,23 +150,23 @@ def test_views_that_do_not_stack_are_refused_naming_the_sizes(tmp_path, dataset)
     }
     for factory, message in cases.items():
         with pytest.raises((ConfigError, PipelineSpecError), match=message):
-            resolve_run_pipeline(with_brought_pipeline(TINY, f"{path}:{factory}"), dataset)
+            resolve_run_pipeline(with_own_pipeline(TINY, f"{path}:{factory}"), dataset)
 
 
 def test_crop_knobs_and_kwargs_without_code_are_refused():
-    with pytest.raises(ConfigError, match="--local-crops .* cannot change a brought pipeline"):
+    with pytest.raises(ConfigError, match="--local-crops .* cannot change your own pipeline"):
         resolve_run_pipeline(TINY.with_overrides({"data.pipeline": f"{SEED}:x"}), None)
     with pytest.raises(ConfigError, match="pipeline_kwargs is set but data.pipeline"):
         resolve_run_pipeline(TINY.with_overrides({"data.pipeline_kwargs": '{"a": 1}'}), None)
     with pytest.raises(PipelineSpecError, match="not valid JSON"):
-        with_brought_pipeline(TINY, f"{SEED}:build_two_view_augment", "{img_size: 16}")
-        BroughtSpec.of(f"{SEED}:build_two_view_augment", "{img_size: 16}")
+        with_own_pipeline(TINY, f"{SEED}:build_two_view_augment", "{img_size: 16}")
+        OwnSpec.of(f"{SEED}:build_two_view_augment", "{img_size: 16}")
     with pytest.raises(ConfigError, match="is your own code"):
-        resolve_pipeline(with_brought_pipeline(TINY, f"{SEED}:build_two_view_augment"))
+        resolve_pipeline(with_own_pipeline(TINY, f"{SEED}:build_two_view_augment"))
 
 
-def test_a_brought_pipeline_pickles_as_its_spec(hand_written, dataset):
-    pipeline = BroughtPipeline(BroughtSpec.of(hand_written, '{"size": 8}'), n_global=2)
+def test_your_own_pipeline_pickles_as_its_spec(hand_written, dataset):
+    pipeline = OwnTrainingPipeline(OwnSpec.of(hand_written, '{"size": 8}'), n_global=2)
     first = pipeline(dataset[1][0], seed=5)
     assert pipeline._pipeline is not None  # loaded in this process
     copy = pickle.loads(pickle.dumps(pipeline))
@@ -175,8 +175,8 @@ def test_a_brought_pipeline_pickles_as_its_spec(hand_written, dataset):
     assert all(torch.equal(a, b) for a, b in zip(first.views, again.views, strict=True))
 
 
-def _first_batch_in_a_spawned_worker(spec: BroughtSpec, data: str) -> dict:
-    dataset = MultiCropDataset(open_dataset(data, split="train"), BroughtPipeline(spec), seed=0)
+def _first_batch_in_a_spawned_worker(spec: OwnSpec, data: str) -> dict:
+    dataset = MultiCropDataset(open_dataset(data, split="train"), OwnTrainingPipeline(spec), seed=0)
     loader = DataLoader(
         dataset,
         batch_size=None,
@@ -189,20 +189,20 @@ def _first_batch_in_a_spawned_worker(spec: BroughtSpec, data: str) -> dict:
 
 
 def test_a_spawned_loader_worker_rebuilds_the_pipeline(hand_written):
-    spec = BroughtSpec.of(hand_written, '{"size": 8, "locals_": 3}')
+    spec = OwnSpec.of(hand_written, '{"size": 8, "locals_": 3}')
     got = _first_batch_in_a_spawned_worker(spec, TINY.data.data)
     assert got == {"views": 5, "key": [0, 1]}  # the default collate makes a list
 
 
 def test_resume_refuses_a_changed_or_missing_file_unless_allowed(tmp_path, hand_written):
-    stored = BroughtSpec.of(hand_written)
+    stored = OwnSpec.of(hand_written)
     assert check_unchanged(stored, allow_change=False) == (stored, None)
     path = Path(hand_written.rpartition(":")[0])
     path.write_text(HAND_WRITTEN + "\n# edited\n", encoding="utf-8")
     with pytest.raises(PipelineSpecError, match="changed since the run started.*--allow-pipe"):
         check_unchanged(stored, allow_change=False)
     updated, message = check_unchanged(stored, allow_change=True)
-    assert updated.sha256 != stored.sha256 and updated.sha256 == BroughtSpec.of(hand_written).sha256
+    assert updated.sha256 != stored.sha256 and updated.sha256 == OwnSpec.of(hand_written).sha256
     assert message is not None and "resumed with the new code" in message
     path.unlink()
     with pytest.raises(PipelineSpecError, match="is gone"):

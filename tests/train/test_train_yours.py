@@ -16,7 +16,7 @@ import pytest
 from dinodiag import rundir
 from dinodiag.recipe.presets import get_train_preset
 from dinodiag.train.engine import run_training
-from dinodiag.train.pipelines import with_brought_pipeline
+from dinodiag.train.pipelines import with_own_pipeline
 from tests.train.test_pipelines import HAND_WRITTEN
 
 REPO = Path(__file__).resolve().parents[2]
@@ -50,15 +50,15 @@ def test_the_cli_trains_the_seeds_example_pipeline_and_keeps_what_it_used(tmp_pa
     # tiny-test's 32 held-out images cannot judge a k-NN change (200 resolve 10 points)
     assert "on 32 test images: too few test images to judge" in done.stdout
     config = rundir.read_config(run_dir)
-    brought = config["brought_pipeline"]
-    assert brought["spec"] == SEED_SPEC and brought["kwargs"] == {
+    own = config["own_pipeline"]
+    assert own["spec"] == SEED_SPEC and own["kwargs"] == {
         "img_size": 16,
         "num_local_crops": 2,
     }
-    assert brought["file"] == str(REPO / "examples/seed_pipeline.py")
-    assert len(brought["sha256"]) == 64
-    assert brought["global_crops"] == {"number": 2, "size": [16, 16]}
-    assert brought["local_crops"] == {"number": 2, "size": [96, 96]}
+    assert own["file"] == str(REPO / "examples/seed_pipeline.py")
+    assert len(own["sha256"]) == 64
+    assert own["global_crops"] == {"number": 2, "size": [16, 16]}
+    assert own["local_crops"] == {"number": 2, "size": [96, 96]}
     assert config["pipeline"]["name"] == "yours: seed_pipeline.py:build_multicrop_augment"
     assert config["data"]["local_crops"] is None  # the preset's crop overrides are dropped
     train_rows = rundir.read_metrics(run_dir, "train")
@@ -75,8 +75,8 @@ def test_a_hand_written_pipeline_trains_and_resume_refuses_its_changed_file(tmp_
     args = ["--run-dir", str(run_dir), "--pipeline", f"{code}:build"]
     done = train(*args, "--pipeline-kwargs", '{"size": 16}', "--max-steps", "2")
     assert done.returncode == 0, done.stderr
-    brought = rundir.read_config(run_dir)["brought_pipeline"]
-    assert brought["mean"] == [0.0, 0.0, 0.0] and brought["local_crops"]["size"] == [8, 8]
+    own = rundir.read_config(run_dir)["own_pipeline"]
+    assert own["mean"] == [0.0, 0.0, 0.0] and own["local_crops"]["size"] == [8, 8]
     code.write_text(HAND_WRITTEN + "\n# tuned the flips\n", encoding="utf-8")
     resume = ["--run-dir", str(run_dir), "--resume", "--max-steps", "3"]
     refused = train(*resume, cwd=tmp_path)  # another folder: the stored absolute path is used
@@ -88,7 +88,7 @@ def test_a_hand_written_pipeline_trains_and_resume_refuses_its_changed_file(tmp_
     assert allowed.returncode == 0, allowed.stderr
     events = rundir.read_metrics(run_dir, "event")
     assert "pipeline_changed" in set(events["code"])
-    assert rundir.read_config(run_dir)["brought_pipeline"]["sha256"] != brought["sha256"]
+    assert rundir.read_config(run_dir)["own_pipeline"]["sha256"] != own["sha256"]
     assert rundir.read_status(run_dir)["step"] == 3
 
 
@@ -137,7 +137,7 @@ def test_the_time_budget_counts_from_the_process_start(tmp_path):
 def test_training_your_code_through_the_engine(tmp_path):
     code = tmp_path / "views.py"
     code.write_text(HAND_WRITTEN, encoding="utf-8")
-    config = with_brought_pipeline(TINY, f"{code}:build", '{"size": 16, "locals_": 1}')
+    config = with_own_pipeline(TINY, f"{code}:build", '{"size": 16, "locals_": 1}')
     config = config.with_overrides({"run.max_steps": 2, "run.eval_every": 2})
     result = run_training(config, tmp_path / "r", progress=None)
     assert result.state == "finished", result.message
@@ -152,7 +152,7 @@ def test_crop_flags_with_your_code_exit_2(tmp_path, capsys, flag):
 
     argv = ["train", "--preset", "tiny-test", "--run-dir", str(tmp_path / "r"), flag, "8"]
     assert main([*argv, "--pipeline", str(REPO / SEED_SPEC)]) == 2
-    assert "cannot change a brought pipeline" in capsys.readouterr().err
+    assert "cannot change your own pipeline" in capsys.readouterr().err
 
 
 def test_your_code_on_the_device_backend_is_refused_before_anything_is_written(tmp_path, capsys):
@@ -178,7 +178,7 @@ def test_auto_on_a_gpu_trains_your_code_in_the_loader_workers_and_says_so(tmp_pa
     )
     code = tmp_path / "views.py"
     code.write_text(HAND_WRITTEN, encoding="utf-8")
-    config = with_brought_pipeline(TINY, f"{code}:build", '{"size": 16, "locals_": 1}')
+    config = with_own_pipeline(TINY, f"{code}:build", '{"size": 16, "locals_": 1}')
     config = config.with_overrides({"run.max_steps": 2, "run.eval_every": 0})
     result = run_training(config, tmp_path / "r", progress=None)
     assert asked == ["auto"] and result.state == "finished", result.message
@@ -192,7 +192,7 @@ def test_auto_on_a_gpu_trains_your_code_in_the_loader_workers_and_says_so(tmp_pa
 
 @pytest.mark.parametrize("flags", [["--estimate", "--json"], ["--print-config"]])
 def test_machine_read_output_stays_json_when_the_pipeline_prints(tmp_path, flags):
-    """A brought pipeline that prints (Python print, and a write to file descriptor 1 as C
+    """Your own pipeline that prints (Python print, and a write to file descriptor 1 as C
     code does) once spoiled `train --estimate --json`; standard output holds the JSON alone
     and what the pipeline printed goes to standard error."""
     source = (REPO / "examples/seed_pipeline.py").read_text()

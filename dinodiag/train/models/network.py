@@ -145,7 +145,7 @@ class DinoNetwork(nn.Module):
 
 def build_network(model: ModelConfig, img_size: int) -> DinoNetwork:
     """Student network of ``model`` for global crops of ``img_size`` px (the teacher is
-    ``ema.make_teacher(student)``); an own iBOT head when ``model.ibot_separate_head``."""
+    ``ema.make_teacher(student)``); its own iBOT head when ``model.ibot_separate_head``."""
     backbone = build_backbone(model, img_size)
     dim = int(backbone.embed_dim)  # type: ignore[arg-type]
     ibot_head = build_head(dim, model.ibot_head_config()) if model.ibot_separate_head else None

@@ -1,4 +1,4 @@
-"""Brought pipelines written the ways DINO code is written, small enough for fast tests.
+"""Own pipelines written the ways DINO code is written, small enough for fast tests.
 
 - :func:`dinov2_style`: DINOv2's structure (a geometric ``Compose`` per view, then a colour
   ``Compose``; a dict with extra keys like dinov3's), with a choice of blur: torchvision's
@@ -28,7 +28,7 @@ from dinodiag.augment.presets import PRESETS
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 GLOBAL, LOCAL, N_LOCAL = 32, 16, 4
-# The dinov2 recipe at the test sizes: what the brought pipelines are checked against.
+# The dinov2 recipe at the test sizes: what your own pipelines are checked against.
 EXPECT = PRESETS["dinov2"].config.replace(
     global_crops_size=GLOBAL, local_crops_size=LOCAL, local_crops_number=N_LOCAL, patch_size=8
 )
