@@ -2,10 +2,12 @@
 
 A test pins a sentence when one of its assertions compares against a string
 literal of 30+ characters: ``assert "..." in x``, ``assert x == "..."``
-(any comparison inside an ``assert``), or ``pytest.raises(..., match="...")``
-/ ``pytest.warns(..., match="...")``. Such a test breaks on every rewording;
-assert the facts (ids, numbers, named fields) instead, unless the wording is
-the feature.
+(any comparison inside an ``assert``), ``assert x.startswith("...")`` (or
+``endswith``), ``pytest.raises(..., match="...")`` / ``pytest.warns(...,
+match="...")``, or one fact given to ``tests/facts.py``'s ``assert_mentions``
+(each fact there should be short: a name, a number, a key word). Such a test
+breaks on every rewording; assert the facts (ids, numbers, named fields)
+instead, unless the wording is the feature.
 
 Run from the repository root (this file is not collected by pytest)::
 
@@ -23,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 DEFAULT_MIN_CHARS = 30  # the issue's threshold: about five words
+PREFIX_CHECKS = ("startswith", "endswith")
 
 
 def _long_strings(node: ast.AST, min_chars: int) -> Iterator[str]:
@@ -36,7 +39,7 @@ def _long_strings(node: ast.AST, min_chars: int) -> Iterator[str]:
             yield child.value
 
 
-def _is_pytest_call(call: ast.Call, names: tuple[str, ...]) -> bool:
+def _is_call_to(call: ast.Call, names: tuple[str, ...]) -> bool:
     func = call.func
     if isinstance(func, ast.Attribute):
         return func.attr in names
@@ -49,12 +52,16 @@ def pinned_strings(test: ast.AST, min_chars: int = DEFAULT_MIN_CHARS) -> list[st
     for node in ast.walk(test):
         if isinstance(node, ast.Assert):
             for compare in ast.walk(node.test):
-                if isinstance(compare, ast.Compare):
+                if isinstance(compare, ast.Compare) or (
+                    isinstance(compare, ast.Call) and _is_call_to(compare, PREFIX_CHECKS)
+                ):
                     pins.extend(_long_strings(compare, min_chars))
-        elif isinstance(node, ast.Call) and _is_pytest_call(node, ("raises", "warns")):
+        elif isinstance(node, ast.Call) and _is_call_to(node, ("raises", "warns")):
             for keyword in node.keywords:
                 if keyword.arg == "match":
                     pins.extend(_long_strings(keyword.value, min_chars))
+        elif isinstance(node, ast.Call) and _is_call_to(node, ("assert_mentions",)):
+            pins.extend(_long_strings(node, min_chars))
     return pins
 
 
