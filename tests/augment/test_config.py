@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 
 import pytest
 
@@ -19,6 +20,7 @@ from dinodiag.augment.config import (
 )
 from dinodiag.augment.presets import PRESETS, get_preset, load_config
 from dinodiag.errors import ConfigError
+from tests.facts import assert_mentions
 
 
 def test_defaults_are_the_dinov2_recipe() -> None:
@@ -69,24 +71,25 @@ def test_impossible_values_name_field_value_and_range(
 
 
 def test_unknown_key_gets_did_you_mean() -> None:
-    with pytest.raises(
-        ConfigError, match=r"unknown key 'global_crop_scale'.*Did you mean 'global_crops_scale'"
-    ):
+    with pytest.raises(ConfigError) as info:
         config_from_dict({"global_crop_scale": [0.3, 1.0]})
+    assert_mentions(str(info.value), "unknown key", "'global_crop_scale'", "Did you mean")
+    assert str(info.value).endswith("'global_crops_scale'?")
 
 
 def test_unknown_nested_key_gets_did_you_mean() -> None:
-    with pytest.raises(
-        ConfigError, match=r"unknown key 'global1.blur_prob'.*Did you mean 'blur_p'"
-    ):
+    with pytest.raises(ConfigError) as info:
         config_from_dict({"global1": {"blur_prob": 0.5}})
+    assert_mentions(str(info.value), "unknown key", "'global1.blur_prob'", "Did you mean 'blur_p'")
 
 
 def test_unrelated_unknown_key_lists_known_keys() -> None:
-    with pytest.raises(
-        ConfigError, match=r"unknown key 'zzz'.*Known keys: name, global_crops_number"
-    ):
+    with pytest.raises(ConfigError) as info:
         config_from_dict({"zzz": 1})
+    message = str(info.value)
+    assert_mentions(message, "unknown key", "'zzz'", "Known keys")
+    assert "Did you mean" not in message
+    assert_mentions(message, *(f.name for f in fields(PipelineConfig)))
 
 
 @pytest.mark.parametrize(
@@ -94,12 +97,12 @@ def test_unrelated_unknown_key_lists_known_keys() -> None:
     [
         (
             {"local_crops_number": "eight"},
-            r"local_crops_number = 'eight' has the wrong type: expected an integer",
+            r"local_crops_number = 'eight' .*expected an integer",
         ),
         ({"local_crops_number": 2.5}, r"expected an integer"),
         (
             {"global_crops_scale": 0.4},
-            r"global_crops_scale = 0.4 has the wrong type: expected a list of 2",
+            r"global_crops_scale = 0.4 .*expected a list of 2",
         ),
         ({"global_crops_scale": [0.4, "x"]}, r"global_crops_scale\[1\] = 'x'"),
         ({"global1": {"flip_p": True}}, r"global1.flip_p = True has the wrong type"),
@@ -113,7 +116,7 @@ def test_wrong_types_are_errors(data: dict, pattern: str) -> None:
 
 
 def test_nested_value_errors_carry_the_path() -> None:
-    with pytest.raises(ConfigError, match=r"^global2\.solarize_p = 2\.0 is invalid"):
+    with pytest.raises(ConfigError, match=r"^global2\.solarize_p = 2\.0 .*\[0, 1\]"):
         config_from_dict({"global2": {"solarize_p": 2.0}})
 
 
@@ -173,20 +176,23 @@ def test_reads_a_dinov2_training_config(tmp_path) -> None:
 def test_dinov2_config_with_unknown_crop_key(tmp_path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("crops:\n  local_crop_number: 8\n")
-    with pytest.raises(
-        ConfigError,
-        match=r"bad.yaml: unknown key 'crops.local_crop_number'.*Did you mean 'local_crops_number'",
-    ):
+    with pytest.raises(ConfigError) as info:
         load_config(path)
+    assert_mentions(
+        str(info.value),
+        "bad.yaml",
+        "'crops.local_crop_number'",
+        "Did you mean",
+        "'local_crops_number'",
+    )
 
 
 def test_dinov2_config_with_impossible_value(tmp_path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("crops:\n  global_crops_scale: [1.0, 0.32]\n")
-    with pytest.raises(
-        ConfigError, match=r"bad.yaml: global_crops_scale = \(1.0, 0.32\) is invalid"
-    ):
+    with pytest.raises(ConfigError) as info:
         load_config(path)
+    assert_mentions(str(info.value), "bad.yaml", "global_crops_scale", "(1.0, 0.32)", "min <= max")
 
 
 @pytest.mark.parametrize(
@@ -207,8 +213,9 @@ def test_broken_files(tmp_path, text: str, pattern: str) -> None:
 def test_missing_file_and_unknown_preset() -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_config("no/such/file.yaml")
-    with pytest.raises(ConfigError, match=r"unknown preset 'dinov3'.*Did you mean 'dinov2'"):
+    with pytest.raises(ConfigError) as info:
         load_config("dinov3")
+    assert_mentions(str(info.value), "unknown preset", "'dinov3'", "Did you mean 'dinov2'")
 
 
 def test_presets_have_descriptions_sources_and_expected_values() -> None:
@@ -238,13 +245,11 @@ def test_crop_sizes_and_counts_have_upper_bounds_with_the_cost() -> None:
     with pytest.raises(ConfigError) as info:
         PipelineConfig(global_crops_size=4096)
     message = str(info.value)
-    assert message.startswith(
-        "global_crops_size = 4096 is invalid: allowed an integer in [1, 1024]"
-    )
-    assert "12 MiB as a float32 tensor" in message
-    with pytest.raises(ConfigError, match=r"local_crops_number = 65 is invalid.*\[0, 64\]"):
+    assert message.startswith("global_crops_size = 4096 ")
+    assert_mentions(message, "[1, 1024]", "12 MiB", "float32")
+    with pytest.raises(ConfigError, match=r"^local_crops_number = 65 .*\[0, 64\]"):
         PipelineConfig(local_crops_number=65)
-    with pytest.raises(ConfigError, match=r"global_crops_number = 17 is invalid.*\[1, 16\]"):
+    with pytest.raises(ConfigError, match=r"^global_crops_number = 17 .*\[1, 16\]"):
         PipelineConfig(global_crops_number=17)
     PipelineConfig(global_crops_size=1024, local_crops_size=1024, local_crops_number=2)  # fits
 
@@ -255,11 +260,10 @@ def test_the_views_of_one_sample_have_a_pixel_budget() -> None:
     with pytest.raises(ConfigError) as info:
         PipelineConfig(global_crops_size=1024, local_crops_size=512, local_crops_number=64)
     message = str(info.value)
-    assert "global_crops_number x global_crops_size² + local_crops_number x local_crops_size²" in (
-        message
-    )
-    assert "= 2 x 1024² + 64 x 512² = 18,874,368 pixels is invalid" in message
-    assert "216 MiB as float32 tensors" in message and "at most 16,777,216 pixels" in message
+    # the four fields, their values, the total, its memory and the bound
+    assert_mentions(message, "global_crops_number", "global_crops_size", "local_crops_number")
+    assert_mentions(message, "local_crops_size", "2 x 1024²", "64 x 512²", "18,874,368 pixels")
+    assert_mentions(message, "216 MiB", "16,777,216 pixels")
     assert sample_pixels(PipelineConfig()) == 2 * 224**2 + 8 * 96**2 == 174_080
     assert MAX_SAMPLE_PIXELS >= max(sample_pixels(p.config) for p in PRESETS.values())
 
@@ -267,8 +271,9 @@ def test_the_views_of_one_sample_have_a_pixel_budget() -> None:
 def test_the_issue_crops_are_refused_in_a_file(tmp_path) -> None:
     path = tmp_path / "big.yaml"
     path.write_text("global_crops_size: 4096\nlocal_crops_size: 4096\nlocal_crops_number: 64\n")
-    with pytest.raises(ConfigError, match=r"big.yaml: global_crops_size = 4096 is invalid"):
+    with pytest.raises(ConfigError) as info:
         load_config_file(path)
+    assert_mentions(str(info.value), "big.yaml", "global_crops_size = 4096", "[1, 1024]")
 
 
 @pytest.mark.parametrize(
@@ -300,7 +305,8 @@ def test_an_alias_bomb_in_a_config_file_gives_a_short_message(tmp_path) -> None:
     path.write_text("\n".join(levels) + "\nglobal_crops_scale: *a8\n")
     with pytest.raises(ConfigError) as info:
         load_config_file(path)
-    assert str(info.value).startswith(f"{path}: expands to more than 10,000 values")
+    assert str(info.value).startswith(f"{path}: ")
+    assert_mentions(str(info.value), "10,000 values")
     assert len(str(info.value)) < 400
 
 
@@ -319,27 +325,31 @@ def test_a_long_bad_value_is_quoted_short() -> None:
 def test_deep_nesting_in_a_file_is_a_message(tmp_path) -> None:
     path = tmp_path / "deep.yaml"
     path.write_text("global_crops_scale: " + "[" * 20_000 + "]" * 20_000 + "\n")
-    with pytest.raises(ConfigError, match=r"deep.yaml: nested more than 50 levels deep"):
+    with pytest.raises(ConfigError) as info:
         load_config(path)
+    assert_mentions(str(info.value), "deep.yaml", "nested", "50 levels")
 
 
 def test_duplicate_keys_in_a_json_config_are_refused(tmp_path) -> None:
     path = tmp_path / "dup.json"
     path.write_text('{"local_crops_number": 8, "local_crops_number": 0}')
-    with pytest.raises(ConfigError, match=r"dup.json: key 'local_crops_number' appears twice"):
+    with pytest.raises(ConfigError) as info:
         load_config(path)
+    assert_mentions(str(info.value), "dup.json", "'local_crops_number'", "twice")
 
 
 def test_a_directory_is_not_a_config_file(tmp_path) -> None:
     folder = tmp_path / "configs.yaml"  # even with a config suffix
     folder.mkdir()
     for given in (tmp_path, folder):
-        with pytest.raises(ConfigError, match=r"is a directory: give a YAML / JSON file"):
+        with pytest.raises(ConfigError) as info:
             load_config(given)
+        assert_mentions(str(info.value), str(given), "directory", "YAML / JSON file")
 
 
 def test_a_huge_file_is_refused_without_reading_it_all(tmp_path) -> None:
     path = tmp_path / "huge.yaml"
     path.write_text("name: " + "x" * 3_000_000 + "\n")
-    with pytest.raises(ConfigError, match=r"huge.yaml: 1,000,001 characters is more than"):
+    with pytest.raises(ConfigError) as info:
         load_config_file(path)
+    assert_mentions(str(info.value), "huge.yaml", "1,000,001 characters", "1,000,000")
