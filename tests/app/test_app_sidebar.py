@@ -7,6 +7,8 @@ import json
 from apphelpers import APP, assert_no_exception, errors, texts
 from streamlit.testing.v1 import AppTest
 
+from tests.facts import assert_mentions
+
 CONFIG = "global_crops_scale: [0.4, 1.0]\nlocal_crops_number: 4\n"
 
 
@@ -35,7 +37,7 @@ def test_choosing_yaml_before_typing_is_no_error_and_the_page_keeps_its_title(ap
     assert_no_exception(at)
     assert at.title[0].value == "Sampled statistics"
     assert not errors(at)  # an empty box is not an error
-    assert any("**Pipeline:** Paste a YAML / JSON config" in i for i in infos(at))
+    assert any(i.startswith("**Pipeline:**") and "YAML / JSON" in i for i in infos(at))
     assert any("paste a YAML / JSON config" in c.value for c in at.sidebar.caption)
 
 
@@ -45,7 +47,7 @@ def test_choosing_own_code_before_typing_is_no_error(app, allow_code):
     at.radio(key="pl_source").set_value("own").run()
     assert_no_exception(at)
     assert at.title[0].value == "Validation" and not errors(at)
-    assert any("**Pipeline:** Type a spec such as" in i for i in infos(at))
+    assert any(i.startswith("**Pipeline:**") and "spec" in i for i in infos(at))
 
 
 def test_an_invalid_field_value_keeps_reset_and_download_and_is_said_once(app):
@@ -54,7 +56,7 @@ def test_an_invalid_field_value_keeps_reset_and_download_and_is_said_once(app):
     next(w for w in at.number_input if w.label == "global_crops_number").set_value(0).run()
     assert_no_exception(at)
     assert at.title[0].value == "Sampled statistics"
-    assert [e for e in errors(at) if "global_crops_number = 0 is invalid" in e] == errors(at)
+    assert [e for e in errors(at) if "global_crops_number = 0 " in e] == errors(at)
     assert len(errors(at)) == 1  # the sidebar's; the page points at it
     assert any("**Pipeline:** not usable" in w for w in warnings(at))
     assert at.button(key="edit_reset")  # still there
@@ -73,10 +75,17 @@ def test_mean_and_std_are_typed_as_three_numbers(app):
     assert at.session_state["dinodiag_context"].config.mean == (0.5, 0.5, 0.5)
     next(w for w in at.text_input if w.label == "mean").set_value("0.5, x").run()
     assert_no_exception(at)
-    assert any("mean = '0.5, x' is invalid: allowed three numbers" in e for e in errors(at))
+    assert any("mean = '0.5, x'" in e and "three numbers" in e for e in errors(at))
 
 
 # ------------------------------------------------------------------------ bug 4: two inputs
+def _used_and_left_out(text: str) -> tuple[str, ...]:
+    """The two inputs in the order the 'left out' line names them: the one used, then the other."""
+    line = next(line for line in text.splitlines() if "left out" in line)
+    assert line.startswith("Using"), line
+    return tuple(sorted(("pasted text", "uploaded file mine.yaml"), key=line.index))
+
+
 def test_a_pasted_config_and_an_uploaded_file_say_which_one_is_used(app):
     at = app(pl_source="config")
     at.text_area(key="pl_text").set_value(CONFIG).run()
@@ -86,10 +95,10 @@ def test_a_pasted_config_and_an_uploaded_file_say_which_one_is_used(app):
     at.run()
     assert_no_exception(at)
     assert at.session_state["dinodiag_context"].config.local_crops_number == 6  # the upload
-    assert "Using the uploaded file mine.yaml; the pasted text is left out" in texts(at)
+    assert _used_and_left_out(texts(at)) == ("uploaded file mine.yaml", "pasted text")
     at.text_area(key="pl_text").set_value(CONFIG + "# edited\n").run()
     assert at.session_state["dinodiag_context"].config.local_crops_number == 4  # the text now
-    assert "Using the pasted text; the uploaded file mine.yaml is left out" in texts(at)
+    assert _used_and_left_out(texts(at)) == ("pasted text", "uploaded file mine.yaml")
 
 
 # ------------------------------------------------------------------------ the URL
@@ -117,7 +126,8 @@ def test_a_link_restores_dataset_pipeline_edits_reference_and_seed():
     assert ctx.dataset_key.startswith("generated:n=30,size=64")
     assert (ctx.reference, ctx.seed) == ("dino", 7)
     assert ctx.config.local_crops_number == 4 and ctx.config.global_crops_scale == (0.4, 1.0)
-    assert "Edited: `global_crops_scale`, `local_crops_number`" in texts(at)
+    edited = next(line for line in texts(at).splitlines() if line.startswith("Edited:"))
+    assert_mentions(edited, "`global_crops_scale`", "`local_crops_number`")
     at.button(key="edit_reset").click().run()  # the link's edits are not applied again
     assert at.session_state["dinodiag_context"].config.local_crops_number == 0
 
@@ -126,7 +136,7 @@ def test_a_link_with_a_pasted_config_and_bad_values_says_what_it_left_out():
     at = linked(pipeline="config", config=CONFIG, seed="-1", preset="nope")
     assert at.session_state["dinodiag_context"].config.local_crops_number == 4
     told = "\n".join(warnings(at))
-    assert "`seed=-1` is not an integer >= 0" in told
+    assert_mentions(told, "`seed=-1`", "integer >= 0")
     assert "`preset=nope` is not one of" in told
 
 
@@ -139,7 +149,7 @@ def test_a_link_never_runs_a_spec_without_the_opt_in(tmp_path):
     assert any("carries a pipeline spec" in w and "nothing of it ran" in w for w in warnings(at))
     assert "spec" not in at.query_params and "kwargs" not in at.query_params
     at = linked(data="cifar10", path=str(tmp_path))
-    assert any("dataset roots are off on this server" in w for w in warnings(at))
+    assert any("dataset roots" in w and "off" in w for w in warnings(at))
     assert "path" not in at.query_params
 
 
@@ -162,7 +172,8 @@ def test_a_stale_validation_is_not_shown_as_current_on_home(app):
     at.switch_page("pages/validation.py").run()
     at.button(key="val_run").click().run()
     at.switch_page("pages/home.py").run()
-    assert "**Last validation:** :green-badge[PASS]" in texts(at)
+    last = next(line for line in texts(at).splitlines() if "**Last validation:**" in line)
+    assert ":green-badge[PASS]" in last
     at.selectbox(key="ds_source").set_value("generated").run()
     assert "OUT OF DATE" in texts(at) and "the dataset changed since" in texts(at)
     assert ":green-badge[PASS]" not in texts(at)
