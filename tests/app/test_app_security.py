@@ -12,6 +12,8 @@ import pytest
 from apphelpers import assert_no_exception, errors, server_address, texts
 from PIL import Image
 
+from tests.facts import assert_mentions, missing_facts
+
 GETOUTPUT = "subprocess:getoutput"  # a spec that is a shell: getoutput(cmd=...)
 
 
@@ -25,23 +27,33 @@ def warnings_of(at) -> str:
     return "\n".join(str(w.value) for w in at.warning)
 
 
+def _line(text: str, start: str) -> str:
+    """The first line of text that starts with start (a status line such as **Pipeline:**)."""
+    return next(line for line in text.splitlines() if line.startswith(start))
+
+
+def _names(text: str, *facts: str) -> bool:
+    return not missing_facts(text, *facts)
+
+
 # ------------------------------------------------------------------------ your own code
 def test_own_code_is_off_by_default_and_runs_nothing(app, tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     at = app(pl_source="own", pl_spec=GETOUTPUT, pl_kwargs=f'{{"cmd": "touch {marker}"}}')
     assert not marker.exists()
     told = warnings_of(at)
-    assert "Your own pipeline code is off on this server" in told
+    # what is off, the two ways to turn it on, and the risk of doing so
+    assert_mentions(told, "own pipeline code", "off on this server")
     assert "make run ALLOW_CODE=1" in told and "DINODIAG_ALLOW_BROWSER_CODE=1" in told
-    assert "run code as the user who started the server" in told
+    assert_mentions(told, "run code", "the user who started the server")
     assert not [w for w in at.text_input if w.key == "pl_spec"]  # no box to type code in
     for page in ("pages/inspector.py", "pages/statistics.py", "pages/validation.py"):
         at.switch_page(page).run()
         assert_no_exception(at)
         assert not marker.exists()
     assert not [b for b in at.button if b.key == "val_run"]  # nothing to validate
-    assert "**Pipeline:** not usable: the message in the sidebar" in warnings_of(at)
-    assert "Your own pipeline code is off on this server" in warnings_of(at)  # said once, there
+    assert_mentions(_line(warnings_of(at), "**Pipeline:**"), "not usable", "sidebar")
+    assert "own pipeline code" in warnings_of(at)  # said once, there
 
 
 def test_own_code_runs_once_the_server_allows_it(app, tmp_path: Path, allow_code) -> None:
@@ -76,10 +88,10 @@ def test_dataset_roots_are_off_by_default(app, tmp_path: Path, source: str) -> N
     at = app(ds_source=source, ds_path=str(root))
     assert_no_exception(at)
     assert not marker.exists()
-    assert "Dataset roots are off on this server" in warnings_of(at)
+    assert_mentions(warnings_of(at), "Dataset roots", "off on this server")
     assert not [w for w in at.text_input if w.key == "ds_path"]
     at.switch_page("pages/statistics.py").run()
-    assert "**Images:** not usable: the message in the sidebar" in warnings_of(at)
+    assert_mentions(_line(warnings_of(at), "**Images:**"), "not usable", "sidebar")
     assert at.title[0].value == "Sampled statistics"
 
 
@@ -104,28 +116,29 @@ def test_a_server_listening_beyond_loopback_says_so_on_every_page(app) -> None:
     assert "listens on" not in warnings_of(at)  # 127.0.0.1: nothing to say
     server_address("0.0.0.0")
     at.run()
-    assert "**This dashboard listens on address '0.0.0.0'**" in warnings_of(at)
+    assert_mentions(_line(warnings_of(at), "**This dashboard"), "listens", "'0.0.0.0'")
     at.switch_page("pages/validation.py").run()
     assert "listens on address '0.0.0.0'" in warnings_of(at)
     server_address(None)  # unset: Streamlit binds every interface
     at.run()
-    assert "listens on every network interface" in warnings_of(at)
+    assert_mentions(warnings_of(at), "listens", "every network interface")
 
 
 def test_listening_beyond_loopback_with_code_allowed_is_an_error(app, allow_code) -> None:
     server_address("0.0.0.0")
     at = app()
-    assert any("Code from the browser is allowed" in e for e in errors(at)), errors(at)
+    assert any("browser is allowed" in e and "0.0.0.0" in e for e in errors(at)), errors(at)
 
 
 # ------------------------------------------------------------------------ memory bounds
 def test_uploads_are_bounded_and_the_sidebar_says_so(app) -> None:
     at = app(ds_source="upload")
-    assert "At most 200 files, 16 megapixels each and 32 megapixels in all" in texts(at)
+    assert_mentions(texts(at), "200 files", "16 megapixels each", "32 megapixels in all")
     at.file_uploader(key="ds_upload").set_value([("huge.png", png((9000, 9000)), "image/png")])
     at.run()
     assert_no_exception(at)
-    assert any("huge.png: 9000 x 9000 = 81.0 megapixels" in e for e in errors(at)), errors(at)
+    facts = ("huge.png", "9000 x 9000", "81.0 megapixels")
+    assert any(_names(e, *facts) for e in errors(at)), errors(at)
 
 
 def test_the_inspector_upload_is_bounded_too(app) -> None:
@@ -134,7 +147,7 @@ def test_the_inspector_upload_is_bounded_too(app) -> None:
     at.file_uploader(key="insp_upload").set_value(("huge.png", png((9000, 9000)), "image/png"))
     at.run()
     assert_no_exception(at)
-    assert any("81.0 megapixels is more than the 16" in e for e in errors(at)), errors(at)
+    assert any(_names(e, "81.0 megapixels", "16") for e in errors(at)), errors(at)
 
 
 def test_edit_widgets_have_the_configs_upper_bounds(app) -> None:
@@ -147,7 +160,7 @@ def test_edit_widgets_have_the_configs_upper_bounds(app) -> None:
     widgets["local_crops_size"].set_value(1024).run()  # each in range, together too much
     assert_no_exception(at)
     message = next(e for e in errors(at) if "pixels is invalid" in e)
-    assert "= 2 x 224² + 64 x 1024² = 67,209,216 pixels" in message
+    assert_mentions(message, "2 x 224²", "64 x 1024²", "67,209,216 pixels")
     assert "MiB as float32 tensors" in message
 
 
@@ -185,7 +198,7 @@ def test_the_count_of_unusable_files_opens_the_list(app, tmp_path: Path) -> None
     at.switch_page("pages/statistics.py").run()  # sampling loads every image: notes.png fails
     assert_no_exception(at)
     (expander,) = [e for e in at.sidebar.expander if "unusable file(s)" in e.label]
-    assert expander.label == "2 unusable file(s): which and why"
+    assert expander.label.startswith("2 unusable file(s)")
     table = at.sidebar.dataframe[0].value
     assert list(table.columns) == ["file", "reason"]
     reasons = dict(zip(table["file"], table["reason"], strict=True))
