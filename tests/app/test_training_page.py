@@ -26,6 +26,7 @@ from dinodiag.runs import manager
 from dinodiag.runs.devices import has_gpu
 from dinodiag.train.engine import run_training
 from tests.estimate_jobs import patch_estimates
+from tests.facts import assert_mentions, missing_facts
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,6 +57,17 @@ def on_tab(at: AppTest, tab: str) -> AppTest:
     return at
 
 
+def _names(text: str, *facts: str) -> bool:
+    return not missing_facts(text, *facts)
+
+
+def _line(text: str, fact: str, among: bool = False) -> str:
+    """The first line of text that starts with fact (or, with among, that contains it)."""
+    return next(
+        line for line in text.splitlines() if (fact in line if among else line.startswith(fact))
+    )
+
+
 def widget(items: Any, label: str) -> Any:
     return next(w for w in items if w.label == label)
 
@@ -82,7 +94,7 @@ def test_without_runs_the_page_says_how_to_start(page):
     assert at.title[0].value == "Training"
     text = texts(at)
     assert "No run yet" in text and "seed story" in text
-    assert "**Run the seed story** (in **Yours vs reference**)" in text  # where the button is
+    assert_mentions(text, "**Run the seed story**", "**Yours vs reference**")  # where it is
     assert "Device:" in text and "core" in text
     assert [t.label for t in at.tabs] == [
         "Live",
@@ -97,14 +109,14 @@ def test_the_form_validates_knobs_with_messages(page):
     at = page("New run")
     at.selectbox(key="tr_preset").set_value("tiny-test").run()
     assert not errors(at)
-    assert "4 steps of 4 images (64 training images)" in texts(at)
+    assert_mentions(texts(at), "4 steps", "4 images", "64 training images")
     assert at.button(key="tr_start").proto.disabled is False
     widget(at.number_input, "Global crop (px)").set_value(18).run()
-    assert any("18 px is not a multiple of the ViT patch size 4" in e for e in errors(at))
+    assert any(_names(e, "18 px", "multiple", "patch size 4") for e in errors(at)), errors(at)
     assert not [b for b in at.button if b.key == "tr_start"]  # nothing to start
     widget(at.number_input, "Global crop (px)").set_value(16).run()
     widget(at.number_input, "Batch size").set_value(100).run()
-    assert any("larger than the training set (64 images" in e for e in errors(at)), errors(at)
+    assert any(_names(e, "100", "training set", "64 images") for e in errors(at)), errors(at)
     widget(at.number_input, "Batch size").set_value(1).run()
     assert any("KoLeo needs at least 2 images" in e for e in errors(at))
 
@@ -127,7 +139,7 @@ SEED_CODE = f"{ROOT / 'examples/seed_pipeline.py'}:build_two_view_augment"
 def test_your_code_needs_the_servers_opt_in_or_a_confirmation_to_train_the_preset(page):
     at = page("New run", pl_source="own", pl_spec=SEED_CODE)  # code from the browser is off
     text = texts(at)
-    assert "runs code from the browser only when allowed" in text and "--allow-browser" in text
+    assert_mentions(text, "code from the browser", "allowed", "--allow-browser")
     assert at.button(key="tr_start").proto.disabled is True
     at.checkbox(key="tr_pipe_ok").check().run()
     assert at.button(key="tr_start").proto.disabled is False
@@ -141,8 +153,9 @@ def test_the_form_trains_your_code_from_the_sidebar_by_default(page, runs_dir, a
     text = texts(at)
     assert at.radio(key="tr_pipe").value == "sidebar"
     assert "This run trains **your code**" in text
-    assert "your code `seed_pipeline.py:build_two_view_augment`" in text  # the plan's summary
-    assert "Crops: your code's, measured: 2 × 16 px" in text
+    # the plan's summary names the file and the function, and the crops it measured
+    assert_mentions(text, "your code", "seed_pipeline.py", "build_two_view_augment")
+    assert_mentions(_line(text, "Crops:"), "measured", "2 × 16 px")
     assert not [w for w in at.number_input if w.label == "Local crops"]  # the code's crops
     at.button(key="tr_start").click().run()
     assert_no_exception(at)
@@ -173,7 +186,7 @@ def test_the_estimate_shows_its_stage_and_time_left_then_what_it_measured(
     seen = patch_estimates(monkeypatch, job, stages, None)
     at = page("New run")
     at.selectbox(key="tr_preset").set_value("tiny-test").run()
-    assert "counts from the start of the training process" in texts(at)
+    assert_mentions(texts(at), "counts from the start", "training process")
     at.button(key="tr_estimate").click().run()
     assert_no_exception(at)
     assert seen and seen[0].config.name == "tiny-test"
@@ -319,8 +332,10 @@ def test_yours_vs_the_reference_from_one_click(page, runs_dir):
     at.number_input(key="vs_seconds").set_value(0).run()
     assert_no_exception(at)
     text = texts(at)
-    assert "views per image: 2 × 16 px; pipeline `seed-broken`" in text  # the sidebar's
-    assert "2 × 16 px + 8 × 8 px; pipeline `dinov2@16px`" in text  # the reference, same sizes
+    # each run's views next to its pipeline: the sidebar's, then the reference at the same sizes
+    assert _line(text, "pipeline `seed-broken`", among=True).count("px") == 1
+    assert_mentions(_line(text, "pipeline `seed-broken`", among=True), "2 × 16 px")
+    assert_mentions(_line(text, "pipeline `dinov2@16px`", among=True), "2 × 16 px + 8 × 8 px")
     at.button(key="versus_start").click().run()
     assert_no_exception(at)
     made = runs.list_runs(runs_dir)
@@ -359,13 +374,12 @@ def test_yours_vs_the_reference_from_one_click(page, runs_dir):
 def test_look_inside_shows_attention_and_pca_of_a_checkpoint(page, runs_dir: Path):
     finished_run(runs_dir, "20260101-000001-look")
     at = page("Look inside", ds_source="generated")
-    assert any("Teacher of `20260101-000001-look` at step 2" in c.value for c in at.caption)
+    facts = ("Teacher", "`20260101-000001-look`", "step 2")
+    assert any(_names(c.value, *facts) for c in at.caption)
     captions = [caption for element in at.image for caption in element.captions]
-    assert captions[:3] == [
-        "input (centre square)",
-        "CLS attention, mean of the heads",
-        "patch features: first 3 PCA components as RGB",
-    ]
+    assert captions[0] == "input (centre square)"
+    assert_mentions(captions[1], "CLS attention", "mean", "heads")
+    assert_mentions(captions[2], "patch features", "3 PCA components", "RGB")
     assert captions[3:] == ["head 0", "head 1"]  # tiny-test: 2 heads
     at.slider(key="look_threshold").set_value(0.5).run()
     assert_no_exception(at)
