@@ -168,8 +168,9 @@ def test_hover_shows_every_run_at_the_step_and_a_legend_click_picks_a_run(page, 
     assert colour_pixels(before, colours[LONG]) > 200  # the 100k-point run, drawn thinned
     loss.get_by_text("cpu-demo 22:01").first.click()  # legend: show only that run
     page.mouse.move(5, 5)
-    page.wait_for_timeout(1000)
-    after = loss.screenshot()
+    wait_idle(page)  # the pick is shared by every chart: the page reruns and redraws them
+    page.wait_for_timeout(1500)  # let Vega draw
+    after = page.get_by_test_id("stVegaLiteChart").nth(1).screenshot()
     assert colour_pixels(after, colours[LONG]) < colour_pixels(before, colours[LONG]) / 3
 
 

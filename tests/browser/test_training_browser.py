@@ -66,7 +66,8 @@ def test_start_watch_live_and_stop_a_tiny_run(page, training_server, screenshots
     page.get_by_role("tab", name="New run").click()
     wait_idle(page)
     choose(page, "Training preset", "tiny-test")
-    page.get_by_text("tiny-test's own crops", exact=False).click()  # the pipeline radio
+    # the pipeline radio (its label's words are in the "what this run trains" line too)
+    page.get_by_test_id("stRadio").get_by_text("tiny-test's own crops").click()
     wait_idle(page)
     set_number(page, "Epochs", "10000")  # runs until stopped
     set_number(page, "Max steps", "0")
