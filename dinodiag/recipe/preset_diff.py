@@ -7,10 +7,11 @@ machine (architecture, width, depth, patch, K, head widths, batch, crop sides, l
 *size* and listed apart from the *recipe* knobs (regularisation, schedules, losses,
 augmentation), which are what a short run's fidelity rests on.
 
-The README's list of each preset's differences is :func:`markdown` (a test compares them):
+The list of each preset's differences in :data:`DOC` (docs/training.md, "Fidelity to DINOv2")
+is :func:`markdown` (a test compares them):
 
     python -m dinodiag.recipe.preset_diff            # print the list
-    python -m dinodiag.recipe.preset_diff --write    # rewrite it in README.md
+    python -m dinodiag.recipe.preset_diff --write    # rewrite it in docs/training.md
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ KNOB_SECTIONS = ("model", "optim")
 PIPELINE_SKIP = frozenset({"name", "patch_size", "mean", "std"})  # not part of the recipe
 BY_ARCH = frozenset({"model.embed_dim", "model.num_heads", "model.depth"})  # None: the arch's
 MARKERS = ("<!-- preset-differences:start -->", "<!-- preset-differences:end -->")
+# The page that holds the list, relative to the repository root (the default of --write).
+DOC = "docs/training.md"
 
 
 @dataclass(frozen=True)
@@ -124,7 +127,7 @@ def _cell(diffs: list[Difference]) -> str:
 
 
 def markdown() -> str:
-    """The README list: per preset, its recipe differences and its size differences."""
+    """The documented list: per preset, its recipe differences and its size differences."""
     from dinodiag.recipe.presets import TRAIN_PRESETS
 
     recipe_knobs = len([k for k in knobs(*dinov2_reference()) if k not in SIZE_FIELDS])
@@ -140,17 +143,19 @@ def markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
-def rewrite(readme: str) -> str:
-    """``readme`` with the text between :data:`MARKERS` replaced by :func:`markdown`."""
+def rewrite(text: str) -> str:
+    """``text`` with the text between :data:`MARKERS` replaced by :func:`markdown`."""
     start, end = MARKERS
-    head, rest = readme.split(start, 1)
+    if start not in text or end not in text.split(start, 1)[1]:
+        raise ValueError(f"no {start} ... {end} markers to rewrite between: is it {DOC}?")
+    head, rest = text.split(start, 1)
     _, tail = rest.split(end, 1)
     return f"{head}{start}\n{markdown()}{end}{tail}"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dinodiag.recipe.preset_diff")
-    parser.add_argument("--write", metavar="README", nargs="?", const="README.md", default=None)
+    parser.add_argument("--write", metavar="FILE", nargs="?", const=DOC, default=None)
     args = parser.parse_args(argv)
     if args.write is None:
         sys.stdout.write(markdown())

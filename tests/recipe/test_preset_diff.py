@@ -1,14 +1,16 @@
-"""Each preset's differences from DINOv2 are computed from the configs, and the README's list is
-that computation (it cannot drift)."""
+"""Each preset's differences from DINOv2 are computed from the configs, and the list in
+docs/training.md is that computation (it cannot drift)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from dinodiag.recipe import preset_diff
 from dinodiag.recipe.presets import get_train_preset
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+DOC = Path(__file__).resolve().parents[2] / preset_diff.DOC
 
 
 def _fields(name: str, size: bool = False) -> dict[str, tuple[object, object]]:
@@ -35,13 +37,18 @@ def test_the_gpu_preset_is_dinov2s_recipe_at_another_size():
     }
 
 
-def test_a_changed_knob_shows_and_the_readme_list_is_the_code():
+def test_a_changed_knob_shows_and_the_documented_list_is_the_code():
     config = get_train_preset("gpu").config.with_overrides({"optim.koleo_weight": 0.0})
     assert [d.field for d in preset_diff.differences(config) if not d.size] == [
         "optim.koleo_weight"
     ]
-    readme = README.read_text(encoding="utf-8")
-    assert preset_diff.rewrite(readme) == readme, (
-        "README's preset differences are out of date: run python -m dinodiag.recipe.preset_diff "
-        "--write"
+    text = DOC.read_text(encoding="utf-8")
+    assert preset_diff.rewrite(text) == text, (
+        f"{preset_diff.DOC}'s preset differences are out of date: run "
+        "python -m dinodiag.recipe.preset_diff --write"
     )
+
+
+def test_rewriting_a_file_without_the_markers_names_the_page():
+    with pytest.raises(ValueError, match="docs/training.md"):
+        preset_diff.rewrite("# a page without the list\n")
