@@ -32,14 +32,6 @@ from tests.browser.streamlit_server import (
 )
 
 
-def sample_index(name_part: str) -> int:
-    """Index of the first bundled sample image whose path contains ``name_part``."""
-    from dinodiag.data import open_dataset
-
-    dataset = open_dataset("sample", split="all")
-    return next(i for i in range(len(dataset)) if name_part in dataset.describe(i))
-
-
 def shrink(path: Path) -> int:
     """Re-save ``path`` as an optimised 256-colour PNG; returns its size in bytes."""
     image = Image.open(path).convert("RGB")
@@ -53,6 +45,13 @@ def choose(page: Any, label: str, option: str) -> None:
     page.get_by_role("combobox", name=label).click()
     page.get_by_role("option", name=option, exact=True).click()
     wait_idle(page)
+    rest(page)
+
+
+def rest(page: Any) -> None:
+    """No focus ring on the box just used, no hover tooltip where the option list was."""
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    page.mouse.move(5, 5)
 
 
 def take(page: Any, url: str, out: Path) -> list[Path]:
@@ -67,12 +66,9 @@ def take(page: Any, url: str, out: Path) -> list[Path]:
     shots.append(full_screenshot(page, out / "home.png"))
 
     go("inspector")
-    slider = page.get_by_role("slider").first
-    slider.focus()
-    slider.press("Home")
-    for _ in range(sample_index("scene_01")):
-        slider.press("ArrowRight")
-    page.get_by_test_id("stMain").get_by_text("scene_01", exact=False).first.wait_for()
+    page.get_by_role("combobox", name="Image").click()  # the picker names each file
+    page.get_by_role("option").filter(has_text="scene_01").first.click()
+    rest(page)
     wait_idle(page)
     page.get_by_test_id("stMain").locator("[data-testid='stImage'] img").nth(10).wait_for()
     shots.append(full_screenshot(page, out / "inspector.png"))

@@ -12,8 +12,10 @@ diagnosis and curves (``your_run.png``). Needs playwright and the system Chromiu
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -41,6 +43,9 @@ def main() -> int:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="dinodiag-your-run-"))
     run_dir = write_run(work / "vits14_run", args.kind, patch=14)
+    an_hour_ago = time.time() - 3600  # a run that ended, not one whose log is still growing
+    for path in run_dir.rglob("*"):
+        os.utime(path, (an_hour_ago, an_hour_ago))
     args.out.mkdir(parents=True, exist_ok=True)
     port = free_port()
     server = start_server(port, work / "streamlit.log")
@@ -57,6 +62,7 @@ def main() -> int:
             box.fill(str(run_dir))
             box.press("Enter")
             wait_idle(page)
+            box.blur()
             page.get_by_text("Diagnosis from the log").wait_for()
             page.locator("[data-testid='stVegaLiteChart']").nth(2).wait_for()
             page.wait_for_timeout(2000)  # let the charts finish drawing
