@@ -27,6 +27,7 @@ from dinodiag.train.pipelines import (
     resolve_run_pipeline,
     with_own_pipeline,
 )
+from tests.facts import assert_mentions
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = f"{REPO / 'examples/seed_pipeline.py'}"
@@ -112,19 +113,20 @@ def test_a_hand_written_pipeline_without_normalize_keeps_k_nn_images_in_0_1(data
     run = resolve_run_pipeline(with_own_pipeline(TINY, hand_written, '{"size": 8}'), dataset)
     assert run.shapes is not None and run.shapes.local_size == (4, 4)
     assert run.config.mean == (0.0, 0.0, 0.0) and run.config.std == (1.0, 1.0, 1.0)
-    assert "no Normalize found and views in [0, 1]" in run.normalisation
+    assert_mentions(run.normalisation, "no Normalize", "[0, 1]")
     assert resolve_pipeline(TINY).mean != run.config.mean  # the recipe keeps ImageNet's
 
 
 def test_crops_the_patch_does_not_divide_are_refused_with_sizes_that_fit(dataset):
     config = with_own_pipeline(TINY, f"{SEED}:build_two_view_augment", '{"img_size": 18}')
-    with pytest.raises(ConfigError, match=r"18x18 px.*patch size 4.*--patch-size 3 or 6 or 2"):
+    with pytest.raises(ConfigError) as info:
         resolve_run_pipeline(config, dataset)
-    assert adapted_patch_size(config, dataset) == (
-        3,
-        "patch size 3 instead of 4: the crops of seed_pipeline.py:build_two_view_augment "
-        "(18x18 px) are not multiples of 4 (give --patch-size to choose another)",
-    )
+    # the crops, the patch that does not divide them, and the sizes that would (best first)
+    assert_mentions(str(info.value), "18x18 px", "patch size 4", "--patch-size 3 or 6 or 2")
+    patch, why = adapted_patch_size(config, dataset)
+    assert patch == 3
+    assert_mentions(why, "patch size 3", "4", "seed_pipeline.py", "build_two_view_augment")
+    assert_mentions(why, "18x18 px", "--patch-size")
     adapted = config.with_overrides({"model.patch_size": 3})
     assert resolve_run_pipeline(adapted, dataset).config.patch_size == 3
     assert fitting_patch_sizes([(96, 96), (32, 32)], 16) == [16, 8, 4]
@@ -154,10 +156,12 @@ def test_views_that_do_not_stack_are_refused_naming_the_sizes(tmp_path, dataset)
 
 
 def test_crop_knobs_and_kwargs_without_code_are_refused():
-    with pytest.raises(ConfigError, match="--local-crops .* cannot change your own pipeline"):
+    with pytest.raises(ConfigError) as info:
         resolve_run_pipeline(TINY.with_overrides({"data.pipeline": f"{SEED}:x"}), None)
-    with pytest.raises(ConfigError, match="pipeline_kwargs is set but data.pipeline"):
+    assert_mentions(str(info.value), "--local-crops", "own pipeline")
+    with pytest.raises(ConfigError) as info:
         resolve_run_pipeline(TINY.with_overrides({"data.pipeline_kwargs": '{"a": 1}'}), None)
+    assert_mentions(str(info.value), "pipeline_kwargs", "data.pipeline")
     with pytest.raises(PipelineSpecError, match="not valid JSON"):
         with_own_pipeline(TINY, f"{SEED}:build_two_view_augment", "{img_size: 16}")
         OwnSpec.of(f"{SEED}:build_two_view_augment", "{img_size: 16}")
@@ -199,8 +203,9 @@ def test_resume_refuses_a_changed_or_missing_file_unless_allowed(tmp_path, hand_
     assert check_unchanged(stored, allow_change=False) == (stored, None)
     path = Path(hand_written.rpartition(":")[0])
     path.write_text(HAND_WRITTEN + "\n# edited\n", encoding="utf-8")
-    with pytest.raises(PipelineSpecError, match="changed since the run started.*--allow-pipe"):
+    with pytest.raises(PipelineSpecError) as info:
         check_unchanged(stored, allow_change=False)
+    assert_mentions(str(info.value), str(path), "changed", "--allow-pipe")
     updated, message = check_unchanged(stored, allow_change=True)
     assert updated.sha256 != stored.sha256 and updated.sha256 == OwnSpec.of(hand_written).sha256
     assert message is not None and "resumed with the new code" in message
