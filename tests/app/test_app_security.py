@@ -45,7 +45,7 @@ def test_own_code_is_off_by_default_and_runs_nothing(app, tmp_path: Path) -> Non
     # what is off, the two ways to turn it on, and the risk of doing so
     assert_mentions(told, "own pipeline code", "off on this server")
     assert "make run ALLOW_CODE=1" in told and "DINODIAG_ALLOW_BROWSER_CODE=1" in told
-    assert_mentions(told, "run code", "the user who started the server")
+    assert_mentions(told, "run code", "user who started the server")
     assert not [w for w in at.text_input if w.key == "pl_spec"]  # no box to type code in
     for page in ("pages/inspector.py", "pages/statistics.py", "pages/validation.py"):
         at.switch_page(page).run()

@@ -68,7 +68,7 @@ def test_an_inverted_blur_fails_and_is_recognised_as_dinov2s_released_code() -> 
 def test_a_pipeline_without_colour_jitter_fails_with_what_is_missing() -> None:
     rates = report_of(without_jitter(), expect=DINO, name="dino").by_id("photometric_rates")
     assert rates.status == "fail"
-    assert_mentions(rates.message, "global view 1", "colour-jittered in 0 of 24 samples", "80%")
+    assert_mentions(rates.message, "global view 1", "colour-jittered", "0 of 24 samples", "80%")
     assert_mentions(rates.message, "Nothing in the pipeline", "jitter")
 
 
