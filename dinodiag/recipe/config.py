@@ -367,6 +367,26 @@ class TrainConfig:
         defaults, unknown keys are refused with a "did you mean"."""
         return build_config(cls, _upgrade(data), what="a training config", from_text=True)
 
+    @classmethod
+    def from_run_dir(cls, run_dir: str | Path, action: str = "resume") -> TrainConfig:
+        """The config of a run directory's config.json (a run to resume, or a plan), read
+        strictly: :class:`ConfigError` / RunDirError naming the file when it is missing,
+        unreadable or invalid (never replaced by a preset's values, never rewritten).
+        ``action`` says what the read is for, in the message ("resume", "start the planned
+        run")."""
+        from dinodiag.rundir import CONFIG_FILE
+        from dinodiag.rundir.writer import load_run_config
+
+        saved = load_run_config(run_dir, action)
+        sections = ("name", *SECTIONS)
+        try:
+            return cls.from_dict({k: v for k, v in saved.items() if k in sections})
+        except ConfigError as exc:
+            raise ConfigError(
+                f"cannot {action}: {Path(run_dir) / CONFIG_FILE} does not hold a valid training "
+                f"config: {exc} dinodiag did not change it."
+            ) from None
+
     def with_overrides(self, overrides: dict[str, Any]) -> TrainConfig:
         """A copy with ``{"section.field": value}`` changes applied (validated)."""
         data = self.to_dict()

@@ -10,8 +10,8 @@ fragment that reruns every second, and discards it once the answer is read.
     state = read_job(job)               # "running" | "done" | "failed", events, result, error
     discard_job(job)
 
-The process side: :func:`report` appends a stage, :func:`finish` writes the answer (or the
-error a person reads).
+The process side (:mod:`dinodiag.rundir.job`, below the training loop so a job of
+``dinodiag.train`` writes it too): ``report`` appends a stage, ``finish`` writes the answer.
 """
 
 from __future__ import annotations
@@ -27,12 +27,18 @@ from pathlib import Path
 from typing import Any
 
 from dinodiag import rundir
+from dinodiag.rundir.job import (
+    JOB_FILE,
+    LOG_FILE,
+    PROGRESS_FILE,
+    RESULT_FILE,
+    finish,
+    report,
+)
 from dinodiag.runs import manager
 
-JOB_FILE = "job.json"
-PROGRESS_FILE = "progress.jsonl"
-RESULT_FILE = "result.json"
-LOG_FILE = rundir.CONSOLE_FILE
+# The process side (report, finish) and the file names: dinodiag.rundir.job.
+__all__ = ["JobState", "discard_job", "finish", "read_job", "report", "start_job", "stop_job"]
 
 
 @dataclass(frozen=True)
@@ -113,17 +119,3 @@ def discard_job(job: Path) -> None:
     """Stop the job if it still runs and remove its folder."""
     stop_job(job)
     shutil.rmtree(job, ignore_errors=True)
-
-
-# ----------------------------------------------------------------------------- the process
-def report(job: Path, stage: str, **fields: Any) -> None:
-    """Append one stage to the job's progress (called by the job's process)."""
-    line = rundir.dumps({"stage": stage, "time": time.time(), **fields})
-    with open(Path(job) / PROGRESS_FILE, "a", encoding="utf-8") as f:
-        f.write(line + "\n")
-
-
-def finish(job: Path, result: Any = None, error: str | None = None) -> None:
-    """Write the job's answer, or the error a person reads (called by the job's process)."""
-    answer = {"error": error} if error is not None else {"result": result}
-    rundir.write_json_atomic(Path(job) / RESULT_FILE, answer)

@@ -188,9 +188,7 @@ def match_steps(run_dir: Path, previous: Path) -> int | None:
     steps = int(rundir.read_status(previous).get("step") or 0)
     if steps < 1 or not rundir.is_planned(run_dir):
         return None
-    saved = rundir.read_config(run_dir) or {}
-    sections = {k: v for k, v in saved.items() if k != rundir.PLANNED}
-    config = TrainConfig.from_dict(sections).with_overrides(
+    config = TrainConfig.from_run_dir(run_dir, "match the steps of").with_overrides(
         {"run.max_steps": steps, "run.max_seconds": None}
     )
     rundir.write_json_atomic(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 from dinodiag.errors import ConfigError
@@ -50,14 +49,14 @@ def config_and_recipe(args: argparse.Namespace) -> tuple[TrainConfig, Any]:
     else:
         base = get_train_preset(args.preset or "cpu-demo").config
     if args.resume and args.run_dir:
-        base = _saved_config(args.run_dir, "resume")
+        base = TrainConfig.from_run_dir(args.run_dir, "resume")
     elif args.run_dir and is_planned(args.run_dir):
         if config_file or args.preset:
             raise ConfigError(
                 f"--run-dir {args.run_dir} holds a planned run (its config.json): drop "
                 f"{'--config' if config_file else '--preset'}, or give another --run-dir."
             )
-        base = _saved_config(args.run_dir, "start the planned run")
+        base = TrainConfig.from_run_dir(args.run_dir, "start the planned run")
     if "data.pipeline" in given and not args.resume:
         _drop_crop_knobs(given, base)
     if "data.pipeline" in given and "model.patch_size" not in given:
@@ -75,23 +74,6 @@ def config_and_recipe(args: argparse.Namespace) -> tuple[TrainConfig, Any]:
     if "data.pipeline" in given and "model.patch_size" not in given and not args.resume:
         config = _adapt_patch_size(config)
     return config, recipe
-
-
-def _saved_config(run_dir: str, action: str) -> TrainConfig:
-    """The TrainConfig of a run directory's config.json (a run to resume, or a plan), read
-    strictly: never replaced by a preset's values, never rewritten when it cannot be read."""
-    from dinodiag.rundir import CONFIG_FILE
-    from dinodiag.rundir.writer import load_run_config
-
-    saved = load_run_config(run_dir, action)
-    sections = ("name", "model", "optim", "data", "run")
-    try:
-        return TrainConfig.from_dict({k: v for k, v in saved.items() if k in sections})
-    except ConfigError as exc:
-        raise ConfigError(
-            f"cannot {action}: {Path(run_dir) / CONFIG_FILE} does not hold a valid training "
-            f"config: {exc} dinodiag did not change it."
-        ) from None
 
 
 def _drop_crop_knobs(given: dict[str, tuple[Any, str]], base: TrainConfig) -> None:
