@@ -33,6 +33,7 @@ from dinodiag.augment.dinov2_config import (
 )
 from dinodiag.errors import ConfigError
 from dinodiag.recipe.config import TrainConfig
+from dinodiag.safe_yaml import read_config_file
 
 
 def _arch(value: Any) -> str:
@@ -183,9 +184,7 @@ def recipe_from_file(path: str | Path) -> Dinov2Recipe:
     train as written.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"DINOv2 config {str(path)!r} does not exist: give the YAML file.")
-    text = path.read_text(encoding="utf-8", errors="replace")
+    text = read_config_file(path)  # says what a path that is no regular file is; never blocks
     resolved = resolve_dinov2_config(parse_config_text(text, source=str(path)), str(path))
     return recipe_from_resolved(resolved, pipeline=str(path))
 

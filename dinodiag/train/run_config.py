@@ -39,12 +39,12 @@ def config_and_recipe(args: argparse.Namespace) -> tuple[TrainConfig, Any]:
             )
         if args.resume:
             raise ConfigError("--resume continues a run with its own config.json: drop --config.")
+        recipe = recipe_from_file(config_file)  # first: a file that is no file is named so
         if "data.data" not in given and not getattr(args, "print_config", False):
             raise ConfigError(
                 f"{config_file}: give the images with --data (a folder, cifar10:ROOT, ...): "
                 "DINOv2's train.dataset_path names its own dataset classes."
             )
-        recipe = recipe_from_file(config_file)
         base = recipe.config
     else:
         base = get_train_preset(args.preset or "cpu-demo").config

@@ -574,3 +574,14 @@ def test_a_planned_run_directory_is_trained_as_its_config_says(tmp_path, capsys)
     assert saved["optim"]["koleo_weight"] == 0.05 and saved["run"]["max_steps"] == 2
     assert saved["name"] == "tiny-test" and "planned" not in saved and "resolved" in saved
     assert rundir.read_status(run)["state"] == "finished" and not rundir.is_planned(run)
+
+
+def test_train_config_that_is_no_regular_file_says_what_it_is(tmp_path, capsys):
+    """`train --config` on a FIFO once ended "give the images with --data": the file is named
+    for what it is first, and a FIFO is never opened for reading (nothing blocks)."""
+    fifo = tmp_path / "vitl14.yaml"
+    os.mkfifo(fifo)
+    for path, kind in ((fifo, "FIFO"), (Path("/dev/zero"), "character device")):
+        assert main_code(["train", "--config", str(path), "--data", "sample"]) == 2
+        err = capsys.readouterr().err
+        assert kind in err and "not a regular file" in err and "--data" not in err
