@@ -1,7 +1,7 @@
 # The two commands of the README:
 #   make run    create .venv, install, start the app on the embedded sample images
 #   make test   create .venv with the dev extras, run the suite but the tests marked slow
-#   (make test-all runs every test; .ci/run runs make test, then make test-slow)
+#   (make test-all runs every test; .ci/run runs make test, then make test-more: the browser and slow ones)
 # `make run` listens on 127.0.0.1 only; ADDRESS=0.0.0.0 opens it to the network, and
 # ALLOW_CODE=1 lets the sidebar run your own pipeline code (anyone who can open the page
 # can then run commands as you): see the README's "Security" section.
@@ -12,7 +12,7 @@ PORT ?= 8501
 ADDRESS ?= 127.0.0.1
 ALLOW_CODE ?=
 
-.PHONY: run test test-slow test-all lint bench samples clean
+.PHONY: run test test-more test-all lint bench samples clean
 
 $(VENV)/.installed: pyproject.toml requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,11 +35,11 @@ run: $(VENV)/.installed  ## the dashboard (python -m dinodiag app: address, uplo
 TEST_WORKERS ?= auto
 PYTEST := OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
-test: $(VENV)/.dev  ## every test not marked slow (pyproject.toml's markers say which are)
-	$(PYTEST) -m "not slow"
+test: $(VENV)/.dev  ## every test but the real-browser and slow ones (pyproject's markers)
+	$(PYTEST) -m "not slow and not browser"
 
-test-slow: $(VENV)/.dev  ## only the slow ones (each duplicates what a fast test covers)
-	$(PYTEST) -m slow
+test-more: $(VENV)/.dev  ## what make test leaves out: real-browser tests and the slow ones (CI)
+	$(PYTEST) -m "slow or browser"
 
 test-all: $(VENV)/.dev
 	$(PYTEST)

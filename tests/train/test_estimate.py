@@ -47,6 +47,9 @@ def test_the_estimate_measures_a_tiny_run_and_writes_nothing(tmp_path, monkeypat
     assert list(tmp_path.iterdir()) == []  # no run directory, no lock
 
 
+# slow (~25 s: two subprocesses); the estimate is measured in-process above, and its JSON on
+# standard output by test_train_yours' test_machine_read_output_stays_json_...
+@pytest.mark.slow
 def test_train_estimate_prints_json_and_says_when_the_budget_is_too_short():
     command = [sys.executable, "-m", "dinodiag", "train", "--preset", "tiny-test"]
     done = subprocess.run(

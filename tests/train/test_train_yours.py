@@ -30,6 +30,9 @@ def train(*argv: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=300)
 
 
+# slow (~30 s: a training subprocess); test_training_your_code_through_the_engine checks the
+# same record in-process, test_machine_read_output_stays_json_when_the_pipeline_prints the CLI
+@pytest.mark.slow
 def test_the_cli_trains_the_seeds_example_pipeline_and_keeps_what_it_used(tmp_path):
     run_dir = tmp_path / "seed"
     done = train(
@@ -68,6 +71,9 @@ def test_the_cli_trains_the_seeds_example_pipeline_and_keeps_what_it_used(tmp_pa
     assert (train_rows["sampled_local_scale"] <= 0.4).all()
 
 
+# slow (~50 s: three training subprocesses); the refusal itself is test_pipelines'
+# check_unchanged tests, the engine's resume of your code test_training_your_code_through_the_engine
+@pytest.mark.slow
 def test_a_hand_written_pipeline_trains_and_resume_refuses_its_changed_file(tmp_path):
     code = tmp_path / "my_views.py"
     code.write_text(HAND_WRITTEN, encoding="utf-8")
