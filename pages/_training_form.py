@@ -19,6 +19,7 @@ import streamlit as st
 from dinodiag import runs
 from dinodiag.dashboard import run_status, security, sidebar
 from dinodiag.dashboard.context import SidebarContext, spec_stamp
+from dinodiag.dashboard.knob_widgets import number_args
 from dinodiag.dashboard.run_status import active_runs_warning
 from dinodiag.errors import DinodiagError
 from dinodiag.probe.spec import is_pipeline_spec
@@ -180,76 +181,79 @@ def knobs(
         d["model.patch_size"] = code.config.model.patch_size
     c = st.columns(5)
     out: dict[str, Any] = {
-        "run.epochs": c[0].number_input("Epochs", 0.01, 100000.0, d["run.epochs"], key=k + "ep"),
+        "run.epochs": c[0].number_input(
+            "Epochs", value=float(d["run.epochs"]), key=k + "ep", **number_args("run.epochs")
+        ),
         "run.max_steps": c[1].number_input(
             "Max steps",
-            0,
-            10**7,
-            d["run.max_steps"],
+            value=d["run.max_steps"],
             key=k + "steps",
-            help="A cap on the steps; 0 = none.",
+            **number_args("run.max_steps", zero_means_none=True),
         ),
         "run.max_seconds": c[2].number_input(
             "Time budget (s)",
-            0,
-            86400,
-            d["run.max_seconds"],
-            step=30,
+            value=float(d["run.max_seconds"]),
+            step=30.0,
             key=k + "sec",
-            help="The run stops cleanly (final k-NN and checkpoint) before it. 0 = no limit.",
+            **number_args("run.max_seconds", zero_means_none=True),
         ),
         "data.batch_size": c[3].number_input(
-            "Batch size",
-            1,
-            4096,
-            d["data.batch_size"],
-            key=k + "bs",
-            help="DINO's centering wants >= 64 images per step.",
+            "Batch size", value=d["data.batch_size"], key=k + "bs", **number_args("data.batch_size")
         ),
         "optim.base_lr": c[4].number_input(
             "Base lr",
-            1e-6,
-            1.0,
-            d["optim.base_lr"],
+            value=d["optim.base_lr"],
             step=1e-4,
             format="%.5f",
             key=k + "lr",
-            help="At batch 1024, sqrt-scaled; lower it if the loss goes NaN, raise it if flat.",
+            **number_args("optim.base_lr"),
         ),
     }
     c = st.columns(4)
     arch = ARCHS.index(d["model.arch"])
     out["model.arch"] = c[0].selectbox("Architecture", ARCHS, index=arch, key=k + "arch")
     out["model.patch_size"] = c[1].number_input(
-        "Patch size", 1, 64, d["model.patch_size"], key=k + "patch"
+        "Patch size",
+        value=d["model.patch_size"],
+        key=k + "patch",
+        **number_args("model.patch_size"),
     )
     out["model.depth"] = c[2].number_input(
-        "Depth (blocks)", 1, 24, d["model.depth"], key=k + "depth"
+        "Depth (blocks)", value=d["model.depth"], key=k + "depth", **number_args("model.depth")
     )
     out["run.eval_every"] = c[3].number_input(
         "k-NN every (steps)",
-        0,
-        100000,
-        d["run.eval_every"],
+        value=d["run.eval_every"],
         key=k + "eval",
-        help="Also at step 0 (the random-weights baseline) and at the end; 0 turns k-NN off.",
+        **number_args("run.eval_every"),
     )
     c = st.columns(4)
     if code is None:
         out["data.local_crops"] = c[0].number_input(
-            "Local crops", 0, 16, d["data.local_crops"], key=k + "loc"
+            "Local crops",
+            value=d["data.local_crops"],
+            key=k + "loc",
+            **number_args("data.local_crops"),
         )
         out["data.global_crops_size"] = c[1].number_input(
-            "Global crop (px)", 4, 1024, d["data.global_crops_size"], key=k + "gs"
+            "Global crop (px)",
+            value=d["data.global_crops_size"],
+            key=k + "gs",
+            **number_args("data.global_crops_size"),
         )
         out["data.local_crops_size"] = c[2].number_input(
-            "Local crop (px)", 4, 1024, d["data.local_crops_size"], key=k + "ls"
+            "Local crop (px)",
+            value=d["data.local_crops_size"],
+            key=k + "ls",
+            **number_args("data.local_crops_size"),
         )
     else:
         c[0].caption(f"Crops: your code's, measured: {_views(code)}.")
         if code.adapted:
             c[1].caption(f"ViT {code.adapted}.")
-    out["run.seed"] = c[3].number_input("Seed", 0, 2**31 - 1, d["run.seed"], key=k + "seed")
+    out["run.seed"] = c[3].number_input(
+        "Seed", value=d["run.seed"], key=k + "seed", **number_args("run.seed")
+    )
     devices = device_choices()
     c = st.columns([2, 2])
     out["run.device"] = c[0].selectbox(
