@@ -13,11 +13,12 @@ from collections.abc import Sequence
 import pandas as pd
 import streamlit as st
 
-from dinodiag import rundir, runs
+from dinodiag import runs
 from dinodiag.augment.presets import get_preset
 from dinodiag.dashboard import curve_charts, curves, knn_verdict, run_status, security
 from dinodiag.dashboard.context import SidebarContext, spec_stamp
 from dinodiag.dashboard.labels import status_badge
+from dinodiag.dashboard.versus_view import versus_view
 from dinodiag.errors import DinodiagError
 from dinodiag.probe.spec import is_pipeline_spec
 from dinodiag.recipe.config import TrainConfig
@@ -222,30 +223,16 @@ def results(members: dict[str, runs.RunInfo]) -> None:
         unequal = run_status.steps_note(now, labels)
         if unequal:
             st.warning(unequal, icon=":material/balance:")
-        frames = {labels[role]: rundir.read_metrics(info.path) for role, info in now.items()}
-        band = None
-        if set(now) == set(story.ROLES):
-            yours, reference = frames[labels["yours"]], frames[labels["reference"]]
-            band = story.verdict_band(yours, reference, (labels["yours"], labels["reference"]))
-            if labels is story.SEED_LABELS:
-                level, text = story.story_verdict(yours, reference)
-            else:
-                _, level, text = story.versus_verdict(yours, reference)
-            if active and level != "info":
-                text = "So far: " + text
-            getattr(st, level)(text)
+        shown = versus_view(now, labels, active)
+        if shown.verdict is not None:
+            getattr(st, shown.verdict[0])(shown.verdict[1])
         # each run in its own colour, the one the Live and Compare tabs give it (by run id)
         every = charts.colours([])
         colors = {labels[r]: every[i.run_id] for r, i in now.items() if i.run_id in every}
-        k = curves.prototypes({labels[r]: rundir.read_config(i.path) for r, i in now.items()})
-        absent = [
-            run_status.knn_absence(i, rundir.read_config(i.path), frames[labels[r]])
-            for r, i in now.items()
-        ]
         left, right = st.columns(2)
         for column, panel in ((left, KNN), (right, ENTROPY)):
             with column:
-                chart(frames, panel, colors, k, next((a for a in absent if a), None), band)
+                chart(shown.frames, panel, colors, shown.prototypes, shown.no_knn, shown.band)
 
     view()
 
