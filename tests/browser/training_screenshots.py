@@ -54,6 +54,17 @@ def wait_until(check: Any, timeout: float, what: str) -> None:
         time.sleep(1.0)
 
 
+def live_screenshot(page: Any, path: Path) -> Path:
+    """A full-page screenshot of a page whose fragment reruns every few seconds.
+
+    Streamlit greys an element out while its fragment reruns, and on a busy machine a rerun
+    takes longer than the interval, so some panel is always grey: the picture is taken with the
+    grey turned off, each element showing what it last drew (at most one refresh old).
+    """
+    page.add_style_tag(content="[data-stale='true'] { opacity: 1 !important; }")
+    return full_screenshot(page, path)
+
+
 def open_tab(page: Any, url: str, tab: str) -> None:
     page.goto(f"{url}/training")
     wait_idle(page)
@@ -113,7 +124,7 @@ def main() -> int:
                 )
                 open_tab(page, url, "Live")
                 page.wait_for_timeout(3000)
-                print("live:", full_screenshot(page, args.out / "training_live.png"))
+                print("live:", live_screenshot(page, args.out / "training_live.png"))
             wait_until(
                 lambda: (
                     len(story_runs(root)) == 2
@@ -141,7 +152,7 @@ def main() -> int:
                 )
                 open_tab(page, url, "Live")
                 page.wait_for_timeout(3000)
-                print("live:", full_screenshot(page, args.out / "training_live.png"))
+                print("live:", live_screenshot(page, args.out / "training_live.png"))
                 wait_until(lambda: not runs.read_run(fixed.path).active, args.timeout, "its end")
             browser.close()
     finally:
