@@ -4,7 +4,7 @@
 #   (make test-all runs every test; .ci/run runs make test, then make test-more: the browser and slow ones)
 # `make run` listens on 127.0.0.1 only; ADDRESS=0.0.0.0 opens it to the network, and
 # ALLOW_CODE=1 lets the sidebar run your own pipeline code (anyone who can open the page
-# can then run commands as you): see the README's "Security" section.
+# can then run commands as you): see docs/security.md.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
