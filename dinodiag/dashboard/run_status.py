@@ -172,7 +172,7 @@ def what_trains(
     if kind == "preset" or chosen is None:
         return (
             f"**This run trains** the `{preset}` set-up as it is, with its own crops: "
-            f"{sizes(trained)}. The README's `{preset}` numbers come from this set-up."
+            f"{sizes(trained)}. The `{preset}` figures of docs/training.md come from this set-up."
         )
     same = (chosen.global_crops_size, chosen.local_crops_size) == (
         trained.global_crops_size,
@@ -187,7 +187,7 @@ def what_trains(
     return (
         f"**This run trains** the sidebar's recipe `{chosen.name}` (its crop counts, scales "
         f"and colour augmentations) at {sizes(trained)}{rescaled}. It is not the `{preset}` "
-        f"set-up the README measures: choose *`{preset}`'s own crops* for that."
+        f"set-up docs/training.md measures: choose *`{preset}`'s own crops* for that."
     )
 
 
