@@ -83,13 +83,18 @@ def run_metrics(info: RunInfo, frame: pd.DataFrame) -> list[Metric]:
         knn_tile(frame),
         Metric("Loss", logged_value(last.get("loss"), "{:.3f}")),
         Metric("Images / s", logged_value(last.get("img_per_s"), "{:.0f}")),
-        Metric(
-            "Peak memory",
-            logged_value(last.get("peak_mem_mb"), "{:.0f} MiB"),
-            help=info.device or None,
-        ),
-        Metric("Training time", duration(elapsed) if elapsed else "–"),
+        Metric("Peak memory", memory_value(last.get("peak_mem_mb")), help=info.device or None),
+        # compact ("2m05s"): a tile is a sixth of the page, and Streamlit cuts a long value
+        Metric("Training time", duration(elapsed, compact=True) if elapsed else "–"),
     ]
+
+
+def memory_value(mib: object) -> str:
+    """``512 MiB``; from 1 GiB on ``1.5 GiB`` (short enough for a tile: "1931 MiB" was cut)."""
+    text = logged_value(mib, "{:.0f} MiB")
+    if text.endswith(" MiB") and float(text.split()[0]) >= 1024:
+        return f"{float(text.split()[0]) / 1024:.1f} GiB"
+    return text
 
 
 def event_alerts(events: pd.DataFrame) -> list[tuple[str, str]]:

@@ -77,8 +77,9 @@ def test_headline_numbers_of_a_run():
     assert knn.delta_color == "off"  # so the change is not coloured as a result
     assert loss.value == "nan"  # a NaN loss is shown, not hidden
     assert speed.value == "–"  # never logged
-    assert (memory.value, memory.help) == ("1500 MiB", "cpu (1 thread)")
-    assert time.value == "2 min 05 s"
+    assert (memory.value, memory.help) == ("1.5 GiB", "cpu (1 thread)")  # 1500 MiB, short
+    assert time.value == "2m05s"  # compact: a tile is narrow
+    assert run_status.memory_value(900) == "900 MiB" and run_status.memory_value(None) == "–"
     empty = run_status.run_metrics(RUN, pd.DataFrame())
     assert [m.value for m in empty] == ["–"] * 5 and empty[0].delta is None
     assert run_status.logged_value("x", "{:.1f}") == "–"
