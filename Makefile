@@ -1,6 +1,6 @@
 # The two commands of the README:
 #   make run    create .venv, install, start the app on the embedded sample images
-#   make test   create .venv with the dev extras, run the suite but the tests marked slow
+#   make test   create .venv with the dev extras, run the suite but the real-browser and slow tests
 #   (make test-all runs every test; .ci/run runs make test, then make test-more: the browser and slow ones)
 # `make run` listens on 127.0.0.1 only; ADDRESS=0.0.0.0 opens it to the network, and
 # ALLOW_CODE=1 lets the sidebar run your own pipeline code (anyone who can open the page
