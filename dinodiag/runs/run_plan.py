@@ -29,7 +29,7 @@ from dinodiag.probe.spec import is_pipeline_spec
 from dinodiag.recipe.config import TrainConfig, check_crops, resolve_pipeline
 from dinodiag.recipe.presets import get_train_preset
 from dinodiag.runs.devices import check_device
-from dinodiag.train.pipelines import RunPipeline, adapted_patch_size, resolve_run_pipeline
+from dinodiag.train.pipelines import RunPipeline, resolve_run_pipeline, with_adapted_patch
 
 LAUNCH_PRESETS = ("cpu-demo", "gpu", "small-images", "tiny-test")  # what the form offers
 PIPELINE_FILE = "pipeline.yaml"  # a plan's recipe, written next to the run by the manager
@@ -167,10 +167,7 @@ def _plan_code(config: TrainConfig, patch_given: bool, label: str) -> RunPlan:
     dataset = open_dataset(config.data.data, split=config.data.train_split)
     adapted = ""
     if not patch_given:
-        found = adapted_patch_size(config, dataset)
-        if found is not None:
-            config = config.with_overrides({"model.patch_size": found[0]})
-            adapted = found[1]
+        config, adapted = with_adapted_patch(config, dataset)
     run_pipeline = resolve_run_pipeline(config, dataset)
     _check_images(config, len(dataset))
     return RunPlan(

@@ -430,7 +430,7 @@ def check_own_crops(shapes: ViewShapes, model: ModelConfig, label: str) -> None:
 
 
 def adapted_patch_size(config: TrainConfig, dataset: Any) -> tuple[int, str] | None:
-    """For the CLI when no ``--patch-size`` was given: a patch size that fits your own
+    """When no patch size was given: a patch size that fits your own
     pipeline's crops when the preset's does not (the nearest divisor of every side), with a
     sentence saying so; None when nothing needs adapting."""
     own = own_spec(config)
@@ -447,6 +447,16 @@ def adapted_patch_size(config: TrainConfig, dataset: Any) -> tuple[int, str] | N
         f"patch size {patch} instead of {p}: the crops of {own.label} ({shown} px) are not "
         f"multiples of {p} (give --patch-size to choose another)"
     )
+
+
+def with_adapted_patch(config: TrainConfig, dataset: Any) -> tuple[TrainConfig, str]:
+    """``config`` with the patch size your own pipeline's crops need (:func:`adapted_patch_size`)
+    and the sentence saying so; ``(config, "")`` when nothing changes. The one rule the
+    command line (no ``--patch-size`` given) and the dashboard's plan both apply."""
+    found = adapted_patch_size(config, dataset)
+    if found is None:
+        return config, ""
+    return config.with_overrides({"model.patch_size": found[0]}), found[1]
 
 
 def check_unchanged(saved: OwnSpec, allow_change: bool) -> tuple[OwnSpec, str | None]:

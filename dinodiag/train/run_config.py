@@ -93,17 +93,14 @@ def _adapt_patch_size(config: TrainConfig) -> TrainConfig:
     """Your own pipeline's crops set the ViT patch when the preset's does not divide them."""
     from dinodiag.probe.spec import is_pipeline_spec
     from dinodiag.train.data import open_train_set
-    from dinodiag.train.pipelines import adapted_patch_size
+    from dinodiag.train.pipelines import with_adapted_patch
 
     if not is_pipeline_spec(config.data.pipeline):
         return config
-    adapted = adapted_patch_size(config, open_train_set(config))
-    if adapted is None:
-        return config
-    patch, why = adapted
-    if os.environ.get("RANK", "0") == "0":
+    config, why = with_adapted_patch(config, open_train_set(config))
+    if why and os.environ.get("RANK", "0") == "0":
         print(f"[note] {why}", file=sys.stderr, flush=True)
-    return config.with_overrides({"model.patch_size": patch})
+    return config
 
 
 def resolved_config(config: TrainConfig, recipe: Any) -> dict[str, Any]:
