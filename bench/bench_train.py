@@ -51,7 +51,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_info, print_table, seed_everything, write_results  # noqa: E402
 
-from dinodiag.recipe.config import TrainConfig, resolve_pipeline  # noqa: E402
+from dinodiag.recipe.config import TrainConfig  # noqa: E402
+from dinodiag.recipe.crops import resolve_pipeline
 from dinodiag.recipe.presets import get_train_preset  # noqa: E402
 from dinodiag.rundir import read_metrics  # noqa: E402
 from dinodiag.train import engine  # noqa: E402

@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from dinodiag import rundir
-from dinodiag.recipe.config import TrainConfig, resolve_pipeline
+from dinodiag.recipe.config import TrainConfig
+from dinodiag.recipe.crops import resolve_pipeline
 from dinodiag.recipe.presets import get_train_preset
 from dinodiag.train import engine
 

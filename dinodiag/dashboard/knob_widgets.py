@@ -1,5 +1,5 @@
 """The training form's number widgets read the one definition of a knob (its range and help:
-:func:`dinodiag.recipe.config.knob_table`), so the form cannot allow what the config refuses
+:func:`dinodiag.recipe.knobs.knob_table`), so the form cannot allow what the config refuses
 or explain a knob in other words than ``train --help``.
 
     st.number_input("Base lr", value=d["optim.base_lr"], key="lr", **number_args("optim.base_lr"))
@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from dinodiag.recipe.config import Knob, knob_table
+from dinodiag.recipe.knobs import Knob, knob_table
 
 
 @functools.cache

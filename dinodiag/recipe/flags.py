@@ -1,5 +1,5 @@
 """The command line of ``train``: one flag per TrainConfig field, generated from the knob table
-(:func:`dinodiag.recipe.config.knob_table`: the field's name, comment and range), and what a
+(:func:`dinodiag.recipe.knobs.knob_table`: the field's name, comment and range), and what a
 command line gave (``--base-lr 0.1``, ``--set optim.min_lr=1e-5``) as config overrides."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from dinodiag.errors import ConfigError
-from dinodiag.recipe.config import Knob, knob_table
+from dinodiag.recipe.knobs import Knob, knob_table
 
 
 def _number(text: str) -> float:
@@ -99,7 +99,7 @@ class _Renamed(argparse.Action):
 
 
 def add_knob_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per TrainConfig field (:func:`~dinodiag.recipe.config.knob_table`), grouped by
+    """One flag per TrainConfig field (:func:`~dinodiag.recipe.knobs.knob_table`), grouped by
     section; every default is None, so only the flags given change the preset (or, with
     --resume, the run's own config)."""
     groups = {

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from dinodiag.augment.config import PipelineConfig, to_dict
-from dinodiag.recipe.config import TrainConfig, resolve_pipeline
+from dinodiag.recipe.config import TrainConfig
+from dinodiag.recipe.crops import resolve_pipeline
 
 # The run's size for its machine: listed, never called a deviation from the recipe.
 SIZE_FIELDS = frozenset(

@@ -26,7 +26,8 @@ from PIL import Image
 
 from dinodiag.augment.config import PipelineConfig, config_from_dict
 from dinodiag.errors import TrainingError
-from dinodiag.recipe.config import TrainConfig, resolve_pipeline
+from dinodiag.recipe.config import TrainConfig
+from dinodiag.recipe.crops import resolve_pipeline
 from dinodiag.rundir import CHECKPOINT_FILE, read_config
 from dinodiag.train.builders import build_student
 from dinodiag.train.checkpoint import CHECKPOINT_VERSION

@@ -26,7 +26,8 @@ from typing import Any
 from dinodiag.augment.config import PipelineConfig
 from dinodiag.errors import ConfigError
 from dinodiag.probe.spec import is_pipeline_spec
-from dinodiag.recipe.config import TrainConfig, check_crops, resolve_pipeline
+from dinodiag.recipe.config import TrainConfig
+from dinodiag.recipe.crops import check_crops, resolve_pipeline
 from dinodiag.recipe.presets import get_train_preset
 from dinodiag.runs.devices import check_device
 from dinodiag.train.pipelines import RunPipeline, resolve_run_pipeline, with_adapted_patch

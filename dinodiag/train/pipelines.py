@@ -38,7 +38,8 @@ from dinodiag.augment.config import PipelineConfig
 from dinodiag.augment.records import MultiCropSample
 from dinodiag.errors import ConfigError, PipelineSpecError
 from dinodiag.probe.spec import is_pipeline_spec, names_a_file
-from dinodiag.recipe.config import ModelConfig, TrainConfig, resolve_pipeline
+from dinodiag.recipe.config import ModelConfig, TrainConfig
+from dinodiag.recipe.crops import resolve_pipeline
 
 MEASURED_IMAGES = 4  # images your own pipeline is called on to measure its views
 _WALK_DEPTH = 8  # how deep find_normalize looks into a transform's attributes

@@ -61,7 +61,7 @@ def config_and_recipe(args: argparse.Namespace) -> tuple[TrainConfig, Any]:
         _drop_crop_knobs(given, base)
     if "data.pipeline" in given and "model.patch_size" not in given:
         # A pipeline file with a patch size (a DINOv2 config's student.patch_size) sets the ViT's.
-        from dinodiag.recipe.config import pipeline_file_patch_size
+        from dinodiag.recipe.crops import pipeline_file_patch_size
 
         pipeline, how = given["data.pipeline"]
         patch = pipeline_file_patch_size(str(pipeline))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from dinodiag.dashboard.knob_widgets import number_args
-from dinodiag.recipe.config import knob_table
+from dinodiag.recipe.knobs import knob_table
 
 KNOBS = {k.field: k for k in knob_table()}
 

@@ -13,9 +13,8 @@ from dinodiag.recipe.config import (
     OptimConfig,
     RunConfig,
     TrainConfig,
-    pipeline_file_patch_size,
-    resolve_pipeline,
 )
+from dinodiag.recipe.crops import pipeline_file_patch_size, resolve_pipeline
 
 
 def test_round_trip_through_json():
@@ -115,7 +114,7 @@ def test_single_view_pipeline_is_refused():
         model=ModelConfig(patch_size=4), data=DataConfig(pipeline="small-images", local_crops=0)
     ).with_overrides({})
     assert resolve_pipeline(cfg).local_crops_number == 0  # 2 globals: fine
-    from dinodiag.recipe.config import check_crops
+    from dinodiag.recipe.crops import check_crops
 
     one = resolve_pipeline(cfg).replace(global_crops_number=1)
     with pytest.raises(ConfigError, match="single view"):

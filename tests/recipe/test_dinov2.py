@@ -11,7 +11,7 @@ import pytest
 
 from dinodiag.augment.dinov2_config import DINOV2_DEFAULTS
 from dinodiag.errors import ConfigError
-from dinodiag.recipe.config import resolve_pipeline
+from dinodiag.recipe.crops import resolve_pipeline
 from dinodiag.recipe.dinov2 import FIELD_MAP, recipe_from_file
 from dinodiag.recipe.presets import get_train_preset
 from dinodiag.train.runtime import check_fits_device

@@ -10,8 +10,9 @@ import pytest
 
 from dinodiag.cli import build_parser
 from dinodiag.errors import ConfigError
-from dinodiag.recipe.config import SECTIONS, TrainConfig, knob_table
+from dinodiag.recipe.config import SECTIONS, TrainConfig
 from dinodiag.recipe.flags import RENAMED
+from dinodiag.recipe.knobs import knob_table
 from dinodiag.train.run_config import config_from_args
 from dinodiag.typed_config import Bounds
 

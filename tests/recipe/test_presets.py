@@ -6,7 +6,7 @@ import pytest
 
 from dinodiag.augment.presets import get_preset
 from dinodiag.errors import ConfigError
-from dinodiag.recipe.config import resolve_pipeline
+from dinodiag.recipe.crops import resolve_pipeline
 from dinodiag.recipe.presets import TRAIN_PRESETS, get_train_preset, train_preset_names
 from dinodiag.train.builders import build_student
 

@@ -261,7 +261,7 @@ def test_pipeline_file_sets_the_patch_size(tmp_path):
     cfg = config_from_args(parse("--preset", "gpu", "--pipeline", str(path)))
     assert cfg.model.patch_size == 14  # not the preset's 16
     with pytest.raises(ConfigError, match="sets the patch size 14"):
-        from dinodiag.recipe.config import resolve_pipeline
+        from dinodiag.recipe.crops import resolve_pipeline
 
         resolve_pipeline(config_from_args(parse("--pipeline", str(path), "--patch-size", "16")))
 

@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 from dinodiag.data import open_dataset
 from dinodiag.errors import ConfigError, PipelineSpecError
 from dinodiag.probe.spec import is_pipeline_spec
-from dinodiag.recipe.config import resolve_pipeline
+from dinodiag.recipe.crops import resolve_pipeline
 from dinodiag.recipe.presets import get_train_preset
 from dinodiag.train.data import MultiCropDataset, summarise_records
 from dinodiag.train.pipelines import (

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from dinodiag.errors import TrainingError
-from dinodiag.recipe.config import resolve_pipeline
+from dinodiag.recipe.crops import resolve_pipeline
 from dinodiag.recipe.presets import get_train_preset
 from dinodiag.train import checkpoint as ckpt
 from dinodiag.train.builders import build_losses, build_networks, build_optimizer

@@ -36,7 +36,8 @@ from torch import nn
 from dinodiag.augment.config import config_from_dict, parse_config_text
 from dinodiag.augment.dinov2_config import ResolvedDinov2Config, resolve_dinov2_config
 from dinodiag.errors import DinodiagError, TrainingError
-from dinodiag.recipe.config import TrainConfig, resolve_pipeline
+from dinodiag.recipe.config import TrainConfig
+from dinodiag.recipe.crops import resolve_pipeline
 from dinodiag.rundir import CHECKPOINT_FILE, STATUS_FILE, read_config, read_json
 from dinodiag.train.models.dinov2_keys import to_dinodiag_keys, under, vit_from_state
 from dinodiag.train.models.network import build_backbone
