@@ -150,7 +150,7 @@ def cached_uploads(key: str, _files: list[tuple[str, bytes]]) -> sidebar.Uploade
 
 
 @st.cache_resource(show_spinner="Importing your pipeline…", max_entries=8)
-def cached_foreign_pipeline(spec: str, kwargs_json: str, stamp: float) -> Any:
+def cached_own_pipeline(spec: str, kwargs_json: str, stamp: float) -> Any:
     return load_pipeline_spec(spec, kwargs_json)
 
 
@@ -163,7 +163,7 @@ def pipeline_from(
     security.refuse_code(choice.source, None, security.browser_code_allowed(os.environ))
     kwargs = parse_kwargs(choice.spec_kwargs, choice.spec)
     stamp = spec_stamp(choice.spec)
-    pipeline = cached_foreign_pipeline(choice.spec.strip(), choice.spec_kwargs, stamp)
+    pipeline = cached_own_pipeline(choice.spec.strip(), choice.spec_kwargs, stamp)
     return pipeline, own_pipeline_key(choice.spec, kwargs, stamp)
 
 
@@ -206,3 +206,27 @@ def sampled_frame(
 @st.cache_data(show_spinner=False, max_entries=16)
 def image_sizes(dataset_key: str, _dataset: Any, limit: int = 500) -> list[tuple[int, int]]:
     return list(_dataset.image_sizes(limit=limit))
+
+
+def follow_job(
+    read: Callable[[], Any],
+    progress_text: Callable[[Any], str],
+    answer: Callable[[Any], dict[str, Any]],
+    keep: Callable[[dict[str, Any]], None],
+    discard: Callable[[], None],
+) -> None:
+    """Follow a job running in its own process (dinodiag.runs.jobs) from a fragment that reruns
+    every second: ``read()`` its status; while it runs, a progress bar with ``progress_text``;
+    once it ended, ``keep(answer(status))`` in the session, ``discard()`` its folder, rerun."""
+
+    @st.fragment(run_every=1.0)
+    def view() -> None:
+        status = read()
+        if status.state == "running":
+            st.progress(status.fraction, text=progress_text(status))
+            return
+        keep(answer(status))
+        discard()
+        st.rerun()
+
+    view()

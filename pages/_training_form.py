@@ -30,6 +30,7 @@ from dinodiag.runs.devices import device_choices, gpu_warning
 from dinodiag.runs.run_plan import LAUNCH_PRESETS, RunPlan, form_defaults, plan_run, preset_plan
 from dinodiag.train.knn_horizon import judge_estimate
 from dinodiag.train.pipelines import with_own_pipeline
+from pages import _shared as ui
 
 GOTO_KEY = "tr_goto"  # session_state: the tab to open on the next script run
 ESTIMATES_KEY = "tr_estimates"  # session_state: {plan key: {"job": folder} | {"text"} | {"error"}}
@@ -320,25 +321,20 @@ def estimate_progress(plan: RunPlan, wanted: str, job: Path) -> None:
     """The running estimate: its stage and the time left, read every second (the estimate runs
     in its own process); its answer kept in the session once it comes."""
 
-    @st.fragment(run_every=1.0)
-    def view() -> None:
-        status = estimates.read_estimate(job)
-        if status.state == "running":
-            st.progress(status.fraction, text=f"Estimating: {status.line()}")
-            return
-        if status.estimate is not None:
-            config = plan.config  # the k-NN noise against the evidence there is
-            judged = judge_estimate(
-                status.estimate, config.name, config.data.data, runs.runs_root()
-            )
-            answer = {"text": f"{status.estimate.sentence()}\n\n{judged.sentence()}"}
-        else:
-            answer = {"error": status.error or "the estimate failed."}
-        st.session_state[ESTIMATES_KEY][wanted] = answer
-        estimates.discard(job)
-        st.rerun()
+    def answer(status: Any) -> dict[str, Any]:
+        if status.estimate is None:
+            return {"error": status.error or "the estimate failed."}
+        config = plan.config  # the k-NN noise against the evidence there is
+        judged = judge_estimate(status.estimate, config.name, config.data.data, runs.runs_root())
+        return {"text": f"{status.estimate.sentence()}\n\n{judged.sentence()}"}
 
-    view()
+    ui.follow_job(
+        lambda: estimates.read_estimate(job),
+        lambda status: f"Estimating: {status.line()}",
+        answer,
+        lambda found: st.session_state[ESTIMATES_KEY].__setitem__(wanted, found),
+        lambda: estimates.discard(job),
+    )
 
 
 def new_run_tab(ctx: SidebarContext, all_runs: Sequence[runs.RunInfo]) -> None:

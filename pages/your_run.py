@@ -216,21 +216,18 @@ def curve_section(run: OpenedRun, spec: str, seed: int) -> None:
 
 
 def curve_progress(wanted: str, job: Path) -> None:
-    @st.fragment(run_every=1.0)
-    def view() -> None:
-        status = curve.read_curve(job)
-        if status.state == "running":
-            st.progress(status.fraction, text=f"Evaluating the checkpoints: {status.line()}")
-            return
-        if status.frame is not None:
-            answer: dict[str, Any] = {"rows": status.frame.to_dict(orient="records")}
-        else:
-            answer = {"error": status.error or "its process ended without an answer"}
-        st.session_state[CURVES_KEY][wanted] = answer
-        curve.discard_job(job)
-        st.rerun()
+    def answer(status: curve.CurveStatus) -> dict[str, Any]:
+        if status.frame is None:
+            return {"error": status.error or "its process ended without an answer"}
+        return {"rows": status.frame.to_dict(orient="records")}
 
-    view()
+    ui.follow_job(
+        lambda: curve.read_curve(job),
+        lambda status: f"Evaluating the checkpoints: {status.line()}",
+        answer,
+        lambda found: st.session_state[CURVES_KEY].__setitem__(wanted, found),
+        lambda: curve.discard_job(job),
+    )
 
 
 def knn_curve(run: OpenedRun, frame: pd.DataFrame) -> None:
