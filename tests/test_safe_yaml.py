@@ -9,6 +9,7 @@ import pytest
 
 from dinodiag.errors import ConfigError
 from dinodiag.safe_yaml import MAX_CONFIG_CHARS, MAX_CONFIG_DEPTH, load_config_text
+from tests.facts import assert_mentions
 
 
 def laughs(levels: int) -> str:
@@ -47,14 +48,16 @@ def test_billion_laughs_is_refused_quickly_in_little_memory(levels: int) -> None
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     message = str(info.value)
-    assert message.startswith("laughs.yaml: expands to more than 10,000 values")
-    assert "alias" in message and len(message) < 300
+    assert message.startswith("laughs.yaml: ")
+    assert_mentions(message, "10,000 values", "alias")
+    assert len(message) < 300
     assert elapsed < 1.0 and peak < 5 * 2**20, (elapsed, peak)
 
 
 def test_a_value_containing_itself_is_refused() -> None:
-    with pytest.raises(ConfigError, match=r"cfg.yaml: the alias \*a at line 1 refers to its own"):
+    with pytest.raises(ConfigError) as info:
         load_config_text("global_crops_scale: &a [0.4, *a]\n", source="cfg.yaml")
+    assert_mentions(str(info.value), "cfg.yaml: ", "alias *a", "line 1", "anchor &a")
 
 
 @pytest.mark.parametrize("brackets", ["[", "{a: "])
@@ -90,10 +93,12 @@ def test_merge_keys_may_be_overridden() -> None:
 
 def test_text_past_the_size_limit_is_refused_before_parsing() -> None:
     text = "name: " + "x" * MAX_CONFIG_CHARS
-    with pytest.raises(ConfigError, match=r"big.yaml: 1,000,006 characters is more than"):
+    with pytest.raises(ConfigError) as info:
         load_config_text(text, source="big.yaml")
+    assert_mentions(str(info.value), "big.yaml: ", "1,000,006 characters", f"{MAX_CONFIG_CHARS:,}")
 
 
 def test_syntax_errors_name_the_line() -> None:
-    with pytest.raises(ConfigError, match=r"c.yaml: not valid YAML/JSON at line 2"):
+    with pytest.raises(ConfigError) as info:
         load_config_text("a: [1, 2\nb: 3\n", source="c.yaml")
+    assert_mentions(str(info.value), "c.yaml: ", "YAML", "line 2")

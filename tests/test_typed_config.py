@@ -9,6 +9,7 @@ import pytest
 
 from dinodiag.errors import ConfigError
 from dinodiag.typed_config import build_config, check_types, convert_value, did_you_mean
+from tests.facts import assert_mentions
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,13 @@ class Outer:
             raise ConfigError(f"count = {self.count} is invalid: allowed >= 0.")
 
 
+def config_error(call, *args, **kwargs) -> str:
+    """The message of the ConfigError that call(*args, **kwargs) raises."""
+    with pytest.raises(ConfigError) as info:
+        call(*args, **kwargs)
+    return str(info.value)
+
+
 def test_strict_data_keeps_types_and_defaults():
     cfg = build_config(Outer, {"count": 3.0, "pair": [0, 1], "inner": {"flag": True}})
     assert cfg == Outer(count=3, pair=(0.0, 1.0), inner=Inner(rate=0.25, flag=True))
@@ -43,8 +51,9 @@ def test_text_is_parsed_only_when_asked():
     text = {"count": "4", "limit": "none", "pair": "(0.2, 0.3)", "inner": {"flag": "yes"}}
     cfg = build_config(Outer, text, from_text=True)
     assert (cfg.count, cfg.limit, cfg.pair, cfg.inner.flag) == (4, None, (0.2, 0.3), True)
-    with pytest.raises(ConfigError, match=r"^count = '4' has the wrong type: expected an integer"):
-        build_config(Outer, {"count": "4"})
+    message = config_error(build_config, Outer, {"count": "4"})
+    assert message.startswith("count = '4' ")
+    assert_mentions(message, "wrong type", "an integer")
 
 
 @pytest.mark.parametrize(
@@ -71,12 +80,15 @@ def test_errors_name_the_field_the_value_and_the_type(data, message):
 
 
 def test_text_errors_say_how_to_write_the_value():
-    with pytest.raises(ConfigError, match=r"^pair = '0\.1' .*2 values separated by commas"):
-        build_config(Outer, {"pair": "0.1"}, from_text=True)
-    with pytest.raises(ConfigError, match=r"^flag = 'maybe' .*expected true or false"):
-        convert_value("flag", "maybe", bool, from_text=True)
-    with pytest.raises(ConfigError, match=r"^a training config must be a mapping"):
-        build_config(Outer, [1], what="a training config")
+    message = config_error(build_config, Outer, {"pair": "0.1"}, from_text=True)
+    assert message.startswith("pair = '0.1' ")
+    assert_mentions(message, "2 values", "commas")
+    message = config_error(convert_value, "flag", "maybe", bool, from_text=True)
+    assert message.startswith("flag = 'maybe' ")
+    assert_mentions(message, "true or false")
+    message = config_error(build_config, Outer, [1], what="a training config")
+    assert message.startswith("a training config ")
+    assert_mentions(message, "mapping")
 
 
 def test_unsupported_field_types_are_a_programming_error():
@@ -91,12 +103,15 @@ def test_did_you_mean():
 
 def test_check_types_names_the_field_the_value_and_the_type():
     check_types(Outer(count=3, limit=None, inner=Inner(rate=1)))  # an int is a fine float
-    with pytest.raises(ConfigError, match=r"^limit = '3' has the wrong type: expected an integer"):
-        check_types(Outer(limit="3"))  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match=r"^inner\.flag = 'yes' has the wrong type: expected"):
-        check_types(Outer(inner=Inner(flag="yes")))  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match=r"^inner = \{'rate': 0.5\} has the wrong type: .* Inner"):
-        check_types(Outer(inner={"rate": 0.5}))  # type: ignore[arg-type]
+    message = config_error(check_types, Outer(limit="3"))  # type: ignore[arg-type]
+    assert message.startswith("limit = '3' ")
+    assert_mentions(message, "wrong type", "an integer")
+    message = config_error(check_types, Outer(inner=Inner(flag="yes")))  # type: ignore[arg-type]
+    assert message.startswith("inner.flag = 'yes' ")
+    assert_mentions(message, "wrong type", "true or false")
+    message = config_error(check_types, Outer(inner={"rate": 0.5}))  # type: ignore[arg-type]
+    assert message.startswith("inner = {'rate': 0.5} ")
+    assert_mentions(message, "wrong type", "Inner")
 
 
 def test_a_pipeline_config_built_in_python_gets_the_message_a_file_would():
@@ -105,9 +120,11 @@ def test_a_pipeline_config_built_in_python_gets_the_message_a_file_would():
     from dinodiag.augment.config import PipelineConfig, ViewAugment
 
     # was TypeError: '<' not supported between instances of 'str' and 'int', without the field
-    with pytest.raises(ConfigError, match=r"^global_crops_size = '224' has .* an integer"):
-        PipelineConfig(global_crops_size="224")  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match=r"^global2\.blur_p = '0\.1' has .* a number"):
-        PipelineConfig(global2=ViewAugment(blur_p="0.1"))  # type: ignore[arg-type]
+    message = config_error(PipelineConfig, global_crops_size="224")
+    assert message.startswith("global_crops_size = '224' ")
+    assert_mentions(message, "wrong type", "an integer")
+    message = config_error(PipelineConfig, global2=ViewAugment(blur_p="0.1"))
+    assert message.startswith("global2.blur_p = '0.1' ")
+    assert_mentions(message, "wrong type", "a number")
     # NumPy scalars (a value from an array or a data frame) are numbers
     assert PipelineConfig(global_crops_size=np.int64(96)).global_crops_size == 96
