@@ -12,6 +12,7 @@ import pytest
 from dinodiag import rundir
 from dinodiag.rundir.lock import RunDirError
 from dinodiag.rundir.writer import RunWriter, load_run_config
+from tests.facts import assert_mentions
 
 
 def test_abandon_leaves_no_half_made_run_directory(tmp_path):
@@ -83,14 +84,17 @@ def test_load_run_config_is_strict(tmp_path):
     with pytest.raises(RunDirError, match="does not exist"):
         load_run_config(tmp_path / "missing")
     (tmp_path / "file").write_text("x")
-    with pytest.raises(RunDirError, match="is a file, not a run directory"):
+    with pytest.raises(RunDirError) as info:
         load_run_config(tmp_path / "file")
-    with pytest.raises(RunDirError, match="has no config.json and no checkpoint.pt"):
+    assert_mentions(str(info.value), f"{tmp_path / 'file'} is a file", "not a run directory")
+    with pytest.raises(RunDirError) as info:
         load_run_config(tmp_path)
+    assert_mentions(str(info.value), "no config.json", "no checkpoint.pt", "without --resume")
     path = tmp_path / rundir.CONFIG_FILE
     path.write_text("{not json")
-    with pytest.raises(RunDirError, match=r"config.json is not valid JSON \(Expecting"):
+    with pytest.raises(RunDirError) as info:
         load_run_config(tmp_path)
+    assert_mentions(str(info.value), f"{path} is not valid JSON", "(Expecting", "backup")
     path.write_text("[1, 2]")
     with pytest.raises(RunDirError, match="holds a JSON list"):
         load_run_config(tmp_path)
