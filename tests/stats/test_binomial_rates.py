@@ -47,7 +47,13 @@ def test_stats_command_prints_rates_against_the_expectation_and_strengths(capsys
     code = main(["stats", "--preset", "dinov2-released", "--samples", "30", "--expect", "dinov2"])
     out = capsys.readouterr().out
     assert code == 0 and "expected: dinov2" in out
-    assert "Application rates per view, measured vs configured and expected" in out
+    # each table's header row, by its second column: the fields it shows
+    rows = [line.split() for line in out.splitlines()]
+    headers = {row[1]: row[2:] for row in rows if row[:1] == ["kind"]}
+    # the rates: measured against configured and expected, with the binomial interval
+    rate_fields = ["measured", "configured", "expected", "low", "high", "verdict"]
+    assert headers["operation"][2:] == rate_fields
     global1_blur = next(line for line in out.splitlines() if "global1" in line and "blur " in line)
     assert global1_blur.split()[-1] == "far"  # never blurred; dinov2 blurs global 1 always
-    assert "Drawn strengths where the operation applied, vs the expected range:" in out
+    # the strengths: the range drawn against the expected one
+    assert headers["strength"][1:] == ["min", "max", "expected", "inside"]
