@@ -9,6 +9,7 @@ import pytest
 
 from dinodiag.data import CLASS_NAMES, GeneratedDataset, draw_sample
 from dinodiag.errors import DataError
+from tests.facts import assert_mentions
 
 
 def _pixels(dataset: GeneratedDataset, index: int) -> np.ndarray:
@@ -23,7 +24,7 @@ def test_items_are_rgb_of_the_requested_size_with_cycling_labels() -> None:
         image, label = dataset[index]
         assert image.mode == "RGB" and image.size == (48, 48)
         assert label == index % 10 == dataset.label(index)
-    assert dataset.describe(12) == "generated #12 (class 'triangle')"
+    assert_mentions(dataset.describe(12), "generated #12", "'triangle'")
     assert dataset.name == "generated (train, 48px)"
     assert dataset.image_sizes(limit=3) == [(48, 48)] * 3
     assert dataset.validate() == [] and dataset.problems == []

@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.facts import assert_mentions
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -55,7 +57,7 @@ def test_check_runs_on_the_sample_images_from_an_installed_package(tmp_path: Pat
     assert result.returncode == 0, result.stdout + result.stderr
     assert "verdict: PASS" in result.stdout
     folder = tmp_path / "cache" / "dinodiag" / "sample_images"
-    assert f"drawing the 20 missing sample images into {folder}" in result.stderr
+    assert_mentions(result.stderr, "drawing", "20 missing", str(folder))
     assert len(list(folder.rglob("*.*"))) == 20
 
     # The drawn images measure as the committed ones do.

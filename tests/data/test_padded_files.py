@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from dinodiag.data import FolderDataset, ImageLoadError, load_image, loading, read_image_size
+from tests.facts import assert_mentions
 
 GIB = 2**30
 
@@ -49,8 +50,8 @@ def test_a_file_over_the_size_limit_is_left_out_with_a_named_problem(tmp_path, m
     assert len(dataset) == 1 and dataset.image_sizes() == [(32, 32)]
     [problem] = dataset.problems
     assert problem.path == str(big)
-    assert problem.reason.startswith("file too large: 5.0 GiB is more than the 1.0 GiB")
-    assert "MAX_IMAGE_FILE_BYTES" in problem.reason
+    assert problem.reason.startswith("file too large: ")
+    assert_mentions(problem.reason, "5.0 GiB", "1.0 GiB", "MAX_IMAGE_FILE_BYTES")
     for read in (load_image, read_image_size):  # asked for directly: the same reason
         with pytest.raises(ImageLoadError, match="file too large: 5.0 GiB"):
             read(big)
@@ -78,8 +79,9 @@ def test_a_header_searched_byte_by_byte_is_refused_quickly(tmp_path, name: str, 
     padded = _padded(tmp_path / name, head, 200 * 2**20)  # under the size limit
     for read in (read_image_size, load_image):
         start = time.monotonic()
-        with pytest.raises(ImageLoadError, match=r"header found: its reader searched 262,144"):
+        with pytest.raises(ImageLoadError) as info:
             read(padded)
+        assert_mentions(str(info.value), "header found", "262,144")
         assert time.monotonic() - start < 3  # was about 17 s for 200 MB
 
 
