@@ -116,8 +116,10 @@ def test_wrong_types_are_errors(data: dict, pattern: str) -> None:
 
 
 def test_nested_value_errors_carry_the_path() -> None:
-    with pytest.raises(ConfigError, match=r"^global2\.solarize_p = 2\.0 .*\[0, 1\]"):
+    with pytest.raises(ConfigError) as info:
         config_from_dict({"global2": {"solarize_p": 2.0}})
+    assert str(info.value).startswith("global2.solarize_p = 2.0 ")
+    assert_mentions(str(info.value), "[0, 1]")
 
 
 @pytest.mark.parametrize("name", list(PRESETS))
@@ -247,10 +249,12 @@ def test_crop_sizes_and_counts_have_upper_bounds_with_the_cost() -> None:
     message = str(info.value)
     assert message.startswith("global_crops_size = 4096 ")
     assert_mentions(message, "[1, 1024]", "12 MiB", "float32")
-    with pytest.raises(ConfigError, match=r"^local_crops_number = 65 .*\[0, 64\]"):
-        PipelineConfig(local_crops_number=65)
-    with pytest.raises(ConfigError, match=r"^global_crops_number = 17 .*\[1, 16\]"):
-        PipelineConfig(global_crops_number=17)
+    counts = [("local_crops_number", 65, "[0, 64]"), ("global_crops_number", 17, "[1, 16]")]
+    for field, value, allowed in counts:
+        with pytest.raises(ConfigError) as info:
+            PipelineConfig(**{field: value})
+        assert str(info.value).startswith(f"{field} = {value} ")
+        assert_mentions(str(info.value), allowed)
     PipelineConfig(global_crops_size=1024, local_crops_size=1024, local_crops_number=2)  # fits
 
 
@@ -315,7 +319,8 @@ def test_a_long_bad_value_is_quoted_short() -> None:
     with pytest.raises(ConfigError) as info:
         config_from_dict({"global_crops_scale": [[0.5] * 30] * 300})
     message = str(info.value)
-    assert message.startswith("global_crops_scale = [[0.5, 0.5, 0.5, 0.5, 0.5, 0.5, ...], ")
+    assert message.startswith("global_crops_scale = [[0.5, ")
+    assert_mentions(message, "0.5, ...], ")  # each list cut short
     assert len(message) < 300
     with pytest.raises(ConfigError) as info:
         config_from_dict({"name": 7, "interpolation": "x" * 100_000})

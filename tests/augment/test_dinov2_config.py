@@ -12,6 +12,7 @@ from dinodiag.augment.dinov2_config import (
     resolve_dinov2_config,
 )
 from dinodiag.errors import ConfigError
+from tests.facts import assert_mentions
 
 # The shape of DINOv2's configs/train files (values as REFERENCE.md states them).
 PATCH14 = """
@@ -72,10 +73,10 @@ def test_dinodiag_pipeline_files_are_not_dinov2_configs() -> None:
 
 
 def test_unknown_crop_key_is_refused_with_a_suggestion() -> None:
-    with pytest.raises(
-        ConfigError, match=r"my.yaml: unknown key 'crops.local_crop_size'.*local_crops_size"
-    ):
+    with pytest.raises(ConfigError) as info:
         resolve_dinov2_config({"crops": {"local_crop_size": 96}}, source="my.yaml")
+    assert str(info.value).startswith("my.yaml: ")
+    assert_mentions(str(info.value), "unknown key", "'crops.local_crop_size'", "local_crops_size")
 
 
 def test_unknown_sections_and_keys_elsewhere_are_kept_and_noted() -> None:
@@ -89,5 +90,7 @@ def test_unknown_sections_and_keys_elsewhere_are_kept_and_noted() -> None:
 
 
 def test_a_section_that_is_not_a_mapping_is_refused() -> None:
-    with pytest.raises(ConfigError, match=r"f.yaml: section 'crops' must be a mapping"):
+    with pytest.raises(ConfigError) as info:
         resolve_dinov2_config({"crops": [1, 2]}, source="f.yaml")
+    assert str(info.value).startswith("f.yaml: ")
+    assert_mentions(str(info.value), "section 'crops'", "mapping")

@@ -17,6 +17,7 @@ from dinodiag.augment.config import PipelineConfig, ViewAugment
 from dinodiag.augment.pipeline import build_pipeline, fallback_crop_box, sample_crop_box
 from dinodiag.augment.presets import PRESETS
 from dinodiag.augment.records import collate_views
+from tests.facts import assert_mentions
 
 
 @pytest.mark.parametrize("name", list(PRESETS))
@@ -228,7 +229,9 @@ def test_collate_is_view_major(image: Image.Image) -> None:
 def test_collate_errors_name_the_view(image: Image.Image) -> None:
     a = build_pipeline(PRESETS["small-images"].config)(image, seed=0)
     b = build_pipeline(PRESETS["small-images"].config.replace(local_crops_size=8))(image, seed=0)
-    with pytest.raises(ValueError, match=r"local_crops: view 0 of sample 1 has shape \(3, 8, 8\)"):
+    with pytest.raises(ValueError) as info:
         collate_views([a, b])
+    assert str(info.value).startswith("local_crops: ")
+    assert_mentions(str(info.value), "view 0", "sample 1", "(3, 8, 8)")
     with pytest.raises(ValueError, match="at least one sample"):
         collate_views([])

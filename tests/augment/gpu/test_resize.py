@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from dinodiag.augment.gpu.resize import check_filter, crop_resize, resize_weights
 from dinodiag.errors import ConfigError
+from tests.facts import assert_mentions
 
 
 def _source(height: int, width: int, seed: int) -> torch.Tensor:
@@ -49,5 +50,8 @@ def test_weights_stay_inside_the_box_and_sum_to_one():
 
 def test_an_unknown_filter_names_the_field():
     assert check_filter("bilinear") == "bilinear"
-    with pytest.raises(ConfigError, match="interpolation = 'lanczos' is not available"):
+    with pytest.raises(ConfigError) as info:
         check_filter("lanczos")
+    assert str(info.value).startswith("interpolation = 'lanczos' ")
+    # the filters it offers, and the CPU pipeline that has the rest
+    assert_mentions(str(info.value), "bilinear", "--augment-device cpu")
