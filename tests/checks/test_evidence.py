@@ -17,6 +17,7 @@ from dinodiag.checks.evidence import EXAMPLES_KEPT, Evidence
 from dinodiag.checks.runner import run_checks
 from dinodiag.cli import main
 from dinodiag.data import open_dataset
+from tests.facts import assert_mentions
 
 SMALL = PRESETS["dinov2"].config.replace(
     global_crops_size=32, local_crops_size=16, local_crops_number=4
@@ -105,7 +106,7 @@ def test_every_unusable_file_is_listed_in_the_json_and_markdown(tmp_path: Path) 
     assert {Path(f["path"]).name for f in data["unusable_files"]} == listed
     assert all(f["reason"] for f in data["unusable_files"])
     markdown = report.to_markdown()
-    assert "Unusable files in the dataset (3, skipped):" in markdown
+    assert_mentions(markdown, "Unusable files", "(3, skipped)")
     assert all(name in markdown for name in listed)
 
 
@@ -114,6 +115,6 @@ def test_the_cli_lists_every_unusable_file(tmp_path: Path, capsys) -> None:
     code = main(["check", "--data", str(folder), "--samples", "6", "--preset", "small-images"])
     out = capsys.readouterr().out
     assert code in (0, 1)
-    assert "3 unusable file(s) in the dataset, skipped:" in out
+    assert_mentions(out, "3 unusable file(s)", "skipped")
     for name in ("broken.jpg", "empty.png", "truncated.png"):
         assert name in out
