@@ -2,13 +2,13 @@
 
 Not a page. Shared by the live view, the comparison, the seed story and "Your run"; the curve
 logic (colours per run, smoothing, x axes, thinning, hover, export) lives in
-``dinodiag.dashboard.curves`` / ``curve_charts`` / ``run_names``.
+``dinodiag.dashboard.curves`` / ``curve_charts`` / ``run_names``; what a panel draws and
+says, its options and legend selection in ``dinodiag.dashboard.curve_panel``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
 
@@ -16,16 +16,14 @@ import pandas as pd
 import streamlit as st
 
 from dinodiag import rundir, runs
-from dinodiag.dashboard import chart_view, curve_charts, curve_points, knn_verdict, run_status
+from dinodiag.dashboard import chart_view, curve_charts, curve_panel, curve_points, knn_verdict
 from dinodiag.dashboard import curves as rc
 from dinodiag.dashboard.labels import status_badge
-from dinodiag.dashboard.run_names import run_colors
+from dinodiag.dashboard.run_reads import file_stamp, known_runs, started_at
 from dinodiag.rundir import RunInfo
 
-KNN_NOTE = (
-    "Shaded: each evaluation's 95% interval on its test images (binomial); grey: the change "
-    "from step 0 that is still noise. The y axis never zooms narrower than that noise."
-)
+KNN_NOTE = curve_panel.KNN_NOTE  # the versus tab's k-NN chart says it too
+CurveOptions = curve_panel.CurveOptions  # what controls() returns and panel() takes
 
 
 def verdicts(frames: Mapping[str, pd.DataFrame]) -> None:
@@ -47,14 +45,6 @@ def badge(state: str) -> str:
     return status_badge(state)
 
 
-def _stamp(path: Path, name: str) -> tuple[float, int]:
-    try:
-        stat = (path / name).stat()
-    except OSError:
-        return 0.0, 0
-    return stat.st_mtime, stat.st_size
-
-
 @st.cache_data(max_entries=64, show_spinner=False)
 def _read_metrics(path: str, stamp: tuple[float, int]) -> pd.DataFrame:
     return rundir.read_metrics(path)
@@ -62,7 +52,7 @@ def _read_metrics(path: str, stamp: tuple[float, int]) -> pd.DataFrame:
 
 def metrics(path: Path) -> pd.DataFrame:
     """A run's metrics.jsonl as a frame, re-read only when the file changed."""
-    return _read_metrics(str(path), _stamp(path, rundir.METRICS_FILE))
+    return _read_metrics(str(path), file_stamp(path, rundir.METRICS_FILE))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -71,13 +61,12 @@ def _read_config(path: str, stamp: tuple[float, int]) -> dict | None:
 
 
 def config(path: Path) -> dict | None:
-    return _read_config(str(path), _stamp(path, rundir.CONFIG_FILE))
+    return _read_config(str(path), file_stamp(path, rundir.CONFIG_FILE))
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
 def _started(path: str, stamp: tuple[float, int]) -> float | None:
-    started = (rundir.read_json(Path(path) / rundir.STATUS_FILE) or {}).get("started")
-    return float(started) if isinstance(started, (int, float)) else None
+    return started_at(path)
 
 
 def prototypes(infos: Sequence[RunInfo]) -> dict[str, int]:
@@ -85,44 +74,19 @@ def prototypes(infos: Sequence[RunInfo]) -> dict[str, int]:
     return rc.prototypes({info.run_id: config(info.path) for info in infos})
 
 
-def known_runs() -> list[str]:
-    """The id of every run in the runs directory: the colours are assigned over all of them,
-    so a run has the same colour whichever runs a chart shows."""
-    return [path.name for path in rundir.scan_run_dirs(runs.runs_root())[0]]
-
-
 def colours(series: Sequence[str]) -> dict[str, str]:
-    """Each run's colour (:func:`dinodiag.dashboard.run_names.run_colors` over every run of
-    the runs directory); names that are not runs there get colours none of them has."""
-    known = known_runs()
-    return run_colors(known, extra=[s for s in series if s not in set(known)])
+    """Each run's colour over every run of the runs directory
+    (:func:`dinodiag.dashboard.curve_panel.colours`)."""
+    return curve_panel.colours(known_runs(runs.runs_root()), series)
 
 
 def wall_starts(frames: Mapping[str, pd.DataFrame]) -> dict[str, float]:
     """Where each run's clock starts in wall time (runs of the runs directory only)."""
     root = runs.runs_root()
     started = {
-        run: _started(str(root / run), _stamp(root / run, rundir.STATUS_FILE)) for run in frames
+        run: _started(str(root / run), file_stamp(root / run, rundir.STATUS_FILE)) for run in frames
     }
     return rc.wall_starts(frames, started)
-
-
-@dataclass(frozen=True)
-class CurveOptions:
-    """What the curve controls chose. Unpacks as ``(smoothing, x, log_y)`` for callers that
-    take those three only."""
-
-    smoothing: float = 0.6  # EMA weight, TensorBoard's slider: 0 shows the raw points
-    x: str = "step"  # a key of dinodiag.dashboard.curves.X_AXES
-    log_y: bool = False
-    ignore_outliers: bool = False  # y range from the 2nd to the 98th percentile
-    # The charts drawn with these options share one legend selection (the controls' key);
-    # "" = each chart picks on its own.
-    group: str = ""
-    shown: tuple[str, ...] = field(default=())  # run ids the legends picked; () = all
-
-    def __iter__(self) -> Iterator[object]:
-        return iter((self.smoothing, self.x, self.log_y))
 
 
 # Legend text is not selected by a double click (the double click shows every run again).
@@ -131,21 +95,11 @@ NO_TEXT_SELECTION = (
 )
 
 
-def _shown_key(group: str) -> str:
-    return f"{group}_shown"
-
-
 def _restore(key: str) -> None:
     """The controls' values from the URL where the widgets have none yet (a reload, a link,
     a tab opened again): :func:`dinodiag.dashboard.chart_view.view_from_query`."""
     view, notes = chart_view.view_from_query(st.query_params.to_dict())
-    values = {
-        f"{key}_smooth": view.smoothing,
-        f"{key}_x": view.x,
-        f"{key}_log": view.log_y,
-        f"{key}_outliers": view.ignore_outliers,
-        _shown_key(key): view.shown,
-    }
+    values = curve_panel.control_values(key, view)
     fresh = f"{key}_smooth" not in st.session_state
     for name, value in values.items():
         st.session_state.setdefault(name, value)
@@ -156,13 +110,11 @@ def _restore(key: str) -> None:
 
 def _write_url(view: chart_view.ChartView) -> None:
     """The charts' view into the page URL (only its own parameters; unchanged: nothing sent)."""
-    query = chart_view.view_to_query(view)
-    current = st.query_params.to_dict()
-    for name in chart_view.PARAMS:
-        if name in query and current.get(name) != query[name]:
-            st.query_params[name] = query[name]
-        elif name not in query and name in current:
-            del st.query_params[name]
+    changed, gone = curve_panel.url_changes(view, st.query_params.to_dict())
+    for name, value in changed.items():
+        st.query_params[name] = value
+    for name in gone:
+        del st.query_params[name]
 
 
 def controls(key: str) -> CurveOptions:
@@ -194,26 +146,21 @@ def controls(key: str) -> CurveOptions:
         help="Scale the y axis to the 2nd-98th percentile of the points, as TensorBoard's "
         "'ignore outliers in chart scaling': one spike no longer flattens the curve.",
     )
-    shown = tuple(st.session_state.get(_shown_key(key), ()))
+    shown = tuple(st.session_state.get(curve_panel.shown_key(key), ()))
     options = CurveOptions(smoothing, x or "step", log_y, ignore, key, shown)
-    _write_url(chart_view.ChartView(smoothing, x or "step", log_y, ignore, shown))
+    _write_url(options.view)
     return options
 
 
 def _legend_picked(chart_key: str, tag: str, ids_by_name: dict[str, str], group: str) -> None:
     """A legend click or a double click in one chart: the page's selection for every chart
-    of the group (the next run draws them all from it) and so the URL. A click reports the
-    clicked run alone (:func:`~dinodiag.dashboard.chart_view.toggled_ids` adds or removes
-    it); a double click empties the legend's selection (and, in the plot, sets the chart's
-    reset parameter, so that a chart drawn with no pick reports it too): every run again."""
-    selection = (st.session_state.get(chart_key) or {}).get("selection") or {}
-    points = selection.get(curve_charts.legend_param(tag)) or []
-    clicked = [p.get("name") for p in points if isinstance(p, dict)]
-    if not clicked:  # a click always reports its run: an empty legend is a double click's
-        st.session_state[_shown_key(group)] = ()
-        return
-    before = st.session_state.get(_shown_key(group), ())
-    st.session_state[_shown_key(group)] = chart_view.toggled_ids(clicked, ids_by_name, before)
+    of the group (the next run draws them all from it) and so the URL
+    (:func:`~dinodiag.dashboard.curve_panel.legend_selection`). A double click in the plot
+    sets the chart's reset parameter, so that a chart drawn with no pick reports it too."""
+    shown = curve_panel.shown_key(group)
+    before = st.session_state.get(shown, ())
+    event = st.session_state.get(chart_key)
+    st.session_state[shown] = curve_panel.legend_selection(event, tag, ids_by_name, before)
 
 
 def show_chart(
@@ -225,9 +172,7 @@ def show_chart(
         st.altair_chart(chart, width="stretch")
         return
     ids_by_name = dict(zip(long["name"], long["run"], strict=True))
-    # The selection in the key: a changed selection draws every chart afresh from it (a kept
-    # chart would restore its own last selection and leave the group).
-    chart_key = f"{key}_legend_{tag}_{'|'.join(options.shown)}"
+    chart_key = curve_panel.legend_chart_key(key, tag, options.shown)
     st.altair_chart(
         chart,
         width="stretch",
@@ -235,25 +180,6 @@ def show_chart(
         on_select=partial(_legend_picked, chart_key, tag, ids_by_name, options.group),
         selection_mode=[curve_charts.legend_param(tag), curve_charts.reset_param(tag)],
     )
-
-
-def knn_empty_note(frames: Mapping[str, pd.DataFrame]) -> str:
-    """What an empty k-NN panel says: why each ended run of the runs directory has no k-NN
-    point (:func:`~dinodiag.dashboard.run_status.knn_absence`: none planned, ended before the
-    first), else "No k-NN evaluation yet." (a run still going, a frame that is no run)."""
-    root, reasons = runs.runs_root(), {}
-    for run_id, frame in frames.items():
-        path = root / run_id
-        if run_id and (path / rundir.STATUS_FILE).is_file():
-            reason = run_status.knn_absence(runs.read_run(path), config(path), frame)
-            if reason is None:
-                return "No k-NN evaluation yet."
-            reasons[run_id] = reason
-    if not reasons or len(reasons) < len(frames):
-        return "No k-NN evaluation yet."
-    if len(set(reasons.values())) == 1:
-        return next(iter(reasons.values()))
-    return " ".join(f"{run_id}: {reason}" for run_id, reason in reasons.items())
 
 
 def downloads(long: pd.DataFrame, x: str, name: str, key: str) -> None:
@@ -303,34 +229,21 @@ def panel(
     names by run id (default: :func:`~dinodiag.dashboard.run_names.short_names`); ``rules``
     replaces the panel's reference lines; ``note`` is added to its hint.
     """
-    chosen = options or CurveOptions()
-    x = x or chosen.x
-    smoothing = chosen.smoothing if smoothing is None else smoothing
-    log_y = chosen.log_y if log_y is None else log_y
-    starts = wall_starts(frames) if x == "wall" else None
-    long = rc.long_frame(frames, which, x=x, smoothing=smoothing, starts=starts, names=names)
-    no_x, off = long.attrs.get("no_x", []), long.attrs.get("off", [])
+    chosen = (options or CurveOptions()).given(x, smoothing, log_y)
+    starts = wall_starts(frames) if chosen.x == "wall" else None
+    points = curve_panel.panel_points(frames, which, chosen, starts=starts, names=names)
+    long = points.long
     st.markdown(f"**{which.title}**")
-    if off:
-        st.caption(f"Not drawn: {', '.join(off)}, 0 at every step (the term is off).")
-    if long.empty:
-        if no_x:
-            st.caption("No wall time for these runs (no recorded start): choose another x axis.")
-        else:
-            st.caption("No points yet." if which.kind == "train" else knn_empty_note(frames))
+    if points.off_note():
+        st.caption(points.off_note())
+    if points.no_knn:  # why, where the runs directory can say
+        st.caption(curve_panel.knn_empty_note(frames, runs.runs_root(), config))
         return
-    dropped = 0
-    if log_y and which.log_allowed:
-        long, dropped = rc.positive_only(long)
+    if points.empty_note() is not None:
+        st.caption(points.empty_note())
+        return
     colors = colors or colours(list(long["run"].unique()))
-    names_by_id = dict(zip(long["run"], long["name"], strict=True))
-    selected = [names_by_id[r] for r in chosen.shown if r in names_by_id]
-    style = {"x": x, "colors": colors, "ignore_outliers": chosen.ignore_outliers}
-    style["selected"] = selected if chosen.group else None  # a page's selection, or the chart's
-    style["log_y"] = bool(log_y and which.log_allowed)
-    if long.empty:
-        st.caption(f"All {dropped} point(s) are <= 0: the log scale cannot show them.")
-        return
+    style = curve_panel.chart_style(points, chosen, colors)
     chart_key = f"{key or 'curves'}_{which.key}"
     if which.separate:
         charts = curve_charts.metric_charts(long, **style)
@@ -346,14 +259,10 @@ def panel(
         zone = knn_verdict.baseline_zone(frames) if which.key == "knn" else None
         chart = curve_charts.curve_chart(long, rules=lines, zone=zone, **style)
         show_chart(chart, long, chosen, chart_key, "c")
-    notes = [which.help, KNN_NOTE if which.key == "knn" else "", note]
-    if dropped:
-        notes.append(f"{dropped} point(s) <= 0 left out by the log scale (KoLeo can be negative).")
-    if no_x:
-        notes.append(f"Not drawn, no wall time recorded: {', '.join(no_x)}.")
-    if any(notes):
-        st.caption(" ".join(n for n in notes if n))
-    downloads(long, x, f"dinodiag-{which.key}", key=chart_key)
+    caption = points.caption(which, note)
+    if caption:
+        st.caption(caption)
+    downloads(long, chosen.x, f"dinodiag-{which.key}", key=chart_key)
 
 
 def all_panels(frames: Mapping[str, pd.DataFrame], infos: Sequence[RunInfo], key: str) -> None:
