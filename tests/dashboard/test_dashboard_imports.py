@@ -26,7 +26,8 @@ def test_a_cycle_between_dashboard_modules_breaks_the_contract(tmp_path: Path) -
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
     assert "Contracts: 4 kept, 1 broken." in output, output
-    assert "- .curves -> .curve_charts (1 import)" in output, output
+    [cycle] = [line for line in output.splitlines() if ".curves -> .curve_charts" in line]
+    assert "(1 import)" in cycle, output
 
 
 def test_curves_no_longer_reexports_the_chart() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from dinodiag.dashboard.links import PENDING_EDITS, from_query, to_query
+from tests.facts import assert_mentions
 
 
 def test_defaults_leave_the_url_clean_and_choices_are_written():
@@ -45,12 +46,13 @@ def test_bad_values_are_left_out_with_a_note_never_raised():
         {"data": "s3", "seed": "x", "images": "99999", "edits": "[1", "preset": "dinov2"}, False
     )
     assert values == {"pl_preset": "dinov2"}
-    assert notes == [
-        "`data=s3` is not one of sample, generated, folder, cifar10, cifar100, stl10, upload.",
-        "`seed=x` is not an integer >= 0.",
-        "`images=99999` is not an integer in [10, 5000].",
-        "the link's field edits are not a JSON object: left out.",
-    ]
+    # one note per value left out: the key and value as in the link, then what is allowed
+    data, seed, images, edits = notes
+    assert data.startswith("`data=s3` ")
+    assert_mentions(data, "sample", "generated", "folder", "cifar10", "stl10", "upload")
+    assert seed.startswith("`seed=x` ") and "integer >= 0" in seed
+    assert images.startswith("`images=99999` ") and "[10, 5000]" in images
+    assert_mentions(edits, "field edits", "JSON object", "left out")
     assert from_query({"edits": json.dumps({"mean": [0.5, 0.5, 0.5]})}, False)[0] == {
         PENDING_EDITS: {"mean": (0.5, 0.5, 0.5)}
     }
@@ -60,9 +62,8 @@ def test_a_pasted_config_travels_unless_it_is_long():
     state = {"pl_source": "config", "pl_text": "local_crops_number: 4\n"}
     assert to_query(state, False) == {"pipeline": "config", "config": "local_crops_number: 4\n"}
     assert "config" not in to_query({**state, "pl_text": "x" * 5000}, False)
-    assert from_query({"config": "x" * 5000}, False)[1] == [
-        "the link's config is longer than 4000 characters."
-    ]
+    [note] = from_query({"config": "x" * 5000}, False)[1]
+    assert_mentions(note, "config", "4000 characters")
 
 
 def test_specs_and_dataset_roots_need_the_opt_in_both_ways():

@@ -10,6 +10,7 @@ import pandas as pd
 
 from dinodiag.dashboard import run_status
 from dinodiag.rundir import RunInfo
+from tests.facts import assert_mentions
 
 RUN = RunInfo(
     run_id="r",
@@ -49,7 +50,8 @@ def test_the_run_shown_is_the_new_one_then_the_same_then_an_active_one():
 
 def test_progress_counts_steps_or_time_whichever_is_further():
     fraction, text = run_status.run_progress(RUN, elapsed=30.0)  # 30 % of the steps
-    assert fraction == 0.3 and text == "step 30 / 100 · epoch 1.50 · ETA 1 min 30 s"
+    assert fraction == 0.3
+    assert text.split(" · ") == ["step 30 / 100", "epoch 1.50", "ETA 1 min 30 s"]
     fraction, _ = run_status.run_progress(RUN, elapsed=210.0)  # a time budget 70 % used
     assert fraction == 0.7
     done = replace(RUN, state="finished", step=60, eta_s=None)  # stopped early by its budget
@@ -96,18 +98,23 @@ def test_alerts_show_the_latest_event_of_each_code():
             {"step": 1, "level": "note", "code": "resumed", "message": "from 1"},
         ]
     )
-    assert run_status.event_alerts(events) == [
-        ("warning", "**loss_flat** at step 9: new"),
-        ("error", "**nan_loss** at step 7: NaN"),
-        ("info", "**knn_skipped** at step 0: no labels"),
+    latest = [  # (alert level, code, step, message): the latest of each code, newest first
+        ("warning", "loss_flat", 9, "new"),
+        ("error", "nan_loss", 7, "NaN"),
+        ("info", "knn_skipped", 0, "no labels"),
     ]
+    alerts = run_status.event_alerts(events)
+    assert [level for level, _ in alerts] == [level for level, *_ in latest]
+    for (_, text), (_, code, step, message) in zip(alerts, latest, strict=True):
+        assert_mentions(text, f"**{code}**", f"step {step}", message)
     assert run_status.event_alerts(pd.DataFrame()) == []
 
 
 def test_a_warning_before_sharing_the_machine_and_the_runs_overlaid_first():
     assert run_status.active_runs_warning([]) is None
     text = run_status.active_runs_warning(runs("running", "queued"))
-    assert text is not None and text.startswith("2 run(s) already active (r0, r1).")
+    assert text is not None and text.startswith("2 run(s) already active ")
+    assert_mentions(text, "(r0, r1)")
     plain = runs("finished", "finished", "finished")
     assert run_status.default_overlay(plain) == ["r0", "r1"]
     story = [

@@ -154,8 +154,10 @@ def test_edits_are_applied_and_validated():
     fixed = field_edits.apply_edits(base, {"global_crops_scale": (0.4, 1.0), "local.blur_p": 0.2})
     assert fixed.global_crops_scale == (0.4, 1.0) and fixed.local.blur_p == 0.2
     assert field_edits.apply_edits(base, {}) is base
-    with pytest.raises(ConfigError, match=r"global1.blur_p = 2.0 .*\[0, 1\]"):
+    with pytest.raises(ConfigError) as info:
         field_edits.apply_edits(base, {"global1.blur_p": 2.0})
+    assert str(info.value).startswith("global1.blur_p = 2.0 ")
+    assert_mentions(str(info.value), "[0, 1]")
     choice = sidebar.PipelineChoice(preset="seed-broken")
     edited = field_edits.apply_edits(sidebar.base_config(choice), {"local_crops_number": 8})
     assert edited.local_crops_number == 8 and edited.global_crops_scale == (0.2, 1.0)
