@@ -21,6 +21,7 @@ from dinodiag.data import open_dataset
 from dinodiag.errors import DataError, PipelineSpecError, PipelineTimeoutError
 from dinodiag.probe.pipeline import OwnPipeline, load_pipeline_spec
 from dinodiag.stats import sample_tasks, sample_views
+from dinodiag.workers import pool
 from tests.facts import assert_mentions
 
 EXPECT = PRESETS["dinov2"].config.replace(global_crops_size=32, local_crops_size=16)
@@ -75,8 +76,8 @@ def folder(tmp_path: Path) -> Path:
 @pytest.fixture
 def always_parallel(monkeypatch: pytest.MonkeyPatch) -> None:
     """Workers start whatever the samples cost (by default only when they pay for their start)."""
-    monkeypatch.setattr(workers, "COLD_START_SECONDS", 0.0)
-    monkeypatch.setattr(workers, "WARM_START_SECONDS", 0.0)
+    monkeypatch.setattr(pool, "COLD_START_SECONDS", 0.0)
+    monkeypatch.setattr(pool, "WARM_START_SECONDS", 0.0)
 
 
 def _stuck_sample(dataset, samples: int, seed: int) -> int:
@@ -95,7 +96,7 @@ def test_two_workers_give_the_report_of_one_process(
     method: str,
 ) -> None:
     """Forked (the command line) or from the fork server (the dashboard, a notebook)."""
-    monkeypatch.setattr(workers, "START_METHOD", method)
+    monkeypatch.setattr(pool, "START_METHOD", method)
     pids = tmp_path / "pids"
     pids.mkdir()
     pipeline = load_pipeline_spec(spec, {"pid_dir": str(pids)})
@@ -201,7 +202,7 @@ def test_a_stuck_worker_is_named_with_its_sample(
     first: int,
     error: str,
 ) -> None:
-    monkeypatch.setattr(workers, "BACKSTOP_SECONDS", 1.0)
+    monkeypatch.setattr(pool, "BACKSTOP_SECONDS", 1.0)
     pipeline, dataset, seed = _stuck_run(spec, folder, first, **kwargs)
     with pytest.raises(PipelineSpecError, match=error) as caught:
         run_checks(pipeline, dataset, expect=EXPECT, samples=9, seed=seed, workers=2, timeout=1)
