@@ -23,10 +23,11 @@ import streamlit as st
 
 from dinodiag.augment.config import dump_yaml
 from dinodiag.augment.presets import PRESETS
-from dinodiag.dashboard import chart_view, field_edits, links, security, sidebar
+from dinodiag.dashboard import links, security, sidebar
+from dinodiag.dashboard import sidebar_rules as rules
 from dinodiag.dashboard.context import SidebarContext
 from dinodiag.data import IMAGE_EXTENSIONS
-from dinodiag.errors import ConfigError, DinodiagError
+from dinodiag.errors import DinodiagError
 from pages import _shared as ui
 from pages._widgets import field_widgets
 
@@ -49,16 +50,6 @@ def defaults(**values: Any) -> None:
     a value restored from a link (or set by a test) then never clashes with the default."""
     for key, value in values.items():
         st.session_state.setdefault(key, value)
-
-
-class ConfigTextError(ConfigError):
-    """The pasted / uploaded config itself is not usable (not a field edit): the pages keep
-    the last valid pipeline's results, greyed, under the error."""
-
-
-def off_here(**choice: str) -> str:
-    """The label's tail for a source that would run browser-chosen code while that is off."""
-    return " (off on this server)" if security.needs_code(**choice) and not CODE_ALLOWED else ""
 
 
 def navigation() -> Any:
@@ -88,16 +79,16 @@ def dataset_sidebar() -> tuple[Any, str, str | None, Any, bool]:
     """
     sb = st.sidebar
     sb.subheader("1 · Images", help="The images the pipeline is applied to.")
-    sources = list(sidebar.DATASET_SOURCES)
+    sources = rules.source_labels(sidebar.DATASET_SOURCES, CODE_ALLOWED, "dataset")
     source = sb.selectbox(
         "Dataset",
-        sources,
-        format_func=lambda s: sidebar.DATASET_SOURCES[s] + off_here(dataset_source=s),
+        list(sources),
+        format_func=sources.get,
         key="ds_source",
     )
     if security.needs_code(dataset_source=source) and not CODE_ALLOWED:
         sb.warning(security.code_off_message(source), icon=":material/lock:")
-        return None, "", "dataset roots are off on this server (see the sidebar).", None, False
+        return None, "", rules.DATASET_ROOTS_OFF, None, False
     try:
         if source == "upload":
             files = sb.file_uploader(
@@ -165,11 +156,11 @@ def pipeline_sidebar() -> tuple[sidebar.PipelineChoice, Any, Any, str, str | Non
     st.session_state["pipeline_stale"] = None
     sb = st.sidebar
     sb.subheader("2 · Pipeline", help="The augmentation under test.")
-    sources = list(sidebar.PIPELINE_SOURCES)
+    sources = rules.source_labels(sidebar.PIPELINE_SOURCES, CODE_ALLOWED, "pipeline")
     source = sb.radio(
         "Source",
-        sources,
-        format_func=lambda s: sidebar.PIPELINE_SOURCES[s] + off_here(pipeline_source=s),
+        list(sources),
+        format_func=sources.get,
         key="pl_source",
     )
     choice = sidebar.PipelineChoice(source=source)
@@ -207,8 +198,7 @@ def pipeline_sidebar() -> tuple[sidebar.PipelineChoice, Any, Any, str, str | Non
         choice = sidebar.PipelineChoice(source=source, config_text=text, config_name=name)
     elif not CODE_ALLOWED:
         sb.warning(security.code_off_message(source), icon=":material/lock:")
-        message = "your own pipeline code is off on this server (see the sidebar)."
-        return choice, None, None, "", message, False
+        return choice, None, None, "", rules.OWN_CODE_OFF, False
     else:
         spec = sb.text_input(
             "Spec",
@@ -221,12 +211,8 @@ def pipeline_sidebar() -> tuple[sidebar.PipelineChoice, Any, Any, str, str | Non
         )
         choice = sidebar.PipelineChoice(source=source, spec=spec, spec_kwargs=kwargs)
         if not spec.strip():
-            message = (
-                "type a spec such as my_augment.py:build_transform in the sidebar "
-                "(a factory returning the transform)."
-            )
             sb.caption("Waiting for a spec.")
-            return choice, None, None, "", message, True
+            return choice, None, None, "", rules.OWN_SPEC_WAITING, True
     try:
         config = None
         if source != "own":
@@ -235,7 +221,7 @@ def pipeline_sidebar() -> tuple[sidebar.PipelineChoice, Any, Any, str, str | Non
     except DinodiagError as exc:
         sb.error(str(exc), icon=":material/error:")
         kept = st.session_state.get(LAST_GOOD_KEY)
-        if kept is None or not isinstance(exc, ConfigTextError):
+        if not rules.keeps_last_good(exc, kept):
             return choice, None, None, "", str(exc), False
         st.session_state["pipeline_stale"] = str(exc)
         return (*kept, None, False)
@@ -246,27 +232,17 @@ def pipeline_sidebar() -> tuple[sidebar.PipelineChoice, Any, Any, str, str | Non
 def edited_config(choice: sidebar.PipelineChoice) -> Any:
     """The base config with the edits made in the field widgets (errors propagate, after
     the edit controls are drawn: "Reset edits" stays within reach of an invalid value)."""
-    try:
-        base = sidebar.base_config(choice)
-    except ConfigError as exc:
-        raise ConfigTextError(str(exc)) from None
+    base = rules.config_before_edits(choice)
     nonce = st.session_state.setdefault("edit_nonce", 0)
-    prefix = f"edit:{sidebar.short_hash(sidebar.config_key(base))}:{nonce}"
+    prefix = rules.edit_prefix(base, nonce)
     initial = st.session_state.pop(links.PENDING_EDITS, None) or {}  # from a link, once
     with st.sidebar.expander("Edit any field", icon=":material/tune:"):
         values = field_widgets(base, prefix, initial)
-    error: ConfigError | None = None
-    edits: dict[str, Any] = {}
-    config = None
-    try:
-        edits = field_edits.changed_values(base, field_edits.parse_field_values(base, values))
-        config = field_edits.apply_edits(base, edits)
-    except ConfigError as exc:
-        error = exc
-    st.session_state[EDITS_KEY] = edits if error is None else {}
-    if edits or error is not None:
-        named = ", ".join(f"`{k}`" for k in edits) or "a field"
-        st.sidebar.caption(f"Edited: {named}" + (" (invalid)" if error is not None else ""))
+    outcome = rules.apply_field_values(base, values)
+    config = outcome.config
+    st.session_state[EDITS_KEY] = outcome.kept_edits
+    if outcome.edited_line is not None:
+        st.sidebar.caption(outcome.edited_line)
         if st.sidebar.button("Reset edits", key="edit_reset", icon=":material/undo:"):
             st.session_state["edit_nonce"] = nonce + 1
             st.rerun()
@@ -280,8 +256,8 @@ def edited_config(choice: sidebar.PipelineChoice) -> Any:
         disabled=config is None,
         help="Fix the invalid value first." if config is None else None,
     )
-    if error is not None:
-        raise error
+    if outcome.error is not None:
+        raise outcome.error
     return config
 
 
@@ -336,9 +312,9 @@ def write_link(page_path: str) -> None:
     for note in st.session_state.pop("links_notes", []):
         st.sidebar.warning(f"Not taken from the link: {note}", icon=":material/link_off:")
     edits = st.session_state.get(EDITS_KEY)
-    query = links.to_query(st.session_state, CODE_ALLOWED, edits, page_path)
-    query |= chart_view.page_params(st.query_params.to_dict())  # the charts' view
-    if query != st.query_params.to_dict():
+    current = st.query_params.to_dict()
+    query = rules.link_query(st.session_state, CODE_ALLOWED, edits, page_path, current)
+    if query is not None:
         st.query_params.from_dict(query)
 
 
