@@ -11,8 +11,8 @@ must already have their type) and :class:`~dinodiag.recipe.config.TrainConfig` (
     # ConfigError: unknown key 'global_crop_size'. Did you mean 'global_crops_size'?
 
 A field may carry its allowed range in its type hint, ``Annotated[float, Bounds(low=0)]``:
-:func:`check_bounds` enforces every such range of a dataclass (its ``__post_init__`` calls it;
-rules across fields stay there), and a command line or a form reads the same :class:`Bounds`
+:func:`field_bounds` lists them for the dataclass that enforces them in its ``__post_init__``
+(``dinodiag.recipe.config``), and a command line or a form reads the same :class:`Bounds`
 (and the field's comment, :func:`field_help`) so a knob has one name, one help, one range.
 """
 
@@ -105,19 +105,6 @@ def field_bounds(cls: type) -> dict[str, Bounds]:
     return out
 
 
-def check_bounds(config: Any, section: str) -> None:
-    """Raise :class:`ConfigError` for the first field of ``config`` outside its :class:`Bounds`:
-    ``optim.base_lr = 0 is invalid: allowed a number > 0.``"""
-    types_ = field_types(type(config))
-    for name, bounds in field_bounds(type(config)).items():
-        value = getattr(config, name)
-        if not bounds.allows(value):
-            integer = int in (types_[name], *typing.get_args(types_[name]))
-            raise ConfigError(
-                f"{section}.{name} = {value!r} is invalid: allowed {bounds.describe(integer)}."
-            )
-
-
 _COMMENT_FIELD = re.compile(r"^\s+(\w+)\s*:")
 
 
@@ -202,8 +189,7 @@ def _convert_fields(cls: type, data: Any, name: str, where: str, from_text: bool
         hint = types_[key]
         if dataclasses.is_dataclass(hint):
             given = _convert_fields(hint, value, path, path, from_text)  # type: ignore[arg-type]
-            base = _default(cls, key)  # missing keys keep the parent's default of this field
-            kwargs[key] = hint(**given) if base is None else dataclasses.replace(base, **given)
+            kwargs[key] = _nested(cls, key, hint, given)
         else:
             kwargs[key] = convert_value(path, value, hint, from_text=from_text)
     return kwargs
@@ -224,6 +210,17 @@ def check_types(config: Any, where: str = "") -> None:
             check_types(value, path)
         else:
             convert_value(path, value, hint)
+
+
+def _nested(cls: type, name: str, hint: Any, given: dict[str, Any]) -> Any:
+    """Field ``name`` of ``cls`` (a dataclass ``hint``) with the ``given`` keys; missing keys
+    keep the parent's default of this field (built once: a default that is the class itself
+    is not built only to be replaced)."""
+    factory = cls.__dataclass_fields__[name].default_factory  # type: ignore[attr-defined]
+    if factory is hint:
+        return hint(**given)
+    base = _default(cls, name)
+    return hint(**given) if base is None else dataclasses.replace(base, **given)
 
 
 def _default(cls: type, name: str) -> Any:

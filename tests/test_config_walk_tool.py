@@ -125,3 +125,22 @@ def test_walk_of_the_real_cli_starts_at_the_command_and_reaches_the_first_step()
     for call in walk.calls:
         assert call.file.startswith("dinodiag/") and call.file.endswith(".py")
         assert call.function not in config_walk.SKIPPED_FRAMES
+    # issue 22's target on the main path: one planner (recipe/plan.py), the config validated
+    # where it is defined, the trainer reading what was planned
+    assert _most_entries(walk) == {}
+    assert {"dinodiag/recipe/plan.py", "dinodiag/train/engine.py"} <= {f.file for f in files}
+
+
+def _most_entries(walk: Walk) -> dict[str, int]:
+    return {f.file: f.entries for f in walk.files() if f.entries > 2}
+
+
+@pytest.mark.slow
+def test_the_walk_of_your_own_pipeline_enters_each_file_once_or_twice() -> None:
+    code = "examples/seed_pipeline.py:build_multicrop_augment"
+    kwargs = '{"img_size": 16, "local_size": 8, "num_local_crops": 2}'
+    flags = ["--preset", "tiny-test", "--max-steps", "1", "--pipeline", code]
+    walk = config_walk.record_walk([*flags, "--pipeline-kwargs", kwargs])
+    assert walk.reached_step and walk.exit_code == 0
+    assert _most_entries(walk) == {}
+    assert "dinodiag/train/training_data.py" in {f.file for f in walk.files()}  # measured

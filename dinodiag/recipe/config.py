@@ -15,6 +15,7 @@ returns the :class:`~dinodiag.augment.config.PipelineConfig` a run really uses (
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,8 +24,9 @@ from dinodiag.errors import ConfigError
 from dinodiag.typed_config import (
     Bounds,
     build_config,
-    check_bounds,
     did_you_mean,
+    field_bounds,
+    field_types,
 )
 
 ARCHS = ("vit_tiny", "vit_small", "vit_base", "vit_large", "vit_giant2", "resnet18")
@@ -48,6 +50,19 @@ MAX_PROTOTYPES = 1 << 20
 def _require(section: str, name: str, ok: bool, value: Any, allowed: str) -> None:
     if not ok:
         raise ConfigError(f"{section}.{name} = {value!r} is invalid: allowed {allowed}.")
+
+
+def check_bounds(config: Any, section: str) -> None:
+    """Raise :class:`ConfigError` for the first field of the section ``config`` outside its
+    :class:`Bounds` (its type hint): ``optim.base_lr = 0 is invalid: allowed a number > 0.``"""
+    types_ = field_types(type(config))
+    for name, bounds in field_bounds(type(config)).items():
+        value = getattr(config, name)
+        if not bounds.allows(value):
+            integer = int in (types_[name], *typing.get_args(types_[name]))
+            raise ConfigError(
+                f"{section}.{name} = {value!r} is invalid: allowed {bounds.describe(integer)}."
+            )
 
 
 # Bounds shorthands: the range of a knob is part of its type hint (typed_config.Bounds).
@@ -342,6 +357,15 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     data: DataConfig = field(default_factory=DataConfig)
     run: RunConfig = field(default_factory=RunConfig)
+
+    def __post_init__(self) -> None:
+        batch = self.data.batch_size
+        if self.optim.koleo_weight > 0 and batch < 2:  # its nearest neighbour needs two
+            raise ConfigError(
+                f"data.batch_size = {batch}: KoLeo needs at least 2 images per step and process "
+                "(at 1 it is infinite, then NaN): use a batch of 2 or more (DINO works best "
+                "from 64), or set optim.koleo_weight = 0 (--koleo-weight 0)."
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (lists for tuples) that :meth:`from_dict` reads back."""

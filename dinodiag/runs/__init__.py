@@ -9,6 +9,7 @@ estimate in a process of its own, with its stages), ``compare`` (runs side by si
 callers need are re-exported here: ``from dinodiag import runs; runs.list_runs()``.
 """
 
+from dinodiag.recipe.plan import RunPlan
 from dinodiag.rundir.layout import CONSOLE_FILE, LAUNCH_FILE, QUEUED_FILE, RUNS_ENV, runs_root
 from dinodiag.rundir.reader import RunInfo, console_tail, list_runs, read_run
 from dinodiag.runs.manager import (
@@ -21,7 +22,7 @@ from dinodiag.runs.manager import (
     resume_run,
     stop_run,
 )
-from dinodiag.runs.run_plan import RunPlan, plan_run
+from dinodiag.runs.run_plan import plan_run
 
 __all__ = [
     "CONSOLE_FILE",

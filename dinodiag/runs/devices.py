@@ -2,7 +2,6 @@
 
 detect_devices()        # (DeviceOption("cuda:0", "GPU 0: NVIDIA H100 ... (79.2 GiB)", True),
                         #  DeviceOption("cpu", "CPU (2 cores)", False))
-check_device("cuda:1")  # ConfigError when there is no second GPU
 gpu_warning("gpu")      # a sentence when the preset is sized for a GPU and none is here
 """
 
@@ -11,8 +10,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import lru_cache
-
-from dinodiag.errors import ConfigError
 
 # Training presets sized for a GPU: on a CPU they take hours (cpu-demo is made for CPUs).
 GPU_PRESETS = ("gpu", "small-images")
@@ -61,19 +58,6 @@ def device_choices() -> dict[str, str]:
         "auto": "auto (the GPU when there is one)",
         **{d.value: d.label for d in detect_devices()},
     }
-
-
-def check_device(device: str) -> None:
-    """Raise :class:`ConfigError` when ``device`` names a GPU this machine does not have."""
-    device = device.strip().lower()
-    if device.startswith("cuda"):
-        gpus = [d for d in detect_devices() if d.is_gpu]
-        index = int(device[5:]) if device[5:].isdigit() else 0
-        if index >= len(gpus):
-            found = f"{len(gpus)} GPU(s)" if gpus else "no CUDA GPU"
-            raise ConfigError(
-                f"device {device!r} is not available ({found} detected): choose cpu or auto."
-            )
 
 
 def gpu_warning(preset: str, gpu: bool | None = None) -> str | None:

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from dinodiag import rundir
+from dinodiag.recipe.plan import RunPlan
 from dinodiag.runs import manager
 from dinodiag.runs.jobs import RESULT_FILE, discard_job, read_job, start_job
-from dinodiag.runs.run_plan import RunPlan
 from dinodiag.train.estimate import TimeEstimate
 
 PLAN_FILE = "plan.json"  # in the job folder: where its plan was written (removed with it)

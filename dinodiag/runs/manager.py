@@ -40,6 +40,7 @@ from dinodiag import rundir
 from dinodiag.augment.config import save_config
 from dinodiag.errors import TrainingError
 from dinodiag.recipe.config import TrainConfig
+from dinodiag.recipe.plan import PIPELINE_FILE, RunPlan
 from dinodiag.rundir.layout import (
     CONSOLE_FILE,
     LAUNCH_FILE,
@@ -49,7 +50,7 @@ from dinodiag.rundir.layout import (
     runs_root,
 )
 from dinodiag.rundir.reader import is_listed_run_dir, read_run
-from dinodiag.runs.run_plan import PIPELINE_FILE, RunPlan, with_data_checked
+from dinodiag.runs.run_plan import with_data_checked
 
 SAME_STEPS = "same_steps"  # launch.json: train as many steps as the run before it in the queue
 

@@ -40,15 +40,9 @@ from dinodiag.augment.presets import get_preset
 from dinodiag.errors import ConfigError
 from dinodiag.probe.spec import is_pipeline_spec
 from dinodiag.recipe.config import TrainConfig
+from dinodiag.recipe.plan import RunPlan, scaled_pipeline
 from dinodiag.runs import manager
-from dinodiag.runs.run_plan import (
-    RunPlan,
-    plan_run,
-    preset_plan,
-    recipe_overrides,
-    reference_at,
-    scaled_pipeline,
-)
+from dinodiag.runs.run_plan import plan_run, preset_plan, recipe_overrides, reference_at
 from dinodiag.train.eval.knn_noise import CLEAR, KnnChange, judge_change, knn_noise, min_test_images
 
 ROLES = ("yours", "reference")

@@ -132,11 +132,9 @@ def _machine_answer(
 ) -> str:
     """The JSON of ``--print-config`` or ``--estimate --json``."""
     from dinodiag.rundir import dumps
-    from dinodiag.train.runtime import check_fits_device
 
     if args.print_config:
         return dumps(resolved_config(config, recipe), indent=2)
-    check_fits_device(config)
     estimate, plan = _estimate(config, started)
     knn_plan = {"status": plan.status, "needed_steps": plan.needed_steps}
     return dumps({**estimate.to_dict(), "knn_plan": knn_plan})
@@ -145,7 +143,6 @@ def _machine_answer(
 def cmd_train(args: argparse.Namespace) -> int:
     from dinodiag.rundir import new_run_id
     from dinodiag.train.engine import run_training
-    from dinodiag.train.runtime import check_fits_device
 
     started = process_start_time()
     if args.print_config or (args.estimate and args.json):
@@ -156,8 +153,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             answer = _machine_answer(args, config, recipe, started)
         print(answer, flush=True)
         return EXIT_OK
-    config, recipe = config_and_recipe(args)
-    check_fits_device(config)
+    config, recipe = config_and_recipe(args)  # planned and checked (dinodiag.recipe.plan)
     if args.estimate:
         estimate, plan = _estimate(config, started)
         print(estimate.sentence() + "\n" + plan.sentence(), flush=True)

@@ -308,18 +308,6 @@ class CachedImages:
 CACHE_BYTES = 256 * 2**20  # pixels kept per process: 2000 images of 32 px take 6 MB
 
 
-def open_train_set(config: TrainConfig) -> Any:
-    """The training split of ``data.data``; :class:`DataError` before any training when no
-    image of it can be loaded (a folder of only damaged files). The CPU path keeps its images
-    once read (:class:`CachedImages`), the on-device path its decoded ones."""
-    from dinodiag.data import open_dataset
-
-    dataset = open_dataset(config.data.data, split=config.data.train_split)
-    if len(dataset):
-        _image, _label = dataset[0]  # the first usable one: DataError naming the files if none
-    return dataset
-
-
 def build_run_loader(
     config: TrainConfig,
     dataset: Any,

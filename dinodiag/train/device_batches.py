@@ -287,7 +287,7 @@ def build_run_device_loader(
     device: torch.device,
 ) -> DeviceData:
     """Decode-only loading of ``dataset`` (the training split,
-    :func:`dinodiag.train.data.open_train_set`) + on-device augmentation,
+    :func:`dinodiag.train.training_data.open_train_set`) + on-device augmentation,
     as :func:`dinodiag.train.data.build_run_loader` sets up the CPU path.
 
     Raises :class:`TrainingError` when the dataset cannot fill one batch.

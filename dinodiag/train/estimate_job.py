@@ -33,12 +33,13 @@ def main(argv: list[str] | None = None) -> int:
     def progress(event: dict[str, Any]) -> None:
         report(args.job, **event)
 
-    from dinodiag.train.runtime import check_fits_device
+    from dinodiag.recipe.plan import check_device
+    from dinodiag.train.training_data import gpu_count
     from dinodiag.train.warmup import estimate_training
 
     try:
         config = TrainConfig.from_run_dir(args.plan, "estimate the planned run")
-        check_fits_device(config)
+        check_device(config, gpu_count())
         estimate = estimate_training(config, started=args.started, progress=progress)
     except DinodiagError as exc:
         finish(args.job, error=str(exc))

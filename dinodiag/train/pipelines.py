@@ -17,12 +17,14 @@ The spec is what travels, never the transform: :class:`OwnTrainingPipeline` pick
 and rebuilds the transform in each DataLoader worker. Your own pipeline's views are measured
 on a few images of the training set (counts, sizes, value range), its ``Normalize`` found in
 its object graph (the k-NN images are normalised the same way), and its crop sizes checked
-against the ViT (:func:`fitting_patch_sizes`): a size the patch does not divide is refused
-with the patch sizes that would fit, as are views of different sizes within one group.
+against the ViT (:func:`dinodiag.recipe.crops.check_view_shapes`): a size the patch does not
+divide is refused with the patch sizes that would fit, as are views of different sizes within
+one group.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.util
 import json
@@ -38,8 +40,15 @@ from dinodiag.augment.config import PipelineConfig
 from dinodiag.augment.records import MultiCropSample
 from dinodiag.errors import ConfigError, PipelineSpecError
 from dinodiag.probe.spec import is_pipeline_spec, names_a_file
-from dinodiag.recipe.config import ModelConfig, TrainConfig
-from dinodiag.recipe.crops import resolve_pipeline
+from dinodiag.recipe.config import TrainConfig
+from dinodiag.recipe.crops import (
+    ViewShapes,
+    check_view_shapes,
+    own_normalisation,
+    resolve_pipeline,
+    stand_in_pipeline,
+)
+from dinodiag.recipe.plan import CROP_KNOBS
 
 MEASURED_IMAGES = 4  # images your own pipeline is called on to measure its views
 _WALK_DEPTH = 8  # how deep find_normalize looks into a transform's attributes
@@ -158,18 +167,6 @@ class OwnTrainingPipeline:
         return self.pipeline(image, seed=seed)
 
 
-@dataclass(frozen=True)
-class ViewShapes:
-    """Your own pipeline's views as measured on a few images (the same for every image)."""
-
-    global_number: int
-    global_size: tuple[int, int]  # (height, width)
-    local_number: int
-    local_size: tuple[int, int] | None  # None without local crops
-    value_range: tuple[float, float]  # min / max of the view values seen
-    notes: tuple[str, ...] = ()  # what the wrapper converted or guessed
-
-
 def measure_views(pipeline: Any, dataset: Any, seed: int, name: str) -> ViewShapes:
     """Call ``pipeline`` on the first :data:`MEASURED_IMAGES` images of ``dataset``; the view
     counts and sizes, which must be the same for every image (a batch stacks them)."""
@@ -213,7 +210,18 @@ def measure_views(pipeline: Any, dataset: Any, seed: int, name: str) -> ViewShap
             low, high = min(low, float(view.min())), max(high, float(view.max()))
     if shapes is None or not shapes[0]:
         raise PipelineSpecError(f"pipeline {name} made no global view of the first images.")
-    return ViewShapes(shapes[0], shapes[1], shapes[2], shapes[3], (low, high), tuple(notes))
+    return ViewShapes(
+        shapes[0], shapes[1], shapes[2], shapes[3], (low, high), tuple(notes), label=name
+    )
+
+
+def measure_own(own: OwnSpec, dataset: Any, seed: int) -> tuple[ViewShapes, OwnTrainingPipeline]:
+    """Your own pipeline loaded and measured on the first images of ``dataset``, with the
+    ``Normalize`` found in its transform."""
+    pipeline = OwnTrainingPipeline(own)
+    shapes = measure_views(pipeline, dataset, seed, own.label)
+    found = find_normalize(pipeline.pipeline.transform)
+    return dataclasses.replace(shapes, normalize=found), pipeline
 
 
 def _describe(shapes: tuple[Any, ...]) -> str:
@@ -250,14 +258,6 @@ def _walk(obj: Any, depth: int, seen: set[int]) -> Iterator[Any]:
         children = list(getattr(obj, "__dict__", {}).values())
     for child in children:
         yield from _walk(child, depth - 1, seen)
-
-
-def fitting_patch_sizes(sizes: list[tuple[int, int]], near: int) -> list[int]:
-    """Patch sizes that divide every crop side, nearest to ``near`` first (at most 3)."""
-    sides = [side for size in sizes for side in size]
-    common = math.gcd(*sides)
-    divisors = [p for p in range(1, common + 1) if common % p == 0]
-    return sorted(divisors, key=lambda p: (abs(p - near), -p))[:3]
 
 
 @dataclass(frozen=True)
@@ -314,13 +314,6 @@ class RunPipeline:
         }
 
 
-CROP_KNOBS = {  # data field -> flag: crop overrides of a recipe, which code does not take
-    "local_crops": "--local-crops",
-    "global_crops_size": "--global-crops-size",
-    "local_crops_size": "--local-crops-size",
-}
-
-
 def with_own_pipeline(config: TrainConfig, spec: str, kwargs: str = "") -> TrainConfig:
     """``config`` training the code ``spec`` (with its JSON ``kwargs``): the preset's crop
     overrides are dropped, since the code makes the crops."""
@@ -360,104 +353,11 @@ def resolve_run_pipeline(
     own = own or own_spec(config)
     if own is None:
         return RunPipeline(resolve_pipeline(config))
-    pipeline = OwnTrainingPipeline(own)
-    shapes = measure_views(pipeline, dataset, config.run.seed, own.label)
-    found = find_normalize(pipeline.pipeline.transform)
-    if found is not None:
-        mean, std = found
-        normalisation = f"Normalize(mean={list(mean)}, std={list(std)}) found in the pipeline"
-    elif shapes.value_range[0] >= 0.0 and shapes.value_range[1] <= 1.0:
-        mean, std = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
-        normalisation = "no Normalize found and views in [0, 1]: k-NN images stay in [0, 1]"
-    else:
-        mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-        normalisation = (
-            "no Normalize found but views outside [0, 1]: k-NN images use ImageNet's mean / std"
-        )
-    if len(mean) == 1:
-        mean, std = mean * 3, std * 3
-    stand_in = _stand_in(shapes, own.label, config.model, mean, std)
-    check_own_crops(shapes, config.model, own.label)
+    shapes, pipeline = measure_own(own, dataset, config.run.seed)
+    stand_in = stand_in_pipeline(shapes, config.model)
+    check_view_shapes(shapes, config.model)
+    normalisation = own_normalisation(shapes)[2]
     return RunPipeline(stand_in, own, shapes, normalisation, loaded=pipeline)
-
-
-def _stand_in(
-    shapes: ViewShapes,
-    label: str,
-    model: ModelConfig,
-    mean: tuple[float, ...],
-    std: tuple[float, ...],
-) -> PipelineConfig:
-    """A :class:`PipelineConfig` with your own pipeline's counts, sizes and normalisation
-    (its photometric fields are the defaults and mean nothing: the code makes the views)."""
-    height, _width = shapes.global_size
-    local = shapes.local_size[0] if shapes.local_size else max(1, height // 2)
-    try:
-        return PipelineConfig(
-            name=f"yours: {label}",
-            global_crops_number=shapes.global_number,
-            global_crops_size=height,
-            local_crops_number=shapes.local_number,
-            local_crops_size=local,
-            mean=tuple(mean[:3]),  # type: ignore[arg-type]
-            std=tuple(std[:3]),  # type: ignore[arg-type]
-            patch_size=model.patch_size,
-        )
-    except ConfigError as exc:
-        raise PipelineSpecError(f"pipeline {label}: its views cannot be trained: {exc}") from None
-
-
-def check_own_crops(shapes: ViewShapes, model: ModelConfig, label: str) -> None:
-    """Every crop side must be a multiple of the ViT patch (the positional embeddings then
-    interpolate to any grid); DINO needs two views. Refused with the patch sizes that fit."""
-    sizes = [shapes.global_size] + ([shapes.local_size] if shapes.local_size else [])
-    if model.arch.startswith("vit"):
-        p = model.patch_size
-        bad = [size for size in sizes if size[0] % p or size[1] % p]
-        if bad:
-            shown = ", ".join(f"{h}x{w}" for h, w in sizes)
-            fits = fitting_patch_sizes(sizes, p)
-            raise ConfigError(
-                f"pipeline {label} makes crops of {shown} px, which the ViT patch size {p} does "
-                f"not divide: use --patch-size {' or '.join(map(str, fits))} (every crop side "
-                "must be a multiple of it), or make crops that are multiples of "
-                f"{p} px in your code."
-            )
-    if shapes.global_number + shapes.local_number < 2:
-        raise ConfigError(
-            f"pipeline {label} makes a single view per image: DINO compares two views of each "
-            "image, so return two global crops (or add local crops)."
-        )
-
-
-def adapted_patch_size(config: TrainConfig, dataset: Any) -> tuple[int, str] | None:
-    """When no patch size was given: a patch size that fits your own
-    pipeline's crops when the preset's does not (the nearest divisor of every side), with a
-    sentence saying so; None when nothing needs adapting."""
-    own = own_spec(config)
-    if own is None or not config.model.arch.startswith("vit"):
-        return None
-    shapes = measure_views(OwnTrainingPipeline(own), dataset, config.run.seed, own.label)
-    sizes = [shapes.global_size] + ([shapes.local_size] if shapes.local_size else [])
-    p = config.model.patch_size
-    if all(h % p == 0 and w % p == 0 for h, w in sizes):
-        return None
-    patch = fitting_patch_sizes(sizes, p)[0]
-    shown = ", ".join(f"{h}x{w}" for h, w in sizes)
-    return patch, (
-        f"patch size {patch} instead of {p}: the crops of {own.label} ({shown} px) are not "
-        f"multiples of {p} (give --patch-size to choose another)"
-    )
-
-
-def with_adapted_patch(config: TrainConfig, dataset: Any) -> tuple[TrainConfig, str]:
-    """``config`` with the patch size your own pipeline's crops need (:func:`adapted_patch_size`)
-    and the sentence saying so; ``(config, "")`` when nothing changes. The one rule the
-    command line (no ``--patch-size`` given) and the dashboard's plan both apply."""
-    found = adapted_patch_size(config, dataset)
-    if found is None:
-        return config, ""
-    return config.with_overrides({"model.patch_size": found[0]}), found[1]
 
 
 def check_unchanged(saved: OwnSpec, allow_change: bool) -> tuple[OwnSpec, str | None]:

@@ -24,7 +24,6 @@ from dinodiag.train.data import (
     BatchStream,
     CachedImages,
     build_run_loader,
-    open_train_set,
 )
 from dinodiag.train.device_batches import (
     CPU_PATH_NO_CACHE,
@@ -49,6 +48,7 @@ from dinodiag.train.runtime import (
 )
 from dinodiag.train.schedules import Schedules
 from dinodiag.train.step import StepModules
+from dinodiag.train.training_data import open_train_set
 
 
 def stage_runtime(run: RunState) -> None:
@@ -115,12 +115,6 @@ def stage_open(run: RunState) -> None:
 
 def stage_data(run: RunState) -> None:
     cfg, rt = run.config, run.rt
-    if cfg.optim.koleo_weight > 0 and cfg.data.batch_size < 2:
-        raise TrainingError(
-            f"KoLeo needs a batch of at least 2 images per process (--batch-size is "
-            f"{cfg.data.batch_size}): at 1 it is inf, then NaN. Raise --batch-size or set "
-            "--koleo-weight 0."
-        )
     run.train_set = open_train_set(cfg)
     run.run_pipeline = resolve_pipeline(run)
     run.pipeline = run.run_pipeline.config

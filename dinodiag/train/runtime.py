@@ -19,7 +19,7 @@ from types import FrameType
 import torch
 import torch.distributed as dist
 
-from dinodiag.errors import ConfigError, TrainingError
+from dinodiag.errors import TrainingError
 from dinodiag.recipe.config import RunConfig, TrainConfig
 from dinodiag.rundir import STOP_FILE, stop_requested
 from dinodiag.train import distributed
@@ -247,27 +247,3 @@ class StopControl:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)  # type: ignore[arg-type]
         self._previous = {}
-
-
-# ViT-L / ViT-g: what no CPU trains in useful time (check_fits_device).
-HEAVY_ARCHS = {
-    "vit_large": "ViT-L (300 M weights)",
-    "vit_giant2": "ViT-g (1.1 B weights)",
-}
-
-
-def check_fits_device(config: TrainConfig, cuda_available: bool | None = None) -> None:
-    """Refuse what cannot train on the run's device in any useful time: ViT-L and ViT-g on a
-    CPU. ``cuda_available`` defaults to ``torch.cuda.is_available()``."""
-    if config.model.arch not in HEAVY_ARCHS:
-        return
-    if cuda_available is None:
-        cuda_available = torch.cuda.is_available()
-    device = config.run.device.strip().lower()
-    if device == "cpu" or (device == "auto" and not cuda_available):
-        what = HEAVY_ARCHS[config.model.arch]
-        raise ConfigError(
-            f"model.arch = {config.model.arch} ({what}) on a CPU would take hours per step: "
-            "train it on a GPU (--device cuda), or keep the recipe on a student a CPU runs "
-            "(--arch vit_small --depth 4; for a 2-core laptop --preset cpu-demo)."
-        )

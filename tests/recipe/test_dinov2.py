@@ -13,8 +13,8 @@ from dinodiag.augment.dinov2_config import DINOV2_DEFAULTS
 from dinodiag.errors import ConfigError
 from dinodiag.recipe.crops import resolve_pipeline
 from dinodiag.recipe.dinov2 import FIELD_MAP, recipe_from_file
+from dinodiag.recipe.plan import check_device
 from dinodiag.recipe.presets import get_train_preset
-from dinodiag.train.runtime import check_fits_device
 
 # The shape of DINOv2's configs/train files.
 VITL14 = """
@@ -126,12 +126,12 @@ def test_vit_g_on_a_cpu_is_refused_with_what_to_change() -> None:
     cfg = get_train_preset("tiny-test").config
     giant = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, arch="vit_giant2"))
     with pytest.raises(ConfigError, match=r"ViT-g .* on a CPU.*--device cuda.*--arch vit_small"):
-        check_fits_device(giant, cuda_available=False)
-    check_fits_device(giant, cuda_available=True)  # auto picks the GPU
-    check_fits_device(cfg, cuda_available=False)  # a small ViT is fine anywhere
+        check_device(giant, gpus=0)
+    check_device(giant, gpus=1)  # auto picks the GPU
+    check_device(cfg, gpus=0)  # a small ViT is fine anywhere
     on_cpu = dataclasses.replace(giant, run=dataclasses.replace(giant.run, device="cpu"))
     with pytest.raises(ConfigError, match="ViT-g"):
-        check_fits_device(on_cpu, cuda_available=True)
+        check_device(on_cpu, gpus=1)
 
 
 def test_gpu_preset_is_dinov2s_recipe() -> None:

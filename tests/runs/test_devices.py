@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from dinodiag.errors import ConfigError
+from dinodiag.recipe.plan import check_device
+from dinodiag.recipe.presets import get_train_preset
 from dinodiag.runs import devices
 from dinodiag.runs.devices import (
     DeviceOption,
-    check_device,
     detect_devices,
     device_choices,
     device_summary,
@@ -38,10 +39,13 @@ def one_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_check_device_names_a_missing_gpu(one_gpu: None):
+    config = get_train_preset("tiny-test").config
     for fine in ("cpu", "auto", "cuda", "cuda:0", " CUDA:0 "):
-        check_device(fine)
+        check_device(config.with_overrides({"run.device": fine}), gpus=1)
     with pytest.raises(ConfigError, match=r"'cuda:1' is not available \(1 GPU\(s\) detected\)"):
-        check_device("cuda:1")
+        check_device(config.with_overrides({"run.device": "cuda:1"}), gpus=1)
+    with pytest.raises(ConfigError, match="no CUDA GPU"):
+        check_device(config.with_overrides({"run.device": "cuda"}), gpus=0)
     assert device_summary() == "GPU 0: test (8.0 GiB)"
 
 

@@ -186,7 +186,7 @@ def test_delete_refuses_active_runs_and_foreign_folders(finished: Path, tmp_path
 
 def test_scaled_pipeline_keeps_counts_and_scales():
     from dinodiag.augment.presets import get_preset
-    from dinodiag.runs.run_plan import scaled_pipeline
+    from dinodiag.recipe.plan import scaled_pipeline
 
     dinov2 = scaled_pipeline(get_preset("dinov2").config, 32, 4)
     assert (dinov2.global_crops_size, dinov2.local_crops_size) == (32, 12)

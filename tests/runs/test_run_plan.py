@@ -10,15 +10,14 @@ import pytest
 
 from dinodiag.augment.presets import get_preset
 from dinodiag.errors import ConfigError, DataError
+from dinodiag.recipe.plan import PIPELINE_FILE, scaled_pipeline
 from dinodiag.recipe.presets import get_train_preset
 from dinodiag.runs.run_plan import (
-    PIPELINE_FILE,
     form_defaults,
     plan_run,
     preset_plan,
     recipe_overrides,
     reference_at,
-    scaled_pipeline,
 )
 from dinodiag.train.pipelines import with_own_pipeline
 
@@ -155,7 +154,9 @@ def test_a_plan_of_your_code_is_measured_and_its_patch_adapted():
     plan = plan_run(base)
     assert plan.own and plan.config.model.patch_size == 3
     assert "patch size 3 instead of 4" in plan.adapted
-    assert plan.pipeline.global_crops_size == 18 and plan.run_pipeline is not None
+    assert plan.pipeline.global_crops_size == 18 and plan.views is not None
+    assert plan.views.global_number == 2 and plan.views.global_size == (18, 18)
+    assert plan.train_images == 64  # the images were opened to measure the code
     assert plan.config.data.pipeline_kwargs == '{"img_size": 18}' and plan.recipe is None
     summary = plan.summary()
     assert "2 × 18 px; your code `seed_pipeline.py:build_two_view_augment`" in summary

@@ -362,7 +362,7 @@ def main_code(argv: list[str]) -> int:
         (["--set", "run.max_steps=nan"], "--set run.max_steps=nan: run.max_steps = 'nan'"),
         (["--set", "optim.bse_lr=1"], "--set optim.bse_lr=1: unknown key 'optim.bse_lr'"),
         (["--patch-size", "5"], "not a multiple of the ViT patch size 5"),
-        (["--batch-size", "1"], "KoLeo needs a batch of at least 2"),
+        (["--batch-size", "1"], "KoLeo needs at least 2 images"),
     ],
 )
 def test_bad_input_exits_2_naming_the_option_and_writes_nothing(tmp_path, capsys, flags, words):

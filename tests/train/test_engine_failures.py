@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from dinodiag import rundir
+from dinodiag.errors import ConfigError
 from dinodiag.recipe.presets import get_train_preset
 from dinodiag.train import engine, loop
 from dinodiag.train.losses.koleo import KoLeoLoss
@@ -97,7 +98,6 @@ REFUSED = {
         "has 3 images, too few for a batch of 4",
     ),
     "patch size mismatch": ({"model.patch_size": 5}, "not a multiple of the ViT patch size 5"),
-    "KoLeo with a batch of 1": ({"data.batch_size": 1}, "KoLeo needs a batch of at least 2"),
     "missing data folder": ({"data.data": "{tmp}/nope"}, "nope' does not exist"),
     "missing pipeline file": ({"data.pipeline": "{tmp}/nope.yaml"}, "nope.yaml' does not exist"),
     "oversized crops": ({"data.global_crops_size": 8192}, "global_crops_size = 8192"),
@@ -122,7 +122,7 @@ def test_a_refused_run_leaves_a_prepared_directory_as_it_was(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     (run / "launch.json").write_text("{}")  # made by the dashboard before the process starts
-    result = engine.run_training(tiny(**{"data.batch_size": 1}), run, progress=quiet)
+    result = engine.run_training(tiny(**{"model.patch_size": 5}), run, progress=quiet)
     assert result.refused and sorted(p.name for p in run.iterdir()) == ["launch.json"]
 
 
@@ -133,7 +133,9 @@ def test_cuda_without_a_gpu_is_refused(tmp_path, monkeypatch):
     assert "--device cpu" in result.message and not (tmp_path / "run").exists()
 
 
-def test_batch_of_one_with_koleo_runs_without_koleo(tmp_path):
+def test_a_batch_of_one_with_koleo_is_no_config_and_runs_without_koleo(tmp_path):
+    with pytest.raises(ConfigError, match=r"data.batch_size = 1: KoLeo needs at least 2"):
+        tiny(**{"data.batch_size": 1})  # infinite, then NaN: refused before any run
     ok = engine.run_training(
         tiny(**{"data.batch_size": 1, "optim.koleo_weight": 0.0}), tmp_path / "run", progress=quiet
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing
 import pickle
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -14,22 +15,36 @@ from torch.utils.data import DataLoader
 from dinodiag.data import open_dataset
 from dinodiag.errors import ConfigError, PipelineSpecError
 from dinodiag.probe.spec import is_pipeline_spec
-from dinodiag.recipe.crops import resolve_pipeline
+from dinodiag.recipe.crops import fitting_patch_sizes, resolve_pipeline
+from dinodiag.recipe.plan import Measured, plan_run
 from dinodiag.recipe.presets import get_train_preset
 from dinodiag.train.data import MultiCropDataset, summarise_records
 from dinodiag.train.pipelines import (
     OwnSpec,
     OwnTrainingPipeline,
-    adapted_patch_size,
     check_unchanged,
     find_normalize,
-    fitting_patch_sizes,
+    measure_own,
+    own_spec,
     resolve_run_pipeline,
     with_own_pipeline,
 )
 from tests.facts import assert_mentions
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+class MeasuredOn:
+    """The planner's TrainingData on a dataset of the test's own (dinodiag.recipe.plan)."""
+
+    def __init__(self, dataset: Any) -> None:
+        self.dataset = dataset
+
+    def measure(self, config: Any, *, images: bool, views: bool, gpus: bool) -> Measured:
+        shapes = measure_own(own_spec(config), self.dataset, config.run.seed)[0]
+        return Measured(len(self.dataset) if images else None, shapes if views else None, 0)
+
+
 SEED = f"{REPO / 'examples/seed_pipeline.py'}"
 TINY = get_train_preset("tiny-test").config
 
@@ -123,12 +138,14 @@ def test_crops_the_patch_does_not_divide_are_refused_with_sizes_that_fit(dataset
         resolve_run_pipeline(config, dataset)
     # the crops, the patch that does not divide them, and the sizes that would (best first)
     assert_mentions(str(info.value), "18x18 px", "patch size 4", "--patch-size 3 or 6 or 2")
-    patch, why = adapted_patch_size(config, dataset)
-    assert patch == 3
+    plan = plan_run(config, {}, MeasuredOn(dataset))  # no patch given: it adapts
+    assert plan.config.model.patch_size == 3 and plan.pipeline.patch_size == 3
+    why = plan.adapted
     assert_mentions(why, "patch size 3", "4", "seed_pipeline.py", "build_two_view_augment")
     assert_mentions(why, "18x18 px", "--patch-size")
-    adapted = config.with_overrides({"model.patch_size": 3})
-    assert resolve_run_pipeline(adapted, dataset).config.patch_size == 3
+    with pytest.raises(ConfigError, match="--patch-size 3 or 6 or 2"):  # a given patch stays
+        plan_run(config, {"model.patch_size": 4}, MeasuredOn(dataset))
+    assert resolve_run_pipeline(plan.config, dataset).config.patch_size == 3
     assert fitting_patch_sizes([(96, 96), (32, 32)], 16) == [16, 8, 4]
 
 
