@@ -34,7 +34,6 @@ from typing import Any
 
 from dinodiag.errors import ConfigError
 from dinodiag.printable import stdout_reserved
-from dinodiag.recipe.config import TrainConfig
 from dinodiag.recipe.flags import add_knob_flags
 from dinodiag.recipe.presets import TRAIN_PRESETS
 from dinodiag.train.run_config import config_and_recipe, resolved_config
@@ -106,43 +105,10 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def process_start_time() -> float | None:
-    """Unix time this process started (the clock of ``--max-seconds``); None if unknown."""
-    try:
-        import psutil
-
-        return float(psutil.Process().create_time())
-    except Exception:  # psutil missing or no /proc: the clock starts at the set-up instead
-        return None
-
-
-def _estimate(config: TrainConfig, started: float) -> tuple[Any, Any]:
-    """``train --estimate``: the measured estimate and whether its k-NN could judge a change."""
-    from dinodiag.rundir import runs_root
-    from dinodiag.train.knn_horizon import judge_estimate
-    from dinodiag.train.warmup import estimate_training
-
-    estimate = estimate_training(config, started=started)
-    # earlier runs here: the dashboard's runs directory
-    return estimate, judge_estimate(estimate, config.name, config.data.data, runs_root())
-
-
-def _machine_answer(
-    args: argparse.Namespace, config: TrainConfig, recipe: Any, started: float
-) -> str:
-    """The JSON of ``--print-config`` or ``--estimate --json``."""
-    from dinodiag.rundir import dumps
-
-    if args.print_config:
-        return dumps(resolved_config(config, recipe), indent=2)
-    estimate, plan = _estimate(config, started)
-    knn_plan = {"status": plan.status, "needed_steps": plan.needed_steps}
-    return dumps({**estimate.to_dict(), "knn_plan": knn_plan})
-
-
 def cmd_train(args: argparse.Namespace) -> int:
-    from dinodiag.rundir import new_run_id
+    from dinodiag.rundir import dumps, new_run_id
     from dinodiag.train.engine import run_training
+    from dinodiag.train.warmup import estimate_here, process_start_time
 
     started = process_start_time()
     if args.print_config or (args.estimate and args.json):
@@ -150,13 +116,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         # resolved) may print, so standard output is kept for the JSON alone.
         with stdout_reserved():
             config, recipe = config_and_recipe(args)
-            answer = _machine_answer(args, config, recipe, started)
+            answer = (
+                dumps(resolved_config(config, recipe), indent=2)
+                if args.print_config
+                else dumps(estimate_here(config, started).to_dict())
+            )
         print(answer, flush=True)
         return EXIT_OK
     config, recipe = config_and_recipe(args)  # planned and checked (dinodiag.recipe.plan)
     if args.estimate:
-        estimate, plan = _estimate(config, started)
-        print(estimate.sentence() + "\n" + plan.sentence(), flush=True)
+        print(estimate_here(config, started).sentence(), flush=True)
         return EXIT_OK
     if recipe is not None and os.environ.get("RANK", "0") == "0":
         for note in recipe.notes:
@@ -181,17 +150,5 @@ def cmd_train(args: argparse.Namespace) -> int:
         return EXIT_INPUT
     if not main:
         return EXIT_FAILED if result.state == "failed" else EXIT_OK
-    summary = f"{result.state}: {result.message}"
-    if result.knn_top1 is not None and result.knn_top1_start is not None:
-        from dinodiag.train.eval.knn_noise import judge_change
-
-        change = judge_change(result.knn_top1_start, result.knn_top1, result.knn_test)
-        summary += (
-            f" | k-NN top-1 {result.knn_top1_start:.1f}% at step 0 -> "
-            f"{result.knn_top1:.1f}% ({change.describe()}"
-        )
-        if change.status in ("noise", "too_few"):
-            summary += ": too short to judge, train longer" if change.status == "noise" else ""
-        summary += ")"
-    print(summary, flush=True)
+    print(result.summary(), flush=True)
     return EXIT_FAILED if result.state == "failed" else EXIT_OK

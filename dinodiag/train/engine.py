@@ -57,6 +57,23 @@ class RunResult:
     refused: bool = False  # bad input found in set-up: nothing was written (the CLI exits 2)
     knn_test: int | None = None  # held-out images of the k-NN (its noise: binomial on them)
 
+    def summary(self) -> str:
+        """The console's last line: the outcome and, with two k-NN points, the change in
+        top-1 and whether it is more than the k-NN's noise."""
+        line = f"{self.state}: {self.message}"
+        if self.knn_top1 is None or self.knn_top1_start is None:
+            return line
+        from dinodiag.train.eval.knn_noise import judge_change
+
+        change = judge_change(self.knn_top1_start, self.knn_top1, self.knn_test)
+        line += (
+            f" | k-NN top-1 {self.knn_top1_start:.1f}% at step 0 -> "
+            f"{self.knn_top1:.1f}% ({change.describe()}"
+        )
+        if change.status == "noise":
+            line += ": too short to judge, train longer"
+        return line + ")"
+
 
 def run_training(
     config: TrainConfig,

@@ -20,6 +20,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -110,4 +111,42 @@ def estimate_training(
         evaluations=evaluations,
         total_s=total,
         knn_test=run.evaluator.sizes[1] if run.evaluator is not None else None,
+    )
+
+
+def process_start_time() -> float | None:
+    """Unix time this process started (the clock of ``--max-seconds``); None if unknown."""
+    try:
+        import psutil
+
+        return float(psutil.Process().create_time())
+    except Exception:  # psutil missing or no /proc: the clock starts at the set-up instead
+        return None
+
+
+@dataclass(frozen=True)
+class EstimateAnswer:
+    """``train --estimate``: the measured estimate and whether its k-NN could judge a change
+    (held against the earlier runs of the dashboard's runs directory)."""
+
+    estimate: TimeEstimate
+    knn: Any  # dinodiag.train.knn_horizon.PlanJudgement
+
+    def sentence(self) -> str:
+        return self.estimate.sentence() + "\n" + self.knn.sentence()
+
+    def to_dict(self) -> dict[str, Any]:
+        knn_plan = {"status": self.knn.status, "needed_steps": self.knn.needed_steps}
+        return {**self.estimate.to_dict(), "knn_plan": knn_plan}
+
+
+def estimate_here(config: TrainConfig, started: float | None) -> EstimateAnswer:
+    """Measure the set-up, one step and one k-NN evaluation of ``config`` here, and judge
+    whether the k-NN of that many steps could tell a change from its noise."""
+    from dinodiag.rundir import runs_root
+    from dinodiag.train.knn_horizon import judge_estimate
+
+    estimate = estimate_training(config, started=started)
+    return EstimateAnswer(
+        estimate, judge_estimate(estimate, config.name, config.data.data, runs_root())
     )

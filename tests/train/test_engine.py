@@ -252,3 +252,15 @@ def test_timed_schedules_end_at_the_time_limit(tmp_path, monkeypatch):
     assert lr == sorted(lr, reverse=True)  # a cosine decay driven by the clock ...
     assert lr[-1] < 0.2 * lr[0]  # ... that has nearly run its course at the time limit
     assert rundir.read_status(run)["total_steps"] == result.step
+
+
+def test_the_console_summary_says_whether_the_knn_change_beats_its_noise(tmp_path):
+    from dinodiag.train.engine import RunResult
+
+    plain = RunResult("finished", 10, 10, "finished 10 steps", tmp_path)
+    assert plain.summary() == "finished: finished 10 steps"  # no k-NN: the outcome alone
+    small = RunResult("finished", 10, 10, "done", tmp_path, 31.0, 30.0, knn_test=500)
+    big = RunResult("finished", 10, 10, "done", tmp_path, 60.0, 30.0, knn_test=500)
+    assert "30.0% at step 0 -> 31.0%" in small.summary() and "+1.0 points" in small.summary()
+    assert small.summary().endswith("train longer)")  # within the noise: said so
+    assert "+30.0 points" in big.summary() and "train longer" not in big.summary()
