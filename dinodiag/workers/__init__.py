@@ -15,16 +15,16 @@ busy training those threads oversubscribe the cores (a check took 5x the raw pip
 under two busy processes). So every process samples on one intra-op thread, and the samples are
 spread over worker processes, one per available core (``workers=None``).
 
-The modules, lowest first: ``task`` (a sample, the work, notes), ``watchdog`` (``timeout``
-seconds per sample, here and in a worker), ``taskset`` (what travels to a worker and runs
-there), ``pool`` (how the workers start, the parent's wait for their results; its knobs such as
-``START_METHOD`` are set there) and ``loop`` (:func:`run_tasks`).
+The modules, lowest first: ``task`` (a sample, the work, notes), ``timeout`` (the watchdog:
+``timeout`` seconds per sample, here and in a worker), ``taskset`` (what travels to a worker
+and runs there), ``pool`` (how the workers start, the parent's wait for their results; its
+knobs such as ``START_METHOD`` are set there) and ``loop`` (:func:`run_tasks`).
 """
 
 from dinodiag.workers.loop import available_cores, one_torch_thread, resolve_workers, run_tasks
 from dinodiag.workers.pool import start_method
 from dinodiag.workers.task import Note, Task, Work, print_note, whole_sample
-from dinodiag.workers.watchdog import (
+from dinodiag.workers.timeout import (
     DEFAULT_TIMEOUT,
     InProcess,
     resolve_timeout,

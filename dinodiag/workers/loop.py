@@ -20,7 +20,7 @@ from dinodiag.errors import ConfigError
 from dinodiag.workers import pool
 from dinodiag.workers.task import Note, Task, Work, print_note
 from dinodiag.workers.taskset import ship
-from dinodiag.workers.watchdog import DEFAULT_TIMEOUT, InProcess, resolve_timeout
+from dinodiag.workers.timeout import DEFAULT_TIMEOUT, InProcess, resolve_timeout
 
 
 def available_cores() -> int:

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 from dinodiag.errors import PipelineSpecError
 from dinodiag.workers.task import Task, Work
 from dinodiag.workers.taskset import Failed, TaskSet
-from dinodiag.workers.watchdog import timeout_error
+from dinodiag.workers.timeout import timeout_error
 
 COLD_START_SECONDS = 3.0  # starting the fork server (imports torch) on a busy 2-core machine
 WARM_START_SECONDS = 0.3  # starting workers by fork, or once the fork server runs

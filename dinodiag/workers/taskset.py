@@ -21,7 +21,7 @@ from torch.utils.data import Dataset as TorchDataset
 from torch.utils.data import get_worker_info
 
 from dinodiag.workers.task import Task, Work
-from dinodiag.workers.watchdog import Overdue, watchdog
+from dinodiag.workers.timeout import Overdue, watchdog
 
 
 def ship(pipeline: Any, dataset: Any) -> tuple[bytes | None, str]:
