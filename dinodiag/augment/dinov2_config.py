@@ -109,6 +109,16 @@ DINOV2_OTHER_SECTIONS = ("MODEL", "compute_precision")
 
 # Sections whose keys are checked strictly (an unknown key there is a typo to report).
 STRICT_SECTIONS = ("crops",)
+# The PipelineConfig fields a DINOv2 training config carries, and where: one key map, read by
+# pipeline_values and written by dinov2_values (the fixes' DINOv2 section).
+PIPELINE_KEYS = {
+    "global_crops_scale": ("crops", "global_crops_scale"),
+    "local_crops_number": ("crops", "local_crops_number"),
+    "local_crops_scale": ("crops", "local_crops_scale"),
+    "global_crops_size": ("crops", "global_crops_size"),
+    "local_crops_size": ("crops", "local_crops_size"),
+    "patch_size": ("student", "patch_size"),
+}
 
 
 @dataclass(frozen=True)
@@ -197,15 +207,19 @@ def resolve_dinov2_config(
 def pipeline_values(resolved: ResolvedDinov2Config) -> dict[str, Any]:
     """The :class:`~dinodiag.augment.config.PipelineConfig` fields a DINOv2 config sets.
 
-    Crop geometry from ``crops:`` and the patch size from ``student.patch_size``; the
-    photometric recipe is DINOv2's (the code, not the config, decides it).
+    Crop geometry from ``crops:`` and the patch size from ``student.patch_size``
+    (:data:`PIPELINE_KEYS`); the photometric recipe is DINOv2's (the code, not the config,
+    decides it).
     """
-    crops = resolved.values["crops"]
-    return {
-        "global_crops_scale": crops["global_crops_scale"],
-        "local_crops_number": crops["local_crops_number"],
-        "local_crops_scale": crops["local_crops_scale"],
-        "global_crops_size": crops["global_crops_size"],
-        "local_crops_size": crops["local_crops_size"],
-        "patch_size": resolved.values["student"]["patch_size"],
-    }
+    return {field: resolved.values[section][key] for field, (section, key) in PIPELINE_KEYS.items()}
+
+
+def dinov2_values(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The other direction: PipelineConfig ``values`` (``{"local_crops_number": 8, ...}``) as
+    the DINOv2 sections that hold them (``{"crops": {...}, "student": {"patch_size": 14}}``),
+    in :data:`PIPELINE_KEYS` order; fields a DINOv2 config cannot set are left out."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, (section, key) in PIPELINE_KEYS.items():
+        if name in values:
+            out.setdefault(section, {})[key] = values[name]
+    return out

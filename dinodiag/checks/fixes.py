@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from dinodiag.augment.config import PipelineConfig, config_from_dict, flatten, to_dict
+from dinodiag.augment.dinov2_config import PIPELINE_KEYS, dinov2_values
 from dinodiag.augment.presets import PRESETS
 from dinodiag.checks.reference import differences
 from dinodiag.checks.report import STATUSES, CheckReport
@@ -54,16 +55,9 @@ CHECK_FIELDS: dict[str, tuple[str, ...]] = {
     "photometric_params": tuple(f"{v}.{f}" for v in _VIEWS for f in _STRENGTHS),
 }
 ALL_FIELDS_CHECK = "reference_diff"
-# Fields a DINOv2 config file carries (crops: and student.patch_size); the rest is DINOv2's
-# code (two global crops, the photometric recipe, normalisation).
-DINOV2_FIELDS = {
-    "global_crops_scale": "crops.global_crops_scale",
-    "local_crops_number": "crops.local_crops_number",
-    "local_crops_scale": "crops.local_crops_scale",
-    "global_crops_size": "crops.global_crops_size",
-    "local_crops_size": "crops.local_crops_size",
-    "patch_size": "student.patch_size",
-}
+# Fields a DINOv2 config file carries (crops: and student.patch_size, the key map the reader
+# uses too); the rest is DINOv2's code (two global crops, the photometric recipe, normalisation).
+DINOV2_FIELDS = {field: ".".join(where) for field, where in PIPELINE_KEYS.items()}
 FIXED_FORMATS = ("dinodiag", "dinov2")
 
 
@@ -252,15 +246,12 @@ def dinov2_section(config: PipelineConfig, plan: FixPlan | None = None) -> str:
     """``config`` as the ``crops:`` section and ``student.patch_size`` of a DINOv2 training
     config (YAML to paste over the file's own), with comments for what a DINOv2 config
     cannot set: those values live in DINOv2's augmentation code."""
-    crops = {
-        "global_crops_scale": list(config.global_crops_scale),
-        "local_crops_number": config.local_crops_number,
-        "local_crops_scale": list(config.local_crops_scale),
-        "global_crops_size": config.global_crops_size,
-        "local_crops_size": config.local_crops_size,
+    values = {
+        field: list(value) if isinstance(value, tuple) else value
+        for field in PIPELINE_KEYS
+        for value in [getattr(config, field)]
     }
-    text = yaml.safe_dump({"crops": crops}, sort_keys=False, default_flow_style=None)
-    text += f"student:\n  patch_size: {config.patch_size}\n"
+    text = yaml.dump(dinov2_values(values), Dumper=_FlowLists, sort_keys=False)
     head = f"# dinodiag: {config.name}, to paste into your DINOv2 training config\n"
     notes = []
     if config.global_crops_number != 2:

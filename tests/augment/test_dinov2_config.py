@@ -94,3 +94,22 @@ def test_a_section_that_is_not_a_mapping_is_refused() -> None:
         resolve_dinov2_config({"crops": [1, 2]}, source="f.yaml")
     assert str(info.value).startswith("f.yaml: ")
     assert_mentions(str(info.value), "section 'crops'", "mapping")
+
+
+def test_the_section_the_fixes_write_reads_back_to_the_same_pipeline_values():
+    """One key map both ways (PIPELINE_KEYS): what the fixes write into a DINOv2 config is
+    what the reader takes from it."""
+    from dinodiag.augment.presets import get_preset
+    from dinodiag.checks.fixes import dinov2_section
+
+    config = get_preset("seed-fixed").config.replace(local_crops_number=6, patch_size=8)
+    written = yaml.safe_load(dinov2_section(config))
+    values = pipeline_values(resolve_dinov2_config(written, source="fixed.yaml"))
+    assert values == {
+        "global_crops_scale": list(config.global_crops_scale),
+        "local_crops_number": 6,
+        "local_crops_scale": list(config.local_crops_scale),
+        "global_crops_size": config.global_crops_size,
+        "local_crops_size": config.local_crops_size,
+        "patch_size": 8,
+    }
