@@ -12,7 +12,6 @@ from typing import Any
 from dinodiag.errors import ConfigError
 from dinodiag.recipe.config import TrainConfig
 from dinodiag.recipe.flags import given_overrides, naming_the_option
-from dinodiag.recipe.plan import plan_run
 from dinodiag.recipe.presets import get_train_preset
 from dinodiag.rundir import is_planned
 
@@ -37,6 +36,7 @@ def config_and_recipe(args: argparse.Namespace) -> tuple[TrainConfig, Any]:
             f"{args.config}: give the images with --data (a folder, cifar10:ROOT, ...): "
             "DINOv2's train.dataset_path names its own dataset classes."
         )
+    from dinodiag.recipe.plan import plan_run  # here: --help never needs the planner
     from dinodiag.train.training_data import TrainingImages
 
     try:
