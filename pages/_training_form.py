@@ -32,10 +32,11 @@ from dinodiag.dashboard.pipeline_pick import PipelinePick, crop_sizes, data_offe
 from dinodiag.dashboard.run_status import active_runs_warning
 from dinodiag.errors import DinodiagError
 from dinodiag.recipe.config import ARCHS, TrainConfig
+from dinodiag.recipe.plan import RunPlan
 from dinodiag.recipe.presets import TRAIN_PRESETS
 from dinodiag.runs import estimates
 from dinodiag.runs.devices import device_choices, gpu_warning
-from dinodiag.runs.run_plan import LAUNCH_PRESETS, RunPlan, plan_run, preset_plan
+from dinodiag.runs.run_plan import LAUNCH_PRESETS, plan_run, preset_plan
 from pages import _shared as ui
 
 GOTO_KEY = "tr_goto"  # session_state: the tab to open on the next script run

@@ -22,9 +22,10 @@ from dinodiag.dashboard.versus_view import versus_view
 from dinodiag.errors import DinodiagError
 from dinodiag.probe.spec import is_pipeline_spec
 from dinodiag.recipe.config import TrainConfig
+from dinodiag.recipe.plan import RunPlan
 from dinodiag.recipe.presets import TRAIN_PRESETS
 from dinodiag.runs import story
-from dinodiag.runs.run_plan import LAUNCH_PRESETS, RunPlan, preset_plan
+from dinodiag.runs.run_plan import LAUNCH_PRESETS, preset_plan
 from pages import _training_charts as charts
 from pages import _training_form as form
 from pages._training_live import REFRESH_SECONDS

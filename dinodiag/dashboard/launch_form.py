@@ -21,8 +21,9 @@ from dinodiag.augment.config import PipelineConfig
 from dinodiag.dashboard.knob_widgets import number_args
 from dinodiag.probe.spec import is_pipeline_spec
 from dinodiag.recipe.config import TrainConfig
+from dinodiag.recipe.plan import RunPlan
 from dinodiag.runs.estimates import EstimateStatus
-from dinodiag.runs.run_plan import RunPlan, form_defaults
+from dinodiag.runs.run_plan import form_defaults
 from dinodiag.train.knn_horizon import judge_estimate
 
 
