@@ -97,3 +97,96 @@ def test_the_list_labels_each_marked_pin(tmp_path: Path, capsys):
     labelled = [line for line in listed if "[wording is the feature]" in line]
     assert len(labelled) == 3
     assert all(SENTENCE in line for line in labelled)
+
+
+PARAMETRIZED = f'''
+import pytest
+
+CASES = [("x", "{SENTENCE}"), ("y", "short")]
+
+
+@pytest.mark.parametrize(("data", "message"), [(1, "{SENTENCE}"), (2, "short")])
+def test_match_of_a_parameter(data, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        build(data)
+
+
+@pytest.mark.parametrize("message", ["{SENTENCE}", pytest.param("{SENTENCE}!", id="loud")])
+def test_in_and_mentions(message):
+    assert message in text()
+    assert_mentions(text(), message)
+
+
+@pytest.mark.parametrize(("data", "message"), CASES)
+def test_equal_to_a_module_list(data, message):
+    assert text(data) == message
+
+
+@pytest.mark.parametrize("text", ["{SENTENCE}"])
+def test_an_input_only_searched(text):
+    assert "short" in text and text.startswith("a")
+    assert parse(text) == 3
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "{SENTENCE}",  # wording is the feature
+        "{SENTENCE} too",
+    ],
+)
+def test_marks_one_case(message):
+    assert message in text()
+'''
+
+
+def test_a_parametrized_literal_pins_the_test_that_expects_it(tmp_path: Path):
+    path = tmp_path / "test_parametrized.py"
+    path.write_text(PARAMETRIZED, encoding="utf-8")
+
+    found = dict(sentence_pins.pinning_tests(path))
+
+    # a long input the test only searches or parses pins nothing; short cases pin nothing
+    assert sorted(found) == [
+        "test_equal_to_a_module_list",
+        "test_in_and_mentions",
+        "test_marks_one_case",
+        "test_match_of_a_parameter",
+    ]
+    assert [pin.text for pin in found["test_match_of_a_parameter"]] == [SENTENCE]
+    # each case is a pin (pytest.param's value too), however many assertions use it
+    assert [pin.text for pin in found["test_in_and_mentions"]] == [SENTENCE, SENTENCE + "!"]
+    assert [pin.text for pin in found["test_equal_to_a_module_list"]] == [SENTENCE]
+    assert [pin.marked for pin in found["test_marks_one_case"]] == [True, False]
+    # the old rule sees none of them
+    assert sentence_pins.pinning_tests(path, old_rule=True) == []
+
+
+FSTRINGS = """
+def test_fixed_parts_add_up(tmp_path):
+    assert f"{tmp_path} is a file, {kind}: not a directory, give one" in message()
+
+
+def test_fixed_parts_too_short(n):
+    assert f"{n} images, {n} classes" in message()
+
+
+def test_marked(n):
+    assert f"{n} images, too few for {n} in a batch" in message()  # wording is the feature
+"""
+
+
+def test_an_fstring_counts_by_its_fixed_parts_together(tmp_path: Path):
+    path = tmp_path / "test_fstrings.py"
+    path.write_text(FSTRINGS, encoding="utf-8")
+
+    found = dict(sentence_pins.pinning_tests(path))
+
+    assert sorted(found) == ["test_fixed_parts_add_up", "test_marked"]
+    [pin] = found["test_fixed_parts_add_up"]
+    # 39 fixed characters in two parts (12 + 27), each under 30; the fields are shown, not counted
+    assert pin.text == "{…} is a file, {…}: not a directory, give one"
+    assert sentence_pins.literal_length(pin.text) == 39 and not pin.marked
+    assert [pin.marked for pin in found["test_marked"]] == [True]
+    # the old rule counts each part on its own: none reaches 30
+    assert sentence_pins.pinning_tests(path, old_rule=True) == []
