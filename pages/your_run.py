@@ -18,8 +18,9 @@ from dinodiag.dashboard.labels import status_badge
 from dinodiag.errors import DinodiagError
 from dinodiag.runs import checkpoint_curve as curve
 from dinodiag.runs import checkpoint_eval as ce
-from dinodiag.runs.dinov2_run import OpenedRun, log_is_growing, open_run, run_stamp
+from dinodiag.runs.dinov2_run import open_run
 from dinodiag.runs.dinov2_schedules import schedule_frames
+from dinodiag.runs.opened_run import OpenedRun
 from dinodiag.runs.run_diagnosis import diagnose
 from dinodiag.runs.run_report import (
     check_crops,
@@ -28,6 +29,7 @@ from dinodiag.runs.run_report import (
     evaluation_line,
     summary_lines,
 )
+from dinodiag.runs.run_stamp import log_is_growing, run_stamp
 from dinodiag.train.models.load import LoadedBackbone, load_backbone
 from dinodiag.train.models.vit import VisionTransformer
 from pages import _shared as ui

@@ -9,9 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from dinodiag.runs.dinov2_run import METRICS_FILE, OpenedRun
+from dinodiag.runs.dinov2_metrics import METRICS_FILE
 from dinodiag.runs.dinov2_schedules import expected_schedules, window_range
 from dinodiag.runs.findings import Finding, iteration, rows_of, span
+from dinodiag.runs.opened_run import OpenedRun
 
 LOADER_WARN = 0.5  # data_time / iter_time above this: the GPU waits for the loader
 LOADER_NOTE = 0.2

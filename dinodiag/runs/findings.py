@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from dinodiag.runs.dinov2_run import OpenedRun
+from dinodiag.runs.opened_run import OpenedRun
 
 LEVELS = ("fail", "warn", "info", "pass")  # worst first; badges as the check report's
 

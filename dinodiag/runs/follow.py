@@ -18,9 +18,10 @@ from pathlib import Path
 import pandas as pd
 
 from dinodiag.errors import DinodiagError
-from dinodiag.runs.dinov2_run import open_run, run_stamp
+from dinodiag.runs.dinov2_run import open_run
 from dinodiag.runs.findings import Finding
 from dinodiag.runs.run_diagnosis import diagnose
+from dinodiag.runs.run_stamp import run_stamp
 
 
 @dataclass(frozen=True)

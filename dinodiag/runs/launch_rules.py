@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from dinodiag.runs.dinov2_run import OpenedRun
 from dinodiag.runs.findings import Finding, iteration, rows_of, span
+from dinodiag.runs.opened_run import OpenedRun
 
 
 def nonfinite_average(run: OpenedRun) -> Finding | None:

@@ -8,8 +8,8 @@ learn.
 
 from __future__ import annotations
 
-from dinodiag.runs.dinov2_run import OpenedRun
 from dinodiag.runs.findings import Finding, iteration, rows_of
+from dinodiag.runs.opened_run import OpenedRun
 from dinodiag.runs.story import knn_gain as story_gain
 from dinodiag.train.eval.knn_noise import knn_interval, min_test_images
 

@@ -1,7 +1,7 @@
 """A diagnosis in words from a run's log: what the curves say went wrong, with the evidence
 (iterations, values) and what to try.
 
-Each rule reads the train rows of an :class:`~dinodiag.runs.dinov2_run.OpenedRun` (dinodiag's
+Each rule reads the train rows of an :class:`~dinodiag.runs.opened_run.OpenedRun` (dinodiag's
 column names, so DINOv2 and dinodiag runs are judged alike) and returns one
 :class:`Finding`. The signals come from the issues users of DINO / DINOv2 got stuck on
 (REFERENCE.md):
@@ -33,7 +33,6 @@ import numpy as np
 import pandas as pd
 
 from dinodiag.runs.config_rules import loader_bound, schedules, teacher_temp
-from dinodiag.runs.dinov2_run import OpenedRun
 from dinodiag.runs.findings import (
     LEVELS,
     Finding,
@@ -44,6 +43,7 @@ from dinodiag.runs.findings import (
 )
 from dinodiag.runs.launch_rules import early_stop, launches, nonfinite_average
 from dinodiag.runs.learning_rules import knn_gain, prototypes_used
+from dinodiag.runs.opened_run import OpenedRun
 
 UNIFORM_FRACTION = 0.98  # the DINO loss within 2% of ln K counts as "at ln K"
 ONEHOT_FRACTION = 0.1  # the DINO loss below 10% of ln K (1.1 nats at K = 65536) is one-hot

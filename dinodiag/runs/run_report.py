@@ -30,8 +30,9 @@ from dinodiag.runs.checkpoint_eval import (
     open_eval_data,
 )
 from dinodiag.runs.crop_config import NEEDS_IMAGES, config_findings, scaled_reference
-from dinodiag.runs.dinov2_run import RELEASED_PRESET, OpenedRun, open_run
+from dinodiag.runs.dinov2_run import RELEASED_PRESET, open_run
 from dinodiag.runs.findings import LEVELS, Finding, worst_level
+from dinodiag.runs.opened_run import OpenedRun
 from dinodiag.runs.run_diagnosis import diagnose
 from dinodiag.train.eval.knn_noise import min_test_images
 from dinodiag.train.models.load import CheckpointFile

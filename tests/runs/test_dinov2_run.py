@@ -16,13 +16,12 @@ from dinodiag.augment.config import PipelineConfig
 from dinodiag.augment.dinov2_config import resolve_dinov2_config
 from dinodiag.dashboard import curves
 from dinodiag.errors import TrainingError
-from dinodiag.runs.dinov2_run import (
+from dinodiag.runs.dinov2_metrics import (
     infer_world_size,
-    open_run,
     read_training_metrics,
-    released_pipeline,
     to_dinodiag_metrics,
 )
+from dinodiag.runs.dinov2_run import open_run, released_pipeline
 from dinodiag.runs.dinov2_schedules import expected_schedules, peak_lr, schedule_frames
 from dinodiag.train.schedules import cosine_schedule
 from tests.runs.dinov2_fakes import EPOCH, WORLD_SIZE, metric_rows, run_config, schedules, write_run
