@@ -3,8 +3,10 @@
 Modules: ``spec`` (load the factory named by ``file.py:factory`` / ``module:factory`` with
 JSON keyword arguments), ``outputs`` (what it returned, as global / local view tensors),
 ``recorder`` (every torchvision transform and container step that ran inside it, with what
-it drew), ``effects`` (what an unknown step did, judged from the image before and after),
-``operations`` (one recorded call as an operation record: kind, applied, parameters),
+it drew: the patching, over ``recording`` (the events), ``torchvision_patches``,
+``container_loops`` and ``resampling``), ``effects`` (what an unknown step did, judged from
+the image before and after), ``operations`` (one recorded call as an operation record: kind,
+applied, parameters),
 ``attribution`` (which operations made which view, as view records) and ``pipeline``
 (:class:`OwnPipeline`: call it seeded and recorded, split its output, attach the records).
 """

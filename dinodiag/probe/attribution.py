@@ -32,7 +32,7 @@ from dinodiag.probe.operations import (
     pair,
     torchvision_base,
 )
-from dinodiag.probe.recorder import Event, Recording
+from dinodiag.probe.recording import Event, Recording
 
 
 def chain_of(view: Any, leaves: list[Event], source: Any = None) -> list[Event]:

@@ -21,7 +21,8 @@ from PIL import Image
 from dinodiag.augment.pipeline import fallback_crop_box
 from dinodiag.augment.records import OpRecord
 from dinodiag.probe.effects import judge_step, name_hint
-from dinodiag.probe.recorder import Event, interpolation_name
+from dinodiag.probe.recording import Event
+from dinodiag.probe.resampling import interpolation_name
 
 KINDS = {
     "RandomResizedCrop": "crop",
