@@ -50,11 +50,8 @@ from dinodiag.augment.gpu import GPUMultiCrop  # noqa: E402
 from dinodiag.data import open_dataset  # noqa: E402
 from dinodiag.recipe.presets import get_train_preset  # noqa: E402
 from dinodiag.train.data import batches, build_train_loader, default_workers  # noqa: E402
-from dinodiag.train.device_batches import (  # noqa: E402
-    DeviceAugment,
-    build_device_loader,
-    cached_dataset,
-)
+from dinodiag.train.device_augment import DeviceAugment  # noqa: E402
+from dinodiag.train.device_batches import build_device_loader, cached_dataset  # noqa: E402
 
 
 def synchronize(device: torch.device) -> None:

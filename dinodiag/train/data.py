@@ -160,7 +160,7 @@ def summarise_records(records: list[list[ViewRecord]]) -> dict[str, tuple[float,
     their records (one list per sample): crop area fractions summed per group, and how many
     views used each random operation. A value a record does not know (a step of your own
     code dinodiag could not read) is left out of its count. The on-device backend reports the
-    same keys (:func:`dinodiag.train.device_batches.summarise_params`), so both backends log
+    same keys (:func:`dinodiag.train.device_augment.summarise_params`), so both backends log
     the same columns."""
     rows = [record for sample in records for record in sample]
     out: dict[str, tuple[float, int]] = {}

@@ -18,6 +18,12 @@ from dinodiag.errors import TrainingError
 from dinodiag.rundir import STATUS_FILE, clear_stop
 from dinodiag.rundir.writer import RunWriter, load_run_config
 from dinodiag.train import checkpoint as ckpt
+from dinodiag.train.augment_backend import (
+    CPU_PATH_NO_CACHE,
+    augments_on_device,
+    describe_augmentation,
+)
+from dinodiag.train.batch_feed import BatchFeed
 from dinodiag.train.builders import build_losses, build_networks, build_optimizer
 from dinodiag.train.data import (
     CACHE_BYTES,
@@ -25,13 +31,7 @@ from dinodiag.train.data import (
     CachedImages,
     build_run_loader,
 )
-from dinodiag.train.device_batches import (
-    CPU_PATH_NO_CACHE,
-    BatchFeed,
-    augments_on_device,
-    build_run_device_loader,
-    describe_augmentation,
-)
+from dinodiag.train.device_batches import build_run_device_loader
 from dinodiag.train.eval.background import BackgroundEvaluation
 from dinodiag.train.eval.device_eval import on_device
 from dinodiag.train.eval.evaluator import build_evaluator
@@ -121,7 +121,7 @@ def stage_data(run: RunState) -> None:
     device_views = augments_on_device(cfg.data.augment_device, rt.device)
     if device_views and run.run_pipeline.own is not None:
         device_views = own_on_the_cpu(run, cfg.data.augment_device)
-    run.augment = None  # on-device augmentation (dinodiag.train.device_batches)
+    run.augment = None  # on-device augmentation (dinodiag.train.device_augment)
     if device_views:
         feed = build_run_device_loader(
             cfg, run.train_set, run.pipeline, rt.world_size, rt.rank, rt.device
@@ -203,7 +203,7 @@ def start_stream(run: RunState) -> None:
     """Start the loader's workers (they prefetch from now on) and, on a fresh run, the
     step-0 k-NN in a thread. Workers are forked first: never fork beside a thread."""
     batches = BatchStream(run.loader, run.sampler, run.step, run.steps_per_epoch)
-    # Timed, and on the device backend augmented on the device (device_batches.BatchFeed).
+    # Timed, and on the device backend augmented on the device (batch_feed.BatchFeed).
     run.stream = BatchFeed(batches, run.augment)
     if run.evaluator is not None and not run.resume:
         run.baseline = BackgroundEvaluation(run.evaluator, run.nets.teacher.backbone)

@@ -16,9 +16,7 @@ from dinodiag.errors import TrainingError
 from dinodiag.recipe.config import TrainConfig
 from dinodiag.rundir import CHECKPOINT_FILE
 from dinodiag.train import distributed
-from dinodiag.train.device_batches import (
-    BatchFeed,
-)
+from dinodiag.train.batch_feed import BatchFeed
 from dinodiag.train.eval.background import BackgroundEvaluation
 from dinodiag.train.runtime import (
     StopControl,
@@ -63,7 +61,7 @@ class RunState:
         self.train_set: Any = None
         self.run_pipeline: Any = None  # the RunPipeline (your own pipeline's record)
         self.pipeline: Any = None  # its PipelineConfig
-        self.augment: Any = None  # on-device augmentation (dinodiag.train.device_batches)
+        self.augment: Any = None  # on-device augmentation (dinodiag.train.device_augment)
         self.loader: Any = None
         self.sampler: Any = None
         self.schedule_epoch = 1  # steps per schedule epoch (DINOv2: OFFICIAL_EPOCH_LENGTH)

@@ -18,6 +18,8 @@ from dinodiag.data import open_dataset
 from dinodiag.errors import ConfigError, DataError, TrainingError
 from dinodiag.recipe.config import DataConfig
 from dinodiag.recipe.presets import get_train_preset
+from dinodiag.train.augment_backend import augments_on_device
+from dinodiag.train.batch_feed import BatchFeed
 from dinodiag.train.data import (
     SAMPLED_KEYS,
     MaskSpec,
@@ -25,17 +27,9 @@ from dinodiag.train.data import (
     build_train_loader,
     summarise_records,
 )
-from dinodiag.train.device_batches import (
-    BatchFeed,
-    DecodedCollate,
-    DecodedDataset,
-    DeviceAugment,
-    augments_on_device,
-    build_device_loader,
-    cached_dataset,
-    pack_images,
-    summarise_params,
-)
+from dinodiag.train.decoded_batches import DecodedCollate, DecodedDataset, pack_images
+from dinodiag.train.device_augment import DeviceAugment, summarise_params
+from dinodiag.train.device_batches import build_device_loader, cached_dataset
 
 PIPELINE = get_preset("small-images").config.replace(
     global_crops_size=16, local_crops_size=8, local_crops_number=2

@@ -21,10 +21,8 @@ from dinodiag.data import open_dataset
 from dinodiag.recipe.presets import get_train_preset
 from dinodiag.train import engine
 from dinodiag.train.data import SAMPLED_KEYS, MaskSpec, MultiCropDataset, build_train_loader
-from dinodiag.train.device_batches import (
-    DeviceAugment,
-    build_device_loader,
-)
+from dinodiag.train.device_augment import DeviceAugment
+from dinodiag.train.device_batches import build_device_loader
 
 PIPELINE = get_preset("dinov2").config.replace(
     global_crops_size=32, local_crops_size=16, local_crops_number=4

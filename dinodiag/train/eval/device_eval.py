@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset
 
 from dinodiag.augment.config import PipelineConfig
 from dinodiag.errors import DataError
-from dinodiag.train.device_batches import to_uint8_chw
+from dinodiag.train.decoded_batches import to_uint8_chw
 from dinodiag.train.eval.evaluator import KnnEvaluator
 
 #: Device memory for the uint8 crops of the lazily loaded sets (and at most a quarter of the

@@ -11,7 +11,7 @@ from dinodiag.augment.presets import get_preset
 from dinodiag.data import open_dataset
 from dinodiag.recipe.config import DataConfig
 from dinodiag.recipe.presets import get_train_preset
-from dinodiag.train.device_batches import to_uint8_chw
+from dinodiag.train.decoded_batches import to_uint8_chw
 from dinodiag.train.eval import evaluator as cpu_evaluator
 from dinodiag.train.eval.device_eval import DeviceKnnEvaluator, center_crops, on_device
 from dinodiag.train.eval.evaluator import build_evaluator
