@@ -7,6 +7,7 @@ train --run-dir D``: seconds long, most of it the import of torch.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from dinodiag.errors import TrainingError
 from dinodiag.recipe.presets import get_train_preset
 from dinodiag.runs.compare import metrics_json
 from dinodiag.runs.run_plan import plan_run
+from tests.facts import assert_mentions
 
 BASE = get_train_preset("tiny-test").config
 TINY = plan_run(BASE, {"run.eval_every": 2}, check_data=False)  # 4 steps, k-NN at 0, 2, 4
@@ -141,7 +143,8 @@ def test_a_queue_runs_one_after_the_other_and_a_queued_run_can_be_cancelled(tmp_
     first, second, third = runs.launch_queue([LONG, TINY, TINY], root=tmp_path)
     wait_for(lambda: runs.read_run(first).step >= 1, what="the first run to train")
     assert runs.read_run(second).state == "queued" and runs.read_run(third).state == "queued"
-    assert runs.stop_run(second) == "cancelled (it had not started)"
+    assert_mentions(runs.stop_run(second), "cancelled", "not started")
+    assert runs.read_run(second).state == "stopped" and runs.read_run(second).step == 0
     runs.stop_run(first)
     assert wait_state(first, ("stopped", "failed")).state == "stopped"
     assert wait_state(third, ("finished", "failed")).state == "finished"
@@ -226,8 +229,10 @@ def test_a_run_held_by_a_trainer_cannot_be_started_twice(tmp_path: Path):
     lock.acquire()
     try:
         assert runs.read_run(run_dir).state == "running"  # the lock says so, no status yet
-        with pytest.raises(TrainingError, match="being trained by another process"):
+        with pytest.raises(TrainingError) as info:
             runs.manager.start_process(["true"], run_dir)
+        # which run, who holds it (this process's lock), and what to do
+        assert_mentions(str(info.value), run_dir.name, f"pid {os.getpid()}", "another", "stop it")
         assert rundir.read_pid_file(run_dir)["locked"] is True  # its record left alone
         (run_dir / rundir.PID_FILE).unlink()  # a trainer whose record was lost
         assert "STOP file" in runs.stop_run(run_dir) and rundir.stop_requested(run_dir)
