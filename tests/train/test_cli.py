@@ -19,6 +19,7 @@ from dinodiag.errors import ConfigError
 from dinodiag.recipe.flags import overrides_from_args
 from dinodiag.rundir.lock import RunLock
 from dinodiag.train.run_config import config_from_args
+from tests.facts import assert_mentions
 
 REPO = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
@@ -348,35 +349,41 @@ def main_code(argv: list[str]) -> int:
 
 
 @pytest.mark.parametrize(
-    "flags, words",
+    "flags, facts",
     [
-        (["--data", "generated:n=2,size=16"], "has 2 images, too few for a batch of 4"),
-        (["--base-lr", "inf"], "argument --base-lr: 'inf' is not a finite number"),
-        (["--epochs", "nan"], "argument --epochs: 'nan' is not a finite number"),
-        (["--max-seconds", "inf"], "argument --max-seconds: 'inf' is not a finite number"),
-        (["--max-steps", "inf"], "argument --max-steps: 'inf' is not a finite integer"),
-        (["--max-steps", "1.5"], "argument --max-steps: '1.5' is not an integer"),
-        (["--num-prototypes", "1e9"], "--num-prototypes 1000000000: model.num_prototypes = "),
-        (["--seed", "-1"], "--seed -1: run.seed = -1 is invalid"),
-        (["--set", "optim.min_lr=inf"], "--set optim.min_lr=inf: optim.min_lr = 'inf'"),
-        (["--set", "run.max_steps=nan"], "--set run.max_steps=nan: run.max_steps = 'nan'"),
-        (["--set", "optim.bse_lr=1"], "--set optim.bse_lr=1: unknown key 'optim.bse_lr'"),
-        (["--patch-size", "5"], "not a multiple of the ViT patch size 5"),
-        (["--batch-size", "1"], "KoLeo needs at least 2 images"),
+        (["--data", "generated:n=2,size=16"], ["has 2 images", "batch of 4", "--batch-size"]),
+        # argparse's own errors: the flag, the value and the kind of number it takes
+        (["--base-lr", "inf"], ["argument --base-lr:", "'inf'", "finite number"]),
+        (["--epochs", "nan"], ["argument --epochs:", "'nan'", "finite number"]),
+        (["--max-seconds", "inf"], ["argument --max-seconds:", "'inf'", "finite number"]),
+        (["--max-steps", "inf"], ["argument --max-steps:", "'inf'", "finite integer"]),
+        (["--max-steps", "1.5"], ["argument --max-steps:", "'1.5'", "not an integer"]),
+        # the config's errors: the flag as typed first, then the field and its value
+        (["--num-prototypes", "1e9"], ["--num-prototypes 1000000000:", "model.num_prototypes ="]),
+        (["--seed", "-1"], ["--seed -1:", "run.seed = -1", "invalid"]),
+        (["--set", "optim.min_lr=inf"], ["--set optim.min_lr=inf:", "optim.min_lr = 'inf'"]),
+        (["--set", "run.max_steps=nan"], ["--set run.max_steps=nan:", "run.max_steps = 'nan'"]),
+        (["--set", "optim.bse_lr=1"], ["--set optim.bse_lr=1:", "'optim.bse_lr'", "'base_lr'"]),
+        (["--patch-size", "5"], ["global_crops_size = 16", "patch size 5", "15 or 20"]),
+        (["--batch-size", "1"], ["--batch-size 1:", "KoLeo", "at least 2 images"]),
     ],
 )
-def test_bad_input_exits_2_naming_the_option_and_writes_nothing(tmp_path, capsys, flags, words):
+def test_bad_input_exits_2_naming_the_option_and_writes_nothing(tmp_path, capsys, flags, facts):
     run = tmp_path / "run"
     code = main_code(["train", "--preset", "tiny-test", "--run-dir", str(run), *flags])
     err = capsys.readouterr().err
-    assert code == 2 and words in err, err
+    assert code == 2, err
+    assert_mentions(err, *facts)
     assert "Traceback" not in err and not run.exists()
 
 
 def test_too_many_prototypes_says_why(capsys):
     assert main_code(["train", "--num-prototypes", "1e9", "--print-config"]) == 2
     err = capsys.readouterr().err
-    assert "is too large: allowed 2 to 1048576" in err and "GiB" in err
+    # the range allowed, and the memory the asked-for count would take
+    assert_mentions(
+        err, "model.num_prototypes = ", "1000000000", "too large", "2 to 1048576", "GiB"
+    )
     assert main_code(["train", "--num-prototypes", "1048576", "--print-config"]) == 0
 
 
@@ -384,17 +391,17 @@ def test_run_dir_faults_exit_2_with_the_path(tmp_path, capsys, read_only):
     a_file = tmp_path / "a-file"
     a_file.write_text("x")
     assert main_code(["train", "--preset", "tiny-test", "--run-dir", str(a_file)]) == 2
-    assert f"error: --run-dir {a_file} is a file, not a directory" in capsys.readouterr().err
+    assert_mentions(capsys.readouterr().err, f"error: --run-dir {a_file} ", "a file")
     locked = tmp_path / "locked"
     locked.mkdir()
     read_only(locked)
     assert main_code(["train", "--preset", "tiny-test", "--run-dir", str(locked)]) == 2
     err = capsys.readouterr().err
-    assert f"cannot create the lock file {locked / rundir.LOCK_FILE}: Permission denied" in err
+    assert_mentions(err, str(locked / rundir.LOCK_FILE), "Permission denied", "chmod u+w")
     assert "Traceback" not in err
     missing = tmp_path / "missing"
     assert main_code(["train", "--run-dir", str(missing), "--resume"]) == 2
-    assert f"the run directory {missing} does not exist" in capsys.readouterr().err
+    assert_mentions(capsys.readouterr().err, f"run directory {missing} ", "does not exist")
 
 
 ENDLESS = ["--max-steps", "100000", "--epochs", "100000"]  # a run that trains until stopped
@@ -453,7 +460,7 @@ def test_a_second_trainer_on_a_running_run_is_refused(tmp_path):
         ):
             second = _run(["-m", "dinodiag", "train", *argv])
             assert second.returncode == 2, second.stdout + second.stderr
-            assert f"in use by another trainer (pid {first.pid}" in second.stderr
+            assert_mentions(second.stderr, str(run), "another trainer", f"pid {first.pid} ")
         assert rundir.is_alive(run) and rundir.read_pid_file(run)["pid"] == first.pid
         first.send_signal(signal.SIGTERM)
         out, _ = first.communicate(timeout=60)
@@ -483,7 +490,7 @@ def test_cpu_demo_killed_at_step_6_keeps_a_checkpoint_and_resumes(tmp_path):
     assert 1 <= saved <= 6
     status = rundir.read_status(run)
     assert status["state"] == "failed" and not rundir.is_alive(run)
-    assert f"Resume it with --resume from its checkpoint at step {saved}" in status["message"]
+    assert_mentions(status["message"], "--resume", f"checkpoint at step {saved}.")
     again = _run(
         [
             "-m",
@@ -550,7 +557,7 @@ def test_two_processes_on_a_locked_run_both_exit_2(tmp_path):
             proc.wait()
         holder.release()
     assert [proc.returncode for proc in procs] == [2, 2], outputs
-    assert f"in use by another trainer (pid {os.getpid()}" in outputs[0][1]
+    assert_mentions(outputs[0][1], "another trainer", f"pid {os.getpid()} ")  # the holder's
     assert not (run / "status.json").exists()
 
 

@@ -14,6 +14,7 @@ from dinodiag.errors import ConfigError
 from dinodiag.recipe.presets import get_train_preset
 from dinodiag.train import engine, loop
 from dinodiag.train.losses.koleo import KoLeoLoss
+from tests.facts import assert_mentions
 
 
 def tiny(**overrides):
@@ -91,30 +92,33 @@ def _folder_of_bad_files(root: Path) -> Path:
     return root
 
 
-# Bad inputs found during set-up: (overrides, words of the message). {tmp} is the test's folder.
+# Bad inputs found during set-up: (overrides, facts of the message). {tmp} is the test's folder.
 REFUSED = {
     "batch larger than the dataset": (
         {"data.data": "generated:n=3,size=16,classes=2", "data.batch_size": 4},
-        "has 3 images, too few for a batch of 4",
+        ["has 3 images", "batch of 4", "--batch-size"],
     ),
-    "patch size mismatch": ({"model.patch_size": 5}, "not a multiple of the ViT patch size 5"),
-    "missing data folder": ({"data.data": "{tmp}/nope"}, "nope' does not exist"),
-    "missing pipeline file": ({"data.pipeline": "{tmp}/nope.yaml"}, "nope.yaml' does not exist"),
-    "oversized crops": ({"data.global_crops_size": 8192}, "global_crops_size = 8192"),
-    "a folder of only bad files": ({"data.data": "{tmp}/bad"}, "has no usable image"),
+    "patch size mismatch": ({"model.patch_size": 5}, ["patch size 5", "15 or 20"]),
+    "missing data folder": ({"data.data": "{tmp}/nope"}, ["{tmp}/nope'", "does not exist"]),
+    "missing pipeline file": (
+        {"data.pipeline": "{tmp}/nope.yaml"},
+        ["{tmp}/nope.yaml'", "does not exist"],
+    ),
+    "oversized crops": ({"data.global_crops_size": 8192}, ["global_crops_size = 8192"]),
+    "a folder of only bad files": ({"data.data": "{tmp}/bad"}, ["{tmp}/bad", "no usable image"]),
 }
 
 
 @pytest.mark.parametrize("case", REFUSED)
 def test_bad_input_is_refused_before_anything_is_written(tmp_path, case):
-    overrides, words = REFUSED[case]
+    overrides, facts = REFUSED[case]
     _folder_of_bad_files(tmp_path / "bad")
     cfg = tiny(
         **{k: v.format(tmp=tmp_path) if isinstance(v, str) else v for k, v in overrides.items()}
     )
     result = engine.run_training(cfg, tmp_path / "run", progress=quiet)
     assert result.state == "failed" and result.refused, result.message
-    assert words in result.message
+    assert_mentions(result.message, *(fact.format(tmp=tmp_path) for fact in facts))
     assert not (tmp_path / "run").exists()  # no half-made run directory
 
 
@@ -134,8 +138,11 @@ def test_cuda_without_a_gpu_is_refused(tmp_path, monkeypatch):
 
 
 def test_a_batch_of_one_with_koleo_is_no_config_and_runs_without_koleo(tmp_path):
-    with pytest.raises(ConfigError, match=r"data.batch_size = 1: KoLeo needs at least 2"):
+    with pytest.raises(ConfigError) as info:
         tiny(**{"data.batch_size": 1})  # infinite, then NaN: refused before any run
+    assert str(info.value).startswith("data.batch_size = 1: ")
+    # why, and the two ways out: a larger batch or KoLeo off
+    assert_mentions(str(info.value), "KoLeo", "at least 2", "optim.koleo_weight = 0")
     ok = engine.run_training(
         tiny(**{"data.batch_size": 1, "optim.koleo_weight": 0.0}), tmp_path / "run", progress=quiet
     )

@@ -12,6 +12,7 @@ import pytest
 from dinodiag.recipe.presets import get_train_preset
 from dinodiag.train.estimate import evaluations_for, fit_steps
 from dinodiag.train.warmup import estimate_training
+from tests.facts import assert_mentions
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,7 +44,10 @@ def test_the_estimate_measures_a_tiny_run_and_writes_nothing(tmp_path, monkeypat
     assert estimate.planned_steps == 4 and estimate.steps == 4  # 600 s is plenty
     assert estimate.evaluations == 3
     assert estimate.knn_test is not None and 0 < estimate.knn_test <= 32  # tiny-test's at most
-    assert "All 4 steps and 3 k-NN evaluations" in estimate.sentence()
+    sentence = estimate.sentence()
+    # every planned step fits the budget: all of them, the evaluations and the time they take
+    assert_mentions(sentence, "All 4 steps", "3 k-NN evaluations", f"{estimate.total_s:.0f} s.")
+    assert "budget" not in sentence
     assert list(tmp_path.iterdir()) == []  # no run directory, no lock
 
 

@@ -20,6 +20,7 @@ from dinodiag.train.eval.knn import (
     knn_noise,
 )
 from dinodiag.train.models.vit import build_vit
+from tests.facts import assert_mentions
 
 
 def brute_force_knn(train, train_labels, test, test_labels, k, temperature, num_classes):
@@ -147,8 +148,10 @@ def test_eval_images_equal_the_eval_transform_without_torchvision() -> None:
     single = torch.stack([transform(image.convert("RGB")) for image in images])
     assert batched.shape == (6, 3, 32, 32)
     assert torch.allclose(batched, single, atol=1e-5)  # the same 8-bit resize, crop and scale
-    with pytest.raises(DataError, match="smaller than the 32 px centre crop"):
+    with pytest.raises(DataError) as info:
         eval_images(images[:1], 32, resize_ratio=0.5)
+    # the image's size, the size it was resized to, and the crop it cannot fill
+    assert_mentions(str(info.value), "32x32", "resized to 16x16", "smaller", "32 px")
 
 
 def test_knn_noise_is_the_binomial_spread_in_points() -> None:
