@@ -41,6 +41,14 @@ CROP_KNOBS = {  # data field -> flag: crop overrides of a recipe, which code doe
     "global_crops_size": "--global-crops-size",
     "local_crops_size": "--local-crops-size",
 }
+# What a resumed run keeps: it goes on with the crops it started with (the trainer reads its
+# stored pipeline), so a change of these would be written to config.json but never trained.
+RESUME_KEEPS = (
+    "data.pipeline",
+    "data.pipeline_kwargs",
+    *(f"data.{knob}" for knob in CROP_KNOBS),
+    "data.dinov2_blur",
+)
 # ViT-L / ViT-g: what no CPU trains in useful time (check_device).
 HEAVY_ARCHS = {
     "vit_large": "ViT-L (300 M weights)",
@@ -92,7 +100,11 @@ class RunPlan:
         """Planned optimisation steps (the time budget may end the run earlier)."""
         if self.train_images is None:
             return None
-        per_epoch = max(1, self.train_images // self.config.data.batch_size)  # drop_last
+        # the trainer's epoch: DINOv2's OFFICIAL_EPOCH_LENGTH when set, else the loader's
+        # batches (drop_last)
+        per_epoch = self.config.run.epoch_length or max(
+            1, self.train_images // self.config.data.batch_size
+        )
         steps = max(1, round(self.config.run.epochs * per_epoch))
         cap = self.config.run.max_steps
         return min(steps, cap) if cap else steps
@@ -161,6 +173,7 @@ def plan_run(
     Raises :class:`ConfigError` naming the field, or :class:`DataError` for the dataset.
     """
     config, given = _configured(base, dict(overrides or {}), recipe, resume)
+    check_pipeline_fields(config)  # before your code is imported and called
     own = recipe is None and is_pipeline_spec(config.data.pipeline)
     if own and not resume and data is None:
         raise ConfigError(
@@ -228,7 +241,43 @@ def _configured(
         patch = pipeline_file_patch_size(str(pipeline))  # a DINOv2 file's student.patch_size
         if patch is not None:
             changes["model.patch_size"] = patch
-    return base.with_overrides(changes), given
+    config = base.with_overrides(changes)
+    if resume:
+        _check_resume_keeps(base, config)
+    return config, given
+
+
+def _check_resume_keeps(base: TrainConfig, config: TrainConfig) -> None:
+    """A resumed run trains the crops it started with: a change of them is refused, naming
+    the field (a change the trainer would ignore while config.json recorded it)."""
+    for field in RESUME_KEEPS:
+        knob = field.partition(".")[2]
+        before, after = getattr(base.data, knob), getattr(config.data, knob)
+        if after != before:
+            raise ConfigError(
+                f"{field} = {after!r} cannot change when a run resumes: it goes on with the "
+                f"crops it started with ({field} = {before!r} in its config.json). To train "
+                "other crops start a new run (another --run-dir), or drop the change."
+            )
+
+
+def check_pipeline_fields(config: TrainConfig) -> None:
+    """Your own code makes its crops (no crop knob may change them); keyword arguments go to
+    code only. Raises :class:`ConfigError` naming the flag and the field."""
+    if not is_pipeline_spec(config.data.pipeline):
+        if config.data.pipeline_kwargs.strip():
+            raise ConfigError(
+                f"data.pipeline_kwargs is set but data.pipeline = {config.data.pipeline!r} is "
+                "not code (file.py:factory): the keyword arguments apply only to a factory."
+            )
+        return
+    for knob, flag in CROP_KNOBS.items():
+        if getattr(config.data, knob) is not None:
+            raise ConfigError(
+                f"{flag} (data.{knob}) cannot change your own pipeline: its crops come from "
+                f"your code ({config.data.pipeline}); pass the sizes to your factory with "
+                "--pipeline-kwargs instead, or drop the flag."
+            )
 
 
 def _crop_changes(config: TrainConfig) -> dict[str, Any]:
@@ -270,6 +319,12 @@ def _adapted_patch(config: TrainConfig, views: ViewShapes) -> tuple[TrainConfig,
         return config, ""
     patch = fitting_patch_sizes(views.sizes, p)[0]
     shown = ", ".join(f"{h}x{w}" for h, w in views.sizes)
+    if patch == 1:  # a token per pixel: (H x W) tokens, hours per step at any real size
+        raise ConfigError(
+            f"pipeline {views.label} makes crops of {shown} px, which no patch size above 1 "
+            f"divides, so the ViT's patch {p} cannot adapt to them: make crops that are "
+            f"multiples of {p} px in your code, or give --patch-size 1 (a token per pixel)."
+        )
     why = (
         f"patch size {patch} instead of {p}: the crops of {views.label} ({shown} px) are not "
         f"multiples of {p} (give --patch-size to choose another)"
@@ -280,9 +335,11 @@ def _adapted_patch(config: TrainConfig, views: ViewShapes) -> tuple[TrainConfig,
 def check_images(config: TrainConfig, images: int) -> None:
     """The batch must fit in the training set (the loader drops the last partial batch)."""
     if images < config.data.batch_size:
+        batch = config.data.batch_size
         raise ConfigError(
-            f"batch size {config.data.batch_size} is larger than the training set "
-            f"({images} images in {config.data.data}): lower the batch size."
+            f"data.batch_size = {batch}: the batch size {batch} is larger than the training "
+            f"set ({images} images in {config.data.data}): lower it to at most {images}, or "
+            "train on more images."
         )
 
 
@@ -295,7 +352,7 @@ def check_device(config: TrainConfig, gpus: int) -> None:
         if index >= gpus:
             found = f"{gpus} GPU(s)" if gpus else "no CUDA GPU"
             raise ConfigError(
-                f"device {device!r} is not available ({found} detected): choose cpu or auto."
+                f"run.device = {device!r} is not available ({found} detected): choose cpu or auto."
             )
     if config.model.arch in HEAVY_ARCHS and (device == "cpu" or (device == "auto" and not gpus)):
         what = HEAVY_ARCHS[config.model.arch]

@@ -38,7 +38,7 @@ from PIL import Image
 
 from dinodiag.augment.config import PipelineConfig
 from dinodiag.augment.records import MultiCropSample
-from dinodiag.errors import ConfigError, PipelineSpecError
+from dinodiag.errors import PipelineSpecError
 from dinodiag.probe.spec import is_pipeline_spec, names_a_file
 from dinodiag.recipe.config import TrainConfig
 from dinodiag.recipe.crops import (
@@ -48,7 +48,7 @@ from dinodiag.recipe.crops import (
     resolve_pipeline,
     stand_in_pipeline,
 )
-from dinodiag.recipe.plan import CROP_KNOBS
+from dinodiag.recipe.plan import CROP_KNOBS, check_pipeline_fields
 
 MEASURED_IMAGES = 4  # images your own pipeline is called on to measure its views
 _WALK_DEPTH = 8  # how deep find_normalize looks into a transform's attributes
@@ -325,20 +325,9 @@ def with_own_pipeline(config: TrainConfig, spec: str, kwargs: str = "") -> Train
 
 def own_spec(config: TrainConfig) -> OwnSpec | None:
     """Your own pipeline ``data.pipeline`` names (None for a preset or a file)."""
+    check_pipeline_fields(config)  # no crop knob for code, no kwargs for a recipe
     if not is_pipeline_spec(config.data.pipeline):
-        if config.data.pipeline_kwargs.strip():
-            raise ConfigError(
-                f"data.pipeline_kwargs is set but data.pipeline = {config.data.pipeline!r} is "
-                "not code (file.py:factory): the keyword arguments apply only to a factory."
-            )
         return None
-    for knob, flag in CROP_KNOBS.items():
-        if getattr(config.data, knob) is not None:
-            raise ConfigError(
-                f"{flag} (data.{knob}) cannot change your own pipeline: its crops come from "
-                f"your code ({config.data.pipeline}); pass the sizes to your factory with "
-                "--pipeline-kwargs instead, or drop the flag."
-            )
     return OwnSpec.of(config.data.pipeline, config.data.pipeline_kwargs)
 
 
