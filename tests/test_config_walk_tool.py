@@ -93,8 +93,11 @@ def test_table_and_json_give_entries_calls_and_totals() -> None:
     assert [c["function"] for c in data["walk"]] == ["cmd", "build", "after", "again"]
     assert "walk" not in walk.to_dict()
     verbose = config_walk.format_table(walk, verbose=True).splitlines()
-    assert "  dinodiag/cli_x.py:cmd(args: Namespace)" in verbose
-    assert "    dinodiag/conf.py:again(self: TrainConfig)" in verbose  # indented by depth
+    # each call once, as file:function with what it was given, indented by its depth
+    [cmd] = [line for line in verbose if "dinodiag/cli_x.py:cmd(" in line]
+    [again] = [line for line in verbose if "dinodiag/conf.py:again(" in line]
+    assert "(args: Namespace)" in cmd and "(self: TrainConfig)" in again
+    assert [len(line) - len(line.lstrip()) for line in (cmd, again)] == [2, 4]
 
 
 def test_main_prints_json_and_exits_1_when_the_step_was_not_reached(

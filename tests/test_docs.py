@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.facts import assert_mentions
+
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
@@ -85,16 +87,21 @@ def test_a_broken_file_or_heading_is_found(tmp_path: Path) -> None:
         "[gone](docs/missing.md) [no heading](docs/other.md#nowhere) [wrapped\ntext](#nope)\n"
         "`[in code](docs/missing.md)`\n```\n[in a block](docs/missing.md)\n```\n"
     )
-    assert broken_links(page, tmp_path) == [
-        "docs/missing.md: no file docs/missing.md",
-        "docs/other.md#nowhere: no heading #nowhere in other.md",
-        "#nope: no heading #nope in README.md",
+    problems = broken_links(page, tmp_path)
+    # each broken link as written, first; then what is missing, and where it was looked for
+    assert [problem.split(": ")[0] for problem in problems] == [
+        "docs/missing.md",
+        "docs/other.md#nowhere",
+        "#nope",
     ]
+    assert_mentions(problems[0], "no file")
+    assert_mentions(problems[1], "no heading #nowhere", "other.md")
+    assert_mentions(problems[2], "no heading #nope", "README.md")
 
 
 def test_slugs_follow_github() -> None:
     assert slug("cpu-demo in 5 minutes") == "cpu-demo-in-5-minutes"
-    assert slug("Pipelines: presets, config files, your own code") == (
-        "pipelines-presets-config-files-your-own-code"
+    assert slug("Pipelines: presets, config files, your own code") == (  # wording is the feature
+        "pipelines-presets-config-files-your-own-code"  # GitHub's anchor, to the character
     )
     assert slug("`train`") == "train"
