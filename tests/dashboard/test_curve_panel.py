@@ -26,6 +26,7 @@ from dinodiag.dashboard.curve_panel import (
     url_changes,
 )
 from dinodiag.dashboard.run_names import run_colors
+from tests.facts import assert_mentions
 
 A, B = "20260509-220101-cpu-demo", "20260509-221500-cpu-demo"
 
@@ -148,21 +149,22 @@ def write_run(root: Path, run: str, state: str, eval_every: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "states, words",
+    "states, facts",
     [
-        ([("finished", 0)], "none was planned"),
-        ([("failed", 100)], "ended (failed) before the first one"),
-        ([("finished", 0), ("failed", 100)], f"{A}: "),
+        ([("finished", 0)], ["none was planned"]),
+        ([("failed", 100)], ["ended (failed)", "before the first"]),  # its state, and when
+        ([("finished", 0), ("failed", 100)], [f"{A}: ", f"{B}: "]),  # one reason per run
     ],
     ids=["none-planned", "ended-early", "two-reasons"],
 )
-def test_an_ended_run_without_knn_says_why(tmp_path, states, words):
+def test_an_ended_run_without_knn_says_why(tmp_path, states, facts):
     frames = {}
     for run, (state, every) in zip((A, B), states, strict=False):
         write_run(tmp_path, run, state, every)
         frames[run] = train_rows()
     note = knn_empty_note(frames, tmp_path)
-    assert words in note and note != NO_KNN_YET
+    assert note != NO_KNN_YET
+    assert_mentions(note, *facts)
 
 
 def test_a_frame_that_is_no_run_or_a_run_without_status_is_not_judged(tmp_path):
