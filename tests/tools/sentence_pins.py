@@ -10,8 +10,9 @@ counts by the total length of its fixed parts (``f"{n} images, too few for a
 batch of {b}"`` pins 30 characters), and a literal given through
 ``@pytest.mark.parametrize`` pins its test when the parameter it fills is
 what such an assertion expects (``match=message``, ``assert message in x``,
-``assert x == message``, ``assert_mentions(x, message)``; not the text
-searched, as in ``assert "word" in message``). Such a test breaks on every rewording;
+``assert x == message``, ``assert_mentions(x, message)``, each literal of a
+list given as ``assert_mentions(x, *facts)``; not the text searched, as in
+``assert "word" in message``). Such a test breaks on every rewording;
 assert the facts (ids, numbers, named fields) instead, unless the wording is
 the feature: then say so with a trailing comment ``# wording is the feature``
 on a line of the literal or of the assertion (the ``assert``, or the
@@ -161,6 +162,8 @@ def _names_of(operand: ast.AST) -> set[str]:
     ``build(message)``, which gives another text made from it."""
     if isinstance(operand, ast.Name):
         return {operand.id}
+    if isinstance(operand, ast.Starred):  # assert_mentions(text, *facts)
+        return _names_of(operand.value)
     if isinstance(operand, ast.JoinedStr):
         return {
             name
@@ -234,13 +237,18 @@ def parametrized_pins(
             continue
         names = _argnames(decorator.args[0])
         for name, value in _values_per_name(decorator.args[1], names, constants or {}):
-            text = literal_text(value)
-            if name not in uses or text is None or literal_length(text) < min_chars:
+            if name not in uses:
                 continue
-            marked = bool(_lines(value) & marks) or any(
-                _lines(assertion) & marks for assertion in uses[name]
-            )
-            pins.append(Pin(text, marked))
+            # a list or tuple of facts, given as *facts, is each of its literals
+            literals = value.elts if isinstance(value, ast.List | ast.Tuple) else [value]
+            for literal in literals:
+                text = literal_text(literal)
+                if text is None or literal_length(text) < min_chars:
+                    continue
+                marked = bool(_lines(literal) & marks) or any(
+                    _lines(assertion) & marks for assertion in uses[name]
+                )
+                pins.append(Pin(text, marked))
     return pins
 
 

@@ -128,6 +128,11 @@ def test_an_input_only_searched(text):
     assert parse(text) == 3
 
 
+@pytest.mark.parametrize(("data", "facts"), [(1, ["short", "{SENTENCE}"]), (2, ["short"])])
+def test_a_list_of_facts(data, facts):
+    assert_mentions(text(data), *facts)
+
+
 @pytest.mark.parametrize(
     "message",
     [
@@ -148,6 +153,7 @@ def test_a_parametrized_literal_pins_the_test_that_expects_it(tmp_path: Path):
 
     # a long input the test only searches or parses pins nothing; short cases pin nothing
     assert sorted(found) == [
+        "test_a_list_of_facts",
         "test_equal_to_a_module_list",
         "test_in_and_mentions",
         "test_marks_one_case",
@@ -157,6 +163,8 @@ def test_a_parametrized_literal_pins_the_test_that_expects_it(tmp_path: Path):
     # each case is a pin (pytest.param's value too), however many assertions use it
     assert [pin.text for pin in found["test_in_and_mentions"]] == [SENTENCE, SENTENCE + "!"]
     assert [pin.text for pin in found["test_equal_to_a_module_list"]] == [SENTENCE]
+    # a list given as *facts: each long literal in it, not the short ones
+    assert [pin.text for pin in found["test_a_list_of_facts"]] == [SENTENCE]
     assert [pin.marked for pin in found["test_marks_one_case"]] == [True, False]
     # the old rule sees none of them
     assert sentence_pins.pinning_tests(path, old_rule=True) == []
@@ -185,7 +193,7 @@ def test_an_fstring_counts_by_its_fixed_parts_together(tmp_path: Path):
     assert sorted(found) == ["test_fixed_parts_add_up", "test_marked"]
     [pin] = found["test_fixed_parts_add_up"]
     # 39 fixed characters in two parts (12 + 27), each under 30; the fields are shown, not counted
-    assert pin.text == "{…} is a file, {…}: not a directory, give one"
+    assert pin.text == "{…} is a file, {…}: not a directory, give one"  # wording is the feature
     assert sentence_pins.literal_length(pin.text) == 39 and not pin.marked
     assert [pin.marked for pin in found["test_marked"]] == [True]
     # the old rule counts each part on its own: none reaches 30
