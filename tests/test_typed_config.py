@@ -57,26 +57,32 @@ def test_text_is_parsed_only_when_asked():
 
 
 @pytest.mark.parametrize(
-    ("data", "message"),
+    ("data", "first", "facts"),
     [
-        ({"count": 2.5}, r"^count = 2\.5 has the wrong type: expected an integer\.$"),
-        ({"count": True}, r"^count = True has the wrong type: expected an integer"),
-        ({"count": math.inf}, r"^count = inf has the wrong type: expected a finite integer"),
-        ({"limit": "many"}, r"^limit = 'many' has the wrong type: expected an integer or null\.$"),
-        ({"pair": 0.4}, r"^pair = 0\.4 has the wrong type: expected a list of 2 numbers\.$"),
-        ({"pair": [0.4, "x"]}, r"^pair\[1\] = 'x' has the wrong type: expected a number\.$"),
-        ({"pair": [0.4, math.nan]}, r"^pair\[1\] = nan .*expected a finite number"),
-        ({"name": 3}, r"^name = 3 has the wrong type: expected a string"),
-        ({"inner": {"flag": 1}}, r"^inner\.flag = 1 has the wrong type: expected true or false"),
-        ({"inner": 3}, r"^inner must be a mapping of keys to values, got 3\.$"),
-        ({"inner": {"rat": 1.0}}, r"^unknown key 'inner\.rat'\. Did you mean 'rate'\?$"),
-        ({"zzz": 1}, r"^unknown key 'zzz'\. Known keys: name, count, limit, pair, inner\.$"),
-        ({"count": -1}, r"^count = -1 is invalid: allowed >= 0\.$"),  # the class's own check
+        # the field and its value first; then the type expected, to its full stop
+        ({"count": 2.5}, "count = 2.5 ", ["wrong type", "expected an integer."]),
+        ({"count": True}, "count = True ", ["wrong type", "expected an integer"]),
+        ({"count": math.inf}, "count = inf ", ["wrong type", "expected a finite integer"]),
+        ({"limit": "many"}, "limit = 'many' ", ["wrong type", "expected an integer or null."]),
+        ({"pair": 0.4}, "pair = 0.4 ", ["wrong type", "expected a list of 2 numbers."]),
+        ({"pair": [0.4, "x"]}, "pair[1] = 'x' ", ["wrong type", "expected a number."]),
+        ({"pair": [0.4, math.nan]}, "pair[1] = nan ", ["expected a finite number"]),
+        ({"name": 3}, "name = 3 ", ["wrong type", "expected a string"]),
+        ({"inner": {"flag": 1}}, "inner.flag = 1 ", ["wrong type", "expected true or false"]),
+        ({"inner": 3}, "inner ", ["a mapping", "got 3."]),
+        ({"inner": {"rat": 1.0}}, "unknown key 'inner.rat'", ["Did you mean 'rate'?"]),
+        (
+            {"zzz": 1},
+            "unknown key 'zzz'",
+            ["Known keys:", "name", "count", "limit", "pair", "inner"],
+        ),
+        ({"count": -1}, "count = -1 ", ["invalid", "allowed >= 0."]),  # the class's own check
     ],
 )
-def test_errors_name_the_field_the_value_and_the_type(data, message):
-    with pytest.raises(ConfigError, match=message):
-        build_config(Outer, data)
+def test_errors_name_the_field_the_value_and_the_type(data, first, facts):
+    message = config_error(build_config, Outer, data)
+    assert message.startswith(first), message
+    assert_mentions(message, *facts)
 
 
 def test_text_errors_say_how_to_write_the_value():

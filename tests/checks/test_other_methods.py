@@ -222,7 +222,7 @@ def test_hand_written_jitter_factors_are_judged(strength, verdict, factors) -> N
         return
     assert params.status == "warn"
     global1 = next(p for p in params.message.split("; ") if p.startswith("global view 1:"))
-    assert f"hand-written jitter {verdict} the recipe" in global1
+    assert_mentions(global1, "hand-written jitter", f"{verdict} the recipe")
     for factor in factors:
         assert f"{factor} " in global1.split("views): ")[1]
     if verdict == "stronger than":  # each with its median change and the recipe's

@@ -10,6 +10,7 @@ from PIL import Image
 from dinodiag.data import FolderDataset, GeneratedDataset, ImageDataset, open_dataset
 from dinodiag.data.spec import sample_images_dir
 from dinodiag.errors import DataError
+from tests.facts import assert_mentions
 
 
 def _folder(root: Path) -> Path:
@@ -61,20 +62,21 @@ def test_generated_with_and_without_options() -> None:
 
 
 @pytest.mark.parametrize(
-    ("spec", "options", "expected"),
+    ("spec", "options", "facts"),
     [
-        ("generated:clases=3", {}, "did you mean 'classes'"),
-        ("generated", {"sizes": 32}, "did you mean 'size'"),
-        ("generated:size=big", {}, "size='big' is not a valid int"),
-        ("generated:size", {}, "not key=value"),
-        ("generated:n=5", {"split": "test"}, "split 'test'"),
-        ("sample", {"size": 64}, "unknown option 'size' for folder datasets"),
+        ("generated:clases=3", {}, ["'clases'", "did you mean 'classes'"]),
+        ("generated", {"sizes": 32}, ["'sizes'", "did you mean 'size'"]),
+        ("generated:size=big", {}, ["size='big'", "valid int"]),
+        ("generated:size", {}, ["'size'", "not key=value", "generated:n=1000,size=64"]),
+        ("generated:n=5", {"split": "test"}, ["split 'test'", "train, val"]),
+        ("sample", {"size": 64}, ["unknown option 'size'", "folder datasets", "val_fraction"]),
     ],
 )
-def test_option_errors(spec: str, options: dict, expected: str) -> None:
+def test_option_errors(spec: str, options: dict, facts: list[str]) -> None:
     split = options.pop("split", "train")
-    with pytest.raises(DataError, match=expected):
+    with pytest.raises(DataError) as info:
         open_dataset(spec, split, **options)
+    assert_mentions(str(info.value), *facts)  # the option, and the ones allowed or meant
 
 
 def test_torchvision_kinds_refuse_options(tmp_path: Path) -> None:

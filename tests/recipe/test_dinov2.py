@@ -103,7 +103,7 @@ def test_every_mapped_key_is_a_dinov2_default_key() -> None:
         ("optim: {scaling_rule: linear}", ["optim.scaling_rule = 'linear'", "sqrt_wrt_1024"]),
         ("train: {centering: mean}", ["train.centering = 'mean'", "sinkhorn_knopp"]),
         ("student: {arch: vit_huge}", ["student.arch = 'vit_huge'", "vit_giant2"]),
-        ("student: {ffn_layer: identity}", ["student.ffn_layer = 'identity'", "swiglu"]),
+        ("student: {ffn_layer: identity}", ["student.ffn_layer", "= 'identity'", "swiglu"]),
         ("ibot: {head_n_prototypes: 4096}", ["= 4096", "= 65536", "ibot.separate_head: true"]),
         # the field and its range, and the DINOv2 key it came from
         (
