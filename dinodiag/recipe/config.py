@@ -42,6 +42,11 @@ AUGMENT_DEVICES_HELP = (
     "colour), device (the training device, GPU or CPU), cuda or cuda:N"
 )
 PRECISIONS = ("auto", "bf16", "fp32")
+CROP_KNOBS = {  # data field -> flag: crop overrides of a recipe, which your own code does not take
+    "local_crops": "--local-crops",
+    "global_crops_size": "--global-crops-size",
+    "local_crops_size": "--local-crops-size",
+}
 # Upper bound of model.num_prototypes: 8x the largest head of DINOv2 (131072, ViT-g). The
 # prototype layer grows as head_bottleneck_dim x K, and every image's logits hold K values.
 MAX_PROTOTYPES = 1 << 20
@@ -291,6 +296,27 @@ class DataConfig:
             where.startswith("cuda:") and where[5:].isdigit()
         )
         _require(s, "augment_device", known, self.augment_device, AUGMENT_DEVICES_HELP)
+        self._check_pipeline_fields()
+
+    def _check_pipeline_fields(self) -> None:
+        """Your own code makes its crops (no crop knob may change them); keyword arguments go
+        to code only."""
+        from dinodiag.probe.spec import is_pipeline_spec
+
+        if not is_pipeline_spec(self.pipeline):
+            if self.pipeline_kwargs.strip():
+                raise ConfigError(
+                    f"data.pipeline_kwargs is set but data.pipeline = {self.pipeline!r} is not "
+                    "code (file.py:factory): the keyword arguments apply only to a factory."
+                )
+            return
+        for knob, flag in CROP_KNOBS.items():
+            if getattr(self, knob) is not None:
+                raise ConfigError(
+                    f"data.{knob} = {getattr(self, knob)} cannot change your own pipeline "
+                    f"({flag}): its crops come from your code ({self.pipeline}); pass the "
+                    "sizes to your factory with --pipeline-kwargs instead, or drop the flag."
+                )
 
 
 @dataclass(frozen=True)

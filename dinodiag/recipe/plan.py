@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from dinodiag.augment.config import PipelineConfig
 from dinodiag.errors import ConfigError
 from dinodiag.probe.spec import is_pipeline_spec
-from dinodiag.recipe.config import TrainConfig
+from dinodiag.recipe.config import CROP_KNOBS, TrainConfig
 from dinodiag.recipe.crops import (
     ViewShapes,
     check_crops,
@@ -36,11 +36,6 @@ from dinodiag.recipe.crops import (
 )
 
 PIPELINE_FILE = "pipeline.yaml"  # a plan's recipe, written next to the run by its launcher
-CROP_KNOBS = {  # data field -> flag: crop overrides of a recipe, which code does not take
-    "local_crops": "--local-crops",
-    "global_crops_size": "--global-crops-size",
-    "local_crops_size": "--local-crops-size",
-}
 # What a resumed run keeps: it goes on with the crops it started with (the trainer reads its
 # stored pipeline), so a change of these would be written to config.json but never trained.
 RESUME_KEEPS = (
@@ -173,7 +168,6 @@ def plan_run(
     Raises :class:`ConfigError` naming the field, or :class:`DataError` for the dataset.
     """
     config, given = _configured(base, dict(overrides or {}), recipe, resume)
-    check_pipeline_fields(config)  # before your code is imported and called
     own = recipe is None and is_pipeline_spec(config.data.pipeline)
     if own and not resume and data is None:
         raise ConfigError(
@@ -241,42 +235,35 @@ def _configured(
         patch = pipeline_file_patch_size(str(pipeline))  # a DINOv2 file's student.patch_size
         if patch is not None:
             changes["model.patch_size"] = patch
-    config = base.with_overrides(changes)
+    try:
+        config = base.with_overrides(changes)
+    except ConfigError:
+        if resume:  # a crop change on resume is the first thing to say (see below)
+            _check_resume_keeps(base, changes)
+        raise
     if resume:
-        _check_resume_keeps(base, config)
+        _check_resume_keeps(base, {field: _field(config, field) for field in RESUME_KEEPS})
     return config, given
 
 
-def _check_resume_keeps(base: TrainConfig, config: TrainConfig) -> None:
-    """A resumed run trains the crops it started with: a change of them is refused, naming
-    the field (a change the trainer would ignore while config.json recorded it)."""
+def _field(config: TrainConfig, field: str) -> Any:
+    section, _, name = field.partition(".")
+    return getattr(getattr(config, section), name)
+
+
+def _check_resume_keeps(base: TrainConfig, values: dict[str, Any]) -> None:
+    """A resumed run trains the crops it started with: a change of them (``values``,
+    ``{"data.field": value}``) is refused, naming the field (a change the trainer would ignore
+    while config.json recorded it)."""
     for field in RESUME_KEEPS:
-        knob = field.partition(".")[2]
-        before, after = getattr(base.data, knob), getattr(config.data, knob)
-        if after != before:
+        if field not in values:
+            continue
+        before, after = _field(base, field), values[field]
+        if after != before and str(after) != str(before):  # --set gives text: "4" is 4
             raise ConfigError(
                 f"{field} = {after!r} cannot change when a run resumes: it goes on with the "
                 f"crops it started with ({field} = {before!r} in its config.json). To train "
                 "other crops start a new run (another --run-dir), or drop the change."
-            )
-
-
-def check_pipeline_fields(config: TrainConfig) -> None:
-    """Your own code makes its crops (no crop knob may change them); keyword arguments go to
-    code only. Raises :class:`ConfigError` naming the flag and the field."""
-    if not is_pipeline_spec(config.data.pipeline):
-        if config.data.pipeline_kwargs.strip():
-            raise ConfigError(
-                f"data.pipeline_kwargs is set but data.pipeline = {config.data.pipeline!r} is "
-                "not code (file.py:factory): the keyword arguments apply only to a factory."
-            )
-        return
-    for knob, flag in CROP_KNOBS.items():
-        if getattr(config.data, knob) is not None:
-            raise ConfigError(
-                f"{flag} (data.{knob}) cannot change your own pipeline: its crops come from "
-                f"your code ({config.data.pipeline}); pass the sizes to your factory with "
-                "--pipeline-kwargs instead, or drop the flag."
             )
 
 

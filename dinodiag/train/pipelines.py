@@ -40,7 +40,7 @@ from dinodiag.augment.config import PipelineConfig
 from dinodiag.augment.records import MultiCropSample
 from dinodiag.errors import PipelineSpecError
 from dinodiag.probe.spec import is_pipeline_spec, names_a_file
-from dinodiag.recipe.config import TrainConfig
+from dinodiag.recipe.config import CROP_KNOBS, TrainConfig
 from dinodiag.recipe.crops import (
     ViewShapes,
     check_view_shapes,
@@ -48,7 +48,6 @@ from dinodiag.recipe.crops import (
     resolve_pipeline,
     stand_in_pipeline,
 )
-from dinodiag.recipe.plan import CROP_KNOBS, check_pipeline_fields
 
 MEASURED_IMAGES = 4  # images your own pipeline is called on to measure its views
 _WALK_DEPTH = 8  # how deep find_normalize looks into a transform's attributes
@@ -325,7 +324,6 @@ def with_own_pipeline(config: TrainConfig, spec: str, kwargs: str = "") -> Train
 
 def own_spec(config: TrainConfig) -> OwnSpec | None:
     """Your own pipeline ``data.pipeline`` names (None for a preset or a file)."""
-    check_pipeline_fields(config)  # no crop knob for code, no kwargs for a recipe
     if not is_pipeline_spec(config.data.pipeline):
         return None
     return OwnSpec.of(config.data.pipeline, config.data.pipeline_kwargs)

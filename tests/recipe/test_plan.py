@@ -14,7 +14,7 @@ import pytest
 from dinodiag.augment.presets import get_preset
 from dinodiag.errors import ConfigError
 from dinodiag.recipe.crops import ViewShapes
-from dinodiag.recipe.plan import PIPELINE_FILE, Measured, check_pipeline_fields, plan_run
+from dinodiag.recipe.plan import PIPELINE_FILE, Measured, plan_run
 from dinodiag.recipe.presets import get_train_preset
 from tests.facts import assert_mentions
 
@@ -90,7 +90,7 @@ def test_keyword_arguments_for_a_recipe_are_refused_naming_the_field():
     message = refusal(tiny(), {"data.pipeline_kwargs": '{"size": 16}'}, FakeData())
     assert_mentions(message, "data.pipeline_kwargs", "'small-images'")
     with pytest.raises(ConfigError, match="data.pipeline_kwargs"):
-        check_pipeline_fields(tiny(**{"data.pipeline_kwargs": "{}"}))
+        tiny(**{"data.pipeline_kwargs": "{}"})  # no such config: DataConfig refuses it
 
 
 def test_the_patch_adapts_to_your_crops_with_a_note_saying_so():
@@ -122,8 +122,8 @@ def test_your_code_cannot_be_planned_without_its_data():
 
 
 def test_resuming_your_code_measures_nothing_the_trainer_measures_the_stored_code():
-    base = tiny(**{"data.pipeline": CODE, "data.local_crops": None, "data.global_crops_size": None})
-    base = base.with_overrides({"data.local_crops_size": None})
+    no_crops = {"data.local_crops": None, "data.global_crops_size": None}
+    base = tiny(**{"data.pipeline": CODE, **no_crops, "data.local_crops_size": None})
     data = FakeData(shapes=views(18))
     plan = plan_run(base, {"run.max_steps": 9}, data, count_images=False, resume=True)
     assert plan.pipeline is None and plan.views is None and plan.config.run.max_steps == 9

@@ -170,7 +170,7 @@ def test_a_plan_of_your_code_is_measured_and_its_patch_adapted():
     with pytest.raises(ConfigError) as info:
         plan_run(base, {"data.global_crops_size": 32})
     # the flag and its field, whose pipeline it cannot change, and where the sizes go instead
-    facts = ["--global-crops-size", "(data.global_crops_size)", "your own", "--pipeline-kwargs"]
+    facts = ["--global-crops-size", "data.global_crops_size", "your own", "--pipeline-kwargs"]
     assert_mentions(str(info.value), *facts)
 
 

@@ -162,7 +162,8 @@ def test_crop_flags_with_your_code_exit_2(tmp_path, capsys, flag):
     argv = ["train", "--preset", "tiny-test", "--run-dir", str(tmp_path / "r"), flag, "8"]
     assert main([*argv, "--pipeline", str(REPO / SEED_SPEC)]) == 2
     # the flag, why it cannot apply, and where the sizes go instead
-    assert_mentions(capsys.readouterr().err, f"{flag} (data.", "your own", "--pipeline-kwargs")
+    field = "data." + flag.removeprefix("--").replace("-", "_")
+    assert_mentions(capsys.readouterr().err, f"{flag} 8", field, "your own", "--pipeline-kwargs")
 
 
 def test_your_code_on_the_device_backend_is_refused_before_anything_is_written(tmp_path, capsys):
