@@ -5,6 +5,8 @@ from __future__ import annotations
 import yaml
 from apphelpers import assert_no_exception, texts
 
+from tests.facts import assert_mentions
+
 
 def test_apply_the_fixes_shows_the_diff_and_a_reload_re_checks_to_pass(app):
     at = app()
@@ -35,7 +37,7 @@ def test_apply_the_fixes_shows_the_diff_and_a_reload_re_checks_to_pass(app):
     assert yaml.safe_load(at.text_area(key="pl_text").value)["global_crops_size"] == 224
     report = at.session_state["dinodiag_last_report"]  # checked again, at once
     assert report.pipeline == "seed-broken-fixed" and report.verdict == "pass"
-    assert "Nothing to fix: every check passes." in texts(at)
+    assert "Nothing to fix" in texts(at)
 
 
 def test_only_failures_when_the_warnings_are_switched_off(app):
@@ -47,10 +49,11 @@ def test_only_failures_when_the_warnings_are_switched_off(app):
     assert list(at.dataframe[0].value["field"]) == ["global_crops_scale", "local_crops_scale"]
     at.toggle(key="val_fix_warn").set_value(False).run()
     assert_no_exception(at)
-    assert [s.value for s in at.success] == ["No config value to change for these checks."]
+    [success] = at.success  # the warnings' fixes gone, the failures need no config value
+    assert_mentions(success.value, "No config value")
 
 
 def test_a_sample_count_larger_than_the_dataset_says_so(app):
     at = app(val_samples=50)
     at.switch_page("pages/validation.py").run()
-    assert "50 samples from 20 images: each image is drawn 2–3 times" in texts(at)
+    assert_mentions(texts(at), "50 samples", "20 images", "drawn 2–3 times")

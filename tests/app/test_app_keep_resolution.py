@@ -6,6 +6,7 @@ from apphelpers import assert_no_exception, texts
 
 from dinodiag.augment.presets import get_preset
 from dinodiag.checks.fixes import at_resolution
+from tests.facts import assert_mentions
 
 
 def test_keep_my_resolution_scales_the_reference_to_your_globals(app):
@@ -19,7 +20,7 @@ def test_keep_my_resolution_scales_the_reference_to_your_globals(app):
     fixes = at.dataframe[0].value.set_index("field")
     assert "global_crops_size" not in fixes.index  # 96 px kept, not raised to 224
     assert fixes.loc["local_crops_size", "dinov2"] == "48"  # 96 x 96 / 224 = 41 -> 3 patches
-    assert "scaled to 96 / 48 px (patch 16)" in texts(at)
+    assert_mentions(texts(at), "96 / 48 px", "(patch 16)")  # the sizes kept, patch-aligned
 
 
 def test_at_resolution_is_patch_aligned():
@@ -27,6 +28,6 @@ def test_at_resolution_is_patch_aligned():
     assert at_resolution(dinov2, 224) == (dinov2, "")
     scaled, note = at_resolution(dinov2, 100)  # 100 px: rounded to 96, six patches
     assert (scaled.global_crops_size, scaled.local_crops_size) == (96, 48)
-    assert "224 / 96 px crops scaled to 96 / 48 px" in note
+    assert_mentions(note, "224 / 96 px", "scaled", "96 / 48 px")  # from the reference's, to
     tiny, _ = at_resolution(dinov2, 20)  # never below one patch
     assert (tiny.global_crops_size, tiny.local_crops_size) == (16, 16)

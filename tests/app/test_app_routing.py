@@ -15,6 +15,8 @@ from pathlib import Path
 from apphelpers import APP, ROOT, assert_no_exception, texts
 from streamlit.testing.v1 import AppTest
 
+from tests.facts import assert_mentions
+
 
 def test_a_page_run_without_the_router_draws_the_sidebar_and_keeps_clicks():
     at = AppTest.from_file(str(APP), default_timeout=90)  # nothing patched
@@ -37,7 +39,7 @@ def test_sidebar_widgets_keep_their_values_across_pages():
     at.switch_page("pages/validation.py").run()
     assert_no_exception(at)
     assert at.selectbox(key="pl_preset").value == "seed-broken"
-    assert "`seed-broken` against **dinov2**" in texts(at)
+    assert_mentions(texts(at), "`seed-broken`", "**dinov2**")  # the pipeline and its reference
 
 
 def test_no_code_touches_streamlit_internals():

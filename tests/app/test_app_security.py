@@ -165,9 +165,9 @@ def test_edit_widgets_have_the_configs_upper_bounds(app) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "expected"),
+    ("text", "facts"),
     [
-        ("global_crops_scale: " + "[" * 20_000 + "]" * 20_000, "nested more than 50 levels deep"),
+        ("global_crops_scale: " + "[" * 20_000 + "]" * 20_000, ["nested", "50 levels"]),
         (
             'a: &a ["x","x","x","x","x","x","x","x","x"]\n'
             + "".join(
@@ -175,16 +175,17 @@ def test_edit_widgets_have_the_configs_upper_bounds(app) -> None:
                 for i in range(8)
             )
             + "global_crops_scale: *b7\n",
-            "expands to more than 10,000 values",
+            ["expands", "10,000 values"],
         ),
-        ('{"local_crops_number": 8, "local_crops_number": 0}', "appears twice"),
-        ("local_crops_size: .nan\n", "local_crops_size = nan has the wrong type"),
+        ('{"local_crops_number": 8, "local_crops_number": 0}', ["'local_crops_number'", "twice"]),
+        ("local_crops_size: .nan\n", ["local_crops_size = nan", "wrong type"]),
     ],
 )
-def test_hostile_pasted_configs_are_messages(app, text: str, expected: str) -> None:
+def test_hostile_pasted_configs_are_messages(app, text: str, facts: list[str]) -> None:
     at = app(pl_source="config", pl_text=text)
     assert_no_exception(at)
-    assert any(expected in e and e.startswith("pasted config: ") for e in errors(at)), errors(at)
+    pasted = [e for e in errors(at) if e.startswith("pasted config: ")]
+    assert any(not missing_facts(e, *facts) for e in pasted), errors(at)
     assert all(len(e) < 1000 for e in errors(at))
 
 

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from apphelpers import assert_no_exception, errors, texts
 
+from tests.facts import assert_mentions
+
 
 def test_the_share_outside_the_reference_range_and_the_repeats_are_said(app):
     at = app(stats_n=100, stats_compare="seed-broken")
     at.switch_page("pages/statistics.py").run()
     assert_no_exception(at)
     text = texts(at)
-    assert "100 samples from 20 images: each image is drawn 5 times" in text
-    assert "**Outside dinov2's range** (the dashed lines)" in text
-    assert "**dinov2**: all inside (global crops, scale; dinov2's range 0.32–1)" in text
+    assert_mentions(text, "100 samples", "20 images", "drawn 5 times")
+    assert_mentions(text, "**Outside dinov2's range**", "dashed lines")  # the heading, the key
+    # the reference itself: inside its own range, which is named with its bounds
+    dinov2 = next(x for x in text.splitlines() if x.startswith("- **dinov2**: "))
+    assert_mentions(dinov2, "all inside", "global crops, scale", "0.32–1")
     line = next(
         x for x in text.splitlines() if x.startswith("- **seed-broken**: ") and "global" in x
     )

@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from dinodiag import runs
 from dinodiag.runs import checkpoint_curve as curve
+from tests.facts import assert_mentions
 from tests.runs.dinov2_fakes import write_run
 
 
@@ -50,8 +51,8 @@ def page(app: Callable[..., AppTest], tmp_path: Path, monkeypatch) -> Callable[.
 def test_without_a_path_the_page_says_what_to_type(page) -> None:
     at = page()
     assert at.title[0].value == "Your run"
-    assert "Type the path of a run directory" in texts(at)
-    assert "python -m dinodiag open-run DIR" in texts(at)
+    assert "path of a run directory" in texts(at)
+    assert "python -m dinodiag open-run DIR" in texts(at)  # wording is the feature: copied
 
 
 def test_a_wrong_path_is_named(page, tmp_path: Path) -> None:
@@ -63,7 +64,7 @@ def test_a_collapsed_run_leads_with_its_failure(page, fake_runs) -> None:
     at = page(str(fake_runs["uniform"]))
     assert at.subheader[0].value == "Diagnosis from the log"
     first = at.markdown[1].value
-    assert first.startswith(":red-badge[FAIL] **Uniform collapse: the DINO loss sits at ln K**")
+    assert first.startswith(":red-badge[FAIL] ") and "**Uniform collapse" in first  # first
     assert "ln K = ln 4096" in first
     assert any(c.value.startswith("Try: The teacher gives") for c in at.caption)
     assert "DINOv2 output directory" in at.code[0].value
@@ -110,11 +111,11 @@ def test_the_crop_config_is_checked(page, fake_runs) -> None:
 def test_checkpoints_evaluate_curve_and_look_inside(page, fake_runs) -> None:
     at = page(str(fake_runs["healthy"]), "Checkpoints")
     choice = at.selectbox(key="yr_checkpoint")
-    assert choice.options == [
-        "teacher checkpoint at iteration 199",
-        "teacher checkpoint at iteration 99",
-    ]
-    assert choice.value.endswith("training_199/teacher_checkpoint.pth")  # the latest first
+    # each teacher checkpoint by its iteration, the latest first
+    assert all(option.startswith("teacher checkpoint") for option in choice.options)
+    assert [option.split()[-1] for option in choice.options] == ["199", "99"]
+    chosen = Path(choice.value)
+    assert (chosen.parent.name, chosen.name) == ("training_199", "teacher_checkpoint.pth")
     assert "ViT 384 wide, 2 blocks" in texts(at)
     assert len(at.image) >= 3  # input, mean attention, PCA (+ one per head)
     at.button(key="yr_eval").click().run()
@@ -133,10 +134,7 @@ def test_checkpoints_evaluate_curve_and_look_inside(page, fake_runs) -> None:
     assert_no_exception(at)
     assert not job.exists()  # read, then discarded
     table = at.dataframe[0].value
-    assert list(table["label"]) == [
-        "teacher checkpoint at iteration 99",
-        "teacher checkpoint at iteration 199",
-    ]
+    assert list(table["label"]) == choice.options[::-1]  # the curve in training order
     assert table["knn_top1"].notna().all()
 
 
@@ -162,7 +160,7 @@ def test_a_dinodiag_run_opens_with_its_knn_curve(page, tmp_path: Path) -> None:
     titles = chart_titles(at)  # loss, speed (one chart per metric), schedules, k-NN
     assert titles[0] is None and titles[-1] is None
     assert {"images / s", "learning rate", "teacher temperature"} <= set(titles)
-    assert "k-NN accuracy on held-out images" in texts(at)
+    assert_mentions(texts(at), "k-NN accuracy", "held-out images")
 
 
 def test_an_appended_log_offers_its_launches_and_diagnoses_the_chosen_one(page, tmp_path) -> None:
@@ -178,8 +176,8 @@ def test_an_appended_log_offers_its_launches_and_diagnoses_the_chosen_one(page, 
     at = page(str(tmp_path / "appended"))
     assert at.selectbox(key="yr_launch").value == 1  # the last launch by default
     shown = texts(at)
-    assert "2 launches appended in one log; launch 2 is diagnosed" in shown
+    assert_mentions(shown, "2 launches", "one log", "launch 2 is diagnosed")
     at.selectbox(key="yr_launch").set_value(0).run()
     assert_no_exception(at)
     shown = texts(at)
-    assert "launch 1 is diagnosed" in shown and "stopped early, at iteration 40" in shown
+    assert_mentions(shown, "launch 1 is diagnosed", "stopped early", "iteration 40")
