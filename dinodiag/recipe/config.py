@@ -351,7 +351,7 @@ class RunConfig:
     # seeds the model init, the data order and every augmentation
     seed: Annotated[int, NON_NEGATIVE] = 0
     device: str = "auto"  # auto (CUDA when available, else CPU), cpu, cuda or cuda:N
-    # auto (bf16 autocast on CUDA, fp32 on CPU), bf16 or fp32
+    # auto (bf16 autocast on a GPU that has it, else fp32), bf16 or fp32
     precision: Annotated[str, Bounds(choices=PRECISIONS)] = "auto"
     compile: bool = False  # torch.compile the networks (faster on GPU after a slow first step)
     # torch CPU threads; none = torch's default (all cores)

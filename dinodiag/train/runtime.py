@@ -64,10 +64,12 @@ def _pick_device(requested: str, local_rank: int) -> torch.device:
 
 def autocast_dtype_for(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype of ``run.precision`` on ``device``: ``torch.bfloat16`` for bf16
-    (``auto``: on CUDA), None for plain fp32 (``auto`` on a CPU: bf16 matmuls there are slow
-    on most CPUs). Raises :class:`TrainingError` for bf16 on a GPU without bf16 (pre-Ampere)."""
+    (``auto``: on a CUDA GPU that has it), None for plain fp32 (``auto`` on a CPU, where bf16
+    matmuls are slow, and on a pre-Ampere GPU). Raises :class:`TrainingError` for a bf16 asked
+    for on a GPU without it."""
     if precision == "auto":
-        precision = "bf16" if device.type == "cuda" else "fp32"
+        cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+        precision = "bf16" if cuda_bf16 else "fp32"
     if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise TrainingError(
             f"--precision bf16 is not supported on {torch.cuda.get_device_name(device)}: use "
