@@ -200,7 +200,10 @@ def recipe_from_resolved(resolved: ResolvedDinov2Config, pipeline: str) -> Dinov
     origins: dict[str, tuple[str, str]] = {}
     for key, (target, convert) in FIELD_MAP.items():
         value = resolved.get(key)
-        overrides[target] = convert(value) if convert else value
+        try:
+            overrides[target] = convert(value) if convert else value
+        except ConfigError as exc:  # the value's file first (or DINOv2's default it kept)
+            raise ConfigError(f"{source}: {exc} ({resolved.origin(key)})") from None
         origins[target] = (key, resolved.origin(key))
     if overrides["optim.mask_ratio"] is not None:
         overrides["optim.mask_ratio"] = tuple(overrides["optim.mask_ratio"])

@@ -20,10 +20,7 @@ def _number(text: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a finite number (to lift a limit use --set section.field=none "
-            "where the field allows it)"
-        )
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
     return value
 
 
@@ -75,7 +72,12 @@ def _argument_type(knob: Knob) -> Any:
         return number
 
     def number_or_none(text: str) -> Any:  # "none" stays text: the config reads it as None
-        return "none" if text.strip().lower() in ("none", "null") else number(text)
+        if text.strip().lower() in ("none", "null"):
+            return "none"
+        try:
+            return number(text)
+        except argparse.ArgumentTypeError as exc:
+            raise argparse.ArgumentTypeError(f"{exc} (none lifts the limit)") from None
 
     number_or_none.__name__ = number.__name__  # argparse names the type in its messages
     return number_or_none

@@ -114,8 +114,10 @@ def test_every_mapped_key_is_a_dinov2_default_key() -> None:
     ],
 )
 def test_what_cannot_be_trained_is_refused(tmp_path: Path, text: str, facts: list[str]) -> None:
+    path = _write(tmp_path, "my.yaml", text)
     with pytest.raises(ConfigError) as info:
-        recipe_from_file(_write(tmp_path, "my.yaml", text))
+        recipe_from_file(path)
+    assert str(info.value).startswith(f"{path}: "), info.value  # every refusal names the file
     assert_mentions(str(info.value), *facts)
 
 

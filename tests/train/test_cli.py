@@ -354,8 +354,8 @@ def main_code(argv: list[str]) -> int:
         (["--data", "generated:n=2,size=16"], ["has 2 images", "batch of 4", "--batch-size"]),
         # argparse's own errors: the flag, the value and the kind of number it takes
         (["--base-lr", "inf"], ["argument --base-lr:", "'inf'", "finite number"]),
+        (["--max-seconds", "inf"], ["argument --max-seconds:", "'inf'", "none lifts the limit"]),
         (["--epochs", "nan"], ["argument --epochs:", "'nan'", "finite number"]),
-        (["--max-seconds", "inf"], ["argument --max-seconds:", "'inf'", "finite number"]),
         (["--max-steps", "inf"], ["argument --max-steps:", "'inf'", "finite integer"]),
         (["--max-steps", "1.5"], ["argument --max-steps:", "'1.5'", "not an integer"]),
         # the config's errors: the flag as typed first, then the field and its value
@@ -592,3 +592,10 @@ def test_train_config_that_is_no_regular_file_says_what_it_is(tmp_path, capsys):
         assert main_code(["train", "--config", str(path), "--data", "sample"]) == 2
         err = capsys.readouterr().err
         assert kind in err and "not a regular file" in err and "--data" not in err
+
+
+def test_none_is_offered_only_where_a_flag_takes_it(capsys):
+    assert main_code(["train", "--base-lr", "inf"]) == 2  # base_lr has no "no limit"
+    assert "none" not in capsys.readouterr().err
+    assert main_code(["train", "--max-seconds", "inf"]) == 2  # max_seconds does: say so
+    assert "none lifts the limit" in capsys.readouterr().err

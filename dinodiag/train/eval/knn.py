@@ -180,8 +180,9 @@ def eval_images(
             batch = F.interpolate(batch, size=(new_h, new_w), mode="bicubic", antialias=True)
         if new_h < image_size or new_w < image_size:
             raise DataError(
-                f"k-NN images: a {w}x{h} image resized to {new_w}x{new_h} is smaller than the "
-                f"{image_size} px centre crop."
+                f"k-NN images: image {rows[0]} ({w}x{h} px) resized to {new_w}x{new_h} is "
+                f"smaller than the {image_size} px centre crop: resize_ratio = {resize_ratio:g} "
+                "must be at least 1 (the short side is resized to the crop size x the ratio)."
             )
         top = int(round((new_h - image_size) / 2.0))
         left = int(round((new_w - image_size) / 2.0))

@@ -150,8 +150,9 @@ def test_eval_images_equal_the_eval_transform_without_torchvision() -> None:
     assert torch.allclose(batched, single, atol=1e-5)  # the same 8-bit resize, crop and scale
     with pytest.raises(DataError) as info:
         eval_images(images[:1], 32, resize_ratio=0.5)
-    # the image's size, the size it was resized to, and the crop it cannot fill
-    assert_mentions(str(info.value), "32x32", "resized to 16x16", "smaller", "32 px")
+    # which image, its size, the size it was resized to, the crop it cannot fill, and the fix
+    facts = ["image 0", "32x32", "resized to 16x16", "32 px", "resize_ratio = 0.5", "at least 1"]
+    assert_mentions(str(info.value), *facts)
 
 
 def test_knn_noise_is_the_binomial_spread_in_points() -> None:
