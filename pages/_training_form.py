@@ -22,6 +22,7 @@ from dinodiag.dashboard.launch_form import (
     FORM_ROWS,
     estimate_answer,
     estimate_key,
+    in_form_words,
     knob_start,
     number_widget,
     plan_cache_key,
@@ -222,7 +223,8 @@ def new_run_tab(ctx: SidebarContext, all_runs: Sequence[runs.RunInfo]) -> None:
         try:
             code_plan = plan_of(base, {})
         except DinodiagError as exc:
-            st.error(f"**Cannot train your code:** {exc}", icon=":material/error:")
+            said = in_form_words(str(exc))
+            st.error(f"**Cannot train your code:** {said}", icon=":material/error:")
             return
     st.markdown("**Knobs**")
     changes = knobs(preset, pick.config, own.pipeline, code_plan)
@@ -230,7 +232,7 @@ def new_run_tab(ctx: SidebarContext, all_runs: Sequence[runs.RunInfo]) -> None:
     try:
         plan = plan_of(base, changes, pick.recipe, label)
     except DinodiagError as exc:
-        st.error(f"**Cannot start:** {exc}", icon=":material/error:")
+        st.error(f"**Cannot start:** {in_form_words(str(exc))}", icon=":material/error:")
         return
     if pick.kind in ("recipe", "preset"):
         patch = plan.config.model.patch_size

@@ -12,6 +12,7 @@ estimates it keeps per plan (one running at a time).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +65,17 @@ FORM_ROWS: tuple[tuple[FormKnob, ...], ...] = (  # the form's rows of knobs, in 
         FormKnob("run.seed", "Seed", "seed"),
     ),
 )
+
+
+def in_form_words(message: str) -> str:
+    """A planner's message as the form says it: a flag of one of the form's knobs becomes that
+    widget's label (``--patch-size 3`` -> ``**Patch size** 3``); other flags stay as they are
+    (they are the command line's, which the message may also be meant for)."""
+    for row in FORM_ROWS:
+        for knob in row:
+            flag = "--" + knob.field.partition(".")[2].replace("_", "-")
+            message = re.sub(rf"{re.escape(flag)}(?![\w-])", f"**{knob.label}**", message)
+    return message
 
 
 def number_widget(knob: FormKnob, defaults: Mapping[str, Any], prefix: str) -> dict[str, Any]:

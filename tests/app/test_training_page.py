@@ -113,6 +113,8 @@ def test_the_form_validates_knobs_with_messages(page):
     assert at.button(key="tr_start").proto.disabled is False
     widget(at.number_input, "Global crop (px)").set_value(18).run()
     assert any(_names(e, "18 px", "multiple", "patch size 4") for e in errors(at)), errors(at)
+    # the fix named by the form's widgets, not by the command line's flags
+    assert any("**Patch size**" in e and "--patch-size" not in e for e in errors(at)), errors(at)
     assert not [b for b in at.button if b.key == "tr_start"]  # nothing to start
     widget(at.number_input, "Global crop (px)").set_value(16).run()
     widget(at.number_input, "Batch size").set_value(100).run()
