@@ -109,3 +109,12 @@ def test_a_finished_estimate_gives_the_times_and_the_judgement(preset, tmp_path)
     assert list(answer) == ["text"]
     measured_part, judged_part = answer["text"].split("\n\n")
     assert measured_part == measured.sentence() and "50" in judged_part
+
+
+def test_a_planner_message_names_the_forms_widgets_not_the_command_lines_flags():
+    from dinodiag.dashboard.launch_form import in_form_words
+
+    said = in_form_words("use --patch-size 3 or 6; --global-crops-size 32; --device cuda:1")
+    assert "**Patch size** 3 or 6" in said and "**Global crop (px)** 32" in said
+    assert "--patch-size" not in said and "--device cuda:1" in said  # no widget: the flag stays
+    assert in_form_words("--local-crops-size 8") == "**Local crop (px)** 8"  # not Local crops
