@@ -6,7 +6,6 @@ the seed's broken pipeline as "yours"."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Sequence
 
@@ -18,9 +17,9 @@ from dinodiag.augment.presets import get_preset
 from dinodiag.dashboard import curve_charts, curves, knn_verdict, run_status, security
 from dinodiag.dashboard.context import SidebarContext, spec_stamp
 from dinodiag.dashboard.labels import status_badge
+from dinodiag.dashboard.launch_form import plan_cache_key, trains_code
 from dinodiag.dashboard.versus_view import versus_view
 from dinodiag.errors import DinodiagError
-from dinodiag.probe.spec import is_pipeline_spec
 from dinodiag.recipe.config import TrainConfig
 from dinodiag.recipe.plan import RunPlan
 from dinodiag.recipe.presets import TRAIN_PRESETS
@@ -124,10 +123,9 @@ def versus_plans(
 ) -> dict[str, RunPlan]:
     """:func:`story.versus_plans` against the reference preset; cached when it trains your
     code (it imports and measures the code), per config and file version."""
-    if recipe is None and is_pipeline_spec(base.data.pipeline):
+    if trains_code(base, recipe):  # type: ignore[arg-type]
         stamp = spec_stamp(base.data.pipeline)
-        key = json.dumps(base.to_dict(), sort_keys=True)
-        return _code_versus(key, stamp, base, reference, steps, seconds)
+        return _code_versus(plan_cache_key(base, {}), stamp, base, reference, steps, seconds)
     return story.versus_plans(
         base,
         get_preset(reference).config,

@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 from streamlit_server import free_port, start_server, stop_server, wait_idle
 
-from dinodiag import rundir, runs
+from dinodiag import rundir
 from dinodiag.dashboard.run_names import run_colors
 
 try:
@@ -63,21 +63,18 @@ def write_run(root: Path, run_id: str, steps: int, state: str = "finished") -> P
     return folder
 
 
-@pytest.fixture(scope="module")
-def runs_server(browser_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A server of its own whose runs directory holds a 300-step, a 100k-step and a 1-step run."""
-    root = tmp_path_factory.mktemp("browser-curves")
+def write_runs(root: Path) -> None:
+    """The runs of this module's server (conftest's ``module_server``): a 300-step, a
+    100k-step and a 1-step run."""
     write_run(root, SHORT, 300)
     write_run(root, LONG, 100_000)
     write_run(root, ONE, 1)
-    port = free_port()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(runs.RUNS_ENV, str(root))  # inherited by the server process
-        process = start_server(port, root / "streamlit.log")
-    try:
-        yield f"http://127.0.0.1:{port}", root
-    finally:
-        stop_server(process)
+
+
+@pytest.fixture(scope="module")
+def runs_server(module_server: tuple[str, Path]) -> tuple[str, Path]:
+    """``(url, runs directory)`` of the module's own server, holding :func:`write_runs`' runs."""
+    return module_server
 
 
 def open_tab(page: Any, url: str, tab: str) -> None:
