@@ -115,15 +115,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         # The answer is JSON for a script: your own pipeline (called while the config is
         # resolved) may print, so standard output is kept for the JSON alone.
         with stdout_reserved():
-            config, recipe = config_and_recipe(args)
+            plan, recipe = config_and_recipe(args)
             answer = (
-                dumps(resolved_config(config, recipe), indent=2)
+                dumps(resolved_config(plan, recipe), indent=2)
                 if args.print_config
-                else dumps(estimate_here(config, started).to_dict())
+                else dumps(estimate_here(plan.config, started).to_dict())
             )
         print(answer, flush=True)
         return EXIT_OK
-    config, recipe = config_and_recipe(args)  # planned and checked (dinodiag.recipe.plan)
+    plan, recipe = config_and_recipe(args)  # planned and checked (dinodiag.recipe.plan)
+    config = plan.config
     if args.estimate:
         print(estimate_here(config, started).sentence(), flush=True)
         return EXIT_OK

@@ -341,10 +341,18 @@ def resolve_run_pipeline(
     if own is None:
         return RunPipeline(resolve_pipeline(config))
     shapes, pipeline = measure_own(own, dataset, config.run.seed)
+    return measured_pipeline(config, own, shapes, loaded=pipeline)
+
+
+def measured_pipeline(
+    config: TrainConfig, own: OwnSpec, shapes: ViewShapes, loaded: Any = None
+) -> RunPipeline:
+    """Your own pipeline as ``shapes`` measured it (here, or by the plan): the stand-in recipe
+    the model is built from, checked against the ViT, and where its normalisation comes from."""
     stand_in = stand_in_pipeline(shapes, config.model)
     check_view_shapes(shapes, config.model)
     normalisation = own_normalisation(shapes)[2]
-    return RunPipeline(stand_in, own, shapes, normalisation, loaded=pipeline)
+    return RunPipeline(stand_in, own, shapes, normalisation, loaded=loaded)
 
 
 def check_unchanged(saved: OwnSpec, allow_change: bool) -> tuple[OwnSpec, str | None]:

@@ -7,13 +7,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dinodiag.errors import ConfigError
 from dinodiag.recipe.config import TrainConfig
 from dinodiag.recipe.flags import given_overrides, naming_the_option
 from dinodiag.recipe.presets import get_train_preset
 from dinodiag.rundir import is_planned
+
+if TYPE_CHECKING:  # the planner is imported when a config is planned: --help never needs it
+    from dinodiag.recipe.plan import RunPlan
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -23,12 +26,12 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     A value out of range names its flag; on --resume a missing, unreadable or invalid
     config.json is refused (never replaced by the preset's values).
     """
-    return config_and_recipe(args)[0]
+    return config_and_recipe(args)[0].config
 
 
-def config_and_recipe(args: argparse.Namespace) -> tuple[TrainConfig, Any]:
-    """The config the command line trains (planned by :func:`dinodiag.recipe.plan.plan_run`,
-    the dashboard's planner too) and the DINOv2 file of ``--config`` (None without one)."""
+def config_and_recipe(args: argparse.Namespace) -> tuple[RunPlan, Any]:
+    """What the command line trains (planned by :func:`dinodiag.recipe.plan.plan_run`, the
+    dashboard's planner too) and the DINOv2 file of ``--config`` (None without one)."""
     base, recipe = _base(args)
     given = given_overrides(args)
     if recipe is not None and "data.data" not in given and not getattr(args, "print_config", False):
@@ -52,7 +55,7 @@ def config_and_recipe(args: argparse.Namespace) -> tuple[TrainConfig, Any]:
         raise naming_the_option(exc, given) from None
     if plan.adapted and os.environ.get("RANK", "0") == "0":
         print(f"[note] {plan.adapted}", file=sys.stderr, flush=True)
-    return plan.config, recipe
+    return plan, recipe
 
 
 def _base(args: argparse.Namespace) -> tuple[TrainConfig, Any]:
@@ -85,15 +88,19 @@ def _base(args: argparse.Namespace) -> tuple[TrainConfig, Any]:
     return base, recipe
 
 
-def resolved_config(config: TrainConfig, recipe: Any) -> dict[str, Any]:
-    """What ``--print-config`` shows: the config with its pipeline resolved (your own
-    pipeline is called on images; a DINOv2 file's crops need none)."""
+def resolved_config(plan: RunPlan, recipe: Any) -> dict[str, Any]:
+    """What ``--print-config`` shows: the config with its pipeline resolved. Your own code is
+    shown as the plan measured it; on --resume (not measured by the plan) it is measured here."""
     from dinodiag.augment.config import to_dict
-    from dinodiag.train.pipelines import own_spec, resolve_run_pipeline
+    from dinodiag.train.pipelines import measured_pipeline, own_spec, resolve_run_pipeline
     from dinodiag.train.training_data import open_train_set
 
-    images = open_train_set(config) if own_spec(config) is not None else None
-    pipeline = resolve_run_pipeline(config, images)
+    config, own = plan.config, own_spec(plan.config)
+    if own is not None and plan.views is not None:
+        pipeline = measured_pipeline(config, own, plan.views)
+    else:
+        images = open_train_set(config) if own is not None else None
+        pipeline = resolve_run_pipeline(config, images)
     shown = {**config.to_dict(), "pipeline": to_dict(pipeline.config)}
     if pipeline.record() is not None:
         shown["own_pipeline"] = pipeline.record()
